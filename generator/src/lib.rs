@@ -1,0 +1,3 @@
+//! ivoagen: an OpenAPI-first server generator for IVOA services.
+pub mod diagnostics;
+pub mod load;

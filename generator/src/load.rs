@@ -1,0 +1,729 @@
+//! Load phase: YAML or JSON text → a tree of [`Node`]s that remember where they came from, with
+//! every `$ref` to another file followed and every reference checked.
+//!
+//! **Architecture invariant:** this is the only phase that reads files. Everything after it works
+//! on the [`Document`] alone.
+
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Index of a file in the [`SourceMap`].
+pub type FileId = usize;
+
+/// A place in a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Span {
+    /// The file.
+    pub file: FileId,
+    /// Byte offset of the start.
+    pub offset: usize,
+    /// Length in bytes (0 for a point).
+    pub len: usize,
+}
+
+/// One loaded source file.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The path as it will be shown in diagnostics.
+    pub name: String,
+    /// The path used to read the file (and resolve references relative to it).
+    pub path: PathBuf,
+    /// The text.
+    pub text: Arc<str>,
+    line_starts: Vec<usize>,
+}
+
+/// Every file read while loading a spec.
+#[derive(Debug, Default)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    /// Adds a file and returns its id.
+    pub fn add(&mut self, name: String, path: PathBuf, text: String) -> FileId {
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        self.files.push(SourceFile { name, path, text: text.into(), line_starts });
+        self.files.len() - 1
+    }
+
+    /// The file with id `id`.
+    pub fn file(&self, id: FileId) -> &SourceFile {
+        &self.files[id]
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
+        let f = &self.files[file];
+        let line = f.line_starts.partition_point(|&start| start <= offset).max(1);
+        let start = f.line_starts[line - 1];
+        let col = f.text.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
+        (line, col)
+    }
+
+    /// `file:line:col`.
+    pub fn location(&self, span: Span) -> String {
+        let (line, col) = self.line_col(span.file, span.offset);
+        format!("{}:{line}:{col}", self.files[span.file].name)
+    }
+
+    pub(crate) fn named_source(&self, span: Span) -> miette::NamedSource<Arc<str>> {
+        let f = &self.files[span.file];
+        miette::NamedSource::new(f.name.clone(), f.text.clone()).with_language("yaml")
+    }
+
+    fn offset_of(&self, file: FileId, line: usize, col: usize) -> usize {
+        let f = &self.files[file];
+        let start = f.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(f.text.len());
+        let rest = &f.text[start..];
+        rest.char_indices().nth(col.saturating_sub(1)).map_or(f.text.len(), |(i, _)| start + i)
+    }
+}
+
+/// A value in a spec with its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The value.
+    pub value: Value,
+    /// Where it starts in its file (for a mapping or sequence: its first entry).
+    pub span: Span,
+}
+
+/// A mapping key with its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    /// The key text.
+    pub name: String,
+    /// Where the key is.
+    pub span: Span,
+}
+
+/// The value of a [`Node`]: the JSON data model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null`, `~` or nothing.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer that fits `i64`.
+    Int(i64),
+    /// Any other number.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, keys in document order.
+    Map(Vec<(Key, Node)>),
+}
+
+impl Node {
+    /// The entry `key` of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entries().iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
+    }
+
+    /// The key node of entry `key` of a mapping (to point diagnostics at the key).
+    pub fn key_span(&self, key: &str) -> Option<Span> {
+        self.entries().iter().find(|(k, _)| k.name == key).map(|(k, _)| k.span)
+    }
+
+    /// The entries of a mapping (empty for anything else).
+    pub fn entries(&self) -> &[(Key, Node)] {
+        match &self.value {
+            Value::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+
+    /// The items of a sequence (empty for anything else).
+    pub fn items(&self) -> &[Node] {
+        match &self.value {
+            Value::Seq(items) => items,
+            _ => &[],
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number, if this is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self.value {
+            Value::Int(i) => Some(i as f64),
+            Value::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The non-negative integer, if this is one.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self.value {
+            Value::Int(i) => u64::try_from(i).ok(),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.value {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a mapping.
+    pub fn is_map(&self) -> bool {
+        matches!(self.value, Value::Map(_))
+    }
+
+    /// The `$ref` of a reference object.
+    pub fn reference(&self) -> Option<&str> {
+        self.get("$ref").and_then(Node::as_str)
+    }
+
+    /// The value as JSON (key order kept).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
+        }
+    }
+}
+
+/// A loaded spec: the root file and every file it references.
+#[derive(Debug)]
+pub struct Document {
+    /// Every file, the root first.
+    pub sources: SourceMap,
+    /// The parsed tree of each file, by id.
+    pub roots: Vec<Node>,
+}
+
+/// Where a `$ref` leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Target {
+    /// The file.
+    pub file: FileId,
+    /// The JSON pointer inside it, unescaped, one entry per token.
+    pub pointer: Vec<String>,
+}
+
+impl Target {
+    /// `file#/a/b` for messages and identity.
+    pub fn display(&self, doc: &Document) -> String {
+        let mut out = doc.sources.file(self.file).name.clone();
+        out.push('#');
+        for token in &self.pointer {
+            out.push('/');
+            out.push_str(&token.replace('~', "~0").replace('/', "~1"));
+        }
+        out
+    }
+}
+
+impl Document {
+    /// The root node of the root file.
+    pub fn root(&self) -> &Node {
+        &self.roots[0]
+    }
+
+    /// The node a target names.
+    pub fn node(&self, target: &Target) -> Option<&Node> {
+        let mut node = &self.roots[target.file];
+        for token in &target.pointer {
+            node = match &node.value {
+                Value::Map(_) => node.get(token)?,
+                Value::Seq(items) => items.get(token.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// Parses the `$ref` string `reference` written in `file`.
+    pub fn target(&self, file: FileId, reference: &str) -> Option<Target> {
+        let (path, fragment) = reference.split_once('#').unwrap_or((reference, ""));
+        let file = if path.is_empty() {
+            file
+        } else {
+            let wanted = resolve_relative(&self.sources.file(file).path, path);
+            (0..self.roots.len()).find(|&id| self.sources.file(id).path == wanted)?
+        };
+        Some(Target { file, pointer: parse_pointer(fragment)? })
+    }
+
+    /// Follows `$ref`s from `node` (in `file`) to the node that is not a reference, returning it
+    /// with its file and the target of the last reference followed.
+    pub fn resolve<'a>(&'a self, file: FileId, node: &'a Node) -> (FileId, &'a Node, Option<Target>) {
+        let (mut file, mut node, mut last) = (file, node, None);
+        for _ in 0..64 {
+            let Some(reference) = node.reference() else { break };
+            let Some(target) = self.target(file, reference) else { break };
+            let Some(next) = self.node(&target) else { break };
+            file = target.file;
+            node = next;
+            last = Some(target);
+        }
+        (file, node, last)
+    }
+}
+
+fn parse_pointer(fragment: &str) -> Option<Vec<String>> {
+    if fragment.is_empty() {
+        return Some(Vec::new());
+    }
+    let rest = fragment.strip_prefix('/')?;
+    Some(rest.split('/').map(|t| percent_decode(t).replace("~1", "/").replace("~0", "~")).collect())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
+/// Joins `reference` to the directory of `from`, lexically (no file-system access), so that a
+/// reference is resolved against the referring file and never against the working directory.
+fn resolve_relative(from: &Path, reference: &str) -> PathBuf {
+    let base = from.parent().unwrap_or(Path::new(""));
+    let mut out = PathBuf::new();
+    for component in base.join(reference).components() {
+        match component {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Reads files: the real file system, or a map of files for tests and in-memory use.
+pub trait FileSystem {
+    /// The text of `path`, or why it cannot be read.
+    fn read(&self, path: &Path) -> Result<String, String>;
+}
+
+/// The real file system.
+pub struct RealFs;
+
+impl FileSystem for RealFs {
+    fn read(&self, path: &Path) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    }
+}
+
+impl FileSystem for BTreeMap<PathBuf, String> {
+    fn read(&self, path: &Path) -> Result<String, String> {
+        self.get(path).cloned().ok_or_else(|| "No such file or directory (os error 2)".to_owned())
+    }
+}
+
+/// Loads the spec at `path` and every file it references, checking every `$ref`.
+pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<(Document, Vec<Diagnostic>), (SourceMap, Vec<Diagnostic>)> {
+    let mut sources = SourceMap::default();
+    let mut roots = Vec::new();
+    let mut diagnostics = Diagnostics::default();
+    let root_path = resolve_relative(Path::new("./x"), &path.to_string_lossy());
+    let text = match fs.read(path) {
+        Ok(text) => text,
+        Err(e) => {
+            diagnostics.push(
+                Diagnostic::error("ivoagen::load::read", None, format!("cannot read `{}`: {e}", path.display()))
+                    .help("check the path; it is resolved against the current directory"),
+            );
+            return Err((sources, diagnostics.into_vec()));
+        }
+    };
+    let id = sources.add(path.display().to_string(), root_path, text);
+    match parse(&sources, id) {
+        Ok(node) => roots.push(node),
+        Err(d) => {
+            diagnostics.push(d);
+            return Err((sources, diagnostics.into_vec()));
+        }
+    }
+    // Breadth-first over referenced files; `next` walks the files as they are added.
+    let mut next = 0;
+    while next < roots.len() {
+        let mut refs = Vec::new();
+        collect_refs(&roots[next], &mut refs);
+        for (reference, span) in refs {
+            let path_part = reference.split_once('#').map_or(reference.as_str(), |(p, _)| p);
+            if path_part.is_empty() || path_part.contains("://") {
+                continue;
+            }
+            let wanted = resolve_relative(&sources.file(next).path, path_part);
+            if (0..roots.len()).any(|id| sources.file(id).path == wanted) {
+                continue;
+            }
+            match fs.read(&wanted) {
+                Ok(text) => {
+                    let id = sources.add(wanted.display().to_string(), wanted, text);
+                    match parse(&sources, id) {
+                        Ok(node) => roots.push(node),
+                        Err(d) => {
+                            diagnostics.push(d);
+                            roots.push(Node { value: Value::Null, span: Span { file: id, offset: 0, len: 0 } });
+                        }
+                    }
+                }
+                Err(e) => diagnostics.push(
+                    Diagnostic::error(
+                        "ivoagen::load::missing-file",
+                        Some(span),
+                        format!("referenced file `{}` cannot be read: {e}", wanted.display()),
+                    )
+                    .label("this reference")
+                    .help("references are resolved against the directory of the file that contains them"),
+                ),
+            }
+        }
+        next += 1;
+    }
+    let doc = Document { sources, roots };
+    if diagnostics.has_errors() {
+        return Err((doc.sources, diagnostics.into_vec()));
+    }
+    check_refs(&doc, &mut diagnostics);
+    if diagnostics.has_errors() {
+        return Err((doc.sources, diagnostics.into_vec()));
+    }
+    Ok((doc, diagnostics.into_vec()))
+}
+
+fn collect_refs(node: &Node, out: &mut Vec<(String, Span)>) {
+    match &node.value {
+        Value::Map(entries) => {
+            for (key, value) in entries {
+                match (&*key.name, &value.value) {
+                    ("$ref", Value::Str(s)) => out.push((s.clone(), value.span)),
+                    // Examples are data, not spec: a `$ref` key inside one is not a reference.
+                    ("example" | "value", _) => {}
+                    _ => collect_refs(value, out),
+                }
+            }
+        }
+        Value::Seq(items) => items.iter().for_each(|i| collect_refs(i, out)),
+        _ => {}
+    }
+}
+
+/// Every `$ref` must lead somewhere, and chains of references must end.
+fn check_refs(doc: &Document, diagnostics: &mut Diagnostics) {
+    for file in 0..doc.roots.len() {
+        let mut refs = Vec::new();
+        collect_refs(&doc.roots[file], &mut refs);
+        for (reference, span) in refs {
+            if reference.contains("://") {
+                diagnostics.push(
+                    Diagnostic::error("ivoagen::load::remote-ref", Some(span), format!("remote reference `{reference}` is not supported"))
+                        .help("download the document and refer to it by a relative path"),
+                );
+                continue;
+            }
+            let Some(target) = doc.target(file, &reference) else {
+                diagnostics.push(
+                    Diagnostic::error("ivoagen::load::bad-ref", Some(span), format!("`{reference}` is not a valid reference"))
+                        .help("a reference is `file.yaml#/json/pointer` or `#/json/pointer`"),
+                );
+                continue;
+            };
+            let Some(mut node) = doc.node(&target) else {
+                diagnostics.push(
+                    Diagnostic::error("ivoagen::load::dangling-ref", Some(span), format!("`{reference}` points at nothing"))
+                        .label("this reference")
+                        .help(suggest_target(doc, &target)),
+                );
+                continue;
+            };
+            // A chain of references that comes back on itself never reaches a value.
+            let mut seen = vec![target.clone()];
+            let mut current = target;
+            while let Some(next_ref) = node.reference() {
+                let Some(next) = doc.target(current.file, next_ref) else { break };
+                if seen.contains(&next) {
+                    let chain: Vec<String> = seen.iter().map(|t| t.display(doc)).collect();
+                    diagnostics.push(
+                        Diagnostic::error(
+                            "ivoagen::load::ref-cycle",
+                            Some(span),
+                            format!("reference cycle: {} → {}", chain.join(" → "), next.display(doc)),
+                        )
+                        .label("this reference never reaches a value")
+                        .help("one of the references must lead to a schema, parameter or response"),
+                    );
+                    break;
+                }
+                let Some(next_node) = doc.node(&next) else { break };
+                seen.push(next.clone());
+                current = next;
+                node = next_node;
+            }
+        }
+    }
+}
+
+fn suggest_target(doc: &Document, target: &Target) -> String {
+    let (parent, last) = match target.pointer.split_last() {
+        Some((last, parent)) => (parent.to_vec(), last.clone()),
+        None => return "the file is empty".to_owned(),
+    };
+    let parent_target = Target { file: target.file, pointer: parent };
+    let candidates: Vec<&str> = doc
+        .node(&parent_target)
+        .map(|n| n.entries().iter().map(|(k, _)| k.name.as_str()).collect())
+        .unwrap_or_default();
+    match candidates.iter().min_by_key(|c| edit_distance(c, &last)) {
+        Some(best) if edit_distance(best, &last) <= 3 => format!("did you mean `{best}`?"),
+        _ if candidates.is_empty() => format!("`{}` does not exist", parent_target.display(doc)),
+        _ => format!("`{}` has: {}", parent_target.display(doc), candidates.join(", ")),
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb { previous } else { 1 + previous.min(row[j]).min(current) };
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// Parses one file (YAML 1.2, of which JSON is a subset) into a [`Node`] tree.
+fn parse(sources: &SourceMap, file: FileId) -> Result<Node, Diagnostic> {
+    let text = sources.file(file).text.clone();
+    let mut builder = Builder { sources, file, stack: Vec::new(), anchors: BTreeMap::new(), root: None };
+    let mut parser = Parser::new_from_str(&text);
+    if let Err(e) = parser.load(&mut builder, false) {
+        let mark = e.marker();
+        let offset = sources.offset_of(file, mark.line(), mark.col() + 1);
+        let offset = offset.min(text.len());
+        return Err(Diagnostic::error(
+            "ivoagen::load::syntax",
+            Some(Span { file, offset, len: 0 }),
+            format!("the file is not valid YAML or JSON: {}", e.info()),
+        )
+        .label("parsing stopped here")
+        .help("check the indentation and quoting around this place"));
+    }
+    match builder.root {
+        Some(root) if root.is_map() => Ok(root),
+        Some(root) => Err(Diagnostic::error("ivoagen::load::not-a-mapping", Some(root.span), "the document is not a mapping")
+            .help("an OpenAPI document is a mapping with an `openapi` key")),
+        None => Err(Diagnostic::error("ivoagen::load::empty", Some(Span { file, offset: 0, len: 0 }), "the file is empty")),
+    }
+}
+
+enum Frame {
+    Seq(Vec<Node>, Span, usize),
+    Map(Vec<(Key, Node)>, Option<Key>, Span, usize),
+}
+
+struct Builder<'a> {
+    sources: &'a SourceMap,
+    file: FileId,
+    stack: Vec<Frame>,
+    anchors: BTreeMap<usize, Node>,
+    root: Option<Node>,
+}
+
+impl Builder<'_> {
+    fn span(&self, mark: Marker) -> Span {
+        let offset = self.sources.offset_of(self.file, mark.line(), mark.col() + 1);
+        Span { file: self.file, offset, len: 0 }
+    }
+
+    fn finish(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq(items, ..)) => items.push(node),
+            Some(Frame::Map(entries, pending, ..)) => match pending.take() {
+                Some(key) => entries.push((key, node)),
+                None => {
+                    let name = match &node.value {
+                        Value::Str(s) => s.clone(),
+                        Value::Int(i) => i.to_string(),
+                        Value::Float(f) => f.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Null => "null".to_owned(),
+                        Value::Seq(_) | Value::Map(_) => "?".to_owned(),
+                    };
+                    *pending = Some(Key { name, span: node.span });
+                }
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder<'_> {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        let span = self.span(mark);
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let len = text.len();
+                let value = scalar(text, style, tag.as_ref().map(|t| t.suffix.as_str()));
+                self.finish(Node { value, span: Span { len, ..span } }, anchor);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), span, anchor)),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(Vec::new(), None, span, anchor)),
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq(items, span, anchor)) = self.stack.pop() {
+                    self.finish(Node { value: Value::Seq(items), span }, anchor);
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map(entries, _, span, anchor)) = self.stack.pop() {
+                    self.finish(Node { value: Value::Map(entries), span }, anchor);
+                }
+            }
+            Event::Alias(anchor) => {
+                let node = self.anchors.get(&anchor).cloned().unwrap_or(Node { value: Value::Null, span });
+                self.finish(node, 0);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Resolves a scalar by the YAML 1.2 core schema (which JSON's scalars also follow).
+fn scalar(text: String, style: TScalarStyle, tag: Option<&str>) -> Value {
+    if style != TScalarStyle::Plain || tag == Some("str") {
+        return Value::Str(text);
+    }
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    let is_int = {
+        let digits = text.strip_prefix(['-', '+']).unwrap_or(&text);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    if is_int {
+        if let Ok(i) = text.parse::<i64>() {
+            return Value::Int(i);
+        }
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        if let Ok(i) = i64::from_str_radix(hex, 16) {
+            return Value::Int(i);
+        }
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        if let Ok(i) = i64::from_str_radix(oct, 8) {
+            return Value::Int(i);
+        }
+    }
+    let looks_numeric = text.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'-' || b == b'+' || b == b'.')
+        && text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+    if looks_numeric {
+        if let Ok(f) = text.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    Value::Str(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fs(files: &[(&str, &str)]) -> BTreeMap<PathBuf, String> {
+        files.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect()
+    }
+
+    #[test]
+    fn scalars_follow_the_core_schema() {
+        let fs = fs(&[("a.yaml", "a: 1\nb: 1.5\nc: true\nd: '1'\ne: ~\nf: 09:00\ng: 1e3\n")]);
+        let (doc, _) = load(&fs, Path::new("a.yaml")).unwrap();
+        let root = doc.root();
+        assert_eq!(root.get("a").unwrap().value, Value::Int(1));
+        assert_eq!(root.get("b").unwrap().value, Value::Float(1.5));
+        assert_eq!(root.get("c").unwrap().value, Value::Bool(true));
+        assert_eq!(root.get("d").unwrap().value, Value::Str("1".into()));
+        assert_eq!(root.get("e").unwrap().value, Value::Null);
+        assert_eq!(root.get("f").unwrap().value, Value::Str("09:00".into()));
+        assert_eq!(root.get("g").unwrap().value, Value::Float(1000.0));
+    }
+
+    #[test]
+    fn spans_point_at_values() {
+        let fs = fs(&[("a.yaml", "openapi: 3.1.0\ninfo:\n  title: x\n")]);
+        let (doc, _) = load(&fs, Path::new("a.yaml")).unwrap();
+        let title = doc.root().get("info").unwrap().get("title").unwrap();
+        assert_eq!(doc.sources.location(title.span), "a.yaml:3:10");
+    }
+
+    #[test]
+    fn references_resolve_against_the_referring_file() {
+        let fs = fs(&[
+            ("spec/root.yaml", "a:\n  $ref: 'parts/p.yaml#/x'\n"),
+            ("spec/parts/p.yaml", "x:\n  $ref: '../other.yaml#/y~1z'\n"),
+            ("spec/other.yaml", "y/z: 42\n"),
+        ]);
+        let (doc, diags) = load(&fs, Path::new("spec/root.yaml")).unwrap();
+        assert!(diags.is_empty());
+        let (_, node, _) = doc.resolve(0, doc.root().get("a").unwrap());
+        assert_eq!(node.value, Value::Int(42));
+    }
+
+    #[test]
+    fn json_loads_too() {
+        let fs = fs(&[("a.json", "{\"openapi\": \"3.0.3\", \"n\": [1, 2.5, null]}")]);
+        let (doc, _) = load(&fs, Path::new("a.json")).unwrap();
+        assert_eq!(doc.root().get("n").unwrap().to_json(), serde_json::json!([1, 2.5, null]));
+    }
+
+    #[test]
+    fn cycles_and_dangling_refs_are_located() {
+        let fs = fs(&[("a.yaml", "a:\n  $ref: '#/b'\nb:\n  $ref: '#/a'\nc:\n  $ref: '#/nope'\n")]);
+        let (sources, diags) = load(&fs, Path::new("a.yaml")).unwrap_err();
+        let codes: Vec<_> = diags.iter().map(|d| (d.code, d.location(&sources))).collect();
+        assert!(codes.contains(&("ivoagen::load::ref-cycle", "a.yaml:2:9".to_owned())), "{codes:?}");
+        assert!(codes.contains(&("ivoagen::load::dangling-ref", "a.yaml:6:9".to_owned())), "{codes:?}");
+    }
+}

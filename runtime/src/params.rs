@@ -1,0 +1,248 @@
+//! Collecting parameters from every place a request carries them, and parsing them into typed
+//! values.
+//!
+//! A [`RawRequest`] keeps every `name=value` pair in arrival order, repeats included, so that
+//! multi-valued parameters (`?tag=a&tag=b`, a form body with repeated keys) are never lost.
+//! Generated code then asks for each declared parameter with [`single`] or [`multi`].
+
+use crate::error::RequestError;
+use bytes::Bytes;
+use http::HeaderMap;
+use http::request::Parts;
+
+/// Where a parameter comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// A path segment (`/pets/{id}`).
+    Path,
+    /// The query string.
+    Query,
+    /// A request header (names compared case-insensitively, as HTTP requires).
+    Header,
+    /// A cookie from the `Cookie` header.
+    Cookie,
+    /// A field of a form-urlencoded or multipart request body.
+    Form,
+}
+
+impl Location {
+    fn noun(self) -> &'static str {
+        match self {
+            Location::Path => "path parameter",
+            Location::Query => "query parameter",
+            Location::Header => "header",
+            Location::Cookie => "cookie",
+            Location::Form => "form field",
+        }
+    }
+}
+
+/// How an array-valued parameter is written (OpenAPI `style` and `explode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `form`, `explode: true`: one pair per value (`?id=1&id=2`).
+    FormExploded,
+    /// `form`, `explode: false`, and `simple`: one value, comma-separated (`?id=1,2`).
+    Comma,
+    /// `spaceDelimited`: one value, space-separated.
+    Space,
+    /// `pipeDelimited`: one value, `|`-separated.
+    Pipe,
+}
+
+/// A file part of a multipart body.
+#[derive(Debug, Clone)]
+pub struct FilePart {
+    /// The part's field name.
+    pub name: String,
+    /// The part's declared content type, if any.
+    pub content_type: Option<String>,
+    /// The part's bytes.
+    pub data: Bytes,
+}
+
+/// Every parameter of one request, before any parsing.
+#[derive(Debug, Default)]
+pub struct RawRequest {
+    query: Vec<(String, String)>,
+    path: Vec<(String, String)>,
+    headers: HeaderMap,
+    cookies: Vec<(String, String)>,
+    form: Vec<(String, String)>,
+    files: Vec<FilePart>,
+}
+
+impl RawRequest {
+    /// Collects query, headers and cookies from the request head; `path` holds the values the
+    /// router matched.
+    pub fn new(parts: &Parts, path: Vec<(String, String)>) -> Self {
+        let query = parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let cookies = parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                Some((name.to_owned(), value.to_owned()))
+            })
+            .collect();
+        RawRequest { query, path, headers: parts.headers.clone(), cookies, form: Vec::new(), files: Vec::new() }
+    }
+
+    /// Adds the fields of a form body (urlencoded, or the text parts of a multipart body).
+    pub fn add_form(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
+        self.form.extend(pairs);
+    }
+
+    /// Adds a file part of a multipart body.
+    pub fn add_file(&mut self, part: FilePart) {
+        self.files.push(part);
+    }
+
+    /// Every value given for `name` at `location`, in arrival order.
+    pub fn values<'a>(&'a self, location: Location, name: &str) -> Vec<&'a str> {
+        let pairs = match location {
+            Location::Header => {
+                return self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+            }
+            Location::Query => &self.query,
+            Location::Path => &self.path,
+            Location::Cookie => &self.cookies,
+            Location::Form => &self.form,
+        };
+        pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// The bytes of the file part `name`, if the body had one.
+    pub fn file(&self, name: &str) -> Option<&FilePart> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+/// A type that can be read from one parameter value.
+pub trait FromParam: Sized {
+    /// Parses `value`; the error is a short description of what was expected.
+    fn from_param(value: &str) -> Result<Self, String>;
+}
+
+macro_rules! from_str_param {
+    ($($t:ty => $what:literal),* $(,)?) => {$(
+        impl FromParam for $t {
+            fn from_param(value: &str) -> Result<Self, String> {
+                value.trim().parse().map_err(|_| format!("expected {}, got `{value}`", $what))
+            }
+        }
+    )*};
+}
+
+from_str_param! {
+    i32 => "a 32-bit integer",
+    i64 => "an integer",
+    u32 => "a non-negative integer",
+    u64 => "a non-negative integer",
+    f32 => "a number",
+    f64 => "a number",
+    uuid::Uuid => "a UUID",
+    chrono::NaiveDate => "a date (YYYY-MM-DD)",
+}
+
+impl FromParam for String {
+    fn from_param(value: &str) -> Result<Self, String> {
+        Ok(value.to_owned())
+    }
+}
+
+impl FromParam for bool {
+    fn from_param(value: &str) -> Result<Self, String> {
+        match value {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(format!("expected true or false, got `{value}`")),
+        }
+    }
+}
+
+impl FromParam for chrono::DateTime<chrono::Utc> {
+    fn from_param(value: &str) -> Result<Self, String> {
+        chrono::DateTime::parse_from_rfc3339(value)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| format!("expected an RFC 3339 date-time, got `{value}`"))
+    }
+}
+
+impl FromParam for serde_json::Value {
+    fn from_param(value: &str) -> Result<Self, String> {
+        Ok(serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned())))
+    }
+}
+
+fn parse<T: FromParam>(location: Location, name: &str, value: &str) -> Result<T, RequestError> {
+    T::from_param(value).map_err(|why| {
+        RequestError::new(name, "type", format!("{} `{name}`: {why}", location.noun()))
+    })
+}
+
+/// A single-valued parameter: absent → `None`; given twice → a `multiplicity` error.
+pub fn single<T: FromParam>(
+    raw: &RawRequest,
+    location: Location,
+    name: &str,
+) -> Result<Option<T>, RequestError> {
+    match raw.values(location, name).as_slice() {
+        [] => Ok(None),
+        [value] => parse(location, name, value).map(Some),
+        _ => Err(RequestError::new(
+            name,
+            "multiplicity",
+            format!("{} `{name}` takes one value but was given several", location.noun()),
+        )),
+    }
+}
+
+/// An array-valued parameter written in `style`: absent → `None`.
+pub fn multi<T: FromParam>(
+    raw: &RawRequest,
+    location: Location,
+    name: &str,
+    style: Style,
+) -> Result<Option<Vec<T>>, RequestError> {
+    let values = raw.values(location, name);
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let separator = match style {
+        Style::FormExploded => None,
+        Style::Comma => Some(','),
+        Style::Space => Some(' '),
+        Style::Pipe => Some('|'),
+    };
+    let mut out = Vec::new();
+    for value in values {
+        match separator {
+            None => out.push(parse(location, name, value)?),
+            Some(_) if value.is_empty() => {}
+            Some(sep) => {
+                for item in value.split(sep) {
+                    out.push(parse(location, name, item)?);
+                }
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Turns an absent required parameter into a `required` error.
+pub fn required<T>(value: Option<T>, name: &str) -> Result<T, RequestError> {
+    value.ok_or_else(|| RequestError::missing(name))
+}
+
+/// The bytes of a binary multipart field.
+pub fn file(raw: &RawRequest, name: &str) -> Option<Bytes> {
+    raw.file(name).map(|f| f.data.clone())
+}

@@ -1,0 +1,150 @@
+//! Running a generated server: command-line flags, environment, binding, graceful shutdown.
+
+use axum::Router;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+/// Where and how a server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The socket address to bind (`--bind`, env `BIND`; default `127.0.0.1:8080`).
+    pub bind: SocketAddr,
+    /// The path under which every endpoint is mounted (`--base-path`, env `BASE_PATH`; default
+    /// none). Always starts with `/` and never ends with one.
+    pub base_path: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), base_path: String::new() }
+    }
+}
+
+const USAGE: &str = "options:
+  --bind ADDR:PORT    address to listen on (env BIND; default 127.0.0.1:8080)
+  --base-path PATH    mount every endpoint under PATH (env BASE_PATH; default /)
+  --help              print this text";
+
+impl Config {
+    /// Reads the configuration from `args` (without the program name) and the environment
+    /// variables returned by `env`; flags win over the environment.
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, String> {
+        let mut bind = env("BIND");
+        let mut base_path = env("BASE_PATH");
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+                None => (arg.clone(), None),
+            };
+            let mut value = || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--bind" => bind = Some(value()?),
+                "--base-path" => base_path = Some(value()?),
+                "--help" | "-h" => return Err(USAGE.to_owned()),
+                other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+            }
+        }
+        let mut config = Config::default();
+        if let Some(bind) = bind {
+            config.bind = bind.parse().map_err(|_| format!("--bind: `{bind}` is not an ADDRESS:PORT"))?;
+        }
+        if let Some(path) = base_path {
+            let trimmed = path.trim_end_matches('/');
+            if !trimmed.is_empty() && !trimmed.starts_with('/') {
+                return Err(format!("--base-path: `{path}` must start with `/`"));
+            }
+            config.base_path = trimmed.to_owned();
+        }
+        Ok(config)
+    }
+}
+
+/// Mounts `router` under the configured base path.
+pub fn mount(router: Router, config: &Config) -> Router {
+    if config.base_path.is_empty() { router } else { Router::new().nest(&config.base_path, router) }
+}
+
+/// The whole of a generated `main`: reads the configuration, builds the router, serves until
+/// Ctrl-C or SIGTERM.
+pub fn main(name: &str, make_router: impl FnOnce(&Config) -> Router) -> ExitCode {
+    let config = match Config::parse(std::env::args().skip(1), |k| std::env::var(k).ok()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("{name}: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{name}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let router = mount(make_router(&config), &config);
+    match runtime.block_on(run(router, &config, name)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(router: Router, config: &Config, name: &str) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    eprintln!("{name}: listening on http://{}{}/", listener.local_addr()?, config.base_path);
+    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::parse(args.iter().map(|s| s.to_string()), |k| {
+            env.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn flags_win_over_environment() {
+        let config = parse(&["--bind", "127.0.0.1:9000"], &[("BIND", "127.0.0.1:1"), ("BASE_PATH", "/api/")]).unwrap();
+        assert_eq!(config.bind.port(), 9000);
+        assert_eq!(config.base_path, "/api");
+        assert_eq!(parse(&["--base-path=/x"], &[]).unwrap().base_path, "/x");
+    }
+
+    #[test]
+    fn bad_flags_are_reported() {
+        assert!(parse(&["--bind", "nowhere"], &[]).unwrap_err().contains("ADDRESS:PORT"));
+        assert!(parse(&["--frobnicate"], &[]).unwrap_err().contains("unknown argument"));
+        assert!(parse(&["--base-path", "api"], &[]).unwrap_err().contains("must start"));
+    }
+}
