@@ -1,0 +1,404 @@
+//! The intermediate representation: what the server will be, independent of how the spec said it.
+//!
+//! Every node carries its Rust name and its API name, and where it came from in the spec. Types
+//! live in an arena ([`Api::types`]) keyed by [`TypeId`], so recursive schemas need no cycles of
+//! pointers; the lowering decides which fields are boxed.
+
+use crate::load::Span;
+
+/// The whole API: what one generated crate serves.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// `info.title`.
+    pub title: String,
+    /// `info.version`.
+    pub version: String,
+    /// `info.description`.
+    pub description: Option<String>,
+    /// Every operation, in document order.
+    pub operations: Vec<Operation>,
+    /// Every named type; [`TypeId`] indexes this.
+    pub types: Vec<TypeDef>,
+    /// The document the server publishes at `openapi.json`.
+    pub openapi_json: String,
+}
+
+/// Index of a type in [`Api::types`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeId(pub usize);
+
+/// A named Rust type generated for a schema.
+#[derive(Debug, Clone)]
+pub struct TypeDef {
+    /// The Rust identifier.
+    pub name: String,
+    /// Where the schema is (`components/schemas/Pet`, or the inline place).
+    pub api_name: String,
+    /// `description` of the schema.
+    pub doc: Option<String>,
+    /// What kind of type it is.
+    pub kind: TypeKind,
+    /// Where the schema is.
+    pub span: Span,
+}
+
+/// The shape of a named type.
+#[derive(Debug, Clone)]
+pub enum TypeKind {
+    /// An object with known properties.
+    Struct {
+        /// The properties.
+        fields: Vec<Field>,
+        /// Type of the values of other properties, when `additionalProperties` allows them.
+        additional: Option<Ty>,
+        /// `additionalProperties: false`.
+        deny_unknown: bool,
+    },
+    /// A string `enum`.
+    StringEnum {
+        /// The allowed values.
+        variants: Vec<Variant>,
+    },
+    /// `oneOf`/`anyOf`: one of several shapes.
+    Union {
+        /// The alternatives, in document order.
+        variants: Vec<UnionVariant>,
+        /// The discriminating property, when the spec declares one.
+        discriminator: Option<String>,
+    },
+    /// `prefixItems`: a fixed-length array with a type per position.
+    Tuple(Vec<Ty>),
+    /// A named wrapper around another type (a schema that refers to itself through arrays).
+    Newtype(Ty),
+}
+
+/// One value of a string enum.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// The Rust variant name.
+    pub name: String,
+    /// The value on the wire.
+    pub api_name: String,
+}
+
+/// One alternative of a union.
+#[derive(Debug, Clone)]
+pub struct UnionVariant {
+    /// The Rust variant name.
+    pub name: String,
+    /// The type it holds.
+    pub ty: Ty,
+    /// The discriminator value that selects it.
+    pub tag: Option<String>,
+}
+
+/// A property of an object.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// The Rust field name.
+    pub name: String,
+    /// The property name on the wire.
+    pub api_name: String,
+    /// The type, already wrapped in `Option` when the property is optional or nullable.
+    pub ty: Ty,
+    /// Whether the property is in `required`.
+    pub required: bool,
+    /// Whether the type is boxed to break a cycle.
+    pub boxed: bool,
+    /// The property's constraints.
+    pub constraints: Constraints,
+    /// `description`.
+    pub doc: Option<String>,
+}
+
+/// A Rust type reference.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ty {
+    /// `bool`.
+    Bool,
+    /// `i32` (`format: int32`).
+    I32,
+    /// `i64` (`integer`).
+    I64,
+    /// `f32` (`format: float`).
+    F32,
+    /// `f64` (`number`).
+    F64,
+    /// `String`.
+    String,
+    /// `chrono::NaiveDate` (`format: date`).
+    Date,
+    /// `chrono::DateTime<Utc>` (`format: date-time`).
+    DateTime,
+    /// `uuid::Uuid` (`format: uuid`).
+    Uuid,
+    /// `bytes::Bytes` (`format: binary`, or a binary body).
+    Binary,
+    /// `serde_json::Value`: anything.
+    Json,
+    /// A generated type.
+    Named(TypeId),
+    /// `Vec<T>`.
+    Vec(Box<Ty>),
+    /// `BTreeMap<String, T>`.
+    Map(Box<Ty>),
+    /// `Option<T>`.
+    Option(Box<Ty>),
+}
+
+impl Ty {
+    /// The type inside `Option`, or the type itself.
+    pub fn unwrap_option(&self) -> &Ty {
+        match self {
+            Ty::Option(inner) => inner,
+            other => other,
+        }
+    }
+
+    /// Whether values of this type are numbers.
+    pub fn is_number(&self) -> bool {
+        matches!(self, Ty::I32 | Ty::I64 | Ty::F32 | Ty::F64)
+    }
+}
+
+/// JSON Schema validation keywords that the Rust type does not already enforce.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Constraints {
+    /// `minimum`, and whether it is exclusive.
+    pub minimum: Option<(f64, bool)>,
+    /// `maximum`, and whether it is exclusive.
+    pub maximum: Option<(f64, bool)>,
+    /// `multipleOf`.
+    pub multiple_of: Option<f64>,
+    /// `minLength`.
+    pub min_length: Option<u64>,
+    /// `maxLength`.
+    pub max_length: Option<u64>,
+    /// `pattern` (already checked to compile).
+    pub pattern: Option<String>,
+    /// `minItems`.
+    pub min_items: Option<u64>,
+    /// `maxItems`.
+    pub max_items: Option<u64>,
+    /// `uniqueItems: true`.
+    pub unique_items: bool,
+    /// `minProperties` / `maxProperties`.
+    pub properties: Option<(Option<u64>, Option<u64>)>,
+    /// `const`.
+    pub constant: Option<serde_json::Value>,
+    /// `enum` on a type that is not a generated enum (numbers, mixed values).
+    pub one_of: Option<Vec<serde_json::Value>>,
+    /// Constraints on each item of an array.
+    pub items: Option<Box<Constraints>>,
+}
+
+impl Constraints {
+    /// Whether there is nothing to check.
+    pub fn is_empty(&self) -> bool {
+        *self == Constraints::default()
+    }
+}
+
+/// One API operation: a method of the generated trait.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// `operationId`, or one made from the method and path.
+    pub api_name: String,
+    /// The method name (`list_pets`).
+    pub name: String,
+    /// The prefix of its types (`ListPets` → `ListPetsRequest`, `ListPetsResponse`).
+    pub type_name: String,
+    /// HTTP method, lower case.
+    pub method: String,
+    /// The path template as the spec writes it.
+    pub path: String,
+    /// The route registered with the router (shared by every operation on the same path).
+    pub route: String,
+    /// `summary` and `description`.
+    pub doc: Option<String>,
+    /// Parameters in path, query, header and cookie.
+    pub params: Vec<Param>,
+    /// The request body.
+    pub body: Option<RequestBody>,
+    /// The declared responses.
+    pub responses: Vec<Response>,
+    /// Where the operation is.
+    pub span: Span,
+}
+
+/// Where a parameter travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// Path segment.
+    Path,
+    /// Query string.
+    Query,
+    /// Header.
+    Header,
+    /// Cookie.
+    Cookie,
+    /// A field of a form or multipart body.
+    Form,
+}
+
+/// How an array parameter is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayStyle {
+    /// One pair per value.
+    Exploded,
+    /// Comma-separated.
+    Comma,
+    /// Space-separated.
+    Space,
+    /// Pipe-separated.
+    Pipe,
+}
+
+/// How an object parameter is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectStyle {
+    /// `deepObject`: `name[prop]=value`.
+    Deep,
+    /// `form` exploded: `prop=value`.
+    Exploded,
+}
+
+/// A parameter's shape, which decides how it is collected.
+#[derive(Debug, Clone)]
+pub enum ParamShape {
+    /// One value.
+    Scalar,
+    /// Several values.
+    Array(ArrayStyle),
+    /// An object spread over several keys; the type must be a struct.
+    Object(ObjectStyle),
+    /// A value written as JSON (`content: application/json`).
+    Json,
+}
+
+/// A request parameter, or a field of a form body.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// The name on the wire.
+    pub api_name: String,
+    /// The Rust field name.
+    pub name: String,
+    /// Where it travels.
+    pub location: Location,
+    /// Whether the request must carry it.
+    pub required: bool,
+    /// How it is written.
+    pub shape: ParamShape,
+    /// The Rust type of one value (for arrays: of the whole array), before `Option`.
+    pub ty: Ty,
+    /// Constraints on the value.
+    pub constraints: Constraints,
+    /// `description`.
+    pub doc: Option<String>,
+    /// An example value that satisfies the schema, for the generated tests.
+    pub example: Option<serde_json::Value>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// How a request body is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// JSON into the body type.
+    Json,
+    /// `application/x-www-form-urlencoded`, field by field.
+    Form,
+    /// `multipart/form-data`, field by field.
+    Multipart,
+    /// UTF-8 text into a `String`.
+    Text,
+    /// The bytes as they are.
+    Binary,
+}
+
+/// One accepted media type of a request body.
+#[derive(Debug, Clone)]
+pub struct BodyEncoding {
+    /// The media type (or range) as declared.
+    pub media_type: String,
+    /// How it is decoded.
+    pub kind: BodyKind,
+}
+
+/// A request body.
+#[derive(Debug, Clone)]
+pub struct RequestBody {
+    /// Whether it must be present.
+    pub required: bool,
+    /// The Rust type it decodes to.
+    pub ty: Ty,
+    /// The accepted media types, in document order.
+    pub encodings: Vec<BodyEncoding>,
+    /// When a form or multipart encoding is accepted: the fields of the body type.
+    pub form_fields: Vec<Param>,
+    /// An example that satisfies the schema, for the generated tests.
+    pub example: Option<serde_json::Value>,
+    /// `description`.
+    pub doc: Option<String>,
+}
+
+/// The status a response is declared for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// One code.
+    Code(u16),
+    /// `2XX` and the like: the first digit.
+    Range(u16),
+    /// `default`.
+    Default,
+}
+
+/// How a response body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    /// Serialised as JSON.
+    Json,
+    /// A `String` sent as it is (text, HTML, XML written by the service).
+    Text,
+    /// Bytes sent as they are.
+    Binary,
+}
+
+/// The body of a response variant.
+#[derive(Debug, Clone)]
+pub struct ResponseBody {
+    /// The media type sent in `Content-Type`.
+    pub media_type: String,
+    /// How it is written.
+    pub kind: ResponseKind,
+    /// The Rust type the implementation returns.
+    pub ty: Ty,
+}
+
+/// A declared response header.
+#[derive(Debug, Clone)]
+pub struct ResponseHeader {
+    /// The header name on the wire.
+    pub api_name: String,
+    /// The Rust field name.
+    pub name: String,
+    /// Whether the implementation must provide it.
+    pub required: bool,
+    /// Its type.
+    pub ty: Ty,
+}
+
+/// A variant of an operation's response enum.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The status it is declared for.
+    pub status: Status,
+    /// The Rust variant name (`Ok`, `NotFound`, `Default`).
+    pub variant: String,
+    /// `description`.
+    pub doc: Option<String>,
+    /// The body, if any.
+    pub body: Option<ResponseBody>,
+    /// Declared headers.
+    pub headers: Vec<ResponseHeader>,
+}
