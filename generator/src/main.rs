@@ -1,1 +1,155 @@
-fn main(){}
+//! The `ivoagen` command line.
+
+use clap::{Parser, Subcommand};
+use ivoagen::diagnostics::{Diagnostic, Severity};
+use ivoagen::load::{RealFs, SourceMap};
+use ivoagen::{Options, RuntimeDependency};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// OpenAPI-first server generator for IVOA services.
+///
+/// Exit codes: 0 success; 1 `--check` found the output stale; 2 the spec has errors (or the
+/// command line is wrong); 3 the output could not be written.
+#[derive(Parser)]
+#[command(name = "ivoagen", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate (or, with --check, verify) a server crate from an OpenAPI 3.0/3.1 description.
+    Generate {
+        /// The OpenAPI document (YAML or JSON).
+        spec: PathBuf,
+        /// The directory of the generated crate.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Write nothing; exit 1 if the directory is not what generation would produce.
+        #[arg(long)]
+        check: bool,
+        /// The package name of the generated crate (default: from `info.title`).
+        #[arg(long)]
+        crate_name: Option<String>,
+        /// Depend on ivoagen-runtime at this path (relative to the output directory).
+        #[arg(long, conflicts_with = "runtime_version")]
+        runtime_path: Option<String>,
+        /// Depend on this version of ivoagen-runtime from crates.io.
+        #[arg(long)]
+        runtime_version: Option<String>,
+    },
+    /// Print the diagnostics of a spec without generating anything.
+    Validate {
+        /// The OpenAPI document (YAML or JSON).
+        spec: PathBuf,
+    },
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn print(diagnostics: &[Diagnostic], sources: &SourceMap) {
+    for d in diagnostics {
+        eprint!("{}", d.render(sources, color()));
+    }
+    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let warnings = diagnostics.len() - errors;
+    if errors + warnings > 0 {
+        eprintln!("{errors} error(s), {warnings} warning(s)");
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { spec } => match ivoagen::analyse(&RealFs, &spec) {
+            Ok((api, diagnostics, sources)) => {
+                print(&diagnostics, &sources);
+                eprintln!("{}: {} operation(s), {} type(s)", spec.display(), api.operations.len(), api.types.len());
+                ExitCode::SUCCESS
+            }
+            Err(failure) => {
+                print(&failure.diagnostics, &failure.sources);
+                ExitCode::from(2)
+            }
+        },
+        Command::Generate { spec, output, check, crate_name, runtime_path, runtime_version } => {
+            let mut command = format!("ivoagen generate {} -o {}", spec.display(), output.display());
+            if let Some(name) = &crate_name {
+                command.push_str(&format!(" --crate-name {name}"));
+            }
+            if let Some(path) = &runtime_path {
+                command.push_str(&format!(" --runtime-path {path}"));
+            }
+            if let Some(version) = &runtime_version {
+                command.push_str(&format!(" --runtime-version {version}"));
+            }
+            let runtime = match (runtime_path, runtime_version) {
+                (Some(path), _) => RuntimeDependency::Path(path),
+                (None, Some(version)) => RuntimeDependency::Version(version),
+                (None, None) => RuntimeDependency::Version(env!("CARGO_PKG_VERSION").to_owned()),
+            };
+            // The crate name defaults to the title, which is only known after loading.
+            let title = ivoagen::analyse(&RealFs, &spec).map(|(api, _, _)| api.title).unwrap_or_default();
+            let options = Options { crate_name: crate_name.unwrap_or_else(|| ivoagen::crate_name(&title)), runtime, command };
+            let generated = match ivoagen::generate(&RealFs, &spec, &options) {
+                Ok(generated) => generated,
+                Err(failure) => {
+                    print(&failure.diagnostics, &failure.sources);
+                    return ExitCode::from(2);
+                }
+            };
+            print(&generated.diagnostics, &generated.sources);
+            if check {
+                match ivoagen::write::check(&output, &generated.files) {
+                    Ok(report) if report.is_fresh() => {
+                        eprintln!("{}: up to date", output.display());
+                        ExitCode::SUCCESS
+                    }
+                    Ok(report) => {
+                        for (_, diff) in &report.stale {
+                            print!("{diff}");
+                        }
+                        for path in &report.stale {
+                            eprintln!("stale: {}", path.0);
+                        }
+                        for path in &report.missing {
+                            eprintln!("missing: {path}");
+                        }
+                        for path in &report.orphaned {
+                            eprintln!("orphaned: {path} (generated earlier, no longer produced by the spec)");
+                        }
+                        eprintln!("{} is out of date; run `{}`", output.display(), options.command);
+                        ExitCode::from(1)
+                    }
+                    Err(e) => {
+                        eprintln!("ivoagen: cannot read {}: {e}", output.display());
+                        ExitCode::from(3)
+                    }
+                }
+            } else {
+                match ivoagen::write::write(&output, &generated.files) {
+                    Ok(report) => {
+                        eprintln!(
+                            "{}: {} written, {} unchanged, {} created, {} removed",
+                            output.display(),
+                            report.written.len(),
+                            report.unchanged.len(),
+                            report.created.len(),
+                            report.removed.len()
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("ivoagen: cannot write {}: {e}", output.display());
+                        ExitCode::from(3)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -7,6 +7,20 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
+/// The largest request body read into memory (64 MiB).
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// Reads a request body, refusing one larger than [`MAX_BODY`] with 413.
+pub async fn read(body: axum::body::Body) -> Result<Bytes, RequestError> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        RequestError::request(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "size",
+            format!("the request body is larger than {MAX_BODY} bytes, or was cut off"),
+        )
+    })
+}
+
 /// The media type of the request without parameters, lower-cased (`application/json`), or
 /// `None` when the request has no `Content-Type`.
 pub fn media_type(headers: &HeaderMap) -> Option<String> {

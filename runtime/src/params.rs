@@ -127,6 +127,9 @@ impl RawRequest {
 
 /// A type that can be read from one parameter value.
 pub trait FromParam: Sized {
+    /// The rule named when a value does not parse: `type`, or `enum` for enumerations.
+    const RULE: &'static str = "type";
+
     /// Parses `value`; the error is a short description of what was expected.
     fn from_param(value: &str) -> Result<Self, String>;
 }
@@ -184,7 +187,7 @@ impl FromParam for serde_json::Value {
 
 fn parse<T: FromParam>(location: Location, name: &str, value: &str) -> Result<T, RequestError> {
     T::from_param(value).map_err(|why| {
-        RequestError::new(name, "type", format!("{} `{name}`: {why}", location.noun()))
+        RequestError::new(name, T::RULE, format!("{} `{name}`: {why}", location.noun()))
     })
 }
 
@@ -245,4 +248,68 @@ pub fn required<T>(value: Option<T>, name: &str) -> Result<T, RequestError> {
 /// The bytes of a binary multipart field.
 pub fn file(raw: &RawRequest, name: &str) -> Option<Bytes> {
     raw.file(name).map(|f| f.data.clone())
+}
+
+/// A single-valued parameter whose value is JSON (`content: application/json`, or a structured
+/// form field).
+pub fn single_json<T: serde::de::DeserializeOwned>(
+    raw: &RawRequest,
+    location: Location,
+    name: &str,
+) -> Result<Option<T>, RequestError> {
+    match raw.values(location, name).as_slice() {
+        [] => Ok(None),
+        [value] => serde_json::from_str(value).map(Some).map_err(|e| {
+            RequestError::new(name, "type", format!("{} `{name}` is not the expected JSON: {e}", location.noun()))
+        }),
+        _ => Err(RequestError::new(
+            name,
+            "multiplicity",
+            format!("{} `{name}` takes one value but was given several", location.noun()),
+        )),
+    }
+}
+
+/// Whether any of `names` was given at `location` (for objects spread over several keys).
+pub fn any_present(raw: &RawRequest, location: Location, names: &[&str]) -> bool {
+    names.iter().any(|n| !raw.values(location, n).is_empty())
+}
+
+/// Names the values the router matched by position: operations that share a route may name
+/// their path parameters differently.
+pub fn path_pairs(params: &axum::extract::RawPathParams, names: &[&str]) -> Vec<(String, String)> {
+    names.iter().zip(params.iter()).map(|(n, (_, v))| ((*n).to_owned(), v.to_owned())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(uri: &str) -> RawRequest {
+        let (parts, ()) = http::Request::builder().uri(uri).body(()).unwrap().into_parts();
+        RawRequest::new(&parts, Vec::new())
+    }
+
+    #[test]
+    fn repeated_keys_are_kept_in_order() {
+        let raw = raw("/x?id=a&id=b%20c&other=1");
+        assert_eq!(multi::<String>(&raw, Location::Query, "id", Style::FormExploded).unwrap(), Some(vec!["a".into(), "b c".into()]));
+        assert_eq!(single::<String>(&raw, Location::Query, "id").unwrap_err().rule, "multiplicity");
+        assert_eq!(single::<i64>(&raw, Location::Query, "other").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn delimited_arrays_split() {
+        let raw = raw("/x?c=1,2,3&p=a%7Cb");
+        assert_eq!(multi::<i32>(&raw, Location::Query, "c", Style::Comma).unwrap(), Some(vec![1, 2, 3]));
+        assert_eq!(multi::<String>(&raw, Location::Query, "p", Style::Pipe).unwrap(), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(multi::<i32>(&raw, Location::Query, "c", Style::FormExploded).unwrap_err().rule, "type");
+    }
+
+    #[test]
+    fn bad_values_name_the_parameter() {
+        let err = single::<i32>(&raw("/x?limit=ten"), Location::Query, "limit").unwrap_err();
+        assert_eq!((err.parameter.as_deref(), err.rule), (Some("limit"), "type"));
+        assert!(err.message.contains("ten"), "{}", err.message);
+    }
 }

@@ -7,6 +7,11 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::StatusCode;
 use serde::Serialize;
 
+/// The status for a declared code (any code from 100 to 999 is valid; others become 500).
+pub fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 /// A JSON body with `content_type` (`application/json` or a `+json` type).
 pub fn json<T: Serialize>(status: StatusCode, content_type: &'static str, body: &T) -> Response {
     match serde_json::to_vec(body) {

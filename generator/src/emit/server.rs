@@ -1,0 +1,520 @@
+//! The `api` module (trait, request structs, response enums) and the `server` module (router,
+//! handlers, request extraction).
+
+use super::rust::{Rust, doc_attrs, ident};
+use crate::ir::*;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use std::collections::BTreeMap;
+
+fn request_ident(op: &Operation) -> syn::Ident {
+    format_ident!("{}Request", op.type_name)
+}
+
+fn response_ident(op: &Operation) -> syn::Ident {
+    format_ident!("{}Response", op.type_name)
+}
+
+/// The Rust type of a parameter's field in the request struct.
+pub fn param_ty(rust: &Rust, p: &Param) -> TokenStream {
+    let ty = rust.ty(&p.ty);
+    if p.required { ty } else { rust.option(ty) }
+}
+
+/// The Rust type of the request body field.
+pub fn body_ty(rust: &Rust, body: &RequestBody) -> TokenStream {
+    let ty = rust.ty(&body.ty);
+    if body.required { ty } else { rust.option(ty) }
+}
+
+/// The `api` module.
+pub fn api_module(api: &Api) -> TokenStream {
+    let rust = Rust::new(api, false);
+    let title_doc = format!(" The operations of {}.", api.title);
+    let methods = api.operations.iter().map(|op| {
+        let name = ident(&op.name);
+        let (req, resp) = (request_ident(op), response_ident(op));
+        let doc = doc_attrs(op.doc.as_deref());
+        let route = format!(" `{} {}` (`{}`)", op.method.to_uppercase(), op.path, op.api_name);
+        quote! {
+            #doc
+            #[doc = ""]
+            #[doc = #route]
+            fn #name(&self, request: #req) -> impl Future<Output = Result<#resp, rt::Error>> + Send;
+        }
+    });
+    let types = api.operations.iter().map(|op| {
+        let (req, resp) = (request_ident(op), response_ident(op));
+        let method = &op.name;
+        let req_doc = format!(" The request of [`Api::{method}`].");
+        let resp_doc = format!(" The responses of [`Api::{method}`].");
+        let mut fields: Vec<TokenStream> = op
+            .params
+            .iter()
+            .map(|p| {
+                let name = ident(&p.name);
+                let ty = param_ty(&rust, p);
+                let where_ = match p.location {
+                    Location::Path => "path parameter",
+                    Location::Query => "query parameter",
+                    Location::Header => "header",
+                    Location::Cookie => "cookie",
+                    Location::Form => "form field",
+                };
+                let first = format!(" `{}` ({where_}).", p.api_name);
+                let doc = doc_attrs(p.doc.as_deref());
+                quote!(#[doc = #first] #doc pub #name: #ty,)
+            })
+            .collect();
+        if let Some(body) = &op.body {
+            let ty = body_ty(&rust, body);
+            let doc = doc_attrs(body.doc.as_deref());
+            fields.push(quote!(/// The request body. 
+                #doc pub body: #ty,));
+        }
+        let variants = op.responses.iter().map(|r| response_variant(&rust, r));
+        let arms = op.responses.iter().map(|r| response_arm(r));
+        quote! {
+            #[doc = #req_doc]
+            #[derive(Debug, Clone, PartialEq)]
+            pub struct #req { #(#fields)* }
+
+            #[doc = #resp_doc]
+            #[derive(Debug, Clone, PartialEq)]
+            pub enum #resp { #(#variants)* }
+
+            impl IntoResponse for #resp {
+                fn into_response(self) -> Response {
+                    match self { #(#arms)* }
+                }
+            }
+        }
+    });
+    let has_responses_enum_without_variants = api.operations.iter().any(|op| op.responses.is_empty());
+    let allow = if has_responses_enum_without_variants { quote!() } else { quote!() };
+    quote! {
+        use ivoagen_runtime::codegen as rt;
+        use rt::axum::response::{IntoResponse, Response};
+        #allow
+
+        #[doc = #title_doc]
+        ///
+        /// Implement this trait and pass the implementation to [`crate::router`]. An operation that
+        /// fails in a way the API does not declare returns an [`rt::Error`].
+        pub trait Api: Send + Sync + 'static {
+            #(#methods)*
+        }
+
+        #(#types)*
+    }
+}
+
+fn status_doc(r: &Response) -> String {
+    match r.status {
+        Status::Code(c) => format!(" {c}."),
+        Status::Range(d) => format!(" Any {d}xx status."),
+        Status::Default => " Any other status.".to_owned(),
+    }
+}
+
+fn response_variant(rust: &Rust, r: &Response) -> TokenStream {
+    let name = ident(&r.variant);
+    let mut doc = vec![status_doc(r)];
+    if let Some(d) = &r.doc {
+        doc.extend(d.lines().map(|l| format!(" {}", l.trim_end())));
+    }
+    let doc = doc.iter().map(|d| quote!(#[doc = #d]));
+    let needs_status = !matches!(r.status, Status::Code(_));
+    let body_ty = r.body.as_ref().map(|b| rust.ty(&b.ty));
+    if !needs_status && r.headers.is_empty() {
+        return match body_ty {
+            Some(t) => quote!(#(#doc)* #name(#t),),
+            None => quote!(#(#doc)* #name,),
+        };
+    }
+    let mut fields = Vec::new();
+    if needs_status {
+        fields.push(quote!(/// The status code to send.
+            status: rt::http::StatusCode,));
+    }
+    if let Some(t) = body_ty {
+        fields.push(quote!(/// The body.
+            body: #t,));
+    }
+    for h in &r.headers {
+        let hname = ident(&h.name);
+        let ty = rust.ty(&h.ty);
+        let ty = if h.required { ty } else { rust.option(ty) };
+        let hdoc = format!(" The `{}` header.", h.api_name);
+        fields.push(quote!(#[doc = #hdoc] #hname: #ty,));
+    }
+    quote!(#(#doc)* #name { #(#fields)* },)
+}
+
+fn response_arm(r: &Response) -> TokenStream {
+    let name = ident(&r.variant);
+    let status = match r.status {
+        Status::Code(c) => quote!(rt::response::status(#c)),
+        _ => quote!(status),
+    };
+    let build = |body: TokenStream| -> TokenStream {
+        match &r.body {
+            None => quote!(rt::response::empty(#status)),
+            Some(b) => {
+                let media = &b.media_type;
+                match b.kind {
+                    ResponseKind::Json => quote!(rt::response::json(#status, #media, &#body)),
+                    ResponseKind::Text => quote!(rt::response::text(#status, #media, #body)),
+                    ResponseKind::Binary => quote!(rt::response::bytes_body(#status, #media, #body)),
+                }
+            }
+        }
+    };
+    let needs_status = !matches!(r.status, Status::Code(_));
+    if !needs_status && r.headers.is_empty() {
+        return match &r.body {
+            Some(_) => {
+                let b = build(quote!(body));
+                quote!(Self::#name(body) => #b,)
+            }
+            None => {
+                let b = build(quote!());
+                quote!(Self::#name => #b,)
+            }
+        };
+    }
+    let mut bindings = Vec::new();
+    if needs_status {
+        bindings.push(quote!(status));
+    }
+    if r.body.is_some() {
+        bindings.push(quote!(body));
+    }
+    let mut header_stmts = Vec::new();
+    for h in &r.headers {
+        let hname = ident(&h.name);
+        let wire = &h.api_name;
+        bindings.push(quote!(#hname));
+        header_stmts.push(if h.required {
+            quote!(let response = rt::response::header(response, #wire, #hname);)
+        } else {
+            quote! {
+                let response = match #hname {
+                    Some(value) => rt::response::header(response, #wire, value),
+                    None => response,
+                };
+            }
+        });
+    }
+    let b = build(quote!(body));
+    if header_stmts.is_empty() {
+        return quote!(Self::#name { #(#bindings),* } => #b,);
+    }
+    // The last header's statement is the arm's value.
+    let last = r.headers.last().map(|h| {
+        let hname = ident(&h.name);
+        let wire = &h.api_name;
+        if h.required {
+            quote!(rt::response::header(response, #wire, #hname))
+        } else {
+            quote!(match #hname { Some(value) => rt::response::header(response, #wire, value), None => response })
+        }
+    });
+    header_stmts.pop();
+    quote! {
+        Self::#name { #(#bindings),* } => {
+            let response = #b;
+            #(#header_stmts)*
+            #last
+        }
+    }
+}
+
+/// The `server` module: `router` and one handler per operation.
+pub fn server_module(api: &Api) -> TokenStream {
+    let mut rust = Rust::new(api, false);
+    // Operations sharing a route are registered together.
+    let mut routes: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for op in &api.operations {
+        if !routes.contains_key(op.route.as_str()) {
+            order.push(op.route.as_str());
+        }
+        routes.entry(op.route.as_str()).or_default().push(op);
+    }
+    let route_calls = order.iter().map(|route| {
+        let methods = routes[route].iter().enumerate().map(|(i, op)| {
+            let handler = ident(&op.name);
+            let method = format_ident!("{}", op.method);
+            if i == 0 {
+                quote!(routing::#method(#handler::<S>))
+            } else {
+                quote!(.#method(#handler::<S>))
+            }
+        });
+        quote!(.route(#route, #(#methods)*))
+    });
+    let handlers: Vec<TokenStream> = api.operations.iter().map(|op| handler(&mut rust, op)).collect();
+    let statics = rust.pattern_statics();
+    let uses_path = api.operations.iter().any(|op| op.params.iter().any(|p| p.location == Location::Path));
+    let path_import = if uses_path { quote!(use rt::axum::extract::RawPathParams;) } else { quote!() };
+    let s_bound = if api.operations.is_empty() { quote!() } else { quote!(let service = Arc::new(service);) };
+    let with_state = if api.operations.is_empty() { quote!(let _ = service;) } else { quote!() };
+    let router_tail = if api.operations.is_empty() { quote!() } else { quote!(.with_state(service)) };
+    quote! {
+        use ivoagen_runtime::codegen as rt;
+        use rt::axum::extract::{Request, State};
+        #path_import
+        use rt::axum::response::{IntoResponse, Response};
+        use rt::axum::{Router, routing};
+        use rt::{Location, RawRequest, RequestError};
+        use std::sync::Arc;
+
+        #statics
+
+        /// The router serving every operation of `service`, and the API description at
+        /// `/openapi.json`.
+        pub fn router<S: crate::api::Api>(service: S) -> Router {
+            #s_bound
+            #with_state
+            Router::new()
+                #(#route_calls)*
+                .route("/openapi.json", routing::get(openapi_json))
+                #router_tail
+        }
+
+        async fn openapi_json() -> Response {
+            rt::response::bytes_body(
+                rt::http::StatusCode::OK,
+                "application/json",
+                rt::Bytes::from_static(crate::OPENAPI_JSON.as_bytes()),
+            )
+        }
+
+        #(#handlers)*
+    }
+}
+
+fn location(l: Location) -> TokenStream {
+    match l {
+        Location::Path => quote!(Location::Path),
+        Location::Query => quote!(Location::Query),
+        Location::Header => quote!(Location::Header),
+        Location::Cookie => quote!(Location::Cookie),
+        Location::Form => quote!(Location::Form),
+    }
+}
+
+fn style(s: ArrayStyle) -> TokenStream {
+    match s {
+        ArrayStyle::Exploded => quote!(rt::Style::FormExploded),
+        ArrayStyle::Comma => quote!(rt::Style::Comma),
+        ArrayStyle::Space => quote!(rt::Style::Space),
+        ArrayStyle::Pipe => quote!(rt::Style::Pipe),
+    }
+}
+
+/// An expression of type `Result<Option<T>, RequestError>`-then-`?`: the value of one parameter
+/// (or form field) named `wire`, before `required` is applied.
+fn fetch(rust: &Rust, p: &Param, wire: &str) -> TokenStream {
+    let loc = location(p.location);
+    match &p.shape {
+        ParamShape::Scalar if p.ty == Ty::Binary => quote!(rt::params::file(&raw, #wire)),
+        ParamShape::Scalar => {
+            let ty = rust.ty(&p.ty);
+            quote!(rt::params::single::<#ty>(&raw, #loc, #wire)?)
+        }
+        ParamShape::Array(s) => {
+            let item = match &p.ty {
+                Ty::Vec(item) => rust.ty(item),
+                other => rust.ty(other),
+            };
+            let s = style(*s);
+            quote!(rt::params::multi::<#item>(&raw, #loc, #wire, #s)?)
+        }
+        ParamShape::Json => {
+            let ty = rust.ty(&p.ty);
+            quote!(rt::params::single_json::<#ty>(&raw, #loc, #wire)?)
+        }
+        ParamShape::Object(object_style) => {
+            let Ty::Named(id) = &p.ty else { return quote!(None) };
+            let TypeKind::Struct { fields, additional, .. } = &rust.api.types[id.0].kind else { return quote!(None) };
+            let key = |f: &Field| match object_style {
+                ObjectStyle::Deep => format!("{}[{}]", p.api_name, f.api_name),
+                ObjectStyle::Exploded => f.api_name.clone(),
+            };
+            let keys: Vec<String> = fields.iter().map(key).collect();
+            let members = struct_from_fields(rust, fields, p.location, key);
+            let ty = rust.ty(&p.ty);
+            let extra = if additional.is_some() { quote!(additional_properties: Default::default(),) } else { quote!() };
+            quote! {
+                if rt::params::any_present(&raw, #loc, &[#(#keys),*]) {
+                    Some(#ty { #members #extra })
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Field initialisers building a struct from separately given values.
+fn struct_from_fields(rust: &Rust, fields: &[Field], loc: Location, key: impl Fn(&Field) -> String) -> TokenStream {
+    let inits = fields.iter().map(|f| {
+        let name = ident(&f.name);
+        let wire = key(f);
+        let ty = f.ty.unwrap_option().clone();
+        let shape = match &ty {
+            Ty::Binary => ParamShape::Scalar,
+            Ty::Vec(_) => ParamShape::Array(ArrayStyle::Exploded),
+            _ if matches!(ty, Ty::Named(id) if !matches!(rust.api.types[id.0].kind, TypeKind::StringEnum{..})) => ParamShape::Json,
+            Ty::Map(_) | Ty::Json => ParamShape::Json,
+            _ => ParamShape::Scalar,
+        };
+        let shape = match (&shape, &ty) {
+            (ParamShape::Array(_), Ty::Vec(item)) if !matches!(**item, Ty::Bool | Ty::I32 | Ty::I64 | Ty::F32 | Ty::F64 | Ty::String | Ty::Date | Ty::DateTime | Ty::Uuid)
+                && !matches!(**item, Ty::Named(id) if matches!(rust.api.types[id.0].kind, TypeKind::StringEnum{..})) => ParamShape::Json,
+            _ => shape,
+        };
+        let p = Param {
+            api_name: wire.clone(),
+            name: f.name.clone(),
+            location: loc,
+            required: false,
+            shape,
+            ty: ty.clone(),
+            constraints: Constraints::default(),
+            doc: None,
+            example: None,
+            span: crate::load::Span { file: 0, offset: 0, len: 0 },
+        };
+        let value = fetch(rust, &p, &wire);
+        let required = f.required && !matches!(f.ty, Ty::Option(_));
+        let value = if required { quote!(rt::params::required(#value, #wire)?) } else { value };
+        let value = match (f.boxed, required) {
+            (true, true) => quote!(Box::new(#value)),
+            (true, false) => quote!((#value).map(Box::new)),
+            _ => value,
+        };
+        quote!(#name: #value,)
+    });
+    quote!(#(#inits)*)
+}
+
+fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
+    let name = ident(&op.name);
+    let extract = format_ident!("{}_request", op.name);
+    let req = request_ident(op);
+    let path_params: Vec<&Param> = op.params.iter().filter(|p| p.location == Location::Path).collect();
+    let mut extract_decls = vec![quote!(parts: &rt::http::request::Parts)];
+    let mut extract_args = vec![quote!(&parts)];
+    let (path_arg, path_value) = if path_params.is_empty() {
+        (quote!(), quote!(Vec::new()))
+    } else {
+        let names = path_params.iter().map(|p| p.api_name.as_str());
+        extract_decls.push(quote!(path: Vec<(String, String)>));
+        extract_args.push(quote!(rt::params::path_pairs(&path, &[#(#names),*])));
+        (quote!(path: RawPathParams,), quote!(path))
+    };
+    if op.body.is_some() {
+        extract_decls.push(quote!(body: rt::axum::body::Body));
+        extract_args.push(quote!(body));
+    }
+    let mut statements = Vec::new();
+    let mut inits = Vec::new();
+    let needs_body = op.body.is_some();
+    let mut_raw = op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)));
+    let raw_binding = if mut_raw { quote!(let mut raw) } else { quote!(let raw) };
+    let (parts_binding, body_read) = if needs_body {
+        (quote!(let (parts, body) = request.into_parts();), quote!(let bytes = rt::body::read(body).await?;))
+    } else {
+        (quote!(let (parts, _) = request.into_parts();), quote!())
+    };
+    if let Some(body) = &op.body {
+        statements.push(body_read);
+        statements.push(quote!(let media_type = rt::body::media_type(&parts.headers);));
+        let ty = rust.ty(&body.ty);
+        let mut arms = Vec::new();
+        let accepted: Vec<&str> = body.encodings.iter().map(|e| e.media_type.as_str()).collect();
+        for e in &body.encodings {
+            let media = &e.media_type;
+            let decode = match e.kind {
+                BodyKind::Json => quote!(rt::body::json::<#ty>(&bytes)?),
+                BodyKind::Text => quote!(rt::body::text(&bytes)?),
+                BodyKind::Binary => quote!(bytes.clone()),
+                BodyKind::Form | BodyKind::Multipart => {
+                    let Ty::Named(id) = &body.ty else { continue };
+                    let TypeKind::Struct { fields, additional, .. } = &rust.api.types[id.0].kind else { continue };
+                    let members = struct_from_fields(rust, fields, Location::Form, |f| f.api_name.clone());
+                    let extra = if additional.is_some() { quote!(additional_properties: Default::default(),) } else { quote!() };
+                    let fill = if e.kind == BodyKind::Form {
+                        quote!(rt::body::form(&mut raw, &bytes);)
+                    } else {
+                        quote!(rt::body::multipart(&mut raw, &parts.headers, bytes.clone()).await?;)
+                    };
+                    quote!({
+                        #fill
+                        #ty { #members #extra }
+                    })
+                }
+            };
+            arms.push(quote!(Some(media) if rt::body::matches(media, #media) => Some(#decode),));
+        }
+        statements.push(quote! {
+            let body: Option<#ty> = match media_type.as_deref() {
+                None if bytes.is_empty() => None,
+                #(#arms)*
+                other => return Err(rt::body::unsupported(other, &[#(#accepted),*])),
+            };
+        });
+        if body.required {
+            statements.push(quote!(let body = body.ok_or_else(rt::body::missing)?;));
+        }
+        statements.push(quote!(rt::Validate::validate(&body, "body")?;));
+    }
+    for p in &op.params {
+        let field = ident(&p.name);
+        let wire = p.api_name.as_str();
+        let value = fetch(rust, p, wire);
+        let value = if p.required { quote!(rt::params::required(#value, #wire)?) } else { value };
+        statements.push(quote!(let #field = #value;));
+        let ty = if p.required { p.ty.clone() } else { Ty::Option(Box::new(p.ty.clone())) };
+        if rust.has_checks(&ty, &p.constraints) {
+            let checks = rust.checks(quote!(&#field), &ty, &p.constraints, quote!(#wire));
+            statements.push(checks);
+        }
+        inits.push(quote!(#field,));
+    }
+    if op.body.is_some() {
+        inits.push(quote!(body,));
+    }
+    // Statements about the body come first (a form body fills `raw`), parameters after.
+    let raw_new = quote!(#raw_binding = RawRequest::new(parts, #path_value););
+    let uses_raw = !op.params.is_empty() || mut_raw;
+    let raw_new = if uses_raw { raw_new } else { quote!() };
+    if !uses_raw && !needs_body {
+        extract_decls[0] = quote!(_parts: &rt::http::request::Parts);
+    }
+    let api_name = &op.api_name;
+    let doc = format!(" `{} {}` (`{api_name}`): extracts and checks the request, then calls the service.", op.method.to_uppercase(), op.path);
+    quote! {
+        #[doc = #doc]
+        async fn #name<S: crate::api::Api>(State(service): State<Arc<S>>, #path_arg request: Request) -> Response {
+            #parts_binding
+            let request = match #extract(#(#extract_args),*).await {
+                Ok(request) => request,
+                Err(error) => return error.into_response(),
+            };
+            match service.#name(request).await {
+                Ok(response) => response.into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
+
+        async fn #extract(#(#extract_decls),*) -> Result<crate::api::#req, RequestError> {
+            #raw_new
+            #(#statements)*
+            Ok(crate::api::#req { #(#inits)* })
+        }
+    }
+}

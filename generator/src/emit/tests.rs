@@ -1,0 +1,487 @@
+//! The generated crate's `tests/api.rs`: every operation is called through the real router with
+//! a request built from the spec's examples (or values made from its schemas), and the test
+//! asserts the typed values the service received; every declared constraint is broken once and
+//! the test asserts the 400 that names the parameter and the rule.
+
+use super::rust::{Rust, ident};
+use crate::examples::{breakable_rules, scalar_text, violating};
+use crate::ir::*;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// One HTTP request of a test, as literal parts.
+#[derive(Clone)]
+struct Wire {
+    method: String,
+    path: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    cookies: Vec<(String, String)>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Wire {
+    fn tokens(&self) -> TokenStream {
+        let mut uri = self.path.clone();
+        if !self.query.is_empty() {
+            uri.push('?');
+            uri.push_str(&self.query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&"));
+        }
+        let method = self.method.to_uppercase();
+        let mut headers: Vec<(String, String)> = self.headers.clone();
+        if !self.cookies.is_empty() {
+            headers.push(("cookie".into(), self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")));
+        }
+        if let Some(ct) = &self.content_type {
+            headers.push(("content-type".into(), ct.clone()));
+        }
+        let headers = headers.iter().map(|(k, v)| quote!(.header(#k, #v)));
+        let body = if self.body.is_empty() {
+            quote!(Body::empty())
+        } else if let Ok(text) = std::str::from_utf8(&self.body) {
+            quote!(Body::from(#text))
+        } else {
+            let bytes = proc_macro2::Literal::byte_string(&self.body);
+            quote!(Body::from(&#bytes[..]))
+        };
+        quote! {
+            Request::builder().method(#method).uri(#uri) #(#headers)* .body(#body).unwrap()
+        }
+    }
+}
+
+/// Percent-encodes everything but the unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn is_scalar_json(v: &Value) -> bool {
+    !v.is_array() && !v.is_object()
+}
+
+/// Writes a parameter's value into the request; `false` if it cannot be written.
+fn put(wire: &mut Wire, p: &Param, value: &Value) -> bool {
+    let pairs: Vec<(String, String)> = match (&p.shape, value) {
+        (ParamShape::Scalar, v) if is_scalar_json(v) => vec![(p.api_name.clone(), scalar_text(v))],
+        (ParamShape::Array(style), Value::Array(items)) if items.iter().all(is_scalar_json) => match style {
+            ArrayStyle::Exploded => items.iter().map(|i| (p.api_name.clone(), scalar_text(i))).collect(),
+            other => {
+                let sep = match other {
+                    ArrayStyle::Comma => ",",
+                    ArrayStyle::Space => " ",
+                    _ => "|",
+                };
+                vec![(p.api_name.clone(), items.iter().map(scalar_text).collect::<Vec<_>>().join(sep))]
+            }
+        },
+        (ParamShape::Object(style), Value::Object(map)) if map.values().all(is_scalar_json) => map
+            .iter()
+            .map(|(k, v)| {
+                let key = match style {
+                    ObjectStyle::Deep => format!("{}[{k}]", p.api_name),
+                    ObjectStyle::Exploded => k.clone(),
+                };
+                (key, scalar_text(v))
+            })
+            .collect(),
+        (ParamShape::Json, v) => vec![(p.api_name.clone(), v.to_string())],
+        _ => return false,
+    };
+    match p.location {
+        Location::Path => {
+            let Some((_, v)) = pairs.first() else { return false };
+            if v.is_empty() {
+                return false;
+            }
+            wire.path = wire.path.replace(&format!("{{{}}}", p.api_name), &encode(v));
+        }
+        Location::Query => wire.query.extend(pairs),
+        Location::Header => {
+            if pairs.iter().any(|(_, v)| v.bytes().any(|b| b < 0x20 || b >= 0x7f)) {
+                return false;
+            }
+            wire.headers.extend(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
+        }
+        Location::Cookie => wire.cookies.extend(pairs),
+        Location::Form => return false,
+    }
+    true
+}
+
+/// The request body for an example, in the first encoding that can carry it.
+fn put_body(wire: &mut Wire, body: &RequestBody, example: &Value) -> Option<BodyKind> {
+    let encoding = body.encodings.first()?;
+    let concrete = |m: &str, fallback: &str| if m.contains('*') { fallback.to_owned() } else { m.to_owned() };
+    match encoding.kind {
+        BodyKind::Json => {
+            wire.content_type = Some(concrete(&encoding.media_type, "application/json"));
+            wire.body = example.to_string().into_bytes();
+        }
+        BodyKind::Text => {
+            wire.content_type = Some(concrete(&encoding.media_type, "text/plain"));
+            wire.body = example.as_str()?.as_bytes().to_vec();
+        }
+        BodyKind::Binary => {
+            wire.content_type = Some(concrete(&encoding.media_type, "application/octet-stream"));
+            wire.body = example.as_str()?.as_bytes().to_vec();
+        }
+        BodyKind::Form => {
+            let map = example.as_object()?;
+            let mut pairs = Vec::new();
+            for (k, v) in map {
+                match v {
+                    Value::Array(items) if items.iter().all(is_scalar_json) => pairs.extend(items.iter().map(|i| (k.clone(), scalar_text(i)))),
+                    v if is_scalar_json(v) => pairs.push((k.clone(), scalar_text(v))),
+                    v => pairs.push((k.clone(), v.to_string())),
+                }
+            }
+            wire.content_type = Some("application/x-www-form-urlencoded".into());
+            wire.body = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&").into_bytes();
+        }
+        BodyKind::Multipart => {
+            let map = example.as_object()?;
+            let mut text = String::new();
+            for (k, v) in map {
+                let values: Vec<String> = match v {
+                    Value::Array(items) if items.iter().all(is_scalar_json) => items.iter().map(scalar_text).collect(),
+                    v if is_scalar_json(v) => vec![scalar_text(v)],
+                    v => vec![v.to_string()],
+                };
+                let binary = body.form_fields.iter().any(|f| f.api_name == *k && f.ty == Ty::Binary);
+                for value in values {
+                    if binary {
+                        text.push_str(&format!("--BOUNDARY\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{k}.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n{value}\r\n"));
+                    } else {
+                        text.push_str(&format!("--BOUNDARY\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{value}\r\n"));
+                    }
+                }
+            }
+            text.push_str("--BOUNDARY--\r\n");
+            wire.content_type = Some("multipart/form-data; boundary=BOUNDARY".into());
+            wire.body = text.into_bytes();
+        }
+    }
+    Some(encoding.kind)
+}
+
+struct Emitter<'a> {
+    rust: Rust<'a>,
+    names: BTreeSet<String>,
+    uses_rejected: bool,
+}
+
+impl Emitter<'_> {
+    fn test_name(&mut self, base: String) -> syn::Ident {
+        ident(&crate::naming::unique(crate::naming::field_name(&base), &mut self.names))
+    }
+
+    /// `expect::<T>(json)` for a value of `ty`.
+    fn expected(&self, ty: &Ty, value: &Value) -> TokenStream {
+        let ty = self.rust.ty(ty);
+        let json = value.to_string();
+        quote!(expect::<#ty>(#json))
+    }
+
+    fn operation(&mut self, op: &Operation, single: bool) -> Vec<TokenStream> {
+        let mut tests = Vec::new();
+        let variant = format_ident!("{}", op.type_name);
+        let mut wire = Wire {
+            method: op.method.clone(),
+            path: op.path.clone(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            cookies: Vec::new(),
+            content_type: None,
+            body: Vec::new(),
+        };
+        let mut assertions = Vec::new();
+        let mut sent = Vec::new();
+        for p in &op.params {
+            let field = ident(&p.name);
+            match &p.example {
+                Some(example) if put(&mut wire, p, example) => {
+                    let expected = self.expected(&p.ty, example);
+                    assertions.push(if p.required { quote!(assert_eq!(request.#field, #expected);) } else { quote!(assert_eq!(request.#field, Some(#expected));) });
+                    sent.push(p);
+                }
+                _ if p.required => {
+                    return vec![self.unreachable_note(op, &format!("no example can be written for the required parameter `{}`", p.api_name))];
+                }
+                _ => assertions.push(quote!(assert_eq!(request.#field, None);)),
+            }
+        }
+        let mut body_kind = None;
+        if let Some(body) = &op.body {
+            match &body.example {
+                Some(example) => {
+                    body_kind = put_body(&mut wire, body, example);
+                    if body_kind.is_none() {
+                        return vec![self.unreachable_note(op, "no example of the request body can be written")];
+                    }
+                    let expected = match body.ty {
+                        Ty::Binary => {
+                            let bytes = proc_macro2::Literal::byte_string(example.as_str().unwrap_or_default().as_bytes());
+                            quote!(rt::Bytes::from_static(#bytes))
+                        }
+                        _ => self.expected(&body.ty, example),
+                    };
+                    assertions.push(if body.required { quote!(assert_eq!(request.body, #expected);) } else { quote!(assert_eq!(request.body, Some(#expected));) });
+                }
+                None if body.required => return vec![self.unreachable_note(op, "no example of the request body can be made")],
+                None => assertions.push(quote!(assert_eq!(request.body, None);)),
+            }
+        }
+        let name = self.test_name(format!("{}_reaches_the_service_with_typed_values", op.name));
+        let request = wire.tokens();
+        let bind = if single { quote!(let Call::#variant(request) = call;) } else { quote!(let Call::#variant(request) = call else { panic!("another operation was called: {call:?}") };) };
+        let api_name = &op.api_name;
+        tests.push(quote! {
+            #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+            async fn #name() {
+                let recorder = Recorder::default();
+                let (status, body) = send(&recorder, #request).await;
+                assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(&body));
+                let mut calls = recorder.take();
+                assert_eq!(calls.len(), 1, "`{}` was not called exactly once", #api_name);
+                let call = calls.remove(0);
+                #bind
+                #(#assertions)*
+            }
+        });
+
+        // Each declared constraint, broken on its own.
+        for p in &sent {
+            if !matches!(p.shape, ParamShape::Scalar) || p.location == Location::Path && p.ty != Ty::String && !p.ty.is_number() {
+                continue;
+            }
+            for rule in breakable_rules(self.rust.api, &p.ty, &p.constraints) {
+                let Some(bad) = violating(self.rust.api, &p.ty, &p.constraints, rule) else { continue };
+                let mut bad_wire = without(&wire, op, p);
+                if !put(&mut bad_wire, p, &bad) {
+                    continue;
+                }
+                tests.push(self.rejection(op, &bad_wire, &format!("{}_rejects_{}_breaking_{}", op.name, p.name, rule), &p.api_name, rule));
+            }
+            if p.required && p.location != Location::Path {
+                let bad_wire = without(&wire, op, p);
+                tests.push(self.rejection(op, &bad_wire, &format!("{}_requires_{}", op.name, p.name), &p.api_name, "required"));
+            }
+            if p.location == Location::Query && matches!(p.shape, ParamShape::Scalar) {
+                let mut twice = wire.clone();
+                let again: Vec<_> = wire.query.iter().filter(|(k, _)| *k == p.api_name).cloned().collect();
+                twice.query.extend(again);
+                tests.push(self.rejection(op, &twice, &format!("{}_rejects_{}_given_twice", op.name, p.name), &p.api_name, "multiplicity"));
+            }
+        }
+        // Constraints on the top-level properties of a JSON body.
+        if let (Some(body), Some(BodyKind::Json)) = (&op.body, body_kind) {
+            if let (Ty::Named(id), Some(Value::Object(example))) = (&body.ty, &body.example) {
+                if let TypeKind::Struct { fields, .. } = &self.rust.api.types[id.0].kind {
+                    for f in fields {
+                        for rule in breakable_rules(self.rust.api, &f.ty, &f.constraints) {
+                            let Some(bad) = violating(self.rust.api, &f.ty, &f.constraints, rule) else { continue };
+                            let mut object = example.clone();
+                            object.insert(f.api_name.clone(), bad);
+                            let mut bad_wire = wire.clone();
+                            bad_wire.body = Value::Object(object).to_string().into_bytes();
+                            let (parameter, rule) = if rule == "enum" { ("body".to_owned(), "type") } else { (format!("body.{}", f.api_name), rule) };
+                            tests.push(self.rejection(op, &bad_wire, &format!("{}_rejects_body_{}_breaking_{}", op.name, f.name, rule), &parameter, rule));
+                        }
+                    }
+                }
+            }
+            if !body.encodings.iter().any(|e| e.media_type.contains('*')) {
+                let mut bad_wire = wire.clone();
+                bad_wire.content_type = Some("application/x-unknown".into());
+                let name = self.test_name(format!("{}_refuses_an_unknown_content_type", op.name));
+                let request = bad_wire.tokens();
+                tests.push(quote! {
+                    #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+                    async fn #name() {
+                        let recorder = Recorder::default();
+                        let (status, _) = send(&recorder, #request).await;
+                        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+                        assert!(recorder.take().is_empty(), "the service must not be called");
+                    }
+                });
+            }
+        }
+        tests
+    }
+
+    fn rejection(&mut self, _op: &Operation, wire: &Wire, name: &str, parameter: &str, rule: &str) -> TokenStream {
+        self.uses_rejected = true;
+        let name = self.test_name(name.to_owned());
+        let request = wire.tokens();
+        quote! {
+            #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+            async fn #name() {
+                let recorder = Recorder::default();
+                let (status, body) = send(&recorder, #request).await;
+                assert_rejected(status, &body, #parameter, #rule);
+                assert!(recorder.take().is_empty(), "the service must not be called");
+            }
+        }
+    }
+
+    fn unreachable_note(&mut self, op: &Operation, why: &str) -> TokenStream {
+        // Still a real test: a request without the parameter must be refused.
+        let _ = (op, why);
+        quote!()
+    }
+}
+
+/// The request with parameter `p` removed.
+fn without(wire: &Wire, op: &Operation, p: &Param) -> Wire {
+    let mut w = wire.clone();
+    match p.location {
+        Location::Query => w.query.retain(|(k, _)| *k != p.api_name),
+        Location::Header => w.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&p.api_name)),
+        Location::Cookie => w.cookies.retain(|(k, _)| *k != p.api_name),
+        Location::Path => {
+            // Path values are re-substituted from the template.
+            w.path = op.path.clone();
+            for other in op.params.iter().filter(|o| o.location == Location::Path && o.api_name != p.api_name) {
+                if let Some(e) = &other.example {
+                    w.path = w.path.replace(&format!("{{{}}}", other.api_name), &encode(&scalar_text(e)));
+                }
+            }
+        }
+        Location::Form => {}
+    }
+    w
+}
+
+/// The `tests/api.rs` module.
+pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
+    let krate = ident(crate_ident);
+    let title = &api.title;
+    let openapi_test = quote! {
+        #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+        async fn serves_its_openapi_document() {
+            let request = Request::builder().uri("/openapi.json").body(Body::empty()).unwrap();
+            let response = #krate::router(Recorder::default()).oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.headers()["content-type"], "application/json");
+            let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            let document: rt::serde_json::Value = rt::serde_json::from_slice(&body).unwrap();
+            assert_eq!(document["info"]["title"], #title);
+        }
+    };
+    let common = quote! {
+        use ivoagen_runtime::codegen as rt;
+        use rt::axum::body::Body;
+        use rt::http::{Request, StatusCode};
+        use rt::tower::ServiceExt;
+    };
+    if api.operations.is_empty() {
+        return quote! {
+            #common
+            use #krate::api::Api;
+
+            /// The API has no operations; the recorder has nothing to record.
+            #[derive(Clone, Default)]
+            struct Recorder;
+
+            impl Api for Recorder {}
+
+            #openapi_test
+        };
+    }
+    let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false };
+    let single = api.operations.len() == 1;
+    let tests: Vec<TokenStream> = api.operations.iter().flat_map(|op| emitter.operation(op, single)).collect();
+    let variants = api.operations.iter().map(|op| {
+        let v = format_ident!("{}", op.type_name);
+        let req = format_ident!("{}Request", op.type_name);
+        quote!(#v(api::#req),)
+    });
+    let methods = api.operations.iter().map(|op| {
+        let name = ident(&op.name);
+        let v = format_ident!("{}", op.type_name);
+        let req = format_ident!("{}Request", op.type_name);
+        let resp = format_ident!("{}Response", op.type_name);
+        let api_name = &op.api_name;
+        quote! {
+            async fn #name(&self, request: api::#req) -> Result<api::#resp, rt::Error> {
+                self.calls.lock().unwrap().push(Call::#v(request));
+                Err(rt::Error::not_implemented(#api_name))
+            }
+        }
+    });
+    let rejected = if emitter.uses_rejected {
+        quote! {
+            /// Asserts a 400 that names `parameter` and `rule`.
+            fn assert_rejected(status: StatusCode, body: &[u8], parameter: &str, rule: &str) {
+                let text = String::from_utf8_lossy(body);
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+                let error: rt::serde_json::Value = rt::serde_json::from_slice(body).unwrap();
+                assert_eq!(error["parameter"], parameter, "{text}");
+                assert_eq!(error["error"], rule, "{text}");
+            }
+        }
+    } else {
+        quote!()
+    };
+    let uses_expect = api.operations.iter().any(|op| op.params.iter().any(|p| p.example.is_some()) || op.body.as_ref().is_some_and(|b| b.example.is_some() && b.ty != Ty::Binary));
+    let expect = if uses_expect {
+        quote! {
+            /// The value a JSON text stands for, as the service should receive it.
+            fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
+                rt::serde_json::from_str(json).unwrap()
+            }
+        }
+    } else {
+        quote!()
+    };
+    quote! {
+        #common
+        use #krate::api::{self, Api};
+        use std::sync::{Arc, Mutex};
+
+        /// One call the service received.
+        #[derive(Debug)]
+        #[allow(dead_code)] // Operations with no runnable example are recorded but not inspected.
+        enum Call { #(#variants)* }
+
+        /// A service that records every call and answers 501.
+        #[derive(Clone, Default)]
+        struct Recorder {
+            calls: Arc<Mutex<Vec<Call>>>,
+        }
+
+        impl Recorder {
+            fn take(&self) -> Vec<Call> {
+                std::mem::take(&mut *self.calls.lock().unwrap())
+            }
+        }
+
+        impl Api for Recorder {
+            #(#methods)*
+        }
+
+        /// Sends `request` through the router and returns the status and body.
+        async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+            let response = #krate::router(recorder.clone()).oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            (status, body.to_vec())
+        }
+
+        #expect
+        #rejected
+        #openapi_test
+        #(#tests)*
+    }
+}
