@@ -114,8 +114,9 @@ impl Diagnostic {
         let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
         let mut snippet = String::new();
         if handler.render_report(&mut snippet, &report).is_ok() {
-            // The first line repeats the message; the location line above already says it.
-            out.extend(snippet.lines().skip(1).map(|l| format!("{}\n", l.trim_end())));
+            // miette's first lines repeat the message, which the location line already says.
+            let start = snippet.lines().position(|l| l.contains("╭─[")).unwrap_or(0);
+            out.extend(snippet.lines().skip(start).map(|l| format!("{}\n", l.trim_end())));
         }
         out
     }

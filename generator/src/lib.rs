@@ -75,3 +75,10 @@ pub fn crate_name(title: &str) -> String {
     let name = name.trim_matches('-').to_owned();
     if name.is_empty() { "api-server".to_owned() } else { name }
 }
+
+/// Whether `name` can be a package name whose library is a Rust identifier.
+pub fn is_crate_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !naming::field_name(name).ends_with('_')
+}

@@ -88,6 +88,10 @@ fn main() -> ExitCode {
             if let Some(version) = &runtime_version {
                 command.push_str(&format!(" --runtime-version {version}"));
             }
+            if let Some(name) = crate_name.as_deref().filter(|n| !ivoagen::is_crate_name(n)) {
+                eprintln!("ivoagen: `{name}` is not a valid crate name: use letters, digits, `-` and `_`, starting with a letter");
+                return ExitCode::from(2);
+            }
             let runtime = match (runtime_path, runtime_version) {
                 (Some(path), _) => RuntimeDependency::Path(path),
                 (None, Some(version)) => RuntimeDependency::Version(version),

@@ -221,6 +221,9 @@ impl<'a> Rust<'a> {
     pub fn models(&mut self) -> TokenStream {
         let items: Vec<TokenStream> = (0..self.api.types.len()).map(|i| self.model(i)).collect();
         let statics = self.pattern_statics();
+        if items.is_empty() {
+            return quote!();
+        }
         quote! {
             use ivoagen_runtime::codegen as rt;
             #statics

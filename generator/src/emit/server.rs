@@ -90,17 +90,23 @@ pub fn api_module(api: &Api) -> TokenStream {
             }
         }
     });
-    let has_responses_enum_without_variants = api.operations.iter().any(|op| op.responses.is_empty());
-    let allow = if has_responses_enum_without_variants { quote!() } else { quote!() };
+    let allow = quote!();
+    let imports = if api.operations.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            use ivoagen_runtime::codegen as rt;
+            use rt::axum::response::{IntoResponse, Response};
+        }
+    };
     quote! {
-        use ivoagen_runtime::codegen as rt;
-        use rt::axum::response::{IntoResponse, Response};
+        #imports
         #allow
 
         #[doc = #title_doc]
         ///
         /// Implement this trait and pass the implementation to [`crate::router`]. An operation that
-        /// fails in a way the API does not declare returns an [`rt::Error`].
+        /// fails in a way the API does not declare returns an [`ivoagen_runtime::Error`].
         pub trait Api: Send + Sync + 'static {
             #(#methods)*
         }
@@ -258,17 +264,39 @@ pub fn server_module(api: &Api) -> TokenStream {
     let statics = rust.pattern_statics();
     let uses_path = api.operations.iter().any(|op| op.params.iter().any(|p| p.location == Location::Path));
     let path_import = if uses_path { quote!(use rt::axum::extract::RawPathParams;) } else { quote!() };
+    let uses_raw = api.operations.iter().any(|op| {
+        !op.params.is_empty() || op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)))
+    });
+    let uses_location = api.operations.iter().any(|op| {
+        op.params.iter().any(|p| !(p.ty == Ty::Binary))
+            || op.body.as_ref().is_some_and(|b| b.form_fields.iter().any(|f| f.ty != Ty::Binary))
+    });
+    let raw_import = match (uses_raw, uses_location) {
+        (true, true) => quote!(use rt::{Location, RawRequest, RequestError};),
+        (true, false) => quote!(use rt::{RawRequest, RequestError};),
+        _ => quote!(use rt::RequestError;),
+    };
     let s_bound = if api.operations.is_empty() { quote!() } else { quote!(let service = Arc::new(service);) };
     let with_state = if api.operations.is_empty() { quote!(let _ = service;) } else { quote!() };
     let router_tail = if api.operations.is_empty() { quote!() } else { quote!(.with_state(service)) };
+    let imports = if api.operations.is_empty() {
+        quote! {
+            use rt::axum::response::Response;
+            use rt::axum::{Router, routing};
+        }
+    } else {
+        quote! {
+            use rt::axum::extract::{Request, State};
+            #path_import
+            use rt::axum::response::{IntoResponse, Response};
+            use rt::axum::{Router, routing};
+            #raw_import
+            use std::sync::Arc;
+        }
+    };
     quote! {
         use ivoagen_runtime::codegen as rt;
-        use rt::axum::extract::{Request, State};
-        #path_import
-        use rt::axum::response::{IntoResponse, Response};
-        use rt::axum::{Router, routing};
-        use rt::{Location, RawRequest, RequestError};
-        use std::sync::Arc;
+        #imports
 
         #statics
 
@@ -480,8 +508,15 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
         statements.push(quote!(let #field = #value;));
         let ty = if p.required { p.ty.clone() } else { Ty::Option(Box::new(p.ty.clone())) };
         if rust.has_checks(&ty, &p.constraints) {
-            let checks = rust.checks(quote!(&#field), &ty, &p.constraints, quote!(#wire));
-            statements.push(checks);
+            if p.required {
+                let checks = rust.checks(quote!(value), &ty, &p.constraints, quote!(#wire));
+                statements.push(quote!({
+                    let value = &#field;
+                    #checks
+                }));
+            } else {
+                statements.push(rust.checks(quote!(&#field), &ty, &p.constraints, quote!(#wire)));
+            }
         }
         inits.push(quote!(#field,));
     }
