@@ -30,7 +30,7 @@ fn check(api: &Api, value: &Value, ty: &Ty, c: &Constraints, out: &mut Vec<&'sta
         Ty::I64 => value.is_i64(),
         Ty::F32 | Ty::F64 => value.is_number(),
         Ty::String => value.is_string(),
-        Ty::Date => value.as_str().is_some_and(|s| is_date(s)),
+        Ty::Date => value.as_str().is_some_and(is_date),
         Ty::DateTime => value.as_str().is_some_and(is_date_time),
         Ty::Uuid => value.as_str().is_some_and(is_uuid),
         Ty::Binary => value.is_string(),
@@ -273,9 +273,12 @@ fn number_in(c: &Constraints, integer: bool) -> Option<f64> {
     Some(n)
 }
 
-/// A value that breaks `rule` and nothing else, for a value of `ty` with `constraints` whose
-/// valid example is `valid`.
-pub fn violating(api: &Api, ty: &Ty, c: &Constraints, rule: &'static str) -> Option<Value> {
+/// Values that break `rule` and nothing else, for a value of `ty` with `constraints`.
+pub fn violating(api: &Api, ty: &Ty, c: &Constraints, rule: &'static str) -> Vec<Value> {
+    violating_candidates(api, ty, c, rule).unwrap_or_default()
+}
+
+fn violating_candidates(api: &Api, ty: &Ty, c: &Constraints, rule: &'static str) -> Option<Vec<Value>> {
     let base = ty.unwrap_option();
     let candidates: Vec<Value> = match rule {
         "minimum" | "exclusiveMinimum" => c.minimum.map(|(m, excl)| {
@@ -292,7 +295,7 @@ pub fn violating(api: &Api, ty: &Ty, c: &Constraints, rule: &'static str) -> Opt
         "enum" => vec![json!("not-a-listed-value")],
         _ => return None,
     };
-    candidates.into_iter().find(|v| violations(api, v, base, c) == [rule])
+    Some(candidates.into_iter().filter(|v| violations(api, v, base, c) == [rule]).collect())
 }
 
 fn number(ty: &Ty, v: f64) -> Value {
@@ -364,8 +367,15 @@ fn wire_ok(api: &Api, example: &Value, p: &Param) -> bool {
             };
             !items.is_empty() && items.iter().all(|i| !scalar_text(i).contains(sep) && !scalar_text(i).is_empty())
         }
-        (ParamShape::Scalar, v) => !(p.location == Location::Header && scalar_text(v).trim() != scalar_text(v))
-            && !(p.location == Location::Cookie && scalar_text(v).contains([';', '=', ' '])),
+        (ParamShape::Scalar, v) => {
+            let text = scalar_text(v);
+            match p.location {
+                // Header values lose surrounding white space; cookie values cannot hold separators.
+                Location::Header => text.trim() == text,
+                Location::Cookie => !text.contains([';', '=', ' ']),
+                _ => true,
+            }
+        }
         _ => true,
     }
 }

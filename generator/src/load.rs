@@ -368,7 +368,7 @@ pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<(Document, Vec<Diagnosti
     match parse(&sources, id) {
         Ok(node) => roots.push(node),
         Err(d) => {
-            diagnostics.push(d);
+            diagnostics.push(*d);
             return Err((sources, diagnostics.into_vec()));
         }
     }
@@ -392,7 +392,7 @@ pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<(Document, Vec<Diagnosti
                     match parse(&sources, id) {
                         Ok(node) => roots.push(node),
                         Err(d) => {
-                            diagnostics.push(d);
+                            diagnostics.push(*d);
                             roots.push(Node { value: Value::Null, span: Span { file: id, offset: 0, len: 0 } });
                         }
                     }
@@ -527,7 +527,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Parses one file (YAML 1.2, of which JSON is a subset) into a [`Node`] tree.
-fn parse(sources: &SourceMap, file: FileId) -> Result<Node, Diagnostic> {
+fn parse(sources: &SourceMap, file: FileId) -> Result<Node, Box<Diagnostic>> {
     let text = sources.file(file).text.clone();
     let mut builder = Builder { sources, file, stack: Vec::new(), anchors: BTreeMap::new(), root: None };
     let mut parser = Parser::new_from_str(&text);
@@ -535,19 +535,21 @@ fn parse(sources: &SourceMap, file: FileId) -> Result<Node, Diagnostic> {
         let mark = e.marker();
         let offset = sources.offset_of(file, mark.line(), mark.col() + 1);
         let offset = offset.min(text.len());
-        return Err(Diagnostic::error(
+        return Err(Box::new(Diagnostic::error(
             "ivoagen::load::syntax",
             Some(Span { file, offset, len: 0 }),
             format!("the file is not valid YAML or JSON: {}", e.info()),
         )
         .label("parsing stopped here")
-        .help("check the indentation and quoting around this place"));
+        .help("check the indentation and quoting around this place")));
     }
     match builder.root {
         Some(root) if root.is_map() => Ok(root),
-        Some(root) => Err(Diagnostic::error("ivoagen::load::not-a-mapping", Some(root.span), "the document is not a mapping")
-            .help("an OpenAPI document is a mapping with an `openapi` key")),
-        None => Err(Diagnostic::error("ivoagen::load::empty", Some(Span { file, offset: 0, len: 0 }), "the file is empty")),
+        Some(root) => Err(Box::new(
+            Diagnostic::error("ivoagen::load::not-a-mapping", Some(root.span), "the document is not a mapping")
+                .help("an OpenAPI document is a mapping with an `openapi` key"),
+        )),
+        None => Err(Box::new(Diagnostic::error("ivoagen::load::empty", Some(Span { file, offset: 0, len: 0 }), "the file is empty"))),
     }
 }
 

@@ -272,10 +272,11 @@ impl<'a> Rust<'a> {
                     let fdoc = doc_attrs(f.doc.as_deref());
                     members.push(quote!(#fdoc #serde pub #fname: #ty,));
                     if self.has_checks(&f.ty, &f.constraints) {
-                        let body = self.checks(quote!(&self.#fname), &f.ty, &f.constraints, quote!(path));
+                        let body = self.checks(quote!(value), &f.ty, &f.constraints, quote!(path));
                         if !body.is_empty() {
                             checks.push(quote! {{
                                 let path = &format!("{path}.{}", #api_name);
+                                let value = &self.#fname;
                                 #body
                             }});
                         }

@@ -73,7 +73,7 @@ pub fn api_module(api: &Api) -> TokenStream {
                 #doc pub body: #ty,));
         }
         let variants = op.responses.iter().map(|r| response_variant(&rust, r));
-        let arms = op.responses.iter().map(|r| response_arm(r));
+        let arms = op.responses.iter().map(response_arm);
         quote! {
             #[doc = #req_doc]
             #[derive(Debug, Clone, PartialEq)]
@@ -515,7 +515,12 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
                     #checks
                 }));
             } else {
-                statements.push(rust.checks(quote!(&#field), &ty, &p.constraints, quote!(#wire)));
+                let checks = rust.checks(quote!(value), &p.ty, &p.constraints, quote!(#wire));
+                statements.push(quote! {
+                    if let Some(value) = &#field {
+                        #checks
+                    }
+                });
             }
         }
         inits.push(quote!(#field,));

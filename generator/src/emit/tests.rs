@@ -108,7 +108,7 @@ fn put(wire: &mut Wire, p: &Param, value: &Value) -> bool {
         }
         Location::Query => wire.query.extend(pairs),
         Location::Header => {
-            if pairs.iter().any(|(_, v)| v.bytes().any(|b| b < 0x20 || b >= 0x7f)) {
+            if pairs.iter().any(|(_, v)| v.bytes().any(|b| !(0x20..0x7f).contains(&b))) {
                 return false;
             }
             wire.headers.extend(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
@@ -268,11 +268,11 @@ impl Emitter<'_> {
                 continue;
             }
             for rule in breakable_rules(self.rust.api, &p.ty, &p.constraints) {
-                let Some(bad) = violating(self.rust.api, &p.ty, &p.constraints, rule) else { continue };
-                let mut bad_wire = without(&wire, op, p);
-                if !put(&mut bad_wire, p, &bad) {
-                    continue;
-                }
+                let written = violating(self.rust.api, &p.ty, &p.constraints, rule).into_iter().find_map(|bad| {
+                    let mut bad_wire = without(&wire, op, p);
+                    put(&mut bad_wire, p, &bad).then_some(bad_wire)
+                });
+                let Some(bad_wire) = written else { continue };
                 tests.push(self.rejection(op, &bad_wire, &format!("{}_rejects_{}_breaking_{}", op.name, p.name, rule), &p.api_name, rule));
             }
             if p.required && p.location != Location::Path {
@@ -292,7 +292,7 @@ impl Emitter<'_> {
                 if let TypeKind::Struct { fields, .. } = &self.rust.api.types[id.0].kind {
                     for f in fields {
                         for rule in breakable_rules(self.rust.api, &f.ty, &f.constraints) {
-                            let Some(bad) = violating(self.rust.api, &f.ty, &f.constraints, rule) else { continue };
+                            let Some(bad) = violating(self.rust.api, &f.ty, &f.constraints, rule).into_iter().next() else { continue };
                             let mut object = example.clone();
                             object.insert(f.api_name.clone(), bad);
                             let mut bad_wire = wire.clone();

@@ -1,0 +1,22 @@
+//! The service: ivoagen created this file once and never overwrites it.
+//! (Created by `cargo xtask codegen`.)
+
+use crate::api::{self, Api};
+use ivoagen_runtime::codegen as rt;
+/// The service. Keep here what the operations share (configuration, connections).
+#[derive(Debug, Clone)]
+pub struct Service;
+impl Service {
+    /// Builds the service when the server starts.
+    pub fn new(_config: &rt::serve::Config) -> Self {
+        Service
+    }
+}
+impl Api for Service {
+    async fn get_star(
+        &self,
+        _request: api::GetStarRequest,
+    ) -> Result<api::GetStarResponse, rt::Error> {
+        Err(rt::Error::not_implemented("getStar"))
+    }
+}

@@ -1,0 +1,129 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask codegen [--check]` regenerates every checked-in generated crate (the example
+//!   server and the golden per-feature crates) from its spec, or checks that they are fresh.
+//! - `cargo xtask ci` installs what the tests need and runs every test: the command CI runs.
+//! - `cargo xtask run [ARGS]` regenerates the example server and runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// A checked-in generated crate: its spec, its directory and its package name.
+pub struct Target {
+    pub spec: &'static str,
+    pub dir: &'static str,
+    pub crate_name: &'static str,
+}
+
+/// Every generated crate in the repository.
+pub const TARGETS: &[Target] = &[
+    Target { spec: "specs/example.yaml", dir: "generated-example", crate_name: "example-server" },
+    Target { spec: "generator/tests/features/params.yaml", dir: "generator/tests/golden/params", crate_name: "golden-params" },
+    Target { spec: "generator/tests/features/schemas.yaml", dir: "generator/tests/golden/schemas", crate_name: "golden-schemas" },
+    Target { spec: "generator/tests/features/bodies.yaml", dir: "generator/tests/golden/bodies", crate_name: "golden-bodies" },
+    Target { spec: "generator/tests/features/refs/openapi.yaml", dir: "generator/tests/golden/refs", crate_name: "golden-refs" },
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+}
+
+/// The path from `dir` (relative to the root) back to the root.
+fn up(dir: &str) -> String {
+    dir.split('/').map(|_| "..").collect::<Vec<_>>().join("/")
+}
+
+/// Generates every target; returns the number of stale targets (check) or an error.
+pub fn codegen(check: bool) -> Result<usize, String> {
+    let root = root();
+    let mut stale = 0;
+    for target in TARGETS {
+        let options = ivoagen::Options {
+            crate_name: target.crate_name.to_owned(),
+            runtime: ivoagen::RuntimeDependency::Path(format!("{}/runtime", up(target.dir))),
+            command: "cargo xtask codegen".to_owned(),
+        };
+        let generated = ivoagen::generate(&ivoagen::load::RealFs, &root.join(target.spec), &options).map_err(|failure| {
+            let rendered: String = failure.diagnostics.iter().map(|d| d.render(&failure.sources, false)).collect();
+            format!("{}: generation failed\n{rendered}", target.spec)
+        })?;
+        let dir = root.join(target.dir);
+        if check {
+            let report = ivoagen::write::check(&dir, &generated.files).map_err(|e| format!("{}: {e}", target.dir))?;
+            if !report.is_fresh() {
+                stale += 1;
+                for (path, diff) in &report.stale {
+                    eprintln!("stale: {}/{path}\n{diff}", target.dir);
+                }
+                for path in &report.missing {
+                    eprintln!("missing: {}/{path}", target.dir);
+                }
+                for path in &report.orphaned {
+                    eprintln!("orphaned: {}/{path}", target.dir);
+                }
+            }
+        } else {
+            let report = ivoagen::write::write(&dir, &generated.files).map_err(|e| format!("{}: {e}", target.dir))?;
+            for path in report.written.iter().chain(&report.created) {
+                eprintln!("wrote {}/{path}", target.dir);
+            }
+            for path in &report.removed {
+                eprintln!("removed {}/{path}", target.dir);
+            }
+        }
+    }
+    Ok(stale)
+}
+
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program).args(args).current_dir(root()).status().map_err(|e| format!("{program}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+}
+
+fn ci() -> Result<(), String> {
+    let stale = codegen(true)?;
+    if stale > 0 {
+        return Err(format!("{stale} generated crate(s) are stale: run `cargo xtask codegen`"));
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(&cargo, &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])?;
+    run(&cargo, &["test", "--workspace", "--quiet"])?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("codegen") => match codegen(args.get(1).is_some_and(|a| a == "--check")) {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(format!("{n} generated crate(s) are stale: run `cargo xtask codegen`")),
+            Err(e) => Err(e),
+        },
+        Some("ci") => ci(),
+        Some("run") => codegen(false).and_then(|_| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut cmd = vec!["run", "--release", "--quiet", "-p", "example-server", "--"];
+            cmd.extend(args[1..].iter().map(String::as_str));
+            run(&cargo, &cmd)
+        }),
+        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS]".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The same check as `cargo xtask codegen --check`, so that `cargo test` catches stale
+    /// generated code.
+    #[test]
+    fn generated_crates_are_fresh() {
+        assert_eq!(super::codegen(true), Ok(0), "run `cargo xtask codegen`");
+    }
+}
