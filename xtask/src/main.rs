@@ -88,8 +88,45 @@ fn ci() -> Result<(), String> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     run(&cargo, &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])?;
-    run(&cargo, &["test", "--workspace", "--quiet"])?;
-    Ok(())
+    let (passed, failed) = test_counting(&cargo, &["test", "--workspace", "--quiet"])?;
+    println!("ci: {passed} passed, {failed} failed");
+    if failed > 0 { Err(format!("{failed} test(s) failed")) } else { Ok(()) }
+}
+
+/// Runs `cargo test`, echoing its output, and adds up the `test result:` lines.
+fn test_counting(cargo: &str, args: &[&str]) -> Result<(u64, u64), String> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("$ {cargo} {}", args.join(" "));
+    let mut child = Command::new(cargo)
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{cargo}: {e}"))?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                passed += count(rest, " passed");
+                failed += count(rest, " failed");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() && failed == 0 {
+        return Err(format!("`{cargo} {}` failed ({status})", args.join(" ")));
+    }
+    Ok((passed, failed))
+}
+
+/// The number before `word` in a `test result:` line.
+fn count(line: &str, word: &str) -> u64 {
+    line.split(';')
+        .find_map(|part| part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(word.trim_start()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn main() -> ExitCode {
@@ -120,6 +157,13 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_test_results() {
+        let line = "ok. 16 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(super::count(line, " passed"), 16);
+        assert_eq!(super::count(line, " failed"), 2);
+    }
+
     /// The same check as `cargo xtask codegen --check`, so that `cargo test` catches stale
     /// generated code.
     #[test]
