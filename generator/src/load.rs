@@ -615,6 +615,8 @@ impl MarkedEventReceiver for Builder<'_> {
             }
             Event::MappingEnd => {
                 if let Some(Frame::Map(entries, _, span, anchor)) = self.stack.pop() {
+                    // The parser marks a block mapping after its first key; the key is where it starts.
+                    let span = entries.first().map_or(span, |(k, _)| Span { len: 0, ..k.span });
                     self.finish(Node { value: Value::Map(entries), span }, anchor);
                 }
             }
