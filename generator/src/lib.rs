@@ -59,7 +59,12 @@ pub fn analyse(fs: &dyn FileSystem, spec: &Path) -> Result<(ir::Api, Vec<Diagnos
 /// Generates the crate for the spec at `spec`. Reads through `fs` only; writes nothing.
 pub fn generate(fs: &dyn FileSystem, spec: &Path, options: &Options) -> Result<Generated, Failure> {
     let (api, diagnostics, sources) = analyse(fs, spec)?;
-    match emit::emit(&api, options) {
+    render(&api, diagnostics, sources, options)
+}
+
+/// Emits the crate for an analysed API (see [`analyse`]).
+pub fn render(api: &ir::Api, diagnostics: Vec<Diagnostic>, sources: SourceMap, options: &Options) -> Result<Generated, Failure> {
+    match emit::emit(api, options) {
         Ok(files) => Ok(Generated { files: write::with_manifest(files, &options.command), diagnostics, sources }),
         Err(message) => {
             let mut diagnostics = diagnostics;

@@ -97,10 +97,13 @@ fn main() -> ExitCode {
                 (None, Some(version)) => RuntimeDependency::Version(version),
                 (None, None) => RuntimeDependency::Version(env!("CARGO_PKG_VERSION").to_owned()),
             };
-            // The crate name defaults to the title, which is only known after loading.
-            let title = ivoagen::analyse(&RealFs, &spec).map(|(api, _, _)| api.title).unwrap_or_default();
-            let options = Options { crate_name: crate_name.unwrap_or_else(|| ivoagen::crate_name(&title)), runtime, command };
-            let generated = match ivoagen::generate(&RealFs, &spec, &options) {
+            let generated = ivoagen::analyse(&RealFs, &spec).and_then(|(api, diagnostics, sources)| {
+                // The crate name defaults to the title, known only once the spec is read.
+                let crate_name = crate_name.unwrap_or_else(|| ivoagen::crate_name(&api.title));
+                let options = Options { crate_name, runtime, command: command.clone() };
+                ivoagen::render(&api, diagnostics, sources, &options)
+            });
+            let generated = match generated {
                 Ok(generated) => generated,
                 Err(failure) => {
                     print(&failure.diagnostics, &failure.sources);
@@ -127,7 +130,7 @@ fn main() -> ExitCode {
                         for path in &report.orphaned {
                             eprintln!("orphaned: {path} (generated earlier, no longer produced by the spec)");
                         }
-                        eprintln!("{} is out of date; run `{}`", output.display(), options.command);
+                        eprintln!("{} is out of date; run `{command}`", output.display());
                         ExitCode::from(1)
                     }
                     Err(e) => {

@@ -4,6 +4,7 @@
 //!   server and the golden per-feature crates) from its spec, or checks that they are fresh.
 //! - `cargo xtask ci` installs what the tests need and runs every test: the command CI runs.
 //! - `cargo xtask run [ARGS]` regenerates the example server and runs it.
+//! - `cargo xtask bench generate` times `ivoagen generate` on the corpus (not part of CI).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -129,6 +130,40 @@ fn count(line: &str, word: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Wall time of the release `ivoagen generate` on each corpus document, next to the wall time of
+/// `ivoagen --version` (process start-up, the floor) measured in the same run.
+fn bench_generate() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(&cargo, &["build", "--release", "--quiet", "-p", "ivoagen"])?;
+    let bin = root().join("target/release/ivoagen");
+    let out = std::env::temp_dir().join("ivoagen-bench");
+    let time = |args: &[&str]| -> Result<f64, String> {
+        let mut samples = Vec::new();
+        for _ in 0..21 {
+            let start = std::time::Instant::now();
+            let status = Command::new(&bin).args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().map_err(|e| e.to_string())?;
+            samples.push(start.elapsed().as_secs_f64() * 1000.0);
+            if !status.success() {
+                return Err(format!("ivoagen {} failed", args.join(" ")));
+            }
+        }
+        samples.sort_by(f64::total_cmp);
+        Ok(samples[samples.len() / 2])
+    };
+    let floor = time(&["--version"])?;
+    println!("{:<45} {:>9} {:>9}", "document", "median ms", "× start-up");
+    println!("{:<45} {:>9.2} {:>9.1}", "(ivoagen --version: process start-up)", floor, 1.0);
+    let docs = ["tests/corpus/museum/openapi.yaml", "tests/corpus/oai/v3.0/uspto.yaml", "tests/corpus/oai/v3.1/tictactoe.yaml", "tests/corpus/oai/v3.0/petstore.yaml"];
+    for doc in docs {
+        let _ = std::fs::remove_dir_all(&out);
+        let spec = root().join(doc);
+        let ms = time(&["generate", spec.to_str().unwrap_or_default(), "-o", out.to_str().unwrap_or_default(), "--crate-name", "bench"])?;
+        let size = std::fs::metadata(&spec).map(|m| m.len()).unwrap_or(0);
+        println!("{:<45} {:>9.2} {:>9.1}   ({size} bytes)", doc, ms, ms / floor);
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -138,13 +173,14 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Some("ci") => ci(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("generate") => bench_generate(),
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = vec!["run", "--release", "--quiet", "-p", "example-server", "--"];
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
-        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS]".to_owned()),
+        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
