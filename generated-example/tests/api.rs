@@ -114,6 +114,23 @@ async fn list_observations_reaches_the_service_with_typed_values() {
     assert_eq!(request.band, Some(expect:: < String > ("\"5e-7 6e-7\"")));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_observations_rejects_an_item_of_collection_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/observations?maxrec=100&band=5e-7%206e-7&collection=&collection=jwst",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "collection[0]", "pattern");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn list_observations_rejects_maxrec_breaking_minimum() {
     let recorder = Recorder::default();
     let (status, body) = send(

@@ -264,16 +264,42 @@ impl Emitter<'_> {
 
         // Each declared constraint, broken on its own.
         for p in &sent {
-            if !matches!(p.shape, ParamShape::Scalar) || p.location == Location::Path && p.ty != Ty::String && !p.ty.is_number() {
-                continue;
-            }
-            for rule in breakable_rules(self.rust.api, &p.ty, &p.constraints) {
+            let scalar = matches!(p.shape, ParamShape::Scalar) && !(p.location == Location::Path && p.ty != Ty::String && !p.ty.is_number());
+            let rules = if scalar { breakable_rules(self.rust.api, &p.ty, &p.constraints) } else { Vec::new() };
+            for rule in rules {
                 let written = violating(self.rust.api, &p.ty, &p.constraints, rule).into_iter().find_map(|bad| {
                     let mut bad_wire = without(&wire, op, p);
                     put(&mut bad_wire, p, &bad).then_some(bad_wire)
                 });
                 let Some(bad_wire) = written else { continue };
                 tests.push(self.rejection(op, &bad_wire, &format!("{}_rejects_{}_breaking_{}", op.name, p.name, rule), &p.api_name, rule));
+            }
+            // A constraint on the items of an array, broken by the first item.
+            if let (ParamShape::Array(_), Ty::Vec(item), Some(Value::Array(items))) = (&p.shape, &p.ty, &p.example) {
+                let item_c = p.constraints.items.as_deref().cloned().unwrap_or_default();
+                for rule in breakable_rules(self.rust.api, item, &item_c) {
+                    let written = violating(self.rust.api, item, &item_c, rule).into_iter().find_map(|bad| {
+                        let mut values = items.clone();
+                        values[0] = bad;
+                        let mut bad_wire = without(&wire, op, p);
+                        put(&mut bad_wire, p, &Value::Array(values)).then_some(bad_wire)
+                    });
+                    let Some(bad_wire) = written else { continue };
+                    let parameter = format!("{}[0]", p.api_name);
+                    let rule = if rule == "enum" { "enum" } else { rule };
+                    tests.push(self.rejection(op, &bad_wire, &format!("{}_rejects_an_item_of_{}_breaking_{}", op.name, p.name, rule), &parameter, rule));
+                }
+                if let Some(max) = p.constraints.max_items {
+                    let mut values = items.clone();
+                    while (values.len() as u64) <= max {
+                        values.push(items[0].clone());
+                    }
+                    let mut bad_wire = without(&wire, op, p);
+                    let unique_ok = !p.constraints.unique_items;
+                    if unique_ok && put(&mut bad_wire, p, &Value::Array(values)) {
+                        tests.push(self.rejection(op, &bad_wire, &format!("{}_rejects_{}_breaking_max_items", op.name, p.name), &p.api_name, "maxItems"));
+                    }
+                }
             }
             if p.required && p.location != Location::Path {
                 let bad_wire = without(&wire, op, p);

@@ -248,6 +248,63 @@ async fn get_item_rejects_ratio_given_twice() {
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_item_rejects_an_item_of_tag_breaking_max_length() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/items/42?limit=10&ratio=0.25&ids=1%2C2%2C3&filter%5Bcolor%5D=blue&filter%5Bsize%5D=3&order=desc&code=ABC&since=2024-05-06T07%3A08%3A09Z&tag=aaaaaaaaa&tag=green",
+                )
+                .header("x-request-id", "0b7c5d2e-8a4e-4d7a-9d43-5c1f2f6b8a11")
+                .header("cookie", "session=abc123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "tag[0]", "maxLength");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_item_rejects_an_item_of_tag_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/items/42?limit=10&ratio=0.25&ids=1%2C2%2C3&filter%5Bcolor%5D=blue&filter%5Bsize%5D=3&order=desc&code=ABC&since=2024-05-06T07%3A08%3A09Z&tag=&tag=green",
+                )
+                .header("x-request-id", "0b7c5d2e-8a4e-4d7a-9d43-5c1f2f6b8a11")
+                .header("cookie", "session=abc123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "tag[0]", "pattern");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_item_rejects_tag_breaking_max_items() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/items/42?limit=10&ratio=0.25&ids=1%2C2%2C3&filter%5Bcolor%5D=blue&filter%5Bsize%5D=3&order=desc&code=ABC&since=2024-05-06T07%3A08%3A09Z&tag=red&tag=green&tag=red&tag=red",
+                )
+                .header("x-request-id", "0b7c5d2e-8a4e-4d7a-9d43-5c1f2f6b8a11")
+                .header("cookie", "session=abc123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "tag", "maxItems");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_item_rejects_order_breaking_enum() {
     let recorder = Recorder::default();
     let (status, body) = send(
