@@ -7,11 +7,15 @@
 #![deny(missing_docs)]
 
 pub mod body;
+pub mod dali;
 pub mod error;
+pub mod ivoa;
 pub mod params;
 pub mod response;
 pub mod serve;
 pub mod validate;
+pub mod vosi;
+pub mod xml;
 
 pub use error::{Error, RequestError};
 
@@ -32,6 +36,9 @@ pub mod codegen {
     pub use ::uuid::Uuid;
 
     pub use crate::body;
+    pub use crate::dali;
+    pub use crate::ivoa::{self, ErrorFormat};
+    pub use crate::vosi;
     pub use crate::error::{Error, RequestError};
     pub use crate::params::{self, FromParam, Location, RawRequest, Style};
     pub use crate::response;

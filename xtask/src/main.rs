@@ -82,7 +82,34 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
 }
 
+/// Whether `program` is on the PATH.
+fn has(program: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {program}")]).stdout(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Installs the Debian packages providing the tools the tests need, when a tool is missing.
+fn ensure_apt(tools: &[(&str, &str)]) -> Result<(), String> {
+    let missing: Vec<&str> = tools.iter().filter(|(tool, _)| !has(tool)).map(|(_, package)| *package).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing {}", missing.join(" "));
+    let quiet = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").output().map_err(|e| format!("apt-get: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("`apt-get {}` failed (run as root, or install {} yourself):\n{}", args.join(" "), missing.join(" "), String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    quiet(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(&missing);
+    quiet(&install)
+}
+
 fn ci() -> Result<(), String> {
+    ensure_apt(&[("xmllint", "libxml2-utils")])?;
     let stale = codegen(true)?;
     if stale > 0 {
         return Err(format!("{stale} generated crate(s) are stale: run `cargo xtask codegen`"));

@@ -1,0 +1,338 @@
+//! DALI value types (DALI 1.1 §3.3, 1.2) and the SODA `POS` shape, parsed from their parameter
+//! syntax and written back in it.
+//!
+//! Coordinates are ICRS degrees. Parsing checks what the standard fixes: longitude in [0, 360],
+//! latitude in [-90, 90], radius in (0, 180], polygons of at least three vertices, intervals with
+//! `lo ≤ hi` where `-Inf`/`+Inf` are allowed. Each failure is a sentence naming what was expected.
+
+use crate::params::FromParam;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+fn numbers(value: &str, what: &str) -> Result<Vec<f64>, String> {
+    value
+        .split_ascii_whitespace()
+        .map(|t| match t {
+            "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
+            "+Inf" | "Inf" | "+inf" | "inf" => Ok(f64::INFINITY),
+            t => t.parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| format!("{what}: `{t}` is not a number")),
+        })
+        .collect()
+}
+
+fn longitude(v: f64, what: &str) -> Result<f64, String> {
+    if (0.0..=360.0).contains(&v) { Ok(v) } else { Err(format!("{what}: longitude {v} is outside [0, 360]")) }
+}
+
+fn latitude(v: f64, what: &str) -> Result<f64, String> {
+    if (-90.0..=90.0).contains(&v) { Ok(v) } else { Err(format!("{what}: latitude {v} is outside [-90, 90]")) }
+}
+
+fn fmt_number(f: &mut fmt::Formatter<'_>, v: f64) -> fmt::Result {
+    if v == f64::INFINITY {
+        f.write_str("+Inf")
+    } else if v == f64::NEG_INFINITY {
+        f.write_str("-Inf")
+    } else {
+        write!(f, "{v}")
+    }
+}
+
+/// A circle: centre and radius in degrees (`lon lat radius`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Circle {
+    /// Longitude of the centre, [0, 360].
+    pub lon: f64,
+    /// Latitude of the centre, [-90, 90].
+    pub lat: f64,
+    /// Radius, (0, 180].
+    pub radius: f64,
+}
+
+/// A polygon: at least three vertices, counter-clockwise, with an implicit closing edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Polygon {
+    /// `(lon, lat)` of each vertex.
+    pub vertices: Vec<(f64, f64)>,
+}
+
+/// A coordinate range (`lon1 lon2 lat1 lat2`); infinite bounds mean "unbounded".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    /// Longitude bounds.
+    pub lon: (f64, f64),
+    /// Latitude bounds.
+    pub lat: (f64, f64),
+}
+
+/// A numeric interval (`lo hi`), either end possibly infinite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    /// Lower bound.
+    pub lo: f64,
+    /// Upper bound.
+    pub hi: f64,
+}
+
+/// A point (`lon lat`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Longitude, [0, 360].
+    pub lon: f64,
+    /// Latitude, [-90, 90].
+    pub lat: f64,
+}
+
+/// A region: SODA's `POS` (`CIRCLE …`, `RANGE …`, `POLYGON …`), also DALI 1.2's `shape`
+/// (the same keywords in lower case).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// `CIRCLE lon lat r`.
+    Circle(Circle),
+    /// `RANGE lon1 lon2 lat1 lat2`.
+    Range(Range),
+    /// `POLYGON lon1 lat1 lon2 lat2 …`.
+    Polygon(Polygon),
+}
+
+/// A DALI timestamp: `YYYY-MM-DD['T'hh:mm:ss[.SSS]]`, UTC (a trailing `Z` is accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub chrono::NaiveDateTime);
+
+impl FromStr for Circle {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let n = numbers(value, "circle")?;
+        let [lon, lat, radius] = n[..] else {
+            return Err(format!("circle: expected `lon lat radius`, got {} numbers", n.len()));
+        };
+        if !(radius > 0.0 && radius <= 180.0) {
+            return Err(format!("circle: radius {radius} is outside (0, 180]"));
+        }
+        Ok(Circle { lon: longitude(lon, "circle")?, lat: latitude(lat, "circle")?, radius })
+    }
+}
+
+impl FromStr for Polygon {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let n = numbers(value, "polygon")?;
+        if n.len() < 6 || n.len() % 2 != 0 {
+            return Err(format!("polygon: expected at least three `lon lat` pairs, got {} numbers", n.len()));
+        }
+        let vertices = n
+            .chunks(2)
+            .map(|p| Ok((longitude(p[0], "polygon")?, latitude(p[1], "polygon")?)))
+            .collect::<Result<_, String>>()?;
+        Ok(Polygon { vertices })
+    }
+}
+
+impl FromStr for Range {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let n = numbers(value, "range")?;
+        let [lon1, lon2, lat1, lat2] = n[..] else {
+            return Err(format!("range: expected `lon1 lon2 lat1 lat2`, got {} numbers", n.len()));
+        };
+        let lon_ok = |v: f64| v.is_infinite() || (0.0..=360.0).contains(&v);
+        let lat_ok = |v: f64| v.is_infinite() || (-90.0..=90.0).contains(&v);
+        if !(lon_ok(lon1) && lon_ok(lon2)) {
+            return Err("range: longitudes must be in [0, 360] or infinite".to_owned());
+        }
+        if !(lat_ok(lat1) && lat_ok(lat2)) || lat1 > lat2 {
+            return Err("range: latitudes must be in [-90, 90] or infinite, lower first".to_owned());
+        }
+        Ok(Range { lon: (lon1, lon2), lat: (lat1, lat2) })
+    }
+}
+
+impl FromStr for Interval {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let n = numbers(value, "interval")?;
+        let [lo, hi] = n[..] else {
+            return Err(format!("interval: expected `lo hi`, got {} numbers", n.len()));
+        };
+        if lo > hi {
+            return Err(format!("interval: lower bound {lo} is above upper bound {hi}"));
+        }
+        Ok(Interval { lo, hi })
+    }
+}
+
+impl FromStr for Point {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let n = numbers(value, "point")?;
+        let [lon, lat] = n[..] else {
+            return Err(format!("point: expected `lon lat`, got {} numbers", n.len()));
+        };
+        Ok(Point { lon: longitude(lon, "point")?, lat: latitude(lat, "point")? })
+    }
+}
+
+impl FromStr for Shape {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        let (keyword, rest) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
+        match keyword.to_ascii_uppercase().as_str() {
+            "CIRCLE" => rest.parse().map(Shape::Circle),
+            "RANGE" => rest.parse().map(Shape::Range),
+            "POLYGON" => rest.parse().map(Shape::Polygon),
+            _ => Err(format!("expected CIRCLE, RANGE or POLYGON, got `{keyword}`")),
+        }
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        let v = value.strip_suffix('Z').unwrap_or(value);
+        let parsed = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN)));
+        parsed.map(Timestamp).map_err(|_| format!("timestamp: expected YYYY-MM-DD['T'hh:mm:ss[.SSS]], got `{value}`"))
+    }
+}
+
+impl fmt::Display for Circle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.lon, self.lat, self.radius)
+    }
+}
+
+impl fmt::Display for Polygon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (lon, lat)) in self.vertices.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{lon} {lat}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, v) in [self.lon.0, self.lon.1, self.lat.0, self.lat.1].into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            fmt_number(f, v)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_number(f, self.lo)?;
+        f.write_str(" ")?;
+        fmt_number(f, self.hi)
+    }
+}
+
+impl fmt::Display for Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.lon, self.lat)
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Circle(c) => write!(f, "CIRCLE {c}"),
+            Shape::Range(r) => write!(f, "RANGE {r}"),
+            Shape::Polygon(p) => write!(f, "POLYGON {p}"),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+    }
+}
+
+macro_rules! string_value {
+    ($($t:ty),*) => {$(
+        impl FromParam for $t {
+            fn from_param(value: &str) -> Result<Self, String> {
+                value.parse()
+            }
+        }
+
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl crate::validate::Validate for $t {
+            fn validate(&self, _: &str) -> Result<(), crate::RequestError> {
+                Ok(())
+            }
+        }
+    )*};
+}
+
+string_value!(Circle, Polygon, Range, Interval, Point, Shape, Timestamp);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn circles_parse_and_check_ranges() {
+        assert_eq!("12 34 0.5".parse::<Circle>(), Ok(Circle { lon: 12.0, lat: 34.0, radius: 0.5 }));
+        assert!("12 34".parse::<Circle>().unwrap_err().contains("got 2 numbers"));
+        assert!("12 95 1".parse::<Circle>().unwrap_err().contains("latitude"));
+        assert!("12 34 0".parse::<Circle>().unwrap_err().contains("radius"));
+        assert!("361 0 1".parse::<Circle>().unwrap_err().contains("longitude"));
+        assert!("a b c".parse::<Circle>().is_err());
+        assert!("1 2 NaN".parse::<Circle>().is_err());
+    }
+
+    #[test]
+    fn shapes_accept_any_keyword_case() {
+        assert_eq!("circle 12 34 0.5".parse::<Shape>(), "CIRCLE 12 34 0.5".parse::<Shape>());
+        assert!(matches!("RANGE 0 +Inf -90 -Inf".parse::<Shape>(), Err(_)));
+        assert!(matches!("RANGE 0 +Inf -Inf 90".parse::<Shape>(), Ok(Shape::Range(_))));
+        assert!(matches!("POLYGON 0 0 1 0 1 1".parse::<Shape>(), Ok(Shape::Polygon(p)) if p.vertices.len() == 3));
+        assert!("POLYGON 0 0 1 0".parse::<Shape>().is_err());
+        assert!("BOX 1 2 3 4".parse::<Shape>().unwrap_err().contains("CIRCLE"));
+    }
+
+    #[test]
+    fn intervals_allow_infinities_and_round_trip() {
+        let i: Interval = "-Inf 300".parse().unwrap();
+        assert_eq!(i, Interval { lo: f64::NEG_INFINITY, hi: 300.0 });
+        assert_eq!(i.to_string(), "-Inf 300");
+        assert!("5 4".parse::<Interval>().is_err());
+        assert_eq!("5e-7 6e-7".parse::<Interval>().unwrap().to_string(), "0.0000005 0.0000006");
+    }
+
+    #[test]
+    fn timestamps_take_dates_and_times() {
+        assert_eq!("2024-01-02".parse::<Timestamp>().unwrap().to_string(), "2024-01-02T00:00:00.000Z");
+        assert_eq!("2024-01-02T03:04:05.5Z".parse::<Timestamp>().unwrap().to_string(), "2024-01-02T03:04:05.500Z");
+        assert!("2024-13-02".parse::<Timestamp>().is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! IVOA error documents: the formats an operation answers errors in, chosen per operation by the
+//! spec (`x-ivoa-error-format`).
+//!
+//! - `json` (the default for plain OpenAPI): `{"error": RULE, "parameter": NAME, "message": …}`.
+//! - `soda-text` (SODA 1.0 §5): `text/plain`, starting with the label — `UsageError`,
+//!   `MultiValuedParamNotSupported`, `AuthenticationError`, `AuthorizationError`,
+//!   `ServiceUnavailable` or `Error` — then `: ` and the details.
+//! - `dali-votable` (DALI 1.1 §4.4): a VOTable with one `RESOURCE type="results"` holding
+//!   `INFO name="QUERY_STATUS" value="ERROR"`.
+
+use crate::error::{Error, RequestError};
+use crate::xml::XmlWriter;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+
+/// How an operation writes its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// A JSON object.
+    Json,
+    /// SODA's text/plain with a leading label.
+    SodaText,
+    /// A DALI VOTable error document.
+    DaliVotable,
+}
+
+/// The SODA/DALI label for an error with `status` that broke `rule`.
+pub fn label(status: StatusCode, rule: &str) -> &'static str {
+    match (status.as_u16(), rule) {
+        (_, "multiplicity") => "MultiValuedParamNotSupported",
+        (401, _) => "AuthenticationError",
+        (403, _) => "AuthorizationError",
+        (503, _) => "ServiceUnavailable",
+        (404, _) => "Error",
+        (400..=499, _) => "UsageError",
+        _ => "Error",
+    }
+}
+
+/// A VOTable error document (DALI 1.1 §4.4) carrying `message`.
+pub fn votable_error(message: &str) -> String {
+    let mut w = XmlWriter::new();
+    w.start("VOTABLE", &[("version", "1.4"), ("xmlns", "http://www.ivoa.net/xml/VOTable/v1.3")])
+        .start("RESOURCE", &[("type", "results")])
+        .text_element("INFO", &[("name", "QUERY_STATUS"), ("value", "ERROR")], message);
+    w.finish()
+}
+
+/// An error answer in `format`.
+pub fn respond(format: ErrorFormat, status: StatusCode, rule: &str, parameter: Option<&str>, message: &str) -> Response {
+    match format {
+        ErrorFormat::Json => {
+            let body = serde_json::json!({ "error": rule, "parameter": parameter, "message": message });
+            (status, [(CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        }
+        ErrorFormat::SodaText => {
+            let body = format!("{}: {message}\n", label(status, rule));
+            (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+        }
+        ErrorFormat::DaliVotable => {
+            let text = format!("{}: {message}", label(status, rule));
+            (status, [(CONTENT_TYPE, "application/x-votable+xml")], votable_error(&text)).into_response()
+        }
+    }
+}
+
+impl RequestError {
+    /// The answer to this error in `format`.
+    pub fn respond(self, format: ErrorFormat) -> Response {
+        respond(format, self.status, self.rule, self.parameter.as_deref(), &self.message)
+    }
+}
+
+impl Error {
+    /// The answer to this error in `format`.
+    pub fn respond(self, format: ErrorFormat) -> Response {
+        respond(format, self.status, "service", None, &self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(response: Response) -> (StatusCode, String, String) {
+        let status = response.status();
+        let ct = response.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, ct, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn soda_text_starts_with_the_label() {
+        let e = RequestError::new("CIRCLE", "type", "query parameter `CIRCLE`: circle: radius 0 is outside (0, 180]");
+        let (status, ct, text) = body(e.respond(ErrorFormat::SodaText)).await;
+        assert_eq!((status.as_u16(), ct.as_str()), (400, "text/plain; charset=utf-8"));
+        assert!(text.starts_with("UsageError: query parameter `CIRCLE`"), "{text}");
+        let twice = RequestError::new("ID", "multiplicity", "given twice");
+        assert!(body(twice.respond(ErrorFormat::SodaText)).await.2.starts_with("MultiValuedParamNotSupported: "));
+        let down = Error::new(StatusCode::SERVICE_UNAVAILABLE, "maintenance");
+        assert_eq!(body(down.respond(ErrorFormat::SodaText)).await.2, "ServiceUnavailable: maintenance\n");
+    }
+
+    #[tokio::test]
+    async fn votable_errors_have_one_results_resource() {
+        let e = RequestError::new("MAXREC", "type", "not a number");
+        let (status, ct, doc) = body(e.respond(ErrorFormat::DaliVotable)).await;
+        assert_eq!((status.as_u16(), ct.as_str()), (400, "application/x-votable+xml"));
+        assert_eq!(doc.matches("<RESOURCE").count(), 1);
+        assert!(doc.contains(r#"<INFO name="QUERY_STATUS" value="ERROR">UsageError: not a number</INFO>"#), "{doc}");
+    }
+}
