@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn shapes_accept_any_keyword_case() {
         assert_eq!("circle 12 34 0.5".parse::<Shape>(), "CIRCLE 12 34 0.5".parse::<Shape>());
-        assert!(matches!("RANGE 0 +Inf -90 -Inf".parse::<Shape>(), Err(_)));
+        assert!("RANGE 0 +Inf -90 -Inf".parse::<Shape>().is_err());
         assert!(matches!("RANGE 0 +Inf -Inf 90".parse::<Shape>(), Ok(Shape::Range(_))));
         assert!(matches!("POLYGON 0 0 1 0 1 1".parse::<Shape>(), Ok(Shape::Polygon(p)) if p.vertices.len() == 3));
         assert!("POLYGON 0 0 1 0".parse::<Shape>().is_err());
