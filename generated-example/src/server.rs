@@ -40,11 +40,11 @@ async fn list_observations<S: crate::api::Api>(
     let (parts, _) = request.into_parts();
     let request = match list_observations_request(&parts).await {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.list_observations(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn list_observations_request(
@@ -83,11 +83,11 @@ async fn register_observation<S: crate::api::Api>(
     let (parts, body) = request.into_parts();
     let request = match register_observation_request(&parts, body).await {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.register_observation(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn register_observation_request(
@@ -151,11 +151,11 @@ async fn get_observation<S: crate::api::Api>(
         .await
     {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.get_observation(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn get_observation_request(

@@ -34,6 +34,7 @@ fn check(api: &Api, value: &Value, ty: &Ty, c: &Constraints, out: &mut Vec<&'sta
         Ty::DateTime => value.as_str().is_some_and(is_date_time),
         Ty::Uuid => value.as_str().is_some_and(is_uuid),
         Ty::Binary => value.is_string(),
+        Ty::Dali(kind) => value.as_str().is_some_and(|s| dali_ok(*kind, s)),
         Ty::Json => true,
         Ty::Vec(_) => value.is_array(),
         Ty::Map(_) => value.is_object(),
@@ -170,6 +171,47 @@ fn is_date_time(s: &str) -> bool {
     s.len() >= 20 && is_date(&s[..10]) && matches!(s.as_bytes()[10], b'T' | b't') && (s.ends_with('Z') || s.ends_with('z') || s[19..].contains(['+', '-']))
 }
 
+/// The DALI syntax of `kind`, checked as the runtime's parsers check it (counts and ranges).
+fn dali_ok(kind: DaliType, s: &str) -> bool {
+    let numbers = |t: &str| -> Option<Vec<f64>> {
+        t.split_ascii_whitespace()
+            .map(|n| match n {
+                "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+                "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
+                n => n.parse::<f64>().ok().filter(|v| v.is_finite()),
+            })
+            .collect()
+    };
+    let lon = |v: f64| (0.0..=360.0).contains(&v);
+    let lat = |v: f64| (-90.0..=90.0).contains(&v);
+    let circle = |t: &str| matches!(numbers(t).as_deref(), Some([a, b, r]) if lon(*a) && lat(*b) && *r > 0.0 && *r <= 180.0);
+    let polygon = |t: &str| numbers(t).is_some_and(|n| n.len() >= 6 && n.len() % 2 == 0 && n.chunks(2).all(|p| lon(p[0]) && lat(p[1])));
+    let range = |t: &str| {
+        matches!(numbers(t).as_deref(), Some([a, b, c, d])
+            if [*a, *b].iter().all(|v| v.is_infinite() || lon(*v)) && [*c, *d].iter().all(|v| v.is_infinite() || lat(*v)) && c <= d)
+    };
+    match kind {
+        DaliType::Circle => circle(s),
+        DaliType::Polygon => polygon(s),
+        DaliType::Range => range(s),
+        DaliType::Interval => matches!(numbers(s).as_deref(), Some([lo, hi]) if lo <= hi),
+        DaliType::Point => matches!(numbers(s).as_deref(), Some([a, b]) if lon(*a) && lat(*b)),
+        DaliType::Shape => {
+            let (keyword, rest) = s.trim().split_once(char::is_whitespace).unwrap_or((s, ""));
+            match keyword.to_ascii_uppercase().as_str() {
+                "CIRCLE" => circle(rest),
+                "POLYGON" => polygon(rest),
+                "RANGE" => range(rest),
+                _ => false,
+            }
+        }
+        DaliType::Timestamp => {
+            let v = s.strip_suffix('Z').unwrap_or(s);
+            is_date(v.get(..10).unwrap_or_default()) && (v.len() == 10 || v.as_bytes().get(10) == Some(&b'T'))
+        }
+    }
+}
+
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| g.bytes().all(|c| c.is_ascii_hexdigit()))
@@ -219,6 +261,15 @@ fn make(api: &Api, ty: &Ty, c: &Constraints, depth: usize) -> Option<Value> {
         Ty::DateTime => json!("2024-01-02T03:04:05Z"),
         Ty::Uuid => json!("3fa85f64-5717-4562-b3fc-2c963f66afa6"),
         Ty::Binary => json!("example"),
+        Ty::Dali(kind) => json!(match kind {
+            DaliType::Circle => "10 20 0.5",
+            DaliType::Polygon => "10 20 11 20 11 21",
+            DaliType::Range => "10 11 20 21",
+            DaliType::Interval => "1 2",
+            DaliType::Point => "10 20",
+            DaliType::Shape => "CIRCLE 10 20 0.5",
+            DaliType::Timestamp => "2024-01-02T03:04:05",
+        }),
         Ty::Json => json!({}),
         Ty::Map(_) => json!({}),
         Ty::Vec(item) => {

@@ -136,6 +136,8 @@ pub enum Ty {
     Binary,
     /// `serde_json::Value`: anything.
     Json,
+    /// A DALI value type (`x-ivoa-xtype`), parsed from its DALI syntax.
+    Dali(DaliType),
     /// A generated type.
     Named(TypeId),
     /// `Vec<T>`.
@@ -159,6 +161,71 @@ impl Ty {
     pub fn is_number(&self) -> bool {
         matches!(self, Ty::I32 | Ty::I64 | Ty::F32 | Ty::F64)
     }
+}
+
+/// The DALI value types of `x-ivoa-xtype`, each a type in `ivoagen_runtime::dali`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaliType {
+    /// `circle`: `lon lat radius`.
+    Circle,
+    /// `polygon`: `lon lat` pairs, at least three.
+    Polygon,
+    /// `range`: `lon1 lon2 lat1 lat2`.
+    Range,
+    /// `interval`: `lo hi`, ends may be infinite.
+    Interval,
+    /// `point`: `lon lat`.
+    Point,
+    /// `shape` (also SODA's `POS`): `CIRCLE …`, `RANGE …` or `POLYGON …`.
+    Shape,
+    /// `timestamp`: `YYYY-MM-DD['T'hh:mm:ss[.SSS]]`.
+    Timestamp,
+}
+
+impl DaliType {
+    /// Every xtype, with its name in the vocabulary.
+    pub const ALL: [(&'static str, DaliType); 7] = [
+        ("circle", DaliType::Circle),
+        ("polygon", DaliType::Polygon),
+        ("range", DaliType::Range),
+        ("interval", DaliType::Interval),
+        ("point", DaliType::Point),
+        ("shape", DaliType::Shape),
+        ("timestamp", DaliType::Timestamp),
+    ];
+
+    /// The Rust type's name in `ivoagen_runtime::dali`.
+    pub fn rust_name(self) -> &'static str {
+        match self {
+            DaliType::Circle => "Circle",
+            DaliType::Polygon => "Polygon",
+            DaliType::Range => "Range",
+            DaliType::Interval => "Interval",
+            DaliType::Point => "Point",
+            DaliType::Shape => "Shape",
+            DaliType::Timestamp => "Timestamp",
+        }
+    }
+}
+
+/// How an operation writes its errors (`x-ivoa-error-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// `json`: `{"error", "parameter", "message"}` (the default).
+    Json,
+    /// `soda-text`: text/plain starting with the SODA label.
+    SodaText,
+    /// `dali-votable`: a VOTable with `QUERY_STATUS` = `ERROR`.
+    DaliVotable,
+}
+
+/// A VOSI endpoint the runtime answers (`x-ivoa-vosi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vosi {
+    /// `capabilities`: the endpoints and their standardIDs.
+    Capabilities,
+    /// `availability`.
+    Availability,
 }
 
 /// JSON Schema validation keywords that the Rust type does not already enforce.
@@ -224,6 +291,16 @@ pub struct Operation {
     pub responses: Vec<Response>,
     /// Where the operation is.
     pub span: Span,
+    /// `x-ivoa-case-insensitive`: query and form parameter names ignore case.
+    pub case_insensitive: bool,
+    /// `x-ivoa-sync`: DALI-sync, served by GET and POST (form or multipart) alike.
+    pub dali_sync: bool,
+    /// `x-ivoa-error-format`.
+    pub error_format: ErrorFormat,
+    /// `x-ivoa-standard-id`: the capability this endpoint implements, for VOSI.
+    pub standard_id: Option<String>,
+    /// `x-ivoa-vosi`: the runtime answers this operation; it is not part of the trait.
+    pub vosi: Option<Vosi>,
 }
 
 /// Where a parameter travels.

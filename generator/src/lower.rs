@@ -221,6 +221,16 @@ impl<'a> Lowerer<'a> {
             }
             return (wrap(ty), constraints);
         }
+        if let Some(xtype) = node.get("x-ivoa-xtype") {
+            let kind = xtype.as_str().and_then(|x| DaliType::ALL.iter().find(|(name, _)| name.eq_ignore_ascii_case(x)));
+            let Some((_, kind)) = kind else {
+                let known: Vec<&str> = DaliType::ALL.iter().map(|(n, _)| *n).collect();
+                self.error("ivoagen::ivoa::xtype", xtype.span, "unknown `x-ivoa-xtype`").set_help(format!("use one of: {}", known.join(", ")));
+                return (Ty::String, Constraints::default());
+            };
+            let ty = Ty::Dali(*kind);
+            return (if self.types_of(node).nullable { Ty::Option(Box::new(ty)) } else { ty }, Constraints::default());
+        }
         if self.is_named_kind(file, node) {
             let nullable = self.types_of(node).nullable || has_null_alternative(node);
             let id = self.named_type(file, node, None, hint);
@@ -629,7 +639,7 @@ impl<'a> Lowerer<'a> {
                 if name != base {
                     self.warn("ivoagen::lower::operation-name", method_key.span, format!("operation `{api_name}` is named `{name}` in Rust, as `{base}` is taken"));
                 }
-                let op = self.operation(file, op_node, &shared, method, &path, &route, api_name, name);
+                let op = self.operation(file, op_node, item, &shared, method, &path, &route, api_name, name);
                 ops.push(op);
             }
         }
@@ -641,6 +651,7 @@ impl<'a> Lowerer<'a> {
         &mut self,
         file: FileId,
         node: &Node,
+        item: &Node,
         shared: &[&Node],
         method: &str,
         path: &str,
@@ -693,7 +704,13 @@ impl<'a> Lowerer<'a> {
         params.sort_by_key(|p| (p.location != Location::Path, template.iter().position(|t| *t == p.api_name)));
         let body = node.get("requestBody").and_then(|b| self.request_body(file, b, &type_name));
         let responses = self.responses(file, node, &type_name);
+        let ivoa = self.ivoa_settings(node, item);
         Operation {
+            case_insensitive: ivoa.case_insensitive,
+            dali_sync: ivoa.dali_sync,
+            error_format: ivoa.error_format,
+            standard_id: ivoa.standard_id,
+            vosi: ivoa.vosi,
             api_name,
             name,
             type_name,
@@ -705,6 +722,45 @@ impl<'a> Lowerer<'a> {
             body,
             responses,
             span: node.span,
+        }
+    }
+
+    /// The `x-ivoa-*` settings of an operation; the operation's own keys win over its path
+    /// item's, which win over the document's.
+    fn ivoa_settings(&mut self, op: &Node, item: &Node) -> IvoaSettings {
+        let root = self.doc.root();
+        let setting = |key: &str| op.get(key).or_else(|| item.get(key)).or_else(|| root.get(key)).cloned();
+        let case_insensitive = setting("x-ivoa-case-insensitive").and_then(|n| n.as_bool()).unwrap_or(false);
+        let error_format = match setting("x-ivoa-error-format") {
+            None => ErrorFormat::Json,
+            Some(n) => match n.as_str() {
+                Some("json") => ErrorFormat::Json,
+                Some("soda-text") => ErrorFormat::SodaText,
+                Some("dali-votable") => ErrorFormat::DaliVotable,
+                _ => {
+                    self.error("ivoagen::ivoa::error-format", n.span, "unknown `x-ivoa-error-format`")
+                        .set_help("use one of: json, soda-text, dali-votable");
+                    ErrorFormat::Json
+                }
+            },
+        };
+        let vosi = match op.get("x-ivoa-vosi") {
+            None => None,
+            Some(n) => match n.as_str() {
+                Some("capabilities") => Some(Vosi::Capabilities),
+                Some("availability") => Some(Vosi::Availability),
+                _ => {
+                    self.error("ivoagen::ivoa::vosi", n.span, "unknown `x-ivoa-vosi`").set_help("use one of: capabilities, availability");
+                    None
+                }
+            },
+        };
+        IvoaSettings {
+            case_insensitive,
+            dali_sync: op.get("x-ivoa-sync").and_then(Node::as_bool).unwrap_or(false),
+            error_format,
+            standard_id: op.get("x-ivoa-standard-id").and_then(Node::as_str).map(str::to_owned),
+            vosi,
         }
     }
 
@@ -981,6 +1037,15 @@ impl<'a> Lowerer<'a> {
     }
 }
 
+/// The `x-ivoa-*` settings of one operation.
+struct IvoaSettings {
+    case_insensitive: bool,
+    dali_sync: bool,
+    error_format: ErrorFormat,
+    standard_id: Option<String>,
+    vosi: Option<Vosi>,
+}
+
 fn media_example(doc: &Document, file: FileId, media: &Node) -> Option<serde_json::Value> {
     if let Some(e) = media.get("example") {
         return Some(e.to_json());
@@ -1047,7 +1112,7 @@ fn merge_constraints(into: &mut Constraints, from: Constraints) {
 /// Whether a value of this type travels as one parameter string.
 fn is_scalar(ty: &Ty, types: &[Option<TypeDef>]) -> bool {
     match ty {
-        Ty::Bool | Ty::I32 | Ty::I64 | Ty::F32 | Ty::F64 | Ty::String | Ty::Date | Ty::DateTime | Ty::Uuid => true,
+        Ty::Bool | Ty::I32 | Ty::I64 | Ty::F32 | Ty::F64 | Ty::String | Ty::Date | Ty::DateTime | Ty::Uuid | Ty::Dali(_) => true,
         Ty::Named(id) => matches!(types.get(id.0).and_then(Option::as_ref).map(|t| &t.kind), Some(TypeKind::StringEnum { .. })),
         _ => false,
     }
@@ -1058,7 +1123,7 @@ fn ty_word(ty: &Ty) -> &'static str {
         Ty::Bool => "Boolean",
         Ty::I32 | Ty::I64 => "Integer",
         Ty::F32 | Ty::F64 => "Number",
-        Ty::String | Ty::Date | Ty::DateTime | Ty::Uuid => "String",
+        Ty::String | Ty::Date | Ty::DateTime | Ty::Uuid | Ty::Dali(_) => "String",
         Ty::Binary => "Binary",
         Ty::Vec(_) => "Array",
         Ty::Map(_) => "Object",

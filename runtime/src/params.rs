@@ -64,6 +64,10 @@ pub struct FilePart {
 /// Every parameter of one request, before any parsing.
 #[derive(Debug, Default)]
 pub struct RawRequest {
+    /// DALI §3.1: parameter names compared ignoring ASCII case (query and form).
+    case_insensitive: bool,
+    /// DALI-sync: parameters may come in the query string or a form body alike.
+    form_is_query: bool,
     query: Vec<(String, String)>,
     path: Vec<(String, String)>,
     headers: HeaderMap,
@@ -92,7 +96,28 @@ impl RawRequest {
                 Some((name.to_owned(), value.to_owned()))
             })
             .collect();
-        RawRequest { query, path, headers: parts.headers.clone(), cookies, form: Vec::new(), files: Vec::new() }
+        RawRequest {
+            case_insensitive: false,
+            form_is_query: false,
+            query,
+            path,
+            headers: parts.headers.clone(),
+            cookies,
+            form: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Compares query and form parameter names ignoring ASCII case (DALI §3.1).
+    pub fn case_insensitive(mut self) -> Self {
+        self.case_insensitive = true;
+        self
+    }
+
+    /// Reads query parameters from a form body too (DALI-sync: GET and POST are equivalent).
+    pub fn form_is_query(mut self) -> Self {
+        self.form_is_query = true;
+        self
     }
 
     /// Adds the fields of a form body (urlencoded, or the text parts of a multipart body).
@@ -107,7 +132,7 @@ impl RawRequest {
 
     /// Every value given for `name` at `location`, in arrival order.
     pub fn values<'a>(&'a self, location: Location, name: &str) -> Vec<&'a str> {
-        let pairs = match location {
+        let pairs: &[(String, String)] = match location {
             Location::Header => {
                 return self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
             }
@@ -116,7 +141,14 @@ impl RawRequest {
             Location::Cookie => &self.cookies,
             Location::Form => &self.form,
         };
-        pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+        let extra: &[(String, String)] = if location == Location::Query && self.form_is_query { &self.form } else { &[] };
+        let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
+        pairs
+            .iter()
+            .chain(extra)
+            .filter(|(n, _)| if ignore_case { n.eq_ignore_ascii_case(name) } else { n == name })
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The bytes of the file part `name`, if the body had one.
@@ -296,6 +328,17 @@ mod tests {
         assert_eq!(multi::<String>(&raw, Location::Query, "id", Style::FormExploded).unwrap(), Some(vec!["a".into(), "b c".into()]));
         assert_eq!(single::<String>(&raw, Location::Query, "id").unwrap_err().rule, "multiplicity");
         assert_eq!(single::<i64>(&raw, Location::Query, "other").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn dali_names_ignore_case_and_forms_count_as_query() {
+        let mut raw = raw("/sync?id=a&CIRCLE=1%202%203").case_insensitive().form_is_query();
+        raw.add_form([("Id".to_owned(), "b".to_owned())]);
+        assert_eq!(raw.values(Location::Query, "ID"), ["a", "b"]);
+        assert_eq!(single::<String>(&raw, Location::Query, "circle").unwrap().as_deref(), Some("1 2 3"));
+        assert_eq!(single::<String>(&raw, Location::Query, "ID").unwrap_err().rule, "multiplicity");
+        // Without the DALI rules, names are exact.
+        assert!(super::tests::raw("/x?id=a").values(Location::Query, "ID").is_empty());
     }
 
     #[test]

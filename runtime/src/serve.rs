@@ -12,17 +12,37 @@ pub struct Config {
     /// The path under which every endpoint is mounted (`--base-path`, env `BASE_PATH`; default
     /// none). Always starts with `/` and never ends with one.
     pub base_path: String,
+    /// The URL clients reach the service at, when it is behind a proxy (`--public-url`, env
+    /// `PUBLIC_URL`); VOSI capabilities and result links are built from it.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), base_path: String::new() }
+        Config { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), base_path: String::new(), public_url: None }
+    }
+}
+
+/// Where the router is mounted, for handlers that build absolute URLs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mount {
+    /// The configured public URL, if any.
+    pub public_url: Option<String>,
+    /// The base path the router is nested under.
+    pub base_path: String,
+}
+
+impl Mount {
+    /// The base URL of the service as the client of `headers` sees it.
+    pub fn base_url(&self, headers: &http::HeaderMap) -> String {
+        crate::vosi::base_url(headers, self.public_url.as_deref(), &self.base_path)
     }
 }
 
 const USAGE: &str = "options:
   --bind ADDR:PORT    address to listen on (env BIND; default 127.0.0.1:8080)
   --base-path PATH    mount every endpoint under PATH (env BASE_PATH; default /)
+  --public-url URL    the URL clients use, behind a proxy (env PUBLIC_URL)
   --help              print this text";
 
 impl Config {
@@ -34,6 +54,7 @@ impl Config {
     ) -> Result<Config, String> {
         let mut bind = env("BIND");
         let mut base_path = env("BASE_PATH");
+        let mut public_url = env("PUBLIC_URL");
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -44,6 +65,7 @@ impl Config {
             match flag.as_str() {
                 "--bind" => bind = Some(value()?),
                 "--base-path" => base_path = Some(value()?),
+                "--public-url" => public_url = Some(value()?),
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
@@ -59,12 +81,20 @@ impl Config {
             }
             config.base_path = trimmed.to_owned();
         }
+        if let Some(url) = public_url.filter(|u| !u.is_empty()) {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("--public-url: `{url}` must start with http:// or https://"));
+            }
+            config.public_url = Some(url.trim_end_matches('/').to_owned());
+        }
         Ok(config)
     }
 }
 
 /// Mounts `router` under the configured base path.
 pub fn mount(router: Router, config: &Config) -> Router {
+    let mount = Mount { public_url: config.public_url.clone(), base_path: config.base_path.clone() };
+    let router = router.layer(axum::Extension(mount));
     if config.base_path.is_empty() { router } else { Router::new().nest(&config.base_path, router) }
 }
 
@@ -146,5 +176,7 @@ mod tests {
         assert!(parse(&["--bind", "nowhere"], &[]).unwrap_err().contains("ADDRESS:PORT"));
         assert!(parse(&["--frobnicate"], &[]).unwrap_err().contains("unknown argument"));
         assert!(parse(&["--base-path", "api"], &[]).unwrap_err().contains("must start"));
+        assert!(parse(&["--public-url", "ftp://x"], &[]).unwrap_err().contains("http"));
+        assert_eq!(parse(&[], &[("PUBLIC_URL", "https://a.org/soda/")]).unwrap().public_url.as_deref(), Some("https://a.org/soda"));
     }
 }

@@ -60,6 +60,23 @@ pub fn availability(available: bool, up_since: Option<chrono::DateTime<chrono::U
     w.finish()
 }
 
+/// When this process started serving, for `upSince`.
+pub fn started() -> chrono::DateTime<chrono::Utc> {
+    static STARTED: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(chrono::Utc::now)
+}
+
+/// The answer to GET `capabilities`.
+pub fn capabilities_response(list: &[Capability], mount: Option<&crate::serve::Mount>, headers: &HeaderMap) -> axum::response::Response {
+    let base = mount.cloned().unwrap_or_default().base_url(headers);
+    crate::response::text(http::StatusCode::OK, "application/xml", capabilities(list, &base))
+}
+
+/// The answer to GET `availability`: available since the process started.
+pub fn availability_response() -> axum::response::Response {
+    crate::response::text(http::StatusCode::OK, "application/xml", availability(true, Some(started()), None))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,10 @@ impl<'a> Rust<'a> {
             Ty::DateTime => quote!(rt::chrono::DateTime<rt::chrono::Utc>),
             Ty::Uuid => quote!(rt::Uuid),
             Ty::Binary => quote!(rt::Bytes),
+            Ty::Dali(kind) => {
+                let name = format_ident!("{}", kind.rust_name());
+                quote!(rt::dali::#name)
+            }
             Ty::Json => quote!(rt::serde_json::Value),
             Ty::Named(id) => {
                 let name = ident(&self.api.types[id.0].name);

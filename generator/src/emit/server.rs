@@ -31,7 +31,8 @@ pub fn body_ty(rust: &Rust, body: &RequestBody) -> TokenStream {
 pub fn api_module(api: &Api) -> TokenStream {
     let rust = Rust::new(api, false);
     let title_doc = format!(" The operations of {}.", api.title);
-    let methods = api.operations.iter().map(|op| {
+    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.vosi.is_none()).collect();
+    let methods = served.iter().map(|op| {
         let name = ident(&op.name);
         let (req, resp) = (request_ident(op), response_ident(op));
         let doc = doc_attrs(op.doc.as_deref());
@@ -43,7 +44,7 @@ pub fn api_module(api: &Api) -> TokenStream {
             fn #name(&self, request: #req) -> impl Future<Output = Result<#resp, rt::Error>> + Send;
         }
     });
-    let types = api.operations.iter().map(|op| {
+    let types = served.iter().map(|op| {
         let (req, resp) = (request_ident(op), response_ident(op));
         let method = &op.name;
         let req_doc = format!(" The request of [`Api::{method}`].");
@@ -91,7 +92,7 @@ pub fn api_module(api: &Api) -> TokenStream {
         }
     });
     let allow = quote!();
-    let imports = if api.operations.is_empty() {
+    let imports = if served.is_empty() {
         quote!()
     } else {
         quote! {
@@ -249,26 +250,63 @@ pub fn server_module(api: &Api) -> TokenStream {
         routes.entry(op.route.as_str()).or_default().push(op);
     }
     let route_calls = order.iter().map(|route| {
-        let methods = routes[route].iter().enumerate().map(|(i, op)| {
-            let handler = ident(&op.name);
-            let method = format_ident!("{}", op.method);
-            if i == 0 {
-                quote!(routing::#method(#handler::<S>))
-            } else {
-                quote!(.#method(#handler::<S>))
+        let ops = &routes[route];
+        let mut methods: Vec<(String, TokenStream)> = ops
+            .iter()
+            .map(|op| {
+                let handler = ident(&op.name);
+                let handler = if op.vosi.is_some() { quote!(#handler) } else { quote!(#handler::<S>) };
+                (op.method.clone(), handler)
+            })
+            .collect();
+        // DALI-sync: the GET operation also answers POST with the parameters in a form body.
+        for op in ops.iter().filter(|op| op.dali_sync && op.method == "get") {
+            if !ops.iter().any(|o| o.method == "post") {
+                let handler = ident(&op.name);
+                methods.push(("post".to_owned(), quote!(#handler::<S>)));
             }
+        }
+        let methods = methods.iter().enumerate().map(|(i, (method, handler))| {
+            let method = format_ident!("{}", method);
+            if i == 0 { quote!(routing::#method(#handler)) } else { quote!(.#method(#handler)) }
         });
         quote!(.route(#route, #(#methods)*))
     });
-    let handlers: Vec<TokenStream> = api.operations.iter().map(|op| handler(&mut rust, op)).collect();
+    let handlers: Vec<TokenStream> = api
+        .operations
+        .iter()
+        .map(|op| match op.vosi {
+            Some(kind) => vosi_handler(op, kind),
+            None => handler(&mut rust, op),
+        })
+        .collect();
+    let mut capabilities = Vec::new();
+    for op in &api.operations {
+        if let Some(id) = &op.standard_id {
+            let path = &op.path;
+            let entry = quote!(rt::vosi::Capability { standard_id: #id, path: #path },);
+            if !capabilities.iter().any(|c: &TokenStream| c.to_string() == entry.to_string()) {
+                capabilities.push(entry);
+            }
+        }
+    }
+    let capabilities = if api.operations.iter().any(|op| op.vosi == Some(Vosi::Capabilities)) {
+        quote! {
+            /// The capabilities VOSI lists: every endpoint with an `x-ivoa-standard-id`.
+            const CAPABILITIES: &[rt::vosi::Capability] = &[#(#capabilities)*];
+        }
+    } else {
+        quote!()
+    };
     let statics = rust.pattern_statics();
-    let uses_path = api.operations.iter().any(|op| op.params.iter().any(|p| p.location == Location::Path));
+    let uses_path = api.operations.iter().any(|op| op.vosi.is_none() && op.params.iter().any(|p| p.location == Location::Path));
     let path_import = if uses_path { quote!(use rt::axum::extract::RawPathParams;) } else { quote!() };
-    let uses_raw = api.operations.iter().any(|op| {
-        !op.params.is_empty() || op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)))
+    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.vosi.is_none()).collect();
+    let uses_raw = served.iter().any(|op| {
+        !op.params.is_empty() || op.dali_sync || op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)))
     });
-    let uses_location = api.operations.iter().any(|op| {
-        op.params.iter().any(|p| !(p.ty == Ty::Binary))
+    let uses_location = served.iter().any(|op| {
+        op.params.iter().any(|p| p.ty != Ty::Binary)
             || op.body.as_ref().is_some_and(|b| b.form_fields.iter().any(|f| f.ty != Ty::Binary))
     });
     let raw_import = match (uses_raw, uses_location) {
@@ -276,10 +314,10 @@ pub fn server_module(api: &Api) -> TokenStream {
         (true, false) => quote!(use rt::{RawRequest, RequestError};),
         _ => quote!(use rt::RequestError;),
     };
-    let s_bound = if api.operations.is_empty() { quote!() } else { quote!(let service = Arc::new(service);) };
-    let with_state = if api.operations.is_empty() { quote!(let _ = service;) } else { quote!() };
-    let router_tail = if api.operations.is_empty() { quote!() } else { quote!(.with_state(service)) };
-    let imports = if api.operations.is_empty() {
+    let s_bound = if served.is_empty() { quote!() } else { quote!(let service = Arc::new(service);) };
+    let with_state = if served.is_empty() { quote!(let _ = service;) } else { quote!() };
+    let router_tail = if served.is_empty() { quote!() } else { quote!(.with_state(service)) };
+    let imports = if served.is_empty() {
         quote! {
             use rt::axum::response::Response;
             use rt::axum::{Router, routing};
@@ -299,6 +337,7 @@ pub fn server_module(api: &Api) -> TokenStream {
         #imports
 
         #statics
+        #capabilities
 
         /// The router serving every operation of `service`, and the API description at
         /// `/openapi.json`.
@@ -400,7 +439,7 @@ fn struct_from_fields(rust: &Rust, fields: &[Field], loc: Location, key: impl Fn
             _ => ParamShape::Scalar,
         };
         let shape = match (&shape, &ty) {
-            (ParamShape::Array(_), Ty::Vec(item)) if !matches!(**item, Ty::Bool | Ty::I32 | Ty::I64 | Ty::F32 | Ty::F64 | Ty::String | Ty::Date | Ty::DateTime | Ty::Uuid)
+            (ParamShape::Array(_), Ty::Vec(item)) if !matches!(**item, Ty::Bool | Ty::I32 | Ty::I64 | Ty::F32 | Ty::F64 | Ty::String | Ty::Date | Ty::DateTime | Ty::Uuid | Ty::Dali(_))
                 && !matches!(**item, Ty::Named(id) if matches!(rust.api.types[id.0].kind, TypeKind::StringEnum{..})) => ParamShape::Json,
             _ => shape,
         };
@@ -429,6 +468,34 @@ fn struct_from_fields(rust: &Rust, fields: &[Field], loc: Location, key: impl Fn
     quote!(#(#inits)*)
 }
 
+fn error_format(op: &Operation) -> TokenStream {
+    match op.error_format {
+        ErrorFormat::Json => quote!(rt::ErrorFormat::Json),
+        ErrorFormat::SodaText => quote!(rt::ErrorFormat::SodaText),
+        ErrorFormat::DaliVotable => quote!(rt::ErrorFormat::DaliVotable),
+    }
+}
+
+/// A VOSI endpoint, answered by the runtime.
+fn vosi_handler(op: &Operation, kind: Vosi) -> TokenStream {
+    let name = ident(&op.name);
+    let doc = format!(" `{} {}` (`{}`): VOSI, answered by the runtime.", op.method.to_uppercase(), op.path, op.api_name);
+    match kind {
+        Vosi::Capabilities => quote! {
+            #[doc = #doc]
+            async fn #name(mount: Option<rt::axum::Extension<rt::serve::Mount>>, headers: rt::http::HeaderMap) -> Response {
+                rt::vosi::capabilities_response(CAPABILITIES, mount.as_ref().map(|m| &m.0), &headers)
+            }
+        },
+        Vosi::Availability => quote! {
+            #[doc = #doc]
+            async fn #name() -> Response {
+                rt::vosi::availability_response()
+            }
+        },
+    }
+}
+
 fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     let name = ident(&op.name);
     let extract = format_ident!("{}_request", op.name);
@@ -444,20 +511,32 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
         extract_args.push(quote!(rt::params::path_pairs(&path, &[#(#names),*])));
         (quote!(path: RawPathParams,), quote!(path))
     };
-    if op.body.is_some() {
+    if op.body.is_some() || op.dali_sync {
         extract_decls.push(quote!(body: rt::axum::body::Body));
         extract_args.push(quote!(body));
     }
     let mut statements = Vec::new();
     let mut inits = Vec::new();
-    let needs_body = op.body.is_some();
-    let mut_raw = op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)));
+    let needs_body = op.body.is_some() || op.dali_sync;
+    let mut_raw = op.dali_sync || op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)));
     let raw_binding = if mut_raw { quote!(let mut raw) } else { quote!(let raw) };
     let (parts_binding, body_read) = if needs_body {
         (quote!(let (parts, body) = request.into_parts();), quote!(let bytes = rt::body::read(body).await?;))
     } else {
         (quote!(let (parts, _) = request.into_parts();), quote!())
     };
+    if op.dali_sync && op.body.is_none() {
+        // DALI-sync: a POST carries the same parameters in a form or multipart body.
+        statements.push(body_read.clone());
+        statements.push(quote! {
+            match rt::body::media_type(&parts.headers).as_deref() {
+                None if bytes.is_empty() => {}
+                Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => rt::body::form(&mut raw, &bytes),
+                Some(media) if rt::body::matches(media, "multipart/form-data") => rt::body::multipart(&mut raw, &parts.headers, bytes).await?,
+                other => return Err(rt::body::unsupported(other, &["application/x-www-form-urlencoded", "multipart/form-data"])),
+            }
+        });
+    }
     if let Some(body) = &op.body {
         statements.push(body_read);
         statements.push(quote!(let media_type = rt::body::media_type(&parts.headers);));
@@ -529,12 +608,20 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
         inits.push(quote!(body,));
     }
     // Statements about the body come first (a form body fills `raw`), parameters after.
-    let raw_new = quote!(#raw_binding = RawRequest::new(parts, #path_value););
+    let mut builder = Vec::new();
+    if op.case_insensitive {
+        builder.push(quote!(.case_insensitive()));
+    }
+    if op.dali_sync {
+        builder.push(quote!(.form_is_query()));
+    }
+    let raw_new = quote!(#raw_binding = RawRequest::new(parts, #path_value) #(#builder)*;);
     let uses_raw = !op.params.is_empty() || mut_raw;
     let raw_new = if uses_raw { raw_new } else { quote!() };
     if !uses_raw && !needs_body {
         extract_decls[0] = quote!(_parts: &rt::http::request::Parts);
     }
+    let format = error_format(op);
     let api_name = &op.api_name;
     let doc = format!(" `{} {}` (`{api_name}`): extracts and checks the request, then calls the service.", op.method.to_uppercase(), op.path);
     quote! {
@@ -543,11 +630,11 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
             #parts_binding
             let request = match #extract(#(#extract_args),*).await {
                 Ok(request) => request,
-                Err(error) => return error.into_response(),
+                Err(error) => return error.respond(#format),
             };
             match service.#name(request).await {
                 Ok(response) => response.into_response(),
-                Err(error) => error.into_response(),
+                Err(error) => error.respond(#format),
             }
         }
 

@@ -66,6 +66,17 @@ fn encode(s: &str) -> String {
     out
 }
 
+/// `name` with its letters in alternating case (`circle` → `cIrClE`), as a client that ignores
+/// DALI's advice on case may send it.
+fn mixed_case(name: &str) -> String {
+    let flipped: String = name
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i % 2 == 0 { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() })
+        .collect();
+    if flipped == name { name.to_ascii_uppercase() } else { flipped }
+}
+
 fn is_scalar_json(v: &Value) -> bool {
     !v.is_array() && !v.is_object()
 }
@@ -179,6 +190,8 @@ struct Emitter<'a> {
     rust: Rust<'a>,
     names: BTreeSet<String>,
     uses_rejected: bool,
+    /// The error formats rejection tests assert, so only the helpers used are emitted.
+    formats: BTreeSet<&'static str>,
 }
 
 impl Emitter<'_> {
@@ -195,7 +208,6 @@ impl Emitter<'_> {
 
     fn operation(&mut self, op: &Operation, single: bool) -> Vec<TokenStream> {
         let mut tests = Vec::new();
-        let variant = format_ident!("{}", op.type_name);
         let mut wire = Wire {
             method: op.method.clone(),
             path: op.path.clone(),
@@ -242,25 +254,36 @@ impl Emitter<'_> {
                 None => assertions.push(quote!(assert_eq!(request.body, None);)),
             }
         }
-        let name = self.test_name(format!("{}_reaches_the_service_with_typed_values", op.name));
-        let request = wire.tokens();
-        let bind = if assertions.is_empty() {
-            quote!(assert!(matches!(call, Call::#variant(_)), "another operation was called: {call:?}");)
-        } else if single { quote!(let Call::#variant(request) = call;) } else { quote!(let Call::#variant(request) = call else { panic!("another operation was called: {call:?}") };) };
-        let api_name = &op.api_name;
-        tests.push(quote! {
-            #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-            async fn #name() {
-                let recorder = Recorder::default();
-                let (status, body) = send(&recorder, #request).await;
-                assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(&body));
-                let mut calls = recorder.take();
-                assert_eq!(calls.len(), 1, "`{}` was not called exactly once", #api_name);
-                let call = calls.remove(0);
-                #bind
-                #(#assertions)*
+        // The same request in the other shapes the operation must accept.
+        let mut variants = vec![(String::new(), wire.clone())];
+        let query_names = !wire.query.is_empty();
+        if op.case_insensitive && query_names {
+            let mut other = wire.clone();
+            other.query = wire.query.iter().map(|(k, v)| (mixed_case(k), v.clone())).collect();
+            variants.push(("_with_names_in_any_case".to_owned(), other));
+        }
+        if op.dali_sync && op.method == "get" && op.body.is_none() && query_names {
+            let mut form = wire.clone();
+            form.method = "post".into();
+            form.query.clear();
+            form.content_type = Some("application/x-www-form-urlencoded".into());
+            form.body = wire.query.iter().map(|(k, v)| format!("{}={}", encode(&mixed_case(k)), encode(v))).collect::<Vec<_>>().join("&").into_bytes();
+            variants.push(("_as_a_form_post".to_owned(), form));
+            let mut multipart = wire.clone();
+            multipart.method = "post".into();
+            multipart.query.clear();
+            multipart.content_type = Some("multipart/form-data; boundary=BOUNDARY".into());
+            let mut text = String::new();
+            for (k, v) in &wire.query {
+                text.push_str(&format!("--BOUNDARY\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{v}\r\n", k.to_lowercase()));
             }
-        });
+            text.push_str("--BOUNDARY--\r\n");
+            multipart.body = text.into_bytes();
+            variants.push(("_as_a_multipart_post".to_owned(), multipart));
+        }
+        for (suffix, variant_wire) in &variants {
+            tests.push(self.happy(op, variant_wire, suffix, &assertions, single));
+        }
 
         // Each declared constraint, broken on its own.
         for p in &sent {
@@ -348,19 +371,97 @@ impl Emitter<'_> {
         tests
     }
 
-    fn rejection(&mut self, _op: &Operation, wire: &Wire, name: &str, parameter: &str, rule: &str) -> TokenStream {
-        self.uses_rejected = true;
-        let name = self.test_name(name.to_owned());
+    fn happy(&mut self, op: &Operation, wire: &Wire, suffix: &str, assertions: &[TokenStream], single: bool) -> TokenStream {
+        let variant = format_ident!("{}", op.type_name);
+        let name = self.test_name(format!("{}_reaches_the_service_with_typed_values{suffix}", op.name));
         let request = wire.tokens();
+        let bind = if assertions.is_empty() {
+            quote!(assert!(matches!(call, Call::#variant(_)), "another operation was called: {call:?}");)
+        } else if single {
+            quote!(let Call::#variant(request) = call;)
+        } else {
+            quote!(let Call::#variant(request) = call else { panic!("another operation was called: {call:?}") };)
+        };
+        let api_name = &op.api_name;
         quote! {
             #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
             async fn #name() {
                 let recorder = Recorder::default();
                 let (status, body) = send(&recorder, #request).await;
-                assert_rejected(status, &body, #parameter, #rule);
+                assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(&body));
+                let mut calls = recorder.take();
+                assert_eq!(calls.len(), 1, "`{}` was not called exactly once", #api_name);
+                let call = calls.remove(0);
+                #bind
+                #(#assertions)*
+            }
+        }
+    }
+
+    fn rejection(&mut self, op: &Operation, wire: &Wire, name: &str, parameter: &str, rule: &str) -> TokenStream {
+        let name = self.test_name(name.to_owned());
+        let request = wire.tokens();
+        let label = if rule == "multiplicity" { "MultiValuedParamNotSupported" } else { "UsageError" };
+        let check = match op.error_format {
+            ErrorFormat::Json => {
+                self.uses_rejected = true;
+                quote!(assert_rejected(status, &body, #parameter, #rule);)
+            }
+            ErrorFormat::SodaText => {
+                self.formats.insert("soda");
+                quote!(assert_rejected_soda(status, &body, #label, #parameter);)
+            }
+            ErrorFormat::DaliVotable => {
+                self.formats.insert("votable");
+                quote!(assert_rejected_votable(status, &body, #label, #parameter);)
+            }
+        };
+        quote! {
+            #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+            async fn #name() {
+                let recorder = Recorder::default();
+                let (status, body) = send(&recorder, #request).await;
+                #check
                 assert!(recorder.take().is_empty(), "the service must not be called");
             }
         }
+    }
+
+    /// A VOSI endpoint: the runtime answers with the document, listing every capability.
+    fn vosi(&mut self, api: &Api, op: &Operation) -> Option<TokenStream> {
+        let kind = op.vosi?;
+        let name = self.test_name(format!("{}_answers_the_vosi_document", op.name));
+        let path = &op.path;
+        let checks: Vec<TokenStream> = match kind {
+            Vosi::Capabilities => {
+                let mut ids: Vec<&str> = api.operations.iter().filter_map(|o| o.standard_id.as_deref()).collect();
+                ids.dedup();
+                let mut checks = vec![quote!(assert!(text.contains("<vosi:capabilities"), "{text}");)];
+                for id in ids {
+                    let attr = format!("standardID=\"{id}\"");
+                    checks.push(quote!(assert!(text.contains(#attr), "{text}");));
+                }
+                checks.push(quote!(assert!(text.contains("<accessURL use=\"full\">http://archive.test"), "{text}");));
+                checks
+            }
+            Vosi::Availability => vec![quote!(assert!(text.contains("<vosi:available>true</vosi:available>"), "{text}");)],
+        };
+        Some(quote! {
+            #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+            async fn #name() {
+                for method in ["GET", "HEAD"] {
+                    let request = Request::builder().method(method).uri(#path).header("host", "archive.test").body(Body::empty()).unwrap();
+                    let (status, body) = send(&Recorder::default(), request).await;
+                    assert_eq!(status, StatusCode::OK, "{method}");
+                    if method == "HEAD" {
+                        assert!(body.is_empty(), "HEAD has no body");
+                        continue;
+                    }
+                    let text = String::from_utf8(body).unwrap();
+                    #(#checks)*
+                }
+            }
+        })
     }
 
     /// An operation whose valid request cannot be built shows up as an ignored test that says
@@ -420,6 +521,32 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         use rt::http::{Request, StatusCode};
         use rt::tower::ServiceExt;
     };
+    if api.operations.iter().all(|op| op.vosi.is_some()) && !api.operations.is_empty() {
+        // Only VOSI operations: the trait is empty.
+        let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, formats: BTreeSet::new() };
+        let tests: Vec<TokenStream> = api.operations.iter().filter_map(|op| emitter.vosi(api, op)).collect();
+        return quote! {
+            #common
+            use #krate::api::Api;
+
+            /// The API has no operations for a service to implement.
+            #[derive(Clone)]
+            struct Recorder;
+
+            impl Api for Recorder {}
+
+            /// Sends `request` through the router and returns the status and body.
+            async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+                let response = #krate::router(recorder.clone()).oneshot(request).await.unwrap();
+                let status = response.status();
+                let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+                (status, body.to_vec())
+            }
+
+            #openapi_test
+            #(#tests)*
+        };
+    }
     if api.operations.is_empty() {
         return quote! {
             #common
@@ -434,15 +561,17 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
             #openapi_test
         };
     }
-    let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false };
-    let single = api.operations.len() == 1;
-    let tests: Vec<TokenStream> = api.operations.iter().flat_map(|op| emitter.operation(op, single)).collect();
-    let variants = api.operations.iter().map(|op| {
+    let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, formats: BTreeSet::new() };
+    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.vosi.is_none()).collect();
+    let single = served.len() == 1;
+    let mut tests: Vec<TokenStream> = served.iter().flat_map(|op| emitter.operation(op, single)).collect();
+    tests.extend(api.operations.iter().filter_map(|op| emitter.vosi(api, op)));
+    let variants = served.iter().map(|op| {
         let v = format_ident!("{}", op.type_name);
         let req = format_ident!("{}Request", op.type_name);
         quote!(#v(api::#req),)
     });
-    let methods = api.operations.iter().map(|op| {
+    let methods = served.iter().map(|op| {
         let name = ident(&op.name);
         let v = format_ident!("{}", op.type_name);
         let req = format_ident!("{}Request", op.type_name);
@@ -469,7 +598,35 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
     } else {
         quote!()
     };
-    let uses_expect = api.operations.iter().any(|op| op.params.iter().any(|p| p.example.is_some()) || op.body.as_ref().is_some_and(|b| b.example.is_some() && b.ty != Ty::Binary));
+    let soda = if emitter.formats.contains("soda") {
+        quote! {
+            /// Asserts a SODA error: text/plain starting with `label`, naming `parameter`.
+            fn assert_rejected_soda(status: StatusCode, body: &[u8], label: &str, parameter: &str) {
+                let text = String::from_utf8_lossy(body);
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+                assert!(text.starts_with(&format!("{label}: ")), "{text}");
+                let name = parameter.split('[').next().unwrap_or(parameter);
+                assert!(text.to_lowercase().contains(&name.to_lowercase()), "the message names `{parameter}`: {text}");
+            }
+        }
+    } else {
+        quote!()
+    };
+    let votable = if emitter.formats.contains("votable") {
+        quote! {
+            /// Asserts a DALI VOTable error naming `parameter`.
+            fn assert_rejected_votable(status: StatusCode, body: &[u8], label: &str, parameter: &str) {
+                let text = String::from_utf8_lossy(body);
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+                assert!(text.contains(&format!("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{label}: ")), "{text}");
+                let name = parameter.split('[').next().unwrap_or(parameter);
+                assert!(text.to_lowercase().contains(&name.to_lowercase()), "the message names `{parameter}`: {text}");
+            }
+        }
+    } else {
+        quote!()
+    };
+    let uses_expect = served.iter().any(|op| op.params.iter().any(|p| p.example.is_some()) || op.body.as_ref().is_some_and(|b| b.example.is_some() && b.ty != Ty::Binary));
     let expect = if uses_expect {
         quote! {
             /// The value a JSON text stands for, as the service should receive it.
@@ -516,6 +673,8 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
 
         #expect
         #rejected
+        #soda
+        #votable
         #openapi_test
         #(#tests)*
     }

@@ -39,11 +39,11 @@ async fn create_job<S: crate::api::Api>(
     let (parts, body) = request.into_parts();
     let request = match create_job_request(&parts, body).await {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.create_job(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn create_job_request(
@@ -106,11 +106,11 @@ async fn upload<S: crate::api::Api>(
     let (parts, body) = request.into_parts();
     let request = match upload_request(&parts, body).await {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.upload(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn upload_request(
@@ -145,11 +145,11 @@ async fn put_note<S: crate::api::Api>(
     let (parts, body) = request.into_parts();
     let request = match put_note_request(&parts, body).await {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.put_note(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn put_note_request(
@@ -183,11 +183,11 @@ async fn put_image<S: crate::api::Api>(
         .await
     {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.put_image(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn put_image_request(
@@ -234,11 +234,11 @@ async fn get_image<S: crate::api::Api>(
         .await
     {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.get_image(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn get_image_request(

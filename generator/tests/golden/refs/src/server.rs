@@ -39,11 +39,11 @@ async fn get_star<S: crate::api::Api>(
         .await
     {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.get_star(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn get_star_request(

@@ -32,11 +32,11 @@ async fn create_shape<S: crate::api::Api>(
     let (parts, body) = request.into_parts();
     let request = match create_shape_request(&parts, body).await {
         Ok(request) => request,
-        Err(error) => return error.into_response(),
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
     match service.create_shape(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
     }
 }
 async fn create_shape_request(
