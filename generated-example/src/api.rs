@@ -4,117 +4,767 @@
 
 use ivoagen_runtime::codegen as rt;
 use rt::axum::response::{IntoResponse, Response};
-/// The operations of Observation Archive.
+/// The operations of SODA cutout service.
 ///
 /// Implement this trait and pass the implementation to [`crate::router`]. An operation that
 /// fails in a way the API does not declare returns an [`ivoagen_runtime::Error`].
 pub trait Api: Send + Sync + 'static {
-    /// List observations
+    /// Cut out a region, band, time range or polarization of a dataset
     ///
-    /// `GET /observations` (`listObservations`)
-    fn list_observations(
-        &self,
-        request: ListObservationsRequest,
-    ) -> impl Future<Output = Result<ListObservationsResponse, rt::Error>> + Send;
-    /// Register an observation
+    /// Also served by POST with the same parameters in a form or multipart body.
     ///
-    /// `POST /observations` (`registerObservation`)
-    fn register_observation(
+    /// `GET /sync` (`sodaSync`)
+    fn soda_sync(
         &self,
-        request: RegisterObservationRequest,
-    ) -> impl Future<Output = Result<RegisterObservationResponse, rt::Error>> + Send;
-    /// Get one observation
+        request: SodaSyncRequest,
+    ) -> impl Future<Output = Result<SodaSyncResponse, rt::Error>> + Send;
+    /// The job list (§2.2.2.1), filtered
     ///
-    /// `GET /observations/{obsId}` (`getObservation`)
-    fn get_observation(
+    /// `GET /async` (`listJobs`)
+    fn list_jobs(
         &self,
-        request: GetObservationRequest,
-    ) -> impl Future<Output = Result<GetObservationResponse, rt::Error>> + Send;
+        request: ListJobsRequest,
+    ) -> impl Future<Output = Result<ListJobsResponse, rt::Error>> + Send;
+    /// Create a job (§2.2.3.1); `PHASE=RUN` starts it at once
+    ///
+    /// `POST /async` (`createJob`)
+    fn create_job(
+        &self,
+        request: CreateJobRequest,
+    ) -> impl Future<Output = Result<CreateJobResponse, rt::Error>> + Send;
+    /// A job's document; WAIT blocks until its phase changes (§2.2.1.2)
+    ///
+    /// `GET /async/{jobId}` (`getJob`)
+    fn get_job(
+        &self,
+        request: GetJobRequest,
+    ) -> impl Future<Output = Result<GetJobResponse, rt::Error>> + Send;
+    /// `ACTION=DELETE` deletes the job
+    ///
+    /// `POST /async/{jobId}` (`postJob`)
+    fn post_job(
+        &self,
+        request: PostJobRequest,
+    ) -> impl Future<Output = Result<PostJobResponse, rt::Error>> + Send;
+    /// Delete the job and its results
+    ///
+    /// `DELETE /async/{jobId}` (`deleteJob`)
+    fn delete_job(
+        &self,
+        request: DeleteJobRequest,
+    ) -> impl Future<Output = Result<DeleteJobResponse, rt::Error>> + Send;
+    ///
+    /// `GET /async/{jobId}/phase` (`getJobPhase`)
+    fn get_job_phase(
+        &self,
+        request: GetJobPhaseRequest,
+    ) -> impl Future<Output = Result<GetJobPhaseResponse, rt::Error>> + Send;
+    /// `PHASE=RUN` queues the job; `PHASE=ABORT` aborts it
+    ///
+    /// `POST /async/{jobId}/phase` (`postJobPhase`)
+    fn post_job_phase(
+        &self,
+        request: PostJobPhaseRequest,
+    ) -> impl Future<Output = Result<PostJobPhaseResponse, rt::Error>> + Send;
+    ///
+    /// `GET /async/{jobId}/executionduration` (`getJobExecutionDuration`)
+    fn get_job_execution_duration(
+        &self,
+        request: GetJobExecutionDurationRequest,
+    ) -> impl Future<Output = Result<GetJobExecutionDurationResponse, rt::Error>> + Send;
+    ///
+    /// `POST /async/{jobId}/executionduration` (`postJobExecutionDuration`)
+    fn post_job_execution_duration(
+        &self,
+        request: PostJobExecutionDurationRequest,
+    ) -> impl Future<
+        Output = Result<PostJobExecutionDurationResponse, rt::Error>,
+    > + Send;
+    ///
+    /// `GET /async/{jobId}/destruction` (`getJobDestruction`)
+    fn get_job_destruction(
+        &self,
+        request: GetJobDestructionRequest,
+    ) -> impl Future<Output = Result<GetJobDestructionResponse, rt::Error>> + Send;
+    ///
+    /// `POST /async/{jobId}/destruction` (`postJobDestruction`)
+    fn post_job_destruction(
+        &self,
+        request: PostJobDestructionRequest,
+    ) -> impl Future<Output = Result<PostJobDestructionResponse, rt::Error>> + Send;
+    ///
+    /// `GET /async/{jobId}/quote` (`getJobQuote`)
+    fn get_job_quote(
+        &self,
+        request: GetJobQuoteRequest,
+    ) -> impl Future<Output = Result<GetJobQuoteResponse, rt::Error>> + Send;
+    ///
+    /// `GET /async/{jobId}/error` (`getJobError`)
+    fn get_job_error(
+        &self,
+        request: GetJobErrorRequest,
+    ) -> impl Future<Output = Result<GetJobErrorResponse, rt::Error>> + Send;
+    ///
+    /// `GET /async/{jobId}/results` (`getJobResults`)
+    fn get_job_results(
+        &self,
+        request: GetJobResultsRequest,
+    ) -> impl Future<Output = Result<GetJobResultsResponse, rt::Error>> + Send;
+    ///
+    /// `GET /async/{jobId}/parameters` (`getJobParameters`)
+    fn get_job_parameters(
+        &self,
+        request: GetJobParametersRequest,
+    ) -> impl Future<Output = Result<GetJobParametersResponse, rt::Error>> + Send;
+    /// Change parameters, only while PENDING (DALI 1.1 §2.1)
+    ///
+    /// `POST /async/{jobId}/parameters` (`postJobParameters`)
+    fn post_job_parameters(
+        &self,
+        request: PostJobParametersRequest,
+    ) -> impl Future<Output = Result<PostJobParametersResponse, rt::Error>> + Send;
+    ///
+    /// `GET /async/{jobId}/owner` (`getJobOwner`)
+    fn get_job_owner(
+        &self,
+        request: GetJobOwnerRequest,
+    ) -> impl Future<Output = Result<GetJobOwnerResponse, rt::Error>> + Send;
 }
-/// The request of [`Api::list_observations`].
+/// The request of [`Api::soda_sync`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct ListObservationsRequest {
-    /// `collection` (query parameter).
-    /// Only observations of these collections (repeat the parameter).
-    pub collection: Option<Vec<String>>,
-    /// `maxrec` (query parameter).
-    /// At most this many observations.
-    pub maxrec: Option<i64>,
-    /// `band` (query parameter).
-    /// Observations overlapping this wavelength interval, in metres.
-    pub band: Option<String>,
+pub struct SodaSyncRequest {
+    /// `ID` (query parameter).
+    /// The dataset, as a publisher DID (`ivo://authority/path?NAME`) or the archive's own name.
+    pub id: String,
+    /// `POS` (query parameter).
+    /// A region in ICRS degrees: `CIRCLE lon lat r`, `RANGE lon1 lon2 lat1 lat2` (±Inf allowed) or `POLYGON lon lat …`.
+    pub pos: Option<rt::dali::Shape>,
+    /// `CIRCLE` (query parameter).
+    /// A circle `lon lat radius` in ICRS degrees.
+    pub circle: Option<rt::dali::Circle>,
+    /// `POLYGON` (query parameter).
+    /// A polygon of `lon lat` vertices in ICRS degrees.
+    pub polygon: Option<rt::dali::Polygon>,
+    /// `BAND` (query parameter).
+    /// Barycentric wavelength interval `lo hi` in metres.
+    pub band: Option<rt::dali::Interval>,
+    /// `TIME` (query parameter).
+    /// Time interval `lo hi` in MJD (UTC).
+    pub time: Option<rt::dali::Interval>,
+    /// `POL` (query parameter).
+    /// Stokes or polarization states to keep; repeat for several (they form one filter).
+    pub pol: Option<Vec<crate::models::Stokes>>,
+    /// `RESPONSEFORMAT` (query parameter).
+    /// The output format, as a MIME type or a short form (votable, csv, tsv, fits, text, html).
+    pub responseformat: Option<String>,
 }
-/// The responses of [`Api::list_observations`].
+/// The responses of [`Api::soda_sync`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum ListObservationsResponse {
+pub enum SodaSyncResponse {
     /// 200.
-    /// The matching observations.
-    Ok(Vec<crate::models::Observation>),
+    /// The cutout.
+    Ok(rt::Bytes),
+    /// 204.
+    /// The filters do not overlap the data.
+    NoContent,
+    /// 400.
+    /// `UsageError: …` or `MultiValuedParamNotSupported: …`.
+    BadRequest(String),
+    /// 404.
+    /// `Error: …` — no dataset has this ID.
+    NotFound(String),
 }
-impl IntoResponse for ListObservationsResponse {
+impl IntoResponse for SodaSyncResponse {
     fn into_response(self) -> Response {
         match self {
             Self::Ok(body) => {
-                rt::response::json(
+                rt::response::bytes_body(
                     rt::response::status(200u16),
-                    "application/json",
-                    &body,
+                    "application/fits",
+                    body,
                 )
+            }
+            Self::NoContent => rt::response::empty(rt::response::status(204u16)),
+            Self::BadRequest(body) => {
+                rt::response::text(rt::response::status(400u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
             }
         }
     }
 }
-/// The request of [`Api::register_observation`].
+/// The request of [`Api::list_jobs`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct RegisterObservationRequest {
-    /// The request body.
-    pub body: crate::models::NewObservation,
+pub struct ListJobsRequest {
+    /// `PHASE` (query parameter).
+    /// Only jobs in these phases (repeatable; ARCHIVED jobs only when asked for).
+    pub phase: Option<Vec<crate::models::ExecutionPhase>>,
+    /// `AFTER` (query parameter).
+    /// Only jobs created after this instant.
+    pub after: Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    /// `LAST` (query parameter).
+    /// Only the most recent LAST jobs, newest first.
+    pub last: Option<i64>,
 }
-/// The responses of [`Api::register_observation`].
+/// The responses of [`Api::list_jobs`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum RegisterObservationResponse {
+pub enum ListJobsResponse {
+    /// 200.
+    /// The jobs (`uws:jobs`).
+    Ok(String),
+}
+impl IntoResponse for ListJobsResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(rt::response::status(200u16), "application/xml", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::create_job`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateJobRequest {
+    /// The request body.
+    pub body: crate::models::JobParameters,
+}
+/// The responses of [`Api::create_job`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateJobResponse {
     /// 303.
-    /// The new observation.
+    /// The new job.
     SeeOther {
         /// The `location` header.
         location: String,
     },
+    /// 400.
+    /// `UsageError: …` — a bad parameter value.
+    BadRequest(String),
+    /// 403.
+    /// `AuthorizationError: …` — another owner's job, or a change not allowed in this phase.
+    Forbidden(String),
 }
-impl IntoResponse for RegisterObservationResponse {
+impl IntoResponse for CreateJobResponse {
     fn into_response(self) -> Response {
         match self {
             Self::SeeOther { location } => {
                 let response = rt::response::empty(rt::response::status(303u16));
                 rt::response::header(response, "location", location)
             }
+            Self::BadRequest(body) => {
+                rt::response::text(rt::response::status(400u16), "text/plain", body)
+            }
+            Self::Forbidden(body) => {
+                rt::response::text(rt::response::status(403u16), "text/plain", body)
+            }
         }
     }
 }
-/// The request of [`Api::get_observation`].
+/// The request of [`Api::get_job`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct GetObservationRequest {
-    /// `obsId` (path parameter).
-    pub obs_id: String,
+pub struct GetJobRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+    /// `WAIT` (query parameter).
+    /// Seconds to wait for a phase change while PENDING, QUEUED or EXECUTING; -1 waits as long as the server allows.
+    pub wait: Option<i64>,
+    /// `PHASE` (query parameter).
+    /// With WAIT, return at once unless the job is still in this phase.
+    pub phase: Option<crate::models::ExecutionPhase>,
 }
-/// The responses of [`Api::get_observation`].
+/// The responses of [`Api::get_job`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum GetObservationResponse {
+pub enum GetJobResponse {
     /// 200.
-    /// The observation.
-    Ok(crate::models::Observation),
+    /// The job (`uws:job`).
+    Ok(String),
     /// 404.
-    /// No observation has this id.
+    /// `Error: …` — no such job.
     NotFound(String),
 }
-impl IntoResponse for GetObservationResponse {
+impl IntoResponse for GetJobResponse {
     fn into_response(self) -> Response {
         match self {
             Self::Ok(body) => {
-                rt::response::json(
-                    rt::response::status(200u16),
-                    "application/json",
-                    &body,
-                )
+                rt::response::text(rt::response::status(200u16), "application/xml", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::post_job`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostJobRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+    /// The request body.
+    pub body: crate::models::PostJobBody,
+}
+/// The responses of [`Api::post_job`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostJobResponse {
+    /// 303.
+    /// The job list.
+    SeeOther {
+        /// The `location` header.
+        location: String,
+    },
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for PostJobResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SeeOther { location } => {
+                let response = rt::response::empty(rt::response::status(303u16));
+                rt::response::header(response, "location", location)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::delete_job`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteJobRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+}
+/// The responses of [`Api::delete_job`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteJobResponse {
+    /// 303.
+    /// The job list.
+    SeeOther {
+        /// The `location` header.
+        location: String,
+    },
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for DeleteJobResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SeeOther { location } => {
+                let response = rt::response::empty(rt::response::status(303u16));
+                rt::response::header(response, "location", location)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::get_job_phase`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetJobPhaseRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+}
+/// The responses of [`Api::get_job_phase`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetJobPhaseResponse {
+    /// 200.
+    /// The phase word.
+    Ok(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for GetJobPhaseResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(rt::response::status(200u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::post_job_phase`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostJobPhaseRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+    /// The request body.
+    pub body: crate::models::PostJobPhaseBody,
+}
+/// The responses of [`Api::post_job_phase`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostJobPhaseResponse {
+    /// 303.
+    /// The job.
+    SeeOther {
+        /// The `location` header.
+        location: String,
+    },
+    /// 400.
+    /// `UsageError: …` — a bad parameter value.
+    BadRequest(String),
+    /// 403.
+    /// `AuthorizationError: …` — another owner's job, or a change not allowed in this phase.
+    Forbidden(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for PostJobPhaseResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SeeOther { location } => {
+                let response = rt::response::empty(rt::response::status(303u16));
+                rt::response::header(response, "location", location)
+            }
+            Self::BadRequest(body) => {
+                rt::response::text(rt::response::status(400u16), "text/plain", body)
+            }
+            Self::Forbidden(body) => {
+                rt::response::text(rt::response::status(403u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::get_job_execution_duration`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetJobExecutionDurationRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+}
+/// The responses of [`Api::get_job_execution_duration`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetJobExecutionDurationResponse {
+    /// 200.
+    /// Seconds the job may run (0 = unlimited).
+    Ok(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for GetJobExecutionDurationResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(rt::response::status(200u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::post_job_execution_duration`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostJobExecutionDurationRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+    /// The request body.
+    pub body: crate::models::PostJobExecutionDurationBody,
+}
+/// The responses of [`Api::post_job_execution_duration`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostJobExecutionDurationResponse {
+    /// 303.
+    /// The job.
+    SeeOther {
+        /// The `location` header.
+        location: String,
+    },
+    /// 400.
+    /// `UsageError: …` — a bad parameter value.
+    BadRequest(String),
+    /// 403.
+    /// `AuthorizationError: …` — another owner's job, or a change not allowed in this phase.
+    Forbidden(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for PostJobExecutionDurationResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SeeOther { location } => {
+                let response = rt::response::empty(rt::response::status(303u16));
+                rt::response::header(response, "location", location)
+            }
+            Self::BadRequest(body) => {
+                rt::response::text(rt::response::status(400u16), "text/plain", body)
+            }
+            Self::Forbidden(body) => {
+                rt::response::text(rt::response::status(403u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::get_job_destruction`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetJobDestructionRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+}
+/// The responses of [`Api::get_job_destruction`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetJobDestructionResponse {
+    /// 200.
+    /// When the job will be destroyed (ISO 8601, UTC).
+    Ok(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for GetJobDestructionResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(rt::response::status(200u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::post_job_destruction`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostJobDestructionRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+    /// The request body.
+    pub body: crate::models::PostJobDestructionBody,
+}
+/// The responses of [`Api::post_job_destruction`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostJobDestructionResponse {
+    /// 303.
+    /// The job (the server may have chosen another time).
+    SeeOther {
+        /// The `location` header.
+        location: String,
+    },
+    /// 400.
+    /// `UsageError: …` — a bad parameter value.
+    BadRequest(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for PostJobDestructionResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SeeOther { location } => {
+                let response = rt::response::empty(rt::response::status(303u16));
+                rt::response::header(response, "location", location)
+            }
+            Self::BadRequest(body) => {
+                rt::response::text(rt::response::status(400u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::get_job_quote`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetJobQuoteRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+}
+/// The responses of [`Api::get_job_quote`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetJobQuoteResponse {
+    /// 200.
+    /// When the job is expected to complete (ISO 8601, UTC); empty when unknown.
+    Ok(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for GetJobQuoteResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(rt::response::status(200u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::get_job_error`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetJobErrorRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+}
+/// The responses of [`Api::get_job_error`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetJobErrorResponse {
+    /// 200.
+    /// What went wrong, for a job in phase ERROR (a DALI error document).
+    Ok(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for GetJobErrorResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(rt::response::status(200u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::get_job_results`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetJobResultsRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+}
+/// The responses of [`Api::get_job_results`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetJobResultsResponse {
+    /// 200.
+    /// The results (`uws:results`).
+    Ok(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for GetJobResultsResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(rt::response::status(200u16), "application/xml", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::get_job_parameters`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetJobParametersRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+}
+/// The responses of [`Api::get_job_parameters`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetJobParametersResponse {
+    /// 200.
+    /// The parameters (`uws:parameters`).
+    Ok(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for GetJobParametersResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(rt::response::status(200u16), "application/xml", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::post_job_parameters`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostJobParametersRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+    /// The request body.
+    pub body: crate::models::JobParameters,
+}
+/// The responses of [`Api::post_job_parameters`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostJobParametersResponse {
+    /// 303.
+    /// The job.
+    SeeOther {
+        /// The `location` header.
+        location: String,
+    },
+    /// 403.
+    /// `AuthorizationError: …` — another owner's job, or a change not allowed in this phase.
+    Forbidden(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for PostJobParametersResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SeeOther { location } => {
+                let response = rt::response::empty(rt::response::status(303u16));
+                rt::response::header(response, "location", location)
+            }
+            Self::Forbidden(body) => {
+                rt::response::text(rt::response::status(403u16), "text/plain", body)
+            }
+            Self::NotFound(body) => {
+                rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::get_job_owner`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetJobOwnerRequest {
+    /// `jobId` (path parameter).
+    /// The job's identifier.
+    pub job_id: String,
+}
+/// The responses of [`Api::get_job_owner`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetJobOwnerResponse {
+    /// 200.
+    /// The owner's identity; empty for an anonymous job.
+    Ok(String),
+    /// 404.
+    /// `Error: …` — no such job.
+    NotFound(String),
+}
+impl IntoResponse for GetJobOwnerResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(rt::response::status(200u16), "text/plain", body)
             }
             Self::NotFound(body) => {
                 rt::response::text(rt::response::status(404u16), "text/plain", body)

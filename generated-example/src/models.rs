@@ -3,72 +3,411 @@
 //! The types of the API's schemas.
 
 use ivoagen_runtime::codegen as rt;
-static PATTERN_0: std::sync::LazyLock<rt::Regex> = std::sync::LazyLock::new(|| {
-    rt::Regex::new("^[A-Za-z0-9_.-]+$").expect("ivoagen checked this pattern")
-});
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    rt::serde::Serialize,
+    rt::serde::Deserialize
+)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub enum Stokes {
+    #[serde(rename = "I")]
+    I,
+    #[serde(rename = "Q")]
+    Q,
+    #[serde(rename = "U")]
+    U,
+    #[serde(rename = "V")]
+    V,
+    #[serde(rename = "RR")]
+    Rr,
+    #[serde(rename = "LL")]
+    Ll,
+    #[serde(rename = "RL")]
+    Rl,
+    #[serde(rename = "LR")]
+    Lr,
+    #[serde(rename = "XX")]
+    Xx,
+    #[serde(rename = "YY")]
+    Yy,
+    #[serde(rename = "XY")]
+    Xy,
+    #[serde(rename = "YX")]
+    Yx,
+    #[serde(rename = "POLI")]
+    Poli,
+    #[serde(rename = "POLA")]
+    Pola,
+    #[serde(rename = "POLF")]
+    Polf,
+}
+impl ::std::fmt::Display for Stokes {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(
+            match self {
+                Self::I => "I",
+                Self::Q => "Q",
+                Self::U => "U",
+                Self::V => "V",
+                Self::Rr => "RR",
+                Self::Ll => "LL",
+                Self::Rl => "RL",
+                Self::Lr => "LR",
+                Self::Xx => "XX",
+                Self::Yy => "YY",
+                Self::Xy => "XY",
+                Self::Yx => "YX",
+                Self::Poli => "POLI",
+                Self::Pola => "POLA",
+                Self::Polf => "POLF",
+            },
+        )
+    }
+}
+impl ::std::str::FromStr for Stokes {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "I" => Ok(Self::I),
+            "Q" => Ok(Self::Q),
+            "U" => Ok(Self::U),
+            "V" => Ok(Self::V),
+            "RR" => Ok(Self::Rr),
+            "LL" => Ok(Self::Ll),
+            "RL" => Ok(Self::Rl),
+            "LR" => Ok(Self::Lr),
+            "XX" => Ok(Self::Xx),
+            "YY" => Ok(Self::Yy),
+            "XY" => Ok(Self::Xy),
+            "YX" => Ok(Self::Yx),
+            "POLI" => Ok(Self::Poli),
+            "POLA" => Ok(Self::Pola),
+            "POLF" => Ok(Self::Polf),
+            _ => {
+                Err(
+                    format!(
+                        "expected one of `I`, `Q`, `U`, `V`, `RR`, `LL`, `RL`, `LR`, `XX`, `YY`, `XY`, `YX`, `POLI`, `POLA`, `POLF`, got `{value}`"
+                    ),
+                )
+            }
+        }
+    }
+}
+impl rt::FromParam for Stokes {
+    const RULE: &'static str = "enum";
+    fn from_param(value: &str) -> Result<Self, String> {
+        value.parse()
+    }
+}
+impl rt::Validate for Stokes {
+    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    rt::serde::Serialize,
+    rt::serde::Deserialize
+)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub enum ExecutionPhase {
+    #[serde(rename = "PENDING")]
+    Pending,
+    #[serde(rename = "QUEUED")]
+    Queued,
+    #[serde(rename = "EXECUTING")]
+    Executing,
+    #[serde(rename = "COMPLETED")]
+    Completed,
+    #[serde(rename = "ERROR")]
+    Error,
+    #[serde(rename = "ABORTED")]
+    Aborted,
+    #[serde(rename = "UNKNOWN")]
+    Unknown,
+    #[serde(rename = "HELD")]
+    Held,
+    #[serde(rename = "SUSPENDED")]
+    Suspended,
+    #[serde(rename = "ARCHIVED")]
+    Archived,
+}
+impl ::std::fmt::Display for ExecutionPhase {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(
+            match self {
+                Self::Pending => "PENDING",
+                Self::Queued => "QUEUED",
+                Self::Executing => "EXECUTING",
+                Self::Completed => "COMPLETED",
+                Self::Error => "ERROR",
+                Self::Aborted => "ABORTED",
+                Self::Unknown => "UNKNOWN",
+                Self::Held => "HELD",
+                Self::Suspended => "SUSPENDED",
+                Self::Archived => "ARCHIVED",
+            },
+        )
+    }
+}
+impl ::std::str::FromStr for ExecutionPhase {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "PENDING" => Ok(Self::Pending),
+            "QUEUED" => Ok(Self::Queued),
+            "EXECUTING" => Ok(Self::Executing),
+            "COMPLETED" => Ok(Self::Completed),
+            "ERROR" => Ok(Self::Error),
+            "ABORTED" => Ok(Self::Aborted),
+            "UNKNOWN" => Ok(Self::Unknown),
+            "HELD" => Ok(Self::Held),
+            "SUSPENDED" => Ok(Self::Suspended),
+            "ARCHIVED" => Ok(Self::Archived),
+            _ => {
+                Err(
+                    format!(
+                        "expected one of `PENDING`, `QUEUED`, `EXECUTING`, `COMPLETED`, `ERROR`, `ABORTED`, `UNKNOWN`, `HELD`, `SUSPENDED`, `ARCHIVED`, got `{value}`"
+                    ),
+                )
+            }
+        }
+    }
+}
+impl rt::FromParam for ExecutionPhase {
+    const RULE: &'static str = "enum";
+    fn from_param(value: &str) -> Result<Self, String> {
+        value.parse()
+    }
+}
+impl rt::Validate for ExecutionPhase {
+    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+/// The service's job parameters, sent as form fields; a service's spec replaces this with its own.
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct NewObservation {
-    pub collection: String,
-    pub target: String,
-    /// Exposure time in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exposure: Option<f64>,
+pub struct JobParameters {
+    #[serde(rename = "RUNID", default, skip_serializing_if = "Option::is_none")]
+    pub runid: Option<String>,
+    #[serde(rename = "PHASE", default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<crate::models::JobParametersPhase>,
 }
-impl rt::Validate for NewObservation {
+impl rt::Validate for JobParameters {
     fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "collection");
-            let value = &self.collection;
-            rt::validate::pattern(path, value, &PATTERN_0)?;
-        }
-        {
-            let path = &format!("{path}.{}", "target");
-            let value = &self.target;
-            rt::validate::length(path, value, Some(1u64), Some(128u64))?;
-        }
-        {
-            let path = &format!("{path}.{}", "exposure");
-            let value = &self.exposure;
+            let path = &format!("{path}.{}", "RUNID");
+            let value = &self.runid;
             if let Some(value) = value {
-                rt::validate::minimum(path, *value, 0f64, true)?;
+                rt::validate::length(path, value, None, Some(64u64))?;
             }
+        }
+        Ok(())
+    }
+}
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    rt::serde::Serialize,
+    rt::serde::Deserialize
+)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub enum JobParametersPhase {
+    #[serde(rename = "RUN")]
+    Run,
+}
+impl ::std::fmt::Display for JobParametersPhase {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(
+            match self {
+                Self::Run => "RUN",
+            },
+        )
+    }
+}
+impl ::std::str::FromStr for JobParametersPhase {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "RUN" => Ok(Self::Run),
+            _ => Err(format!("expected one of `RUN`, got `{value}`")),
+        }
+    }
+}
+impl rt::FromParam for JobParametersPhase {
+    const RULE: &'static str = "enum";
+    fn from_param(value: &str) -> Result<Self, String> {
+        value.parse()
+    }
+}
+impl rt::Validate for JobParametersPhase {
+    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct PostJobBody {
+    #[serde(rename = "ACTION")]
+    pub action: crate::models::PostJobBodyAction,
+}
+impl rt::Validate for PostJobBody {
+    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    rt::serde::Serialize,
+    rt::serde::Deserialize
+)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub enum PostJobBodyAction {
+    #[serde(rename = "DELETE")]
+    Delete,
+}
+impl ::std::fmt::Display for PostJobBodyAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(
+            match self {
+                Self::Delete => "DELETE",
+            },
+        )
+    }
+}
+impl ::std::str::FromStr for PostJobBodyAction {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "DELETE" => Ok(Self::Delete),
+            _ => Err(format!("expected one of `DELETE`, got `{value}`")),
+        }
+    }
+}
+impl rt::FromParam for PostJobBodyAction {
+    const RULE: &'static str = "enum";
+    fn from_param(value: &str) -> Result<Self, String> {
+        value.parse()
+    }
+}
+impl rt::Validate for PostJobBodyAction {
+    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct PostJobPhaseBody {
+    #[serde(rename = "PHASE")]
+    pub phase: crate::models::PostJobPhaseBodyPhase,
+}
+impl rt::Validate for PostJobPhaseBody {
+    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    rt::serde::Serialize,
+    rt::serde::Deserialize
+)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub enum PostJobPhaseBodyPhase {
+    #[serde(rename = "RUN")]
+    Run,
+    #[serde(rename = "ABORT")]
+    Abort,
+}
+impl ::std::fmt::Display for PostJobPhaseBodyPhase {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(
+            match self {
+                Self::Run => "RUN",
+                Self::Abort => "ABORT",
+            },
+        )
+    }
+}
+impl ::std::str::FromStr for PostJobPhaseBodyPhase {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "RUN" => Ok(Self::Run),
+            "ABORT" => Ok(Self::Abort),
+            _ => Err(format!("expected one of `RUN`, `ABORT`, got `{value}`")),
+        }
+    }
+}
+impl rt::FromParam for PostJobPhaseBodyPhase {
+    const RULE: &'static str = "enum";
+    fn from_param(value: &str) -> Result<Self, String> {
+        value.parse()
+    }
+}
+impl rt::Validate for PostJobPhaseBodyPhase {
+    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct PostJobExecutionDurationBody {
+    #[serde(rename = "EXECUTIONDURATION")]
+    pub executionduration: i64,
+}
+impl rt::Validate for PostJobExecutionDurationBody {
+    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+        {
+            let path = &format!("{path}.{}", "EXECUTIONDURATION");
+            let value = &self.executionduration;
+            rt::validate::minimum(path, *value as f64, 0f64, false)?;
         }
         Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct Observation {
-    pub collection: String,
-    pub target: String,
-    /// Exposure time in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exposure: Option<f64>,
-    #[serde(rename = "obsId")]
-    pub obs_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub released: Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+pub struct PostJobDestructionBody {
+    #[serde(rename = "DESTRUCTION")]
+    pub destruction: rt::chrono::DateTime<rt::chrono::Utc>,
 }
-impl rt::Validate for Observation {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
-        {
-            let path = &format!("{path}.{}", "collection");
-            let value = &self.collection;
-            rt::validate::pattern(path, value, &PATTERN_0)?;
-        }
-        {
-            let path = &format!("{path}.{}", "target");
-            let value = &self.target;
-            rt::validate::length(path, value, Some(1u64), Some(128u64))?;
-        }
-        {
-            let path = &format!("{path}.{}", "exposure");
-            let value = &self.exposure;
-            if let Some(value) = value {
-                rt::validate::minimum(path, *value, 0f64, true)?;
-            }
-        }
+impl rt::Validate for PostJobDestructionBody {
+    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }

@@ -10,18 +10,57 @@ use rt::axum::{Router, routing};
 use rt::{Location, RawRequest, RequestError};
 use std::sync::Arc;
 static PATTERN_0: std::sync::LazyLock<rt::Regex> = std::sync::LazyLock::new(|| {
-    rt::Regex::new("^[A-Za-z0-9_.-]+$").expect("ivoagen checked this pattern")
+    rt::Regex::new("^[A-Za-z0-9_-]{1,64}$").expect("ivoagen checked this pattern")
 });
+/// The capabilities VOSI lists: every endpoint with an `x-ivoa-standard-id`.
+const CAPABILITIES: &[rt::vosi::Capability] = &[
+    rt::vosi::Capability {
+        standard_id: "ivo://ivoa.net/std/SODA#sync-1.0",
+        path: "/sync",
+    },
+    rt::vosi::Capability {
+        standard_id: "ivo://ivoa.net/std/VOSI#capabilities",
+        path: "/capabilities",
+    },
+    rt::vosi::Capability {
+        standard_id: "ivo://ivoa.net/std/VOSI#availability",
+        path: "/availability",
+    },
+];
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
 pub fn router<S: crate::api::Api>(service: S) -> Router {
     let service = Arc::new(service);
     Router::new()
+        .route("/sync", routing::get(soda_sync::<S>).post(soda_sync::<S>))
+        .route("/async", routing::get(list_jobs::<S>).post(create_job::<S>))
         .route(
-            "/observations",
-            routing::get(list_observations::<S>).post(register_observation::<S>),
+            "/async/{jobId}",
+            routing::get(get_job::<S>).post(post_job::<S>).delete(delete_job::<S>),
         )
-        .route("/observations/{obsId}", routing::get(get_observation::<S>))
+        .route(
+            "/async/{jobId}/phase",
+            routing::get(get_job_phase::<S>).post(post_job_phase::<S>),
+        )
+        .route(
+            "/async/{jobId}/executionduration",
+            routing::get(get_job_execution_duration::<S>)
+                .post(post_job_execution_duration::<S>),
+        )
+        .route(
+            "/async/{jobId}/destruction",
+            routing::get(get_job_destruction::<S>).post(post_job_destruction::<S>),
+        )
+        .route("/async/{jobId}/quote", routing::get(get_job_quote::<S>))
+        .route("/async/{jobId}/error", routing::get(get_job_error::<S>))
+        .route("/async/{jobId}/results", routing::get(get_job_results::<S>))
+        .route(
+            "/async/{jobId}/parameters",
+            routing::get(get_job_parameters::<S>).post(post_job_parameters::<S>),
+        )
+        .route("/async/{jobId}/owner", routing::get(get_job_owner::<S>))
+        .route("/capabilities", routing::get(get_capabilities))
+        .route("/availability", routing::get(get_availability))
         .route("/openapi.json", routing::get(openapi_json))
         .with_state(service)
 }
@@ -32,146 +71,905 @@ async fn openapi_json() -> Response {
         rt::Bytes::from_static(crate::OPENAPI_JSON.as_bytes()),
     )
 }
-/// `GET /observations` (`listObservations`): extracts and checks the request, then calls the service.
-async fn list_observations<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
-    let (parts, _) = request.into_parts();
-    let request = match list_observations_request(&parts).await {
-        Ok(request) => request,
-        Err(error) => return error.respond(rt::ErrorFormat::Json),
-    };
-    match service.list_observations(request).await {
-        Ok(response) => response.into_response(),
-        Err(error) => error.respond(rt::ErrorFormat::Json),
-    }
-}
-async fn list_observations_request(
-    parts: &rt::http::request::Parts,
-) -> Result<crate::api::ListObservationsRequest, RequestError> {
-    let raw = RawRequest::new(parts, Vec::new());
-    let collection = rt::params::multi::<
-        String,
-    >(&raw, Location::Query, "collection", rt::Style::FormExploded)?;
-    if let Some(value) = &collection {
-        for (i, item) in value.iter().enumerate() {
-            let path = &format!("{}[{i}]", "collection");
-            rt::validate::pattern(path, item, &PATTERN_0)?;
-        }
-    }
-    let maxrec = rt::params::single::<i64>(&raw, Location::Query, "maxrec")?;
-    if let Some(value) = &maxrec {
-        rt::validate::minimum("maxrec", *value as f64, 0f64, false)?;
-        rt::validate::maximum("maxrec", *value as f64, 10000f64, false)?;
-    }
-    let band = rt::params::single::<String>(&raw, Location::Query, "band")?;
-    if let Some(value) = &band {
-        rt::validate::length("band", value, None, Some(64u64))?;
-    }
-    Ok(crate::api::ListObservationsRequest {
-        collection,
-        maxrec,
-        band,
-    })
-}
-/// `POST /observations` (`registerObservation`): extracts and checks the request, then calls the service.
-async fn register_observation<S: crate::api::Api>(
+/// `GET /sync` (`sodaSync`): extracts and checks the request, then calls the service.
+async fn soda_sync<S: crate::api::Api>(
     State(service): State<Arc<S>>,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let request = match register_observation_request(&parts, body).await {
+    let request = match soda_sync_request(&parts, body).await {
         Ok(request) => request,
-        Err(error) => return error.respond(rt::ErrorFormat::Json),
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
     };
-    match service.register_observation(request).await {
+    match service.soda_sync(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.respond(rt::ErrorFormat::Json),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
     }
 }
-async fn register_observation_request(
+async fn soda_sync_request(
     parts: &rt::http::request::Parts,
     body: rt::axum::body::Body,
-) -> Result<crate::api::RegisterObservationRequest, RequestError> {
-    let mut raw = RawRequest::new(parts, Vec::new());
+) -> Result<crate::api::SodaSyncRequest, RequestError> {
+    let mut raw = RawRequest::new(parts, Vec::new()).case_insensitive().form_is_query();
     let bytes = rt::body::read(body).await?;
-    let media_type = rt::body::media_type(&parts.headers);
-    let body: Option<crate::models::NewObservation> = match media_type.as_deref() {
-        None if bytes.is_empty() => None,
+    match rt::body::media_type(&parts.headers).as_deref() {
+        None if bytes.is_empty() => {}
         Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
-            Some({
-                rt::body::form(&mut raw, &bytes);
-                crate::models::NewObservation {
-                    collection: rt::params::required(
-                        rt::params::single::<
-                            String,
-                        >(&raw, Location::Form, "collection")?,
-                        "collection",
-                    )?,
-                    target: rt::params::required(
-                        rt::params::single::<String>(&raw, Location::Form, "target")?,
-                        "target",
-                    )?,
-                    exposure: rt::params::single::<
-                        f64,
-                    >(&raw, Location::Form, "exposure")?,
-                }
-            })
+            rt::body::form(&mut raw, &bytes)
         }
-        Some(media) if rt::body::matches(media, "application/json") => {
-            Some(rt::body::json::<crate::models::NewObservation>(&bytes)?)
+        Some(media) if rt::body::matches(media, "multipart/form-data") => {
+            rt::body::multipart(&mut raw, &parts.headers, bytes).await?
         }
         other => {
             return Err(
                 rt::body::unsupported(
                     other,
-                    &["application/x-www-form-urlencoded", "application/json"],
+                    &["application/x-www-form-urlencoded", "multipart/form-data"],
+                ),
+            );
+        }
+    }
+    let id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Query, "ID")?,
+        "ID",
+    )?;
+    {
+        let value = &id;
+        rt::validate::length("ID", value, Some(1u64), Some(1024u64))?;
+    }
+    let pos = rt::params::single::<rt::dali::Shape>(&raw, Location::Query, "POS")?;
+    let circle = rt::params::single::<
+        rt::dali::Circle,
+    >(&raw, Location::Query, "CIRCLE")?;
+    let polygon = rt::params::single::<
+        rt::dali::Polygon,
+    >(&raw, Location::Query, "POLYGON")?;
+    let band = rt::params::single::<rt::dali::Interval>(&raw, Location::Query, "BAND")?;
+    let time = rt::params::single::<rt::dali::Interval>(&raw, Location::Query, "TIME")?;
+    let pol = rt::params::multi::<
+        crate::models::Stokes,
+    >(&raw, Location::Query, "POL", rt::Style::FormExploded)?;
+    let responseformat = rt::params::single::<
+        String,
+    >(&raw, Location::Query, "RESPONSEFORMAT")?;
+    if let Some(value) = &responseformat {
+        rt::validate::length("RESPONSEFORMAT", value, None, Some(256u64))?;
+    }
+    Ok(crate::api::SodaSyncRequest {
+        id,
+        pos,
+        circle,
+        polygon,
+        band,
+        time,
+        pol,
+        responseformat,
+    })
+}
+/// `GET /async` (`listJobs`): extracts and checks the request, then calls the service.
+async fn list_jobs<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match list_jobs_request(&parts).await {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.list_jobs(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn list_jobs_request(
+    parts: &rt::http::request::Parts,
+) -> Result<crate::api::ListJobsRequest, RequestError> {
+    let raw = RawRequest::new(parts, Vec::new()).case_insensitive();
+    let phase = rt::params::multi::<
+        crate::models::ExecutionPhase,
+    >(&raw, Location::Query, "PHASE", rt::Style::FormExploded)?;
+    let after = rt::params::single::<
+        rt::chrono::DateTime<rt::chrono::Utc>,
+    >(&raw, Location::Query, "AFTER")?;
+    let last = rt::params::single::<i64>(&raw, Location::Query, "LAST")?;
+    if let Some(value) = &last {
+        rt::validate::minimum("LAST", *value as f64, 1f64, false)?;
+    }
+    Ok(crate::api::ListJobsRequest {
+        phase,
+        after,
+        last,
+    })
+}
+/// `POST /async` (`createJob`): extracts and checks the request, then calls the service.
+async fn create_job<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let request = match create_job_request(&parts, body).await {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.create_job(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn create_job_request(
+    parts: &rt::http::request::Parts,
+    body: rt::axum::body::Body,
+) -> Result<crate::api::CreateJobRequest, RequestError> {
+    let mut raw = RawRequest::new(parts, Vec::new()).case_insensitive();
+    let bytes = rt::body::read(body).await?;
+    let media_type = rt::body::media_type(&parts.headers);
+    let body: Option<crate::models::JobParameters> = match media_type.as_deref() {
+        None if bytes.is_empty() => None,
+        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
+            Some({
+                rt::body::form(&mut raw, &bytes);
+                crate::models::JobParameters {
+                    runid: rt::params::single::<String>(&raw, Location::Form, "RUNID")?,
+                    phase: rt::params::single::<
+                        crate::models::JobParametersPhase,
+                    >(&raw, Location::Form, "PHASE")?,
+                }
+            })
+        }
+        Some(media) if rt::body::matches(media, "multipart/form-data") => {
+            Some({
+                rt::body::multipart(&mut raw, &parts.headers, bytes.clone()).await?;
+                crate::models::JobParameters {
+                    runid: rt::params::single::<String>(&raw, Location::Form, "RUNID")?,
+                    phase: rt::params::single::<
+                        crate::models::JobParametersPhase,
+                    >(&raw, Location::Form, "PHASE")?,
+                }
+            })
+        }
+        other => {
+            return Err(
+                rt::body::unsupported(
+                    other,
+                    &["application/x-www-form-urlencoded", "multipart/form-data"],
                 ),
             );
         }
     };
     let body = body.ok_or_else(rt::body::missing)?;
     rt::Validate::validate(&body, "body")?;
-    Ok(crate::api::RegisterObservationRequest {
+    Ok(crate::api::CreateJobRequest {
         body,
     })
 }
-/// `GET /observations/{obsId}` (`getObservation`): extracts and checks the request, then calls the service.
-async fn get_observation<S: crate::api::Api>(
+/// `GET /async/{jobId}` (`getJob`): extracts and checks the request, then calls the service.
+async fn get_job<S: crate::api::Api>(
     State(service): State<Arc<S>>,
     path: RawPathParams,
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let request = match get_observation_request(
+    let request = match get_job_request(
             &parts,
-            rt::params::path_pairs(&path, &["obsId"]),
+            rt::params::path_pairs(&path, &["jobId"]),
         )
         .await
     {
         Ok(request) => request,
-        Err(error) => return error.respond(rt::ErrorFormat::Json),
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
     };
-    match service.get_observation(request).await {
+    match service.get_job(request).await {
         Ok(response) => response.into_response(),
-        Err(error) => error.respond(rt::ErrorFormat::Json),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
     }
 }
-async fn get_observation_request(
+async fn get_job_request(
     parts: &rt::http::request::Parts,
     path: Vec<(String, String)>,
-) -> Result<crate::api::GetObservationRequest, RequestError> {
-    let raw = RawRequest::new(parts, path);
-    let obs_id = rt::params::required(
-        rt::params::single::<String>(&raw, Location::Path, "obsId")?,
-        "obsId",
+) -> Result<crate::api::GetJobRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
     )?;
     {
-        let value = &obs_id;
-        rt::validate::length("obsId", value, None, Some(64u64))?;
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
     }
-    Ok(crate::api::GetObservationRequest {
-        obs_id,
+    let wait = rt::params::single::<i64>(&raw, Location::Query, "WAIT")?;
+    if let Some(value) = &wait {
+        rt::validate::minimum("WAIT", *value as f64, -1f64, false)?;
+    }
+    let phase = rt::params::single::<
+        crate::models::ExecutionPhase,
+    >(&raw, Location::Query, "PHASE")?;
+    Ok(crate::api::GetJobRequest {
+        job_id,
+        wait,
+        phase,
     })
+}
+/// `POST /async/{jobId}` (`postJob`): extracts and checks the request, then calls the service.
+async fn post_job<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let request = match post_job_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+            body,
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.post_job(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn post_job_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+    body: rt::axum::body::Body,
+) -> Result<crate::api::PostJobRequest, RequestError> {
+    let mut raw = RawRequest::new(parts, path).case_insensitive();
+    let bytes = rt::body::read(body).await?;
+    let media_type = rt::body::media_type(&parts.headers);
+    let body: Option<crate::models::PostJobBody> = match media_type.as_deref() {
+        None if bytes.is_empty() => None,
+        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
+            Some({
+                rt::body::form(&mut raw, &bytes);
+                crate::models::PostJobBody {
+                    action: rt::params::required(
+                        rt::params::single::<
+                            crate::models::PostJobBodyAction,
+                        >(&raw, Location::Form, "ACTION")?,
+                        "ACTION",
+                    )?,
+                }
+            })
+        }
+        other => {
+            return Err(
+                rt::body::unsupported(other, &["application/x-www-form-urlencoded"]),
+            );
+        }
+    };
+    let body = body.ok_or_else(rt::body::missing)?;
+    rt::Validate::validate(&body, "body")?;
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::PostJobRequest {
+        job_id,
+        body,
+    })
+}
+/// `DELETE /async/{jobId}` (`deleteJob`): extracts and checks the request, then calls the service.
+async fn delete_job<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match delete_job_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.delete_job(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn delete_job_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::DeleteJobRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::DeleteJobRequest {
+        job_id,
+    })
+}
+/// `GET /async/{jobId}/phase` (`getJobPhase`): extracts and checks the request, then calls the service.
+async fn get_job_phase<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match get_job_phase_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.get_job_phase(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn get_job_phase_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::GetJobPhaseRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::GetJobPhaseRequest {
+        job_id,
+    })
+}
+/// `POST /async/{jobId}/phase` (`postJobPhase`): extracts and checks the request, then calls the service.
+async fn post_job_phase<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let request = match post_job_phase_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+            body,
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.post_job_phase(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn post_job_phase_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+    body: rt::axum::body::Body,
+) -> Result<crate::api::PostJobPhaseRequest, RequestError> {
+    let mut raw = RawRequest::new(parts, path).case_insensitive();
+    let bytes = rt::body::read(body).await?;
+    let media_type = rt::body::media_type(&parts.headers);
+    let body: Option<crate::models::PostJobPhaseBody> = match media_type.as_deref() {
+        None if bytes.is_empty() => None,
+        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
+            Some({
+                rt::body::form(&mut raw, &bytes);
+                crate::models::PostJobPhaseBody {
+                    phase: rt::params::required(
+                        rt::params::single::<
+                            crate::models::PostJobPhaseBodyPhase,
+                        >(&raw, Location::Form, "PHASE")?,
+                        "PHASE",
+                    )?,
+                }
+            })
+        }
+        other => {
+            return Err(
+                rt::body::unsupported(other, &["application/x-www-form-urlencoded"]),
+            );
+        }
+    };
+    let body = body.ok_or_else(rt::body::missing)?;
+    rt::Validate::validate(&body, "body")?;
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::PostJobPhaseRequest {
+        job_id,
+        body,
+    })
+}
+/// `GET /async/{jobId}/executionduration` (`getJobExecutionDuration`): extracts and checks the request, then calls the service.
+async fn get_job_execution_duration<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match get_job_execution_duration_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.get_job_execution_duration(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn get_job_execution_duration_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::GetJobExecutionDurationRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::GetJobExecutionDurationRequest {
+        job_id,
+    })
+}
+/// `POST /async/{jobId}/executionduration` (`postJobExecutionDuration`): extracts and checks the request, then calls the service.
+async fn post_job_execution_duration<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let request = match post_job_execution_duration_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+            body,
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.post_job_execution_duration(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn post_job_execution_duration_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+    body: rt::axum::body::Body,
+) -> Result<crate::api::PostJobExecutionDurationRequest, RequestError> {
+    let mut raw = RawRequest::new(parts, path).case_insensitive();
+    let bytes = rt::body::read(body).await?;
+    let media_type = rt::body::media_type(&parts.headers);
+    let body: Option<crate::models::PostJobExecutionDurationBody> = match media_type
+        .as_deref()
+    {
+        None if bytes.is_empty() => None,
+        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
+            Some({
+                rt::body::form(&mut raw, &bytes);
+                crate::models::PostJobExecutionDurationBody {
+                    executionduration: rt::params::required(
+                        rt::params::single::<
+                            i64,
+                        >(&raw, Location::Form, "EXECUTIONDURATION")?,
+                        "EXECUTIONDURATION",
+                    )?,
+                }
+            })
+        }
+        other => {
+            return Err(
+                rt::body::unsupported(other, &["application/x-www-form-urlencoded"]),
+            );
+        }
+    };
+    let body = body.ok_or_else(rt::body::missing)?;
+    rt::Validate::validate(&body, "body")?;
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::PostJobExecutionDurationRequest {
+        job_id,
+        body,
+    })
+}
+/// `GET /async/{jobId}/destruction` (`getJobDestruction`): extracts and checks the request, then calls the service.
+async fn get_job_destruction<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match get_job_destruction_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.get_job_destruction(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn get_job_destruction_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::GetJobDestructionRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::GetJobDestructionRequest {
+        job_id,
+    })
+}
+/// `POST /async/{jobId}/destruction` (`postJobDestruction`): extracts and checks the request, then calls the service.
+async fn post_job_destruction<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let request = match post_job_destruction_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+            body,
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.post_job_destruction(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn post_job_destruction_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+    body: rt::axum::body::Body,
+) -> Result<crate::api::PostJobDestructionRequest, RequestError> {
+    let mut raw = RawRequest::new(parts, path).case_insensitive();
+    let bytes = rt::body::read(body).await?;
+    let media_type = rt::body::media_type(&parts.headers);
+    let body: Option<crate::models::PostJobDestructionBody> = match media_type.as_deref()
+    {
+        None if bytes.is_empty() => None,
+        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
+            Some({
+                rt::body::form(&mut raw, &bytes);
+                crate::models::PostJobDestructionBody {
+                    destruction: rt::params::required(
+                        rt::params::single::<
+                            rt::chrono::DateTime<rt::chrono::Utc>,
+                        >(&raw, Location::Form, "DESTRUCTION")?,
+                        "DESTRUCTION",
+                    )?,
+                }
+            })
+        }
+        other => {
+            return Err(
+                rt::body::unsupported(other, &["application/x-www-form-urlencoded"]),
+            );
+        }
+    };
+    let body = body.ok_or_else(rt::body::missing)?;
+    rt::Validate::validate(&body, "body")?;
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::PostJobDestructionRequest {
+        job_id,
+        body,
+    })
+}
+/// `GET /async/{jobId}/quote` (`getJobQuote`): extracts and checks the request, then calls the service.
+async fn get_job_quote<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match get_job_quote_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.get_job_quote(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn get_job_quote_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::GetJobQuoteRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::GetJobQuoteRequest {
+        job_id,
+    })
+}
+/// `GET /async/{jobId}/error` (`getJobError`): extracts and checks the request, then calls the service.
+async fn get_job_error<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match get_job_error_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.get_job_error(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn get_job_error_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::GetJobErrorRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::GetJobErrorRequest {
+        job_id,
+    })
+}
+/// `GET /async/{jobId}/results` (`getJobResults`): extracts and checks the request, then calls the service.
+async fn get_job_results<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match get_job_results_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.get_job_results(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn get_job_results_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::GetJobResultsRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::GetJobResultsRequest {
+        job_id,
+    })
+}
+/// `GET /async/{jobId}/parameters` (`getJobParameters`): extracts and checks the request, then calls the service.
+async fn get_job_parameters<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match get_job_parameters_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.get_job_parameters(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn get_job_parameters_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::GetJobParametersRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::GetJobParametersRequest {
+        job_id,
+    })
+}
+/// `POST /async/{jobId}/parameters` (`postJobParameters`): extracts and checks the request, then calls the service.
+async fn post_job_parameters<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let request = match post_job_parameters_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+            body,
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.post_job_parameters(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn post_job_parameters_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+    body: rt::axum::body::Body,
+) -> Result<crate::api::PostJobParametersRequest, RequestError> {
+    let mut raw = RawRequest::new(parts, path).case_insensitive();
+    let bytes = rt::body::read(body).await?;
+    let media_type = rt::body::media_type(&parts.headers);
+    let body: Option<crate::models::JobParameters> = match media_type.as_deref() {
+        None if bytes.is_empty() => None,
+        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
+            Some({
+                rt::body::form(&mut raw, &bytes);
+                crate::models::JobParameters {
+                    runid: rt::params::single::<String>(&raw, Location::Form, "RUNID")?,
+                    phase: rt::params::single::<
+                        crate::models::JobParametersPhase,
+                    >(&raw, Location::Form, "PHASE")?,
+                }
+            })
+        }
+        other => {
+            return Err(
+                rt::body::unsupported(other, &["application/x-www-form-urlencoded"]),
+            );
+        }
+    };
+    let body = body.ok_or_else(rt::body::missing)?;
+    rt::Validate::validate(&body, "body")?;
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::PostJobParametersRequest {
+        job_id,
+        body,
+    })
+}
+/// `GET /async/{jobId}/owner` (`getJobOwner`): extracts and checks the request, then calls the service.
+async fn get_job_owner<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    path: RawPathParams,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let request = match get_job_owner_request(
+            &parts,
+            rt::params::path_pairs(&path, &["jobId"]),
+        )
+        .await
+    {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::SodaText),
+    };
+    match service.get_job_owner(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::SodaText),
+    }
+}
+async fn get_job_owner_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::GetJobOwnerRequest, RequestError> {
+    let raw = RawRequest::new(parts, path).case_insensitive();
+    let job_id = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "jobId")?,
+        "jobId",
+    )?;
+    {
+        let value = &job_id;
+        rt::validate::pattern("jobId", value, &PATTERN_0)?;
+    }
+    Ok(crate::api::GetJobOwnerRequest {
+        job_id,
+    })
+}
+/// `GET /capabilities` (`getCapabilities`): VOSI, answered by the runtime.
+async fn get_capabilities(
+    mount: Option<rt::axum::Extension<rt::serve::Mount>>,
+    headers: rt::http::HeaderMap,
+) -> Response {
+    rt::vosi::capabilities_response(CAPABILITIES, mount.as_ref().map(|m| &m.0), &headers)
+}
+/// `GET /availability` (`getAvailability`): VOSI, answered by the runtime.
+async fn get_availability() -> Response {
+    rt::vosi::availability_response()
 }

@@ -6,15 +6,30 @@ use ivoagen_runtime::codegen as rt;
 use rt::axum::body::Body;
 use rt::http::{Request, StatusCode};
 use rt::tower::ServiceExt;
-use example_server::api::{self, Api};
+use soda_cutout_server::api::{self, Api};
 use std::sync::{Arc, Mutex};
 /// One call the service received.
 #[derive(Debug)]
 #[allow(dead_code)]
 enum Call {
-    ListObservations(api::ListObservationsRequest),
-    RegisterObservation(api::RegisterObservationRequest),
-    GetObservation(api::GetObservationRequest),
+    SodaSync(api::SodaSyncRequest),
+    ListJobs(api::ListJobsRequest),
+    CreateJob(api::CreateJobRequest),
+    GetJob(api::GetJobRequest),
+    PostJob(api::PostJobRequest),
+    DeleteJob(api::DeleteJobRequest),
+    GetJobPhase(api::GetJobPhaseRequest),
+    PostJobPhase(api::PostJobPhaseRequest),
+    GetJobExecutionDuration(api::GetJobExecutionDurationRequest),
+    PostJobExecutionDuration(api::PostJobExecutionDurationRequest),
+    GetJobDestruction(api::GetJobDestructionRequest),
+    PostJobDestruction(api::PostJobDestructionRequest),
+    GetJobQuote(api::GetJobQuoteRequest),
+    GetJobError(api::GetJobErrorRequest),
+    GetJobResults(api::GetJobResultsRequest),
+    GetJobParameters(api::GetJobParametersRequest),
+    PostJobParameters(api::PostJobParametersRequest),
+    GetJobOwner(api::GetJobOwnerRequest),
 }
 /// A service that records every call and answers 501.
 #[derive(Clone, Default)]
@@ -27,31 +42,136 @@ impl Recorder {
     }
 }
 impl Api for Recorder {
-    async fn list_observations(
+    async fn soda_sync(
         &self,
-        request: api::ListObservationsRequest,
-    ) -> Result<api::ListObservationsResponse, rt::Error> {
-        self.calls.lock().unwrap().push(Call::ListObservations(request));
-        Err(rt::Error::not_implemented("listObservations"))
+        request: api::SodaSyncRequest,
+    ) -> Result<api::SodaSyncResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::SodaSync(request));
+        Err(rt::Error::not_implemented("sodaSync"))
     }
-    async fn register_observation(
+    async fn list_jobs(
         &self,
-        request: api::RegisterObservationRequest,
-    ) -> Result<api::RegisterObservationResponse, rt::Error> {
-        self.calls.lock().unwrap().push(Call::RegisterObservation(request));
-        Err(rt::Error::not_implemented("registerObservation"))
+        request: api::ListJobsRequest,
+    ) -> Result<api::ListJobsResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::ListJobs(request));
+        Err(rt::Error::not_implemented("listJobs"))
     }
-    async fn get_observation(
+    async fn create_job(
         &self,
-        request: api::GetObservationRequest,
-    ) -> Result<api::GetObservationResponse, rt::Error> {
-        self.calls.lock().unwrap().push(Call::GetObservation(request));
-        Err(rt::Error::not_implemented("getObservation"))
+        request: api::CreateJobRequest,
+    ) -> Result<api::CreateJobResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::CreateJob(request));
+        Err(rt::Error::not_implemented("createJob"))
+    }
+    async fn get_job(
+        &self,
+        request: api::GetJobRequest,
+    ) -> Result<api::GetJobResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetJob(request));
+        Err(rt::Error::not_implemented("getJob"))
+    }
+    async fn post_job(
+        &self,
+        request: api::PostJobRequest,
+    ) -> Result<api::PostJobResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::PostJob(request));
+        Err(rt::Error::not_implemented("postJob"))
+    }
+    async fn delete_job(
+        &self,
+        request: api::DeleteJobRequest,
+    ) -> Result<api::DeleteJobResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::DeleteJob(request));
+        Err(rt::Error::not_implemented("deleteJob"))
+    }
+    async fn get_job_phase(
+        &self,
+        request: api::GetJobPhaseRequest,
+    ) -> Result<api::GetJobPhaseResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetJobPhase(request));
+        Err(rt::Error::not_implemented("getJobPhase"))
+    }
+    async fn post_job_phase(
+        &self,
+        request: api::PostJobPhaseRequest,
+    ) -> Result<api::PostJobPhaseResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::PostJobPhase(request));
+        Err(rt::Error::not_implemented("postJobPhase"))
+    }
+    async fn get_job_execution_duration(
+        &self,
+        request: api::GetJobExecutionDurationRequest,
+    ) -> Result<api::GetJobExecutionDurationResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetJobExecutionDuration(request));
+        Err(rt::Error::not_implemented("getJobExecutionDuration"))
+    }
+    async fn post_job_execution_duration(
+        &self,
+        request: api::PostJobExecutionDurationRequest,
+    ) -> Result<api::PostJobExecutionDurationResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::PostJobExecutionDuration(request));
+        Err(rt::Error::not_implemented("postJobExecutionDuration"))
+    }
+    async fn get_job_destruction(
+        &self,
+        request: api::GetJobDestructionRequest,
+    ) -> Result<api::GetJobDestructionResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetJobDestruction(request));
+        Err(rt::Error::not_implemented("getJobDestruction"))
+    }
+    async fn post_job_destruction(
+        &self,
+        request: api::PostJobDestructionRequest,
+    ) -> Result<api::PostJobDestructionResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::PostJobDestruction(request));
+        Err(rt::Error::not_implemented("postJobDestruction"))
+    }
+    async fn get_job_quote(
+        &self,
+        request: api::GetJobQuoteRequest,
+    ) -> Result<api::GetJobQuoteResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetJobQuote(request));
+        Err(rt::Error::not_implemented("getJobQuote"))
+    }
+    async fn get_job_error(
+        &self,
+        request: api::GetJobErrorRequest,
+    ) -> Result<api::GetJobErrorResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetJobError(request));
+        Err(rt::Error::not_implemented("getJobError"))
+    }
+    async fn get_job_results(
+        &self,
+        request: api::GetJobResultsRequest,
+    ) -> Result<api::GetJobResultsResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetJobResults(request));
+        Err(rt::Error::not_implemented("getJobResults"))
+    }
+    async fn get_job_parameters(
+        &self,
+        request: api::GetJobParametersRequest,
+    ) -> Result<api::GetJobParametersResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetJobParameters(request));
+        Err(rt::Error::not_implemented("getJobParameters"))
+    }
+    async fn post_job_parameters(
+        &self,
+        request: api::PostJobParametersRequest,
+    ) -> Result<api::PostJobParametersResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::PostJobParameters(request));
+        Err(rt::Error::not_implemented("postJobParameters"))
+    }
+    async fn get_job_owner(
+        &self,
+        request: api::GetJobOwnerRequest,
+    ) -> Result<api::GetJobOwnerResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetJobOwner(request));
+        Err(rt::Error::not_implemented("getJobOwner"))
     }
 }
 /// Sends `request` through the router and returns the status and body.
 async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let response = example_server::router(recorder.clone())
+    let response = soda_cutout_server::router(recorder.clone())
         .oneshot(request)
         .await
         .unwrap();
@@ -63,18 +183,21 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
     rt::serde_json::from_str(json).unwrap()
 }
-/// Asserts a 400 that names `parameter` and `rule`.
-fn assert_rejected(status: StatusCode, body: &[u8], parameter: &str, rule: &str) {
+/// Asserts a SODA error: text/plain starting with `label`, naming `parameter`.
+fn assert_rejected_soda(status: StatusCode, body: &[u8], label: &str, parameter: &str) {
     let text = String::from_utf8_lossy(body);
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
-    let error: rt::serde_json::Value = rt::serde_json::from_slice(body).unwrap();
-    assert_eq!(error["parameter"], parameter, "{text}");
-    assert_eq!(error["error"], rule, "{text}");
+    assert!(text.starts_with(& format!("{label}: ")), "{text}");
+    let name = parameter.split('[').next().unwrap_or(parameter);
+    assert!(
+        text.to_lowercase().contains(& name.to_lowercase()),
+        "the message names `{parameter}`: {text}"
+    );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn serves_its_openapi_document() {
     let request = Request::builder().uri("/openapi.json").body(Body::empty()).unwrap();
-    let response = example_server::router(Recorder::default())
+    let response = soda_cutout_server::router(Recorder::default())
         .oneshot(request)
         .await
         .unwrap();
@@ -82,17 +205,17 @@ async fn serves_its_openapi_document() {
     assert_eq!(response.headers() ["content-type"], "application/json");
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     let document: rt::serde_json::Value = rt::serde_json::from_slice(&body).unwrap();
-    assert_eq!(document["info"] ["title"], "Observation Archive");
+    assert_eq!(document["info"] ["title"], "SODA cutout service");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn list_observations_reaches_the_service_with_typed_values() {
+async fn soda_sync_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/observations?collection=hst&collection=jwst&maxrec=100&band=5e-7%206e-7",
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
                 )
                 .body(Body::empty())
                 .unwrap(),
@@ -102,129 +225,90 @@ async fn list_observations_reaches_the_service_with_typed_values() {
         status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
     );
     let mut calls = recorder.take();
-    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "listObservations");
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "sodaSync");
     let call = calls.remove(0);
-    let Call::ListObservations(request) = call else {
+    let Call::SodaSync(request) = call else {
         panic!("another operation was called: {call:?}")
     };
+    assert_eq!(request.id, expect:: < String > ("\"sample-image\""));
     assert_eq!(
-        request.collection, Some(expect:: < Vec < String > > ("[\"hst\",\"jwst\"]"))
+        request.pos, Some(expect:: < rt::dali::Shape > ("\"CIRCLE 10.68 41.27 0.1\""))
     );
-    assert_eq!(request.maxrec, Some(expect:: < i64 > ("100")));
-    assert_eq!(request.band, Some(expect:: < String > ("\"5e-7 6e-7\"")));
+    assert_eq!(
+        request.circle, Some(expect:: < rt::dali::Circle > ("\"10.68 41.27 0.1\""))
+    );
+    assert_eq!(
+        request.polygon, Some(expect:: < rt::dali::Polygon >
+        ("\"10.6 41.2 10.8 41.2 10.8 41.3\""))
+    );
+    assert_eq!(request.band, Some(expect:: < rt::dali::Interval > ("\"5e-7 6e-7\"")));
+    assert_eq!(request.time, Some(expect:: < rt::dali::Interval > ("\"60000 60001\"")));
+    assert_eq!(
+        request.pol, Some(expect:: < Vec < soda_cutout_server::models::Stokes > >
+        ("[\"I\",\"Q\"]"))
+    );
+    assert_eq!(
+        request.responseformat, Some(expect:: < String > ("\"application/fits\""))
+    );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn list_observations_rejects_an_item_of_collection_breaking_pattern() {
+async fn soda_sync_reaches_the_service_with_typed_values_with_names_in_any_case() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/observations?maxrec=100&band=5e-7%206e-7&collection=&collection=jwst",
+                    "/sync?iD=sample-image&pOs=CIRCLE%2010.68%2041.27%200.1&cIrClE=10.68%2041.27%200.1&pOlYgOn=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&bAnD=5e-7%206e-7&tImE=60000%2060001&pOl=I&pOl=Q&rEsPoNsEfOrMaT=application%2Ffits",
                 )
                 .body(Body::empty())
                 .unwrap(),
         )
         .await;
-    assert_rejected(status, &body, "collection[0]", "pattern");
-    assert!(recorder.take().is_empty(), "the service must not be called");
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "sodaSync");
+    let call = calls.remove(0);
+    let Call::SodaSync(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.id, expect:: < String > ("\"sample-image\""));
+    assert_eq!(
+        request.pos, Some(expect:: < rt::dali::Shape > ("\"CIRCLE 10.68 41.27 0.1\""))
+    );
+    assert_eq!(
+        request.circle, Some(expect:: < rt::dali::Circle > ("\"10.68 41.27 0.1\""))
+    );
+    assert_eq!(
+        request.polygon, Some(expect:: < rt::dali::Polygon >
+        ("\"10.6 41.2 10.8 41.2 10.8 41.3\""))
+    );
+    assert_eq!(request.band, Some(expect:: < rt::dali::Interval > ("\"5e-7 6e-7\"")));
+    assert_eq!(request.time, Some(expect:: < rt::dali::Interval > ("\"60000 60001\"")));
+    assert_eq!(
+        request.pol, Some(expect:: < Vec < soda_cutout_server::models::Stokes > >
+        ("[\"I\",\"Q\"]"))
+    );
+    assert_eq!(
+        request.responseformat, Some(expect:: < String > ("\"application/fits\""))
+    );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn list_observations_rejects_maxrec_breaking_minimum() {
-    let recorder = Recorder::default();
-    let (status, body) = send(
-            &recorder,
-            Request::builder()
-                .method("GET")
-                .uri(
-                    "/observations?collection=hst&collection=jwst&band=5e-7%206e-7&maxrec=-1",
-                )
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_rejected(status, &body, "maxrec", "minimum");
-    assert!(recorder.take().is_empty(), "the service must not be called");
-}
-#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn list_observations_rejects_maxrec_breaking_maximum() {
-    let recorder = Recorder::default();
-    let (status, body) = send(
-            &recorder,
-            Request::builder()
-                .method("GET")
-                .uri(
-                    "/observations?collection=hst&collection=jwst&band=5e-7%206e-7&maxrec=10001",
-                )
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_rejected(status, &body, "maxrec", "maximum");
-    assert!(recorder.take().is_empty(), "the service must not be called");
-}
-#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn list_observations_rejects_maxrec_given_twice() {
-    let recorder = Recorder::default();
-    let (status, body) = send(
-            &recorder,
-            Request::builder()
-                .method("GET")
-                .uri(
-                    "/observations?collection=hst&collection=jwst&maxrec=100&band=5e-7%206e-7&maxrec=100",
-                )
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_rejected(status, &body, "maxrec", "multiplicity");
-    assert!(recorder.take().is_empty(), "the service must not be called");
-}
-#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn list_observations_rejects_band_breaking_max_length() {
-    let recorder = Recorder::default();
-    let (status, body) = send(
-            &recorder,
-            Request::builder()
-                .method("GET")
-                .uri(
-                    "/observations?collection=hst&collection=jwst&maxrec=100&band=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                )
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_rejected(status, &body, "band", "maxLength");
-    assert!(recorder.take().is_empty(), "the service must not be called");
-}
-#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn list_observations_rejects_band_given_twice() {
-    let recorder = Recorder::default();
-    let (status, body) = send(
-            &recorder,
-            Request::builder()
-                .method("GET")
-                .uri(
-                    "/observations?collection=hst&collection=jwst&maxrec=100&band=5e-7%206e-7&band=5e-7%206e-7",
-                )
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_rejected(status, &body, "band", "multiplicity");
-    assert!(recorder.take().is_empty(), "the service must not be called");
-}
-#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn register_observation_reaches_the_service_with_typed_values() {
+async fn soda_sync_reaches_the_service_with_typed_values_as_a_form_post() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
                 .method("POST")
-                .uri("/observations")
+                .uri("/sync")
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from("collection=hst&target=M31&exposure=1200"))
+                .body(
+                    Body::from(
+                        "iD=sample-image&pOs=CIRCLE%2010.68%2041.27%200.1&cIrClE=10.68%2041.27%200.1&pOlYgOn=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&bAnD=5e-7%206e-7&tImE=60000%2060001&pOl=I&pOl=Q&rEsPoNsEfOrMaT=application%2Ffits",
+                    ),
+                )
                 .unwrap(),
         )
         .await;
@@ -232,27 +316,46 @@ async fn register_observation_reaches_the_service_with_typed_values() {
         status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
     );
     let mut calls = recorder.take();
-    assert_eq!(
-        calls.len(), 1, "`{}` was not called exactly once", "registerObservation"
-    );
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "sodaSync");
     let call = calls.remove(0);
-    let Call::RegisterObservation(request) = call else {
+    let Call::SodaSync(request) = call else {
         panic!("another operation was called: {call:?}")
     };
+    assert_eq!(request.id, expect:: < String > ("\"sample-image\""));
     assert_eq!(
-        request.body, expect:: < example_server::models::NewObservation >
-        ("{\"collection\":\"hst\",\"target\":\"M31\",\"exposure\":1200}")
+        request.pos, Some(expect:: < rt::dali::Shape > ("\"CIRCLE 10.68 41.27 0.1\""))
+    );
+    assert_eq!(
+        request.circle, Some(expect:: < rt::dali::Circle > ("\"10.68 41.27 0.1\""))
+    );
+    assert_eq!(
+        request.polygon, Some(expect:: < rt::dali::Polygon >
+        ("\"10.6 41.2 10.8 41.2 10.8 41.3\""))
+    );
+    assert_eq!(request.band, Some(expect:: < rt::dali::Interval > ("\"5e-7 6e-7\"")));
+    assert_eq!(request.time, Some(expect:: < rt::dali::Interval > ("\"60000 60001\"")));
+    assert_eq!(
+        request.pol, Some(expect:: < Vec < soda_cutout_server::models::Stokes > >
+        ("[\"I\",\"Q\"]"))
+    );
+    assert_eq!(
+        request.responseformat, Some(expect:: < String > ("\"application/fits\""))
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn get_observation_reaches_the_service_with_typed_values() {
+async fn soda_sync_reaches_the_service_with_typed_values_as_a_multipart_post() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
-                .method("GET")
-                .uri("/observations/hst-0001")
-                .body(Body::empty())
+                .method("POST")
+                .uri("/sync")
+                .header("content-type", "multipart/form-data; boundary=BOUNDARY")
+                .body(
+                    Body::from(
+                        "--BOUNDARY\r\nContent-Disposition: form-data; name=\"id\"\r\n\r\nsample-image\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"pos\"\r\n\r\nCIRCLE 10.68 41.27 0.1\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"circle\"\r\n\r\n10.68 41.27 0.1\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"polygon\"\r\n\r\n10.6 41.2 10.8 41.2 10.8 41.3\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"band\"\r\n\r\n5e-7 6e-7\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"time\"\r\n\r\n60000 60001\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"pol\"\r\n\r\nI\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"pol\"\r\n\r\nQ\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"responseformat\"\r\n\r\napplication/fits\r\n--BOUNDARY--\r\n",
+                    ),
+                )
                 .unwrap(),
         )
         .await;
@@ -260,27 +363,1221 @@ async fn get_observation_reaches_the_service_with_typed_values() {
         status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
     );
     let mut calls = recorder.take();
-    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getObservation");
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "sodaSync");
     let call = calls.remove(0);
-    let Call::GetObservation(request) = call else {
+    let Call::SodaSync(request) = call else {
         panic!("another operation was called: {call:?}")
     };
-    assert_eq!(request.obs_id, expect:: < String > ("\"hst-0001\""));
+    assert_eq!(request.id, expect:: < String > ("\"sample-image\""));
+    assert_eq!(
+        request.pos, Some(expect:: < rt::dali::Shape > ("\"CIRCLE 10.68 41.27 0.1\""))
+    );
+    assert_eq!(
+        request.circle, Some(expect:: < rt::dali::Circle > ("\"10.68 41.27 0.1\""))
+    );
+    assert_eq!(
+        request.polygon, Some(expect:: < rt::dali::Polygon >
+        ("\"10.6 41.2 10.8 41.2 10.8 41.3\""))
+    );
+    assert_eq!(request.band, Some(expect:: < rt::dali::Interval > ("\"5e-7 6e-7\"")));
+    assert_eq!(request.time, Some(expect:: < rt::dali::Interval > ("\"60000 60001\"")));
+    assert_eq!(
+        request.pol, Some(expect:: < Vec < soda_cutout_server::models::Stokes > >
+        ("[\"I\",\"Q\"]"))
+    );
+    assert_eq!(
+        request.responseformat, Some(expect:: < String > ("\"application/fits\""))
+    );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn get_observation_rejects_obs_id_breaking_max_length() {
+async fn soda_sync_rejects_id_breaking_min_length() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/observations/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                    "/sync?POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&ID=",
                 )
                 .body(Body::empty())
                 .unwrap(),
         )
         .await;
-    assert_rejected(status, &body, "obsId", "maxLength");
+    assert_rejected_soda(status, &body, "UsageError", "ID");
     assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_id_breaking_max_length() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&ID=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "ID");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_requires_id() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "ID");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_id_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&ID=sample-image",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "ID");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_pos_breaking_type() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POS=10%2020%200",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "POS");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_pos_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POS=CIRCLE%2010.68%2041.27%200.1",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "POS");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_circle_breaking_type() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&CIRCLE=10%2020%200",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "CIRCLE");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_circle_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&CIRCLE=10.68%2041.27%200.1",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "CIRCLE");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_polygon_breaking_type() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POLYGON=10%2020%200",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "POLYGON");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_polygon_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "POLYGON");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_band_breaking_type() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&BAND=10%2020%200",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "BAND");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_band_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&BAND=5e-7%206e-7",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "BAND");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_time_breaking_type() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&TIME=10%2020%200",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "TIME");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_time_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&TIME=60000%2060001",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "TIME");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_an_item_of_pol_breaking_enum() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&RESPONSEFORMAT=application%2Ffits&POL=not-a-listed-value&POL=Q",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "POL[0]");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_responseformat_breaking_max_length() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "RESPONSEFORMAT");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_responseformat_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&RESPONSEFORMAT=application%2Ffits",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(
+        status,
+        &body,
+        "MultiValuedParamNotSupported",
+        "RESPONSEFORMAT",
+    );
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_jobs_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async?PHASE=PENDING&AFTER=2024-01-02T03%3A04%3A05Z&LAST=1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "listJobs");
+    let call = calls.remove(0);
+    let Call::ListJobs(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(
+        request.phase, Some(expect:: < Vec < soda_cutout_server::models::ExecutionPhase >
+        > ("[\"PENDING\"]"))
+    );
+    assert_eq!(
+        request.after, Some(expect:: < rt::chrono::DateTime < rt::chrono::Utc > >
+        ("\"2024-01-02T03:04:05Z\""))
+    );
+    assert_eq!(request.last, Some(expect:: < i64 > ("1")));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_jobs_reaches_the_service_with_typed_values_with_names_in_any_case() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async?pHaSe=PENDING&aFtEr=2024-01-02T03%3A04%3A05Z&lAsT=1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "listJobs");
+    let call = calls.remove(0);
+    let Call::ListJobs(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(
+        request.phase, Some(expect:: < Vec < soda_cutout_server::models::ExecutionPhase >
+        > ("[\"PENDING\"]"))
+    );
+    assert_eq!(
+        request.after, Some(expect:: < rt::chrono::DateTime < rt::chrono::Utc > >
+        ("\"2024-01-02T03:04:05Z\""))
+    );
+    assert_eq!(request.last, Some(expect:: < i64 > ("1")));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_jobs_rejects_an_item_of_phase_breaking_enum() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/async?AFTER=2024-01-02T03%3A04%3A05Z&LAST=1&PHASE=not-a-listed-value",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "PHASE[0]");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_jobs_rejects_after_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/async?PHASE=PENDING&AFTER=2024-01-02T03%3A04%3A05Z&LAST=1&AFTER=2024-01-02T03%3A04%3A05Z",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "AFTER");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_jobs_rejects_last_breaking_minimum() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async?PHASE=PENDING&AFTER=2024-01-02T03%3A04%3A05Z&LAST=0")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "LAST");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_jobs_rejects_last_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async?PHASE=PENDING&AFTER=2024-01-02T03%3A04%3A05Z&LAST=1&LAST=1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "LAST");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn create_job_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "createJob");
+    let call = calls.remove(0);
+    let Call::CreateJob(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(
+        request.body, expect:: < soda_cutout_server::models::JobParameters > ("{}")
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001?WAIT=-1&PHASE=PENDING")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getJob");
+    let call = calls.remove(0);
+    let Call::GetJob(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+    assert_eq!(request.wait, Some(expect:: < i64 > ("-1")));
+    assert_eq!(
+        request.phase, Some(expect:: < soda_cutout_server::models::ExecutionPhase >
+        ("\"PENDING\""))
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_reaches_the_service_with_typed_values_with_names_in_any_case() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001?wAiT=-1&pHaSe=PENDING")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getJob");
+    let call = calls.remove(0);
+    let Call::GetJob(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+    assert_eq!(request.wait, Some(expect:: < i64 > ("-1")));
+    assert_eq!(
+        request.phase, Some(expect:: < soda_cutout_server::models::ExecutionPhase >
+        ("\"PENDING\""))
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/%21?WAIT=-1&PHASE=PENDING")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_rejects_wait_breaking_minimum() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001?PHASE=PENDING&WAIT=-2")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "WAIT");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_rejects_wait_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001?WAIT=-1&PHASE=PENDING&WAIT=-1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "WAIT");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_rejects_phase_breaking_enum() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001?WAIT=-1&PHASE=not-a-listed-value")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "PHASE");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_rejects_phase_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001?WAIT=-1&PHASE=PENDING&PHASE=PENDING")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "PHASE");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/j-0001")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("ACTION=DELETE"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "postJob");
+    let call = calls.remove(0);
+    let Call::PostJob(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+    assert_eq!(
+        request.body, expect:: < soda_cutout_server::models::PostJobBody >
+        ("{\"ACTION\":\"DELETE\"}")
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/%21")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("ACTION=DELETE"))
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn delete_job_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("DELETE")
+                .uri("/async/j-0001")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "deleteJob");
+    let call = calls.remove(0);
+    let Call::DeleteJob(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn delete_job_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("DELETE")
+                .uri("/async/%21")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_phase_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001/phase")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getJobPhase");
+    let call = calls.remove(0);
+    let Call::GetJobPhase(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_phase_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/%21/phase")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_phase_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/j-0001/phase")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("PHASE=RUN"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "postJobPhase");
+    let call = calls.remove(0);
+    let Call::PostJobPhase(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+    assert_eq!(
+        request.body, expect:: < soda_cutout_server::models::PostJobPhaseBody >
+        ("{\"PHASE\":\"RUN\"}")
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_phase_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/%21/phase")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("PHASE=RUN"))
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_execution_duration_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001/executionduration")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(
+        calls.len(), 1, "`{}` was not called exactly once", "getJobExecutionDuration"
+    );
+    let call = calls.remove(0);
+    let Call::GetJobExecutionDuration(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_execution_duration_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/%21/executionduration")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_execution_duration_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/j-0001/executionduration")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("EXECUTIONDURATION=0"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(
+        calls.len(), 1, "`{}` was not called exactly once", "postJobExecutionDuration"
+    );
+    let call = calls.remove(0);
+    let Call::PostJobExecutionDuration(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+    assert_eq!(
+        request.body, expect:: < soda_cutout_server::models::PostJobExecutionDurationBody
+        > ("{\"EXECUTIONDURATION\":0}")
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_execution_duration_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/%21/executionduration")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("EXECUTIONDURATION=0"))
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_destruction_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001/destruction")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getJobDestruction");
+    let call = calls.remove(0);
+    let Call::GetJobDestruction(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_destruction_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/%21/destruction")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_destruction_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/j-0001/destruction")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("DESTRUCTION=2024-01-02T03%3A04%3A05Z"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "postJobDestruction");
+    let call = calls.remove(0);
+    let Call::PostJobDestruction(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+    assert_eq!(
+        request.body, expect:: < soda_cutout_server::models::PostJobDestructionBody >
+        ("{\"DESTRUCTION\":\"2024-01-02T03:04:05Z\"}")
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_destruction_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/%21/destruction")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("DESTRUCTION=2024-01-02T03%3A04%3A05Z"))
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_quote_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001/quote")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getJobQuote");
+    let call = calls.remove(0);
+    let Call::GetJobQuote(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_quote_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/%21/quote")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_error_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001/error")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getJobError");
+    let call = calls.remove(0);
+    let Call::GetJobError(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_error_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/%21/error")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_results_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001/results")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getJobResults");
+    let call = calls.remove(0);
+    let Call::GetJobResults(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_results_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/%21/results")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_parameters_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001/parameters")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getJobParameters");
+    let call = calls.remove(0);
+    let Call::GetJobParameters(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_parameters_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/%21/parameters")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_parameters_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/j-0001/parameters")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "postJobParameters");
+    let call = calls.remove(0);
+    let Call::PostJobParameters(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+    assert_eq!(
+        request.body, expect:: < soda_cutout_server::models::JobParameters > ("{}")
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_parameters_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/async/%21/parameters")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_owner_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/j-0001/owner")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getJobOwner");
+    let call = calls.remove(0);
+    let Call::GetJobOwner(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_owner_rejects_job_id_breaking_pattern() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/async/%21/owner")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "jobId");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_capabilities_answers_the_vosi_document() {
+    for method in ["GET", "HEAD"] {
+        let request = Request::builder()
+            .method(method)
+            .uri("/capabilities")
+            .header("host", "archive.test")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(&Recorder::default(), request).await;
+        assert_eq!(status, StatusCode::OK, "{method}");
+        if method == "HEAD" {
+            assert!(body.is_empty(), "HEAD has no body");
+            continue;
+        }
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains("<vosi:capabilities"), "{text}");
+        assert!(
+            text.contains("standardID=\"ivo://ivoa.net/std/SODA#sync-1.0\""), "{text}"
+        );
+        assert!(
+            text.contains("standardID=\"ivo://ivoa.net/std/VOSI#capabilities\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("standardID=\"ivo://ivoa.net/std/VOSI#availability\""),
+            "{text}"
+        );
+        assert!(text.contains("<accessURL use=\"full\">http://archive.test"), "{text}");
+    }
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_availability_answers_the_vosi_document() {
+    for method in ["GET", "HEAD"] {
+        let request = Request::builder()
+            .method(method)
+            .uri("/availability")
+            .header("host", "archive.test")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(&Recorder::default(), request).await;
+        assert_eq!(status, StatusCode::OK, "{method}");
+        if method == "HEAD" {
+            assert!(body.is_empty(), "HEAD has no body");
+            continue;
+        }
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains("<vosi:available>true</vosi:available>"), "{text}");
+    }
 }

@@ -344,6 +344,8 @@ fn violating_candidates(api: &Api, ty: &Ty, c: &Constraints, rule: &'static str)
         "minLength" => vec![json!("a".repeat(c.min_length?.saturating_sub(1) as usize))],
         "pattern" => ["", "!", "~~~", " ", "zz", "0", "ZZZZZZZZ", "a b"].iter().map(|s| json!(s)).collect(),
         "enum" => vec![json!("not-a-listed-value")],
+        // Values of the right shape but out of range first: they exercise the parser's checks.
+        "type" => ["10 20 0", "10 95 1", "400 0", "5 4", "CIRCLE 10 20 0", "2024-13-45", "nonsense"].iter().map(|s| json!(s)).collect(),
         _ => return None,
     };
     Some(candidates.into_iter().filter(|v| violations(api, v, base, c) == [rule]).collect())
@@ -377,6 +379,9 @@ pub fn breakable_rules(api: &Api, ty: &Ty, c: &Constraints) -> Vec<&'static str>
         if matches!(api.types[id.0].kind, TypeKind::StringEnum { .. }) {
             rules.push("enum");
         }
+    }
+    if let Ty::Dali(_) = ty.unwrap_option() {
+        rules.push("type");
     }
     rules
 }

@@ -18,7 +18,8 @@ pub struct Target {
 
 /// Every generated crate in the repository.
 pub const TARGETS: &[Target] = &[
-    Target { spec: "specs/example.yaml", dir: "generated-example", crate_name: "example-server" },
+    Target { spec: "specs/soda.yaml", dir: "generated-example", crate_name: "soda-cutout-server" },
+    Target { spec: "generator/tests/features/archive.yaml", dir: "generator/tests/golden/archive", crate_name: "golden-archive" },
     Target { spec: "generator/tests/features/params.yaml", dir: "generator/tests/golden/params", crate_name: "golden-params" },
     Target { spec: "generator/tests/features/schemas.yaml", dir: "generator/tests/golden/schemas", crate_name: "golden-schemas" },
     Target { spec: "generator/tests/features/bodies.yaml", dir: "generator/tests/golden/bodies", crate_name: "golden-bodies" },
@@ -203,7 +204,7 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("generate") => bench_generate(),
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut cmd = vec!["run", "--release", "--quiet", "-p", "example-server", "--"];
+            let mut cmd = vec!["run", "--release", "--quiet", "-p", "soda-cutout-server", "--"];
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),

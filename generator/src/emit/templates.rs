@@ -2,7 +2,7 @@
 //! `templates/`, embedded at build time; and the service scaffold the user owns.
 
 use super::{File, MARKER, Options, Owner, RuntimeDependency, unparse};
-use super::rust::{Rust, ident};
+use super::rust::ident;
 use crate::ir::Api;
 use minijinja::{Environment, UndefinedBehavior, context};
 use quote::{format_ident, quote};
@@ -73,9 +73,8 @@ pub fn render(api: &Api, options: &Options) -> Result<Vec<(String, File)>, Strin
 
 /// The service, as first written: every operation answers 501 until it is implemented.
 fn scaffold(api: &Api, options: &Options) -> Result<String, String> {
-    let rust = Rust::new(api, false);
-    let _ = &rust;
-    let methods = api.operations.iter().map(|op| {
+    let served: Vec<_> = api.operations.iter().filter(|op| op.vosi.is_none()).collect();
+    let methods = served.iter().map(|op| {
         let name = ident(&op.name);
         let req = format_ident!("{}Request", op.type_name);
         let resp = format_ident!("{}Response", op.type_name);
@@ -86,7 +85,7 @@ fn scaffold(api: &Api, options: &Options) -> Result<String, String> {
             }
         }
     });
-    let imports = if api.operations.is_empty() { quote!(use crate::api::Api; use ivoagen_runtime::codegen as rt;) } else { quote!(use crate::api::{self, Api}; use ivoagen_runtime::codegen as rt;) };
+    let imports = if served.is_empty() { quote!(use crate::api::Api; use ivoagen_runtime::codegen as rt;) } else { quote!(use crate::api::{self, Api}; use ivoagen_runtime::codegen as rt;) };
     let tokens = quote! {
         #imports
 

@@ -1,0 +1,98 @@
+//! The bundled SODA server as a real process on a real socket: VOSI documents that validate
+//! against the official schemas, SODA error labels and statuses, case-insensitive names, GET and
+//! POST alike, and the public URL used behind a proxy.
+
+use ivoagen_e2e::{Response, Server, cargo, http, root, target_dir};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+fn binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let build = cargo(&root()).args(["build", "--quiet", "-p", "soda-cutout-server"]).output().unwrap();
+            assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+            target_dir().join("debug/soda-cutout-server")
+        })
+        .clone()
+}
+
+fn xsd_validate(schema: &str, document: &str, name: &str) {
+    let file = root().join("target/e2e").join(name);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, document).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(root().join("runtime/tests/xsd").join(schema))
+        .arg(&file)
+        .output()
+        .expect("xmllint is installed (cargo xtask ci installs libxml2-utils)");
+    assert!(out.status.success(), "{name}:\n{}\n{document}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn soda_error(response: &Response, status: u16, label: &str) {
+    assert_eq!(response.status, status, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert!(response.text().starts_with(&format!("{label}: ")), "{}", response.text());
+}
+
+#[test]
+fn vosi_documents_validate_and_name_every_endpoint() {
+    let server = Server::start(&binary(), &["--base-path", "/soda"]);
+    let caps = http(&server.addr, "GET", "/soda/capabilities", &[], b"");
+    assert_eq!(caps.status, 200);
+    assert_eq!(caps.header("content-type"), Some("application/xml"));
+    let text = caps.text();
+    xsd_validate("capabilities-wrapper.xsd", &text, "capabilities.xml");
+    for (id, path) in [
+        ("ivo://ivoa.net/std/SODA#sync-1.0", "/soda/sync"),
+        ("ivo://ivoa.net/std/VOSI#capabilities", "/soda/capabilities"),
+        ("ivo://ivoa.net/std/VOSI#availability", "/soda/availability"),
+    ] {
+        assert!(text.contains(&format!("standardID=\"{id}\"")), "{text}");
+        assert!(text.contains(&format!("http://{}{path}</accessURL>", server.addr)), "{text}");
+    }
+    let head = http(&server.addr, "HEAD", "/soda/capabilities", &[], b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+
+    let availability = http(&server.addr, "GET", "/soda/availability", &[], b"");
+    assert_eq!(availability.status, 200);
+    xsd_validate("VOSIAvailability-v1.0.xsd", &availability.text(), "availability.xml");
+}
+
+#[test]
+fn capabilities_use_the_public_url_behind_a_proxy() {
+    let server = Server::start(&binary(), &["--base-path", "/soda", "--public-url", "https://archive.example.org/soda"]);
+    let text = http(&server.addr, "GET", "/soda/capabilities", &[], b"").text();
+    assert!(text.contains("<accessURL use=\"full\">https://archive.example.org/soda/sync</accessURL>"), "{text}");
+}
+
+#[test]
+fn sync_errors_carry_the_soda_labels() {
+    let server = Server::start(&binary(), &["--base-path", "/soda"]);
+    // A bad value, whatever the case of its name, in GET and in POST.
+    soda_error(&http(&server.addr, "GET", "/soda/sync?ID=x&CIRCLE=12%2034%200", &[], b""), 400, "UsageError");
+    soda_error(&http(&server.addr, "GET", "/soda/sync?id=x&cIrClE=12%2095%201", &[], b""), 400, "UsageError");
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    soda_error(&http(&server.addr, "POST", "/soda/sync", &form, b"Id=x&band=5+4"), 400, "UsageError");
+    // A single-valued parameter given twice, across query and body too.
+    soda_error(&http(&server.addr, "GET", "/soda/sync?ID=a&id=b", &[], b""), 400, "MultiValuedParamNotSupported");
+    soda_error(&http(&server.addr, "POST", "/soda/sync?ID=a", &form, b"ID=b"), 400, "MultiValuedParamNotSupported");
+    // ID is required; unknown parameters are ignored.
+    soda_error(&http(&server.addr, "GET", "/soda/sync?CIRCLE=12%2034%200.5&FOO=bar", &[], b""), 400, "UsageError");
+    // POL may repeat.
+    let pol = http(&server.addr, "GET", "/soda/sync?ID=a&POL=I&pol=Q", &[], b"");
+    assert_ne!(pol.status, 400, "{}", pol.text());
+    // A content type the endpoint does not read.
+    let json = http(&server.addr, "POST", "/soda/sync", &[("Content-Type", "application/json")], b"{}");
+    assert_eq!(json.status, 415, "{}", json.text());
+}
+
+#[test]
+fn the_openapi_document_is_served() {
+    let server = Server::start(&binary(), &["--base-path", "/soda"]);
+    let doc = http(&server.addr, "GET", "/soda/openapi.json", &[], b"");
+    assert_eq!(doc.status, 200);
+    assert!(doc.text().contains("\"title\": \"SODA cutout service\""), "{}", doc.text());
+}
