@@ -5,6 +5,7 @@
 //! mode). [`generate`] runs the pure part: a spec in, a map of files out.
 #![deny(missing_docs)]
 
+pub mod augment;
 pub mod diagnostics;
 pub mod emit;
 pub mod examples;
@@ -44,7 +45,15 @@ pub struct Failure {
 
 /// Loads and lowers the spec at `spec`: the IR and its warnings, or the diagnostics.
 pub fn analyse(fs: &dyn FileSystem, spec: &Path) -> Result<(ir::Api, Vec<Diagnostic>, SourceMap), Failure> {
-    let (doc, mut diagnostics) = load::load(fs, spec).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
+    analyse_with(fs, spec, None)
+}
+
+/// [`analyse`], after applying an IVOA profile to the spec.
+pub fn analyse_with(fs: &dyn FileSystem, spec: &Path, profile: Option<augment::Profile>) -> Result<(ir::Api, Vec<Diagnostic>, SourceMap), Failure> {
+    let (mut doc, mut diagnostics) = load::load(fs, spec).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
+    if let Some(profile) = profile {
+        augment::augment(&mut doc, profile);
+    }
     let (api, lowered) = lower::lower(&doc);
     diagnostics.extend(lowered);
     match api {
@@ -86,4 +95,12 @@ pub fn is_crate_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && !naming::field_name(name).ends_with('_')
+}
+
+/// The spec at `spec` with `profile` applied, bundled into one JSON document (what `ivoagen
+/// augment` prints).
+pub fn augmented(fs: &dyn FileSystem, spec: &Path, profile: augment::Profile) -> Result<String, Failure> {
+    let (mut doc, _) = load::load(fs, spec).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
+    augment::augment(&mut doc, profile);
+    Ok(format!("{}\n", serde_json::to_string_pretty(&load::bundle(&doc)).unwrap_or_default()))
 }

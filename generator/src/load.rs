@@ -215,6 +215,38 @@ pub struct Document {
     pub roots: Vec<Node>,
 }
 
+/// The root document as one JSON value: every reference to another file replaced by what it
+/// refers to, so the document stands alone (it is what a generated server publishes). References
+/// within the root file stay references; a reference cycle through other files is left as it is.
+pub fn bundle(doc: &Document) -> serde_json::Value {
+    fn walk(doc: &Document, file: FileId, node: &Node, stack: &mut Vec<Target>) -> serde_json::Value {
+        if let Some(reference) = node.reference() {
+            if let Some(target) = doc.target(file, reference) {
+                if target.file != 0 && !stack.contains(&target) {
+                    if let Some(resolved) = doc.node(&target) {
+                        stack.push(target.clone());
+                        let value = walk(doc, target.file, resolved, stack);
+                        stack.pop();
+                        return value;
+                    }
+                }
+                if target.file == 0 && file != 0 {
+                    // A reference back into the root file, written from another file.
+                    let mut json = node.to_json();
+                    json["$ref"] = serde_json::Value::String(format!("#{}", target.pointer_text()));
+                    return json;
+                }
+            }
+        }
+        match &node.value {
+            Value::Seq(items) => serde_json::Value::Array(items.iter().map(|i| walk(doc, file, i, stack)).collect()),
+            Value::Map(entries) => serde_json::Value::Object(entries.iter().map(|(k, v)| (k.name.clone(), walk(doc, file, v, stack))).collect()),
+            _ => node.to_json(),
+        }
+    }
+    walk(doc, 0, doc.root(), &mut Vec::new())
+}
+
 /// Where a `$ref` leads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Target {
@@ -227,13 +259,12 @@ pub struct Target {
 impl Target {
     /// `file#/a/b` for messages and identity.
     pub fn display(&self, doc: &Document) -> String {
-        let mut out = doc.sources.file(self.file).name.clone();
-        out.push('#');
-        for token in &self.pointer {
-            out.push('/');
-            out.push_str(&token.replace('~', "~0").replace('/', "~1"));
-        }
-        out
+        format!("{}#{}", doc.sources.file(self.file).name, self.pointer_text())
+    }
+
+    /// The JSON pointer, escaped (`/a/b~1c`).
+    pub fn pointer_text(&self) -> String {
+        self.pointer.iter().map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1"))).collect()
     }
 }
 

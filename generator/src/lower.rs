@@ -130,7 +130,7 @@ impl<'a> Lowerer<'a> {
             description,
             operations,
             types,
-            openapi_json: serde_json::to_string_pretty(&root.to_json()).unwrap_or_default(),
+            openapi_json: serde_json::to_string_pretty(&crate::load::bundle(self.doc)).unwrap_or_default(),
         };
         self.check_required_cycles(&api);
         box_cycles(&mut api);
@@ -796,6 +796,18 @@ impl<'a> Lowerer<'a> {
         let ty = match ty {
             Ty::Option(inner) => *inner,
             other => other,
+        };
+        // `x-ivoa-xtype` on the parameter itself (as `ivoagen augment` writes it).
+        let (ty, constraints) = match node.get("x-ivoa-xtype") {
+            Some(xtype) => match xtype.as_str().and_then(|x| DaliType::ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(x))) {
+                Some((_, kind)) => (Ty::Dali(*kind), Constraints::default()),
+                None => {
+                    let known: Vec<&str> = DaliType::ALL.iter().map(|(n, _)| *n).collect();
+                    self.error("ivoagen::ivoa::xtype", xtype.span, "unknown `x-ivoa-xtype`").set_help(format!("use one of: {}", known.join(", ")));
+                    (ty, constraints)
+                }
+            },
+            None => (ty, constraints),
         };
         let style = node.get("style").and_then(Node::as_str);
         let explode = node.get("explode").and_then(Node::as_bool).unwrap_or(matches!(location, Location::Query | Location::Cookie) && style.is_none_or(|s| s == "form"));

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use ivoagen::diagnostics::{Diagnostic, Severity};
 use ivoagen::load::{RealFs, SourceMap};
+use ivoagen::augment::Profile;
 use ivoagen::{Options, RuntimeDependency};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -40,6 +41,20 @@ enum Command {
         /// Depend on this version of ivoagen-runtime from crates.io.
         #[arg(long)]
         runtime_version: Option<String>,
+        /// Apply an IVOA profile (dali, uws, soda) to a spec without `x-ivoa-*` keys first.
+        #[arg(long)]
+        profile: Option<Profile>,
+    },
+    /// Write the spec with an IVOA profile's `x-ivoa-*` keys added, bundled into one JSON document.
+    Augment {
+        /// The OpenAPI document (YAML or JSON).
+        spec: PathBuf,
+        /// The profile: dali, uws or soda.
+        #[arg(long)]
+        profile: Profile,
+        /// Where to write the augmented document (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Print the diagnostics of a spec without generating anything.
     Validate {
@@ -77,8 +92,30 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Generate { spec, output, check, crate_name, runtime_path, runtime_version } => {
+        Command::Augment { spec, profile, output } => match ivoagen::augmented(&RealFs, &spec, profile) {
+            Ok(text) => match output {
+                None => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Some(path) => match std::fs::write(&path, text) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("ivoagen: cannot write {}: {e}", path.display());
+                        ExitCode::from(3)
+                    }
+                },
+            },
+            Err(failure) => {
+                print(&failure.diagnostics, &failure.sources);
+                ExitCode::from(2)
+            }
+        },
+        Command::Generate { spec, output, check, crate_name, runtime_path, runtime_version, profile } => {
             let mut command = format!("ivoagen generate {} -o {}", spec.display(), output.display());
+            if let Some(profile) = profile {
+                command.push_str(&format!(" --profile {profile}"));
+            }
             if let Some(name) = &crate_name {
                 command.push_str(&format!(" --crate-name {name}"));
             }
@@ -97,7 +134,7 @@ fn main() -> ExitCode {
                 (None, Some(version)) => RuntimeDependency::Version(version),
                 (None, None) => RuntimeDependency::Version(env!("CARGO_PKG_VERSION").to_owned()),
             };
-            let generated = ivoagen::analyse(&RealFs, &spec).and_then(|(api, diagnostics, sources)| {
+            let generated = ivoagen::analyse_with(&RealFs, &spec, profile).and_then(|(api, diagnostics, sources)| {
                 // The crate name defaults to the title, known only once the spec is read.
                 let crate_name = crate_name.unwrap_or_else(|| ivoagen::crate_name(&api.title));
                 let options = Options { crate_name, runtime, command: command.clone() };
