@@ -109,8 +109,40 @@ fn ensure_apt(tools: &[(&str, &str)]) -> Result<(), String> {
     quiet(&install)
 }
 
+/// Creates `target/venv` with the Python tools of `tests/requirements.txt`, when it is missing
+/// or the requirements changed.
+fn ensure_venv() -> Result<(), String> {
+    let root = root();
+    let venv = root.join("target/venv");
+    let requirements = std::fs::read_to_string(root.join("tests/requirements.txt")).map_err(|e| format!("tests/requirements.txt: {e}"))?;
+    let stamp = venv.join("requirements.installed");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirements) {
+        return Ok(());
+    }
+    let quiet = |program: &std::path::Path, args: &[&str]| -> Result<(), String> {
+        let out = Command::new(program).args(args).current_dir(&root).output().map_err(|e| format!("{}: {e}", program.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{} {}` failed:\n{}", program.display(), args.join(" "), String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    eprintln!("creating target/venv");
+    if !venv.join("bin/pip").exists() {
+        ensure_apt(&[("python3", "python3")])?;
+        if quiet(std::path::Path::new("python3"), &["-m", "venv", "target/venv"]).is_err() {
+            // Debian's python3 needs its venv module installed separately.
+            ensure_apt(&[("false", "python3-venv")])?;
+            quiet(std::path::Path::new("python3"), &["-m", "venv", "target/venv"])?;
+        }
+    }
+    quiet(&venv.join("bin/pip"), &["install", "--quiet", "--disable-pip-version-check", "-r", "tests/requirements.txt"])?;
+    std::fs::write(stamp, requirements).map_err(|e| e.to_string())
+}
+
 fn ci() -> Result<(), String> {
     ensure_apt(&[("xmllint", "libxml2-utils")])?;
+    ensure_venv()?;
     let stale = codegen(true)?;
     if stale > 0 {
         return Err(format!("{stale} generated crate(s) are stale: run `cargo xtask codegen`"));

@@ -1,0 +1,27 @@
+//! Our OpenAPI descriptions pass an outside validator (openapi-spec-validator, from PyPI, in the
+//! venv `cargo xtask ci` creates), and so does the bundled document the SODA server publishes.
+
+use ivoagen_e2e::root;
+use std::process::Command;
+
+fn validate(path: &std::path::Path) -> std::process::Output {
+    let validator = root().join("target/venv/bin/openapi-spec-validator");
+    assert!(validator.exists(), "{} is missing: run `cargo xtask ci`, which installs it", validator.display());
+    Command::new(validator).arg(path).output().unwrap()
+}
+
+#[test]
+fn the_ivoa_specs_are_valid_openapi() {
+    for spec in ["soda.yaml", "dali.yaml", "uws.yaml", "vosi.yaml"] {
+        let out = validate(&root().join("specs").join(spec));
+        assert!(out.status.success(), "{spec}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    let served = validate(&root().join("generated-example/src/openapi.json"));
+    assert!(served.status.success(), "the served document: {}", String::from_utf8_lossy(&served.stdout));
+}
+
+#[test]
+fn the_validator_rejects_a_broken_spec() {
+    let out = validate(&root().join("generator/tests/broken/duplicate-operation-id.yaml"));
+    assert!(!out.status.success(), "a check that cannot fail checks nothing");
+}
