@@ -30,38 +30,61 @@ const CAPABILITIES: &[rt::vosi::Capability] = &[
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
 pub fn router<S: crate::api::Api>(service: S) -> Router {
+    router_at(service, "")
+}
+/// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
+/// than nesting, which rewrites the URI of every request.
+pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
     let service = Arc::new(service);
     Router::new()
-        .route("/sync", routing::get(soda_sync::<S>).post(soda_sync::<S>))
-        .route("/async", routing::get(list_jobs::<S>).post(create_job::<S>))
         .route(
-            "/async/{jobId}",
+            &[base_path, "/sync"].concat(),
+            routing::get(soda_sync::<S>).post(soda_sync::<S>),
+        )
+        .route(
+            &[base_path, "/async"].concat(),
+            routing::get(list_jobs::<S>).post(create_job::<S>),
+        )
+        .route(
+            &[base_path, "/async/{jobId}"].concat(),
             routing::get(get_job::<S>).post(post_job::<S>).delete(delete_job::<S>),
         )
         .route(
-            "/async/{jobId}/phase",
+            &[base_path, "/async/{jobId}/phase"].concat(),
             routing::get(get_job_phase::<S>).post(post_job_phase::<S>),
         )
         .route(
-            "/async/{jobId}/executionduration",
+            &[base_path, "/async/{jobId}/executionduration"].concat(),
             routing::get(get_job_execution_duration::<S>)
                 .post(post_job_execution_duration::<S>),
         )
         .route(
-            "/async/{jobId}/destruction",
+            &[base_path, "/async/{jobId}/destruction"].concat(),
             routing::get(get_job_destruction::<S>).post(post_job_destruction::<S>),
         )
-        .route("/async/{jobId}/quote", routing::get(get_job_quote::<S>))
-        .route("/async/{jobId}/error", routing::get(get_job_error::<S>))
-        .route("/async/{jobId}/results", routing::get(get_job_results::<S>))
         .route(
-            "/async/{jobId}/parameters",
+            &[base_path, "/async/{jobId}/quote"].concat(),
+            routing::get(get_job_quote::<S>),
+        )
+        .route(
+            &[base_path, "/async/{jobId}/error"].concat(),
+            routing::get(get_job_error::<S>),
+        )
+        .route(
+            &[base_path, "/async/{jobId}/results"].concat(),
+            routing::get(get_job_results::<S>),
+        )
+        .route(
+            &[base_path, "/async/{jobId}/parameters"].concat(),
             routing::get(get_job_parameters::<S>).post(post_job_parameters::<S>),
         )
-        .route("/async/{jobId}/owner", routing::get(get_job_owner::<S>))
-        .route("/capabilities", routing::get(get_capabilities))
-        .route("/availability", routing::get(get_availability))
-        .route("/openapi.json", routing::get(openapi_json))
+        .route(
+            &[base_path, "/async/{jobId}/owner"].concat(),
+            routing::get(get_job_owner::<S>),
+        )
+        .route(&[base_path, "/capabilities"].concat(), routing::get(get_capabilities))
+        .route(&[base_path, "/availability"].concat(), routing::get(get_availability))
+        .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
         .with_state(service)
 }
 async fn openapi_json() -> Response {
@@ -964,10 +987,14 @@ async fn get_job_owner_request(
 }
 /// `GET /capabilities` (`getCapabilities`): VOSI, answered by the runtime.
 async fn get_capabilities(
-    mount: Option<rt::axum::Extension<rt::serve::Mount>>,
+    mount: Option<rt::axum::Extension<std::sync::Arc<rt::serve::Mount>>>,
     headers: rt::http::HeaderMap,
 ) -> Response {
-    rt::vosi::capabilities_response(CAPABILITIES, mount.as_ref().map(|m| &m.0), &headers)
+    rt::vosi::capabilities_response(
+        CAPABILITIES,
+        mount.as_ref().map(|m| m.0.as_ref()),
+        &headers,
+    )
 }
 /// `GET /availability` (`getAvailability`): VOSI, answered by the runtime.
 async fn get_availability() -> Response {

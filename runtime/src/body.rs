@@ -12,6 +12,9 @@ pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Reads a request body, refusing one larger than [`MAX_BODY`] with 413.
 pub async fn read(body: axum::body::Body) -> Result<Bytes, RequestError> {
+    if axum::body::HttpBody::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         RequestError::request(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -70,13 +73,13 @@ pub fn text(bytes: &Bytes) -> Result<String, RequestError> {
 }
 
 /// Adds the pairs of a form-urlencoded body to `raw`; repeated keys are kept in order.
-pub fn form(raw: &mut RawRequest, bytes: &Bytes) {
+pub fn form(raw: &mut RawRequest<'_>, bytes: &Bytes) {
     raw.add_form(form_urlencoded::parse(bytes).into_owned());
 }
 
 /// Adds the parts of a `multipart/form-data` body to `raw`: text parts as form fields, parts
 /// with a file name or a non-text content type as files.
-pub async fn multipart(raw: &mut RawRequest, headers: &HeaderMap, bytes: Bytes) -> Result<(), RequestError> {
+pub async fn multipart(raw: &mut RawRequest<'_>, headers: &HeaderMap, bytes: Bytes) -> Result<(), RequestError> {
     let malformed = |e: multer::Error| RequestError::new("body", "type", format!("malformed multipart body: {e}"));
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
@@ -141,7 +144,8 @@ mod tests {
                     Content-Type: application/octet-stream\r\n\r\n\x01\x02\r\n--XX--\r\n";
         let mut headers = HeaderMap::new();
         headers.insert(http::header::CONTENT_TYPE, "multipart/form-data; boundary=XX".parse().unwrap());
-        let mut raw = RawRequest::default();
+        let parts = http::Request::builder().body(()).unwrap().into_parts().0;
+        let mut raw = RawRequest::new(&parts, Vec::new());
         multipart(&mut raw, &headers, Bytes::from(body)).await.unwrap();
         assert_eq!(raw.values(crate::params::Location::Form, "id"), ["a", "b"]);
         assert_eq!(raw.file("f").unwrap().data.as_ref(), b"\x01\x02");

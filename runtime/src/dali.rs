@@ -10,15 +10,29 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
+fn number(t: &str, what: &str) -> Result<f64, String> {
+    match t {
+        "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
+        "+Inf" | "Inf" | "+inf" | "inf" => Ok(f64::INFINITY),
+        t => t.parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| format!("{what}: `{t}` is not a number")),
+    }
+}
+
 fn numbers(value: &str, what: &str) -> Result<Vec<f64>, String> {
-    value
-        .split_ascii_whitespace()
-        .map(|t| match t {
-            "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
-            "+Inf" | "Inf" | "+inf" | "inf" => Ok(f64::INFINITY),
-            t => t.parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| format!("{what}: `{t}` is not a number")),
-        })
-        .collect()
+    value.split_ascii_whitespace().map(|t| number(t, what)).collect()
+}
+
+/// Exactly `N` numbers, without allocating; the error names what was expected.
+fn fixed<const N: usize>(value: &str, what: &str, expected: &str) -> Result<[f64; N], String> {
+    let mut out = [0.0; N];
+    let mut count = 0;
+    for token in value.split_ascii_whitespace() {
+        if count < N {
+            out[count] = number(token, what)?;
+        }
+        count += 1;
+    }
+    if count == N { Ok(out) } else { Err(format!("{what}: expected `{expected}`, got {count} numbers")) }
 }
 
 fn longitude(v: f64, what: &str) -> Result<f64, String> {
@@ -104,10 +118,7 @@ impl FromStr for Circle {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, String> {
-        let n = numbers(value, "circle")?;
-        let [lon, lat, radius] = n[..] else {
-            return Err(format!("circle: expected `lon lat radius`, got {} numbers", n.len()));
-        };
+        let [lon, lat, radius] = fixed::<3>(value, "circle", "lon lat radius")?;
         if !(radius > 0.0 && radius <= 180.0) {
             return Err(format!("circle: radius {radius} is outside (0, 180]"));
         }
@@ -135,10 +146,7 @@ impl FromStr for Range {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, String> {
-        let n = numbers(value, "range")?;
-        let [lon1, lon2, lat1, lat2] = n[..] else {
-            return Err(format!("range: expected `lon1 lon2 lat1 lat2`, got {} numbers", n.len()));
-        };
+        let [lon1, lon2, lat1, lat2] = fixed::<4>(value, "range", "lon1 lon2 lat1 lat2")?;
         let lon_ok = |v: f64| v.is_infinite() || (0.0..=360.0).contains(&v);
         let lat_ok = |v: f64| v.is_infinite() || (-90.0..=90.0).contains(&v);
         if !(lon_ok(lon1) && lon_ok(lon2)) {
@@ -155,10 +163,7 @@ impl FromStr for Interval {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, String> {
-        let n = numbers(value, "interval")?;
-        let [lo, hi] = n[..] else {
-            return Err(format!("interval: expected `lo hi`, got {} numbers", n.len()));
-        };
+        let [lo, hi] = fixed::<2>(value, "interval", "lo hi")?;
         if lo > hi {
             return Err(format!("interval: lower bound {lo} is above upper bound {hi}"));
         }
@@ -170,10 +175,7 @@ impl FromStr for Point {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, String> {
-        let n = numbers(value, "point")?;
-        let [lon, lat] = n[..] else {
-            return Err(format!("point: expected `lon lat`, got {} numbers", n.len()));
-        };
+        let [lon, lat] = fixed::<2>(value, "point", "lon lat")?;
         Ok(Point { lon: longitude(lon, "point")?, lat: latitude(lat, "point")? })
     }
 }

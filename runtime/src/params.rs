@@ -9,6 +9,7 @@ use crate::error::RequestError;
 use bytes::Bytes;
 use http::HeaderMap;
 use http::request::Parts;
+use std::borrow::Cow;
 
 /// Where a parameter comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,51 +62,26 @@ pub struct FilePart {
     pub data: Bytes,
 }
 
-/// Every parameter of one request, before any parsing.
-#[derive(Debug, Default)]
-pub struct RawRequest {
+/// Every parameter of one request, before any parsing. It borrows the request: query pairs are
+/// decoded only when they contain escapes, and cookies are read only when asked for.
+#[derive(Debug)]
+pub struct RawRequest<'a> {
     /// DALI §3.1: parameter names compared ignoring ASCII case (query and form).
     case_insensitive: bool,
     /// DALI-sync: parameters may come in the query string or a form body alike.
     form_is_query: bool,
-    query: Vec<(String, String)>,
+    query: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     path: Vec<(String, String)>,
-    headers: HeaderMap,
-    cookies: Vec<(String, String)>,
+    headers: &'a HeaderMap,
     form: Vec<(String, String)>,
     files: Vec<FilePart>,
 }
 
-impl RawRequest {
-    /// Collects query, headers and cookies from the request head; `path` holds the values the
-    /// router matched.
-    pub fn new(parts: &Parts, path: Vec<(String, String)>) -> Self {
-        let query = parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        let cookies = parts
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                Some((name.to_owned(), value.to_owned()))
-            })
-            .collect();
-        RawRequest {
-            case_insensitive: false,
-            form_is_query: false,
-            query,
-            path,
-            headers: parts.headers.clone(),
-            cookies,
-            form: Vec::new(),
-            files: Vec::new(),
-        }
+impl<'a> RawRequest<'a> {
+    /// Collects the parameters of the request head; `path` holds the values the router matched.
+    pub fn new(parts: &'a Parts, path: Vec<(String, String)>) -> Self {
+        let query = parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).collect()).unwrap_or_default();
+        RawRequest { case_insensitive: false, form_is_query: false, query, path, headers: &parts.headers, form: Vec::new(), files: Vec::new() }
     }
 
     /// Compares query and form parameter names ignoring ASCII case (DALI §3.1).
@@ -130,25 +106,53 @@ impl RawRequest {
         self.files.push(part);
     }
 
-    /// Every value given for `name` at `location`, in arrival order.
-    pub fn values<'a>(&'a self, location: Location, name: &str) -> Vec<&'a str> {
-        let pairs: &[(String, String)] = match location {
-            Location::Header => {
-                return self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
-            }
-            Location::Query => &self.query,
-            Location::Path => &self.path,
-            Location::Cookie => &self.cookies,
-            Location::Form => &self.form,
-        };
-        let extra: &[(String, String)] = if location == Location::Query && self.form_is_query { &self.form } else { &[] };
+    /// Every value given for `name` at `location`, in arrival order, without allocating.
+    pub fn matching<'s>(&'s self, location: Location, name: &'s str) -> Box<dyn Iterator<Item = &'s str> + 's> {
         let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
-        pairs
-            .iter()
-            .chain(extra)
-            .filter(|(n, _)| if ignore_case { n.eq_ignore_ascii_case(name) } else { n == name })
-            .map(|(_, v)| v.as_str())
-            .collect()
+        let same = move |n: &str| if ignore_case { n.eq_ignore_ascii_case(name) } else { n == name };
+        match location {
+            Location::Header => Box::new(self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok())),
+            Location::Cookie => Box::new(
+                self.headers
+                    .get_all(http::header::COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(';'))
+                    .filter_map(move |pair| pair.trim().split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| v)),
+            ),
+            Location::Query => {
+                let query = self.query.iter().filter(move |(n, _)| same(n)).map(|(_, v)| v.as_ref());
+                if self.form_is_query {
+                    Box::new(query.chain(self.form.iter().filter(move |(n, _)| same(n)).map(|(_, v)| v.as_str())))
+                } else {
+                    Box::new(query)
+                }
+            }
+            Location::Path => Box::new(self.path.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())),
+            Location::Form => Box::new(self.form.iter().filter(move |(n, _)| same(n)).map(|(_, v)| v.as_str())),
+        }
+    }
+
+    /// The first value given for `name` at `location`, and whether there is another: the hot
+    /// path of every single-valued parameter, without allocating.
+    pub fn first<'s>(&'s self, location: Location, name: &'s str) -> (Option<&'s str>, bool) {
+        fn two<'v>(mut values: impl Iterator<Item = &'v str>) -> (Option<&'v str>, bool) {
+            let first = values.next();
+            (first, first.is_some() && values.next().is_some())
+        }
+        let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
+        let same = |n: &str| if ignore_case { n.eq_ignore_ascii_case(name) } else { n == name };
+        match location {
+            Location::Query if !self.form_is_query || self.form.is_empty() => two(self.query.iter().filter(|(n, _)| same(n)).map(|(_, v)| v.as_ref())),
+            Location::Path => two(self.path.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str())),
+            Location::Form => two(self.form.iter().filter(|(n, _)| same(n)).map(|(_, v)| v.as_str())),
+            _ => two(self.matching(location, name)),
+        }
+    }
+
+    /// Every value given for `name` at `location`, in arrival order.
+    pub fn values<'s>(&'s self, location: Location, name: &'s str) -> Vec<&'s str> {
+        self.matching(location, name).collect()
     }
 
     /// The bytes of the file part `name`, if the body had one.
@@ -229,15 +233,16 @@ pub fn single<T: FromParam>(
     location: Location,
     name: &str,
 ) -> Result<Option<T>, RequestError> {
-    match raw.values(location, name).as_slice() {
-        [] => Ok(None),
-        [value] => parse(location, name, value).map(Some),
-        _ => Err(RequestError::new(
+    let (first, repeated) = raw.first(location, name);
+    let Some(value) = first else { return Ok(None) };
+    if repeated {
+        return Err(RequestError::new(
             name,
             "multiplicity",
             format!("{} `{name}` takes one value but was given several", location.noun()),
-        )),
+        ));
     }
+    parse(location, name, value).map(Some)
 }
 
 /// An array-valued parameter written in `style`: absent → `None`.
@@ -304,7 +309,7 @@ pub fn single_json<T: serde::de::DeserializeOwned>(
 
 /// Whether any of `names` was given at `location` (for objects spread over several keys).
 pub fn any_present(raw: &RawRequest, location: Location, names: &[&str]) -> bool {
-    names.iter().any(|n| !raw.values(location, n).is_empty())
+    names.iter().any(|n| raw.matching(location, n).next().is_some())
 }
 
 /// Names the values the router matched by position: operations that share a route may name
@@ -317,14 +322,14 @@ pub fn path_pairs(params: &axum::extract::RawPathParams, names: &[&str]) -> Vec<
 mod tests {
     use super::*;
 
-    fn raw(uri: &str) -> RawRequest {
-        let (parts, ()) = http::Request::builder().uri(uri).body(()).unwrap().into_parts();
-        RawRequest::new(&parts, Vec::new())
+    fn parts(uri: &str) -> Parts {
+        http::Request::builder().uri(uri).header("cookie", "a=1; session=abc").body(()).unwrap().into_parts().0
     }
 
     #[test]
     fn repeated_keys_are_kept_in_order() {
-        let raw = raw("/x?id=a&id=b%20c&other=1");
+        let parts = parts("/x?id=a&id=b%20c&other=1");
+        let raw = RawRequest::new(&parts, Vec::new());
         assert_eq!(multi::<String>(&raw, Location::Query, "id", Style::FormExploded).unwrap(), Some(vec!["a".into(), "b c".into()]));
         assert_eq!(single::<String>(&raw, Location::Query, "id").unwrap_err().rule, "multiplicity");
         assert_eq!(single::<i64>(&raw, Location::Query, "other").unwrap(), Some(1));
@@ -332,18 +337,21 @@ mod tests {
 
     #[test]
     fn dali_names_ignore_case_and_forms_count_as_query() {
-        let mut raw = raw("/sync?id=a&CIRCLE=1%202%203").case_insensitive().form_is_query();
+        let parts = parts("/sync?id=a&CIRCLE=1%202%203");
+        let mut raw = RawRequest::new(&parts, Vec::new()).case_insensitive().form_is_query();
         raw.add_form([("Id".to_owned(), "b".to_owned())]);
         assert_eq!(raw.values(Location::Query, "ID"), ["a", "b"]);
         assert_eq!(single::<String>(&raw, Location::Query, "circle").unwrap().as_deref(), Some("1 2 3"));
         assert_eq!(single::<String>(&raw, Location::Query, "ID").unwrap_err().rule, "multiplicity");
         // Without the DALI rules, names are exact.
-        assert!(super::tests::raw("/x?id=a").values(Location::Query, "ID").is_empty());
+        let exact = super::tests::parts("/x?id=a");
+        assert!(RawRequest::new(&exact, Vec::new()).values(Location::Query, "ID").is_empty());
     }
 
     #[test]
     fn delimited_arrays_split() {
-        let raw = raw("/x?c=1,2,3&p=a%7Cb");
+        let parts = parts("/x?c=1,2,3&p=a%7Cb");
+        let raw = RawRequest::new(&parts, Vec::new());
         assert_eq!(multi::<i32>(&raw, Location::Query, "c", Style::Comma).unwrap(), Some(vec![1, 2, 3]));
         assert_eq!(multi::<String>(&raw, Location::Query, "p", Style::Pipe).unwrap(), Some(vec!["a".into(), "b".into()]));
         assert_eq!(multi::<i32>(&raw, Location::Query, "c", Style::FormExploded).unwrap_err().rule, "type");
@@ -351,7 +359,9 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_parameter() {
-        let err = single::<i32>(&raw("/x?limit=ten"), Location::Query, "limit").unwrap_err();
+        let parts = parts("/x?limit=ten");
+        let err = single::<i32>(&RawRequest::new(&parts, Vec::new()), Location::Query, "limit").unwrap_err();
+        assert_eq!(RawRequest::new(&parts, Vec::new()).values(Location::Cookie, "session"), ["abc"]);
         assert_eq!((err.parameter.as_deref(), err.rule), (Some("limit"), "type"));
         assert!(err.message.contains("ten"), "{}", err.message);
     }

@@ -68,7 +68,10 @@ pub fn started() -> chrono::DateTime<chrono::Utc> {
 
 /// The answer to GET `capabilities`.
 pub fn capabilities_response(list: &[Capability], mount: Option<&crate::serve::Mount>, headers: &HeaderMap) -> axum::response::Response {
-    let base = mount.cloned().unwrap_or_default().base_url(headers);
+    let base = match mount {
+        Some(mount) => mount.base_url(headers),
+        None => base_url(headers, None, ""),
+    };
     crate::response::text(http::StatusCode::OK, "application/xml", capabilities(list, &base))
 }
 

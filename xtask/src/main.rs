@@ -5,6 +5,8 @@
 //! - `cargo xtask ci` installs what the tests need and runs every test: the command CI runs.
 //! - `cargo xtask run [ARGS]` regenerates the example server and runs it.
 //! - `cargo xtask bench generate` times `ivoagen generate` on the corpus (not part of CI).
+//! - `cargo xtask bench params` loads the generated parameter layer and a bare axum handler with
+//!   wrk, in the same run, and prints the ratio (not part of CI).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -224,6 +226,88 @@ fn bench_generate() -> Result<(), String> {
     Ok(())
 }
 
+/// Requests per second of the generated SODA parameter layer against a bare handler.
+fn bench_params() -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    ensure_apt(&[("wrk", "wrk")])?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(&cargo, &["build", "--release", "--quiet", "-p", "ivoagen-bench"])?;
+    let mut server = Command::new(root().join("target/release/params-bench"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("params-bench: {e}"))?;
+    let stderr = server.stderr.take().ok_or("no stderr")?;
+    let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
+    let base = line.trim_start_matches("listening on ").trim_end_matches('/').to_owned();
+    let query = "?id=sample-image&circle=10.68%2041.27%200.1";
+    let wrk = |path: &str, seconds: u32| -> Result<f64, String> {
+        let out = Command::new("wrk")
+            .args(["-t1", "-c32", &format!("-d{seconds}s"), &format!("{base}{path}{query}")])
+            .output()
+            .map_err(|e| format!("wrk: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("Non-2xx") {
+            return Err(format!("{path} answered errors:\n{text}"));
+        }
+        text.lines()
+            .find_map(|l| l.strip_prefix("Requests/sec:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("no rate in wrk's output:\n{text}"))
+    };
+    let pid = server.id();
+    // Server CPU time (user + system, in clock ticks of 10 ms) from /proc.
+    let cpu_ticks = || -> Result<u64, String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default().split_whitespace().collect();
+        let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or("bad /proc stat");
+        Ok(parse(11)? + parse(12)?)
+    };
+    let result = (|| -> Result<(), String> {
+        wrk("/bare", 2)?;
+        wrk("/soda/sync", 2)?;
+        let (mut bare, mut generated, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut bare_cpu, mut generated_cpu) = (0.0, 0.0);
+        let (mut bare_requests, mut generated_requests) = (0.0, 0.0);
+        let seconds = 3;
+        for round in 0..10 {
+            // Alternate which goes first, so drifts of the machine fall on both alike.
+            let order: [&str; 2] = if round % 2 == 0 { ["/bare", "/soda/sync"] } else { ["/soda/sync", "/bare"] };
+            let mut rates = [0.0; 2];
+            for path in order {
+                let before = cpu_ticks()?;
+                let rate = wrk(path, seconds)?;
+                let ticks = (cpu_ticks()? - before) as f64;
+                let slot = usize::from(path != "/bare");
+                rates[slot] = rate;
+                if slot == 0 {
+                    bare_cpu += ticks;
+                    bare_requests += rate * f64::from(seconds);
+                } else {
+                    generated_cpu += ticks;
+                    generated_requests += rate * f64::from(seconds);
+                }
+            }
+            bare.push(rates[0]);
+            generated.push(rates[1]);
+            ratios.push(rates[1] / rates[0]);
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+        };
+        let (b, g, r) = (median(&mut bare), median(&mut generated), median(&mut ratios));
+        let (b_us, g_us) = (bare_cpu * 10_000.0 / bare_requests, generated_cpu * 10_000.0 / generated_requests);
+        println!("10 paired rounds of {seconds} s, wrk -t1 -c32, server on one worker thread");
+        println!("bare axum handler:          {b:>9.0} requests/s   {b_us:>6.2} µs server CPU per request");
+        println!("generated parameter layer:  {g:>9.0} requests/s   {g_us:>6.2} µs server CPU per request");
+        println!("throughput ratio (median of paired rounds): {:.1} %   CPU ratio: {:.2}×", 100.0 * r, g_us / b_us);
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -234,13 +318,14 @@ fn main() -> ExitCode {
         },
         Some("ci") => ci(),
         Some("bench") if args.get(1).map(String::as_str) == Some("generate") => bench_generate(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("params") => bench_params(),
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = vec!["run", "--release", "--quiet", "-p", "soda-cutout-server", "--"];
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
-        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate".to_owned()),
+        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,8 +2,10 @@
 // Regenerate with `cargo xtask codegen`.
 //! The `golden-archive` server: `golden-archive --bind 127.0.0.1:8080 --base-path /`.
 
-use golden_archive::{router, service::Service};
+use golden_archive::{router_at, service::Service};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-archive", |config| router(Service::new(config)))
+    ivoagen_runtime::codegen::serve::main("golden-archive", |config| {
+        router_at(Service::new(config), &config.base_path)
+    })
 }

@@ -15,13 +15,21 @@ static PATTERN_0: std::sync::LazyLock<rt::Regex> = std::sync::LazyLock::new(|| {
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
 pub fn router<S: crate::api::Api>(service: S) -> Router {
+    router_at(service, "")
+}
+/// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
+/// than nesting, which rewrites the URI of every request.
+pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
     let service = Arc::new(service);
     Router::new()
-        .route("/jobs", routing::post(create_job::<S>))
-        .route("/uploads", routing::post(upload::<S>))
-        .route("/notes", routing::put(put_note::<S>))
-        .route("/images/{name}", routing::put(put_image::<S>).get(get_image::<S>))
-        .route("/openapi.json", routing::get(openapi_json))
+        .route(&[base_path, "/jobs"].concat(), routing::post(create_job::<S>))
+        .route(&[base_path, "/uploads"].concat(), routing::post(upload::<S>))
+        .route(&[base_path, "/notes"].concat(), routing::put(put_note::<S>))
+        .route(
+            &[base_path, "/images/{name}"].concat(),
+            routing::put(put_image::<S>).get(get_image::<S>),
+        )
+        .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
         .with_state(service)
 }
 async fn openapi_json() -> Response {

@@ -2,8 +2,10 @@
 // Regenerate with `cargo xtask codegen`.
 //! The `golden-schemas` server: `golden-schemas --bind 127.0.0.1:8080 --base-path /`.
 
-use golden_schemas::{router, service::Service};
+use golden_schemas::{router_at, service::Service};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-schemas", |config| router(Service::new(config)))
+    ivoagen_runtime::codegen::serve::main("golden-schemas", |config| {
+        router_at(Service::new(config), &config.base_path)
+    })
 }

@@ -1,0 +1,74 @@
+//! Serves the same small body two ways, for `cargo xtask bench params`:
+//!
+//! - `/bare`: a bare axum handler;
+//! - `/soda/sync`: the generated SODA router (mounted as a server mounts it, under `/soda`) —
+//!   case-insensitive collection of every parameter,
+//!   validation, typed parsing of `ID` and `CIRCLE` — calling a service that returns the body.
+//!
+//! It prints `listening on http://ADDR/` and serves until killed. One worker thread, so that the
+//! load generator has the other core.
+
+use ivoagen_runtime::codegen as rt;
+use rt::axum::{Router, routing};
+use soda_cutout_server::api::{self, Api};
+
+const BODY: &[u8] = b"SIMPLE  =                    T / a small body, the same for both routes\n";
+
+#[derive(Clone)]
+struct Bench;
+
+/// Operations the benchmark does not call.
+macro_rules! unused {
+    ($($name:ident: $req:ident => $resp:ident;)*) => {$(
+        async fn $name(&self, _: api::$req) -> Result<api::$resp, rt::Error> {
+            Err(rt::Error::not_implemented(stringify!($name)))
+        }
+    )*};
+}
+
+impl Api for Bench {
+    async fn soda_sync(&self, request: api::SodaSyncRequest) -> Result<api::SodaSyncResponse, rt::Error> {
+        // The typed values are there; touching them keeps the work honest.
+        let radius = request.circle.map_or(0.0, |c| c.radius);
+        if request.id.is_empty() || radius < 0.0 {
+            return Err(rt::Error::internal("impossible"));
+        }
+        Ok(api::SodaSyncResponse::Ok(rt::Bytes::from_static(BODY)))
+    }
+
+    unused! {
+        list_jobs: ListJobsRequest => ListJobsResponse;
+        create_job: CreateJobRequest => CreateJobResponse;
+        get_job: GetJobRequest => GetJobResponse;
+        post_job: PostJobRequest => PostJobResponse;
+        delete_job: DeleteJobRequest => DeleteJobResponse;
+        get_job_phase: GetJobPhaseRequest => GetJobPhaseResponse;
+        post_job_phase: PostJobPhaseRequest => PostJobPhaseResponse;
+        get_job_execution_duration: GetJobExecutionDurationRequest => GetJobExecutionDurationResponse;
+        post_job_execution_duration: PostJobExecutionDurationRequest => PostJobExecutionDurationResponse;
+        get_job_destruction: GetJobDestructionRequest => GetJobDestructionResponse;
+        post_job_destruction: PostJobDestructionRequest => PostJobDestructionResponse;
+        get_job_quote: GetJobQuoteRequest => GetJobQuoteResponse;
+        get_job_error: GetJobErrorRequest => GetJobErrorResponse;
+        get_job_results: GetJobResultsRequest => GetJobResultsResponse;
+        get_job_parameters: GetJobParametersRequest => GetJobParametersResponse;
+        post_job_parameters: PostJobParametersRequest => PostJobParametersResponse;
+        get_job_owner: GetJobOwnerRequest => GetJobOwnerResponse;
+    }
+}
+
+async fn bare() -> rt::axum::response::Response {
+    rt::response::bytes_body(rt::http::StatusCode::OK, "application/fits", rt::Bytes::from_static(BODY))
+}
+
+fn main() -> std::io::Result<()> {
+    let runtime = rt::tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    runtime.block_on(async {
+        let app = Router::new()
+            .route("/bare", routing::get(bare))
+            .merge(soda_cutout_server::router_at(Bench, "/soda"));
+        let listener = rt::tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        eprintln!("listening on http://{}/", listener.local_addr()?);
+        rt::axum::serve(listener, app).await
+    })
+}
