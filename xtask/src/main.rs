@@ -322,6 +322,9 @@ fn main() -> ExitCode {
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = vec!["run", "--release", "--quiet", "-p", "soda-cutout-server", "--"];
+            if !args[1..].iter().any(|a| a.starts_with("--base-path")) {
+                cmd.extend(["--base-path", "/soda"]);
+            }
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
