@@ -160,6 +160,10 @@ pub struct SodaSyncRequest {
 }
 /// The responses of [`Api::soda_sync`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum SodaSyncResponse {
     /// 200.
     /// The cutout.
@@ -209,16 +213,25 @@ pub struct ListJobsRequest {
 }
 /// The responses of [`Api::list_jobs`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum ListJobsResponse {
     /// 200.
     /// The jobs (`uws:jobs`).
-    Ok(String),
+    Ok(crate::models::Jobs),
 }
 impl IntoResponse for ListJobsResponse {
     fn into_response(self) -> Response {
         match self {
             Self::Ok(body) => {
-                rt::response::text(rt::response::status(200u16), "application/xml", body)
+                rt::response::xml(
+                    rt::response::status(200u16),
+                    "application/xml",
+                    "uws:jobs",
+                    &body,
+                )
             }
         }
     }
@@ -231,6 +244,10 @@ pub struct CreateJobRequest {
 }
 /// The responses of [`Api::create_job`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum CreateJobResponse {
     /// 303.
     /// The new job.
@@ -276,10 +293,14 @@ pub struct GetJobRequest {
 }
 /// The responses of [`Api::get_job`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetJobResponse {
     /// 200.
     /// The job (`uws:job`).
-    Ok(String),
+    Ok(crate::models::Job),
     /// 404.
     /// `Error: …` — no such job.
     NotFound(String),
@@ -288,7 +309,12 @@ impl IntoResponse for GetJobResponse {
     fn into_response(self) -> Response {
         match self {
             Self::Ok(body) => {
-                rt::response::text(rt::response::status(200u16), "application/xml", body)
+                rt::response::xml(
+                    rt::response::status(200u16),
+                    "application/xml",
+                    "uws:job",
+                    &body,
+                )
             }
             Self::NotFound(body) => {
                 rt::response::text(rt::response::status(404u16), "text/plain", body)
@@ -307,6 +333,10 @@ pub struct PostJobRequest {
 }
 /// The responses of [`Api::post_job`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum PostJobResponse {
     /// 303.
     /// The job list.
@@ -340,6 +370,10 @@ pub struct DeleteJobRequest {
 }
 /// The responses of [`Api::delete_job`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum DeleteJobResponse {
     /// 303.
     /// The job list.
@@ -373,6 +407,10 @@ pub struct GetJobPhaseRequest {
 }
 /// The responses of [`Api::get_job_phase`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetJobPhaseResponse {
     /// 200.
     /// The phase word.
@@ -404,6 +442,10 @@ pub struct PostJobPhaseRequest {
 }
 /// The responses of [`Api::post_job_phase`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum PostJobPhaseResponse {
     /// 303.
     /// The job.
@@ -449,6 +491,10 @@ pub struct GetJobExecutionDurationRequest {
 }
 /// The responses of [`Api::get_job_execution_duration`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetJobExecutionDurationResponse {
     /// 200.
     /// Seconds the job may run (0 = unlimited).
@@ -480,6 +526,10 @@ pub struct PostJobExecutionDurationRequest {
 }
 /// The responses of [`Api::post_job_execution_duration`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum PostJobExecutionDurationResponse {
     /// 303.
     /// The job.
@@ -525,6 +575,10 @@ pub struct GetJobDestructionRequest {
 }
 /// The responses of [`Api::get_job_destruction`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetJobDestructionResponse {
     /// 200.
     /// When the job will be destroyed (ISO 8601, UTC).
@@ -556,6 +610,10 @@ pub struct PostJobDestructionRequest {
 }
 /// The responses of [`Api::post_job_destruction`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum PostJobDestructionResponse {
     /// 303.
     /// The job (the server may have chosen another time).
@@ -595,6 +653,10 @@ pub struct GetJobQuoteRequest {
 }
 /// The responses of [`Api::get_job_quote`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetJobQuoteResponse {
     /// 200.
     /// When the job is expected to complete (ISO 8601, UTC); empty when unknown.
@@ -624,6 +686,10 @@ pub struct GetJobErrorRequest {
 }
 /// The responses of [`Api::get_job_error`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetJobErrorResponse {
     /// 200.
     /// What went wrong, for a job in phase ERROR (a DALI error document).
@@ -653,10 +719,14 @@ pub struct GetJobResultsRequest {
 }
 /// The responses of [`Api::get_job_results`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetJobResultsResponse {
     /// 200.
     /// The results (`uws:results`).
-    Ok(String),
+    Ok(crate::models::Results),
     /// 404.
     /// `Error: …` — no such job.
     NotFound(String),
@@ -665,7 +735,12 @@ impl IntoResponse for GetJobResultsResponse {
     fn into_response(self) -> Response {
         match self {
             Self::Ok(body) => {
-                rt::response::text(rt::response::status(200u16), "application/xml", body)
+                rt::response::xml(
+                    rt::response::status(200u16),
+                    "application/xml",
+                    "uws:results",
+                    &body,
+                )
             }
             Self::NotFound(body) => {
                 rt::response::text(rt::response::status(404u16), "text/plain", body)
@@ -682,10 +757,14 @@ pub struct GetJobParametersRequest {
 }
 /// The responses of [`Api::get_job_parameters`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetJobParametersResponse {
     /// 200.
     /// The parameters (`uws:parameters`).
-    Ok(String),
+    Ok(crate::models::Parameters),
     /// 404.
     /// `Error: …` — no such job.
     NotFound(String),
@@ -694,7 +773,12 @@ impl IntoResponse for GetJobParametersResponse {
     fn into_response(self) -> Response {
         match self {
             Self::Ok(body) => {
-                rt::response::text(rt::response::status(200u16), "application/xml", body)
+                rt::response::xml(
+                    rt::response::status(200u16),
+                    "application/xml",
+                    "uws:parameters",
+                    &body,
+                )
             }
             Self::NotFound(body) => {
                 rt::response::text(rt::response::status(404u16), "text/plain", body)
@@ -713,6 +797,10 @@ pub struct PostJobParametersRequest {
 }
 /// The responses of [`Api::post_job_parameters`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum PostJobParametersResponse {
     /// 303.
     /// The job.
@@ -752,6 +840,10 @@ pub struct GetJobOwnerRequest {
 }
 /// The responses of [`Api::get_job_owner`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetJobOwnerResponse {
     /// 200.
     /// The owner's identity; empty for an anonymous job.

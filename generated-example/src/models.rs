@@ -72,8 +72,8 @@ impl ::std::fmt::Display for Stokes {
     }
 }
 impl ::std::str::FromStr for Stokes {
-    type Err = String;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
+    type Err = ::std::string::String;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         match value {
             "I" => Ok(Self::I),
             "Q" => Ok(Self::Q),
@@ -102,12 +102,12 @@ impl ::std::str::FromStr for Stokes {
 }
 impl rt::FromParam for Stokes {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> Result<Self, String> {
+    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
         value.parse()
     }
 }
 impl rt::Validate for Stokes {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -165,8 +165,8 @@ impl ::std::fmt::Display for ExecutionPhase {
     }
 }
 impl ::std::str::FromStr for ExecutionPhase {
-    type Err = String;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
+    type Err = ::std::string::String;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         match value {
             "PENDING" => Ok(Self::Pending),
             "QUEUED" => Ok(Self::Queued),
@@ -190,12 +190,59 @@ impl ::std::str::FromStr for ExecutionPhase {
 }
 impl rt::FromParam for ExecutionPhase {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> Result<Self, String> {
+    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
         value.parse()
     }
 }
 impl rt::Validate for ExecutionPhase {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct Jobs {
+    pub version: ::std::string::String,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub jobref: ::std::option::Option<::std::vec::Vec<crate::models::JobRef>>,
+}
+impl rt::Validate for Jobs {
+    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+        {
+            let path = &format!("{path}.{}", "version");
+            let value = &self.version;
+            rt::validate::constant(path, &value.as_str(), &"1.1")?;
+        }
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct JobRef {
+    pub id: ::std::string::String,
+    pub href: ::std::string::String,
+    pub phase: crate::models::ExecutionPhase,
+    #[serde(
+        rename = "runId",
+        default,
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub run_id: ::std::option::Option<::std::string::String>,
+    #[serde(
+        rename = "ownerId",
+        default,
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub owner_id: ::std::option::Option<::std::string::String>,
+    #[serde(
+        rename = "creationTime",
+        default,
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub creation_time: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+}
+impl rt::Validate for JobRef {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -203,17 +250,25 @@ impl rt::Validate for ExecutionPhase {
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct JobParameters {
-    #[serde(rename = "RUNID", default, skip_serializing_if = "Option::is_none")]
-    pub runid: Option<String>,
-    #[serde(rename = "PHASE", default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<crate::models::JobParametersPhase>,
+    #[serde(
+        rename = "RUNID",
+        default,
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub runid: ::std::option::Option<::std::string::String>,
+    #[serde(
+        rename = "PHASE",
+        default,
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub phase: ::std::option::Option<crate::models::JobParametersPhase>,
 }
 impl rt::Validate for JobParameters {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
         {
             let path = &format!("{path}.{}", "RUNID");
             let value = &self.runid;
-            if let Some(value) = value {
+            if let ::std::option::Option::Some(value) = value {
                 rt::validate::length(path, value, None, Some(64u64))?;
             }
         }
@@ -247,8 +302,8 @@ impl ::std::fmt::Display for JobParametersPhase {
     }
 }
 impl ::std::str::FromStr for JobParametersPhase {
-    type Err = String;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
+    type Err = ::std::string::String;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         match value {
             "RUN" => Ok(Self::Run),
             _ => Err(format!("expected one of `RUN`, got `{value}`")),
@@ -257,12 +312,207 @@ impl ::std::str::FromStr for JobParametersPhase {
 }
 impl rt::FromParam for JobParametersPhase {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> Result<Self, String> {
+    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
         value.parse()
     }
 }
 impl rt::Validate for JobParametersPhase {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+/// `uws:job`: children in UWS.xsd's order; ownerId, startTime, endTime and destruction are required and nillable.
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct Job {
+    pub version: ::std::string::String,
+    #[serde(rename = "jobId")]
+    pub job_id: ::std::string::String,
+    #[serde(
+        rename = "runId",
+        default,
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub run_id: ::std::option::Option<::std::string::String>,
+    #[serde(rename = "ownerId")]
+    pub owner_id: ::std::option::Option<::std::string::String>,
+    pub phase: crate::models::ExecutionPhase,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub quote: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    #[serde(rename = "creationTime")]
+    pub creation_time: rt::chrono::DateTime<rt::chrono::Utc>,
+    #[serde(rename = "startTime")]
+    pub start_time: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    #[serde(rename = "endTime")]
+    pub end_time: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    #[serde(rename = "executionDuration")]
+    pub execution_duration: i64,
+    pub destruction: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub parameters: ::std::option::Option<crate::models::Parameters>,
+    pub results: crate::models::Results,
+    #[serde(
+        rename = "errorSummary",
+        default,
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub error_summary: ::std::option::Option<crate::models::ErrorSummary>,
+}
+impl rt::Validate for Job {
+    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+        {
+            let path = &format!("{path}.{}", "version");
+            let value = &self.version;
+            rt::validate::constant(path, &value.as_str(), &"1.1")?;
+        }
+        {
+            let path = &format!("{path}.{}", "executionDuration");
+            let value = &self.execution_duration;
+            rt::validate::minimum(path, *value as f64, 0f64, false)?;
+        }
+        {
+            let path = &format!("{path}.{}", "results");
+            let value = &self.results;
+            rt::Validate::validate(value, path)?;
+        }
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct Parameters {
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub parameter: ::std::option::Option<::std::vec::Vec<crate::models::Parameter>>,
+}
+impl rt::Validate for Parameters {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct Parameter {
+    pub id: ::std::string::String,
+    #[serde(
+        rename = "byReference",
+        default,
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub by_reference: ::std::option::Option<bool>,
+    /// The parameter's value, the element's text.
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub value: ::std::option::Option<::std::string::String>,
+}
+impl rt::Validate for Parameter {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct Results {
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub result: ::std::option::Option<::std::vec::Vec<crate::models::Result>>,
+}
+impl rt::Validate for Results {
+    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+        {
+            let path = &format!("{path}.{}", "result");
+            let value = &self.result;
+            if let ::std::option::Option::Some(value) = value {
+                rt::Validate::validate(value, path)?;
+            }
+        }
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct Result {
+    pub id: ::std::string::String,
+    pub href: ::std::string::String,
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub size: ::std::option::Option<i64>,
+    #[serde(
+        rename = "mime-type",
+        default,
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub mime_type: ::std::option::Option<::std::string::String>,
+}
+impl rt::Validate for Result {
+    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+        {
+            let path = &format!("{path}.{}", "size");
+            let value = &self.size;
+            if let ::std::option::Option::Some(value) = value {
+                rt::validate::minimum(path, *value as f64, 0f64, false)?;
+            }
+        }
+        Ok(())
+    }
+}
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct ErrorSummary {
+    #[serde(rename = "type")]
+    pub type_: crate::models::ErrorSummaryType,
+    #[serde(rename = "hasDetail")]
+    pub has_detail: bool,
+    pub message: ::std::string::String,
+}
+impl rt::Validate for ErrorSummary {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    rt::serde::Serialize,
+    rt::serde::Deserialize
+)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub enum ErrorSummaryType {
+    #[serde(rename = "transient")]
+    Transient,
+    #[serde(rename = "fatal")]
+    Fatal,
+}
+impl ::std::fmt::Display for ErrorSummaryType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(
+            match self {
+                Self::Transient => "transient",
+                Self::Fatal => "fatal",
+            },
+        )
+    }
+}
+impl ::std::str::FromStr for ErrorSummaryType {
+    type Err = ::std::string::String;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        match value {
+            "transient" => Ok(Self::Transient),
+            "fatal" => Ok(Self::Fatal),
+            _ => Err(format!("expected one of `transient`, `fatal`, got `{value}`")),
+        }
+    }
+}
+impl rt::FromParam for ErrorSummaryType {
+    const RULE: &'static str = "enum";
+    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
+        value.parse()
+    }
+}
+impl rt::Validate for ErrorSummaryType {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -273,7 +523,7 @@ pub struct PostJobBody {
     pub action: crate::models::PostJobBodyAction,
 }
 impl rt::Validate for PostJobBody {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -304,8 +554,8 @@ impl ::std::fmt::Display for PostJobBodyAction {
     }
 }
 impl ::std::str::FromStr for PostJobBodyAction {
-    type Err = String;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
+    type Err = ::std::string::String;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         match value {
             "DELETE" => Ok(Self::Delete),
             _ => Err(format!("expected one of `DELETE`, got `{value}`")),
@@ -314,12 +564,12 @@ impl ::std::str::FromStr for PostJobBodyAction {
 }
 impl rt::FromParam for PostJobBodyAction {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> Result<Self, String> {
+    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
         value.parse()
     }
 }
 impl rt::Validate for PostJobBodyAction {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -330,7 +580,7 @@ pub struct PostJobPhaseBody {
     pub phase: crate::models::PostJobPhaseBodyPhase,
 }
 impl rt::Validate for PostJobPhaseBody {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -364,8 +614,8 @@ impl ::std::fmt::Display for PostJobPhaseBodyPhase {
     }
 }
 impl ::std::str::FromStr for PostJobPhaseBodyPhase {
-    type Err = String;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
+    type Err = ::std::string::String;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         match value {
             "RUN" => Ok(Self::Run),
             "ABORT" => Ok(Self::Abort),
@@ -375,12 +625,12 @@ impl ::std::str::FromStr for PostJobPhaseBodyPhase {
 }
 impl rt::FromParam for PostJobPhaseBodyPhase {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> Result<Self, String> {
+    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
         value.parse()
     }
 }
 impl rt::Validate for PostJobPhaseBodyPhase {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -391,7 +641,7 @@ pub struct PostJobExecutionDurationBody {
     pub executionduration: i64,
 }
 impl rt::Validate for PostJobExecutionDurationBody {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
         {
             let path = &format!("{path}.{}", "EXECUTIONDURATION");
             let value = &self.executionduration;
@@ -407,7 +657,267 @@ pub struct PostJobDestructionBody {
     pub destruction: rt::chrono::DateTime<rt::chrono::Utc>,
 }
 impl rt::Validate for PostJobDestructionBody {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
+    }
+}
+impl rt::xml::XmlText for Stokes {
+    fn xml_text(&self) -> String {
+        self.to_string()
+    }
+}
+impl rt::xml::XmlText for ExecutionPhase {
+    fn xml_text(&self) -> String {
+        self.to_string()
+    }
+}
+impl rt::xml::XmlText for JobParametersPhase {
+    fn xml_text(&self) -> String {
+        self.to_string()
+    }
+}
+impl rt::xml::XmlText for ErrorSummaryType {
+    fn xml_text(&self) -> String {
+        self.to_string()
+    }
+}
+impl rt::xml::XmlText for PostJobBodyAction {
+    fn xml_text(&self) -> String {
+        self.to_string()
+    }
+}
+impl rt::xml::XmlText for PostJobPhaseBodyPhase {
+    fn xml_text(&self) -> String {
+        self.to_string()
+    }
+}
+impl rt::xml::ToXml for Jobs {
+    fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, root: bool) {
+        let mut attributes: Vec<(&str, String)> = Vec::new();
+        if root {
+            attributes
+                .extend([
+                    ("xmlns:uws", "http://www.ivoa.net/xml/UWS/v1.0".to_owned()),
+                    ("xmlns:xlink", "http://www.w3.org/1999/xlink".to_owned()),
+                    ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance".to_owned()),
+                ]);
+        }
+        attributes.push(("version", rt::xml::XmlText::xml_text(&self.version)));
+        w.start(name, &attributes);
+        for item in self.jobref.iter().flatten() {
+            rt::xml::ToXml::write_xml(item, w, "uws:jobref", false);
+        }
+        w.end();
+    }
+}
+impl rt::xml::ToXml for JobRef {
+    fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, root: bool) {
+        let mut attributes: Vec<(&str, String)> = Vec::new();
+        if root {
+            attributes
+                .extend([
+                    ("xmlns:uws", "http://www.ivoa.net/xml/UWS/v1.0".to_owned()),
+                    ("xmlns:xlink", "http://www.w3.org/1999/xlink".to_owned()),
+                    ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance".to_owned()),
+                ]);
+        }
+        attributes.push(("id", rt::xml::XmlText::xml_text(&self.id)));
+        attributes.push(("xlink:href", rt::xml::XmlText::xml_text(&self.href)));
+        w.start(name, &attributes);
+        {
+            let value = &self.phase;
+            w.leaf("uws:phase", &rt::xml::XmlText::xml_text(value));
+        }
+        if let Some(value) = &self.run_id {
+            w.leaf("uws:runId", &rt::xml::XmlText::xml_text(value));
+        }
+        if let Some(value) = &self.owner_id {
+            w.leaf("uws:ownerId", &rt::xml::XmlText::xml_text(value));
+        }
+        if let Some(value) = &self.creation_time {
+            w.leaf("uws:creationTime", &rt::xml::XmlText::xml_text(value));
+        }
+        w.end();
+    }
+}
+impl rt::xml::ToXml for Job {
+    fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, root: bool) {
+        let mut attributes: Vec<(&str, String)> = Vec::new();
+        if root {
+            attributes
+                .extend([
+                    ("xmlns:uws", "http://www.ivoa.net/xml/UWS/v1.0".to_owned()),
+                    ("xmlns:xlink", "http://www.w3.org/1999/xlink".to_owned()),
+                    ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance".to_owned()),
+                ]);
+        }
+        attributes.push(("version", rt::xml::XmlText::xml_text(&self.version)));
+        w.start(name, &attributes);
+        {
+            let value = &self.job_id;
+            w.leaf("uws:jobId", &rt::xml::XmlText::xml_text(value));
+        }
+        if let Some(value) = &self.run_id {
+            w.leaf("uws:runId", &rt::xml::XmlText::xml_text(value));
+        }
+        match &self.owner_id {
+            Some(value) => {
+                w.leaf("uws:ownerId", &rt::xml::XmlText::xml_text(value));
+            }
+            None => {
+                w.nil("uws:ownerId");
+            }
+        }
+        {
+            let value = &self.phase;
+            w.leaf("uws:phase", &rt::xml::XmlText::xml_text(value));
+        }
+        if let Some(value) = &self.quote {
+            w.leaf("uws:quote", &rt::xml::XmlText::xml_text(value));
+        }
+        {
+            let value = &self.creation_time;
+            w.leaf("uws:creationTime", &rt::xml::XmlText::xml_text(value));
+        }
+        match &self.start_time {
+            Some(value) => {
+                w.leaf("uws:startTime", &rt::xml::XmlText::xml_text(value));
+            }
+            None => {
+                w.nil("uws:startTime");
+            }
+        }
+        match &self.end_time {
+            Some(value) => {
+                w.leaf("uws:endTime", &rt::xml::XmlText::xml_text(value));
+            }
+            None => {
+                w.nil("uws:endTime");
+            }
+        }
+        {
+            let value = &self.execution_duration;
+            w.leaf("uws:executionDuration", &rt::xml::XmlText::xml_text(value));
+        }
+        match &self.destruction {
+            Some(value) => {
+                w.leaf("uws:destruction", &rt::xml::XmlText::xml_text(value));
+            }
+            None => {
+                w.nil("uws:destruction");
+            }
+        }
+        if let Some(value) = &self.parameters {
+            rt::xml::ToXml::write_xml(value, w, "uws:parameters", false);
+        }
+        {
+            let value = &self.results;
+            rt::xml::ToXml::write_xml(value, w, "uws:results", false);
+        }
+        if let Some(value) = &self.error_summary {
+            rt::xml::ToXml::write_xml(value, w, "uws:errorSummary", false);
+        }
+        w.end();
+    }
+}
+impl rt::xml::ToXml for Parameters {
+    fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, root: bool) {
+        let mut attributes: Vec<(&str, String)> = Vec::new();
+        if root {
+            attributes
+                .extend([
+                    ("xmlns:uws", "http://www.ivoa.net/xml/UWS/v1.0".to_owned()),
+                    ("xmlns:xlink", "http://www.w3.org/1999/xlink".to_owned()),
+                    ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance".to_owned()),
+                ]);
+        }
+        w.start(name, &attributes);
+        for item in self.parameter.iter().flatten() {
+            rt::xml::ToXml::write_xml(item, w, "uws:parameter", false);
+        }
+        w.end();
+    }
+}
+impl rt::xml::ToXml for Parameter {
+    fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, root: bool) {
+        let mut attributes: Vec<(&str, String)> = Vec::new();
+        if root {
+            attributes
+                .extend([
+                    ("xmlns:uws", "http://www.ivoa.net/xml/UWS/v1.0".to_owned()),
+                    ("xmlns:xlink", "http://www.w3.org/1999/xlink".to_owned()),
+                    ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance".to_owned()),
+                ]);
+        }
+        attributes.push(("id", rt::xml::XmlText::xml_text(&self.id)));
+        if let Some(value) = &self.by_reference {
+            attributes.push(("byReference", rt::xml::XmlText::xml_text(value)));
+        }
+        w.text_element(
+            name,
+            &attributes,
+            &self.value.as_ref().map(rt::xml::XmlText::xml_text).unwrap_or_default(),
+        );
+    }
+}
+impl rt::xml::ToXml for Results {
+    fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, root: bool) {
+        let mut attributes: Vec<(&str, String)> = Vec::new();
+        if root {
+            attributes
+                .extend([
+                    ("xmlns:uws", "http://www.ivoa.net/xml/UWS/v1.0".to_owned()),
+                    ("xmlns:xlink", "http://www.w3.org/1999/xlink".to_owned()),
+                    ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance".to_owned()),
+                ]);
+        }
+        w.start(name, &attributes);
+        for item in self.result.iter().flatten() {
+            rt::xml::ToXml::write_xml(item, w, "uws:result", false);
+        }
+        w.end();
+    }
+}
+impl rt::xml::ToXml for Result {
+    fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, root: bool) {
+        let mut attributes: Vec<(&str, String)> = Vec::new();
+        if root {
+            attributes
+                .extend([
+                    ("xmlns:uws", "http://www.ivoa.net/xml/UWS/v1.0".to_owned()),
+                    ("xmlns:xlink", "http://www.w3.org/1999/xlink".to_owned()),
+                    ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance".to_owned()),
+                ]);
+        }
+        attributes.push(("id", rt::xml::XmlText::xml_text(&self.id)));
+        attributes.push(("xlink:href", rt::xml::XmlText::xml_text(&self.href)));
+        if let Some(value) = &self.size {
+            attributes.push(("size", rt::xml::XmlText::xml_text(value)));
+        }
+        if let Some(value) = &self.mime_type {
+            attributes.push(("mime-type", rt::xml::XmlText::xml_text(value)));
+        }
+        w.empty(name, &attributes);
+    }
+}
+impl rt::xml::ToXml for ErrorSummary {
+    fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, root: bool) {
+        let mut attributes: Vec<(&str, String)> = Vec::new();
+        if root {
+            attributes
+                .extend([
+                    ("xmlns:uws", "http://www.ivoa.net/xml/UWS/v1.0".to_owned()),
+                    ("xmlns:xlink", "http://www.w3.org/1999/xlink".to_owned()),
+                    ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance".to_owned()),
+                ]);
+        }
+        attributes.push(("type", rt::xml::XmlText::xml_text(&self.type_)));
+        attributes.push(("hasDetail", rt::xml::XmlText::xml_text(&self.has_detail)));
+        w.start(name, &attributes);
+        {
+            let value = &self.message;
+            w.leaf("uws:message", &rt::xml::XmlText::xml_text(value));
+        }
+        w.end();
     }
 }

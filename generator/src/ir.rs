@@ -40,6 +40,26 @@ pub struct TypeDef {
     pub kind: TypeKind,
     /// Where the schema is.
     pub span: Span,
+    /// The schema's `xml` object, if it has one.
+    pub xml: Option<Xml>,
+}
+
+/// An OpenAPI `xml` object (name, namespace, prefix, attribute, wrapped), plus `x-ivoa-text`:
+/// the property is the element's text content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Xml {
+    /// `name`.
+    pub name: Option<String>,
+    /// `namespace`.
+    pub namespace: Option<String>,
+    /// `prefix`.
+    pub prefix: Option<String>,
+    /// `attribute: true`.
+    pub attribute: bool,
+    /// `wrapped: true` (arrays).
+    pub wrapped: bool,
+    /// `x-ivoa-text: true`.
+    pub text: bool,
 }
 
 /// The shape of a named type.
@@ -109,6 +129,8 @@ pub struct Field {
     pub constraints: Constraints,
     /// `description`.
     pub doc: Option<String>,
+    /// The property's `xml` object.
+    pub xml: Xml,
 }
 
 /// A Rust type reference.
@@ -435,6 +457,8 @@ pub enum Status {
 pub enum ResponseKind {
     /// Serialised as JSON.
     Json,
+    /// A generated model written as XML from its schemas' `xml` objects.
+    Xml,
     /// A `String` sent as it is (text, HTML, XML written by the service).
     Text,
     /// Bytes sent as they are.
@@ -450,6 +474,8 @@ pub struct ResponseBody {
     pub kind: ResponseKind,
     /// The Rust type the implementation returns.
     pub ty: Ty,
+    /// For XML models: the qualified name of the root element (`uws:job`).
+    pub xml_root: Option<String>,
 }
 
 /// A declared response header.

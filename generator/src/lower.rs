@@ -369,7 +369,7 @@ impl<'a> Lowerer<'a> {
 
     fn fill(&mut self, id: TypeId, node: &Node, kind: TypeKind) {
         let (name, api_name, span) = self.pending_names.remove(&id).expect("reserved before being filled");
-        self.types[id.0] = Some(TypeDef { name, api_name, doc: doc_text(node), kind, span });
+        self.types[id.0] = Some(TypeDef { name, api_name, doc: doc_text(node), kind, span, xml: node.get("xml").map(xml_object) });
     }
 
     fn named_type(&mut self, file: FileId, node: &Node, target: Option<Target>, hint: &str) -> TypeId {
@@ -471,6 +471,7 @@ impl<'a> Lowerer<'a> {
                 boxed: false,
                 constraints,
                 doc,
+                xml: prop.get("xml").map(xml_object).unwrap_or_default(),
             });
         }
         match node.get("additionalProperties") {
@@ -1016,11 +1017,26 @@ impl<'a> Lowerer<'a> {
                 let hint = format!("{op_type}{variant}Body");
                 if is_json(&essence) {
                     let ty = schema.map_or(Ty::Json, |s| self.schema(rfile, s, &hint).0);
-                    return Some(ResponseBody { media_type, kind: ResponseKind::Json, ty });
+                    return Some(ResponseBody { media_type, kind: ResponseKind::Json, ty, xml_root: None });
+                }
+                if is_xml(&essence) {
+                    // A model with an `xml` object is written from it; anything else is the service's text.
+                    if let Some(Ty::Named(id)) = schema.map(|s| self.schema(rfile, s, &hint).0) {
+                        let def = self.types.get(id.0).and_then(Option::as_ref);
+                        if let Some(def) = def.filter(|d| d.xml.is_some() && matches!(d.kind, TypeKind::Struct { .. })) {
+                            let xml = def.xml.clone().unwrap_or_default();
+                            let local = xml.name.unwrap_or_else(|| def.api_name.rsplit('/').next().unwrap_or_default().to_owned());
+                            let root = match xml.prefix {
+                                Some(prefix) => format!("{prefix}:{local}"),
+                                None => local,
+                            };
+                            return Some(ResponseBody { media_type, kind: ResponseKind::Xml, ty: Ty::Named(id), xml_root: Some(root) });
+                        }
+                    }
                 }
                 let textual = essence.starts_with("text/") || is_xml(&essence);
                 let (kind, ty) = if textual { (ResponseKind::Text, Ty::String) } else { (ResponseKind::Binary, Ty::Binary) };
-                Some(ResponseBody { media_type, kind, ty })
+                Some(ResponseBody { media_type, kind, ty, xml_root: None })
             });
             let mut header_names = BTreeSet::new();
             let headers = response
@@ -1046,6 +1062,20 @@ impl<'a> Lowerer<'a> {
             out.push(Response { status, variant, doc: doc_text(response), body, headers });
         }
         out
+    }
+}
+
+/// Reads an OpenAPI `xml` object.
+fn xml_object(node: &Node) -> Xml {
+    let text = |k: &str| node.get(k).and_then(Node::as_str).map(str::to_owned);
+    let flag = |k: &str| node.get(k).and_then(Node::as_bool).unwrap_or(false);
+    Xml {
+        name: text("name"),
+        namespace: text("namespace"),
+        prefix: text("prefix"),
+        attribute: flag("attribute"),
+        wrapped: flag("wrapped"),
+        text: flag("x-ivoa-text"),
     }
 }
 

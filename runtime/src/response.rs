@@ -20,6 +20,11 @@ pub fn json<T: Serialize>(status: StatusCode, content_type: &'static str, body: 
     }
 }
 
+/// An XML body written from a generated model's schema.
+pub fn xml<T: crate::xml::ToXml>(status: StatusCode, content_type: &'static str, element: &str, body: &T) -> Response {
+    bytes_body(status, content_type, Bytes::from(crate::xml::document(body, element)))
+}
+
 /// A text body.
 pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Response {
     bytes_body(status, content_type, Bytes::from(body))

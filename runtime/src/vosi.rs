@@ -50,12 +50,12 @@ pub fn capabilities(capabilities: &[Capability], base_url: &str) -> String {
 pub fn availability(available: bool, up_since: Option<chrono::DateTime<chrono::Utc>>, note: Option<&str>) -> String {
     let mut w = XmlWriter::new();
     w.start("vosi:availability", &[("xmlns:vosi", "http://www.ivoa.net/xml/VOSIAvailability/v1.0")])
-        .text_element("vosi:available", &[], if available { "true" } else { "false" });
+        .text_element::<&str>("vosi:available", &[], if available { "true" } else { "false" });
     if let Some(t) = up_since {
-        w.text_element("vosi:upSince", &[], &t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        w.text_element::<&str>("vosi:upSince", &[], &t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     }
     if let Some(note) = note {
-        w.text_element("vosi:note", &[], note);
+        w.text_element::<&str>("vosi:note", &[], note);
     }
     w.finish()
 }

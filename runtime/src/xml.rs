@@ -33,19 +33,19 @@ impl XmlWriter {
         }
     }
 
-    fn tag(&mut self, name: &str, attrs: &[(&str, &str)]) {
+    fn tag<V: AsRef<str>>(&mut self, name: &str, attrs: &[(&str, V)]) {
         self.pad();
         self.out.push('<');
         self.out.push_str(name);
         for (key, value) in attrs {
             let _ = write!(self.out, " {key}=\"");
-            escape_into(&mut self.out, value, true);
+            escape_into(&mut self.out, value.as_ref(), true);
             self.out.push('"');
         }
     }
 
     /// Opens an element that will have children.
-    pub fn start(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+    pub fn start<V: AsRef<str>>(&mut self, name: &str, attrs: &[(&str, V)]) -> &mut Self {
         self.tag(name, attrs);
         self.out.push_str(">\n");
         self.open.push(name.to_owned());
@@ -62,7 +62,7 @@ impl XmlWriter {
     }
 
     /// An element with text content (escaped).
-    pub fn text_element(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) -> &mut Self {
+    pub fn text_element<V: AsRef<str>>(&mut self, name: &str, attrs: &[(&str, V)], text: &str) -> &mut Self {
         self.tag(name, attrs);
         self.out.push('>');
         escape_into(&mut self.out, text, false);
@@ -71,10 +71,20 @@ impl XmlWriter {
     }
 
     /// An element without content.
-    pub fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+    pub fn empty<V: AsRef<str>>(&mut self, name: &str, attrs: &[(&str, V)]) -> &mut Self {
         self.tag(name, attrs);
         self.out.push_str("/>\n");
         self
+    }
+
+    /// An element holding only text.
+    pub fn leaf(&mut self, name: &str, text: &str) -> &mut Self {
+        self.text_element::<&str>(name, &[], text)
+    }
+
+    /// A nil element (`xsi:nil="true"`): required by the schema, without a value.
+    pub fn nil(&mut self, name: &str) -> &mut Self {
+        self.empty(name, &[("xsi:nil", "true")])
     }
 
     /// Closes every open element and returns the document.
@@ -84,6 +94,60 @@ impl XmlWriter {
         }
         self.out
     }
+}
+
+/// A value written as the text of an element or attribute.
+pub trait XmlText {
+    /// The text.
+    fn xml_text(&self) -> String;
+}
+
+macro_rules! display_text {
+    ($($t:ty),*) => {$(
+        impl XmlText for $t {
+            fn xml_text(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+
+display_text!(
+    String, bool, i32, i64, u32, u64, f32, f64, uuid::Uuid, chrono::NaiveDate, serde_json::Value,
+    crate::dali::Circle, crate::dali::Polygon, crate::dali::Range, crate::dali::Interval, crate::dali::Point,
+    crate::dali::Shape, crate::dali::Timestamp
+);
+
+impl XmlText for chrono::DateTime<chrono::Utc> {
+    /// UTC with a `Z`, as UWS requires (§2.2.1).
+    fn xml_text(&self) -> String {
+        self.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    }
+}
+
+impl<T: XmlText> XmlText for Box<T> {
+    fn xml_text(&self) -> String {
+        (**self).xml_text()
+    }
+}
+
+/// A generated model written as XML from its schema's `xml` objects.
+pub trait ToXml {
+    /// Writes the value as the element `name`; `root` adds the namespace declarations.
+    fn write_xml(&self, w: &mut XmlWriter, name: &str, root: bool);
+}
+
+impl<T: ToXml> ToXml for Box<T> {
+    fn write_xml(&self, w: &mut XmlWriter, name: &str, root: bool) {
+        (**self).write_xml(w, name, root);
+    }
+}
+
+/// The whole document for `value` as root element `name`.
+pub fn document<T: ToXml>(value: &T, name: &str) -> String {
+    let mut w = XmlWriter::new();
+    value.write_xml(&mut w, name, true);
+    w.finish()
 }
 
 /// Escapes `text` for element content (or, with `attribute`, for a double-quoted attribute).
@@ -118,7 +182,7 @@ mod tests {
     #[test]
     fn escapes_markup_and_forbidden_characters() {
         let mut w = XmlWriter::new();
-        w.start("a", &[("x", "1 \"<2>\" & 3")]).text_element("b", &[], "x < y & \u{1}z").end();
+        w.start("a", &[("x", "1 \"<2>\" & 3")]).text_element::<&str>("b", &[], "x < y & \u{1}z").end();
         let doc = w.finish();
         assert!(doc.contains(r#"<a x="1 &quot;&lt;2&gt;&quot; &amp; 3">"#), "{doc}");
         assert!(doc.contains("<b>x &lt; y &amp; \u{FFFD}z</b>"), "{doc}");

@@ -223,7 +223,8 @@ impl<'a> Rust<'a> {
 
     /// The `models` module: one item per named type.
     pub fn models(&mut self) -> TokenStream {
-        let items: Vec<TokenStream> = (0..self.api.types.len()).map(|i| self.model(i)).collect();
+        let mut items: Vec<TokenStream> = (0..self.api.types.len()).map(|i| self.model(i)).collect();
+        items.extend(self.xml_impls());
         let statics = self.pattern_statics();
         if items.is_empty() {
             return quote!();
@@ -443,6 +444,205 @@ impl<'a> Rust<'a> {
                 }
             }
         }
+    }
+}
+
+impl Rust<'_> {
+    /// Every struct reachable from an XML response body, in arena order.
+    fn xml_types(&self) -> Vec<usize> {
+        let mut stack: Vec<usize> = self
+            .api
+            .operations
+            .iter()
+            .flat_map(|op| &op.responses)
+            .filter_map(|r| r.body.as_ref())
+            .filter(|b| b.kind == ResponseKind::Xml)
+            .filter_map(|b| match b.ty {
+                Ty::Named(id) => Some(id.0),
+                _ => None,
+            })
+            .collect();
+        let mut seen = BTreeSet::new();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let TypeKind::Struct { fields, .. } = &self.api.types[id].kind {
+                for f in fields {
+                    if let Some(Ty::Named(t)) = named_inside(&f.ty) {
+                        if matches!(self.api.types[t.0].kind, TypeKind::Struct { .. }) {
+                            stack.push(t.0);
+                        }
+                    }
+                }
+            }
+        }
+        seen.into_iter().collect()
+    }
+
+    /// `ToXml` for the structs written as XML, and `XmlText` for every string enum.
+    fn xml_impls(&self) -> Vec<TokenStream> {
+        let mut out = Vec::new();
+        for def in &self.api.types {
+            if let TypeKind::StringEnum { .. } = def.kind {
+                let name = ident(&def.name);
+                out.push(quote! {
+                    impl rt::xml::XmlText for #name {
+                        fn xml_text(&self) -> String {
+                            self.to_string()
+                        }
+                    }
+                });
+            }
+        }
+        let xml_types = self.xml_types();
+        if xml_types.is_empty() {
+            return out;
+        }
+        // Every namespace any of these types or their properties declare, bound at the root.
+        let mut namespaces: BTreeMap<String, String> = BTreeMap::new();
+        let mut nil = false;
+        for &id in &xml_types {
+            let def = &self.api.types[id];
+            let mut add = |xml: &Xml| {
+                if let Some(ns) = &xml.namespace {
+                    namespaces.insert(xml.prefix.as_ref().map_or_else(|| "xmlns".to_owned(), |p| format!("xmlns:{p}")), ns.clone());
+                }
+            };
+            if let Some(xml) = &def.xml {
+                add(xml);
+            }
+            if let TypeKind::Struct { fields, .. } = &def.kind {
+                for f in fields {
+                    add(&f.xml);
+                    nil |= f.required && matches!(f.ty, Ty::Option(_)) && !f.xml.attribute;
+                }
+            }
+        }
+        if nil {
+            namespaces.insert("xmlns:xsi".to_owned(), "http://www.w3.org/2001/XMLSchema-instance".to_owned());
+        }
+        let declarations: Vec<TokenStream> = namespaces.iter().map(|(k, v)| quote!((#k, #v.to_owned()),)).collect();
+        for id in xml_types {
+            let def = &self.api.types[id];
+            let TypeKind::Struct { fields, .. } = &def.kind else { continue };
+            let name = ident(&def.name);
+            let prefix = def.xml.as_ref().and_then(|x| x.prefix.clone());
+            let qualify = |local: &str, own: &Xml, inherit: bool| -> String {
+                match (&own.prefix, &prefix) {
+                    (Some(p), _) => format!("{p}:{local}"),
+                    (None, Some(p)) if inherit => format!("{p}:{local}"),
+                    _ => local.to_owned(),
+                }
+            };
+            let mut attributes = Vec::new();
+            let mut children = Vec::new();
+            let mut text = None;
+            for f in fields {
+                let fname = ident(&f.name);
+                let local = f.xml.name.clone().unwrap_or_else(|| f.api_name.clone());
+                let optional = matches!(f.ty, Ty::Option(_));
+                let inner = f.ty.unwrap_option();
+                if f.xml.text {
+                    text = Some(if optional {
+                        quote!(self.#fname.as_ref().map(rt::xml::XmlText::xml_text).unwrap_or_default())
+                    } else {
+                        quote!(rt::xml::XmlText::xml_text(&self.#fname))
+                    });
+                    continue;
+                }
+                if f.xml.attribute {
+                    let qname = qualify(&local, &f.xml, false);
+                    attributes.push(if optional {
+                        quote!(if let Some(value) = &self.#fname { attributes.push((#qname, rt::xml::XmlText::xml_text(value))); })
+                    } else {
+                        quote!(attributes.push((#qname, rt::xml::XmlText::xml_text(&self.#fname)));)
+                    });
+                    continue;
+                }
+                let write_one = |value: TokenStream, ty: &Ty, element: &str| -> Option<TokenStream> {
+                    match ty {
+                        Ty::Named(t) if matches!(self.api.types[t.0].kind, TypeKind::Struct { .. }) => {
+                            Some(quote!(rt::xml::ToXml::write_xml(#value, w, #element, false);))
+                        }
+                        Ty::Map(_) | Ty::Vec(_) | Ty::Option(_) | Ty::Binary => None,
+                        Ty::Named(t) if !matches!(self.api.types[t.0].kind, TypeKind::StringEnum { .. }) => None,
+                        _ => Some(quote!(w.leaf(#element, &rt::xml::XmlText::xml_text(#value));)),
+                    }
+                };
+                let element = qualify(&local, &f.xml, true);
+                let statement = match inner {
+                    Ty::Vec(item) => {
+                        // Unwrapped arrays repeat the item element; wrapped ones nest it.
+                        let item_local = match (&f.xml.name, &**item) {
+                            (Some(n), _) if !f.xml.wrapped => n.clone(),
+                            (_, Ty::Named(t)) => self.api.types[t.0].xml.as_ref().and_then(|x| x.name.clone()).unwrap_or_else(|| f.api_name.clone()),
+                            _ => f.api_name.clone(),
+                        };
+                        let item_element = qualify(&item_local, &Xml::default(), true);
+                        let Some(each) = write_one(quote!(item), item, &item_element) else { continue };
+                        let items = if optional { quote!(self.#fname.iter().flatten()) } else { quote!(self.#fname.iter()) };
+                        if f.xml.wrapped {
+                            quote! {
+                                w.start::<&str>(#element, &[]);
+                                for item in #items { #each }
+                                w.end();
+                            }
+                        } else {
+                            quote!(for item in #items { #each })
+                        }
+                    }
+                    _ => {
+                        let value_ref = if f.boxed { quote!(value.as_ref()) } else { quote!(value) };
+                        let Some(each) = write_one(value_ref.clone(), inner, &element) else { continue };
+                        match (optional, f.required) {
+                            (false, _) => quote!({ let value = &self.#fname; #each }),
+                            (true, true) => quote! {
+                                match &self.#fname {
+                                    Some(value) => { #each }
+                                    None => { w.nil(#element); }
+                                }
+                            },
+                            (true, false) => quote!(if let Some(value) = &self.#fname { #each }),
+                        }
+                    }
+                };
+                children.push(statement);
+            }
+            let body = match text {
+                Some(text) => quote!(w.text_element(name, &attributes, &#text);),
+                // Attributes only: an empty element (a schema with empty content allows no white space).
+                None if children.is_empty() => quote!(w.empty(name, &attributes);),
+                None => quote! {
+                    w.start(name, &attributes);
+                    #(#children)*
+                    w.end();
+                },
+            };
+            let namespaces = if declarations.is_empty() { quote!() } else { quote!(if root { attributes.extend([#(#declarations)*]); }) };
+            let root_arg = if declarations.is_empty() { quote!(_root) } else { quote!(root) };
+            let mutable = if attributes.is_empty() && declarations.is_empty() { quote!() } else { quote!(mut) };
+            out.push(quote! {
+                impl rt::xml::ToXml for #name {
+                    fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, #root_arg: bool) {
+                        let #mutable attributes: Vec<(&str, String)> = Vec::new();
+                        #namespaces
+                        #(#attributes)*
+                        #body
+                    }
+                }
+            });
+        }
+        out
+    }
+}
+
+/// The named type a field holds, through `Option` and `Vec`.
+fn named_inside(ty: &Ty) -> Option<&Ty> {
+    match ty {
+        Ty::Named(_) => Some(ty),
+        Ty::Option(inner) | Ty::Vec(inner) => named_inside(inner),
+        _ => None,
     }
 }
 

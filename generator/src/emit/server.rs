@@ -82,6 +82,7 @@ pub fn api_module(api: &Api) -> TokenStream {
 
             #[doc = #resp_doc]
             #[derive(Debug, Clone, PartialEq)]
+            #[allow(clippy::large_enum_variant, reason = "built once per request and sent at once; boxing would only add an allocation")]
             pub enum #resp { #(#variants)* }
 
             impl IntoResponse for #resp {
@@ -171,6 +172,10 @@ fn response_arm(r: &Response) -> TokenStream {
                 let media = &b.media_type;
                 match b.kind {
                     ResponseKind::Json => quote!(rt::response::json(#status, #media, &#body)),
+                    ResponseKind::Xml => {
+                        let root = b.xml_root.as_deref().unwrap_or("value");
+                        quote!(rt::response::xml(#status, #media, #root, &#body))
+                    }
                     ResponseKind::Text => quote!(rt::response::text(#status, #media, #body)),
                     ResponseKind::Binary => quote!(rt::response::bytes_body(#status, #media, #body)),
                 }

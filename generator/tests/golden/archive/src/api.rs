@@ -46,6 +46,10 @@ pub struct ListObservationsRequest {
 }
 /// The responses of [`Api::list_observations`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum ListObservationsResponse {
     /// 200.
     /// The matching observations.
@@ -72,6 +76,10 @@ pub struct RegisterObservationRequest {
 }
 /// The responses of [`Api::register_observation`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum RegisterObservationResponse {
     /// 303.
     /// The new observation.
@@ -98,6 +106,10 @@ pub struct GetObservationRequest {
 }
 /// The responses of [`Api::get_observation`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetObservationResponse {
     /// 200.
     /// The observation.

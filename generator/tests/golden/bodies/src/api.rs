@@ -49,6 +49,10 @@ pub struct CreateJobRequest {
 }
 /// The responses of [`Api::create_job`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum CreateJobResponse {
     /// 303.
     /// See the new job.
@@ -81,6 +85,10 @@ pub struct UploadRequest {
 }
 /// The responses of [`Api::upload`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum UploadResponse {
     /// 204.
     /// Stored.
@@ -101,6 +109,10 @@ pub struct PutNoteRequest {
 }
 /// The responses of [`Api::put_note`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum PutNoteResponse {
     /// 200.
     /// The note, as XML written by the service.
@@ -125,6 +137,10 @@ pub struct PutImageRequest {
 }
 /// The responses of [`Api::put_image`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum PutImageResponse {
     /// 201.
     /// Stored.
@@ -145,6 +161,10 @@ pub struct GetImageRequest {
 }
 /// The responses of [`Api::get_image`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetImageResponse {
     /// 200.
     /// The image.

@@ -96,3 +96,8 @@ impl rt::Validate for UploadBody {
         Ok(())
     }
 }
+impl rt::xml::XmlText for JobFormPhase {
+    fn xml_text(&self) -> String {
+        self.to_string()
+    }
+}

@@ -46,6 +46,10 @@ pub struct GetItemRequest {
 }
 /// The responses of [`Api::get_item`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetItemResponse {
     /// 200.
     /// The item.

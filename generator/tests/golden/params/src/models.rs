@@ -82,3 +82,8 @@ impl rt::Validate for GetItemOrder {
         Ok(())
     }
 }
+impl rt::xml::XmlText for GetItemOrder {
+    fn xml_text(&self) -> String {
+        self.to_string()
+    }
+}

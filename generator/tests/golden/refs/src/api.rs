@@ -24,6 +24,10 @@ pub struct GetStarRequest {
 }
 /// The responses of [`Api::get_star`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum GetStarResponse {
     /// 200.
     /// The star.

@@ -24,6 +24,10 @@ pub struct CreateShapeRequest {
 }
 /// The responses of [`Api::create_shape`].
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
 pub enum CreateShapeResponse {
     /// 201.
     /// Created.

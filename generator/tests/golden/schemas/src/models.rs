@@ -246,3 +246,8 @@ impl rt::Validate for Base {
         Ok(())
     }
 }
+impl rt::xml::XmlText for DrawingStatus {
+    fn xml_text(&self) -> String {
+        self.to_string()
+    }
+}
