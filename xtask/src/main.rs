@@ -232,7 +232,13 @@ fn bench_params() -> Result<(), String> {
     ensure_apt(&[("wrk", "wrk")])?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     run(&cargo, &["build", "--release", "--quiet", "-p", "ivoagen-bench"])?;
-    let mut server = Command::new(root().join("target/release/params-bench"))
+    // The server on core 0 and wrk on core 1, so that neither preempts the other.
+    let pin = has("taskset");
+    let mut server = if pin { Command::new("taskset") } else { Command::new(root().join("target/release/params-bench")) };
+    if pin {
+        server.args(["-c", "0"]).arg(root().join("target/release/params-bench"));
+    }
+    let mut server = server
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("params-bench: {e}"))?;
@@ -241,7 +247,11 @@ fn bench_params() -> Result<(), String> {
     let base = line.trim_start_matches("listening on ").trim_end_matches('/').to_owned();
     let query = "?id=sample-image&circle=10.68%2041.27%200.1";
     let wrk = |path: &str, seconds: u32| -> Result<f64, String> {
-        let out = Command::new("wrk")
+        let mut wrk = if pin { Command::new("taskset") } else { Command::new("wrk") };
+        if pin {
+            wrk.args(["-c", "1", "wrk"]);
+        }
+        let out = wrk
             .args(["-t1", "-c32", &format!("-d{seconds}s"), &format!("{base}{path}{query}")])
             .output()
             .map_err(|e| format!("wrk: {e}"))?;
@@ -297,7 +307,8 @@ fn bench_params() -> Result<(), String> {
         };
         let (b, g, r) = (median(&mut bare), median(&mut generated), median(&mut ratios));
         let (b_us, g_us) = (bare_cpu * 10_000.0 / bare_requests, generated_cpu * 10_000.0 / generated_requests);
-        println!("10 paired rounds of {seconds} s, wrk -t1 -c32, server on one worker thread");
+        let pinning = if pin { ", server and wrk pinned to separate cores" } else { "" };
+        println!("10 paired rounds of {seconds} s, wrk -t1 -c32, server on one worker thread{pinning}");
         println!("bare axum handler:          {b:>9.0} requests/s   {b_us:>6.2} µs server CPU per request");
         println!("generated parameter layer:  {g:>9.0} requests/s   {g_us:>6.2} µs server CPU per request");
         println!("throughput ratio (median of paired rounds): {:.1} %   CPU ratio: {:.2}×", 100.0 * r, g_us / b_us);
