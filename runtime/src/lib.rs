@@ -13,6 +13,7 @@ pub mod ivoa;
 pub mod params;
 pub mod response;
 pub mod serve;
+pub mod uws;
 pub mod validate;
 pub mod vosi;
 pub mod xml;

@@ -40,3 +40,43 @@ fn availability_validates() {
     validate("VOSIAvailability-v1.0.xsd", "availability.xml", &vosi::availability(true, Some(now), Some("all good")));
     validate("VOSIAvailability-v1.0.xsd", "down.xml", &vosi::availability(false, None, None));
 }
+
+#[test]
+fn uws_documents_validate() {
+    use ivoagen_runtime::uws::{Job, JobError, JobResult, Phase, documents};
+    let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    let done = Job {
+        id: "j1".into(),
+        run_id: Some("run & co".into()),
+        owner: Some("alice".into()),
+        phase: Phase::Completed,
+        creation_time: t("2026-01-02T03:04:05Z"),
+        start_time: Some(t("2026-01-02T03:04:06Z")),
+        end_time: Some(t("2026-01-02T03:04:07.5Z")),
+        execution_duration: 600,
+        destruction: Some(t("2026-01-09T03:04:05Z")),
+        parameters: vec![("ID".into(), "m31".into()), ("CIRCLE".into(), "10 20 0.5".into())],
+        results: vec![JobResult { id: "cutout".into(), mime_type: "application/fits".into(), size: 530_000 }],
+        error: None,
+    };
+    let failed = Job {
+        id: "j2".into(),
+        run_id: None,
+        owner: None,
+        phase: Phase::Error,
+        start_time: None,
+        end_time: None,
+        destruction: None,
+        parameters: Vec::new(),
+        results: Vec::new(),
+        error: Some(JobError { fatal: false, message: "the service restarted".into() }),
+        ..done.clone()
+    };
+    let url = "http://127.0.0.1:8080/soda/async";
+    validate("UWS-v1.1.xsd", "uws-job.xml", &documents::job(&done, &format!("{url}/j1")));
+    validate("UWS-v1.1.xsd", "uws-failed.xml", &documents::job(&failed, &format!("{url}/j2")));
+    validate("UWS-v1.1.xsd", "uws-jobs.xml", &documents::jobs(&[done.clone(), failed], url));
+    validate("UWS-v1.1.xsd", "uws-empty-jobs.xml", &documents::jobs(&[], url));
+    validate("UWS-v1.1.xsd", "uws-results.xml", &documents::results(&done, &format!("{url}/j1")));
+    validate("UWS-v1.1.xsd", "uws-parameters.xml", &documents::parameters(&done));
+}

@@ -1,0 +1,223 @@
+//! Job stores: where jobs live, durably. [`JobStore`] is the interface the engine uses, so a
+//! store shared by several replicas (PostgreSQL) can replace the embedded SQLite one without
+//! changing callers.
+
+use super::{Job, JobError, JobResult, Phase};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// A store that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "job store: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// Durable storage of jobs. Every method has committed when it returns.
+pub trait JobStore: Send + Sync + 'static {
+    /// Adds a new job.
+    fn insert(&self, job: &Job) -> Result<(), StoreError>;
+    /// The job with this id.
+    fn get(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    /// Replaces a job's record.
+    fn update(&self, job: &Job) -> Result<(), StoreError>;
+    /// Removes a job; whether it existed.
+    fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// Every job, oldest first.
+    fn all(&self) -> Result<Vec<Job>, StoreError>;
+}
+
+/// The embedded store: one SQLite database file in WAL mode.
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError(format!("{}: {e}", parent.display())))?;
+        }
+        let connection = Connection::open(path)?;
+        // WAL: readers do not block the writer. NORMAL synchronisation keeps every committed job
+        // across a crash of the process (kill -9); only a power loss can lose the last commits.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "busy_timeout", 5000)?;
+        connection.execute_batch(
+            "CREATE TABLE IF NOT EXISTS jobs (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id TEXT NOT NULL UNIQUE,
+                 owner TEXT,
+                 phase TEXT NOT NULL,
+                 record TEXT NOT NULL
+             );",
+        )?;
+        Ok(SqliteStore { connection: Mutex::new(connection) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, StoreError> {
+        let connection = self.connection.lock().map_err(|_| StoreError("a previous operation panicked".into()))?;
+        f(&connection).map_err(StoreError::from)
+    }
+}
+
+impl JobStore for SqliteStore {
+    fn insert(&self, job: &Job) -> Result<(), StoreError> {
+        let record = encode(job);
+        self.with(|c| c.execute("INSERT INTO jobs (id, owner, phase, record) VALUES (?1, ?2, ?3, ?4)", params![job.id, job.owner, job.phase.as_str(), record]).map(drop))
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let record: Option<String> = self.with(|c| c.query_row("SELECT record FROM jobs WHERE id = ?1", [id], |r| r.get(0)).optional())?;
+        record.map(|r| decode(&r)).transpose()
+    }
+
+    fn update(&self, job: &Job) -> Result<(), StoreError> {
+        let record = encode(job);
+        let changed = self.with(|c| c.execute("UPDATE jobs SET owner = ?2, phase = ?3, record = ?4 WHERE id = ?1", params![job.id, job.owner, job.phase.as_str(), record]))?;
+        if changed == 0 { Err(StoreError(format!("no job `{}`", job.id))) } else { Ok(()) }
+    }
+
+    fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.with(|c| c.execute("DELETE FROM jobs WHERE id = ?1", [id]).map(|n| n > 0))
+    }
+
+    fn all(&self) -> Result<Vec<Job>, StoreError> {
+        let records: Vec<String> = self.with(|c| {
+            let mut statement = c.prepare("SELECT record FROM jobs ORDER BY seq")?;
+            let rows = statement.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        records.iter().map(|r| decode(r)).collect()
+    }
+}
+
+fn time(t: &Option<chrono::DateTime<chrono::Utc>>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| serde_json::Value::String(t.to_rfc3339()))
+}
+
+fn encode(job: &Job) -> String {
+    serde_json::json!({
+        "id": job.id,
+        "run_id": job.run_id,
+        "owner": job.owner,
+        "phase": job.phase.as_str(),
+        "creation_time": job.creation_time.to_rfc3339(),
+        "start_time": time(&job.start_time),
+        "end_time": time(&job.end_time),
+        "execution_duration": job.execution_duration,
+        "destruction": time(&job.destruction),
+        "parameters": job.parameters,
+        "results": job.results.iter().map(|r| serde_json::json!({"id": r.id, "mime_type": r.mime_type, "size": r.size})).collect::<Vec<_>>(),
+        "error": job.error.as_ref().map(|e| serde_json::json!({"fatal": e.fatal, "message": e.message})),
+    })
+    .to_string()
+}
+
+fn decode(record: &str) -> Result<Job, StoreError> {
+    let bad = |what: &str| StoreError(format!("corrupt job record ({what})"));
+    let v: serde_json::Value = serde_json::from_str(record).map_err(|_| bad("not JSON"))?;
+    let text = |k: &str| v[k].as_str().map(str::to_owned);
+    let instant = |k: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        match v[k].as_str() {
+            None => Ok(None),
+            Some(s) => chrono::DateTime::parse_from_rfc3339(s).map(|t| Some(t.with_timezone(&chrono::Utc))).map_err(|_| bad(k)),
+        }
+    };
+    Ok(Job {
+        id: text("id").ok_or_else(|| bad("id"))?,
+        run_id: text("run_id"),
+        owner: text("owner"),
+        phase: text("phase").and_then(|p| p.parse::<Phase>().ok()).ok_or_else(|| bad("phase"))?,
+        creation_time: instant("creation_time")?.ok_or_else(|| bad("creation_time"))?,
+        start_time: instant("start_time")?,
+        end_time: instant("end_time")?,
+        execution_duration: v["execution_duration"].as_u64().unwrap_or(0),
+        destruction: instant("destruction")?,
+        parameters: serde_json::from_value(v["parameters"].clone()).map_err(|_| bad("parameters"))?,
+        results: v["results"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|r| JobResult {
+                        id: r["id"].as_str().unwrap_or_default().to_owned(),
+                        mime_type: r["mime_type"].as_str().unwrap_or_default().to_owned(),
+                        size: r["size"].as_u64().unwrap_or(0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        error: v["error"].as_object().map(|e| JobError {
+            fatal: e.get("fatal").and_then(serde_json::Value::as_bool).unwrap_or(true),
+            message: e.get("message").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned(),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn job(id: &str, owner: Option<&str>) -> Job {
+        Job {
+            id: id.into(),
+            run_id: Some("run".into()),
+            owner: owner.map(str::to_owned),
+            phase: Phase::Pending,
+            creation_time: chrono::Utc::now(),
+            start_time: None,
+            end_time: None,
+            execution_duration: 60,
+            destruction: Some(chrono::Utc::now()),
+            parameters: vec![("ID".into(), "m31".into()), ("ID".into(), "m33".into())],
+            results: vec![JobResult { id: "r1".into(), mime_type: "application/fits".into(), size: 3 }],
+            error: Some(JobError { fatal: false, message: "x".into() }),
+        }
+    }
+
+    #[test]
+    fn jobs_survive_reopening_the_database() {
+        let dir = std::env::temp_dir().join(format!("ivoagen-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("jobs.sqlite");
+        let a = job("a", Some("alice"));
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store.insert(&a).unwrap();
+            store.insert(&job("b", None)).unwrap();
+            assert!(store.insert(&a).is_err(), "ids are unique");
+            let mut changed = a.clone();
+            changed.phase = Phase::Executing;
+            store.update(&changed).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let mut expected = a.clone();
+        expected.phase = Phase::Executing;
+        // Instants go through RFC 3339 text; compare them at that precision.
+        let got = store.get("a").unwrap().unwrap();
+        assert_eq!(got.phase, Phase::Executing);
+        assert_eq!(got.parameters, expected.parameters);
+        assert_eq!(got.results, expected.results);
+        assert_eq!(got.error, expected.error);
+        assert_eq!(got.creation_time.timestamp_micros(), expected.creation_time.timestamp_micros());
+        assert_eq!(store.all().unwrap().iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(store.delete("a").unwrap());
+        assert!(!store.delete("a").unwrap());
+        assert_eq!(store.get("a").unwrap(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,234 @@
+//! The UWS engine through its API, on a real SQLite file: phases, WAIT, execution limits, abort,
+//! destruction, owners, restart recovery, and many concurrent creations.
+
+use ivoagen_runtime::uws::engine::{Config, Engine, EngineError, JobFuture, RESTARTED, ResultWriter, Runner};
+use ivoagen_runtime::uws::store::{JobStore, SqliteStore};
+use ivoagen_runtime::uws::{Job, JobError, Phase};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a job does, chosen by its `MODE` parameter.
+struct TestRunner;
+
+impl Runner for TestRunner {
+    fn run(&self, job: Job, results: Arc<ResultWriter>) -> JobFuture {
+        let mode = job.parameters.iter().find(|(n, _)| n == "MODE").map(|(_, v)| v.clone()).unwrap_or_default();
+        Box::pin(async move {
+            match mode.as_str() {
+                "fail" => Err(JobError { fatal: true, message: "no overlap".into() }),
+                "sleep" => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok(())
+                }
+                "slow" => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    results.put("out", "text/plain", b"slow").map_err(|e| JobError { fatal: true, message: e.to_string() })
+                }
+                _ => results.put("cutout", "application/fits", b"SIMPLE = T").map_err(|e| JobError { fatal: true, message: e.to_string() }),
+            }
+        })
+    }
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ivoagen-uws-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+async fn engine(data: &PathBuf, tweak: impl FnOnce(&mut Config)) -> Engine {
+    let store = Arc::new(SqliteStore::open(&data.join("jobs.sqlite")).unwrap());
+    let mut config = Config::new(data);
+    config.max_wait = Duration::from_secs(30);
+    tweak(&mut config);
+    Engine::start(store, Arc::new(TestRunner), config).await.unwrap()
+}
+
+fn params(mode: &str) -> Vec<(String, String)> {
+    vec![("ID".into(), "m31".into()), ("MODE".into(), mode.into())]
+}
+
+#[tokio::test]
+async fn a_job_runs_to_completion_and_keeps_its_results() {
+    let data = dir("complete");
+    let e = engine(&data, |_| {}).await;
+    let job = e.create(Some("alice"), Some("r1".into()), params("ok"), false).await.unwrap();
+    assert_eq!(job.phase, Phase::Pending);
+    e.run(Some("alice"), &job.id).await.unwrap();
+    let done = e.wait(Some("alice"), &job.id, None, None).await.unwrap();
+    let done = if done.phase.is_active() { e.wait(Some("alice"), &job.id, None, None).await.unwrap() } else { done };
+    assert_eq!(done.phase, Phase::Completed);
+    assert!(done.start_time.is_some() && done.end_time >= done.start_time);
+    let (path, result) = e.result_file(Some("alice"), &job.id, "cutout").await.unwrap();
+    assert_eq!((result.mime_type.as_str(), result.size), ("application/fits", 10));
+    assert_eq!(std::fs::read(path).unwrap(), b"SIMPLE = T");
+    // A failed job is not an HTTP error: it has phase ERROR and says why.
+    let failed = e.create(Some("alice"), None, params("fail"), true).await.unwrap();
+    let failed = e.wait(Some("alice"), &failed.id, None, Some(Phase::Queued)).await.unwrap();
+    let failed = e.wait(Some("alice"), &failed.id, None, None).await.unwrap();
+    assert_eq!(failed.phase, Phase::Error);
+    assert_eq!(failed.error.unwrap().message, "no overlap");
+}
+
+#[tokio::test]
+async fn wait_returns_on_the_phase_change_not_the_timeout() {
+    let data = dir("wait");
+    let e = engine(&data, |_| {}).await;
+    let job = e.create(None, None, params("slow"), false).await.unwrap();
+    // PHASE given and different from the job's: at once.
+    let start = Instant::now();
+    let same = e.wait(None, &job.id, Some(Duration::from_secs(20)), Some(Phase::Executing)).await.unwrap();
+    assert_eq!(same.phase, Phase::Pending);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // Woken by RUN (PENDING → QUEUED), well before the 20 s timeout.
+    let waiter = {
+        let e = e.clone();
+        let id = job.id.clone();
+        tokio::spawn(async move { e.wait(None, &id, Some(Duration::from_secs(20)), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    e.run(None, &job.id).await.unwrap();
+    let woken = waiter.await.unwrap().unwrap();
+    assert_ne!(woken.phase, Phase::Pending);
+    assert!(start.elapsed() < Duration::from_secs(10), "WAIT ended by its timeout, not the change");
+    // A job that has ended answers at once.
+    let mut ended = woken;
+    while ended.phase.is_active() {
+        ended = e.wait(None, &job.id, Some(Duration::from_secs(20)), None).await.unwrap();
+    }
+    assert_eq!(ended.phase, Phase::Completed);
+}
+
+#[tokio::test]
+async fn abort_and_the_execution_duration_stop_running_jobs() {
+    let data = dir("abort");
+    let e = engine(&data, |c| c.execution_duration = 1).await;
+    let job = e.create(None, None, params("sleep"), true).await.unwrap();
+    let running = e.wait(None, &job.id, None, Some(Phase::Queued)).await.unwrap();
+    assert_eq!(running.phase, Phase::Executing);
+    let limited = e.wait(None, &job.id, None, None).await.unwrap();
+    assert_eq!(limited.phase, Phase::Aborted, "the 1 s execution duration aborts it");
+    assert!(limited.error.unwrap().message.contains("execution duration"));
+
+    let e = engine(&dir("abort2"), |c| c.execution_duration = 0).await;
+    let job = e.create(None, None, params("sleep"), true).await.unwrap();
+    e.wait(None, &job.id, None, Some(Phase::Queued)).await.unwrap();
+    let aborted = e.abort(None, &job.id).await.unwrap();
+    assert_eq!(aborted.phase, Phase::Aborted);
+    assert!(matches!(e.abort(None, &job.id).await, Err(EngineError::Forbidden(_))), "an ended job cannot be aborted");
+    assert!(matches!(e.run(None, &job.id).await, Err(EngineError::Forbidden(_))));
+}
+
+#[tokio::test]
+async fn owners_see_and_touch_only_their_jobs() {
+    let data = dir("owners");
+    let e = engine(&data, |_| {}).await;
+    let a = e.create(Some("alice"), None, params("ok"), false).await.unwrap();
+    let b = e.create(Some("bob"), None, params("ok"), false).await.unwrap();
+    assert!(matches!(e.get(Some("bob"), &a.id).await, Err(EngineError::Forbidden(_))));
+    assert!(matches!(e.delete(Some("bob"), &a.id).await, Err(EngineError::Forbidden(_))));
+    assert!(matches!(e.run(None, &a.id).await, Err(EngineError::Forbidden(_))), "anonymous is not alice");
+    assert!(matches!(e.get(Some("bob"), "no-such-job").await, Err(EngineError::NotFound(_))));
+    let listed: Vec<String> = e.list(Some("bob"), &[], None, None).await.unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(listed, [b.id.as_str()]);
+    // Parameters change only while PENDING.
+    e.set_parameters(Some("bob"), &b.id, vec![("id".into(), "m33".into())]).await.unwrap();
+    assert_eq!(e.get(Some("bob"), &b.id).await.unwrap().parameters.iter().filter(|(n, _)| n.eq_ignore_ascii_case("ID")).count(), 1);
+    e.delete(Some("bob"), &b.id).await.unwrap();
+    assert!(matches!(e.get(Some("bob"), &b.id).await, Err(EngineError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn list_filters_by_phase_after_and_last() {
+    let e = engine(&dir("list"), |_| {}).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(e.create(None, None, params("ok"), false).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    e.run(None, &ids[0].id).await.unwrap();
+    let pending = e.list(None, &[Phase::Pending], None, None).await.unwrap();
+    assert_eq!(pending.len(), 3);
+    let last_two: Vec<String> = e.list(None, &[], None, Some(2)).await.unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(last_two, [ids[3].id.clone(), ids[2].id.clone()], "newest first");
+    let after = e.list(None, &[], Some(ids[1].creation_time), None).await.unwrap();
+    assert_eq!(after.len(), 2);
+}
+
+#[tokio::test]
+async fn destruction_deletes_the_job_and_its_results() {
+    let data = dir("reap");
+    let e = engine(&data, |_| {}).await;
+    let job = e.create(None, None, params("ok"), true).await.unwrap();
+    let mut done = e.wait(None, &job.id, None, None).await.unwrap();
+    while done.phase.is_active() {
+        done = e.wait(None, &job.id, None, None).await.unwrap();
+    }
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(1);
+    e.set_destruction(None, &job.id, soon).await.unwrap();
+    assert!(data.join("results").join(&job.id).exists());
+    assert_eq!(e.reap(chrono::Utc::now()).await.unwrap(), 0, "not yet");
+    assert_eq!(e.reap(soon + chrono::Duration::seconds(1)).await.unwrap(), 1);
+    assert!(matches!(e.get(None, &job.id).await, Err(EngineError::NotFound(_))));
+    assert!(!data.join("results").join(&job.id).exists(), "the result files are gone too");
+}
+
+#[tokio::test]
+async fn a_restart_fails_executing_jobs_and_runs_queued_ones() {
+    let data = dir("restart");
+    let store = SqliteStore::open(&data.join("jobs.sqlite")).unwrap();
+    // What a crash leaves behind: one job executing, one queued, one completed.
+    let template = |id: &str, phase: Phase| Job {
+        id: id.into(),
+        run_id: None,
+        owner: Some("alice".into()),
+        phase,
+        creation_time: chrono::Utc::now(),
+        start_time: None,
+        end_time: None,
+        execution_duration: 60,
+        destruction: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+        parameters: params("ok"),
+        results: Vec::new(),
+        error: None,
+    };
+    store.insert(&template("was-executing", Phase::Executing)).unwrap();
+    store.insert(&template("was-queued", Phase::Queued)).unwrap();
+    store.insert(&template("was-done", Phase::Completed)).unwrap();
+    drop(store);
+    let e = engine(&data, |_| {}).await;
+    let failed = e.get(Some("alice"), "was-executing").await.unwrap();
+    assert_eq!(failed.phase, Phase::Error);
+    assert_eq!(failed.error.unwrap().message, RESTARTED);
+    let mut queued = e.wait(Some("alice"), "was-queued", None, None).await.unwrap();
+    while queued.phase.is_active() {
+        queued = e.wait(Some("alice"), "was-queued", None, None).await.unwrap();
+    }
+    assert_eq!(queued.phase, Phase::Completed);
+    assert_eq!(e.get(Some("alice"), "was-done").await.unwrap().phase, Phase::Completed);
+    assert_eq!(e.list(Some("alice"), &[], None, None).await.unwrap().len(), 3, "no job is missing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_creations_make_a_thousand_jobs() {
+    let data = dir("many");
+    let e = engine(&data, |_| {}).await;
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let e = e.clone();
+            tokio::spawn(async move { e.create(Some("alice"), Some(format!("run-{i}")), params("ok"), false).await })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap().unwrap().id);
+    }
+    assert_eq!(ids.len(), 1000, "no duplicate ids");
+    let store = SqliteStore::open(&data.join("jobs.sqlite")).unwrap();
+    let stored = store.all().unwrap();
+    assert_eq!(stored.len(), 1000, "none lost");
+    let runs: std::collections::BTreeSet<_> = stored.iter().filter_map(|j| j.run_id.clone()).collect();
+    assert_eq!(runs.len(), 1000);
+}
