@@ -155,6 +155,11 @@ impl<'a> RawRequest<'a> {
         self.matching(location, name).collect()
     }
 
+    /// Every field of the form body, in order.
+    pub fn form_pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.form.iter().cloned()
+    }
+
     /// The bytes of the file part `name`, if the body had one.
     pub fn file(&self, name: &str) -> Option<&FilePart> {
         self.files.iter().find(|f| f.name == name)

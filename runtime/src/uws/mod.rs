@@ -7,6 +7,7 @@
 
 pub mod documents;
 pub mod engine;
+pub mod http;
 pub mod store;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,345 @@
+//! Every UWS 1.1 endpoint (§2.2) as axum routes over an [`Engine`]: the job list with its filters,
+//! creation with `303` and `PHASE=RUN` (body or query), the job document with WAIT, and each
+//! sub-resource. Parameter names are case-insensitive (DALI §3.1); errors are `text/plain` with the
+//! SODA/DALI label and the UWS status: 400 bad value, 403 another owner's job or a change not
+//! allowed in this phase, 404 no such job.
+
+use super::engine::{Engine, EngineError};
+use super::{Phase, documents};
+use crate::ivoa::ErrorFormat;
+use crate::params::RawRequest;
+use crate::serve::Mount;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::header::{CONTENT_TYPE, LOCATION};
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Who is asking, from the request (authentication plugs in here; anonymous by default).
+pub type Identify = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
+struct Uws {
+    engine: Engine,
+    base_path: String,
+    jobs_path: String,
+    identify: Identify,
+}
+
+/// The UWS routes for the job list at `base_path` + `jobs_path` (`/soda` + `/async`).
+pub fn routes(engine: Engine, base_path: &str, jobs_path: &str, identify: Identify) -> Router {
+    let uws = Uws { engine, base_path: base_path.to_owned(), jobs_path: jobs_path.to_owned(), identify };
+    let at = |tail: &str| format!("{base_path}{jobs_path}{tail}");
+    Router::new()
+        .route(&at(""), get(list).post(create))
+        .route(&at("/{job}"), get(job).post(job_action).delete(delete))
+        .route(&at("/{job}/phase"), get(phase).post(set_phase))
+        .route(&at("/{job}/executionduration"), get(execution_duration).post(set_execution_duration))
+        .route(&at("/{job}/destruction"), get(destruction).post(set_destruction))
+        .route(&at("/{job}/quote"), get(quote))
+        .route(&at("/{job}/error"), get(error))
+        .route(&at("/{job}/results"), get(results))
+        .route(&at("/{job}/results/{result}"), get(result))
+        .route(&at("/{job}/parameters"), get(parameters).post(set_parameters))
+        .route(&at("/{job}/owner"), get(owner))
+        .with_state(uws)
+}
+
+/// An error of the job API, answered in the documented UWS error format (text/plain with the
+/// label and the UWS status).
+#[derive(Debug)]
+struct Failure(crate::RequestError);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        self.0.respond(ErrorFormat::SodaText)
+    }
+}
+
+impl From<crate::RequestError> for Failure {
+    fn from(e: crate::RequestError) -> Self {
+        Failure(e)
+    }
+}
+
+type Answer = Result<Response, Failure>;
+
+fn fail(e: EngineError) -> Failure {
+    let (status, message) = match e {
+        EngineError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+        EngineError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+        EngineError::Usage(m) => (StatusCode::BAD_REQUEST, m),
+        EngineError::Store(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
+    };
+    Failure(crate::RequestError::request(status, "uws", message))
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure(crate::RequestError::request(StatusCode::BAD_REQUEST, "usage", message))
+}
+
+impl Uws {
+    fn jobs_url(&self, parts: &Parts) -> String {
+        let mount = parts.extensions.get::<Arc<Mount>>().map(|m| m.as_ref().clone()).unwrap_or(Mount { public_url: None, base_path: self.base_path.clone() });
+        format!("{}{}", mount.base_url(&parts.headers), self.jobs_path)
+    }
+
+    fn owner(&self, parts: &Parts) -> Option<String> {
+        (self.identify)(parts)
+    }
+}
+
+fn xml(body: String) -> Response {
+    (StatusCode::OK, [(CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+fn text(body: String) -> Response {
+    (StatusCode::OK, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn see_other(url: String) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, url)]).into_response()
+}
+
+/// The parameters of a form or multipart body (and the query string), names as sent.
+async fn form_pairs(parts: &Parts, body: Body) -> Result<Vec<(String, String)>, Failure> {
+    let bytes = crate::body::read(body).await?;
+    let mut raw = RawRequest::new(parts, Vec::new());
+    match crate::body::media_type(&parts.headers).as_deref() {
+        None if bytes.is_empty() => {}
+        Some(m) if crate::body::matches(m, "application/x-www-form-urlencoded") => crate::body::form(&mut raw, &bytes),
+        Some(m) if crate::body::matches(m, "multipart/form-data") => {
+            crate::body::multipart(&mut raw, &parts.headers, bytes).await?;
+        }
+        other => {
+            return Err(crate::body::unsupported(other, &["application/x-www-form-urlencoded", "multipart/form-data"]).into());
+        }
+    }
+    let mut pairs: Vec<(String, String)> = parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    pairs.extend(raw.form_pairs());
+    Ok(pairs)
+}
+
+fn take(pairs: &mut Vec<(String, String)>, name: &str) -> Vec<String> {
+    let mut taken = Vec::new();
+    pairs.retain(|(n, v)| {
+        if n.eq_ignore_ascii_case(name) {
+            taken.push(v.clone());
+            false
+        } else {
+            true
+        }
+    });
+    taken
+}
+
+fn single(pairs: &mut Vec<(String, String)>, name: &str) -> Result<Option<String>, Failure> {
+    let mut values = take(pairs, name);
+    match values.len() {
+        0 => Ok(None),
+        1 => Ok(values.pop()),
+        _ => Err(crate::RequestError::new(name, "multiplicity", format!("`{name}` takes one value")).into()),
+    }
+}
+
+fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
+    parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+fn instant(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| s.parse::<crate::dali::Timestamp>().ok().map(|t| t.0.and_utc()))
+}
+
+async fn list(State(uws): State<Uws>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let mut pairs = query_pairs(&parts);
+    let phases = take(&mut pairs, "PHASE").iter().map(|p| p.parse::<Phase>().map_err(usage)).collect::<Result<Vec<_>, _>>()?;
+    let after = single(&mut pairs, "AFTER")?.map(|a| instant(&a).ok_or_else(|| usage(format!("AFTER `{a}` is not an ISO 8601 instant")))).transpose()?;
+    let last = single(&mut pairs, "LAST")?.map(|l| l.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| usage(format!("LAST `{l}` is not a positive integer")))).transpose()?;
+    let jobs = uws.engine.list(uws.owner(&parts).as_deref(), &phases, after, last).await.map_err(fail)?;
+    Ok(xml(documents::jobs(&jobs, &uws.jobs_url(&parts))))
+}
+
+async fn create(State(uws): State<Uws>, request: Request) -> Answer {
+    let (parts, body) = request.into_parts();
+    let mut pairs = form_pairs(&parts, body).await?;
+    let run = match single(&mut pairs, "PHASE")?.as_deref() {
+        None => false,
+        Some("RUN") => true,
+        Some(other) => return Err(usage(format!("PHASE `{other}` cannot be given at creation; use RUN"))),
+    };
+    let run_id = single(&mut pairs, "RUNID")?;
+    let job = uws.engine.create(uws.owner(&parts).as_deref(), run_id, pairs, run).await.map_err(fail)?;
+    Ok(see_other(format!("{}/{}", uws.jobs_url(&parts), job.id)))
+}
+
+async fn job(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let mut pairs = query_pairs(&parts);
+    let owner = uws.owner(&parts);
+    let wait = single(&mut pairs, "WAIT")?;
+    let job = match wait {
+        None => uws.engine.get(owner.as_deref(), &id).await,
+        Some(w) => {
+            let seconds: i64 = w.parse().map_err(|_| usage(format!("WAIT `{w}` is not an integer")))?;
+            let timeout = (seconds >= 0).then(|| Duration::from_secs(seconds.unsigned_abs()));
+            let phase = single(&mut pairs, "PHASE")?.map(|p| p.parse::<Phase>().map_err(usage)).transpose()?;
+            uws.engine.wait(owner.as_deref(), &id, timeout, phase).await
+        }
+    }
+    .map_err(fail)?;
+    Ok(xml(documents::job(&job, &format!("{}/{}", uws.jobs_url(&parts), job.id))))
+}
+
+async fn delete(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    uws.engine.delete(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    Ok(see_other(uws.jobs_url(&parts)))
+}
+
+async fn job_action(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, body) = request.into_parts();
+    let mut pairs = form_pairs(&parts, body).await?;
+    match single(&mut pairs, "ACTION")?.as_deref() {
+        Some("DELETE") => {
+            uws.engine.delete(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+            Ok(see_other(uws.jobs_url(&parts)))
+        }
+        other => Err(usage(format!("ACTION must be DELETE, got {other:?}"))),
+    }
+}
+
+async fn phase(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    Ok(text(job.phase.to_string()))
+}
+
+async fn set_phase(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, body) = request.into_parts();
+    let mut pairs = form_pairs(&parts, body).await?;
+    let owner = uws.owner(&parts);
+    match single(&mut pairs, "PHASE")?.as_deref() {
+        Some("RUN") => uws.engine.run(owner.as_deref(), &id).await.map_err(fail)?,
+        Some("ABORT") => uws.engine.abort(owner.as_deref(), &id).await.map_err(fail)?,
+        other => return Err(usage(format!("PHASE must be RUN or ABORT, got {other:?}"))),
+    };
+    Ok(see_other(format!("{}/{id}", uws.jobs_url(&parts))))
+}
+
+async fn execution_duration(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    Ok(text(job.execution_duration.to_string()))
+}
+
+async fn set_execution_duration(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, body) = request.into_parts();
+    let mut pairs = form_pairs(&parts, body).await?;
+    let value = single(&mut pairs, "EXECUTIONDURATION")?.ok_or_else(|| usage("EXECUTIONDURATION is required"))?;
+    let seconds = value.trim().parse::<u64>().map_err(|_| usage(format!("EXECUTIONDURATION `{value}` is not a number of seconds")))?;
+    uws.engine.set_execution_duration(uws.owner(&parts).as_deref(), &id, seconds).await.map_err(fail)?;
+    Ok(see_other(format!("{}/{id}", uws.jobs_url(&parts))))
+}
+
+async fn destruction(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    Ok(text(job.destruction.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()))
+}
+
+async fn set_destruction(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, body) = request.into_parts();
+    let mut pairs = form_pairs(&parts, body).await?;
+    let value = single(&mut pairs, "DESTRUCTION")?.ok_or_else(|| usage("DESTRUCTION is required"))?;
+    let at = instant(&value).ok_or_else(|| usage(format!("DESTRUCTION `{value}` is not an ISO 8601 instant")))?;
+    uws.engine.set_destruction(uws.owner(&parts).as_deref(), &id, at).await.map_err(fail)?;
+    Ok(see_other(format!("{}/{id}", uws.jobs_url(&parts))))
+}
+
+async fn quote(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    // No estimate is made; UWS allows an empty quote.
+    Ok(text(String::new()))
+}
+
+async fn error(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    match job.error {
+        // A failed job's error document is served with 200 (DALI).
+        Some(e) => Ok(text(format!("Error: {}\n", e.message))),
+        None => Err(fail(EngineError::NotFound(format!("job `{id}` has no error")))),
+    }
+}
+
+async fn results(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    Ok(xml(documents::results(&job, &format!("{}/{id}", uws.jobs_url(&parts)))))
+}
+
+async fn result(State(uws): State<Uws>, Path((id, result)): Path<(String, String)>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let (path, found) = uws.engine.result_file(uws.owner(&parts).as_deref(), &id, &result).await.map_err(fail)?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| fail(EngineError::NotFound(format!("result `{result}`: {e}"))))?;
+    let stream = file_body(file);
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, found.mime_type.parse().unwrap_or(http::HeaderValue::from_static("application/octet-stream")));
+    headers.insert(http::header::CONTENT_LENGTH, found.size.into());
+    Ok((StatusCode::OK, headers, stream).into_response())
+}
+
+/// A file as a streamed body, read in 64 KiB chunks: a large result never sits in memory.
+fn file_body(file: tokio::fs::File) -> Body {
+    Body::from_stream(FileStream { file, buffer: vec![0; 64 * 1024].into_boxed_slice() })
+}
+
+struct FileStream {
+    file: tokio::fs::File,
+    buffer: Box<[u8]>,
+}
+
+impl futures_core::Stream for FileStream {
+    type Item = std::io::Result<bytes::Bytes>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        let mut buf = tokio::io::ReadBuf::new(&mut this.buffer);
+        match tokio::io::AsyncRead::poll_read(std::pin::Pin::new(&mut this.file), cx, &mut buf) {
+            Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(None),
+            Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(bytes::Bytes::copy_from_slice(buf.filled())))),
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+async fn parameters(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    Ok(xml(documents::parameters(&job)))
+}
+
+async fn set_parameters(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, body) = request.into_parts();
+    let pairs = form_pairs(&parts, body).await?;
+    uws.engine.set_parameters(uws.owner(&parts).as_deref(), &id, pairs).await.map_err(fail)?;
+    Ok(see_other(format!("{}/{id}", uws.jobs_url(&parts))))
+}
+
+async fn owner(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
+    let (parts, _) = request.into_parts();
+    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    Ok(text(job.owner.unwrap_or_default()))
+}

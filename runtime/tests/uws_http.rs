@@ -1,0 +1,141 @@
+//! The UWS endpoints through the real router: the full job cycle, the UWS error statuses, and
+//! owners kept apart. Documents are validated against UWS.xsd.
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use ivoagen_runtime::uws::engine::{Config, Engine, JobFuture, ResultWriter, Runner};
+use ivoagen_runtime::uws::http::{Identify, routes};
+use ivoagen_runtime::uws::store::SqliteStore;
+use ivoagen_runtime::uws::{Job, JobError};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Cutout;
+
+impl Runner for Cutout {
+    fn run(&self, job: Job, results: Arc<ResultWriter>) -> JobFuture {
+        Box::pin(async move {
+            let id = job.parameters.iter().find(|(n, _)| n.eq_ignore_ascii_case("ID")).map(|(_, v)| v.clone()).unwrap_or_default();
+            results.put("cutout", "application/fits", format!("cutout of {id}").as_bytes()).map_err(|e| JobError { fatal: true, message: e.to_string() })
+        })
+    }
+}
+
+async fn app(name: &str) -> axum::Router {
+    let data = std::env::temp_dir().join(format!("ivoagen-uws-http-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let store = Arc::new(SqliteStore::open(&data.join("jobs.sqlite")).unwrap());
+    let engine = Engine::start(store, Arc::new(Cutout), Config::new(&data)).await.unwrap();
+    let identify: Identify = Arc::new(|parts| parts.headers.get("x-user").and_then(|v| v.to_str().ok()).map(str::to_owned));
+    routes(engine, "/soda", "/async", identify)
+}
+
+async fn send(app: &axum::Router, method: &str, uri: &str, user: Option<&str>, form: Option<&str>) -> (StatusCode, Option<String>, String, String) {
+    let mut request = Request::builder().method(method).uri(uri).header("host", "archive.test");
+    if let Some(user) = user {
+        request = request.header("x-user", user);
+    }
+    let body = match form {
+        Some(form) => {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+            Body::from(form.to_owned())
+        }
+        None => Body::empty(),
+    };
+    let response = app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, location, content_type, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn validate(name: &str, document: &str) {
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&file, document).unwrap();
+    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/xsd/UWS-v1.1.xsd");
+    let out = std::process::Command::new("xmllint").args(["--noout", "--nonet", "--schema"]).arg(xsd).arg(&file).output().expect("xmllint");
+    assert!(out.status.success(), "{name}: {}\n{document}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn the_full_job_cycle() {
+    let app = app("cycle").await;
+    // Creation: 303 to the job; PHASE=RUN in the query string starts it.
+    let (status, location, _, _) = send(&app, "POST", "/soda/async?PHASE=RUN", Some("alice"), Some("id=m31&RUNID=r1&circle=10+20+0.5")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let job_url = location.unwrap();
+    assert!(job_url.starts_with("http://archive.test/soda/async/"), "{job_url}");
+    let path = job_url.trim_start_matches("http://archive.test");
+    // WAIT=-1 until it ends.
+    let mut document = String::new();
+    for _ in 0..20 {
+        let (status, _, content_type, body) = send(&app, "GET", &format!("{path}?WAIT=-1"), Some("alice"), None).await;
+        assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/xml"));
+        document = body;
+        if document.contains("<uws:phase>COMPLETED</uws:phase>") {
+            break;
+        }
+    }
+    assert!(document.contains("<uws:phase>COMPLETED</uws:phase>"), "{document}");
+    assert!(document.contains("<uws:runId>r1</uws:runId>") && document.contains("<uws:ownerId>alice</uws:ownerId>"), "{document}");
+    validate("cycle-job.xml", &document);
+    let (_, _, _, results) = send(&app, "GET", &format!("{path}/results"), Some("alice"), None).await;
+    validate("cycle-results.xml", &results);
+    let href = format!("{job_url}/results/cutout");
+    assert!(results.contains(&format!("xlink:href=\"{href}\"")), "{results}");
+    let (status, _, content_type, bytes) = send(&app, "GET", href.trim_start_matches("http://archive.test"), Some("alice"), None).await;
+    assert_eq!((status, content_type.as_str(), bytes.as_str()), (StatusCode::OK, "application/fits", "cutout of m31"));
+    let (_, _, _, parameters) = send(&app, "GET", &format!("{path}/parameters"), Some("alice"), None).await;
+    validate("cycle-parameters.xml", &parameters);
+    assert!(parameters.contains(r#"<uws:parameter id="circle">10 20 0.5</uws:parameter>"#), "{parameters}");
+    let (_, _, _, phase) = send(&app, "GET", &format!("{path}/phase"), Some("alice"), None).await;
+    assert_eq!(phase, "COMPLETED");
+    let (_, _, _, list) = send(&app, "GET", "/soda/async?PHASE=COMPLETED", Some("alice"), None).await;
+    validate("cycle-jobs.xml", &list);
+    // Delete: 303 to the list, then 404.
+    let (status, location, _, _) = send(&app, "DELETE", path, Some("alice"), None).await;
+    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("http://archive.test/soda/async")));
+    let (status, _, _, text) = send(&app, "GET", path, Some("alice"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(text.starts_with("Error: "), "{text}");
+}
+
+#[tokio::test]
+async fn errors_of_the_job_api_have_the_uws_statuses() {
+    let app = app("errors").await;
+    let (_, location, _, _) = send(&app, "POST", "/soda/async", Some("alice"), Some("ID=m31")).await;
+    let path = location.unwrap().trim_start_matches("http://archive.test").to_owned();
+    let usage = |(status, _, content_type, text): (StatusCode, Option<String>, String, String)| {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+        assert_eq!(content_type, "text/plain; charset=utf-8");
+        assert!(text.starts_with("UsageError: "), "{text}");
+    };
+    usage(send(&app, "POST", &format!("{path}/phase"), Some("alice"), Some("PHASE=SLEEP")).await);
+    usage(send(&app, "POST", &format!("{path}/destruction"), Some("alice"), Some("DESTRUCTION=tomorrow")).await);
+    usage(send(&app, "POST", &format!("{path}/executionduration"), Some("alice"), Some("EXECUTIONDURATION=-5")).await);
+    usage(send(&app, "GET", &format!("{path}?WAIT=soon"), Some("alice"), None).await);
+    usage(send(&app, "POST", path.as_str(), Some("alice"), Some("ACTION=EXPLODE")).await);
+    // Unknown job: 404.
+    let (status, _, _, text) = send(&app, "GET", "/soda/async/nosuchjob/phase", Some("alice"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
+    // Another owner: 403, and absent from its list.
+    let (status, _, _, text) = send(&app, "GET", path.as_str(), Some("bob"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(text.starts_with("AuthorizationError: "), "{text}");
+    let (status, _, _, _) = send(&app, "DELETE", path.as_str(), Some("bob"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, _, _, bobs) = send(&app, "GET", "/soda/async", Some("bob"), None).await;
+    assert!(!bobs.contains("jobref"), "{bobs}");
+    // Destruction accepted and echoed; parameters change only while PENDING.
+    let (status, _, _, _) = send(&app, "POST", &format!("{path}/destruction"), Some("alice"), Some("DESTRUCTION=2030-01-02T03:04:05Z")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _, _) = send(&app, "POST", &format!("{path}/parameters"), Some("alice"), Some("ID=m33")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _, _) = send(&app, "POST", &format!("{path}/phase"), Some("alice"), Some("PHASE=ABORT")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _, text) = send(&app, "POST", &format!("{path}/parameters"), Some("alice"), Some("ID=m51")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    let (status, _, _, owner) = send(&app, "GET", &format!("{path}/owner"), Some("alice"), None).await;
+    assert_eq!((status, owner.as_str()), (StatusCode::OK, "alice"));
+}
