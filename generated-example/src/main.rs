@@ -2,10 +2,10 @@
 // Regenerate with `cargo xtask codegen`.
 //! The `soda-cutout-server` server: `soda-cutout-server --bind 127.0.0.1:8080 --base-path /`.
 
-use soda_cutout_server::{router_at, service::Service};
+use soda_cutout_server::{server, service::Service};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("soda-cutout-server", |config| {
-        router_at(Service::new(config), &config.base_path)
+    ivoagen_runtime::codegen::serve::main("soda-cutout-server", |config| async move {
+        server(Service::new(&config), &config).await
     })
 }

@@ -100,6 +100,25 @@ pub fn augment(doc: &mut Document, profile: Profile) {
     set_default(&mut doc.roots[0], "x-ivoa-error-format", string(error_format));
 
     let paths: Vec<String> = doc.root().get("paths").map(|p| p.entries().iter().map(|(k, _)| k.name.clone()).collect()).unwrap_or_default();
+    // SODA: the async endpoints are UWS, and a job takes the sync operation's parameters.
+    if profile == Profile::Soda && paths.iter().any(|p| p == "/async") {
+        let sync = place_of(doc, 0, vec!["paths".into(), "/sync".into()]);
+        let sync_id = doc
+            .node(&crate::load::Target { file: sync.0, pointer: sync.1 })
+            .and_then(|item| item.get("get"))
+            .and_then(|op| op.get("operationId"))
+            .and_then(Node::as_str)
+            .map(str::to_owned);
+        if let Some(id) = sync_id {
+            let span = doc.roots[0].span;
+            let key = synthetic(span);
+            let value = Value::Map(vec![
+                (key("jobs"), Node { value: string("/async"), span }),
+                (key("parameters"), Node { value: string(&id), span }),
+            ]);
+            set_default(&mut doc.roots[0], "x-ivoa-uws", value);
+        }
+    }
     for path in paths {
         let item = place_of(doc, 0, vec!["paths".into(), path.clone()]);
         let Some(item_node) = doc.node(&crate::load::Target { file: item.0, pointer: item.1.clone() }) else { continue };

@@ -21,6 +21,19 @@ pub struct Api {
     pub types: Vec<TypeDef>,
     /// The document the server publishes at `openapi.json`.
     pub openapi_json: String,
+    /// `x-ivoa-uws`: a UWS job list answered by the runtime.
+    pub uws: Option<Uws>,
+}
+
+/// `x-ivoa-uws: {jobs: /async, parameters: sodaSync}`: the job list at `jobs` (it and every path
+/// below it are answered by the runtime's UWS engine), whose jobs take the parameters of the
+/// operation `parameters`; the service implements that operation's `…_job` method.
+#[derive(Debug, Clone)]
+pub struct Uws {
+    /// The job list's path.
+    pub jobs: String,
+    /// Index in [`Api::operations`] of the operation whose parameters a job takes.
+    pub operation: usize,
 }
 
 /// Index of a type in [`Api::types`].
@@ -323,6 +336,15 @@ pub struct Operation {
     pub standard_id: Option<String>,
     /// `x-ivoa-vosi`: the runtime answers this operation; it is not part of the trait.
     pub vosi: Option<Vosi>,
+    /// Part of the UWS job API of `x-ivoa-uws`: the runtime answers it.
+    pub uws: bool,
+}
+
+impl Operation {
+    /// Whether the service implements this operation (rather than the runtime).
+    pub fn served(&self) -> bool {
+        self.vosi.is_none() && !self.uws
+    }
 }
 
 /// Where a parameter travels.

@@ -122,7 +122,8 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
-        let operations = self.operations();
+        let mut operations = self.operations();
+        let uws = self.uws(&mut operations);
         let types: Vec<TypeDef> = self.types.drain(..).map(|t| t.expect("every reserved type is filled")).collect();
         let mut api = Api {
             title,
@@ -131,10 +132,39 @@ impl<'a> Lowerer<'a> {
             operations,
             types,
             openapi_json: serde_json::to_string_pretty(&crate::load::bundle(self.doc)).unwrap_or_default(),
+            uws,
         };
         self.check_required_cycles(&api);
         box_cycles(&mut api);
         Some(api)
+    }
+
+    /// `x-ivoa-uws` on the document: marks the job API's operations as the runtime's.
+    fn uws(&mut self, operations: &mut [Operation]) -> Option<Uws> {
+        let node = self.doc.root().get("x-ivoa-uws")?;
+        let jobs = node.get("jobs").and_then(Node::as_str).map(|j| j.trim_end_matches('/').to_owned());
+        let parameters = node.get("parameters").and_then(Node::as_str);
+        let (Some(jobs), Some(parameters)) = (jobs, parameters) else {
+            self.error("ivoagen::ivoa::uws", node.span, "`x-ivoa-uws` needs `jobs` and `parameters`")
+                .set_help("write `x-ivoa-uws: {jobs: /async, parameters: OPERATION_ID}`");
+            return None;
+        };
+        let Some(operation) = operations.iter().position(|op| op.api_name == parameters) else {
+            self.error("ivoagen::ivoa::uws", node.span, format!("`x-ivoa-uws` names operation `{parameters}`, which does not exist"));
+            return None;
+        };
+        let mut found = false;
+        for op in operations.iter_mut() {
+            if op.path == jobs || op.path.starts_with(&format!("{jobs}/")) {
+                op.uws = true;
+                found = true;
+            }
+        }
+        if !found {
+            self.error("ivoagen::ivoa::uws", node.span, format!("`x-ivoa-uws` names the job list `{jobs}`, which is not a path of the document"));
+            return None;
+        }
+        Some(Uws { jobs, operation })
     }
 
     // ---- Schemas -------------------------------------------------------------------------
@@ -712,6 +742,7 @@ impl<'a> Lowerer<'a> {
             error_format: ivoa.error_format,
             standard_id: ivoa.standard_id,
             vosi: ivoa.vosi,
+            uws: false,
             api_name,
             name,
             type_name,

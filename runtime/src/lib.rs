@@ -39,6 +39,7 @@ pub mod codegen {
     pub use crate::body;
     pub use crate::dali;
     pub use crate::ivoa::{self, ErrorFormat};
+    pub use crate::uws;
     pub use crate::vosi;
     pub use crate::xml;
     pub use crate::error::{Error, RequestError};

@@ -15,11 +15,19 @@ pub struct Config {
     /// The URL clients reach the service at, when it is behind a proxy (`--public-url`, env
     /// `PUBLIC_URL`); VOSI capabilities and result links are built from it.
     pub public_url: Option<String>,
+    /// Where the service keeps its state — UWS jobs and results (`--data-dir`, env `DATA_DIR`;
+    /// default `data`).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), base_path: String::new(), public_url: None }
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            base_path: String::new(),
+            public_url: None,
+            data_dir: std::path::PathBuf::from("data"),
+        }
     }
 }
 
@@ -43,6 +51,7 @@ const USAGE: &str = "options:
   --bind ADDR:PORT    address to listen on (env BIND; default 127.0.0.1:8080)
   --base-path PATH    mount every endpoint under PATH (env BASE_PATH; default /)
   --public-url URL    the URL clients use, behind a proxy (env PUBLIC_URL)
+  --data-dir DIR      where jobs and results are kept (env DATA_DIR; default ./data)
   --help              print this text";
 
 impl Config {
@@ -55,6 +64,7 @@ impl Config {
         let mut bind = env("BIND");
         let mut base_path = env("BASE_PATH");
         let mut public_url = env("PUBLIC_URL");
+        let mut data_dir = env("DATA_DIR");
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -66,6 +76,7 @@ impl Config {
                 "--bind" => bind = Some(value()?),
                 "--base-path" => base_path = Some(value()?),
                 "--public-url" => public_url = Some(value()?),
+                "--data-dir" => data_dir = Some(value()?),
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
@@ -87,6 +98,9 @@ impl Config {
             }
             config.public_url = Some(url.trim_end_matches('/').to_owned());
         }
+        if let Some(dir) = data_dir.filter(|d| !d.is_empty()) {
+            config.data_dir = dir.into();
+        }
         Ok(config)
     }
 }
@@ -100,9 +114,12 @@ pub fn mount(router: Router, config: &Config) -> Router {
     router.layer(axum::Extension(std::sync::Arc::new(mount)))
 }
 
-/// The whole of a generated `main`: reads the configuration, builds the router, serves until
-/// Ctrl-C or SIGTERM.
-pub fn main(name: &str, make_router: impl FnOnce(&Config) -> Router) -> ExitCode {
+/// The whole of a generated `main`: reads the configuration, builds the router (which may start
+/// services such as the UWS engine, hence async), serves until Ctrl-C or SIGTERM.
+pub fn main<F>(name: &str, make_router: impl FnOnce(Config) -> F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<Router, String>>,
+{
     let config = match Config::parse(std::env::args().skip(1), |k| std::env::var(k).ok()) {
         Ok(config) => config,
         Err(message) => {
@@ -117,8 +134,11 @@ pub fn main(name: &str, make_router: impl FnOnce(&Config) -> Router) -> ExitCode
             return ExitCode::FAILURE;
         }
     };
-    let router = mount(make_router(&config), &config);
-    match runtime.block_on(run(router, &config, name)) {
+    let served = runtime.block_on(async {
+        let router = make_router(config.clone()).await?;
+        run(mount(router, &config), &config, name).await.map_err(|e| e.to_string())
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: {e}");

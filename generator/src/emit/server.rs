@@ -31,7 +31,7 @@ pub fn body_ty(rust: &Rust, body: &RequestBody) -> TokenStream {
 pub fn api_module(api: &Api) -> TokenStream {
     let rust = Rust::new(api, false);
     let title_doc = format!(" The operations of {}.", api.title);
-    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.vosi.is_none()).collect();
+    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
     let methods = served.iter().map(|op| {
         let name = ident(&op.name);
         let (req, resp) = (request_ident(op), response_ident(op));
@@ -42,6 +42,16 @@ pub fn api_module(api: &Api) -> TokenStream {
             #[doc = ""]
             #[doc = #route]
             fn #name(&self, request: #req) -> impl Future<Output = Result<#resp, rt::Error>> + Send;
+        }
+    });
+    let job_method = api.uws.as_ref().map(|uws| {
+        let op = &api.operations[uws.operation];
+        let name = format_ident!("{}_job", op.name);
+        let req = request_ident(op);
+        let doc = format!(" Runs one UWS job of the job list at `{}`: the job's parameters, checked and typed as for [`Api::{}`], in; results written through `results`; the runtime does the rest (phases, WAIT, limits, destruction).", uws.jobs, op.name);
+        quote! {
+            #[doc = #doc]
+            fn #name(&self, request: #req, results: std::sync::Arc<rt::uws::engine::ResultWriter>) -> impl Future<Output = Result<(), rt::uws::JobError>> + Send;
         }
     });
     let types = served.iter().map(|op| {
@@ -111,6 +121,7 @@ pub fn api_module(api: &Api) -> TokenStream {
         /// fails in a way the API does not declare returns an [`ivoagen_runtime::Error`].
         pub trait Api: Send + Sync + 'static {
             #(#methods)*
+            #job_method
         }
 
         #(#types)*
@@ -248,7 +259,7 @@ pub fn server_module(api: &Api) -> TokenStream {
     // Operations sharing a route are registered together.
     let mut routes: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
     let mut order = Vec::new();
-    for op in &api.operations {
+    for op in api.operations.iter().filter(|op| !op.uws) {
         if !routes.contains_key(op.route.as_str()) {
             order.push(op.route.as_str());
         }
@@ -280,6 +291,7 @@ pub fn server_module(api: &Api) -> TokenStream {
     let handlers: Vec<TokenStream> = api
         .operations
         .iter()
+        .filter(|op| !op.uws)
         .map(|op| match op.vosi {
             Some(kind) => vosi_handler(op, kind),
             None => handler(&mut rust, op),
@@ -304,9 +316,9 @@ pub fn server_module(api: &Api) -> TokenStream {
         quote!()
     };
     let statics = rust.pattern_statics();
-    let uses_path = api.operations.iter().any(|op| op.vosi.is_none() && op.params.iter().any(|p| p.location == Location::Path));
+    let uses_path = api.operations.iter().any(|op| op.served() && op.params.iter().any(|p| p.location == Location::Path));
     let path_import = if uses_path { quote!(use rt::axum::extract::RawPathParams;) } else { quote!() };
-    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.vosi.is_none()).collect();
+    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
     let uses_raw = served.iter().any(|op| {
         !op.params.is_empty() || op.dali_sync || op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)))
     });
@@ -319,13 +331,14 @@ pub fn server_module(api: &Api) -> TokenStream {
         (true, false) => quote!(use rt::{RawRequest, RequestError};),
         _ => quote!(use rt::RequestError;),
     };
-    let s_bound = if served.is_empty() { quote!() } else { quote!(let service = Arc::new(service);) };
     let with_state = if served.is_empty() { quote!(let _ = service;) } else { quote!() };
+    let server_fn = server_fn(api);
     let router_tail = if served.is_empty() { quote!() } else { quote!(.with_state(service)) };
     let imports = if served.is_empty() {
         quote! {
             use rt::axum::response::Response;
             use rt::axum::{Router, routing};
+            use std::sync::Arc;
         }
     } else {
         quote! {
@@ -353,13 +366,18 @@ pub fn server_module(api: &Api) -> TokenStream {
         /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
         /// than nesting, which rewrites the URI of every request.
         pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
-            #s_bound
+            shared_router(Arc::new(service), base_path)
+        }
+
+        fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
             #with_state
             Router::new()
                 #(#route_calls)*
                 .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
                 #router_tail
         }
+
+        #server_fn
 
         async fn openapi_json() -> Response {
             rt::response::bytes_body(
@@ -370,6 +388,67 @@ pub fn server_module(api: &Api) -> TokenStream {
         }
 
         #(#handlers)*
+    }
+}
+
+/// `server(service, config)`: what `main` serves — the router, and for `x-ivoa-uws` the UWS job
+/// list answered by the runtime's engine, whose jobs run the service's `…_job` method.
+fn server_fn(api: &Api) -> TokenStream {
+    let Some(uws) = &api.uws else {
+        return quote! {
+            /// The whole server, as `main` runs it.
+            pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
+                Ok(router_at(service, &config.base_path))
+            }
+        };
+    };
+    let op = &api.operations[uws.operation];
+    let extract = format_ident!("{}_request", op.name);
+    let job_method = format_ident!("{}_job", op.name);
+    let jobs = &uws.jobs;
+    let format = error_format(op);
+    let takes_body = op.body.is_some() || op.dali_sync;
+    let body_arg = if takes_body { quote!(, rt::axum::body::Body::empty()) } else { quote!() };
+    let has_path = op.params.iter().any(|p| p.location == Location::Path);
+    let path_arg = if has_path { quote!(, Vec::new()) } else { quote!() };
+    let _ = format;
+    quote! {
+        /// Runs UWS jobs with the service's job method.
+        struct JobRunner<S>(Arc<S>);
+
+        impl<S: crate::api::Api> rt::uws::engine::Runner for JobRunner<S> {
+            fn run(&self, job: rt::uws::Job, results: Arc<rt::uws::engine::ResultWriter>) -> rt::uws::engine::JobFuture {
+                let service = self.0.clone();
+                Box::pin(async move {
+                    let parts = rt::uws::parts_of(&job.parameters);
+                    let request = #extract(&parts #path_arg #body_arg).await.map_err(|e| rt::uws::JobError { fatal: true, message: format!("UsageError: {}", e.message) })?;
+                    service.#job_method(request, results).await
+                })
+            }
+        }
+
+        /// The whole server, as `main` runs it: [`router_at`], and the UWS job list at
+        #[doc = concat!(" `", #jobs, "`, answered by the runtime's engine (jobs and results under `config.data_dir`).")]
+        pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
+            let service = Arc::new(service);
+            let store = rt::uws::store::SqliteStore::open(&config.data_dir.join("jobs.sqlite")).map_err(|e| e.to_string())?;
+            let engine = rt::uws::engine::Engine::start(
+                Arc::new(store),
+                Arc::new(JobRunner(service.clone())),
+                rt::uws::engine::Config::new(&config.data_dir),
+            )
+            .await
+            .map_err(|e| format!("cannot start the UWS engine: {e:?}"))?;
+            // A job's parameters are checked as the operation checks them, at creation.
+            let check: rt::uws::http::Check = Arc::new(|pairs| {
+                Box::pin(async move {
+                    let parts = rt::uws::parts_of(&pairs);
+                    #extract(&parts #path_arg #body_arg).await.map(drop)
+                })
+            });
+            let jobs = rt::uws::http::routes_checked(engine, &config.base_path, #jobs, rt::uws::http::anonymous(), Some(check));
+            Ok(shared_router(service, &config.base_path).merge(jobs))
+        }
     }
 }
 

@@ -73,7 +73,7 @@ pub fn render(api: &Api, options: &Options) -> Result<Vec<(String, File)>, Strin
 
 /// The service, as first written: every operation answers 501 until it is implemented.
 fn scaffold(api: &Api, options: &Options) -> Result<String, String> {
-    let served: Vec<_> = api.operations.iter().filter(|op| op.vosi.is_none()).collect();
+    let served: Vec<_> = api.operations.iter().filter(|op| op.served()).collect();
     let methods = served.iter().map(|op| {
         let name = ident(&op.name);
         let req = format_ident!("{}Request", op.type_name);
@@ -82,6 +82,17 @@ fn scaffold(api: &Api, options: &Options) -> Result<String, String> {
         quote! {
             async fn #name(&self, _request: api::#req) -> Result<api::#resp, rt::Error> {
                 Err(rt::Error::not_implemented(#api_name))
+            }
+        }
+    });
+    let job_method = api.uws.as_ref().map(|uws| {
+        let op = &api.operations[uws.operation];
+        let name = format_ident!("{}_job", op.name);
+        let req = format_ident!("{}Request", op.type_name);
+        let message = format!("jobs of `{}` are not implemented", op.api_name);
+        quote! {
+            async fn #name(&self, _request: api::#req, _results: std::sync::Arc<rt::uws::engine::ResultWriter>) -> Result<(), rt::uws::JobError> {
+                Err(rt::uws::JobError { fatal: true, message: #message.to_owned() })
             }
         }
     });
@@ -102,6 +113,7 @@ fn scaffold(api: &Api, options: &Options) -> Result<String, String> {
 
         impl Api for Service {
             #(#methods)*
+            #job_method
         }
     };
     Ok(format!(

@@ -521,7 +521,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         use rt::http::{Request, StatusCode};
         use rt::tower::ServiceExt;
     };
-    if api.operations.iter().all(|op| op.vosi.is_some()) && !api.operations.is_empty() {
+    if api.operations.iter().all(|op| !op.served()) && !api.operations.is_empty() {
         // Only VOSI operations: the trait is empty.
         let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, formats: BTreeSet::new() };
         let tests: Vec<TokenStream> = api.operations.iter().filter_map(|op| emitter.vosi(api, op)).collect();
@@ -562,7 +562,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         };
     }
     let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, formats: BTreeSet::new() };
-    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.vosi.is_none()).collect();
+    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
     let single = served.len() == 1;
     let mut tests: Vec<TokenStream> = served.iter().flat_map(|op| emitter.operation(op, single)).collect();
     tests.extend(api.operations.iter().filter_map(|op| emitter.vosi(api, op)));
@@ -581,6 +581,18 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
             async fn #name(&self, request: api::#req) -> Result<api::#resp, rt::Error> {
                 self.calls.lock().unwrap().push(Call::#v(request));
                 Err(rt::Error::not_implemented(#api_name))
+            }
+        }
+    });
+    // UWS jobs are driven through the runtime's engine, not through `router`; the recorder only
+    // has to provide the method.
+    let job_method = api.uws.as_ref().map(|uws| {
+        let op = &api.operations[uws.operation];
+        let name = format_ident!("{}_job", op.name);
+        let req = format_ident!("{}Request", op.type_name);
+        quote! {
+            async fn #name(&self, _request: api::#req, _results: std::sync::Arc<rt::uws::engine::ResultWriter>) -> Result<(), rt::uws::JobError> {
+                Ok(())
             }
         }
     });
@@ -661,6 +673,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
 
         impl Api for Recorder {
             #(#methods)*
+            #job_method
         }
 
         /// Sends `request` through the router and returns the status and body.

@@ -23,17 +23,32 @@ use std::time::Duration;
 /// Who is asking, from the request (authentication plugs in here; anonymous by default).
 pub type Identify = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 
+/// Checks the parameters of a new job as the service's operation would, so that a bad value is
+/// refused at creation (400) rather than failing the job later.
+pub type Check = Arc<dyn Fn(Vec<(String, String)>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::RequestError>> + Send>> + Send + Sync>;
+
+/// Anonymous callers only, until an authenticator is configured.
+pub fn anonymous() -> Identify {
+    Arc::new(|_| None)
+}
+
 #[derive(Clone)]
 struct Uws {
     engine: Engine,
     base_path: String,
     jobs_path: String,
     identify: Identify,
+    check: Option<Check>,
 }
 
 /// The UWS routes for the job list at `base_path` + `jobs_path` (`/soda` + `/async`).
 pub fn routes(engine: Engine, base_path: &str, jobs_path: &str, identify: Identify) -> Router {
-    let uws = Uws { engine, base_path: base_path.to_owned(), jobs_path: jobs_path.to_owned(), identify };
+    routes_checked(engine, base_path, jobs_path, identify, None)
+}
+
+/// [`routes`], with the parameters of every new job checked by `check` first.
+pub fn routes_checked(engine: Engine, base_path: &str, jobs_path: &str, identify: Identify, check: Option<Check>) -> Router {
+    let uws = Uws { engine, base_path: base_path.to_owned(), jobs_path: jobs_path.to_owned(), identify, check };
     let at = |tail: &str| format!("{base_path}{jobs_path}{tail}");
     Router::new()
         .route(&at(""), get(list).post(create))
@@ -177,6 +192,9 @@ async fn create(State(uws): State<Uws>, request: Request) -> Answer {
         Some(other) => return Err(usage(format!("PHASE `{other}` cannot be given at creation; use RUN"))),
     };
     let run_id = single(&mut pairs, "RUNID")?;
+    if let Some(check) = &uws.check {
+        check(pairs.clone()).await?;
+    }
     let job = uws.engine.create(uws.owner(&parts).as_deref(), run_id, pairs, run).await.map_err(fail)?;
     Ok(see_other(format!("{}/{}", uws.jobs_url(&parts), job.id)))
 }

@@ -141,3 +141,11 @@ pub struct Job {
     /// Why it failed.
     pub error: Option<JobError>,
 }
+
+/// A request head carrying `parameters` in its query string: a job's parameters, read by the
+/// same generated extraction as the synchronous operation.
+pub fn parts_of(parameters: &[(String, String)]) -> ::http::request::Parts {
+    let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(parameters).finish();
+    let (parts, ()) = ::http::Request::builder().uri(format!("/?{query}")).body(()).unwrap_or_default().into_parts();
+    parts
+}

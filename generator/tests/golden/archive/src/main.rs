@@ -2,10 +2,10 @@
 // Regenerate with `cargo xtask codegen`.
 //! The `golden-archive` server: `golden-archive --bind 127.0.0.1:8080 --base-path /`.
 
-use golden_archive::{router_at, service::Service};
+use golden_archive::{server, service::Service};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-archive", |config| {
-        router_at(Service::new(config), &config.base_path)
+    ivoagen_runtime::codegen::serve::main("golden-archive", |config| async move {
+        server(Service::new(&config), &config).await
     })
 }

@@ -11,6 +11,6 @@ pub mod models;
 #[rustfmt::skip]
 mod server;
 pub mod service;
-pub use server::{router, router_at};
+pub use server::{router, router_at, server};
 /// The API description this server implements, served at `openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");

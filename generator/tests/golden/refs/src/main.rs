@@ -2,10 +2,10 @@
 // Regenerate with `cargo xtask codegen`.
 //! The `golden-refs` server: `golden-refs --bind 127.0.0.1:8080 --base-path /`.
 
-use golden_refs::{router_at, service::Service};
+use golden_refs::{server, service::Service};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-refs", |config| {
-        router_at(Service::new(config), &config.base_path)
+    ivoagen_runtime::codegen::serve::main("golden-refs", |config| async move {
+        server(Service::new(&config), &config).await
     })
 }

@@ -2,10 +2,10 @@
 // Regenerate with `cargo xtask codegen`.
 //! The `golden-schemas` server: `golden-schemas --bind 127.0.0.1:8080 --base-path /`.
 
-use golden_schemas::{router_at, service::Service};
+use golden_schemas::{server, service::Service};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-schemas", |config| {
-        router_at(Service::new(config), &config.base_path)
+    ivoagen_runtime::codegen::serve::main("golden-schemas", |config| async move {
+        server(Service::new(&config), &config).await
     })
 }

@@ -16,11 +16,20 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
 /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
 /// than nesting, which rewrites the URI of every request.
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
-    let service = Arc::new(service);
+    shared_router(Arc::new(service), base_path)
+}
+fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
     Router::new()
         .route(&[base_path, "/shapes"].concat(), routing::post(create_shape::<S>))
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
         .with_state(service)
+}
+/// The whole server, as `main` runs it.
+pub async fn server<S: crate::api::Api>(
+    service: S,
+    config: &rt::serve::Config,
+) -> Result<Router, String> {
+    Ok(router_at(service, &config.base_path))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(
