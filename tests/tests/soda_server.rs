@@ -135,3 +135,18 @@ fn async_jobs_run_on_the_uws_engine() {
     assert_eq!(http(&server.addr, "DELETE", &path, &[], b"").status, 303);
     assert_eq!(http(&server.addr, "GET", &path, &[], b"").status, 404);
 }
+
+#[test]
+fn pyvo_drives_the_uws_job_cycle() {
+    let python = root().join("target/venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `cargo xtask ci`, which creates the venv with pyvo", python.display());
+    let server = start("pyvo", &["--base-path", "/soda"]);
+    let out = std::process::Command::new(python)
+        .arg(root().join("tests/pyvo/uws_cycle.py"))
+        .arg(format!("http://{}/soda/async", server.addr))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "pyvo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("parse_job ok") && stdout.contains("deleted"), "{stdout}");
+}
