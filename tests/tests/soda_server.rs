@@ -150,3 +150,36 @@ fn pyvo_drives_the_uws_job_cycle() {
     assert!(out.status.success(), "pyvo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("parse_job ok") && stdout.contains("deleted"), "{stdout}");
 }
+
+#[test]
+fn a_thousand_concurrent_job_creations_over_http() {
+    let server = start("many-jobs", &["--base-path", "/soda"]);
+    let addr = server.addr.clone();
+    let threads: Vec<_> = (0..50)
+        .map(|t| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                (0..20)
+                    .map(|i| {
+                        let body = format!("ID=m{t}-{i}&RUNID=r{t}-{i}");
+                        let r = http(&addr, "POST", "/soda/async", &[("Content-Type", "application/x-www-form-urlencoded")], body.as_bytes());
+                        assert_eq!(r.status, 303, "{}", r.text());
+                        r.header("location").unwrap().to_owned()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut locations = std::collections::BTreeSet::new();
+    for t in threads {
+        locations.extend(t.join().unwrap());
+    }
+    assert_eq!(locations.len(), 1000, "1,000 distinct jobs");
+    let list = http(&server.addr, "GET", "/soda/async", &[], b"").text();
+    assert_eq!(list.matches("<uws:jobref ").count(), 1000, "every job is listed");
+    for t in 0..50 {
+        for i in 0..20 {
+            assert!(list.contains(&format!("<uws:runId>r{t}-{i}</uws:runId>")), "job r{t}-{i} is missing");
+        }
+    }
+}
