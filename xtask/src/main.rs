@@ -5,11 +5,14 @@
 //! - `cargo xtask ci` installs what the tests need and runs every test: the command CI runs.
 //! - `cargo xtask run [ARGS]` regenerates the example server and runs it.
 //! - `cargo xtask bench generate` times `ivoagen generate` on the corpus (not part of CI).
+//! - `cargo xtask bench uws` measures durable job creations per second and the server's memory
+//!   with 10,000 parked WAIT requests (not part of CI).
 //! - `cargo xtask bench params` loads the generated parameter layer and a bare axum handler with
 //!   wrk, in the same run, and prints the ratio (not part of CI).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::Duration;
 
 /// A checked-in generated crate: its spec, its directory and its package name.
 pub struct Target {
@@ -319,6 +322,106 @@ fn bench_params() -> Result<(), String> {
     result
 }
 
+/// UWS: job creations per second (each committed before its 303) and memory with 10,000 WAITs.
+fn bench_uws() -> Result<(), String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    ensure_apt(&[("wrk", "wrk")])?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(&cargo, &["build", "--release", "--quiet", "-p", "soda-cutout-server"])?;
+    let data = root().join("target/bench-uws");
+    let _ = std::fs::remove_dir_all(&data);
+    let pin = has("taskset");
+    let binary = root().join("target/release/soda-cutout-server");
+    let mut command = if pin { Command::new("taskset") } else { Command::new(&binary) };
+    if pin {
+        command.args(["-c", "0"]).arg(&binary);
+    }
+    let mut server = command
+        .args(["--bind", "127.0.0.1:0", "--base-path", "/soda", "--data-dir"])
+        .arg(&data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("soda-cutout-server: {e}"))?;
+    let stderr = server.stderr.take().ok_or("no stderr")?;
+    let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
+    let base = line.split("listening on ").nth(1).unwrap_or_default().trim_end_matches('/').to_owned();
+    let addr = base.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+    let pid = server.id();
+    let rss_kib = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+            .unwrap_or(0)
+    };
+    let result = (|| -> Result<(), String> {
+        let script = data.join("post.lua");
+        std::fs::write(&script, "wrk.method = \"POST\"\nwrk.body = \"ID=m31&CIRCLE=10+20+0.5\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n").map_err(|e| e.to_string())?;
+        let wrk = |args: &[&str], url: &str| -> Result<f64, String> {
+            let mut cmd = if pin { Command::new("taskset") } else { Command::new("wrk") };
+            if pin {
+                cmd.args(["-c", "1", "wrk"]);
+            }
+            let out = cmd.args(["-t1", "-c16", "-d5s"]).args(args).arg(url).output().map_err(|e| format!("wrk: {e}"))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.contains("Non-2xx") {
+                return Err(format!("{url} answered errors:\n{text}"));
+            }
+            text.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse().ok()).ok_or_else(|| format!("no rate:\n{text}"))
+        };
+        let baseline = wrk(&[], &format!("{base}/availability"))?;
+        let creations = wrk(&["-s", script.to_str().unwrap_or_default()], &format!("{base}/async"))?;
+        println!("job creations, each committed to SQLite before its 303: {creations:>8.0} /s");
+        println!("GET /availability on the same server (baseline):       {baseline:>8.0} /s   ({:.0} %)", 100.0 * creations / baseline);
+
+        // One pending job, and 10,000 clients waiting on it.
+        let mut stream = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+        let body = "ID=m31";
+        write!(stream, "POST /soda/async HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+        let location = answer.lines().find_map(|l| l.strip_prefix("location: ")).ok_or("no Location")?.trim().to_owned();
+        let path = location.split(&addr).nth(1).ok_or("bad Location")?.to_owned();
+        let before = rss_kib();
+        let mut waiters = Vec::with_capacity(10_000);
+        for _ in 0..10_000 {
+            let mut s = std::net::TcpStream::connect(&addr).map_err(|e| format!("connect: {e}"))?;
+            write!(s, "GET {path}?WAIT=-1 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+            waiters.push(s);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let parked = rss_kib();
+        // None has been answered: they are parked, not polled.
+        let mut answered_early = 0;
+        for s in waiters.iter_mut().step_by(100) {
+            s.set_nonblocking(true).map_err(|e| e.to_string())?;
+            let mut byte = [0u8; 1];
+            if s.read(&mut byte).is_ok() {
+                answered_early += 1;
+            }
+            s.set_nonblocking(false).map_err(|e| e.to_string())?;
+        }
+        println!("server memory: {:.1} MB before, {:.1} MB with 10,000 parked WAIT requests ({answered_early} of 100 sampled answered early)", before as f64 / 1024.0, parked as f64 / 1024.0);
+        // RUN the job: every waiter wakes on the phase change.
+        let start = std::time::Instant::now();
+        let mut run = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+        let body = "PHASE=RUN";
+        write!(run, "POST {path}/phase HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).map_err(|e| e.to_string())?;
+        let mut woken = 0;
+        for mut s in waiters {
+            s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+            let mut head = [0u8; 12];
+            if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200") {
+                woken += 1;
+            }
+        }
+        println!("after PHASE=RUN: {woken} of 10,000 waiters answered 200 within {:.2} s", start.elapsed().as_secs_f64());
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -330,6 +433,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") if args.get(1).map(String::as_str) == Some("generate") => bench_generate(),
         Some("bench") if args.get(1).map(String::as_str) == Some("params") => bench_params(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("uws") => bench_uws(),
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = vec!["run", "--release", "--quiet", "-p", "soda-cutout-server", "--"];
@@ -339,7 +443,7 @@ fn main() -> ExitCode {
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
-        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params".to_owned()),
+        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
