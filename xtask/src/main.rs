@@ -440,6 +440,10 @@ fn main() -> ExitCode {
             if !args[1..].iter().any(|a| a.starts_with("--base-path")) {
                 cmd.extend(["--base-path", "/soda"]);
             }
+            // Jobs and results go under target/, not into the working tree.
+            if !args[1..].iter().any(|a| a.starts_with("--data-dir")) {
+                cmd.extend(["--data-dir", "target/soda-data"]);
+            }
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
