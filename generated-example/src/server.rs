@@ -22,6 +22,10 @@ const CAPABILITIES: &[rt::vosi::Capability] = &[
         standard_id: "ivo://ivoa.net/std/VOSI#availability",
         path: "/availability",
     },
+    rt::vosi::Capability {
+        standard_id: "ivo://ivoa.net/std/SODA#async-1.0",
+        path: "/async",
+    },
 ];
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.

@@ -574,6 +574,9 @@ async fn get_capabilities_answers_the_vosi_document() {
             text.contains("standardID=\"ivo://ivoa.net/std/VOSI#availability\""),
             "{text}"
         );
+        assert!(
+            text.contains("standardID=\"ivo://ivoa.net/std/SODA#async-1.0\""), "{text}"
+        );
         assert!(text.contains("<accessURL use=\"full\">http://archive.test"), "{text}");
     }
 }

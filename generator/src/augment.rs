@@ -115,6 +115,7 @@ pub fn augment(doc: &mut Document, profile: Profile) {
             let value = Value::Map(vec![
                 (key("jobs"), Node { value: string("/async"), span }),
                 (key("parameters"), Node { value: string(&id), span }),
+                (key("standard-id"), Node { value: string("ivo://ivoa.net/std/SODA#async-1.0"), span }),
             ]);
             set_default(&mut doc.roots[0], "x-ivoa-uws", value);
         }

@@ -34,6 +34,8 @@ pub struct Uws {
     pub jobs: String,
     /// Index in [`Api::operations`] of the operation whose parameters a job takes.
     pub operation: usize,
+    /// `standard-id`: the capability of the job list (`ivo://ivoa.net/std/SODA#async-1.0`).
+    pub standard_id: Option<String>,
 }
 
 /// Index of a type in [`Api::types`].

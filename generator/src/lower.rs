@@ -164,7 +164,8 @@ impl<'a> Lowerer<'a> {
             self.error("ivoagen::ivoa::uws", node.span, format!("`x-ivoa-uws` names the job list `{jobs}`, which is not a path of the document"));
             return None;
         }
-        Some(Uws { jobs, operation })
+        let standard_id = node.get("standard-id").and_then(Node::as_str).map(str::to_owned);
+        Some(Uws { jobs, operation, standard_id })
     }
 
     // ---- Schemas -------------------------------------------------------------------------

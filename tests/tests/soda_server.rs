@@ -55,6 +55,7 @@ fn vosi_documents_validate_and_name_every_endpoint() {
     xsd_validate("capabilities-wrapper.xsd", &text, "capabilities.xml");
     for (id, path) in [
         ("ivo://ivoa.net/std/SODA#sync-1.0", "/soda/sync"),
+        ("ivo://ivoa.net/std/SODA#async-1.0", "/soda/async"),
         ("ivo://ivoa.net/std/VOSI#capabilities", "/soda/capabilities"),
         ("ivo://ivoa.net/std/VOSI#availability", "/soda/availability"),
     ] {

@@ -307,6 +307,9 @@ pub fn server_module(api: &Api) -> TokenStream {
             }
         }
     }
+    if let Some(Uws { jobs, standard_id: Some(id), .. }) = &api.uws {
+        capabilities.push(quote!(rt::vosi::Capability { standard_id: #id, path: #jobs },));
+    }
     let capabilities = if api.operations.iter().any(|op| op.vosi == Some(Vosi::Capabilities)) {
         quote! {
             /// The capabilities VOSI lists: every endpoint with an `x-ivoa-standard-id`.

@@ -435,6 +435,7 @@ impl Emitter<'_> {
         let checks: Vec<TokenStream> = match kind {
             Vosi::Capabilities => {
                 let mut ids: Vec<&str> = api.operations.iter().filter_map(|o| o.standard_id.as_deref()).collect();
+                ids.extend(api.uws.as_ref().and_then(|u| u.standard_id.as_deref()));
                 ids.dedup();
                 let mut checks = vec![quote!(assert!(text.contains("<vosi:capabilities"), "{text}");)];
                 for id in ids {
