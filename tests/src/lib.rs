@@ -31,6 +31,21 @@ pub fn cargo(dir: &Path) -> Command {
     cmd
 }
 
+/// Validates `document` against the official schema `schema` (from `runtime/tests/xsd/`) with
+/// xmllint, writing it to `target/e2e/NAME` first so a failure can be looked at.
+pub fn xsd_validate(schema: &str, name: &str, document: &str) {
+    let file = work_dir().join(name);
+    std::fs::create_dir_all(work_dir()).expect("target/e2e can be created");
+    std::fs::write(&file, document).expect("the document can be written");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(root().join("runtime/tests/xsd").join(schema))
+        .arg(&file)
+        .output()
+        .expect("xmllint is installed (cargo xtask ci installs libxml2-utils)");
+    assert!(out.status.success(), "{name} does not validate against {schema}:\n{}\n{document}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// A server process, killed (by its PID) when dropped.
 pub struct Server {
     child: Child,

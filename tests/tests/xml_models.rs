@@ -1,21 +1,11 @@
 //! XML written by *generated* models, from the `xml` objects of `specs/uws.yaml`, validates against
 //! the official UWS 1.1 schema: element order, qualified names, attributes, nil elements.
 
-use ivoagen_e2e::root;
 use ivoagen_runtime::codegen::{chrono, xml};
 use soda_cutout_server::models::{ErrorSummary, ErrorSummaryType, ExecutionPhase, Job, JobRef, Jobs, Parameter, Parameters, Result as JobResult, Results};
 
 fn validate(name: &str, document: &str) {
-    let file = root().join("target/e2e").join(name);
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, document).unwrap();
-    let out = std::process::Command::new("xmllint")
-        .args(["--noout", "--nonet", "--schema"])
-        .arg(root().join("runtime/tests/xsd/UWS-v1.1.xsd"))
-        .arg(&file)
-        .output()
-        .expect("xmllint is installed (cargo xtask ci installs libxml2-utils)");
-    assert!(out.status.success(), "{name}:\n{}\n{document}", String::from_utf8_lossy(&out.stderr));
+    ivoagen_e2e::xsd_validate("UWS-v1.1.xsd", name, document);
 }
 
 fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
