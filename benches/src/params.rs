@@ -24,7 +24,7 @@ impl Api for Bench {
         if request.id.is_empty() || radius < 0.0 {
             return Err(rt::Error::internal("impossible"));
         }
-        Ok(api::SodaSyncResponse::Ok(rt::Bytes::from_static(BODY)))
+        Ok(api::SodaSyncResponse::Ok(rt::Body::from(rt::Bytes::from_static(BODY))))
     }
 
     async fn soda_sync_job(&self, _: api::SodaSyncRequest, _: std::sync::Arc<rt::uws::engine::ResultWriter>) -> Result<(), rt::uws::JobError> {

@@ -18,6 +18,15 @@ pub trait Api: Send + Sync + 'static {
         &self,
         request: SodaSyncRequest,
     ) -> impl Future<Output = Result<SodaSyncResponse, rt::Error>> + Send;
+    /// The DataLink links of datasets, with a SODA service descriptor
+    ///
+    /// Also served by POST with the same parameters in a form or multipart body.
+    ///
+    /// `GET /links` (`links`)
+    fn links(
+        &self,
+        request: LinksRequest,
+    ) -> impl Future<Output = Result<LinksResponse, rt::Error>> + Send;
     /// Runs one UWS job of the job list at `/async`: the job's parameters, checked and typed as for [`Api::soda_sync`], in; results written through `results`; the runtime does the rest (phases, WAIT, limits, destruction).
     fn soda_sync_job(
         &self,
@@ -30,22 +39,22 @@ pub trait Api: Send + Sync + 'static {
 pub struct SodaSyncRequest {
     /// `ID` (query parameter).
     /// The dataset, as a publisher DID (`ivo://authority/path?NAME`) or the archive's own name.
-    pub id: String,
+    pub id: Vec<String>,
     /// `POS` (query parameter).
     /// A region in ICRS degrees: `CIRCLE lon lat r`, `RANGE lon1 lon2 lat1 lat2` (±Inf allowed) or `POLYGON lon lat …`.
-    pub pos: Option<rt::dali::Shape>,
+    pub pos: Option<Vec<rt::dali::Shape>>,
     /// `CIRCLE` (query parameter).
     /// A circle `lon lat radius` in ICRS degrees.
-    pub circle: Option<rt::dali::Circle>,
+    pub circle: Option<Vec<rt::dali::Circle>>,
     /// `POLYGON` (query parameter).
     /// A polygon of `lon lat` vertices in ICRS degrees.
-    pub polygon: Option<rt::dali::Polygon>,
+    pub polygon: Option<Vec<rt::dali::Polygon>>,
     /// `BAND` (query parameter).
     /// Barycentric wavelength interval `lo hi` in metres.
-    pub band: Option<rt::dali::Interval>,
+    pub band: Option<Vec<rt::dali::Interval>>,
     /// `TIME` (query parameter).
     /// Time interval `lo hi` in MJD (UTC).
-    pub time: Option<rt::dali::Interval>,
+    pub time: Option<Vec<rt::dali::Interval>>,
     /// `POL` (query parameter).
     /// Stokes or polarization states to keep; repeat for several (they form one filter).
     pub pol: Option<Vec<crate::models::Stokes>>,
@@ -54,7 +63,7 @@ pub struct SodaSyncRequest {
     pub responseformat: Option<String>,
 }
 /// The responses of [`Api::soda_sync`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 #[allow(
     clippy::large_enum_variant,
     reason = "built once per request and sent at once; boxing would only add an allocation"
@@ -62,7 +71,7 @@ pub struct SodaSyncRequest {
 pub enum SodaSyncResponse {
     /// 200.
     /// The cutout.
-    Ok(rt::Bytes),
+    Ok(rt::Body),
     /// 204.
     /// The filters do not overlap the data.
     NoContent,
@@ -77,7 +86,7 @@ impl IntoResponse for SodaSyncResponse {
     fn into_response(self) -> Response {
         match self {
             Self::Ok(body) => {
-                rt::response::bytes_body(
+                rt::response::body(
                     rt::response::status(200u16),
                     "application/fits",
                     body,
@@ -89,6 +98,50 @@ impl IntoResponse for SodaSyncResponse {
             }
             Self::NotFound(body) => {
                 rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::links`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinksRequest {
+    /// `ID` (query parameter).
+    /// The dataset, as a publisher DID (`ivo://authority/path?NAME`) or the archive's own name.
+    pub id: Vec<String>,
+    /// `RESPONSEFORMAT` (query parameter).
+    /// The output format, as a MIME type or a short form (votable, csv, tsv, fits, text, html).
+    pub responseformat: Option<String>,
+}
+/// The responses of [`Api::links`].
+#[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
+pub enum LinksResponse {
+    /// 200.
+    /// A DataLink VOTable; an ID that names no dataset gets a row with a `NotFoundFault` error message.
+    Ok(String),
+    /// 400.
+    /// A VOTable with `QUERY_STATUS` `ERROR` (`UsageError: …`).
+    BadRequest(String),
+}
+impl IntoResponse for LinksResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                rt::response::text(
+                    rt::response::status(200u16),
+                    "application/x-votable+xml;content=datalink",
+                    body,
+                )
+            }
+            Self::BadRequest(body) => {
+                rt::response::text(
+                    rt::response::status(400u16),
+                    "application/x-votable+xml",
+                    body,
+                )
             }
         }
     }

@@ -15,6 +15,10 @@ const CAPABILITIES: &[rt::vosi::Capability] = &[
         path: "/sync",
     },
     rt::vosi::Capability {
+        standard_id: "ivo://ivoa.net/std/DataLink#links-1.1",
+        path: "/links",
+    },
+    rt::vosi::Capability {
         standard_id: "ivo://ivoa.net/std/VOSI#capabilities",
         path: "/capabilities",
     },
@@ -42,6 +46,10 @@ fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router
         .route(
             &[base_path, "/sync"].concat(),
             routing::get(soda_sync::<S>).post(soda_sync::<S>),
+        )
+        .route(
+            &[base_path, "/links"].concat(),
+            routing::get(links::<S>).post(links::<S>),
         )
         .route(&[base_path, "/capabilities"].concat(), routing::get(get_capabilities))
         .route(&[base_path, "/availability"].concat(), routing::get(get_availability))
@@ -79,7 +87,7 @@ pub async fn server<S: crate::api::Api>(
     config: &rt::serve::Config,
 ) -> Result<Router, String> {
     let service = Arc::new(service);
-    let store = rt::uws::store::SqliteStore::open(&config.data_dir.join("jobs.sqlite"))
+    let store = rt::uws::store::SqliteStore::open(&config.job_store_path())
         .map_err(|e| e.to_string())?;
     let engine = rt::uws::engine::Engine::start(
             Arc::new(store),
@@ -149,22 +157,49 @@ async fn soda_sync_request(
         }
     }
     let id = rt::params::required(
-        rt::params::single::<String>(&raw, Location::Query, "ID")?,
+        rt::params::multi::<
+            String,
+        >(&raw, Location::Query, "ID", rt::Style::FormExploded)?,
         "ID",
     )?;
     {
         let value = &id;
-        rt::validate::length("ID", value, Some(1u64), Some(1024u64))?;
+        rt::validate::items("ID", value.len(), Some(1u64), Some(100u64))?;
+        for (i, item) in value.iter().enumerate() {
+            let path = &format!("{}[{i}]", "ID");
+            rt::validate::length(path, item, Some(1u64), Some(1024u64))?;
+        }
     }
-    let pos = rt::params::single::<rt::dali::Shape>(&raw, Location::Query, "POS")?;
-    let circle = rt::params::single::<
+    let pos = rt::params::multi::<
+        rt::dali::Shape,
+    >(&raw, Location::Query, "POS", rt::Style::FormExploded)?;
+    if let Some(value) = &pos {
+        rt::validate::items("POS", value.len(), None, Some(100u64))?;
+    }
+    let circle = rt::params::multi::<
         rt::dali::Circle,
-    >(&raw, Location::Query, "CIRCLE")?;
-    let polygon = rt::params::single::<
+    >(&raw, Location::Query, "CIRCLE", rt::Style::FormExploded)?;
+    if let Some(value) = &circle {
+        rt::validate::items("CIRCLE", value.len(), None, Some(100u64))?;
+    }
+    let polygon = rt::params::multi::<
         rt::dali::Polygon,
-    >(&raw, Location::Query, "POLYGON")?;
-    let band = rt::params::single::<rt::dali::Interval>(&raw, Location::Query, "BAND")?;
-    let time = rt::params::single::<rt::dali::Interval>(&raw, Location::Query, "TIME")?;
+    >(&raw, Location::Query, "POLYGON", rt::Style::FormExploded)?;
+    if let Some(value) = &polygon {
+        rt::validate::items("POLYGON", value.len(), None, Some(100u64))?;
+    }
+    let band = rt::params::multi::<
+        rt::dali::Interval,
+    >(&raw, Location::Query, "BAND", rt::Style::FormExploded)?;
+    if let Some(value) = &band {
+        rt::validate::items("BAND", value.len(), None, Some(100u64))?;
+    }
+    let time = rt::params::multi::<
+        rt::dali::Interval,
+    >(&raw, Location::Query, "TIME", rt::Style::FormExploded)?;
+    if let Some(value) = &time {
+        rt::validate::items("TIME", value.len(), None, Some(100u64))?;
+    }
     let pol = rt::params::multi::<
         crate::models::Stokes,
     >(&raw, Location::Query, "POL", rt::Style::FormExploded)?;
@@ -182,6 +217,69 @@ async fn soda_sync_request(
         band,
         time,
         pol,
+        responseformat,
+    })
+}
+/// `GET /links` (`links`): extracts and checks the request, then calls the service.
+async fn links<S: crate::api::Api>(
+    State(service): State<Arc<S>>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let request = match links_request(&parts, body).await {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::DaliVotable),
+    };
+    match service.links(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::DaliVotable),
+    }
+}
+async fn links_request(
+    parts: &rt::http::request::Parts,
+    body: rt::axum::body::Body,
+) -> Result<crate::api::LinksRequest, RequestError> {
+    let mut raw = RawRequest::new(parts, Vec::new()).case_insensitive().form_is_query();
+    let bytes = rt::body::read(body).await?;
+    match rt::body::media_type(&parts.headers).as_deref() {
+        None if bytes.is_empty() => {}
+        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
+            rt::body::form(&mut raw, &bytes)
+        }
+        Some(media) if rt::body::matches(media, "multipart/form-data") => {
+            rt::body::multipart(&mut raw, &parts.headers, bytes).await?
+        }
+        other => {
+            return Err(
+                rt::body::unsupported(
+                    other,
+                    &["application/x-www-form-urlencoded", "multipart/form-data"],
+                ),
+            );
+        }
+    }
+    let id = rt::params::required(
+        rt::params::multi::<
+            String,
+        >(&raw, Location::Query, "ID", rt::Style::FormExploded)?,
+        "ID",
+    )?;
+    {
+        let value = &id;
+        rt::validate::items("ID", value.len(), Some(1u64), Some(100u64))?;
+        for (i, item) in value.iter().enumerate() {
+            let path = &format!("{}[{i}]", "ID");
+            rt::validate::length(path, item, Some(1u64), Some(1024u64))?;
+        }
+    }
+    let responseformat = rt::params::single::<
+        String,
+    >(&raw, Location::Query, "RESPONSEFORMAT")?;
+    if let Some(value) = &responseformat {
+        rt::validate::length("RESPONSEFORMAT", value, None, Some(256u64))?;
+    }
+    Ok(crate::api::LinksRequest {
+        id,
         responseformat,
     })
 }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 #[allow(dead_code)]
 enum Call {
     SodaSync(api::SodaSyncRequest),
+    Links(api::LinksRequest),
 }
 /// A service that records every call and answers 501.
 #[derive(Clone, Default)]
@@ -31,6 +32,13 @@ impl Api for Recorder {
     ) -> Result<api::SodaSyncResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::SodaSync(request));
         Err(rt::Error::not_implemented("sodaSync"))
+    }
+    async fn links(
+        &self,
+        request: api::LinksRequest,
+    ) -> Result<api::LinksResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::Links(request));
+        Err(rt::Error::not_implemented("links"))
     }
     async fn soda_sync_job(
         &self,
@@ -59,6 +67,25 @@ fn assert_rejected_soda(status: StatusCode, body: &[u8], label: &str, parameter:
     let text = String::from_utf8_lossy(body);
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
     assert!(text.starts_with(& format!("{label}: ")), "{text}");
+    let name = parameter.split('[').next().unwrap_or(parameter);
+    assert!(
+        text.to_lowercase().contains(& name.to_lowercase()),
+        "the message names `{parameter}`: {text}"
+    );
+}
+/// Asserts a DALI VOTable error naming `parameter`.
+fn assert_rejected_votable(
+    status: StatusCode,
+    body: &[u8],
+    label: &str,
+    parameter: &str,
+) {
+    let text = String::from_utf8_lossy(body);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(
+        text.contains(&
+        format!("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{label}: ")), "{text}"
+    );
     let name = parameter.split('[').next().unwrap_or(parameter);
     assert!(
         text.to_lowercase().contains(& name.to_lowercase()),
@@ -98,20 +125,28 @@ async fn soda_sync_reaches_the_service_with_typed_values() {
     let mut calls = recorder.take();
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "sodaSync");
     let call = calls.remove(0);
-    let Call::SodaSync(request) = call;
-    assert_eq!(request.id, expect:: < String > ("\"sample-image\""));
+    let Call::SodaSync(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.id, expect:: < Vec < String > > ("[\"sample-image\"]"));
     assert_eq!(
-        request.pos, Some(expect:: < rt::dali::Shape > ("\"CIRCLE 10.68 41.27 0.1\""))
+        request.pos, Some(expect:: < Vec < rt::dali::Shape > >
+        ("[\"CIRCLE 10.68 41.27 0.1\"]"))
     );
     assert_eq!(
-        request.circle, Some(expect:: < rt::dali::Circle > ("\"10.68 41.27 0.1\""))
+        request.circle, Some(expect:: < Vec < rt::dali::Circle > >
+        ("[\"10.68 41.27 0.1\"]"))
     );
     assert_eq!(
-        request.polygon, Some(expect:: < rt::dali::Polygon >
-        ("\"10.6 41.2 10.8 41.2 10.8 41.3\""))
+        request.polygon, Some(expect:: < Vec < rt::dali::Polygon > >
+        ("[\"10.6 41.2 10.8 41.2 10.8 41.3\"]"))
     );
-    assert_eq!(request.band, Some(expect:: < rt::dali::Interval > ("\"5e-7 6e-7\"")));
-    assert_eq!(request.time, Some(expect:: < rt::dali::Interval > ("\"60000 60001\"")));
+    assert_eq!(
+        request.band, Some(expect:: < Vec < rt::dali::Interval > > ("[\"5e-7 6e-7\"]"))
+    );
+    assert_eq!(
+        request.time, Some(expect:: < Vec < rt::dali::Interval > > ("[\"60000 60001\"]"))
+    );
     assert_eq!(
         request.pol, Some(expect:: < Vec < soda_cutout_server::models::Stokes > >
         ("[\"I\",\"Q\"]"))
@@ -140,20 +175,28 @@ async fn soda_sync_reaches_the_service_with_typed_values_with_names_in_any_case(
     let mut calls = recorder.take();
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "sodaSync");
     let call = calls.remove(0);
-    let Call::SodaSync(request) = call;
-    assert_eq!(request.id, expect:: < String > ("\"sample-image\""));
+    let Call::SodaSync(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.id, expect:: < Vec < String > > ("[\"sample-image\"]"));
     assert_eq!(
-        request.pos, Some(expect:: < rt::dali::Shape > ("\"CIRCLE 10.68 41.27 0.1\""))
+        request.pos, Some(expect:: < Vec < rt::dali::Shape > >
+        ("[\"CIRCLE 10.68 41.27 0.1\"]"))
     );
     assert_eq!(
-        request.circle, Some(expect:: < rt::dali::Circle > ("\"10.68 41.27 0.1\""))
+        request.circle, Some(expect:: < Vec < rt::dali::Circle > >
+        ("[\"10.68 41.27 0.1\"]"))
     );
     assert_eq!(
-        request.polygon, Some(expect:: < rt::dali::Polygon >
-        ("\"10.6 41.2 10.8 41.2 10.8 41.3\""))
+        request.polygon, Some(expect:: < Vec < rt::dali::Polygon > >
+        ("[\"10.6 41.2 10.8 41.2 10.8 41.3\"]"))
     );
-    assert_eq!(request.band, Some(expect:: < rt::dali::Interval > ("\"5e-7 6e-7\"")));
-    assert_eq!(request.time, Some(expect:: < rt::dali::Interval > ("\"60000 60001\"")));
+    assert_eq!(
+        request.band, Some(expect:: < Vec < rt::dali::Interval > > ("[\"5e-7 6e-7\"]"))
+    );
+    assert_eq!(
+        request.time, Some(expect:: < Vec < rt::dali::Interval > > ("[\"60000 60001\"]"))
+    );
     assert_eq!(
         request.pol, Some(expect:: < Vec < soda_cutout_server::models::Stokes > >
         ("[\"I\",\"Q\"]"))
@@ -185,20 +228,28 @@ async fn soda_sync_reaches_the_service_with_typed_values_as_a_form_post() {
     let mut calls = recorder.take();
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "sodaSync");
     let call = calls.remove(0);
-    let Call::SodaSync(request) = call;
-    assert_eq!(request.id, expect:: < String > ("\"sample-image\""));
+    let Call::SodaSync(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.id, expect:: < Vec < String > > ("[\"sample-image\"]"));
     assert_eq!(
-        request.pos, Some(expect:: < rt::dali::Shape > ("\"CIRCLE 10.68 41.27 0.1\""))
+        request.pos, Some(expect:: < Vec < rt::dali::Shape > >
+        ("[\"CIRCLE 10.68 41.27 0.1\"]"))
     );
     assert_eq!(
-        request.circle, Some(expect:: < rt::dali::Circle > ("\"10.68 41.27 0.1\""))
+        request.circle, Some(expect:: < Vec < rt::dali::Circle > >
+        ("[\"10.68 41.27 0.1\"]"))
     );
     assert_eq!(
-        request.polygon, Some(expect:: < rt::dali::Polygon >
-        ("\"10.6 41.2 10.8 41.2 10.8 41.3\""))
+        request.polygon, Some(expect:: < Vec < rt::dali::Polygon > >
+        ("[\"10.6 41.2 10.8 41.2 10.8 41.3\"]"))
     );
-    assert_eq!(request.band, Some(expect:: < rt::dali::Interval > ("\"5e-7 6e-7\"")));
-    assert_eq!(request.time, Some(expect:: < rt::dali::Interval > ("\"60000 60001\"")));
+    assert_eq!(
+        request.band, Some(expect:: < Vec < rt::dali::Interval > > ("[\"5e-7 6e-7\"]"))
+    );
+    assert_eq!(
+        request.time, Some(expect:: < Vec < rt::dali::Interval > > ("[\"60000 60001\"]"))
+    );
     assert_eq!(
         request.pol, Some(expect:: < Vec < soda_cutout_server::models::Stokes > >
         ("[\"I\",\"Q\"]"))
@@ -230,20 +281,28 @@ async fn soda_sync_reaches_the_service_with_typed_values_as_a_multipart_post() {
     let mut calls = recorder.take();
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "sodaSync");
     let call = calls.remove(0);
-    let Call::SodaSync(request) = call;
-    assert_eq!(request.id, expect:: < String > ("\"sample-image\""));
+    let Call::SodaSync(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.id, expect:: < Vec < String > > ("[\"sample-image\"]"));
     assert_eq!(
-        request.pos, Some(expect:: < rt::dali::Shape > ("\"CIRCLE 10.68 41.27 0.1\""))
+        request.pos, Some(expect:: < Vec < rt::dali::Shape > >
+        ("[\"CIRCLE 10.68 41.27 0.1\"]"))
     );
     assert_eq!(
-        request.circle, Some(expect:: < rt::dali::Circle > ("\"10.68 41.27 0.1\""))
+        request.circle, Some(expect:: < Vec < rt::dali::Circle > >
+        ("[\"10.68 41.27 0.1\"]"))
     );
     assert_eq!(
-        request.polygon, Some(expect:: < rt::dali::Polygon >
-        ("\"10.6 41.2 10.8 41.2 10.8 41.3\""))
+        request.polygon, Some(expect:: < Vec < rt::dali::Polygon > >
+        ("[\"10.6 41.2 10.8 41.2 10.8 41.3\"]"))
     );
-    assert_eq!(request.band, Some(expect:: < rt::dali::Interval > ("\"5e-7 6e-7\"")));
-    assert_eq!(request.time, Some(expect:: < rt::dali::Interval > ("\"60000 60001\"")));
+    assert_eq!(
+        request.band, Some(expect:: < Vec < rt::dali::Interval > > ("[\"5e-7 6e-7\"]"))
+    );
+    assert_eq!(
+        request.time, Some(expect:: < Vec < rt::dali::Interval > > ("[\"60000 60001\"]"))
+    );
     assert_eq!(
         request.pol, Some(expect:: < Vec < soda_cutout_server::models::Stokes > >
         ("[\"I\",\"Q\"]"))
@@ -253,7 +312,7 @@ async fn soda_sync_reaches_the_service_with_typed_values_as_a_multipart_post() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_id_breaking_min_length() {
+async fn soda_sync_rejects_an_item_of_id_breaking_min_length() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
@@ -266,11 +325,11 @@ async fn soda_sync_rejects_id_breaking_min_length() {
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "UsageError", "ID");
+    assert_rejected_soda(status, &body, "UsageError", "ID[0]");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_id_breaking_max_length() {
+async fn soda_sync_rejects_an_item_of_id_breaking_max_length() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
@@ -278,6 +337,23 @@ async fn soda_sync_rejects_id_breaking_max_length() {
                 .method("GET")
                 .uri(
                     "/sync?POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&ID=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_soda(status, &body, "UsageError", "ID[0]");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_rejects_id_breaking_max_items() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/sync?POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image",
                 )
                 .body(Body::empty())
                 .unwrap(),
@@ -304,24 +380,7 @@ async fn soda_sync_requires_id() {
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_id_given_twice() {
-    let recorder = Recorder::default();
-    let (status, body) = send(
-            &recorder,
-            Request::builder()
-                .method("GET")
-                .uri(
-                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&ID=sample-image",
-                )
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "ID");
-    assert!(recorder.take().is_empty(), "the service must not be called");
-}
-#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_pos_breaking_type() {
+async fn soda_sync_rejects_an_item_of_pos_breaking_type() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
@@ -334,28 +393,28 @@ async fn soda_sync_rejects_pos_breaking_type() {
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "UsageError", "POS");
+    assert_rejected_soda(status, &body, "UsageError", "POS[0]");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_pos_given_twice() {
+async fn soda_sync_rejects_pos_breaking_max_items() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POS=CIRCLE%2010.68%2041.27%200.1",
+                    "/sync?ID=sample-image&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1",
                 )
                 .body(Body::empty())
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "POS");
+    assert_rejected_soda(status, &body, "UsageError", "POS");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_circle_breaking_type() {
+async fn soda_sync_rejects_an_item_of_circle_breaking_type() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
@@ -368,28 +427,28 @@ async fn soda_sync_rejects_circle_breaking_type() {
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "UsageError", "CIRCLE");
+    assert_rejected_soda(status, &body, "UsageError", "CIRCLE[0]");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_circle_given_twice() {
+async fn soda_sync_rejects_circle_breaking_max_items() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&CIRCLE=10.68%2041.27%200.1",
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1",
                 )
                 .body(Body::empty())
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "CIRCLE");
+    assert_rejected_soda(status, &body, "UsageError", "CIRCLE");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_polygon_breaking_type() {
+async fn soda_sync_rejects_an_item_of_polygon_breaking_type() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
@@ -402,28 +461,28 @@ async fn soda_sync_rejects_polygon_breaking_type() {
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "UsageError", "POLYGON");
+    assert_rejected_soda(status, &body, "UsageError", "POLYGON[0]");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_polygon_given_twice() {
+async fn soda_sync_rejects_polygon_breaking_max_items() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3",
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3",
                 )
                 .body(Body::empty())
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "POLYGON");
+    assert_rejected_soda(status, &body, "UsageError", "POLYGON");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_band_breaking_type() {
+async fn soda_sync_rejects_an_item_of_band_breaking_type() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
@@ -436,28 +495,28 @@ async fn soda_sync_rejects_band_breaking_type() {
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "UsageError", "BAND");
+    assert_rejected_soda(status, &body, "UsageError", "BAND[0]");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_band_given_twice() {
+async fn soda_sync_rejects_band_breaking_max_items() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&BAND=5e-7%206e-7",
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7",
                 )
                 .body(Body::empty())
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "BAND");
+    assert_rejected_soda(status, &body, "UsageError", "BAND");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_time_breaking_type() {
+async fn soda_sync_rejects_an_item_of_time_breaking_type() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
@@ -470,24 +529,24 @@ async fn soda_sync_rejects_time_breaking_type() {
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "UsageError", "TIME");
+    assert_rejected_soda(status, &body, "UsageError", "TIME[0]");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
-async fn soda_sync_rejects_time_given_twice() {
+async fn soda_sync_rejects_time_breaking_max_items() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&TIME=60000%2060001",
+                    "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001",
                 )
                 .body(Body::empty())
                 .unwrap(),
         )
         .await;
-    assert_rejected_soda(status, &body, "MultiValuedParamNotSupported", "TIME");
+    assert_rejected_soda(status, &body, "UsageError", "TIME");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
@@ -547,6 +606,219 @@ async fn soda_sync_rejects_responseformat_given_twice() {
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/links?ID=sample-image&RESPONSEFORMAT=application%2Ffits")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "links");
+    let call = calls.remove(0);
+    let Call::Links(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.id, expect:: < Vec < String > > ("[\"sample-image\"]"));
+    assert_eq!(
+        request.responseformat, Some(expect:: < String > ("\"application/fits\""))
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_reaches_the_service_with_typed_values_with_names_in_any_case() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/links?iD=sample-image&rEsPoNsEfOrMaT=application%2Ffits")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "links");
+    let call = calls.remove(0);
+    let Call::Links(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.id, expect:: < Vec < String > > ("[\"sample-image\"]"));
+    assert_eq!(
+        request.responseformat, Some(expect:: < String > ("\"application/fits\""))
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_reaches_the_service_with_typed_values_as_a_form_post() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/links")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("iD=sample-image&rEsPoNsEfOrMaT=application%2Ffits"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "links");
+    let call = calls.remove(0);
+    let Call::Links(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.id, expect:: < Vec < String > > ("[\"sample-image\"]"));
+    assert_eq!(
+        request.responseformat, Some(expect:: < String > ("\"application/fits\""))
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_reaches_the_service_with_typed_values_as_a_multipart_post() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("POST")
+                .uri("/links")
+                .header("content-type", "multipart/form-data; boundary=BOUNDARY")
+                .body(
+                    Body::from(
+                        "--BOUNDARY\r\nContent-Disposition: form-data; name=\"id\"\r\n\r\nsample-image\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"responseformat\"\r\n\r\napplication/fits\r\n--BOUNDARY--\r\n",
+                    ),
+                )
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "links");
+    let call = calls.remove(0);
+    let Call::Links(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.id, expect:: < Vec < String > > ("[\"sample-image\"]"));
+    assert_eq!(
+        request.responseformat, Some(expect:: < String > ("\"application/fits\""))
+    );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_an_item_of_id_breaking_min_length() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/links?RESPONSEFORMAT=application%2Ffits&ID=")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_votable(status, &body, "UsageError", "ID[0]");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_an_item_of_id_breaking_max_length() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/links?RESPONSEFORMAT=application%2Ffits&ID=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_votable(status, &body, "UsageError", "ID[0]");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_id_breaking_max_items() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/links?RESPONSEFORMAT=application%2Ffits&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_votable(status, &body, "UsageError", "ID");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_requires_id() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/links?RESPONSEFORMAT=application%2Ffits")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_votable(status, &body, "UsageError", "ID");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_responseformat_breaking_max_length() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/links?ID=sample-image&RESPONSEFORMAT=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_votable(status, &body, "UsageError", "RESPONSEFORMAT");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_responseformat_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/links?ID=sample-image&RESPONSEFORMAT=application%2Ffits&RESPONSEFORMAT=application%2Ffits",
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected_votable(
+        status,
+        &body,
+        "MultiValuedParamNotSupported",
+        "RESPONSEFORMAT",
+    );
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_capabilities_answers_the_vosi_document() {
     for method in ["GET", "HEAD"] {
         let request = Request::builder()
@@ -565,6 +837,10 @@ async fn get_capabilities_answers_the_vosi_document() {
         assert!(text.contains("<vosi:capabilities"), "{text}");
         assert!(
             text.contains("standardID=\"ivo://ivoa.net/std/SODA#sync-1.0\""), "{text}"
+        );
+        assert!(
+            text.contains("standardID=\"ivo://ivoa.net/std/DataLink#links-1.1\""),
+            "{text}"
         );
         assert!(
             text.contains("standardID=\"ivo://ivoa.net/std/VOSI#capabilities\""),

@@ -33,7 +33,7 @@ fn check(api: &Api, value: &Value, ty: &Ty, c: &Constraints, out: &mut Vec<&'sta
         Ty::Date => value.as_str().is_some_and(is_date),
         Ty::DateTime => value.as_str().is_some_and(is_date_time),
         Ty::Uuid => value.as_str().is_some_and(is_uuid),
-        Ty::Binary => value.is_string(),
+        Ty::Binary | Ty::Body => value.is_string(),
         Ty::Dali(kind) => value.as_str().is_some_and(|s| dali_ok(*kind, s)),
         Ty::Json => true,
         Ty::Vec(_) => value.is_array(),
@@ -260,7 +260,7 @@ fn make(api: &Api, ty: &Ty, c: &Constraints, depth: usize) -> Option<Value> {
         Ty::Date => json!("2024-01-02"),
         Ty::DateTime => json!("2024-01-02T03:04:05Z"),
         Ty::Uuid => json!("3fa85f64-5717-4562-b3fc-2c963f66afa6"),
-        Ty::Binary => json!("example"),
+        Ty::Binary | Ty::Body => json!("example"),
         Ty::Dali(kind) => json!(match kind {
             DaliType::Circle => "10 20 0.5",
             DaliType::Polygon => "10 20 11 20 11 21",

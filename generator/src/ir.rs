@@ -23,6 +23,9 @@ pub struct Api {
     pub openapi_json: String,
     /// `x-ivoa-uws`: a UWS job list answered by the runtime.
     pub uws: Option<Uws>,
+    /// Where the server mounts its routes unless told otherwise: the path of the first
+    /// `servers` URL, without a trailing slash (empty for none).
+    pub base_path: String,
 }
 
 /// `x-ivoa-uws: {jobs: /async, parameters: sodaSync}`: the job list at `jobs` (it and every path
@@ -171,6 +174,8 @@ pub enum Ty {
     Uuid,
     /// `bytes::Bytes` (`format: binary`, or a binary body).
     Binary,
+    /// `axum::body::Body`: a binary response body, which the service may stream.
+    Body,
     /// `serde_json::Value`: anything.
     Json,
     /// A DALI value type (`x-ivoa-xtype`), parsed from its DALI syntax.

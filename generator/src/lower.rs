@@ -124,6 +124,7 @@ impl<'a> Lowerer<'a> {
         }
         let mut operations = self.operations();
         let uws = self.uws(&mut operations);
+        let base_path = self.base_path();
         let types: Vec<TypeDef> = self.types.drain(..).map(|t| t.expect("every reserved type is filled")).collect();
         let mut api = Api {
             title,
@@ -133,6 +134,7 @@ impl<'a> Lowerer<'a> {
             types,
             openapi_json: serde_json::to_string_pretty(&crate::load::bundle(self.doc)).unwrap_or_default(),
             uws,
+            base_path,
         };
         self.check_required_cycles(&api);
         box_cycles(&mut api);
@@ -140,6 +142,20 @@ impl<'a> Lowerer<'a> {
     }
 
     /// `x-ivoa-uws` on the document: marks the job API's operations as the runtime's.
+    /// The path of the first server's URL (`/soda` for `/soda` or `https://a.org/soda/`), without
+    /// a trailing slash; empty when there is none or it has `{variables}`.
+    fn base_path(&self) -> String {
+        let Some(url) = self.doc.root().get("servers").and_then(|s| s.items().first()).and_then(|s| s.get("url")).and_then(Node::as_str) else {
+            return String::new();
+        };
+        let path = match url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+            None => url,
+        };
+        let path = path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
+        if path.starts_with('/') && !path.contains(['{', '}']) { path.to_owned() } else { String::new() }
+    }
+
     fn uws(&mut self, operations: &mut [Operation]) -> Option<Uws> {
         let node = self.doc.root().get("x-ivoa-uws")?;
         let jobs = node.get("jobs").and_then(Node::as_str).map(|j| j.trim_end_matches('/').to_owned());
@@ -1067,7 +1083,7 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 let textual = essence.starts_with("text/") || is_xml(&essence);
-                let (kind, ty) = if textual { (ResponseKind::Text, Ty::String) } else { (ResponseKind::Binary, Ty::Binary) };
+                let (kind, ty) = if textual { (ResponseKind::Text, Ty::String) } else { (ResponseKind::Binary, Ty::Body) };
                 Some(ResponseBody { media_type, kind, ty, xml_root: None })
             });
             let mut header_names = BTreeSet::new();
@@ -1198,7 +1214,7 @@ fn ty_word(ty: &Ty) -> &'static str {
         Ty::I32 | Ty::I64 => "Integer",
         Ty::F32 | Ty::F64 => "Number",
         Ty::String | Ty::Date | Ty::DateTime | Ty::Uuid | Ty::Dali(_) => "String",
-        Ty::Binary => "Binary",
+        Ty::Binary | Ty::Body => "Binary",
         Ty::Vec(_) => "Array",
         Ty::Map(_) => "Object",
         Ty::Option(_) | Ty::Json | Ty::Named(_) => "Value",

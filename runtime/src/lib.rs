@@ -26,6 +26,7 @@ pub use error::{Error, RequestError};
 /// so a generated `Cargo.toml` needs one dependency and versions cannot drift apart.
 pub mod codegen {
     pub use ::axum;
+    pub use ::axum::body::Body;
     pub use ::bytes::Bytes;
     pub use ::chrono;
     pub use ::http;

@@ -38,6 +38,14 @@ pub fn bytes_body(status: StatusCode, content_type: &'static str, body: Bytes) -
     response
 }
 
+/// A binary body: bytes, or a stream the service writes as it goes.
+pub fn body(status: StatusCode, content_type: &'static str, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
 /// A response without a body.
 pub fn empty(status: StatusCode) -> Response {
     let mut response = Response::new(Body::empty());
@@ -61,5 +69,136 @@ pub fn header(mut response: Response, name: &'static str, value: impl ToString) 
 impl crate::Error {
     fn into_response_inner(self) -> Response {
         axum::response::IntoResponse::into_response(self)
+    }
+}
+
+/// A body that blocking code writes as it goes (a cutout read from disk row by row, say), and the
+/// writer it writes through. `length`, when known, is announced as `Content-Length`, so a client
+/// can tell a body cut short by an error from a complete one. Chunks of `chunk` bytes travel
+/// through a channel of a few chunks: memory stays bounded however large the body.
+///
+/// The writer blocks: use it from `tokio::task::spawn_blocking` or a thread of your own, never
+/// from async code. A write fails with `BrokenPipe` once the client has gone.
+pub fn streamed(length: Option<u64>, chunk: usize) -> (BodyWriter, Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let chunk = chunk.max(1);
+    (BodyWriter { tx, buffer: Vec::with_capacity(chunk), chunk }, Body::new(ChannelBody { rx, remaining: length }))
+}
+
+/// Writes a [`streamed`] body.
+pub struct BodyWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buffer: Vec<u8>,
+    chunk: usize,
+}
+
+impl BodyWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.chunk));
+        self.tx
+            .blocking_send(Ok(Bytes::from(full)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client has gone"))
+    }
+
+    /// Ends the body with an error: the client sees the connection fail rather than a body that
+    /// looks complete.
+    pub fn fail(mut self, error: std::io::Error) {
+        self.buffer.clear();
+        let _ = self.tx.blocking_send(Err(error));
+    }
+}
+
+impl std::io::Write for BodyWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = self.chunk - self.buffer.len();
+        let n = bytes.len().min(room);
+        self.buffer.extend_from_slice(&bytes[..n]);
+        if self.buffer.len() == self.chunk {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for BodyWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
+}
+
+struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    remaining: Option<u64>,
+}
+
+impl axum::body::HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.rx.poll_recv(cx).map(|next| {
+            next.map(|chunk| {
+                chunk.map(|bytes| {
+                    if let Some(remaining) = &mut self.remaining {
+                        *remaining = remaining.saturating_sub(bytes.len() as u64);
+                    }
+                    http_body::Frame::data(bytes)
+                })
+            })
+        })
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self.remaining {
+            Some(n) => http_body::SizeHint::with_exact(n),
+            None => http_body::SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[tokio::test]
+    async fn a_streamed_body_arrives_whole_with_its_length() {
+        let (mut writer, body) = streamed(Some(10_000), 512);
+        let producer = tokio::task::spawn_blocking(move || {
+            for i in 0..100u8 {
+                writer.write_all(&[i; 100]).unwrap();
+            }
+        });
+        assert_eq!(axum::body::HttpBody::size_hint(&body).exact(), Some(10_000));
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        producer.await.unwrap();
+        assert_eq!(bytes.len(), 10_000);
+        assert!(bytes.chunks(100).enumerate().all(|(i, c)| c.iter().all(|&b| b as usize == i)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_body_is_an_error_and_a_gone_client_stops_the_writer() {
+        let (mut writer, body) = streamed(None, 4);
+        let producer = tokio::task::spawn_blocking(move || {
+            writer.write_all(b"abcdefgh").unwrap();
+            writer.fail(std::io::Error::other("disk gone"));
+        });
+        assert!(axum::body::to_bytes(body, usize::MAX).await.is_err());
+        producer.await.unwrap();
+
+        let (mut writer, body) = streamed(None, 4);
+        drop(body);
+        let result = tokio::task::spawn_blocking(move || writer.write_all(b"abcdefgh")).await.unwrap();
+        assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
     }
 }

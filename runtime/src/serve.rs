@@ -18,6 +18,15 @@ pub struct Config {
     /// Where the service keeps its state — UWS jobs and results (`--data-dir`, env `DATA_DIR`;
     /// default `data`).
     pub data_dir: std::path::PathBuf,
+    /// Whether `data_dir` was configured rather than defaulted (a service may fill a default
+    /// directory with sample data).
+    pub data_dir_given: bool,
+    /// Where UWS jobs are kept, as a URL (`--job-store`, env `JOB_STORE`; default
+    /// `sqlite:DATA_DIR/jobs.sqlite`). Only `sqlite:PATH` exists today.
+    pub job_store: Option<String>,
+    /// The IVOA authority of the publisher DIDs this service resolves (`--authority`, env
+    /// `AUTHORITY`), as `ivo://authority` or `ivo://authority/path`.
+    pub authority: Option<String>,
 }
 
 impl Default for Config {
@@ -27,6 +36,9 @@ impl Default for Config {
             base_path: String::new(),
             public_url: None,
             data_dir: std::path::PathBuf::from("data"),
+            data_dir_given: false,
+            job_store: None,
+            authority: None,
         }
     }
 }
@@ -51,7 +63,9 @@ const USAGE: &str = "options:
   --bind ADDR:PORT    address to listen on (env BIND; default 127.0.0.1:8080)
   --base-path PATH    mount every endpoint under PATH (env BASE_PATH; default /)
   --public-url URL    the URL clients use, behind a proxy (env PUBLIC_URL)
-  --data-dir DIR      where jobs and results are kept (env DATA_DIR; default ./data)
+  --data-dir DIR      where the service keeps its data, jobs and results (env DATA_DIR; default ./data)
+  --job-store URL     where UWS jobs are kept (env JOB_STORE; default sqlite:DATA_DIR/jobs.sqlite)
+  --authority IVOID   the authority of the publisher DIDs served, ivo://... (env AUTHORITY)
   --help              print this text";
 
 impl Config {
@@ -61,10 +75,22 @@ impl Config {
         args: impl IntoIterator<Item = String>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, String> {
+        Self::parse_with(Config::default(), args, env)
+    }
+
+    /// [`Config::parse`] over `defaults` (a generated `main` defaults the base path to the path of
+    /// the API description's first server).
+    pub fn parse_with(
+        defaults: Config,
+        args: impl IntoIterator<Item = String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, String> {
         let mut bind = env("BIND");
         let mut base_path = env("BASE_PATH");
         let mut public_url = env("PUBLIC_URL");
         let mut data_dir = env("DATA_DIR");
+        let mut job_store = env("JOB_STORE");
+        let mut authority = env("AUTHORITY");
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -77,11 +103,13 @@ impl Config {
                 "--base-path" => base_path = Some(value()?),
                 "--public-url" => public_url = Some(value()?),
                 "--data-dir" => data_dir = Some(value()?),
+                "--job-store" => job_store = Some(value()?),
+                "--authority" => authority = Some(value()?),
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
         }
-        let mut config = Config::default();
+        let mut config = defaults;
         if let Some(bind) = bind {
             config.bind = bind.parse().map_err(|_| format!("--bind: `{bind}` is not an ADDRESS:PORT"))?;
         }
@@ -100,8 +128,29 @@ impl Config {
         }
         if let Some(dir) = data_dir.filter(|d| !d.is_empty()) {
             config.data_dir = dir.into();
+            config.data_dir_given = true;
+        }
+        if let Some(url) = job_store.filter(|u| !u.is_empty()) {
+            if !url.starts_with("sqlite:") || url.len() == "sqlite:".len() {
+                return Err(format!("--job-store: `{url}` is not a job store URL (sqlite:PATH)"));
+            }
+            config.job_store = Some(url);
+        }
+        if let Some(authority) = authority.filter(|a| !a.is_empty()) {
+            if !authority.starts_with("ivo://") || authority.len() == "ivo://".len() || authority.contains('?') {
+                return Err(format!("--authority: `{authority}` is not an IVOA identifier (ivo://authority[/path])"));
+            }
+            config.authority = Some(authority.trim_end_matches('/').to_owned());
         }
         Ok(config)
+    }
+
+    /// The file of the SQLite job store.
+    pub fn job_store_path(&self) -> std::path::PathBuf {
+        match &self.job_store {
+            Some(url) => std::path::PathBuf::from(&url["sqlite:".len()..]),
+            None => self.data_dir.join("jobs.sqlite"),
+        }
     }
 }
 
@@ -116,11 +165,12 @@ pub fn mount(router: Router, config: &Config) -> Router {
 
 /// The whole of a generated `main`: reads the configuration, builds the router (which may start
 /// services such as the UWS engine, hence async), serves until Ctrl-C or SIGTERM.
-pub fn main<F>(name: &str, make_router: impl FnOnce(Config) -> F) -> ExitCode
+pub fn main<F>(name: &str, base_path: &str, make_router: impl FnOnce(Config) -> F) -> ExitCode
 where
     F: std::future::Future<Output = Result<Router, String>>,
 {
-    let config = match Config::parse(std::env::args().skip(1), |k| std::env::var(k).ok()) {
+    let defaults = Config { base_path: base_path.trim_end_matches('/').to_owned(), ..Config::default() };
+    let config = match Config::parse_with(defaults, std::env::args().skip(1), |k| std::env::var(k).ok()) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("{name}: {message}");
@@ -200,5 +250,29 @@ mod tests {
         assert!(parse(&["--base-path", "api"], &[]).unwrap_err().contains("must start"));
         assert!(parse(&["--public-url", "ftp://x"], &[]).unwrap_err().contains("http"));
         assert_eq!(parse(&[], &[("PUBLIC_URL", "https://a.org/soda/")]).unwrap().public_url.as_deref(), Some("https://a.org/soda"));
+        assert!(parse(&["--job-store", "postgres://x"], &[]).unwrap_err().contains("sqlite:PATH"));
+        assert!(parse(&["--authority", "example.org"], &[]).unwrap_err().contains("ivo://"));
+    }
+
+    #[test]
+    fn data_dir_job_store_and_authority() {
+        let config = parse(&[], &[]).unwrap();
+        assert!(!config.data_dir_given);
+        assert_eq!(config.job_store_path(), std::path::Path::new("data/jobs.sqlite"));
+        let config = parse(&["--data-dir", "/srv/d", "--authority", "ivo://example.org/"], &[]).unwrap();
+        assert!(config.data_dir_given);
+        assert_eq!(config.job_store_path(), std::path::Path::new("/srv/d/jobs.sqlite"));
+        assert_eq!(config.authority.as_deref(), Some("ivo://example.org"));
+        let config = parse(&[], &[("JOB_STORE", "sqlite:/var/jobs.db")]).unwrap();
+        assert_eq!(config.job_store_path(), std::path::Path::new("/var/jobs.db"));
+    }
+
+    #[test]
+    fn generated_defaults_yield_to_flags() {
+        let defaults = Config { base_path: "/soda".to_owned(), ..Config::default() };
+        let config = Config::parse_with(defaults.clone(), Vec::<String>::new(), |_| None).unwrap();
+        assert_eq!(config.base_path, "/soda");
+        let config = Config::parse_with(defaults, ["--base-path=/".to_owned()], |_| None).unwrap();
+        assert_eq!(config.base_path, "");
     }
 }

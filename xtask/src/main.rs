@@ -337,7 +337,7 @@ fn bench_uws() -> Result<(), String> {
         command.args(["-c", "0"]).arg(&binary);
     }
     let mut server = command
-        .args(["--bind", "127.0.0.1:0", "--base-path", "/soda", "--data-dir"])
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -437,13 +437,6 @@ fn main() -> ExitCode {
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = vec!["run", "--release", "--quiet", "-p", "soda-cutout-server", "--"];
-            if !args[1..].iter().any(|a| a.starts_with("--base-path")) {
-                cmd.extend(["--base-path", "/soda"]);
-            }
-            // Jobs and results go under target/, not into the working tree.
-            if !args[1..].iter().any(|a| a.starts_with("--data-dir")) {
-                cmd.extend(["--data-dir", "target/soda-data"]);
-            }
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),

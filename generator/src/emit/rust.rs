@@ -78,6 +78,7 @@ impl<'a> Rust<'a> {
             Ty::DateTime => quote!(rt::chrono::DateTime<rt::chrono::Utc>),
             Ty::Uuid => quote!(rt::Uuid),
             Ty::Binary => quote!(rt::Bytes),
+            Ty::Body => quote!(rt::Body),
             Ty::Dali(kind) => {
                 let name = format_ident!("{}", kind.rust_name());
                 quote!(rt::dali::#name)
@@ -565,7 +566,7 @@ impl Rust<'_> {
                         Ty::Named(t) if matches!(self.api.types[t.0].kind, TypeKind::Struct { .. }) => {
                             Some(quote!(rt::xml::ToXml::write_xml(#value, w, #element, false);))
                         }
-                        Ty::Map(_) | Ty::Vec(_) | Ty::Option(_) | Ty::Binary => None,
+                        Ty::Map(_) | Ty::Vec(_) | Ty::Option(_) | Ty::Binary | Ty::Body => None,
                         Ty::Named(t) if !matches!(self.api.types[t.0].kind, TypeKind::StringEnum { .. }) => None,
                         _ => Some(quote!(w.leaf(#element, &rt::xml::XmlText::xml_text(#value));)),
                     }

@@ -85,13 +85,16 @@ pub fn api_module(api: &Api) -> TokenStream {
         }
         let variants = op.responses.iter().map(|r| response_variant(&rust, r));
         let arms = op.responses.iter().map(response_arm);
+        // A binary body may be a stream, which can be neither cloned nor compared.
+        let streams = op.responses.iter().any(|r| r.body.as_ref().is_some_and(|b| b.ty == Ty::Body));
+        let resp_derive = if streams { quote!(#[derive(Debug)]) } else { quote!(#[derive(Debug, Clone, PartialEq)]) };
         quote! {
             #[doc = #req_doc]
             #[derive(Debug, Clone, PartialEq)]
             pub struct #req { #(#fields)* }
 
             #[doc = #resp_doc]
-            #[derive(Debug, Clone, PartialEq)]
+            #resp_derive
             #[allow(clippy::large_enum_variant, reason = "built once per request and sent at once; boxing would only add an allocation")]
             pub enum #resp { #(#variants)* }
 
@@ -188,7 +191,7 @@ fn response_arm(r: &Response) -> TokenStream {
                         quote!(rt::response::xml(#status, #media, #root, &#body))
                     }
                     ResponseKind::Text => quote!(rt::response::text(#status, #media, #body)),
-                    ResponseKind::Binary => quote!(rt::response::bytes_body(#status, #media, #body)),
+                    ResponseKind::Binary => quote!(rt::response::body(#status, #media, #body)),
                 }
             }
         }
@@ -434,7 +437,7 @@ fn server_fn(api: &Api) -> TokenStream {
         #[doc = concat!(" `", #jobs, "`, answered by the runtime's engine (jobs and results under `config.data_dir`).")]
         pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
             let service = Arc::new(service);
-            let store = rt::uws::store::SqliteStore::open(&config.data_dir.join("jobs.sqlite")).map_err(|e| e.to_string())?;
+            let store = rt::uws::store::SqliteStore::open(&config.job_store_path()).map_err(|e| e.to_string())?;
             let engine = rt::uws::engine::Engine::start(
                 Arc::new(store),
                 Arc::new(JobRunner(service.clone())),

@@ -55,6 +55,7 @@ pub fn render(api: &Api, options: &Options) -> Result<Vec<(String, File)>, Strin
         version => api.version,
         runtime => runtime,
         operations => operations,
+        base_path => api.base_path,
     };
     let render = |name: &str| -> Result<String, String> {
         env.get_template(name).and_then(|t| t.render(&ctx)).map_err(|e| format!("internal error rendering {name}: {e}"))

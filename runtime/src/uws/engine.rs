@@ -56,14 +56,40 @@ pub struct ResultWriter {
 impl ResultWriter {
     /// Stores a result; `id` becomes part of its URL.
     pub fn put(&self, id: &str, mime_type: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.put_with(id, mime_type, |file| std::io::Write::write_all(file, bytes))
+    }
+
+    /// Stores a result that `write` writes as it goes, so that a large result never sits in
+    /// memory. Blocking: call it from `tokio::task::spawn_blocking`. If `write` fails, the partial
+    /// file is removed and no result is recorded.
+    pub fn put_with(
+        &self,
+        id: &str,
+        mime_type: &str,
+        write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || id.starts_with('.') {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("`{id}` is not a result id")));
         }
         std::fs::create_dir_all(&self.dir)?;
-        std::fs::write(self.dir.join(id), bytes)?;
+        let path = self.dir.join(id);
+        let written = (|| {
+            let mut file = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(&path)?);
+            write(&mut file)?;
+            let file = file.into_inner().map_err(|e| e.into_error())?;
+            file.sync_data()?;
+            file.metadata().map(|m| m.len())
+        })();
+        let size = match written {
+            Ok(size) => size,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         let mut results = self.results.lock().map_err(|_| std::io::Error::other("poisoned"))?;
         results.retain(|r| r.id != id);
-        results.push(JobResult { id: id.to_owned(), mime_type: mime_type.to_owned(), size: bytes.len() as u64 });
+        results.push(JobResult { id: id.to_owned(), mime_type: mime_type.to_owned(), size });
         Ok(())
     }
 }

@@ -26,8 +26,8 @@ async fn tokio_sleep() {
 }
 
 fn main() -> std::process::ExitCode {
-    serve::main("uws-test-server", |config| async move {
-        let store = uws::store::SqliteStore::open(&config.data_dir.join("jobs.sqlite")).map_err(|e| e.to_string())?;
+    serve::main("uws-test-server", "", |config| async move {
+        let store = uws::store::SqliteStore::open(&config.job_store_path()).map_err(|e| e.to_string())?;
         let mut engine_config = uws::engine::Config::new(&config.data_dir);
         engine_config.execution_duration = 0;
         let engine = uws::engine::Engine::start(Arc::new(store), Arc::new(Jobs), engine_config).await.map_err(|e| format!("{e:?}"))?;

@@ -160,7 +160,7 @@ pub struct GetImageRequest {
     pub name: String,
 }
 /// The responses of [`Api::get_image`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 #[allow(
     clippy::large_enum_variant,
     reason = "built once per request and sent at once; boxing would only add an allocation"
@@ -168,7 +168,7 @@ pub struct GetImageRequest {
 pub enum GetImageResponse {
     /// 200.
     /// The image.
-    Ok(rt::Bytes),
+    Ok(rt::Body),
     /// Any 4xx status.
     /// A client error.
     Status4xx {
@@ -182,11 +182,7 @@ impl IntoResponse for GetImageResponse {
     fn into_response(self) -> Response {
         match self {
             Self::Ok(body) => {
-                rt::response::bytes_body(
-                    rt::response::status(200u16),
-                    "image/fits",
-                    body,
-                )
+                rt::response::body(rt::response::status(200u16), "image/fits", body)
             }
             Self::Status4xx { status, body } => {
                 rt::response::json(status, "application/problem+json", &body)
