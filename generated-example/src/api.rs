@@ -111,6 +111,9 @@ pub struct LinksRequest {
     /// `RESPONSEFORMAT` (query parameter).
     /// The output format, as a MIME type or a short form (votable, csv, tsv, fits, text, html).
     pub responseformat: Option<String>,
+    /// The service's URL as the client sees it (`--public-url`, or the `Host` and
+    /// `X-Forwarded-*` headers, then the base path), for building absolute links.
+    pub base_url: String,
 }
 /// The responses of [`Api::links`].
 #[derive(Debug, Clone, PartialEq)]

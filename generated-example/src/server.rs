@@ -281,6 +281,7 @@ async fn links_request(
     Ok(crate::api::LinksRequest {
         id,
         responseformat,
+        base_url: rt::serve::request_base_url(parts),
     })
 }
 /// `GET /capabilities` (`getCapabilities`): VOSI, answered by the runtime.

@@ -1,32 +1,260 @@
 //! The service: ivoagen created this file once and never overwrites it.
 //! (Created by `cargo xtask codegen`.)
+//!
+//! The SODA cutout core: requests in, FITS cutouts out, read from the files of the data directory.
+
+pub mod archive;
+pub mod cutout;
+pub mod datalink;
+pub mod fits;
+pub mod sample;
+pub mod wcs;
 
 use crate::api::{self, Api};
+use archive::{Archive, Dataset, Missing};
+use cutout::{Filters, Region};
 use ivoagen_runtime::codegen as rt;
-/// The service. Keep here what the operations share (configuration, connections).
+use std::sync::Arc;
+
+/// Cutouts up to this size are built in memory and sent at once; larger ones stream.
+const IN_MEMORY: u64 = 1 << 20;
+/// The most cutouts one asynchronous job makes.
+const MAX_COMBINATIONS: usize = 1000;
+
+/// The service: the archive of FITS files it cuts.
 #[derive(Debug, Clone)]
-pub struct Service;
+pub struct Service {
+    archive: Arc<Archive>,
+    /// `SODA_ASYNC_NO_OVERLAP=fail`: a job with a combination that does not overlap its data fails
+    /// instead of recording a text/plain error result.
+    fail_jobs_without_overlap: bool,
+}
+
 impl Service {
-    /// Builds the service when the server starts.
-    pub fn new(_config: &rt::serve::Config) -> Self {
-        Service
+    /// Builds the service when the server starts. Without `--data-dir`, the default directory
+    /// gets the sample datasets.
+    pub fn new(config: &rt::serve::Config) -> Self {
+        if !config.data_dir_given
+            && let Err(e) = sample::ensure(&config.data_dir)
+        {
+            eprintln!("soda-cutout-server: cannot write the sample data to {}: {e}", config.data_dir.display());
+        }
+        let fail = std::env::var("SODA_ASYNC_NO_OVERLAP").is_ok_and(|v| v == "fail");
+        Service { archive: Arc::new(Archive::new(config.data_dir.clone(), config.authority.clone())), fail_jobs_without_overlap: fail }
     }
 }
-impl Api for Service {
-    async fn soda_sync(
-        &self,
-        _request: api::SodaSyncRequest,
-    ) -> Result<api::SodaSyncResponse, rt::Error> {
-        Err(rt::Error::not_implemented("sodaSync"))
+
+/// A SODA error, as its label and message (SODA §5).
+struct Failure {
+    label: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure { label: "UsageError", message: message.into() }
     }
+
+    fn text(&self) -> String {
+        format!("{}: {}", self.label, self.message)
+    }
+}
+
+fn missing(error: Missing) -> Failure {
+    match error {
+        Missing::Invalid(m) => Failure::usage(m),
+        Missing::NotFound(m) => Failure { label: "Error", message: m },
+    }
+}
+
+/// The spatial filters of a request, in the order given: POS, then CIRCLE, then POLYGON.
+fn regions(request: &api::SodaSyncRequest) -> Vec<Region> {
+    let mut regions = Vec::new();
+    for shape in request.pos.iter().flatten() {
+        regions.push(match shape {
+            rt::dali::Shape::Circle(c) => Region::Circle { lon: c.lon, lat: c.lat, radius: c.radius },
+            rt::dali::Shape::Range(r) => Region::Range { lon: r.lon, lat: r.lat },
+            rt::dali::Shape::Polygon(p) => Region::Polygon(p.vertices.clone()),
+        });
+    }
+    regions.extend(request.circle.iter().flatten().map(|c| Region::Circle { lon: c.lon, lat: c.lat, radius: c.radius }));
+    regions.extend(request.polygon.iter().flatten().map(|p| Region::Polygon(p.vertices.clone())));
+    regions
+}
+
+fn intervals(values: &Option<Vec<rt::dali::Interval>>) -> Vec<Option<(f64, f64)>> {
+    match values {
+        Some(v) if !v.is_empty() => v.iter().map(|i| Some((i.lo, i.hi))).collect(),
+        _ => vec![None],
+    }
+}
+
+fn pol(request: &api::SodaSyncRequest) -> Option<Vec<i32>> {
+    request.pol.as_ref().filter(|p| !p.is_empty()).map(|labels| labels.iter().filter_map(|l| wcs::stokes_code(&l.to_string())).collect())
+}
+
+fn check_format(format: Option<&str>, accepted: &[&str], what: &str) -> Result<(), Failure> {
+    match format {
+        Some(f) if !accepted.iter().any(|a| a.eq_ignore_ascii_case(f.trim())) => Err(Failure::usage(format!("RESPONSEFORMAT `{f}` is not supported: {what}"))),
+        _ => Ok(()),
+    }
+}
+
+const FITS_FORMATS: [&str; 3] = ["application/fits", "fits", "image/fits"];
+
+/// Every ID × spatial × BAND × TIME combination of a request (SODA §3.1), POL applying to all.
+fn combinations(request: &api::SodaSyncRequest) -> Vec<(String, Filters)> {
+    let mut regions: Vec<Option<Region>> = regions(request).into_iter().map(Some).collect();
+    if regions.is_empty() {
+        regions.push(None);
+    }
+    let (bands, times, pol) = (intervals(&request.band), intervals(&request.time), pol(request));
+    let mut all = Vec::new();
+    for id in &request.id {
+        for region in &regions {
+            for band in &bands {
+                for time in &times {
+                    all.push((id.clone(), Filters { region: region.clone(), band: *band, time: *time, pol: pol.clone() }));
+                }
+            }
+        }
+    }
+    all
+}
+
+/// What a cutout comes to before any pixel is read.
+enum Plan {
+    Cut { dataset: Arc<Dataset>, pixels: fits::PixelBox, header: fits::Header, length: u64 },
+    NoOverlap(String),
+}
+
+fn plan(archive: &Archive, id: &str, filters: &Filters) -> Result<Plan, Failure> {
+    let dataset = archive.get(id).map_err(missing)?;
+    match cutout::plan(&dataset.image, &dataset.wcs, filters) {
+        Err(cutout::Unusable(m)) => Err(Failure::usage(format!("{id}: {m}"))),
+        Ok(None) => Ok(Plan::NoOverlap(format!("the filters do not overlap dataset `{id}`"))),
+        Ok(Some(pixels)) => {
+            let header = fits::cutout_header(&dataset.image, &pixels);
+            let length = fits::cutout_len(&header, &dataset.image, &pixels);
+            Ok(Plan::Cut { dataset, pixels, header, length })
+        }
+    }
+}
+
+impl Api for Service {
+    async fn soda_sync(&self, request: api::SodaSyncRequest) -> Result<api::SodaSyncResponse, rt::Error> {
+        let multi = |what: &str| Ok(api::SodaSyncResponse::BadRequest(format!("MultiValuedParamNotSupported: {what}; use {{async}} for several cutouts")));
+        if request.id.len() > 1 {
+            return multi("sync cutouts take one ID");
+        }
+        if regions(&request).len() > 1 {
+            return multi("sync cutouts take one spatial filter (POS, CIRCLE or POLYGON)");
+        }
+        if request.band.as_ref().is_some_and(|b| b.len() > 1) {
+            return multi("sync cutouts take one BAND");
+        }
+        if request.time.as_ref().is_some_and(|t| t.len() > 1) {
+            return multi("sync cutouts take one TIME");
+        }
+        if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
+            return Ok(api::SodaSyncResponse::BadRequest(f.text()));
+        }
+        let (id, filters) = combinations(&request).remove(0);
+        let archive = self.archive.clone();
+        // Plan, and make a small cutout at once, off the async threads: both read the file.
+        let planned = rt::tokio::task::spawn_blocking(move || -> Result<Result<Vec<u8>, Plan>, Failure> {
+            let planned = plan(&archive, &id, &filters)?;
+            if let Plan::Cut { dataset, pixels, header, length } = &planned
+                && *length <= IN_MEMORY
+            {
+                let mut body = Vec::with_capacity(*length as usize);
+                fits::write_cutout(&dataset.file, &dataset.image, pixels, header, &mut body)
+                    .map_err(|e| Failure { label: "Error", message: format!("reading dataset `{id}` failed: {e}") })?;
+                return Ok(Ok(body));
+            }
+            Ok(Err(planned))
+        })
+        .await
+        .map_err(|e| rt::Error::internal(format!("the cutout task failed: {e}")))?;
+        let (dataset, pixels, header, length) = match planned {
+            Err(f) if f.label == "Error" => return Ok(api::SodaSyncResponse::NotFound(f.text())),
+            Err(f) => return Ok(api::SodaSyncResponse::BadRequest(f.text())),
+            Ok(Ok(body)) => return Ok(api::SodaSyncResponse::Ok(rt::Body::from(body))),
+            Ok(Err(Plan::NoOverlap(_))) => return Ok(api::SodaSyncResponse::NoContent),
+            Ok(Err(Plan::Cut { dataset, pixels, header, length })) => (dataset, pixels, header, length),
+        };
+        let (mut writer, body) = rt::response::streamed(Some(length), 256 * 1024);
+        rt::tokio::task::spawn_blocking(move || {
+            if let Err(e) = fits::write_cutout(&dataset.file, &dataset.image, &pixels, &header, &mut writer)
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                writer.fail(e);
+            }
+        });
+        Ok(api::SodaSyncResponse::Ok(body))
+    }
+
     async fn soda_sync_job(
         &self,
-        _request: api::SodaSyncRequest,
-        _results: std::sync::Arc<rt::uws::engine::ResultWriter>,
+        request: api::SodaSyncRequest,
+        results: Arc<rt::uws::engine::ResultWriter>,
     ) -> Result<(), rt::uws::JobError> {
-        Err(rt::uws::JobError {
-            fatal: true,
-            message: "jobs of `sodaSync` are not implemented".to_owned(),
+        let fatal = |message: String| rt::uws::JobError { fatal: true, message };
+        if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
+            return Err(fatal(f.text()));
+        }
+        let all = combinations(&request);
+        if all.len() > MAX_COMBINATIONS {
+            return Err(fatal(format!("UsageError: the parameters make {} cutouts; a job makes at most {MAX_COMBINATIONS}", all.len())));
+        }
+        let archive = self.archive.clone();
+        let fail_without_overlap = self.fail_jobs_without_overlap;
+        rt::tokio::task::spawn_blocking(move || {
+            for (n, (id, filters)) in all.iter().enumerate() {
+                let n = n + 1;
+                let problem = match plan(&archive, id, filters) {
+                    Ok(Plan::Cut { dataset, pixels, header, .. }) => {
+                        results
+                            .put_with(&format!("cutout-{n}.fits"), "application/fits", |out| {
+                                fits::write_cutout(&dataset.file, &dataset.image, &pixels, &header, out)
+                            })
+                            .map_err(|e| fatal(format!("Error: cutout {n} ({id}) could not be written: {e}")))?;
+                        continue;
+                    }
+                    Ok(Plan::NoOverlap(m)) => Failure { label: "Error", message: m },
+                    Err(f) => f,
+                };
+                if fail_without_overlap {
+                    return Err(fatal(problem.text()));
+                }
+                results
+                    .put(&format!("cutout-{n}.txt"), "text/plain", problem.text().as_bytes())
+                    .map_err(|e| fatal(format!("Error: result {n} could not be written: {e}")))?;
+            }
+            Ok(())
         })
+        .await
+        .map_err(|e| fatal(format!("Error: the job's task failed: {e}")))?
+    }
+
+    async fn links(&self, request: api::LinksRequest) -> Result<api::LinksResponse, rt::Error> {
+        const VOTABLE: [&str; 5] = ["votable", "application/x-votable+xml", "application/x-votable+xml;content=datalink", "text/xml", "application/xml"];
+        if let Err(f) = check_format(request.responseformat.as_deref(), &VOTABLE, "links are a DataLink VOTable") {
+            return Ok(api::LinksResponse::BadRequest(datalink::error(&f.text())));
+        }
+        let archive = self.archive.clone();
+        rt::tokio::task::spawn_blocking(move || {
+            let found: Vec<(String, Result<Arc<Dataset>, Missing>)> = request.id.iter().map(|id| (id.clone(), archive.get(id))).collect();
+            let links: Vec<datalink::Link<'_>> = found
+                .iter()
+                .map(|(id, dataset)| match dataset {
+                    Ok(dataset) => datalink::Link::Found { id, dataset },
+                    Err(Missing::Invalid(m) | Missing::NotFound(m)) => datalink::Link::Fault { id, message: m.clone() },
+                })
+                .collect();
+            api::LinksResponse::Ok(datalink::document(&links, &request.base_url))
+        })
+        .await
+        .map_err(|e| rt::Error::internal(format!("the links task failed: {e}")))
     }
 }

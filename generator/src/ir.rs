@@ -337,6 +337,9 @@ pub struct Operation {
     pub case_insensitive: bool,
     /// `x-ivoa-sync`: DALI-sync, served by GET and POST (form or multipart) alike.
     pub dali_sync: bool,
+    /// `x-ivoa-base-url`: the request carries the service's URL as the client sees it, for
+    /// building absolute links (DataLink access URLs, say).
+    pub base_url: bool,
     /// `x-ivoa-error-format`.
     pub error_format: ErrorFormat,
     /// `x-ivoa-standard-id`: the capability this endpoint implements, for VOSI.

@@ -756,6 +756,7 @@ impl<'a> Lowerer<'a> {
         Operation {
             case_insensitive: ivoa.case_insensitive,
             dali_sync: ivoa.dali_sync,
+            base_url: ivoa.base_url,
             error_format: ivoa.error_format,
             standard_id: ivoa.standard_id,
             vosi: ivoa.vosi,
@@ -807,6 +808,7 @@ impl<'a> Lowerer<'a> {
         IvoaSettings {
             case_insensitive,
             dali_sync: op.get("x-ivoa-sync").and_then(Node::as_bool).unwrap_or(false),
+            base_url: op.get("x-ivoa-base-url").and_then(Node::as_bool).unwrap_or(false),
             error_format,
             standard_id: op.get("x-ivoa-standard-id").and_then(Node::as_str).map(str::to_owned),
             vosi,
@@ -1131,6 +1133,7 @@ fn xml_object(node: &Node) -> Xml {
 struct IvoaSettings {
     case_insensitive: bool,
     dali_sync: bool,
+    base_url: bool,
     error_format: ErrorFormat,
     standard_id: Option<String>,
     vosi: Option<Vosi>,

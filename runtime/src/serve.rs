@@ -163,6 +163,15 @@ pub fn mount(router: Router, config: &Config) -> Router {
     router.layer(axum::Extension(std::sync::Arc::new(mount)))
 }
 
+/// The service's URL as the client of a request sees it: the configured public URL, or one built
+/// from the `Host` and `X-Forwarded-*` headers and the base path.
+pub fn request_base_url(parts: &http::request::Parts) -> String {
+    match parts.extensions.get::<std::sync::Arc<Mount>>() {
+        Some(mount) => mount.base_url(&parts.headers),
+        None => crate::vosi::base_url(&parts.headers, None, ""),
+    }
+}
+
 /// The whole of a generated `main`: reads the configuration, builds the router (which may start
 /// services such as the UWS engine, hence async), serves until Ctrl-C or SIGTERM.
 pub fn main<F>(name: &str, base_path: &str, make_router: impl FnOnce(Config) -> F) -> ExitCode

@@ -83,6 +83,13 @@ pub fn api_module(api: &Api) -> TokenStream {
             fields.push(quote!(/// The request body. 
                 #doc pub body: #ty,));
         }
+        if op.base_url {
+            fields.push(quote! {
+                /// The service's URL as the client sees it (`--public-url`, or the `Host` and
+                /// `X-Forwarded-*` headers, then the base path), for building absolute links.
+                pub base_url: String,
+            });
+        }
         let variants = op.responses.iter().map(|r| response_variant(&rust, r));
         let arms = op.responses.iter().map(response_arm);
         // A binary body may be a stream, which can be neither cloned nor compared.
@@ -703,6 +710,9 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     if op.body.is_some() {
         inits.push(quote!(body,));
     }
+    if op.base_url {
+        inits.push(quote!(base_url: rt::serve::request_base_url(parts),));
+    }
     // Statements about the body come first (a form body fills `raw`), parameters after.
     let mut builder = Vec::new();
     if op.case_insensitive {
@@ -714,7 +724,7 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     let raw_new = quote!(#raw_binding = RawRequest::new(parts, #path_value) #(#builder)*;);
     let uses_raw = !op.params.is_empty() || mut_raw;
     let raw_new = if uses_raw { raw_new } else { quote!() };
-    if !uses_raw && !needs_body {
+    if !uses_raw && !needs_body && !op.base_url {
         extract_decls[0] = quote!(_parts: &rt::http::request::Parts);
     }
     let format = error_format(op);

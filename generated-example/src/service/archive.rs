@@ -1,0 +1,118 @@
+//! The datasets: `DIR/NAME.fits` answers to `ID=NAME` and to the publisher DID
+//! `AUTHORITY?NAME`. Headers are read once and kept while the file is unchanged.
+
+use crate::service::fits::{FitsError, Image};
+use crate::service::wcs::Wcs;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// An open dataset.
+#[derive(Debug)]
+pub struct Dataset {
+    /// The open file; cutouts read it with positioned reads, so it is shared.
+    pub file: File,
+    /// Its image HDU.
+    pub image: Image,
+    /// Its world coordinates.
+    pub wcs: Wcs,
+    stamp: (u64, Option<SystemTime>),
+}
+
+/// Why an ID names no dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Missing {
+    /// Not a name this archive could have (a path, a DID of another authority): `UsageError`.
+    Invalid(String),
+    /// A well-formed name with no file, or a file that is not a FITS image: `Error`, 404.
+    NotFound(String),
+}
+
+/// The datasets of a directory.
+#[derive(Debug)]
+pub struct Archive {
+    dir: PathBuf,
+    authority: Option<String>,
+    open: Mutex<HashMap<String, Arc<Dataset>>>,
+}
+
+/// Whether `name` can be a file name in the directory: letters, digits, `-`, `_`, `.`, `+`, not
+/// starting with a dot. No separators, no `..`, no percent-escapes: nothing leaves the directory.
+pub fn is_dataset_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+}
+
+impl Archive {
+    /// The archive of `dir`; publisher DIDs are accepted under `authority` (`ivo://…`).
+    pub fn new(dir: PathBuf, authority: Option<String>) -> Archive {
+        Archive { dir, authority, open: Mutex::new(HashMap::new()) }
+    }
+
+    /// The name in the directory an ID stands for.
+    pub fn name_of<'a>(&self, id: &'a str) -> Result<&'a str, Missing> {
+        let name = match id.split_once('?') {
+            Some((did, name)) if did.len() >= 6 && did[..6].eq_ignore_ascii_case("ivo://") => {
+                let ours = self.authority.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(did.trim_end_matches('/')));
+                if !ours {
+                    return Err(Missing::NotFound(match &self.authority {
+                        Some(a) => format!("`{id}` is not a dataset of {a}"),
+                        None => format!("`{id}`: this service has no publisher DIDs (start it with --authority)"),
+                    }));
+                }
+                name
+            }
+            _ => id,
+        };
+        if is_dataset_name(name) { Ok(name) } else { Err(Missing::Invalid(format!("ID `{id}` is not a dataset name"))) }
+    }
+
+    /// The dataset an ID names.
+    pub fn get(&self, id: &str) -> Result<Arc<Dataset>, Missing> {
+        let name = self.name_of(id)?;
+        let path = self.dir.join(format!("{name}.fits"));
+        let not_found = || Missing::NotFound(format!("no dataset has ID `{id}`"));
+        let meta = std::fs::metadata(&path).map_err(|_| not_found())?;
+        if !meta.is_file() {
+            return Err(not_found());
+        }
+        let stamp = (meta.len(), meta.modified().ok());
+        if let Some(dataset) = self.open.lock().ok().and_then(|open| open.get(name).cloned())
+            && dataset.stamp == stamp
+        {
+            return Ok(dataset);
+        }
+        let file = File::open(&path).map_err(|_| not_found())?;
+        let image = Image::open(&file).map_err(|e| match e {
+            FitsError::Io(_) => not_found(),
+            FitsError::Format(m) => Missing::NotFound(format!("dataset `{id}` cannot be read: {m}")),
+        })?;
+        let wcs = Wcs::from_header(&image.header, image.axes.len());
+        let dataset = Arc::new(Dataset { file, image, wcs, stamp });
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(name.to_owned(), dataset.clone());
+        }
+        Ok(dataset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_leave_the_directory_are_refused() {
+        let archive = Archive::new("/tmp".into(), Some("ivo://example.org/data".into()));
+        for id in ["../etc/passwd", "/etc/passwd", "..", ".hidden", "a/b", "a\\b", "%2e%2e%2fx", "a\0b", ""] {
+            assert!(matches!(archive.name_of(id), Err(Missing::Invalid(_))), "{id:?}");
+        }
+        assert_eq!(archive.name_of("sample-image"), Ok("sample-image"));
+        assert_eq!(archive.name_of("IVO://Example.org/data?m31.v2"), Ok("m31.v2"));
+        assert!(matches!(archive.name_of("ivo://elsewhere.org/data?m31"), Err(Missing::NotFound(_))));
+        assert!(matches!(archive.name_of("ivo://example.org/data?../x"), Err(Missing::Invalid(_))));
+    }
+}
