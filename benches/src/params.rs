@@ -20,7 +20,7 @@ struct Bench;
 impl Api for Bench {
     async fn soda_sync(&self, request: api::SodaSyncRequest) -> Result<api::SodaSyncResponse, rt::Error> {
         // The typed values are there; touching them keeps the work honest.
-        let radius = request.circle.map_or(0.0, |c| c.radius);
+        let radius = request.circle.as_ref().and_then(|c| c.first()).map_or(0.0, |c| c.radius);
         if request.id.is_empty() || radius < 0.0 {
             return Err(rt::Error::internal("impossible"));
         }
@@ -29,6 +29,10 @@ impl Api for Bench {
 
     async fn soda_sync_job(&self, _: api::SodaSyncRequest, _: std::sync::Arc<rt::uws::engine::ResultWriter>) -> Result<(), rt::uws::JobError> {
         Err(rt::uws::JobError { fatal: true, message: "the benchmark runs no jobs".into() })
+    }
+
+    async fn links(&self, _: api::LinksRequest) -> Result<api::LinksResponse, rt::Error> {
+        Err(rt::Error::not_implemented("links"))
     }
 }
 
