@@ -94,10 +94,18 @@ impl IntoResponse for SodaSyncResponse {
             }
             Self::NoContent => rt::response::empty(rt::response::status(204u16)),
             Self::BadRequest(body) => {
-                rt::response::text(rt::response::status(400u16), "text/plain", body)
+                rt::response::text(
+                    rt::response::status(400u16),
+                    "text/plain; charset=utf-8",
+                    body,
+                )
             }
             Self::NotFound(body) => {
-                rt::response::text(rt::response::status(404u16), "text/plain", body)
+                rt::response::text(
+                    rt::response::status(404u16),
+                    "text/plain; charset=utf-8",
+                    body,
+                )
             }
         }
     }

@@ -17,10 +17,11 @@ fn binary() -> PathBuf {
         .clone()
 }
 
-/// Starts the server with its own data directory.
+/// Starts the server with its own data directory, holding the sample datasets.
 fn start(name: &str, args: &[&str]) -> Server {
     let data = root().join("target/e2e/data").join(name);
     let _ = std::fs::remove_dir_all(&data);
+    soda_cutout_server::service::sample::ensure(&data).unwrap();
     let mut all = vec!["--data-dir", data.to_str().unwrap()];
     all.extend_from_slice(args);
     Server::start(&binary(), &all)
@@ -34,7 +35,7 @@ fn soda_error(response: &Response, status: u16, label: &str) {
 
 #[test]
 fn vosi_documents_validate_and_name_every_endpoint() {
-    let server = start("vosi", &["--base-path", "/soda"]);
+    let server = start("vosi", &[]);
     let caps = http(&server.addr, "GET", "/soda/capabilities", &[], b"");
     assert_eq!(caps.status, 200);
     assert_eq!(caps.header("content-type"), Some("application/xml"));
@@ -45,6 +46,7 @@ fn vosi_documents_validate_and_name_every_endpoint() {
         ("ivo://ivoa.net/std/SODA#async-1.0", "/soda/async"),
         ("ivo://ivoa.net/std/VOSI#capabilities", "/soda/capabilities"),
         ("ivo://ivoa.net/std/VOSI#availability", "/soda/availability"),
+        ("ivo://ivoa.net/std/DataLink#links-1.1", "/soda/links"),
     ] {
         assert!(text.contains(&format!("standardID=\"{id}\"")), "{text}");
         assert!(text.contains(&format!("http://{}{path}</accessURL>", server.addr)), "{text}");
@@ -60,14 +62,14 @@ fn vosi_documents_validate_and_name_every_endpoint() {
 
 #[test]
 fn capabilities_use_the_public_url_behind_a_proxy() {
-    let server = start("public-url", &["--base-path", "/soda", "--public-url", "https://archive.example.org/soda"]);
+    let server = start("public-url", &["--public-url", "https://archive.example.org/soda"]);
     let text = http(&server.addr, "GET", "/soda/capabilities", &[], b"").text();
     assert!(text.contains("<accessURL use=\"full\">https://archive.example.org/soda/sync</accessURL>"), "{text}");
 }
 
 #[test]
 fn sync_errors_carry_the_soda_labels() {
-    let server = start("sync-errors", &["--base-path", "/soda"]);
+    let server = start("sync-errors", &[]);
     // A bad value, whatever the case of its name, in GET and in POST.
     soda_error(&http(&server.addr, "GET", "/soda/sync?ID=x&CIRCLE=12%2034%200", &[], b""), 400, "UsageError");
     soda_error(&http(&server.addr, "GET", "/soda/sync?id=x&cIrClE=12%2095%201", &[], b""), 400, "UsageError");
@@ -88,7 +90,7 @@ fn sync_errors_carry_the_soda_labels() {
 
 #[test]
 fn the_openapi_document_is_served() {
-    let server = start("openapi", &["--base-path", "/soda"]);
+    let server = start("openapi", &[]);
     let doc = http(&server.addr, "GET", "/soda/openapi.json", &[], b"");
     assert_eq!(doc.status, 200);
     assert!(doc.text().contains("\"title\": \"SODA cutout service\""), "{}", doc.text());
@@ -96,7 +98,7 @@ fn the_openapi_document_is_served() {
 
 #[test]
 fn async_jobs_run_on_the_uws_engine() {
-    let server = start("async", &["--base-path", "/soda"]);
+    let server = start("async", &[]);
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     // A bad parameter is refused at creation, as the sync operation would refuse it.
     soda_error(&http(&server.addr, "POST", "/soda/async", &form, b"ID=m31&CIRCLE=1+2+0"), 400, "UsageError");
@@ -113,9 +115,19 @@ fn async_jobs_run_on_the_uws_engine() {
         }
     }
     xsd_validate("UWS-v1.1.xsd", "async-job.xml", &job);
-    // The bundled service has no cutout core yet: its jobs fail, saying so, with the UWS document intact.
-    assert!(job.contains("<uws:phase>ERROR</uws:phase>") && job.contains("not implemented"), "{job}");
-    let error = http(&server.addr, "GET", &format!("{path}/error"), &[], b"");
+    // No dataset is called m31: the job completes with one text/plain result saying so (SODA §3.1).
+    assert!(job.contains("<uws:phase>COMPLETED</uws:phase>"), "{job}");
+    let result = http(&server.addr, "GET", &format!("{path}/results/cutout-1.txt"), &[], b"");
+    assert_eq!(result.status, 200);
+    assert_eq!(result.header("content-type"), Some("text/plain"));
+    assert!(result.text().starts_with("Error: no dataset has ID `m31`"), "{}", result.text());
+    // A job whose parameters the service refuses fails, with its error document served with 200.
+    let created = http(&server.addr, "POST", "/soda/async?PHASE=RUN", &form, b"ID=sample-image&RESPONSEFORMAT=text/csv");
+    let failed = created.header("location").unwrap().trim_start_matches(&format!("http://{}", server.addr)).to_owned();
+    let job = http(&server.addr, "GET", &format!("{failed}?WAIT=30&PHASE=QUEUED"), &[], b"").text();
+    let job = if job.contains(">EXECUTING<") { http(&server.addr, "GET", &format!("{failed}?WAIT=30&PHASE=EXECUTING"), &[], b"").text() } else { job };
+    assert!(job.contains("<uws:phase>ERROR</uws:phase>") && job.contains("RESPONSEFORMAT"), "{job}");
+    let error = http(&server.addr, "GET", &format!("{failed}/error"), &[], b"");
     assert_eq!(error.status, 200, "a failed job's error document is served with 200");
     let list = http(&server.addr, "GET", "/soda/async", &[], b"");
     xsd_validate("UWS-v1.1.xsd", "async-jobs.xml", &list.text());
@@ -128,7 +140,7 @@ fn async_jobs_run_on_the_uws_engine() {
 fn pyvo_drives_the_uws_job_cycle() {
     let python = root().join("target/venv/bin/python");
     assert!(python.exists(), "{} is missing: run `cargo xtask ci`, which creates the venv with pyvo", python.display());
-    let server = start("pyvo", &["--base-path", "/soda"]);
+    let server = start("pyvo", &[]);
     let out = std::process::Command::new(python)
         .arg(root().join("tests/pyvo/uws_cycle.py"))
         .arg(format!("http://{}/soda/async", server.addr))
@@ -141,7 +153,7 @@ fn pyvo_drives_the_uws_job_cycle() {
 
 #[test]
 fn a_thousand_concurrent_job_creations_over_http() {
-    let server = start("many-jobs", &["--base-path", "/soda"]);
+    let server = start("many-jobs", &[]);
     let addr = server.addr.clone();
     let threads: Vec<_> = (0..50)
         .map(|t| {

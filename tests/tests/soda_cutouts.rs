@@ -1,0 +1,248 @@
+//! The cutout core of the bundled SODA server, through a real server process: pyvo and astropy as
+//! clients, CFITSIO's `imcopy` as the reference for pixels, astropy's `all_world2pix` as the
+//! reference for world coordinates, and every error case of SODA §5.
+
+use ivoagen_e2e::{Response, Server, cargo, http, root, target_dir};
+use ivoagen_runtime::codegen::serde_json::{self, json};
+use soda_cutout_server::service::{fits, sample, wcs};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+fn binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let build = cargo(&root()).args(["build", "--quiet", "-p", "soda-cutout-server"]).output().unwrap();
+            assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+            target_dir().join("debug/soda-cutout-server")
+        })
+        .clone()
+}
+
+fn python() -> PathBuf {
+    let python = root().join("target/venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `cargo xtask ci`, which creates the venv", python.display());
+    python
+}
+
+/// A data directory with the samples and a FITS image without any WCS.
+fn data_dir(name: &str) -> PathBuf {
+    let data = root().join("target/e2e/data").join(name);
+    let _ = std::fs::remove_dir_all(&data);
+    sample::ensure(&data).unwrap();
+    let header = fits::Header::from_cards(
+        [("SIMPLE", "T"), ("BITPIX", "16"), ("NAXIS", "2"), ("NAXIS1", "10"), ("NAXIS2", "10")].map(|(k, v)| fits::value_card(k, v, None)),
+    );
+    fits::write_image(&data.join("plain.fits"), &header, &[0u8; 200]).unwrap();
+    data
+}
+
+fn start(name: &str, args: &[&str]) -> (Server, PathBuf) {
+    let data = data_dir(name);
+    let mut all = vec!["--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    (Server::start(&binary(), &all), data)
+}
+
+fn soda_error(response: &Response, status: u16, label: &str) {
+    assert_eq!(response.status, status, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert!(response.text().starts_with(&format!("{label}: ")), "{}", response.text());
+}
+
+fn get(server: &Server, target: &str) -> Response {
+    http(&server.addr, "GET", target, &[], b"")
+}
+
+#[test]
+fn pyvo_and_astropy_use_the_cutouts() {
+    let (server, _) = start("pyvo-cutouts", &[]);
+    let out = Command::new(python()).arg(root().join("tests/pyvo/soda_cutouts.py")).arg(format!("http://{}/soda", server.addr)).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "pyvo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for check in ["sync circle centre", "band: WAVE axis 5 long", "pol: STOKES axis 2 long", "time: inside", "cube circle centre", "datalink: processed()", "async: one result", "async: 4 combinations"] {
+        assert!(stdout.contains(check), "`{check}` missing from:\n{stdout}");
+    }
+}
+
+/// The header of a FITS file as cards, up to END.
+fn header_of(bytes: &[u8]) -> fits::Header {
+    let cards = bytes.chunks(fits::CARD).map(|c| String::from_utf8_lossy(c).into_owned()).take_while(|c| !c.starts_with("END "));
+    fits::Header::from_cards(cards.collect::<Vec<_>>())
+}
+
+/// The data of a FITS file: what follows the header, without padding.
+fn data_of(bytes: &[u8], header: &fits::Header) -> Vec<u8> {
+    let start = fits::padded((header.cards().len() + 1) * fits::CARD);
+    let naxis = header.number("NAXIS").unwrap() as usize;
+    let len = (1..=naxis).map(|i| header.number(&format!("NAXIS{i}")).unwrap() as usize).product::<usize>() * (header.number("BITPIX").unwrap().abs() as usize / 8);
+    bytes[start..start + len].to_vec()
+}
+
+#[test]
+fn cutouts_are_pixel_for_pixel_cfitsio_imcopy() {
+    let (server, data) = start("imcopy", &[]);
+    let work = root().join("target/e2e/imcopy");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let cases = [
+        ("sample-image", "CIRCLE=10.70+41.26+0.02"),
+        ("sample-image", "POLYGON=10.66+41.25+10.70+41.25+10.69+41.29"),
+        ("sample-image", "POS=RANGE+10.6+10.7+41.2+41.3"),
+        ("sample-image", "CIRCLE=10.60+41.20+0.1"),
+        ("sample-cube", "CIRCLE=83.82+-5.39+0.1&BAND=5.1e-7+5.3e-7&POL=Q&POL=U"),
+        ("sample-cube", "POS=CIRCLE+83.9+-5.3+0.05&POL=V"),
+    ];
+    for (n, (id, filters)) in cases.iter().enumerate() {
+        let response = get(&server, &format!("/soda/sync?ID={id}&{filters}"));
+        assert_eq!(response.status, 200, "{filters}: {}", response.text());
+        assert_eq!(response.header("content-type"), Some("application/fits"));
+        assert_eq!(response.body.len() % fits::BLOCK, 0, "a FITS file is whole blocks");
+        let ours = header_of(&response.body);
+        let original = fits::Image::open(&std::fs::File::open(data.join(format!("{id}.fits"))).unwrap()).unwrap();
+        // The box, from the cutout's own header: CRPIX shifted by the first pixel, NAXIS its length.
+        let section: Vec<String> = (1..=original.axes.len())
+            .map(|i| {
+                let first = original.header.number(&format!("CRPIX{i}")).unwrap() - ours.number(&format!("CRPIX{i}")).unwrap() + 1.0;
+                let last = first + ours.number(&format!("NAXIS{i}")).unwrap() - 1.0;
+                format!("{}:{}", first as usize, last as usize)
+            })
+            .collect();
+        let out = work.join(format!("{n}.fits"));
+        let status = Command::new("imcopy")
+            .arg(format!("{}[{}]", data.join(format!("{id}.fits")).display(), section.join(",")))
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .expect("imcopy runs (`cargo xtask ci` installs libcfitsio-bin)");
+        assert!(status.success(), "imcopy failed for {filters}");
+        let theirs_bytes = std::fs::read(&out).unwrap();
+        let theirs = header_of(&theirs_bytes);
+        for i in 1..=original.axes.len() {
+            for key in [format!("NAXIS{i}"), format!("CRPIX{i}")] {
+                assert_eq!(ours.number(&key), theirs.number(&key), "{filters}: {key}");
+            }
+        }
+        assert_eq!(data_of(&response.body, &ours), data_of(&theirs_bytes, &theirs), "{filters}: pixels differ from imcopy [{}]", section.join(","));
+    }
+}
+
+#[test]
+fn world_to_pixel_matches_astropy() {
+    let mut cases = Vec::new();
+    let mut ours = Vec::new();
+    for projection in ["TAN", "SIN", "ARC", "STG", "ZEA"] {
+        for (crval, rotation, scale) in [((10.68, 41.27), 0.0, 1.0 / 3600.0), ((250.0, -60.0), 33.0, 0.01), ((0.0, 89.9), -120.0, 0.002), ((359.9, -0.2), 0.0, 0.05)] {
+            let (rho, s): (f64, f64) = (f64::to_radians(rotation), scale);
+            let cards: Vec<String> = [
+                ("CTYPE1", fits::quoted(&format!("RA---{projection}"))),
+                ("CTYPE2", fits::quoted(&format!("DEC--{projection}"))),
+                ("CRPIX1", "400.5".to_owned()),
+                ("CRPIX2", "300".to_owned()),
+                ("CRVAL1", crval.0.to_string()),
+                ("CRVAL2", crval.1.to_string()),
+                ("CD1_1", (-s * rho.cos()).to_string()),
+                ("CD1_2", (s * rho.sin()).to_string()),
+                ("CD2_1", (s * rho.sin()).to_string()),
+                ("CD2_2", (s * rho.cos()).to_string()),
+                ("RADESYS", fits::quoted("ICRS")),
+            ]
+            .iter()
+            .map(|(k, v)| fits::value_card(k, v, None))
+            .collect();
+            let header = fits::Header::from_cards(cards.clone());
+            let celestial = wcs::Wcs::from_header(&header, 2).celestial.unwrap();
+            // World points spread over ±250 pixels around the reference.
+            let mut world = Vec::new();
+            for i in -5..=5 {
+                for j in -5..=5 {
+                    if let Some(p) = celestial.pixel_to_world(400.5 + 50.0 * i as f64 + 0.3, 300.0 + 50.0 * j as f64 - 0.7) {
+                        world.push(p);
+                    }
+                }
+            }
+            ours.push(world.iter().map(|&(l, b)| celestial.world_to_pixel(l, b).unwrap()).collect::<Vec<_>>());
+            cases.push(json!({ "cards": cards, "world": world.iter().map(|&(l, b)| [l, b]).collect::<Vec<_>>() }));
+        }
+    }
+    let input = serde_json::to_string(&cases).unwrap();
+    let mut child = Command::new(python()).arg(root().join("tests/pyvo/world2pix.py")).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let theirs: Vec<Vec<(f64, f64)>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(theirs.len(), ours.len());
+    let mut worst = 0.0f64;
+    for (case, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(a.len(), b.len());
+        assert!(a.len() >= 100, "case {case}: {} points", a.len());
+        for (p, q) in a.iter().zip(b) {
+            let d = (p.0 - q.0).hypot(p.1 - q.1);
+            worst = worst.max(d);
+            assert!(d < 1e-6, "case {case}: ours {p:?}, astropy {q:?}");
+        }
+    }
+    eprintln!("world_to_pixel vs astropy all_world2pix: worst difference {worst:e} pixels");
+}
+
+#[test]
+fn every_soda_error_has_its_label_status_and_type() {
+    let (server, _) = start("cutout-errors", &["--authority", "ivo://example.org/archive"]);
+    // UsageError (400): a bad value, a missing ID, an unsupported format, a name that leaves the
+    // directory (plain or percent-encoded), a dataset that cannot be cut by position.
+    soda_error(&get(&server, "/soda/sync?ID=sample-image&CIRCLE=10+41+0"), 400, "UsageError");
+    soda_error(&get(&server, "/soda/sync?CIRCLE=10+41+1"), 400, "UsageError");
+    soda_error(&get(&server, "/soda/sync?ID=sample-image&RESPONSEFORMAT=text/csv"), 400, "UsageError");
+    for id in ["../sample-image", "%2E%2E%2Fsample-image", "/etc/passwd", "%252e%252e%252fx", "ivo://example.org/archive?../x"] {
+        soda_error(&get(&server, &format!("/soda/sync?ID={id}")), 400, "UsageError");
+    }
+    soda_error(&get(&server, "/soda/sync?ID=plain&CIRCLE=10+41+1"), 400, "UsageError");
+    // MultiValuedParamNotSupported (400): sync makes one cutout.
+    for query in [
+        "ID=sample-image&ID=sample-cube",
+        "ID=sample-image&CIRCLE=10+41+1&circle=10+41+2",
+        "ID=sample-image&CIRCLE=10+41+1&POLYGON=10+41+11+41+11+42",
+        "ID=sample-cube&BAND=5e-7+6e-7&BAND=6e-7+7e-7",
+        "ID=sample-cube&TIME=1+2&TIME=3+4",
+    ] {
+        soda_error(&get(&server, &format!("/soda/sync?{query}")), 400, "MultiValuedParamNotSupported");
+    }
+    // Error (404): no dataset has the ID; a DID of another authority.
+    soda_error(&get(&server, "/soda/sync?ID=m31"), 404, "Error");
+    soda_error(&get(&server, "/soda/sync?ID=ivo://elsewhere.org/x?sample-image"), 404, "Error");
+    // A publisher DID of this authority works; no overlap is 204 with an empty body.
+    let did = get(&server, "/soda/sync?ID=ivo://example.org/archive?sample-image&CIRCLE=10.68+41.27+0.001");
+    assert_eq!(did.status, 200, "{}", did.text());
+    let none = get(&server, "/soda/sync?ID=sample-image&CIRCLE=200+-41+0.1");
+    assert_eq!((none.status, none.body.len()), (204, 0));
+    // DataLink: an unknown ID is a row with NotFoundFault; a bad format is a VOTable error.
+    let links = get(&server, "/soda/links?ID=nope");
+    assert_eq!(links.status, 200);
+    assert!(links.text().contains("<TD>NotFoundFault: no dataset has ID `nope`</TD>"), "{}", links.text());
+    let bad = get(&server, "/soda/links?ID=sample-image&RESPONSEFORMAT=text/csv");
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">UsageError"), "{}", bad.text());
+}
+
+#[test]
+fn a_large_cutout_streams_with_its_length() {
+    let data = data_dir("large");
+    // 2048² float32 (16 MiB): a cutout of most of it exceeds the in-memory limit and streams.
+    sample::write_image(&data.join("large.fits"), 2048, 150.0, 2.2, 0.5 / 3600.0).unwrap();
+    let server = Server::start(&binary(), &["--data-dir", data.to_str().unwrap()]);
+    let response = get(&server, "/soda/sync?ID=large&CIRCLE=150+2.2+0.12");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-length").map(|l| l.parse::<usize>().unwrap()), Some(response.body.len()));
+    assert!(response.body.len() > 4 << 20, "{} bytes: not a streamed size", response.body.len());
+    let header = header_of(&response.body);
+    let image = fits::Image::open(&std::fs::File::open(data.join("large.fits")).unwrap()).unwrap();
+    let first = |i: usize| (image.header.number(&format!("CRPIX{i}")).unwrap() - header.number(&format!("CRPIX{i}")).unwrap()) as usize + 1;
+    let (x1, y1, width) = (first(1), first(2), header.number("NAXIS1").unwrap() as usize);
+    let original = std::fs::read(data.join("large.fits")).unwrap();
+    let body = data_of(&response.body, &header);
+    for (row, bytes) in body.chunks(width * 4).enumerate() {
+        let at = image.data_offset as usize + ((y1 - 1 + row) * 2048 + (x1 - 1)) * 4;
+        assert_eq!(bytes, &original[at..at + width * 4], "row {row}");
+    }
+}
