@@ -168,7 +168,7 @@ impl Api for Service {
                 && *length <= IN_MEMORY
             {
                 let mut body = Vec::with_capacity(*length as usize);
-                fits::write_cutout(&dataset.file, &dataset.image, pixels, header, &mut body)
+                fits::write_cutout(dataset.source(), &dataset.image, pixels, header, &mut body)
                     .map_err(|e| Failure { label: "Error", message: format!("reading dataset `{id}` failed: {e}") })?;
                 return Ok(Ok(body));
             }

@@ -96,6 +96,11 @@ fn has(program: &str) -> bool {
 /// Installs the Debian packages providing the tools the tests need, when a tool is missing.
 fn ensure_apt(tools: &[(&str, &str)]) -> Result<(), String> {
     let missing: Vec<&str> = tools.iter().filter(|(tool, _)| !has(tool)).map(|(_, package)| *package).collect();
+    apt_install(&missing)
+}
+
+/// Installs Debian packages (none: nothing to do).
+fn apt_install(missing: &[&str]) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
@@ -110,7 +115,7 @@ fn ensure_apt(tools: &[(&str, &str)]) -> Result<(), String> {
     };
     quiet(&["update", "-qq"])?;
     let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    install.extend(&missing);
+    install.extend(missing);
     quiet(&install)
 }
 
@@ -137,7 +142,7 @@ fn ensure_venv() -> Result<(), String> {
         ensure_apt(&[("python3", "python3")])?;
         if quiet(std::path::Path::new("python3"), &["-m", "venv", "target/venv"]).is_err() {
             // Debian's python3 needs its venv module installed separately.
-            ensure_apt(&[("false", "python3-venv")])?;
+            apt_install(&["python3-venv"])?;
             quiet(std::path::Path::new("python3"), &["-m", "venv", "target/venv"])?;
         }
     }
@@ -322,6 +327,160 @@ fn bench_params() -> Result<(), String> {
     result
 }
 
+/// A command pinned to `core` when `taskset` exists.
+fn pinned(core: &str, program: &std::path::Path) -> Command {
+    if has("taskset") {
+        let mut c = Command::new("taskset");
+        c.args(["-c", core]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// The median of some measurements.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.len() % 2 == 1 { v[v.len() / 2] } else { (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0 }
+}
+
+/// A `/proc/PID/status` field, in kB.
+fn proc_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// SODA cutouts: HTTP throughput against a static body of the same size from the same server,
+/// per-cutout time against CFITSIO, and memory while streaming a cutout of a 1 GiB image.
+fn bench_cutout() -> Result<(), String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    ensure_apt(&[("wrk", "wrk"), ("cc", "gcc")])?;
+    if !std::path::Path::new("/usr/include/fitsio.h").exists() {
+        apt_install(&["libcfitsio-dev"])?;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(&cargo, &["build", "--release", "--quiet", "-p", "ivoagen-bench", "-p", "soda-cutout-server"])?;
+    let root = root();
+    let bench = root.join("target/release/cutout-bench");
+    let reference = root.join("target/release/cfitsio-section");
+    run("cc", &["-O2", root.join("benches/cfitsio/section.c").to_str().unwrap_or_default(), "-lcfitsio", "-o", reference.to_str().unwrap_or_default()])?;
+    let data = root.join("target/bench-cutout");
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let output = |mut c: Command| -> Result<String, String> {
+        let out = c.output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("{c:?} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    if !data.join("bench.fits").exists() {
+        let mut c = Command::new(&bench);
+        c.arg("data").arg(&data);
+        output(c)?;
+    }
+
+    // Per-cutout time in one thread on core 0, ours and CFITSIO's alternately.
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut section = String::new();
+    let mut size = String::new();
+    for _ in 0..5 {
+        let mut c = pinned("0", &bench);
+        c.arg("cpu").arg(&data).arg("3000");
+        let line = output(c)?;
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        section = fields[0].to_owned();
+        size = fields[1].to_owned();
+        ours.push(fields[2].parse::<f64>().map_err(|e| e.to_string())?);
+        let mut c = pinned("0", &reference);
+        c.arg(data.join("bench.fits")).arg(&section).arg("300");
+        theirs.push(output(c)?.parse::<f64>().map_err(|e| e.to_string())?);
+    }
+    let (ours, theirs) = (median(ours), median(theirs));
+
+    // HTTP: the server on core 0 (one worker thread), wrk on core 1.
+    let mut server = pinned("0", &bench).arg("serve").arg(&data).stderr(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    let stderr = server.stderr.take().ok_or("no stderr")?;
+    let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
+    let base = line.trim_start_matches("listening on ").trim_end_matches('/').to_owned();
+    let cutout = format!("{base}/soda/sync?ID=bench&CIRCLE=150+2.2+{}", 181.0 / 3600.0);
+    let wrk = |url: &str, seconds: u32| -> Result<f64, String> {
+        let out = pinned("1", std::path::Path::new("wrk")).args(["-t1", "-c8", &format!("-d{seconds}s"), url]).output().map_err(|e| format!("wrk: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.contains("Non-2xx") || text.contains("Socket errors") {
+            return Err(format!("{url} answered errors:\n{text}"));
+        }
+        text.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse().ok()).ok_or_else(|| format!("no rate in wrk's output:\n{text}"))
+    };
+    let rates = (|| -> Result<(f64, f64, f64), String> {
+        wrk(&cutout, 2)?;
+        wrk(&format!("{base}/static"), 2)?;
+        let (mut cut, mut fixed, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..6 {
+            let (c, s) = if round % 2 == 0 {
+                let c = wrk(&cutout, 3)?;
+                (c, wrk(&format!("{base}/static"), 3)?)
+            } else {
+                let s = wrk(&format!("{base}/static"), 3)?;
+                (wrk(&cutout, 3)?, s)
+            };
+            cut.push(c);
+            fixed.push(s);
+            ratios.push(c / s);
+        }
+        Ok((median(cut), median(fixed), median(ratios)))
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    let (cut, fixed, ratio) = rates?;
+
+    // Memory: a cutout of a 1 GiB image, streamed through the real server.
+    if !data.join("big.fits").exists() {
+        let mut c = Command::new(&bench);
+        c.arg("big").arg(&data);
+        output(c)?;
+    }
+    let mut server = Command::new(root.join("target/release/soda-cutout-server"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stderr = server.stderr.take().ok_or("no stderr")?;
+    let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
+    let addr = line.trim_start_matches("soda-cutout-server: listening on http://").split('/').next().unwrap_or_default().to_owned();
+    let pid = server.id();
+    let memory = (|| -> Result<(u64, u64, u64), String> {
+        let before = proc_kb(pid, "VmRSS:");
+        let mut stream = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+        write!(stream, "GET /soda/sync?ID=big&CIRCLE=150+2.2+1 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        loop {
+            let n = stream.read(&mut buffer).map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        Ok((before, proc_kb(pid, "VmHWM:"), total))
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    let (before, peak, total) = memory?;
+
+    let pin = if has("taskset") { ", server on core 0 and wrk on core 1" } else { "" };
+    println!("box {section} ({size} bytes of FITS), 4096² float32 image");
+    println!("per cutout, one thread (median of 5 runs): ivoagen {ours:.1} µs, CFITSIO fits_copy_image_section {theirs:.1} µs: {:.2}× CFITSIO's time", ours / theirs);
+    println!("HTTP, 6 paired rounds of 3 s, wrk -t1 -c8{pin}:");
+    println!("  sync cutouts:        {cut:>8.0} /s");
+    println!("  static body, same size, same server: {fixed:>8.0} /s");
+    println!("  cutouts / static (median of paired rounds): {:.1} %", 100.0 * ratio);
+    println!("streaming a {:.0} MB cutout of a 1 GiB image: server RSS {} MB before, peak {} MB", total as f64 / 1e6, before / 1024, peak / 1024);
+    Ok(())
+}
+
 /// UWS: job creations per second (each committed before its 303) and memory with 10,000 WAITs.
 fn bench_uws() -> Result<(), String> {
     use std::io::{BufRead, BufReader, Read, Write};
@@ -434,13 +593,14 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("generate") => bench_generate(),
         Some("bench") if args.get(1).map(String::as_str) == Some("params") => bench_params(),
         Some("bench") if args.get(1).map(String::as_str) == Some("uws") => bench_uws(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("cutout") => bench_cutout(),
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = vec!["run", "--release", "--quiet", "-p", "soda-cutout-server", "--"];
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
-        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws".to_owned()),
+        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws|cutout".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! The datasets: `DIR/NAME.fits` answers to `ID=NAME` and to the publisher DID
 //! `AUTHORITY?NAME`. Headers are read once and kept while the file is unchanged.
 
-use crate::service::fits::{FitsError, Image};
+use crate::service::fits::{self, FitsError, Image};
 use crate::service::wcs::Wcs;
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +18,9 @@ pub struct Dataset {
     pub image: Image,
     /// Its world coordinates.
     pub wcs: Wcs,
+    /// The file mapped in memory, when the system allows: small cutouts copy from it without a
+    /// system call per row.
+    pub map: Option<memmap2::Mmap>,
     stamp: (u64, Option<SystemTime>),
 }
 
@@ -92,11 +95,39 @@ impl Archive {
             FitsError::Format(m) => Missing::NotFound(format!("dataset `{id}` cannot be read: {m}")),
         })?;
         let wcs = Wcs::from_header(&image.header, image.axes.len());
-        let dataset = Arc::new(Dataset { file, image, wcs, stamp });
+        let map = map(&file);
+        let dataset = Arc::new(Dataset { file, image, wcs, map, stamp });
         if let Ok(mut open) = self.open.lock() {
             open.insert(name.to_owned(), dataset.clone());
         }
         Ok(dataset)
+    }
+}
+
+/// Maps a dataset's file read-only.
+#[allow(unsafe_code, reason = "memory-mapping a file is unsafe: see the SAFETY note")]
+fn map(file: &File) -> Option<memmap2::Mmap> {
+    // SAFETY: the mapping is read-only, and the archive's files are not modified in place: a
+    // dataset is replaced by writing a new file and renaming it over the old one, which leaves
+    // this mapping on the old file (and the new one is mapped on its next use, its length or time
+    // having changed). Truncating a served file in place would make reads of the lost pages fault;
+    // the README says not to.
+    unsafe { memmap2::Mmap::map(file) }.ok()
+}
+
+impl fits::Source for memmap2::Mmap {
+    fn copy(&self, at: u64, len: usize, buffer: &mut Vec<u8>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self[..].copy(at, len, buffer, out)
+    }
+}
+
+impl Dataset {
+    /// Where small cutouts read their pixels: the mapping if there is one, else the file.
+    pub fn source(&self) -> &dyn fits::Source {
+        match &self.map {
+            Some(map) => map,
+            None => &self.file,
+        }
     }
 }
 

@@ -99,13 +99,18 @@ impl Region {
         }
     }
 
-    /// The boundary as closed loops of points no further apart than `step` degrees (at most
-    /// 20,000 per loop).
-    pub fn boundary(&self, step: f64) -> Vec<Vec<(f64, f64)>> {
+    /// The boundary as closed loops of points, for pixels of `scale` degrees: close enough that
+    /// the chords stray less than 0.05 pixel from a circle, and 2 pixels apart along other edges
+    /// (at most 20,000 points per loop).
+    pub fn boundary(&self, scale: f64) -> Vec<Vec<(f64, f64)>> {
+        let step = 2.0 * scale;
         let count = |length: f64| ((length / step).ceil() as usize).clamp(8, 20_000);
         match self {
             Region::Circle { lon, lat, radius } => {
-                let n = count(360.0 * radius.to_radians().sin().max(1e-12));
+                // A chord of a circle of R pixels strays R (1 - cos(π / n)) from the arc.
+                let r_pixels = radius.to_radians().sin().to_degrees() / scale;
+                let n = if r_pixels <= 0.05 { 16 } else { (std::f64::consts::PI / (1.0 - 0.05 / r_pixels).acos()).ceil() as usize };
+                let n = n.clamp(16, 20_000);
                 let (l0, b0, r) = (lon.to_radians(), lat.to_radians(), radius.to_radians());
                 let circle = (0..=n)
                     .map(|i| {
@@ -232,11 +237,10 @@ pub fn pixel_range(lo: f64, hi: f64, n: usize) -> Option<(usize, usize)> {
 fn spatial_box(image: &Image, celestial: &wcs::Celestial, region: &Region) -> Option<((usize, usize), (usize, usize))> {
     let (nx, ny) = (image.axes[celestial.lon_axis], image.axes[celestial.lat_axis]);
     let (lo, hi) = ((0.5, 0.5), (nx as f64 + 0.5, ny as f64 + 0.5));
-    let step = celestial.pixel_scale() * 2.0;
     // Samples are about two pixels apart; a far longer step crosses a discontinuity.
     let jump = 100.0 + 4.0 * (nx + ny) as f64;
     let mut bounds = None;
-    for loop_ in region.boundary(step) {
+    for loop_ in region.boundary(celestial.pixel_scale()) {
         let projected: Vec<Option<(f64, f64)>> = loop_.iter().map(|&(l, b)| celestial.world_to_pixel(l, b)).collect();
         for pair in projected.windows(2) {
             let (Some(a), Some(b)) = (pair[0], pair[1]) else { continue };

@@ -329,10 +329,38 @@ pub fn cutout_len(header: &Header, image: &Image, pixels: &PixelBox) -> u64 {
     header.to_bytes().len() as u64 + padded(data as usize) as u64
 }
 
-/// Writes the cutout of `image` (read from `file`) over `pixels` as a FITS file: `header`, then
-/// the box's data read run by run (a run is the longest stretch contiguous on disk), then zero
+/// Where pixels are read from: an open file (positioned reads through a buffer of at most 1 MiB)
+/// or the file's bytes mapped in memory (copied straight to the output).
+pub trait Source {
+    /// Writes `len` bytes from offset `at` to `out`, using `buffer` if it needs one.
+    fn copy(&self, at: u64, len: usize, buffer: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()>;
+}
+
+impl Source for File {
+    fn copy(&self, mut at: u64, mut len: usize, buffer: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+        buffer.resize(len.min(1 << 20), 0);
+        while len > 0 {
+            let n = len.min(buffer.len());
+            self.read_exact_at(&mut buffer[..n], at)?;
+            out.write_all(&buffer[..n])?;
+            at += n as u64;
+            len -= n;
+        }
+        Ok(())
+    }
+}
+
+impl Source for [u8] {
+    fn copy(&self, at: u64, len: usize, _: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+        let bytes = usize::try_from(at).ok().and_then(|at| self.get(at..at.checked_add(len)?));
+        out.write_all(bytes.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "the file is shorter than its header says"))?)
+    }
+}
+
+/// Writes the cutout of `image` (read from `source`) over `pixels` as a FITS file: `header`, then
+/// the box's data copied run by run (a run is the longest stretch contiguous on disk), then zero
 /// padding. Memory stays at one buffer of at most 1 MiB whatever the box.
-pub fn write_cutout(file: &File, image: &Image, pixels: &PixelBox, header: &Header, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_cutout(source: &(impl Source + ?Sized), image: &Image, pixels: &PixelBox, header: &Header, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(&header.to_bytes())?;
     let size = image.pixel_size as u64;
     // Axes the box covers whole, from the first, merge into one run with the next axis.
@@ -348,21 +376,13 @@ pub fn write_cutout(file: &File, image: &Image, pixels: &PixelBox, header: &Head
         Some(stride)
     }).collect();
     let run_bytes = run * size;
-    let mut buffer = vec![0u8; run_bytes.min(1 << 20) as usize];
+    let mut buffer = Vec::new();
     // Counter over the axes above the run, each from its first to its last pixel.
     let mut index: Vec<usize> = pixels.iter().map(|p| p.0).collect();
     let mut written = 0u64;
     loop {
         let start: u64 = index.iter().zip(&strides).map(|(&i, &s)| (i as u64 - 1) * s).sum();
-        let mut at = image.data_offset + start * size;
-        let mut left = run_bytes;
-        while left > 0 {
-            let n = left.min(buffer.len() as u64) as usize;
-            file.read_exact_at(&mut buffer[..n], at)?;
-            out.write_all(&buffer[..n])?;
-            at += n as u64;
-            left -= n as u64;
-        }
+        source.copy(image.data_offset + start * size, run_bytes as usize, &mut buffer, out)?;
         written += run_bytes;
         // Next run: step the first axis above the run, carrying upwards.
         let mut axis = run_axes + 1;

@@ -1,0 +1,73 @@
+//! The cutout benchmark's server and in-process measurements, for `cargo xtask bench cutout`:
+//!
+//! - `cutout-bench data DIR`: writes `DIR/bench.fits`, 4096² float32 with a TAN WCS (1″ pixels).
+//! - `cutout-bench big DIR`: writes `DIR/big.fits`, 16384² float32 (1 GiB).
+//! - `cutout-bench cpu DIR COUNT`: makes COUNT cutouts of the benchmark box in this process (the
+//!   dataset lookup, the WCS planning, the header and the pixels, into memory) and prints the box
+//!   as a FITS section and the wall time per cutout in microseconds.
+//! - `cutout-bench serve DIR`: serves the SODA server on one worker thread, plus `/static`, the
+//!   same server sending a precomputed body of the benchmark cutout's size.
+
+use ivoagen_runtime::codegen as rt;
+use rt::axum::{Router, routing};
+use soda_cutout_server::service::{Service, archive::Archive, cutout, fits, sample};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The benchmark box: a circle of 181″ at the image centre, 362 pixels across.
+pub const CIRCLE: (f64, f64, f64) = (150.0, 2.2, 181.0 / 3600.0);
+
+fn cut(archive: &Archive, out: &mut Vec<u8>) -> fits::PixelBox {
+    let dataset = archive.get("bench").expect("bench.fits exists");
+    let filters = cutout::Filters { region: Some(cutout::Region::Circle { lon: CIRCLE.0, lat: CIRCLE.1, radius: CIRCLE.2 }), ..Default::default() };
+    let pixels = cutout::plan(&dataset.image, &dataset.wcs, &filters).expect("usable").expect("overlaps");
+    let header = fits::cutout_header(&dataset.image, &pixels);
+    out.clear();
+    out.reserve(fits::cutout_len(&header, &dataset.image, &pixels) as usize);
+    fits::write_cutout(dataset.source(), &dataset.image, &pixels, &header, out).expect("readable");
+    pixels
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dir = PathBuf::from(args.get(1).ok_or("usage: cutout-bench data|big|cpu|serve DIR [COUNT]")?);
+    match args[0].as_str() {
+        "data" => sample::write_image(&dir.join("bench.fits"), 4096, CIRCLE.0, CIRCLE.1, 1.0 / 3600.0).map_err(|e| e.to_string()),
+        "big" => sample::write_image(&dir.join("big.fits"), 16384, CIRCLE.0, CIRCLE.1, 1.0 / 3600.0).map_err(|e| e.to_string()),
+        "cpu" => {
+            let count: u32 = args.get(2).and_then(|c| c.parse().ok()).ok_or("cpu needs a COUNT")?;
+            let archive = Archive::new(dir, None);
+            let mut out = Vec::new();
+            let pixels = cut(&archive, &mut out);
+            let start = Instant::now();
+            for _ in 0..count {
+                cut(&archive, &mut out);
+            }
+            let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(count);
+            let section: Vec<String> = pixels.iter().map(|(a, b)| format!("{a}:{b}")).collect();
+            println!("{} {} {us:.2}", section.join(","), out.len());
+            Ok(())
+        }
+        "serve" => {
+            let archive = Archive::new(dir.clone(), None);
+            let mut body = Vec::new();
+            cut(&archive, &mut body);
+            let body = rt::Bytes::from(body);
+            let config = rt::serve::Config { data_dir: dir, data_dir_given: true, base_path: "/soda".into(), ..Default::default() };
+            let runtime = rt::tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let app = Router::new()
+                    .route("/static", routing::get(move || {
+                        let body = body.clone();
+                        async move { rt::response::bytes_body(rt::http::StatusCode::OK, "application/fits", body) }
+                    }))
+                    .merge(soda_cutout_server::router_at(Service::new(&config), "/soda"));
+                let app = rt::serve::mount(app, &config);
+                let listener = rt::tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+                eprintln!("listening on http://{}/", listener.local_addr().map_err(|e| e.to_string())?);
+                rt::axum::serve(listener, app).await.map_err(|e| e.to_string())
+            })
+        }
+        other => Err(format!("unknown command `{other}`")),
+    }
+}
