@@ -6,6 +6,7 @@
 //! rules apply, and this crate knows *how* to collect, parse, check and answer.
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod body;
 pub mod dali;
 pub mod error;
@@ -37,6 +38,7 @@ pub mod codegen {
     pub use ::tower;
     pub use ::uuid::Uuid;
 
+    pub use crate::auth;
     pub use crate::body;
     pub use crate::dali;
     pub use crate::ivoa::{self, ErrorFormat};

@@ -27,6 +27,15 @@ pub struct Config {
     /// The IVOA authority of the publisher DIDs this service resolves (`--authority`, env
     /// `AUTHORITY`), as `ivo://authority` or `ivo://authority/path`.
     pub authority: Option<String>,
+    /// The development authenticator's credentials file (`--auth-tokens`, env `AUTH_TOKENS`; see
+    /// [`crate::auth::TokenFile`]).
+    pub auth_tokens: Option<std::path::PathBuf>,
+    /// The header in which a TLS-terminating proxy passes the client certificate's subject
+    /// (`--client-cert-header`, env `CLIENT_CERT_HEADER`).
+    pub client_cert_header: Option<String>,
+    /// Refuse GET on DALI-sync operations, which may change state (`--refuse-sync-get`, env
+    /// `REFUSE_SYNC_GET=1`).
+    pub refuse_sync_get: bool,
 }
 
 impl Default for Config {
@@ -39,6 +48,9 @@ impl Default for Config {
             data_dir_given: false,
             job_store: None,
             authority: None,
+            auth_tokens: None,
+            client_cert_header: None,
+            refuse_sync_get: false,
         }
     }
 }
@@ -66,6 +78,9 @@ const USAGE: &str = "options:
   --data-dir DIR      where the service keeps its data, jobs and results (env DATA_DIR; default ./data)
   --job-store URL     where UWS jobs are kept (env JOB_STORE; default sqlite:DATA_DIR/jobs.sqlite)
   --authority IVOID   the authority of the publisher DIDs served, ivo://... (env AUTHORITY)
+  --auth-tokens FILE  development authenticator: credentials and identities (env AUTH_TOKENS)
+  --client-cert-header NAME  header carrying a client certificate's subject from a TLS proxy (env CLIENT_CERT_HEADER)
+  --refuse-sync-get   answer GET on sync operations with 405; POST works (env REFUSE_SYNC_GET=1)
   --help              print this text";
 
 impl Config {
@@ -91,6 +106,9 @@ impl Config {
         let mut data_dir = env("DATA_DIR");
         let mut job_store = env("JOB_STORE");
         let mut authority = env("AUTHORITY");
+        let mut auth_tokens = env("AUTH_TOKENS");
+        let mut cert_header = env("CLIENT_CERT_HEADER");
+        let mut refuse_sync_get = env("REFUSE_SYNC_GET").is_some_and(|v| v == "1" || v == "true");
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -105,6 +123,9 @@ impl Config {
                 "--data-dir" => data_dir = Some(value()?),
                 "--job-store" => job_store = Some(value()?),
                 "--authority" => authority = Some(value()?),
+                "--auth-tokens" => auth_tokens = Some(value()?),
+                "--client-cert-header" => cert_header = Some(value()?),
+                "--refuse-sync-get" => refuse_sync_get = true,
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
@@ -142,6 +163,12 @@ impl Config {
             }
             config.authority = Some(authority.trim_end_matches('/').to_owned());
         }
+        config.auth_tokens = auth_tokens.filter(|t| !t.is_empty()).map(Into::into);
+        if let Some(header) = cert_header.filter(|h| !h.is_empty()) {
+            http::HeaderName::try_from(header.as_str()).map_err(|_| format!("--client-cert-header: `{header}` is not a header name"))?;
+            config.client_cert_header = Some(header);
+        }
+        config.refuse_sync_get = refuse_sync_get;
         Ok(config)
     }
 

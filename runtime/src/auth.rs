@@ -1,0 +1,431 @@
+//! Authentication as AuthVO (formerly IAP) describes it: credentials read from the request, checked
+//! by the service's [`Authenticator`], `WWW-Authenticate` challenges telling clients where and how
+//! to log in, `X-VO-Authenticated` naming who was recognised, and a CSRF guard for form posts
+//! authenticated by cookie (SQR-063 §3).
+//!
+//! Generated servers wrap each route in [`layer`] with the operation's [`Modality`] and the
+//! challenges of its security schemes.
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, ORIGIN, WWW_AUTHENTICATE};
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// How a security scheme carries credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemeKind {
+    /// `Authorization: Bearer TOKEN` (http bearer).
+    Bearer,
+    /// `Authorization: Basic …` (http basic, RFC 7617).
+    Basic,
+    /// A session cookie of this name (apiKey in cookie).
+    Cookie(&'static str),
+    /// A client certificate, checked by a TLS-terminating proxy that passes the subject in the
+    /// configured header (mutualTLS).
+    ClientCertificate,
+}
+
+/// One security scheme: how credentials arrive, and the challenge sent for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheme {
+    /// Where the credentials are.
+    pub kind: SchemeKind,
+    /// The challenge's auth-scheme: `ivoa_bearer`, `ivoa_cookie`, `ivoa_x509`, `Bearer`, `Basic`.
+    pub challenge: &'static str,
+    /// The challenge's parameters, in order (`standard_id`, `access_url`, `discovery_url`, `realm`).
+    pub parameters: &'static [(&'static str, &'static str)],
+}
+
+impl Scheme {
+    /// The `WWW-Authenticate` value: `ivoa_bearer standard_id="…", discovery_url="…"`.
+    pub fn challenge_value(&self) -> String {
+        let mut value = self.challenge.to_owned();
+        for (i, (name, v)) in self.parameters.iter().enumerate() {
+            value.push_str(if i == 0 { " " } else { ", " });
+            value.push_str(name);
+            value.push_str("=\"");
+            value.push_str(&v.replace('\\', "\\\\").replace('"', "\\\""));
+            value.push('"');
+        }
+        value
+    }
+}
+
+/// Whether an operation needs authentication (from its OpenAPI `security`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modality {
+    /// No security requirement: no challenge is sent, credentials are still honoured.
+    None,
+    /// `{}` among the requirements: anonymous requests are served, with the challenges attached.
+    Optional,
+    /// Anonymous requests get 401 with every challenge.
+    Required,
+}
+
+/// Credentials found in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A bearer token.
+    Bearer(String),
+    /// A user name and password.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// The value of a session cookie.
+    Cookie(String),
+    /// The subject of a client certificate, as the proxy passed it.
+    ClientCertificate(String),
+}
+
+/// What an authenticator concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The credentials are good: this is who sent them.
+    Authenticated(String),
+    /// The credentials are good but this identity may not use the service: 403.
+    Forbidden(String),
+    /// The credentials are not valid: 401 with the challenges.
+    Invalid,
+}
+
+/// The identity of an authenticated request, in the request's extensions (UWS uses it as the job
+/// owner).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity(pub String);
+
+/// Checks credentials: the service's token validation, session store, user database.
+pub trait Authenticator: Send + Sync + 'static {
+    /// Who `credential` belongs to.
+    fn authenticate<'a>(&'a self, credential: &'a Credential) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+}
+
+/// Recognises nobody: every credential is invalid.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Nobody;
+
+impl Authenticator for Nobody {
+    fn authenticate<'a>(&'a self, _: &'a Credential) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+        Box::pin(async { Outcome::Invalid })
+    }
+}
+
+/// The development authenticator: credentials listed in a file, one per line —
+/// `TOKEN IDENTITY` (a bearer token or session cookie value), `basic:USER:PASSWORD IDENTITY`,
+/// `cert:SUBJECT IDENTITY`; a line `forbidden IDENTITY` makes that identity 403. `#` starts a
+/// comment. Not for production: the secrets sit in a file in clear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenFile {
+    identities: HashMap<String, String>,
+    forbidden: Vec<String>,
+}
+
+impl TokenFile {
+    /// Reads the file.
+    pub fn load(path: &std::path::Path) -> Result<TokenFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses the file's text.
+    pub fn parse(text: &str) -> Result<TokenFile, String> {
+        let mut file = TokenFile::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let (Some(key), Some(identity), None) = (words.next(), words.next(), words.next()) else {
+                return Err(format!("line {}: expected `CREDENTIAL IDENTITY`", n + 1));
+            };
+            if key == "forbidden" {
+                file.forbidden.push(identity.to_owned());
+            } else {
+                file.identities.insert(key.to_owned(), identity.to_owned());
+            }
+        }
+        Ok(file)
+    }
+}
+
+impl Authenticator for TokenFile {
+    fn authenticate<'a>(&'a self, credential: &'a Credential) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+        let key = match credential {
+            Credential::Bearer(t) | Credential::Cookie(t) => t.clone(),
+            Credential::Basic { user, password } => format!("basic:{user}:{password}"),
+            Credential::ClientCertificate(subject) => format!("cert:{subject}"),
+        };
+        let outcome = match self.identities.get(&key) {
+            Some(id) if self.forbidden.contains(id) => Outcome::Forbidden(id.clone()),
+            Some(id) => Outcome::Authenticated(id.clone()),
+            None => Outcome::Invalid,
+        };
+        Box::pin(async move { outcome })
+    }
+}
+
+/// What every route of a server shares: the authenticator and where client certificates arrive.
+#[derive(Clone)]
+pub struct Policy {
+    /// Checks credentials.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// The header a TLS-terminating proxy puts the client certificate's subject in.
+    pub client_certificate_header: Option<HeaderName>,
+    /// Refuse GET on DALI-sync operations (they may change state): answered 405, POST still works.
+    pub refuse_sync_get: bool,
+}
+
+impl Policy {
+    /// The policy of a generated server: `authenticator`, with `--client-cert-header` and
+    /// `--refuse-sync-get` from `config`.
+    pub fn new(authenticator: Arc<dyn Authenticator>, config: &crate::serve::Config) -> Policy {
+        Policy {
+            authenticator,
+            client_certificate_header: config.client_cert_header.as_deref().and_then(|h| HeaderName::try_from(h).ok()),
+            refuse_sync_get: config.refuse_sync_get,
+        }
+    }
+}
+
+/// The per-route settings of [`layer`].
+#[derive(Clone)]
+pub struct Gate {
+    /// The shared policy.
+    pub policy: Policy,
+    /// The route's modality.
+    pub modality: Modality,
+    /// The schemes the route accepts, in the order their challenges are sent.
+    pub schemes: &'static [Scheme],
+    /// How errors are written.
+    pub format: crate::ivoa::ErrorFormat,
+    /// Whether the route is a DALI-sync operation (for `refuse_sync_get`).
+    pub sync: bool,
+}
+
+fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The credentials of a request for the schemes a route accepts: `Ok(None)` for none, `Err` for a
+/// malformed `Authorization` header.
+pub fn credential(headers: &http::HeaderMap, schemes: &[Scheme], certificate_header: Option<&HeaderName>) -> Result<Option<Credential>, ()> {
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| ())?;
+        let (scheme, rest) = value.split_once(' ').ok_or(())?;
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") && schemes.iter().any(|s| s.kind == SchemeKind::Bearer) {
+            return Ok(Some(Credential::Bearer(rest.to_owned())));
+        }
+        if scheme.eq_ignore_ascii_case("basic") && schemes.iter().any(|s| s.kind == SchemeKind::Basic) {
+            let decoded = base64_decode(rest).ok_or(())?;
+            let text = String::from_utf8(decoded).map_err(|_| ())?;
+            let (user, password) = text.split_once(':').ok_or(())?;
+            return Ok(Some(Credential::Basic { user: user.to_owned(), password: password.to_owned() }));
+        }
+        return Err(());
+    }
+    if let Some(header) = certificate_header
+        && schemes.iter().any(|s| s.kind == SchemeKind::ClientCertificate)
+        && let Some(subject) = headers.get(header).and_then(|v| v.to_str().ok()).filter(|s| !s.is_empty())
+    {
+        return Ok(Some(Credential::ClientCertificate(subject.to_owned())));
+    }
+    for scheme in schemes {
+        if let SchemeKind::Cookie(name) = scheme.kind
+            && let Some(value) = cookie(headers, name)
+        {
+            return Ok(Some(Credential::Cookie(value.to_owned())));
+        }
+    }
+    Ok(None)
+}
+
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * i);
+        }
+        let take = match chunk.len() {
+            4 => 3,
+            3 => 2,
+            2 => 1,
+            _ => return None,
+        };
+        out.extend_from_slice(&n.to_be_bytes()[1..1 + take]);
+    }
+    Some(out)
+}
+
+/// Whether a state-changing request is a cross-site "simple" form post, which a browser would send
+/// with the victim's cookies (SQR-063 §3): POST/PUT/PATCH/DELETE with a form or text body, whose
+/// `Sec-Fetch-Site` says cross-site or whose `Origin` is not the request's own host.
+pub fn cross_site_form(method: &Method, headers: &http::HeaderMap) -> bool {
+    if !matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+        return false;
+    }
+    let media = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let simple = media.is_empty() || ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"].contains(&media.as_str());
+    if !simple {
+        return false;
+    }
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (headers.get(ORIGIN).and_then(|v| v.to_str().ok()), headers.get(HOST).and_then(|v| v.to_str().ok())) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
+        (Some(_), None) => true,
+        // No Origin and no Sec-Fetch-Site: not a browser (curl, pyvo), or a same-origin one.
+        (None, _) => false,
+    }
+}
+
+fn refuse(gate: &Gate, status: StatusCode, rule: &str, message: &str, challenge: bool) -> Response {
+    let mut response = crate::ivoa::respond(gate.format, status, rule, None, message);
+    if challenge {
+        add_challenges(&mut response, gate.schemes);
+    }
+    response
+}
+
+fn add_challenges(response: &mut Response, schemes: &[Scheme]) {
+    for scheme in schemes {
+        if let Ok(value) = HeaderValue::try_from(scheme.challenge_value()) {
+            response.headers_mut().append(WWW_AUTHENTICATE, value);
+        }
+    }
+}
+
+/// The middleware of one route: authenticates, enforces the modality, guards against cross-site
+/// form posts authenticated by cookie, and marks the response.
+pub async fn layer(axum::extract::State(gate): axum::extract::State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+    if gate.sync && gate.policy.refuse_sync_get && request.method() == Method::GET {
+        return refuse(&gate, StatusCode::METHOD_NOT_ALLOWED, "method", "UsageError: this service takes sync requests by POST only", false);
+    }
+    let credential = match credential(request.headers(), gate.schemes, gate.policy.client_certificate_header.as_ref()) {
+        Ok(c) => c,
+        Err(()) => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "the Authorization header is not one this service reads", true),
+    };
+    let mut identity = None;
+    if let Some(credential) = &credential {
+        if matches!(credential, Credential::Cookie(_)) && cross_site_form(request.method(), request.headers()) {
+            return refuse(&gate, StatusCode::FORBIDDEN, "authorization", "a cross-site form post authenticated by cookie is refused", false);
+        }
+        match gate.policy.authenticator.authenticate(credential).await {
+            Outcome::Authenticated(id) => identity = Some(id),
+            Outcome::Forbidden(id) => {
+                let mut response = refuse(&gate, StatusCode::FORBIDDEN, "authorization", &format!("`{id}` may not use this service"), false);
+                if let Ok(value) = HeaderValue::try_from(id) {
+                    response.headers_mut().insert("x-vo-authenticated", value);
+                }
+                return response;
+            }
+            Outcome::Invalid => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "the credentials are not valid", true),
+        }
+    }
+    if identity.is_none() && gate.modality == Modality::Required {
+        return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "this endpoint needs authentication", true);
+    }
+    if let Some(id) = &identity {
+        request.extensions_mut().insert(Identity(id.clone()));
+    }
+    let mut response = next.run(request).await;
+    match identity {
+        Some(id) => {
+            if let Ok(value) = HeaderValue::try_from(id) {
+                response.headers_mut().insert("x-vo-authenticated", value);
+            }
+        }
+        None if gate.modality == Modality::Optional => add_challenges(&mut response, gate.schemes),
+        None => {}
+    }
+    response
+}
+
+/// The UWS owner of a request: its [`Identity`], if authenticated.
+pub fn owner(parts: &http::request::Parts) -> Option<String> {
+    parts.extensions.get::<Identity>().map(|i| i.0.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMES: &[Scheme] = &[
+        Scheme { kind: SchemeKind::Bearer, challenge: "ivoa_bearer", parameters: &[("standard_id", "ivo://ivoa.net/sso#OAuth"), ("discovery_url", "https://a.org/.well-known/oauth-authorization-server")] },
+        Scheme { kind: SchemeKind::Basic, challenge: "Basic", parameters: &[("realm", "archive")] },
+        Scheme { kind: SchemeKind::Cookie("session"), challenge: "ivoa_cookie", parameters: &[("standard_id", "ivo://ivoa.net/sso#tls-with-password"), ("access_url", "https://a.org/login")] },
+        Scheme { kind: SchemeKind::ClientCertificate, challenge: "ivoa_x509", parameters: &[] },
+    ];
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        pairs.iter().map(|(k, v)| (HeaderName::try_from(*k).unwrap(), HeaderValue::try_from(*v).unwrap())).collect()
+    }
+
+    #[test]
+    fn challenges_are_written_as_authvo_shows_them() {
+        assert_eq!(SCHEMES[0].challenge_value(), "ivoa_bearer standard_id=\"ivo://ivoa.net/sso#OAuth\", discovery_url=\"https://a.org/.well-known/oauth-authorization-server\"");
+        assert_eq!(SCHEMES[3].challenge_value(), "ivoa_x509");
+    }
+
+    #[test]
+    fn credentials_are_read_from_each_place() {
+        let cert = HeaderName::from_static("x-client-subject");
+        assert_eq!(credential(&headers(&[("authorization", "Bearer abc")]), SCHEMES, None), Ok(Some(Credential::Bearer("abc".into()))));
+        assert_eq!(credential(&headers(&[("authorization", "Basic dXNlcjpwYTpzcw==")]), SCHEMES, None), Ok(Some(Credential::Basic { user: "user".into(), password: "pa:ss".into() })));
+        assert_eq!(credential(&headers(&[("cookie", "a=1; session=xyz")]), SCHEMES, None), Ok(Some(Credential::Cookie("xyz".into()))));
+        assert_eq!(credential(&headers(&[("x-client-subject", "CN=Alice")]), SCHEMES, Some(&cert)), Ok(Some(Credential::ClientCertificate("CN=Alice".into()))));
+        assert_eq!(credential(&headers(&[("x-client-subject", "CN=Alice")]), SCHEMES, None), Ok(None), "no configured header, no certificate");
+        assert_eq!(credential(&headers(&[("authorization", "Negotiate x")]), SCHEMES, None), Err(()));
+        assert_eq!(credential(&headers(&[("authorization", "Basic !!")]), SCHEMES, None), Err(()));
+        assert_eq!(credential(&headers(&[]), SCHEMES, None), Ok(None));
+    }
+
+    #[test]
+    fn cross_site_form_posts_are_told_apart() {
+        let form = ("content-type", "application/x-www-form-urlencoded");
+        assert!(cross_site_form(&Method::POST, &headers(&[form, ("sec-fetch-site", "cross-site")])));
+        assert!(cross_site_form(&Method::POST, &headers(&[form, ("origin", "https://evil.org"), ("host", "archive.org")])));
+        assert!(!cross_site_form(&Method::POST, &headers(&[form, ("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site_form(&Method::POST, &headers(&[form, ("origin", "https://archive.org"), ("host", "archive.org")])));
+        assert!(!cross_site_form(&Method::POST, &headers(&[("content-type", "application/json"), ("sec-fetch-site", "cross-site")])), "not a simple request");
+        assert!(!cross_site_form(&Method::GET, &headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(!cross_site_form(&Method::POST, &headers(&[form])), "no browser headers: not a browser");
+    }
+
+    #[tokio::test]
+    async fn the_token_file_names_identities() {
+        let file = TokenFile::parse("# dev\nt-alice alice\nbasic:bob:pw bob\ncert:CN=Carol carol\nt-eve eve\nforbidden eve\n").unwrap();
+        assert_eq!(file.authenticate(&Credential::Bearer("t-alice".into())).await, Outcome::Authenticated("alice".into()));
+        assert_eq!(file.authenticate(&Credential::Basic { user: "bob".into(), password: "pw".into() }).await, Outcome::Authenticated("bob".into()));
+        assert_eq!(file.authenticate(&Credential::ClientCertificate("CN=Carol".into())).await, Outcome::Authenticated("carol".into()));
+        assert_eq!(file.authenticate(&Credential::Cookie("t-eve".into())).await, Outcome::Forbidden("eve".into()));
+        assert_eq!(file.authenticate(&Credential::Bearer("nope".into())).await, Outcome::Invalid);
+        assert!(TokenFile::parse("just-one-word").is_err());
+    }
+}
