@@ -26,6 +26,33 @@ pub struct Api {
     /// Where the server mounts its routes unless told otherwise: the path of the first
     /// `servers` URL, without a trailing slash (empty for none).
     pub base_path: String,
+    /// `components.securitySchemes` this generator enforces, in document order.
+    pub security_schemes: Vec<SecurityScheme>,
+}
+
+/// A security scheme and the AuthVO challenge sent for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityScheme {
+    /// Its name in `components.securitySchemes`.
+    pub name: String,
+    /// How credentials arrive: `bearer`, `basic`, `cookie`, `certificate`.
+    pub kind: String,
+    /// The cookie's name, for `cookie`.
+    pub cookie: Option<String>,
+    /// The challenge's auth-scheme.
+    pub challenge: String,
+    /// The challenge's parameters.
+    pub parameters: Vec<(String, String)>,
+}
+
+/// An operation's security: its modality and the schemes it accepts (indexes into
+/// [`Api::security_schemes`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Security {
+    /// `none`, `optional` or `required`.
+    pub modality: &'static str,
+    /// The schemes, in the order of the requirements.
+    pub schemes: Vec<usize>,
 }
 
 /// `x-ivoa-uws: {jobs: /async, parameters: sodaSync}`: the job list at `jobs` (it and every path
@@ -340,6 +367,8 @@ pub struct Operation {
     /// `x-ivoa-base-url`: the request carries the service's URL as the client sees it, for
     /// building absolute links (DataLink access URLs, say).
     pub base_url: bool,
+    /// The operation's `security` (or the document's), when the document has security schemes.
+    pub security: Option<Security>,
     /// `x-ivoa-error-format`.
     pub error_format: ErrorFormat,
     /// `x-ivoa-standard-id`: the capability this endpoint implements, for VOSI.

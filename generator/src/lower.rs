@@ -125,6 +125,8 @@ impl<'a> Lowerer<'a> {
         let mut operations = self.operations();
         let uws = self.uws(&mut operations);
         let base_path = self.base_path();
+        let security_schemes = self.security_schemes();
+        self.operation_security(&mut operations, &security_schemes);
         let types: Vec<TypeDef> = self.types.drain(..).map(|t| t.expect("every reserved type is filled")).collect();
         let mut api = Api {
             title,
@@ -135,6 +137,7 @@ impl<'a> Lowerer<'a> {
             openapi_json: serde_json::to_string_pretty(&crate::load::bundle(self.doc)).unwrap_or_default(),
             uws,
             base_path,
+            security_schemes,
         };
         self.check_required_cycles(&api);
         box_cycles(&mut api);
@@ -142,6 +145,78 @@ impl<'a> Lowerer<'a> {
     }
 
     /// `x-ivoa-uws` on the document: marks the job API's operations as the runtime's.
+    /// The security schemes of `components.securitySchemes` that map to credentials the runtime
+    /// reads, with their AuthVO challenges (`x-ivoa-challenge` overrides the default one).
+    fn security_schemes(&mut self) -> Vec<SecurityScheme> {
+        let root = self.doc.root();
+        let Some(schemes) = root.get("components").and_then(|c| c.get("securitySchemes")) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (key, node) in schemes.entries() {
+            let (_, node, _) = self.doc.resolve(0, node);
+            let ty = node.get("type").and_then(Node::as_str).unwrap_or_default();
+            let http_scheme = node.get("scheme").and_then(Node::as_str).unwrap_or_default().to_ascii_lowercase();
+            let (kind, cookie, challenge, mut parameters) = match ty {
+                "http" if http_scheme == "bearer" => ("bearer", None, "Bearer", vec![]),
+                "http" if http_scheme == "basic" => ("basic", None, "Basic", vec![("realm".to_owned(), self.doc.root().get("info").and_then(|i| i.get("title")).and_then(Node::as_str).unwrap_or("service").to_owned())]),
+                "oauth2" | "openIdConnect" => ("bearer", None, "Bearer", vec![]),
+                "apiKey" if node.get("in").and_then(Node::as_str) == Some("cookie") => {
+                    ("cookie", node.get("name").and_then(Node::as_str).map(str::to_owned), "ivoa_cookie", vec![])
+                }
+                "mutualTLS" => ("certificate", None, "ivoa_x509", vec![]),
+                _ => {
+                    self.warn("ivoagen::lower::security-scheme", node.span, format!("security scheme `{}` is not enforced", key.name))
+                        .set_help("the runtime reads http bearer and basic, oauth2/openIdConnect bearer tokens, apiKey in a cookie, and mutualTLS");
+                    continue;
+                }
+            };
+            let mut challenge = challenge.to_owned();
+            if let Some(c) = node.get("x-ivoa-challenge") {
+                if let Some(s) = c.get("scheme").and_then(Node::as_str) {
+                    challenge = s.to_owned();
+                }
+                parameters.clear();
+                for name in ["standard_id", "access_url", "discovery_url", "realm"] {
+                    if let Some(v) = c.get(name).and_then(Node::as_str) {
+                        parameters.push((name.to_owned(), v.to_owned()));
+                    }
+                }
+            }
+            out.push(SecurityScheme { name: key.name.clone(), kind: kind.to_owned(), cookie, challenge, parameters });
+        }
+        out
+    }
+
+    /// Each operation's modality and schemes from its `security` or the document's.
+    fn operation_security(&mut self, operations: &mut [Operation], schemes: &[SecurityScheme]) {
+        if schemes.is_empty() {
+            return;
+        }
+        let root = self.doc.root();
+        for op in operations.iter_mut() {
+            let node = root.get("paths").and_then(|p| p.get(&op.path)).map(|item| self.doc.resolve(0, item).1).and_then(|item| item.get(&op.method));
+            let requirements = node.and_then(|n| n.get("security")).or_else(|| root.get("security"));
+            let mut security = Security { modality: "none", schemes: Vec::new() };
+            if let Some(list) = requirements {
+                for requirement in list.items() {
+                    if requirement.entries().is_empty() {
+                        security.modality = "optional";
+                    }
+                    for (name, _) in requirement.entries() {
+                        if let Some(i) = schemes.iter().position(|s| s.name == name.name)
+                            && !security.schemes.contains(&i)
+                        {
+                            security.schemes.push(i);
+                        }
+                    }
+                }
+                if security.modality == "none" && !security.schemes.is_empty() {
+                    security.modality = "required";
+                }
+            }
+            op.security = Some(security);
+        }
+    }
+
     /// The path of the first server's URL (`/soda` for `/soda` or `https://a.org/soda/`), without
     /// a trailing slash; empty when there is none or it has `{variables}`.
     fn base_path(&self) -> String {
@@ -757,6 +832,7 @@ impl<'a> Lowerer<'a> {
             case_insensitive: ivoa.case_insensitive,
             dali_sync: ivoa.dali_sync,
             base_url: ivoa.base_url,
+            security: None,
             error_format: ivoa.error_format,
             standard_id: ivoa.standard_id,
             vosi: ivoa.vosi,

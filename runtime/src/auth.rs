@@ -172,6 +172,15 @@ impl Authenticator for TokenFile {
     }
 }
 
+/// The development authenticator a generated server uses unless the service provides its own:
+/// the [`TokenFile`] of `--auth-tokens`, or [`Nobody`] without one.
+pub fn development(config: &crate::serve::Config) -> Result<Arc<dyn Authenticator>, String> {
+    match &config.auth_tokens {
+        Some(path) => Ok(Arc::new(TokenFile::load(path).map_err(|e| format!("--auth-tokens: {e}"))?)),
+        None => Ok(Arc::new(Nobody)),
+    }
+}
+
 /// What every route of a server shares: the authenticator and where client certificates arrive.
 #[derive(Clone)]
 pub struct Policy {
@@ -219,23 +228,27 @@ fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
         .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
-/// The credentials of a request for the schemes a route accepts: `Ok(None)` for none, `Err` for a
-/// malformed `Authorization` header.
-pub fn credential(headers: &http::HeaderMap, schemes: &[Scheme], certificate_header: Option<&HeaderName>) -> Result<Option<Credential>, ()> {
+/// An `Authorization` header of a scheme the route does not accept, or not well formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedAuthorization;
+
+/// The credentials of a request for the schemes a route accepts: `Ok(None)` for none, `Err` for an
+/// `Authorization` header it cannot read.
+pub fn credential(headers: &http::HeaderMap, schemes: &[Scheme], certificate_header: Option<&HeaderName>) -> Result<Option<Credential>, MalformedAuthorization> {
     if let Some(value) = headers.get(AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| ())?;
-        let (scheme, rest) = value.split_once(' ').ok_or(())?;
+        let value = value.to_str().map_err(|_| MalformedAuthorization)?;
+        let (scheme, rest) = value.split_once(' ').ok_or(MalformedAuthorization)?;
         let rest = rest.trim();
         if scheme.eq_ignore_ascii_case("bearer") && schemes.iter().any(|s| s.kind == SchemeKind::Bearer) {
             return Ok(Some(Credential::Bearer(rest.to_owned())));
         }
         if scheme.eq_ignore_ascii_case("basic") && schemes.iter().any(|s| s.kind == SchemeKind::Basic) {
-            let decoded = base64_decode(rest).ok_or(())?;
-            let text = String::from_utf8(decoded).map_err(|_| ())?;
-            let (user, password) = text.split_once(':').ok_or(())?;
+            let decoded = base64_decode(rest).ok_or(MalformedAuthorization)?;
+            let text = String::from_utf8(decoded).map_err(|_| MalformedAuthorization)?;
+            let (user, password) = text.split_once(':').ok_or(MalformedAuthorization)?;
             return Ok(Some(Credential::Basic { user: user.to_owned(), password: password.to_owned() }));
         }
-        return Err(());
+        return Err(MalformedAuthorization);
     }
     if let Some(header) = certificate_header
         && schemes.iter().any(|s| s.kind == SchemeKind::ClientCertificate)
@@ -329,7 +342,7 @@ pub async fn layer(axum::extract::State(gate): axum::extract::State<Arc<Gate>>, 
     }
     let credential = match credential(request.headers(), gate.schemes, gate.policy.client_certificate_header.as_ref()) {
         Ok(c) => c,
-        Err(()) => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "the Authorization header is not one this service reads", true),
+        Err(MalformedAuthorization) => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "the Authorization header is not one this service reads", true),
     };
     let mut identity = None;
     if let Some(credential) = &credential {
@@ -401,8 +414,8 @@ mod tests {
         assert_eq!(credential(&headers(&[("cookie", "a=1; session=xyz")]), SCHEMES, None), Ok(Some(Credential::Cookie("xyz".into()))));
         assert_eq!(credential(&headers(&[("x-client-subject", "CN=Alice")]), SCHEMES, Some(&cert)), Ok(Some(Credential::ClientCertificate("CN=Alice".into()))));
         assert_eq!(credential(&headers(&[("x-client-subject", "CN=Alice")]), SCHEMES, None), Ok(None), "no configured header, no certificate");
-        assert_eq!(credential(&headers(&[("authorization", "Negotiate x")]), SCHEMES, None), Err(()));
-        assert_eq!(credential(&headers(&[("authorization", "Basic !!")]), SCHEMES, None), Err(()));
+        assert_eq!(credential(&headers(&[("authorization", "Negotiate x")]), SCHEMES, None), Err(MalformedAuthorization));
+        assert_eq!(credential(&headers(&[("authorization", "Basic !!")]), SCHEMES, None), Err(MalformedAuthorization));
         assert_eq!(credential(&headers(&[]), SCHEMES, None), Ok(None));
     }
 

@@ -29,6 +29,7 @@ pub const TARGETS: &[Target] = &[
     Target { spec: "generator/tests/features/schemas.yaml", dir: "generator/tests/golden/schemas", crate_name: "golden-schemas" },
     Target { spec: "generator/tests/features/bodies.yaml", dir: "generator/tests/golden/bodies", crate_name: "golden-bodies" },
     Target { spec: "generator/tests/features/refs/openapi.yaml", dir: "generator/tests/golden/refs", crate_name: "golden-refs" },
+    Target { spec: "generator/tests/features/auth.yaml", dir: "generator/tests/golden/auth", crate_name: "golden-auth" },
 ];
 
 fn root() -> PathBuf {

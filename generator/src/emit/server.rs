@@ -113,6 +113,18 @@ pub fn api_module(api: &Api) -> TokenStream {
         }
     });
     let allow = quote!();
+    let authenticator_method = if api.security_schemes.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            /// Checks the credentials of every request (AuthVO). The default is the development
+            /// authenticator: the credentials of `--auth-tokens FILE`, or none without it.
+            /// Override it to plug in your own token validation.
+            fn authenticator(&self, config: &rt::serve::Config) -> std::sync::Arc<dyn rt::auth::Authenticator> {
+                rt::auth::development(config).unwrap_or_else(|_| std::sync::Arc::new(rt::auth::Nobody))
+            }
+        }
+    };
     let imports = if served.is_empty() {
         quote!()
     } else {
@@ -132,6 +144,7 @@ pub fn api_module(api: &Api) -> TokenStream {
         pub trait Api: Send + Sync + 'static {
             #(#methods)*
             #job_method
+            #authenticator_method
         }
 
         #(#types)*
@@ -296,8 +309,22 @@ pub fn server_module(api: &Api) -> TokenStream {
             let method = format_ident!("{}", method);
             if i == 0 { quote!(routing::#method(#handler)) } else { quote!(.#method(#handler)) }
         });
-        quote!(.route(&[base_path, #route].concat(), #(#methods)*))
+        // Operations sharing a path share the first one's security.
+        let layer = op_security(api, ops[0], quote!(policy)).unwrap_or_default();
+        quote!(.route(&[base_path, #route].concat(), #(#methods)* #layer))
     });
+    let security_statics = security_statics(api);
+    let secured = !api.security_schemes.is_empty();
+    let policy_param = if secured { quote!(, policy: &rt::auth::Policy) } else { quote!() };
+    let router_at_body = if secured {
+        quote! {
+            let config = rt::serve::Config::default();
+            let policy = rt::auth::Policy::new(service.authenticator(&config), &config);
+            shared_router(Arc::new(service), base_path, &policy)
+        }
+    } else {
+        quote!(shared_router(Arc::new(service), base_path))
+    };
     let handlers: Vec<TokenStream> = api
         .operations
         .iter()
@@ -369,6 +396,7 @@ pub fn server_module(api: &Api) -> TokenStream {
 
         #statics
         #capabilities
+        #security_statics
 
         /// The router serving every operation of `service`, and the API description at
         /// `/openapi.json`.
@@ -379,10 +407,10 @@ pub fn server_module(api: &Api) -> TokenStream {
         /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
         /// than nesting, which rewrites the URI of every request.
         pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
-            shared_router(Arc::new(service), base_path)
+            #router_at_body
         }
 
-        fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
+        fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str #policy_param) -> Router {
             #with_state
             Router::new()
                 #(#route_calls)*
@@ -404,10 +432,88 @@ pub fn server_module(api: &Api) -> TokenStream {
     }
 }
 
+/// `.route_layer(…)` enforcing `op`'s security, when the document has security schemes.
+fn op_security(api: &Api, op: &Operation, policy: TokenStream) -> Option<TokenStream> {
+    let security = op.security.as_ref().filter(|_| !api.security_schemes.is_empty())?;
+    let schemes = format_ident!("{}_SCHEMES", heck::AsShoutySnakeCase(&op.name).to_string());
+    let modality = format_ident!("{}", match security.modality { "optional" => "Optional", "required" => "Required", _ => "None" });
+    let format = error_format(op);
+    let sync = op.dali_sync;
+    Some(quote!(.route_layer(rt::axum::middleware::from_fn_with_state(gate(#policy, rt::auth::Modality::#modality, #schemes, #format, #sync), rt::auth::layer))))
+}
+
+/// The security schemes as runtime values, each operation's list of them, and `gate`.
+fn security_statics(api: &Api) -> TokenStream {
+    if api.security_schemes.is_empty() {
+        return quote!();
+    }
+    let n = api.security_schemes.len();
+    let schemes = api.security_schemes.iter().map(|s| {
+        let kind = match (s.kind.as_str(), &s.cookie) {
+            ("bearer", _) => quote!(rt::auth::SchemeKind::Bearer),
+            ("basic", _) => quote!(rt::auth::SchemeKind::Basic),
+            ("cookie", Some(name)) => quote!(rt::auth::SchemeKind::Cookie(#name)),
+            ("cookie", None) => quote!(rt::auth::SchemeKind::Cookie("session")),
+            _ => quote!(rt::auth::SchemeKind::ClientCertificate),
+        };
+        let challenge = &s.challenge;
+        let params = s.parameters.iter().map(|(k, v)| quote!((#k, #v)));
+        quote!(rt::auth::Scheme { kind: #kind, challenge: #challenge, parameters: &[#(#params),*] },)
+    });
+    let mut per_op = Vec::new();
+    let mut ops: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
+    if let Some(uws) = &api.uws {
+        ops.push(&api.operations[uws.operation]);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for op in ops {
+        let Some(security) = &op.security else { continue };
+        let name = format_ident!("{}_SCHEMES", heck::AsShoutySnakeCase(&op.name).to_string());
+        if !seen.insert(name.to_string()) {
+            continue;
+        }
+        let indexes = security.schemes.iter().map(|&i| quote!(SCHEMES[#i]));
+        let doc = format!(" The schemes `{}` accepts, in the order of its challenges.", op.api_name);
+        per_op.push(quote!(#[doc = #doc] const #name: &[rt::auth::Scheme] = &[#(#indexes),*];));
+    }
+    let names = api.security_schemes.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ");
+    let schemes_doc = format!(" The security schemes of the API description ({names}), with their AuthVO challenges.");
+    quote! {
+        #[doc = #schemes_doc]
+        const SCHEMES: [rt::auth::Scheme; #n] = [#(#schemes)*];
+        #(#per_op)*
+
+        /// The authentication middleware's settings for one route.
+        fn gate(policy: &rt::auth::Policy, modality: rt::auth::Modality, schemes: &'static [rt::auth::Scheme], format: rt::ErrorFormat, sync: bool) -> Arc<rt::auth::Gate> {
+            Arc::new(rt::auth::Gate { policy: policy.clone(), modality, schemes, format, sync })
+        }
+    }
+}
+
 /// `server(service, config)`: what `main` serves — the router, and for `x-ivoa-uws` the UWS job
 /// list answered by the runtime's engine, whose jobs run the service's `…_job` method.
 fn server_fn(api: &Api) -> TokenStream {
+    let secured = !api.security_schemes.is_empty();
+    let make_policy = if secured {
+        quote! {
+            // A bad token file stops the server rather than silently authenticating nobody.
+            rt::auth::development(config)?;
+            let policy = rt::auth::Policy::new(service.authenticator(config), config);
+        }
+    } else {
+        quote!()
+    };
+    let policy_arg = if secured { quote!(, &policy) } else { quote!() };
     let Some(uws) = &api.uws else {
+        if secured {
+            return quote! {
+                /// The whole server, as `main` runs it.
+                pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
+                    #make_policy
+                    Ok(shared_router(Arc::new(service), &config.base_path, &policy))
+                }
+            };
+        }
         return quote! {
             /// The whole server, as `main` runs it.
             pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
@@ -415,6 +521,11 @@ fn server_fn(api: &Api) -> TokenStream {
             }
         };
     };
+    let uws_layer = match op_security(api, &api.operations[uws.operation], quote!(&policy)) {
+        Some(layer) => quote!(let jobs = jobs #layer;),
+        None => quote!(),
+    };
+    let identify = if secured { quote!(Arc::new(rt::auth::owner)) } else { quote!(rt::uws::http::anonymous()) };
     let op = &api.operations[uws.operation];
     let extract = format_ident!("{}_request", op.name);
     let job_method = format_ident!("{}_job", op.name);
@@ -443,6 +554,7 @@ fn server_fn(api: &Api) -> TokenStream {
         /// The whole server, as `main` runs it: [`router_at`], and the UWS job list at
         #[doc = concat!(" `", #jobs, "`, answered by the runtime's engine (jobs and results under `config.data_dir`).")]
         pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
+            #make_policy
             let service = Arc::new(service);
             let store = rt::uws::store::SqliteStore::open(&config.job_store_path()).map_err(|e| e.to_string())?;
             let engine = rt::uws::engine::Engine::start(
@@ -459,8 +571,9 @@ fn server_fn(api: &Api) -> TokenStream {
                     #extract(&parts #path_arg #body_arg).await.map(drop)
                 })
             });
-            let jobs = rt::uws::http::routes_checked(engine, &config.base_path, #jobs, rt::uws::http::anonymous(), Some(check));
-            Ok(shared_router(service, &config.base_path).merge(jobs))
+            let jobs = rt::uws::http::routes_checked(engine, &config.base_path, #jobs, #identify, Some(check));
+            #uws_layer
+            Ok(shared_router(service, &config.base_path #policy_arg).merge(jobs))
         }
     }
 }
