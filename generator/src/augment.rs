@@ -13,7 +13,8 @@ pub enum Profile {
     Dali,
     /// UWS: case-insensitive names, text errors, VOSI endpoints.
     Uws,
-    /// SODA: DALI plus SODA's text errors, standardIDs, and xtypes of POS, CIRCLE, POLYGON, BAND, TIME.
+    /// SODA: DALI plus SODA's text errors, standardIDs, xtypes of POS, CIRCLE, POLYGON, BAND, TIME, and
+    /// DataLink `links` endpoints.
     Soda,
 }
 
@@ -138,6 +139,13 @@ pub fn augment(doc: &mut Document, profile: Profile) {
                 ("availability", "get") => {
                     settings.push(("x-ivoa-vosi", string("availability")));
                     settings.push(("x-ivoa-standard-id", string("ivo://ivoa.net/std/VOSI#availability")));
+                }
+                // DataLink `links` (DataLink 1.1 §3): DALI-sync, VOTable errors, absolute URLs.
+                ("links", "get") if profile == Profile::Soda => {
+                    settings.push(("x-ivoa-sync", Value::Bool(true)));
+                    settings.push(("x-ivoa-standard-id", string("ivo://ivoa.net/std/DataLink#links-1.1")));
+                    settings.push(("x-ivoa-error-format", string("dali-votable")));
+                    settings.push(("x-ivoa-base-url", Value::Bool(true)));
                 }
                 ("sync", "get") if profile != Profile::Uws => {
                     settings.push(("x-ivoa-sync", Value::Bool(true)));

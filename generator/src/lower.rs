@@ -924,9 +924,14 @@ impl<'a> Lowerer<'a> {
             Ty::Option(inner) => *inner,
             other => other,
         };
-        // `x-ivoa-xtype` on the parameter itself (as `ivoagen augment` writes it).
+        // `x-ivoa-xtype` on the parameter itself (as `ivoagen augment` writes it): the type of the
+        // value, or of each value of an array parameter (whose item and count checks stay).
         let (ty, constraints) = match node.get("x-ivoa-xtype") {
             Some(xtype) => match xtype.as_str().and_then(|x| DaliType::ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(x))) {
+                Some((_, kind)) if matches!(ty, Ty::Vec(_)) => {
+                    let Constraints { min_items, max_items, unique_items, .. } = constraints;
+                    (Ty::Vec(Box::new(Ty::Dali(*kind))), Constraints { min_items, max_items, unique_items, ..Constraints::default() })
+                }
                 Some((_, kind)) => (Ty::Dali(*kind), Constraints::default()),
                 None => {
                     let known: Vec<&str> = DaliType::ALL.iter().map(|(n, _)| *n).collect();

@@ -160,7 +160,7 @@ fn ci() -> Result<(), String> {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     run(&cargo, &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])?;
-    let (passed, failed) = test_counting(&cargo, &["test", "--workspace", "--quiet"])?;
+    let (passed, failed) = test_counting(&cargo, &["test", "--workspace", "--quiet", "--no-fail-fast"])?;
     println!("ci: {passed} passed, {failed} failed");
     if failed > 0 { Err(format!("{failed} test(s) failed")) } else { Ok(()) }
 }
