@@ -33,6 +33,16 @@ pub trait Api: Send + Sync + 'static {
         request: SodaSyncRequest,
         results: std::sync::Arc<rt::uws::engine::ResultWriter>,
     ) -> impl Future<Output = Result<(), rt::uws::JobError>> + Send;
+    /// Checks the credentials of every request (AuthVO). The default is the development
+    /// authenticator: the credentials of `--auth-tokens FILE`, or none without it.
+    /// Override it to plug in your own token validation.
+    fn authenticator(
+        &self,
+        config: &rt::serve::Config,
+    ) -> std::sync::Arc<dyn rt::auth::Authenticator> {
+        rt::auth::development(config)
+            .unwrap_or_else(|_| std::sync::Arc::new(rt::auth::Nobody))
+    }
 }
 /// The request of [`Api::soda_sync`].
 #[derive(Debug, Clone, PartialEq)]

@@ -31,6 +31,49 @@ const CAPABILITIES: &[rt::vosi::Capability] = &[
         path: "/async",
     },
 ];
+/// The security schemes of the API description (`token`, `password`), with their AuthVO challenges.
+const SCHEMES: [rt::auth::Scheme; 2usize] = [
+    rt::auth::Scheme {
+        kind: rt::auth::SchemeKind::Bearer,
+        challenge: "Bearer",
+        parameters: &[],
+    },
+    rt::auth::Scheme {
+        kind: rt::auth::SchemeKind::Basic,
+        challenge: "Basic",
+        parameters: &[("realm", "SODA cutout service")],
+    },
+];
+/// The schemes `sodaSync` accepts, in the order of its challenges.
+const SODA_SYNC_SCHEMES: &[rt::auth::Scheme] = &[SCHEMES[0usize], SCHEMES[1usize]];
+/// The schemes `links` accepts, in the order of its challenges.
+const LINKS_SCHEMES: &[rt::auth::Scheme] = &[SCHEMES[0usize], SCHEMES[1usize]];
+/// The schemes `getCapabilities` accepts, in the order of its challenges.
+const GET_CAPABILITIES_SCHEMES: &[rt::auth::Scheme] = &[
+    SCHEMES[0usize],
+    SCHEMES[1usize],
+];
+/// The schemes `getAvailability` accepts, in the order of its challenges.
+const GET_AVAILABILITY_SCHEMES: &[rt::auth::Scheme] = &[
+    SCHEMES[0usize],
+    SCHEMES[1usize],
+];
+/// The authentication middleware's settings for one route.
+fn gate(
+    policy: &rt::auth::Policy,
+    modality: rt::auth::Modality,
+    schemes: &'static [rt::auth::Scheme],
+    format: rt::ErrorFormat,
+    sync: bool,
+) -> Arc<rt::auth::Gate> {
+    Arc::new(rt::auth::Gate {
+        policy: policy.clone(),
+        modality,
+        schemes,
+        format,
+        sync,
+    })
+}
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
 pub fn router<S: crate::api::Api>(service: S) -> Router {
@@ -39,20 +82,82 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
 /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
 /// than nesting, which rewrites the URI of every request.
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
-    shared_router(Arc::new(service), base_path)
+    let config = rt::serve::Config::default();
+    let policy = rt::auth::Policy::new(service.authenticator(&config), &config);
+    shared_router(Arc::new(service), base_path, &policy)
 }
-fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
+fn shared_router<S: crate::api::Api>(
+    service: Arc<S>,
+    base_path: &str,
+    policy: &rt::auth::Policy,
+) -> Router {
     Router::new()
         .route(
             &[base_path, "/sync"].concat(),
-            routing::get(soda_sync::<S>).post(soda_sync::<S>),
+            routing::get(soda_sync::<S>)
+                .post(soda_sync::<S>)
+                .route_layer(
+                    rt::axum::middleware::from_fn_with_state(
+                        gate(
+                            policy,
+                            rt::auth::Modality::Optional,
+                            SODA_SYNC_SCHEMES,
+                            rt::ErrorFormat::SodaText,
+                            true,
+                        ),
+                        rt::auth::layer,
+                    ),
+                ),
         )
         .route(
             &[base_path, "/links"].concat(),
-            routing::get(links::<S>).post(links::<S>),
+            routing::get(links::<S>)
+                .post(links::<S>)
+                .route_layer(
+                    rt::axum::middleware::from_fn_with_state(
+                        gate(
+                            policy,
+                            rt::auth::Modality::Optional,
+                            LINKS_SCHEMES,
+                            rt::ErrorFormat::DaliVotable,
+                            true,
+                        ),
+                        rt::auth::layer,
+                    ),
+                ),
         )
-        .route(&[base_path, "/capabilities"].concat(), routing::get(get_capabilities))
-        .route(&[base_path, "/availability"].concat(), routing::get(get_availability))
+        .route(
+            &[base_path, "/capabilities"].concat(),
+            routing::get(get_capabilities)
+                .route_layer(
+                    rt::axum::middleware::from_fn_with_state(
+                        gate(
+                            policy,
+                            rt::auth::Modality::Optional,
+                            GET_CAPABILITIES_SCHEMES,
+                            rt::ErrorFormat::SodaText,
+                            false,
+                        ),
+                        rt::auth::layer,
+                    ),
+                ),
+        )
+        .route(
+            &[base_path, "/availability"].concat(),
+            routing::get(get_availability)
+                .route_layer(
+                    rt::axum::middleware::from_fn_with_state(
+                        gate(
+                            policy,
+                            rt::auth::Modality::Optional,
+                            GET_AVAILABILITY_SCHEMES,
+                            rt::ErrorFormat::SodaText,
+                            false,
+                        ),
+                        rt::auth::layer,
+                    ),
+                ),
+        )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
         .with_state(service)
 }
@@ -86,6 +191,8 @@ pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
 ) -> Result<Router, String> {
+    rt::auth::development(config)?;
+    let policy = rt::auth::Policy::new(service.authenticator(config), config);
     let service = Arc::new(service);
     let store = rt::uws::store::SqliteStore::open(&config.job_store_path())
         .map_err(|e| e.to_string())?;
@@ -106,10 +213,23 @@ pub async fn server<S: crate::api::Api>(
         engine,
         &config.base_path,
         "/async",
-        rt::uws::http::anonymous(),
+        Arc::new(rt::auth::owner),
         Some(check),
     );
-    Ok(shared_router(service, &config.base_path).merge(jobs))
+    let jobs = jobs
+        .route_layer(
+            rt::axum::middleware::from_fn_with_state(
+                gate(
+                    &policy,
+                    rt::auth::Modality::Optional,
+                    SODA_SYNC_SCHEMES,
+                    rt::ErrorFormat::SodaText,
+                    true,
+                ),
+                rt::auth::layer,
+            ),
+        );
+    Ok(shared_router(service, &config.base_path, &policy).merge(jobs))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(

@@ -47,6 +47,14 @@ impl Api for Recorder {
     ) -> Result<(), rt::uws::JobError> {
         Ok(())
     }
+    fn authenticator(&self, _: &rt::serve::Config) -> Arc<dyn rt::auth::Authenticator> {
+        Arc::new(
+            rt::auth::TokenFile::parse(
+                    "ivoagen-test tester\nbasic:tester:ivoagen-test tester",
+                )
+                .unwrap(),
+        )
+    }
 }
 /// Sends `request` through the router and returns the status and body.
 async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u8>) {
@@ -115,6 +123,7 @@ async fn soda_sync_reaches_the_service_with_typed_values() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -165,6 +174,7 @@ async fn soda_sync_reaches_the_service_with_typed_values_with_names_in_any_case(
                 .uri(
                     "/sync?iD=sample-image&pOs=CIRCLE%2010.68%2041.27%200.1&cIrClE=10.68%2041.27%200.1&pOlYgOn=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&bAnD=5e-7%206e-7&tImE=60000%2060001&pOl=I&pOl=Q&rEsPoNsEfOrMaT=application%2Ffits",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -213,6 +223,7 @@ async fn soda_sync_reaches_the_service_with_typed_values_as_a_form_post() {
             Request::builder()
                 .method("POST")
                 .uri("/sync")
+                .header("authorization", "Bearer ivoagen-test")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(
                     Body::from(
@@ -266,6 +277,7 @@ async fn soda_sync_reaches_the_service_with_typed_values_as_a_multipart_post() {
             Request::builder()
                 .method("POST")
                 .uri("/sync")
+                .header("authorization", "Bearer ivoagen-test")
                 .header("content-type", "multipart/form-data; boundary=BOUNDARY")
                 .body(
                     Body::from(
@@ -321,6 +333,7 @@ async fn soda_sync_rejects_an_item_of_id_breaking_min_length() {
                 .uri(
                     "/sync?POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&ID=",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -338,6 +351,7 @@ async fn soda_sync_rejects_an_item_of_id_breaking_max_length() {
                 .uri(
                     "/sync?POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&ID=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -355,6 +369,7 @@ async fn soda_sync_rejects_id_breaking_max_items() {
                 .uri(
                     "/sync?POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -372,6 +387,7 @@ async fn soda_sync_requires_id() {
                 .uri(
                     "/sync?POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -389,6 +405,7 @@ async fn soda_sync_rejects_an_item_of_pos_breaking_type() {
                 .uri(
                     "/sync?ID=sample-image&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POS=10%2020%200",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -406,6 +423,7 @@ async fn soda_sync_rejects_pos_breaking_max_items() {
                 .uri(
                     "/sync?ID=sample-image&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1&POS=CIRCLE%2010.68%2041.27%200.1",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -423,6 +441,7 @@ async fn soda_sync_rejects_an_item_of_circle_breaking_type() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&CIRCLE=10%2020%200",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -440,6 +459,7 @@ async fn soda_sync_rejects_circle_breaking_max_items() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -457,6 +477,7 @@ async fn soda_sync_rejects_an_item_of_polygon_breaking_type() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POLYGON=10%2020%200",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -474,6 +495,7 @@ async fn soda_sync_rejects_polygon_breaking_max_items() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -491,6 +513,7 @@ async fn soda_sync_rejects_an_item_of_band_breaking_type() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&BAND=10%2020%200",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -508,6 +531,7 @@ async fn soda_sync_rejects_band_breaking_max_items() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7&BAND=5e-7%206e-7",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -525,6 +549,7 @@ async fn soda_sync_rejects_an_item_of_time_breaking_type() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&TIME=10%2020%200",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -542,6 +567,7 @@ async fn soda_sync_rejects_time_breaking_max_items() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001&TIME=60000%2060001",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -559,6 +585,7 @@ async fn soda_sync_rejects_an_item_of_pol_breaking_enum() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&RESPONSEFORMAT=application%2Ffits&POL=not-a-listed-value&POL=Q",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -576,6 +603,7 @@ async fn soda_sync_rejects_responseformat_breaking_max_length() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -593,6 +621,7 @@ async fn soda_sync_rejects_responseformat_given_twice() {
                 .uri(
                     "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits&RESPONSEFORMAT=application%2Ffits",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -613,6 +642,7 @@ async fn links_reaches_the_service_with_typed_values() {
             Request::builder()
                 .method("GET")
                 .uri("/links?ID=sample-image&RESPONSEFORMAT=application%2Ffits")
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -639,6 +669,7 @@ async fn links_reaches_the_service_with_typed_values_with_names_in_any_case() {
             Request::builder()
                 .method("GET")
                 .uri("/links?iD=sample-image&rEsPoNsEfOrMaT=application%2Ffits")
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -665,6 +696,7 @@ async fn links_reaches_the_service_with_typed_values_as_a_form_post() {
             Request::builder()
                 .method("POST")
                 .uri("/links")
+                .header("authorization", "Bearer ivoagen-test")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(Body::from("iD=sample-image&rEsPoNsEfOrMaT=application%2Ffits"))
                 .unwrap(),
@@ -692,6 +724,7 @@ async fn links_reaches_the_service_with_typed_values_as_a_multipart_post() {
             Request::builder()
                 .method("POST")
                 .uri("/links")
+                .header("authorization", "Bearer ivoagen-test")
                 .header("content-type", "multipart/form-data; boundary=BOUNDARY")
                 .body(
                     Body::from(
@@ -723,6 +756,7 @@ async fn links_rejects_an_item_of_id_breaking_min_length() {
             Request::builder()
                 .method("GET")
                 .uri("/links?RESPONSEFORMAT=application%2Ffits&ID=")
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -740,6 +774,7 @@ async fn links_rejects_an_item_of_id_breaking_max_length() {
                 .uri(
                     "/links?RESPONSEFORMAT=application%2Ffits&ID=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -757,6 +792,7 @@ async fn links_rejects_id_breaking_max_items() {
                 .uri(
                     "/links?RESPONSEFORMAT=application%2Ffits&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image&ID=sample-image",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -772,6 +808,7 @@ async fn links_requires_id() {
             Request::builder()
                 .method("GET")
                 .uri("/links?RESPONSEFORMAT=application%2Ffits")
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -789,6 +826,7 @@ async fn links_rejects_responseformat_breaking_max_length() {
                 .uri(
                     "/links?ID=sample-image&RESPONSEFORMAT=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -806,6 +844,7 @@ async fn links_rejects_responseformat_given_twice() {
                 .uri(
                     "/links?ID=sample-image&RESPONSEFORMAT=application%2Ffits&RESPONSEFORMAT=application%2Ffits",
                 )
+                .header("authorization", "Bearer ivoagen-test")
                 .body(Body::empty())
                 .unwrap(),
         )

@@ -461,7 +461,7 @@ fn security_statics(api: &Api) -> TokenStream {
         quote!(rt::auth::Scheme { kind: #kind, challenge: #challenge, parameters: &[#(#params),*] },)
     });
     let mut per_op = Vec::new();
-    let mut ops: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
+    let mut ops: Vec<&Operation> = api.operations.iter().filter(|op| !op.uws).collect();
     if let Some(uws) = &api.uws {
         ops.push(&api.operations[uws.operation]);
     }

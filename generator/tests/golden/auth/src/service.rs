@@ -1,5 +1,6 @@
 //! The service: ivoagen created this file once and never overwrites it.
-//! (Created by `ivoagen generate generator/tests/features/auth.yaml -o generator/tests/golden/auth --crate-name golden-auth --runtime-path ../../../../runtime`.)
+//! (Created by `cargo xtask codegen`.) The end-to-end authentication tests serve it: the three
+//! modalities answer 200, `sync` stays unimplemented (501).
 
 use crate::api::{self, Api};
 use ivoagen_runtime::codegen as rt;
@@ -17,19 +18,19 @@ impl Api for Service {
         &self,
         _request: api::OpenRequest,
     ) -> Result<api::OpenResponse, rt::Error> {
-        Err(rt::Error::not_implemented("open"))
+        Ok(api::OpenResponse::Ok("open\n".to_owned()))
     }
     async fn optional(
         &self,
         _request: api::OptionalRequest,
     ) -> Result<api::OptionalResponse, rt::Error> {
-        Err(rt::Error::not_implemented("optional"))
+        Ok(api::OptionalResponse::Ok("optional\n".to_owned()))
     }
     async fn required(
         &self,
         _request: api::RequiredRequest,
     ) -> Result<api::RequiredResponse, rt::Error> {
-        Err(rt::Error::not_implemented("required"))
+        Ok(api::RequiredResponse::Ok("required\n".to_owned()))
     }
     async fn sync(
         &self,
