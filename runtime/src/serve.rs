@@ -36,6 +36,9 @@ pub struct Config {
     /// Refuse GET on DALI-sync operations, which may change state (`--refuse-sync-get`, env
     /// `REFUSE_SYNC_GET=1`).
     pub refuse_sync_get: bool,
+    /// Origins allowed to call the service from a browser (`--cors-origin`, repeatable, env
+    /// `CORS_ORIGINS` comma-separated; none by default: no CORS headers at all).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             auth_tokens: None,
             client_cert_header: None,
             refuse_sync_get: false,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -81,6 +85,7 @@ const USAGE: &str = "options:
   --auth-tokens FILE  development authenticator: credentials and identities (env AUTH_TOKENS)
   --client-cert-header NAME  header carrying a client certificate's subject from a TLS proxy (env CLIENT_CERT_HEADER)
   --refuse-sync-get   answer GET on sync operations with 405; POST works (env REFUSE_SYNC_GET=1)
+  --cors-origin URL   allow browser calls from this origin; repeatable (env CORS_ORIGINS, comma-separated)
   --help              print this text";
 
 impl Config {
@@ -109,6 +114,7 @@ impl Config {
         let mut auth_tokens = env("AUTH_TOKENS");
         let mut cert_header = env("CLIENT_CERT_HEADER");
         let mut refuse_sync_get = env("REFUSE_SYNC_GET").is_some_and(|v| v == "1" || v == "true");
+        let mut cors: Vec<String> = env("CORS_ORIGINS").map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect()).unwrap_or_default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -126,6 +132,7 @@ impl Config {
                 "--auth-tokens" => auth_tokens = Some(value()?),
                 "--client-cert-header" => cert_header = Some(value()?),
                 "--refuse-sync-get" => refuse_sync_get = true,
+                "--cors-origin" => cors.push(value()?),
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
@@ -169,6 +176,12 @@ impl Config {
             config.client_cert_header = Some(header);
         }
         config.refuse_sync_get = refuse_sync_get;
+        for origin in &cors {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.trim_start_matches("https://").trim_start_matches("http://").contains('/') {
+                return Err(format!("--cors-origin: `{origin}` is not an origin (scheme://host[:port])"));
+            }
+        }
+        config.cors_origins = cors;
         Ok(config)
     }
 
@@ -187,7 +200,44 @@ impl Config {
 /// request's URI.
 pub fn mount(router: Router, config: &Config) -> Router {
     let mount = Mount { public_url: config.public_url.clone(), base_path: config.base_path.clone() };
-    router.layer(axum::Extension(std::sync::Arc::new(mount)))
+    let router = router.layer(axum::Extension(std::sync::Arc::new(mount)));
+    if config.cors_origins.is_empty() {
+        return router;
+    }
+    let origins: std::sync::Arc<[String]> = config.cors_origins.clone().into();
+    router.layer(axum::middleware::from_fn_with_state(origins, cors))
+}
+
+/// CORS for the configured origins only: a preflight is answered here; other responses get the
+/// allow headers, exposing the authentication headers to the page's script.
+async fn cors(
+    axum::extract::State(origins): axum::extract::State<std::sync::Arc<[String]>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use http::header::{self, HeaderValue};
+    let origin = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).filter(|o| origins.iter().any(|a| a == o)).and_then(|o| HeaderValue::try_from(o).ok());
+    let preflight = request.method() == http::Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = match (&origin, preflight) {
+        (Some(_), true) => {
+            let mut r = axum::response::Response::new(axum::body::Body::empty());
+            *r.status_mut() = http::StatusCode::NO_CONTENT;
+            let h = r.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, POST, DELETE"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            r
+        }
+        _ => next.run(request).await,
+    };
+    let h = response.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("origin"));
+    if let Some(origin) = origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("www-authenticate, x-vo-authenticated, location"));
+    }
+    response
 }
 
 /// The service's URL as the client of a request sees it: the configured public URL, or one built
@@ -301,6 +351,27 @@ mod tests {
         assert_eq!(config.authority.as_deref(), Some("ivo://example.org"));
         let config = parse(&[], &[("JOB_STORE", "sqlite:/var/jobs.db")]).unwrap();
         assert_eq!(config.job_store_path(), std::path::Path::new("/var/jobs.db"));
+    }
+
+    #[tokio::test]
+    async fn cors_answers_only_the_configured_origins() {
+        use tower::ServiceExt;
+        let config = parse(&["--cors-origin", "https://portal.example.org"], &[]).unwrap();
+        assert!(parse(&["--cors-origin", "portal.example.org"], &[]).is_err());
+        let app = mount(Router::new().route("/x", axum::routing::get(|| async { "x" })), &config);
+        let request = |origin: &str, method: &str| {
+            http::Request::builder().method(method).uri("/x").header("origin", origin).header("access-control-request-method", "POST").body(axum::body::Body::empty()).unwrap()
+        };
+        let ok = app.clone().oneshot(request("https://portal.example.org", "GET")).await.unwrap();
+        assert_eq!(ok.headers()["access-control-allow-origin"], "https://portal.example.org");
+        assert!(ok.headers()["access-control-expose-headers"].to_str().unwrap().contains("x-vo-authenticated"));
+        let preflight = app.clone().oneshot(request("https://portal.example.org", "OPTIONS")).await.unwrap();
+        assert_eq!(preflight.status(), http::StatusCode::NO_CONTENT);
+        let other = app.clone().oneshot(request("https://evil.example", "GET")).await.unwrap();
+        assert!(!other.headers().contains_key("access-control-allow-origin"));
+        let off = mount(Router::new().route("/x", axum::routing::get(|| async { "x" })), &parse(&[], &[]).unwrap());
+        let plain = off.oneshot(request("https://portal.example.org", "GET")).await.unwrap();
+        assert!(!plain.headers().contains_key("access-control-allow-origin") && !plain.headers().contains_key("vary"), "off by default");
     }
 
     #[test]
