@@ -217,6 +217,16 @@ pub struct Gate {
     pub format: crate::ivoa::ErrorFormat,
     /// Whether the route is a DALI-sync operation (for `refuse_sync_get`).
     pub sync: bool,
+    /// The `WWW-Authenticate` values of `schemes`, written once.
+    challenges: Vec<HeaderValue>,
+}
+
+impl Gate {
+    /// The settings of one route.
+    pub fn new(policy: Policy, modality: Modality, schemes: &'static [Scheme], format: crate::ivoa::ErrorFormat, sync: bool) -> Gate {
+        let challenges = schemes.iter().filter_map(|s| HeaderValue::try_from(s.challenge_value()).ok()).collect();
+        Gate { policy, modality, schemes, format, sync, challenges }
+    }
 }
 
 fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
@@ -321,16 +331,14 @@ pub fn cross_site_form(method: &Method, headers: &http::HeaderMap) -> bool {
 fn refuse(gate: &Gate, status: StatusCode, rule: &str, message: &str, challenge: bool) -> Response {
     let mut response = crate::ivoa::respond(gate.format, status, rule, None, message);
     if challenge {
-        add_challenges(&mut response, gate.schemes);
+        add_challenges(&mut response, &gate.challenges);
     }
     response
 }
 
-fn add_challenges(response: &mut Response, schemes: &[Scheme]) {
-    for scheme in schemes {
-        if let Ok(value) = HeaderValue::try_from(scheme.challenge_value()) {
-            response.headers_mut().append(WWW_AUTHENTICATE, value);
-        }
+fn add_challenges(response: &mut Response, challenges: &[HeaderValue]) {
+    for value in challenges {
+        response.headers_mut().append(WWW_AUTHENTICATE, value.clone());
     }
 }
 
@@ -374,7 +382,7 @@ pub async fn layer(axum::extract::State(gate): axum::extract::State<Arc<Gate>>, 
                 response.headers_mut().insert("x-vo-authenticated", value);
             }
         }
-        None if gate.modality == Modality::Optional => add_challenges(&mut response, gate.schemes),
+        None if gate.modality == Modality::Optional => add_challenges(&mut response, &gate.challenges),
         None => {}
     }
     response

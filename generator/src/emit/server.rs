@@ -461,7 +461,10 @@ fn security_statics(api: &Api) -> TokenStream {
         quote!(rt::auth::Scheme { kind: #kind, challenge: #challenge, parameters: &[#(#params),*] },)
     });
     let mut per_op = Vec::new();
-    let mut ops: Vec<&Operation> = api.operations.iter().filter(|op| !op.uws).collect();
+    // The operations whose security a route layer uses: the first of each path, and the one whose
+    // parameters UWS jobs take.
+    let mut routes = std::collections::BTreeSet::new();
+    let mut ops: Vec<&Operation> = api.operations.iter().filter(|op| !op.uws && routes.insert(op.route.as_str())).collect();
     if let Some(uws) = &api.uws {
         ops.push(&api.operations[uws.operation]);
     }
@@ -485,7 +488,7 @@ fn security_statics(api: &Api) -> TokenStream {
 
         /// The authentication middleware's settings for one route.
         fn gate(policy: &rt::auth::Policy, modality: rt::auth::Modality, schemes: &'static [rt::auth::Scheme], format: rt::ErrorFormat, sync: bool) -> Arc<rt::auth::Gate> {
-            Arc::new(rt::auth::Gate { policy: policy.clone(), modality, schemes, format, sync })
+            Arc::new(rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync))
         }
     }
 }

@@ -66,13 +66,7 @@ fn gate(
     format: rt::ErrorFormat,
     sync: bool,
 ) -> Arc<rt::auth::Gate> {
-    Arc::new(rt::auth::Gate {
-        policy: policy.clone(),
-        modality,
-        schemes,
-        format,
-        sync,
-    })
+    Arc::new(rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync))
 }
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
