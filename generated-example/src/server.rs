@@ -91,7 +91,7 @@ fn shared_router<S: crate::api::Api>(
             routing::get(soda_sync::<S>)
                 .post(soda_sync::<S>)
                 .route_layer(
-                    rt::axum::middleware::from_fn_with_state(
+                    rt::auth::AuthLayer::new(
                         gate(
                             policy,
                             rt::auth::Modality::Optional,
@@ -99,7 +99,6 @@ fn shared_router<S: crate::api::Api>(
                             rt::ErrorFormat::SodaText,
                             true,
                         ),
-                        rt::auth::layer,
                     ),
                 ),
         )
@@ -108,7 +107,7 @@ fn shared_router<S: crate::api::Api>(
             routing::get(links::<S>)
                 .post(links::<S>)
                 .route_layer(
-                    rt::axum::middleware::from_fn_with_state(
+                    rt::auth::AuthLayer::new(
                         gate(
                             policy,
                             rt::auth::Modality::Optional,
@@ -116,7 +115,6 @@ fn shared_router<S: crate::api::Api>(
                             rt::ErrorFormat::DaliVotable,
                             true,
                         ),
-                        rt::auth::layer,
                     ),
                 ),
         )
@@ -124,7 +122,7 @@ fn shared_router<S: crate::api::Api>(
             &[base_path, "/capabilities"].concat(),
             routing::get(get_capabilities)
                 .route_layer(
-                    rt::axum::middleware::from_fn_with_state(
+                    rt::auth::AuthLayer::new(
                         gate(
                             policy,
                             rt::auth::Modality::Optional,
@@ -132,7 +130,6 @@ fn shared_router<S: crate::api::Api>(
                             rt::ErrorFormat::SodaText,
                             false,
                         ),
-                        rt::auth::layer,
                     ),
                 ),
         )
@@ -140,7 +137,7 @@ fn shared_router<S: crate::api::Api>(
             &[base_path, "/availability"].concat(),
             routing::get(get_availability)
                 .route_layer(
-                    rt::axum::middleware::from_fn_with_state(
+                    rt::auth::AuthLayer::new(
                         gate(
                             policy,
                             rt::auth::Modality::Optional,
@@ -148,7 +145,6 @@ fn shared_router<S: crate::api::Api>(
                             rt::ErrorFormat::SodaText,
                             false,
                         ),
-                        rt::auth::layer,
                     ),
                 ),
         )
@@ -212,7 +208,7 @@ pub async fn server<S: crate::api::Api>(
     );
     let jobs = jobs
         .route_layer(
-            rt::axum::middleware::from_fn_with_state(
+            rt::auth::AuthLayer::new(
                 gate(
                     &policy,
                     rt::auth::Modality::Optional,
@@ -220,7 +216,6 @@ pub async fn server<S: crate::api::Api>(
                     rt::ErrorFormat::SodaText,
                     true,
                 ),
-                rt::auth::layer,
             ),
         );
     Ok(shared_router(service, &config.base_path, &policy).merge(jobs))

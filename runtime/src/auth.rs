@@ -3,11 +3,10 @@
 //! to log in, `X-VO-Authenticated` naming who was recognised, and a CSRF guard for form posts
 //! authenticated by cookie (SQR-063 §3).
 //!
-//! Generated servers wrap each route in [`layer`] with the operation's [`Modality`] and the
-//! challenges of its security schemes.
+//! Generated servers wrap each route in an [`AuthLayer`] with the operation's [`Modality`] and
+//! the challenges of its security schemes.
 
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, ORIGIN, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
@@ -342,9 +341,111 @@ fn add_challenges(response: &mut Response, challenges: &[HeaderValue]) {
     }
 }
 
-/// The middleware of one route: authenticates, enforces the modality, guards against cross-site
-/// form posts authenticated by cookie, and marks the response.
-pub async fn layer(axum::extract::State(gate): axum::extract::State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+/// The middleware of one route, as a tower layer: authenticates, enforces the modality, guards
+/// against cross-site form posts authenticated by cookie, and marks the response.
+///
+/// An anonymous request the route may serve (the common case of a public archive) takes a fast
+/// path with no allocation: the route's own future, with the challenges appended when the
+/// modality is optional. Requests with credentials go through the authenticator.
+#[derive(Clone)]
+pub struct AuthLayer(Arc<Gate>);
+
+impl AuthLayer {
+    /// The layer of a route with these settings.
+    pub fn new(gate: Arc<Gate>) -> AuthLayer {
+        AuthLayer(gate)
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> AuthService<S> {
+        AuthService { inner, gate: self.0.clone() }
+    }
+}
+
+/// The service [`AuthLayer`] wraps a route in.
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    gate: Arc<Gate>,
+}
+
+/// Whether a request carries anything a scheme of the route reads.
+fn has_credentials(headers: &http::HeaderMap, gate: &Gate) -> bool {
+    headers.contains_key(AUTHORIZATION)
+        || gate.policy.client_certificate_header.as_ref().is_some_and(|h| headers.contains_key(h))
+        || (headers.contains_key(COOKIE) && gate.schemes.iter().any(|s| matches!(s.kind, SchemeKind::Cookie(_))))
+}
+
+impl<S> tower::Service<Request> for AuthService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = AuthFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let gate = &self.gate;
+        let refused_get = gate.sync && gate.policy.refuse_sync_get && request.method() == Method::GET;
+        if !refused_get && gate.modality != Modality::Required && !has_credentials(request.headers(), gate) {
+            let challenge = (gate.modality == Modality::Optional).then(|| gate.clone());
+            return AuthFuture { state: State::Anonymous { inner: self.inner.call(request), challenge } };
+        }
+        // The inner service was made ready for this call; a clone takes its place.
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        AuthFuture { state: State::Checked { future: Box::pin(checked(self.gate.clone(), inner, request)) } }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`AuthService`].
+    pub struct AuthFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProjection]
+    enum State<F> {
+        // An anonymous request: the route's own future, then the challenges (optional modality).
+        Anonymous { #[pin] inner: F, challenge: Option<Arc<Gate>> },
+        // A request whose credentials are being checked, then the route.
+        Checked { future: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl<F: Future<Output = Result<Response, std::convert::Infallible>>> Future for AuthFuture<F> {
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProjection::Anonymous { inner, challenge } => inner.poll(cx).map(|result| {
+                result.map(|mut response| {
+                    if let Some(gate) = challenge {
+                        add_challenges(&mut response, &gate.challenges);
+                    }
+                    response
+                })
+            }),
+            StateProjection::Checked { future } => future.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+async fn checked<S>(gate: Arc<Gate>, mut inner: S, mut request: Request) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
     if gate.sync && gate.policy.refuse_sync_get && request.method() == Method::GET {
         return refuse(&gate, StatusCode::METHOD_NOT_ALLOWED, "method", "UsageError: this service takes sync requests by POST only", false);
     }
@@ -375,7 +476,7 @@ pub async fn layer(axum::extract::State(gate): axum::extract::State<Arc<Gate>>, 
     if let Some(id) = &identity {
         request.extensions_mut().insert(Identity(id.clone()));
     }
-    let mut response = next.run(request).await;
+    let Ok(mut response) = inner.call(request).await;
     match identity {
         Some(id) => {
             if let Ok(value) = HeaderValue::try_from(id) {

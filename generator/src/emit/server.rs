@@ -439,7 +439,7 @@ fn op_security(api: &Api, op: &Operation, policy: TokenStream) -> Option<TokenSt
     let modality = format_ident!("{}", match security.modality { "optional" => "Optional", "required" => "Required", _ => "None" });
     let format = error_format(op);
     let sync = op.dali_sync;
-    Some(quote!(.route_layer(rt::axum::middleware::from_fn_with_state(gate(#policy, rt::auth::Modality::#modality, #schemes, #format, #sync), rt::auth::layer))))
+    Some(quote!(.route_layer(rt::auth::AuthLayer::new(gate(#policy, rt::auth::Modality::#modality, #schemes, #format, #sync)))))
 }
 
 /// The security schemes as runtime values, each operation's list of them, and `gate`.

@@ -90,7 +90,7 @@ fn shared_router<S: crate::api::Api>(
             &[base_path, "/open"].concat(),
             routing::get(open::<S>)
                 .route_layer(
-                    rt::axum::middleware::from_fn_with_state(
+                    rt::auth::AuthLayer::new(
                         gate(
                             policy,
                             rt::auth::Modality::None,
@@ -98,7 +98,6 @@ fn shared_router<S: crate::api::Api>(
                             rt::ErrorFormat::SodaText,
                             false,
                         ),
-                        rt::auth::layer,
                     ),
                 ),
         )
@@ -106,7 +105,7 @@ fn shared_router<S: crate::api::Api>(
             &[base_path, "/optional"].concat(),
             routing::get(optional::<S>)
                 .route_layer(
-                    rt::axum::middleware::from_fn_with_state(
+                    rt::auth::AuthLayer::new(
                         gate(
                             policy,
                             rt::auth::Modality::Optional,
@@ -114,7 +113,6 @@ fn shared_router<S: crate::api::Api>(
                             rt::ErrorFormat::SodaText,
                             false,
                         ),
-                        rt::auth::layer,
                     ),
                 ),
         )
@@ -122,7 +120,7 @@ fn shared_router<S: crate::api::Api>(
             &[base_path, "/required"].concat(),
             routing::get(required::<S>)
                 .route_layer(
-                    rt::axum::middleware::from_fn_with_state(
+                    rt::auth::AuthLayer::new(
                         gate(
                             policy,
                             rt::auth::Modality::Required,
@@ -130,7 +128,6 @@ fn shared_router<S: crate::api::Api>(
                             rt::ErrorFormat::SodaText,
                             false,
                         ),
-                        rt::auth::layer,
                     ),
                 ),
         )
@@ -139,7 +136,7 @@ fn shared_router<S: crate::api::Api>(
             routing::get(sync::<S>)
                 .post(sync::<S>)
                 .route_layer(
-                    rt::axum::middleware::from_fn_with_state(
+                    rt::auth::AuthLayer::new(
                         gate(
                             policy,
                             rt::auth::Modality::Required,
@@ -147,7 +144,6 @@ fn shared_router<S: crate::api::Api>(
                             rt::ErrorFormat::SodaText,
                             true,
                         ),
-                        rt::auth::layer,
                     ),
                 ),
         )
