@@ -155,6 +155,23 @@ impl<'a> RawRequest<'a> {
         self.matching(location, name).collect()
     }
 
+    /// Calls `f` with each value of `name`, in order; query parameters without a form body take
+    /// a path that allocates nothing.
+    pub fn each_value<'s, E>(&'s self, location: Location, name: &'s str, mut f: impl FnMut(&'s str) -> Result<(), E>) -> Result<(), E> {
+        let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
+        match location {
+            Location::Query if !self.form_is_query || self.form.is_empty() => {
+                for (n, v) in self.query.iter() {
+                    if if ignore_case { n.eq_ignore_ascii_case(name) } else { n == name } {
+                        f(v.as_ref())?;
+                    }
+                }
+                Ok(())
+            }
+            _ => self.matching(location, name).try_for_each(f),
+        }
+    }
+
     /// Every field of the form body, in order.
     pub fn form_pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
         self.form.iter().cloned()
@@ -257,18 +274,16 @@ pub fn multi<T: FromParam>(
     name: &str,
     style: Style,
 ) -> Result<Option<Vec<T>>, RequestError> {
-    let values = raw.values(location, name);
-    if values.is_empty() {
-        return Ok(None);
-    }
     let separator = match style {
         Style::FormExploded => None,
         Style::Comma => Some(','),
         Style::Space => Some(' '),
         Style::Pipe => Some('|'),
     };
-    let mut out = Vec::new();
-    for value in values {
+    // `None` until a value is seen: an absent parameter costs no allocation.
+    let mut out: Option<Vec<T>> = None;
+    raw.each_value(location, name, |value| {
+        let out = out.get_or_insert_with(Vec::new);
         match separator {
             None => out.push(parse(location, name, value)?),
             Some(_) if value.is_empty() => {}
@@ -278,8 +293,9 @@ pub fn multi<T: FromParam>(
                 }
             }
         }
-    }
-    Ok(Some(out))
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Turns an absent required parameter into a `required` error.
