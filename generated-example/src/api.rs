@@ -91,6 +91,9 @@ pub enum SodaSyncResponse {
     /// 404.
     /// `Error: …` — no dataset has this ID.
     NotFound(String),
+    /// 503.
+    /// `ServiceUnavailable: …` — the data cannot be read now (its storage is missing or failing).
+    ServiceUnavailable(String),
 }
 impl IntoResponse for SodaSyncResponse {
     fn into_response(self) -> Response {
@@ -113,6 +116,13 @@ impl IntoResponse for SodaSyncResponse {
             Self::NotFound(body) => {
                 rt::response::text(
                     rt::response::status(404u16),
+                    "text/plain; charset=utf-8",
+                    body,
+                )
+            }
+            Self::ServiceUnavailable(body) => {
+                rt::response::text(
+                    rt::response::status(503u16),
                     "text/plain; charset=utf-8",
                     body,
                 )

@@ -64,6 +64,7 @@ fn missing(error: Missing) -> Failure {
     match error {
         Missing::Invalid(m) => Failure::usage(m),
         Missing::NotFound(m) => Failure { label: "Error", message: m },
+        Missing::Unavailable(m) => Failure { label: "ServiceUnavailable", message: m },
     }
 }
 
@@ -178,6 +179,7 @@ impl Api for Service {
         .map_err(|e| rt::Error::internal(format!("the cutout task failed: {e}")))?;
         let (dataset, pixels, header, length) = match planned {
             Err(f) if f.label == "Error" => return Ok(api::SodaSyncResponse::NotFound(f.text())),
+            Err(f) if f.label == "ServiceUnavailable" => return Ok(api::SodaSyncResponse::ServiceUnavailable(f.text())),
             Err(f) => return Ok(api::SodaSyncResponse::BadRequest(f.text())),
             Ok(Ok(body)) => return Ok(api::SodaSyncResponse::Ok(rt::Body::from(body))),
             Ok(Err(Plan::NoOverlap(_))) => return Ok(api::SodaSyncResponse::NoContent),
@@ -249,7 +251,9 @@ impl Api for Service {
                 .iter()
                 .map(|(id, dataset)| match dataset {
                     Ok(dataset) => datalink::Link::Found { id, dataset },
-                    Err(Missing::Invalid(m) | Missing::NotFound(m)) => datalink::Link::Fault { id, message: m.clone() },
+                    Err(Missing::Invalid(m)) => datalink::Link::Fault { id, message: format!("UsageFault: {m}") },
+                    Err(Missing::NotFound(m)) => datalink::Link::Fault { id, message: format!("NotFoundFault: {m}") },
+                    Err(Missing::Unavailable(m)) => datalink::Link::Fault { id, message: format!("TransientFault: {m}") },
                 })
                 .collect();
             api::LinksResponse::Ok(datalink::document(&links, &request.base_url))

@@ -223,6 +223,23 @@ fn every_soda_error_has_its_label_status_and_type() {
     let bad = get(&server, "/soda/links?ID=sample-image&RESPONSEFORMAT=text/csv");
     assert_eq!(bad.status, 400);
     assert!(bad.text().contains("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">UsageError"), "{}", bad.text());
+    // AuthenticationError (401) and AuthorizationError (403) are asserted in tests/auth.rs.
+}
+
+#[test]
+fn storage_gone_is_service_unavailable() {
+    let (server, data) = start("unavailable", &[]);
+    assert_eq!(get(&server, "/soda/sync?ID=sample-image&CIRCLE=10.68+41.27+0.01").status, 200);
+    // The storage goes away under the running server (an unmounted volume, say).
+    let moved = data.with_extension("moved");
+    let _ = std::fs::remove_dir_all(&moved);
+    std::fs::rename(&data, &moved).unwrap();
+    soda_error(&get(&server, "/soda/sync?ID=sample-cube"), 503, "ServiceUnavailable");
+    let links = get(&server, "/soda/links?ID=sample-cube");
+    assert!(links.text().contains("<TD>TransientFault: "), "{}", links.text());
+    // Back again: served again.
+    std::fs::rename(&moved, &data).unwrap();
+    assert_eq!(get(&server, "/soda/sync?ID=sample-cube&POL=I").status, 200);
 }
 
 #[test]

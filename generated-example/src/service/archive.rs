@@ -31,6 +31,9 @@ pub enum Missing {
     Invalid(String),
     /// A well-formed name with no file, or a file that is not a FITS image: `Error`, 404.
     NotFound(String),
+    /// The data directory itself cannot be read (storage unmounted or failing):
+    /// `ServiceUnavailable`, 503.
+    Unavailable(String),
 }
 
 /// The datasets of a directory.
@@ -79,7 +82,10 @@ impl Archive {
         let name = self.name_of(id)?;
         let path = self.dir.join(format!("{name}.fits"));
         let not_found = || Missing::NotFound(format!("no dataset has ID `{id}`"));
-        let meta = std::fs::metadata(&path).map_err(|_| not_found())?;
+        let meta = std::fs::metadata(&path).map_err(|e| match std::fs::metadata(&self.dir) {
+            Ok(dir) if dir.is_dir() && e.kind() == std::io::ErrorKind::NotFound => not_found(),
+            _ => Missing::Unavailable(format!("the data cannot be read: {e}")),
+        })?;
         if !meta.is_file() {
             return Err(not_found());
         }
@@ -89,9 +95,9 @@ impl Archive {
         {
             return Ok(dataset);
         }
-        let file = File::open(&path).map_err(|_| not_found())?;
+        let file = File::open(&path).map_err(|e| Missing::Unavailable(format!("dataset `{id}` cannot be opened: {e}")))?;
         let image = Image::open(&file).map_err(|e| match e {
-            FitsError::Io(_) => not_found(),
+            FitsError::Io(e) => Missing::Unavailable(format!("dataset `{id}` cannot be read: {e}")),
             FitsError::Format(m) => Missing::NotFound(format!("dataset `{id}` cannot be read: {m}")),
         })?;
         let wcs = Wcs::from_header(&image.header, image.axes.len());

@@ -11,7 +11,7 @@ use rt::xml::XmlWriter;
 pub enum Link<'a> {
     /// The dataset, found.
     Found { id: &'a str, dataset: &'a Dataset },
-    /// An ID that names no dataset, with the fault message.
+    /// An ID that names no dataset, with its fault (`NotFoundFault: …`, DataLink §3.4).
     Fault { id: &'a str, message: String },
 }
 
@@ -76,7 +76,7 @@ pub fn document(links: &[Link<'_>], base_url: &str) -> String {
                 w.end();
                 [id.to_string(), String::new(), format!("soda-{}", n + 1), String::new(), "#cutout".into(), "SODA cutouts of this dataset".into(), "application/fits".into(), String::new()]
             }
-            Link::Fault { id, message } => [id.to_string(), String::new(), String::new(), format!("NotFoundFault: {message}"), "#this".into(), String::new(), String::new(), String::new()],
+            Link::Fault { id, message } => [id.to_string(), String::new(), String::new(), message.clone(), "#this".into(), String::new(), String::new(), String::new()],
         };
         w.start("TR", &[] as &[(&str, &str)]);
         for cell in row {
