@@ -31,6 +31,27 @@ pub fn cargo(dir: &Path) -> Command {
     cmd
 }
 
+/// The debug binary of workspace package `package`, built (into the shared target directory) the
+/// first time a test asks for it.
+pub fn built(package: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|p| p == package) {
+        let out = cargo(&root()).args(["build", "--quiet", "-p", package]).output().expect("cargo runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        built.push(package.to_owned());
+    }
+    target_dir().join("debug").join(package)
+}
+
+/// Asserts a SODA error answer: `status`, `text/plain; charset=utf-8`, and a body starting with
+/// `LABEL: ` (SODA §5).
+pub fn soda_error(response: &Response, status: u16, label: &str) {
+    assert_eq!(response.status, status, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert!(response.text().starts_with(&format!("{label}: ")), "{}", response.text());
+}
+
 /// Validates `document` against the official schema `schema` (from `runtime/tests/xsd/`) with
 /// xmllint, writing it to `target/e2e/NAME` first so a failure can be looked at.
 pub fn xsd_validate(schema: &str, name: &str, document: &str) {

@@ -2,19 +2,11 @@
 //! every kind of scheme) and the SODA server's UWS jobs with two identities. Statuses, every
 //! challenge with its parameters, and `X-VO-Authenticated`, on GET and HEAD, asserted exactly.
 
-use ivoagen_e2e::{Response, Server, cargo, http, root, target_dir};
+use ivoagen_e2e::{Response, Server, built, http, root};
 use std::path::PathBuf;
-use std::sync::OnceLock;
-
-fn build(package: &str) -> PathBuf {
-    let build = cargo(&root()).args(["build", "--quiet", "-p", package]).output().unwrap();
-    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
-    target_dir().join("debug").join(package)
-}
 
 fn golden() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| build("golden-auth")).clone()
+    built("golden-auth")
 }
 
 /// A token file: one identity per scheme, and a forbidden one.
@@ -132,7 +124,7 @@ fn get_on_sync_can_be_refused() {
 
 #[test]
 fn two_identities_cannot_touch_each_others_jobs() {
-    let soda = build("soda-cutout-server");
+    let soda = built("soda-cutout-server");
     let data = root().join("target/e2e/auth/owners-data");
     let _ = std::fs::remove_dir_all(&data);
     soda_cutout_server::service::sample::ensure(&data).unwrap();

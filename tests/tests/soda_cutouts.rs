@@ -2,22 +2,14 @@
 //! clients, CFITSIO's `imcopy` as the reference for pixels, astropy's `all_world2pix` as the
 //! reference for world coordinates, and every error case of SODA §5.
 
-use ivoagen_e2e::{Response, Server, cargo, http, root, target_dir};
+use ivoagen_e2e::{Response, Server, built, http, root, soda_error};
 use ivoagen_runtime::codegen::serde_json::{self, json};
 use soda_cutout_server::service::{fits, sample, wcs};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 fn binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let build = cargo(&root()).args(["build", "--quiet", "-p", "soda-cutout-server"]).output().unwrap();
-            assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
-            target_dir().join("debug/soda-cutout-server")
-        })
-        .clone()
+    built("soda-cutout-server")
 }
 
 fn python() -> PathBuf {
@@ -43,12 +35,6 @@ fn start(name: &str, args: &[&str]) -> (Server, PathBuf) {
     let mut all = vec!["--data-dir", data.to_str().unwrap()];
     all.extend_from_slice(args);
     (Server::start(&binary(), &all), data)
-}
-
-fn soda_error(response: &Response, status: u16, label: &str) {
-    assert_eq!(response.status, status, "{}", response.text());
-    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
-    assert!(response.text().starts_with(&format!("{label}: ")), "{}", response.text());
 }
 
 fn get(server: &Server, target: &str) -> Response {

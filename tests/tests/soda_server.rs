@@ -2,19 +2,11 @@
 //! against the official schemas, SODA error labels and statuses, case-insensitive names, GET and
 //! POST alike, and the public URL used behind a proxy.
 
-use ivoagen_e2e::{Response, Server, cargo, http, root, target_dir, xsd_validate};
+use ivoagen_e2e::{Server, built, http, root, soda_error, xsd_validate};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 fn binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let build = cargo(&root()).args(["build", "--quiet", "-p", "soda-cutout-server"]).output().unwrap();
-            assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
-            target_dir().join("debug/soda-cutout-server")
-        })
-        .clone()
+    built("soda-cutout-server")
 }
 
 /// Starts the server with its own data directory, holding the sample datasets.
@@ -25,12 +17,6 @@ fn start(name: &str, args: &[&str]) -> Server {
     let mut all = vec!["--data-dir", data.to_str().unwrap()];
     all.extend_from_slice(args);
     Server::start(&binary(), &all)
-}
-
-fn soda_error(response: &Response, status: u16, label: &str) {
-    assert_eq!(response.status, status, "{}", response.text());
-    assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
-    assert!(response.text().starts_with(&format!("{label}: ")), "{}", response.text());
 }
 
 #[test]

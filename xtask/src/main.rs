@@ -243,11 +243,7 @@ fn bench_params() -> Result<(), String> {
     run(&cargo, &["build", "--release", "--quiet", "-p", "ivoagen-bench"])?;
     // The server on core 0 and wrk on core 1, so that neither preempts the other.
     let pin = has("taskset");
-    let mut server = if pin { Command::new("taskset") } else { Command::new(root().join("target/release/params-bench")) };
-    if pin {
-        server.args(["-c", "0"]).arg(root().join("target/release/params-bench"));
-    }
-    let mut server = server
+    let mut server = pinned("0", &root().join("target/release/params-bench"))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("params-bench: {e}"))?;
@@ -256,11 +252,7 @@ fn bench_params() -> Result<(), String> {
     let base = line.trim_start_matches("listening on ").trim_end_matches('/').to_owned();
     let query = "?id=sample-image&circle=10.68%2041.27%200.1";
     let wrk = |path: &str, seconds: u32| -> Result<f64, String> {
-        let mut wrk = if pin { Command::new("taskset") } else { Command::new("wrk") };
-        if pin {
-            wrk.args(["-c", "1", "wrk"]);
-        }
-        let out = wrk
+        let out = pinned("1", std::path::Path::new("wrk"))
             .args(["-t1", "-c32", &format!("-d{seconds}s"), &format!("{base}{path}{query}")])
             .output()
             .map_err(|e| format!("wrk: {e}"))?;
@@ -310,11 +302,7 @@ fn bench_params() -> Result<(), String> {
             generated.push(rates[1]);
             ratios.push(rates[1] / rates[0]);
         }
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-        };
-        let (b, g, r) = (median(&mut bare), median(&mut generated), median(&mut ratios));
+        let (b, g, r) = (median(bare), median(generated), median(ratios));
         let (b_us, g_us) = (bare_cpu * 10_000.0 / bare_requests, generated_cpu * 10_000.0 / generated_requests);
         let pinning = if pin { ", server and wrk pinned to separate cores" } else { "" };
         println!("10 paired rounds of {seconds} s, wrk -t1 -c32, server on one worker thread{pinning}");
@@ -490,13 +478,7 @@ fn bench_uws() -> Result<(), String> {
     run(&cargo, &["build", "--release", "--quiet", "-p", "soda-cutout-server"])?;
     let data = root().join("target/bench-uws");
     let _ = std::fs::remove_dir_all(&data);
-    let pin = has("taskset");
-    let binary = root().join("target/release/soda-cutout-server");
-    let mut command = if pin { Command::new("taskset") } else { Command::new(&binary) };
-    if pin {
-        command.args(["-c", "0"]).arg(&binary);
-    }
-    let mut server = command
+    let mut server = pinned("0", &root().join("target/release/soda-cutout-server"))
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .stderr(std::process::Stdio::piped())
@@ -507,21 +489,12 @@ fn bench_uws() -> Result<(), String> {
     let base = line.split("listening on ").nth(1).unwrap_or_default().trim_end_matches('/').to_owned();
     let addr = base.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
     let pid = server.id();
-    let rss_kib = || -> u64 {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-            .unwrap_or(0)
-    };
+    let rss_kib = || proc_kb(pid, "VmRSS:");
     let result = (|| -> Result<(), String> {
         let script = data.join("post.lua");
         std::fs::write(&script, "wrk.method = \"POST\"\nwrk.body = \"ID=m31&CIRCLE=10+20+0.5\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n").map_err(|e| e.to_string())?;
         let wrk = |args: &[&str], url: &str| -> Result<f64, String> {
-            let mut cmd = if pin { Command::new("taskset") } else { Command::new("wrk") };
-            if pin {
-                cmd.args(["-c", "1", "wrk"]);
-            }
-            let out = cmd.args(["-t1", "-c16", "-d5s"]).args(args).arg(url).output().map_err(|e| format!("wrk: {e}"))?;
+            let out = pinned("1", std::path::Path::new("wrk")).args(["-t1", "-c16", "-d5s"]).args(args).arg(url).output().map_err(|e| format!("wrk: {e}"))?;
             let text = String::from_utf8_lossy(&out.stdout);
             if text.contains("Non-2xx") {
                 return Err(format!("{url} answered errors:\n{text}"));

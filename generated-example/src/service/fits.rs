@@ -326,7 +326,8 @@ pub fn cutout_header(image: &Image, pixels: &PixelBox) -> Header {
 /// The size in bytes of the cutout file [`write_cutout`] writes.
 pub fn cutout_len(header: &Header, image: &Image, pixels: &PixelBox) -> u64 {
     let data: u64 = pixels.iter().map(|&(a, b)| (b - a + 1) as u64).product::<u64>() * image.pixel_size as u64;
-    header.to_bytes().len() as u64 + padded(data as usize) as u64
+    // The header's length without writing it: its cards, END, padding.
+    padded((header.cards().len() + 1) * CARD) as u64 + padded(data as usize) as u64
 }
 
 /// Where pixels are read from: an open file (positioned reads through a buffer of at most 1 MiB)
