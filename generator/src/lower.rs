@@ -213,6 +213,11 @@ impl<'a> Lowerer<'a> {
                     security.modality = "required";
                 }
             }
+            // No requirement: credentials of any scheme the document declares still name the
+            // caller (and a client that sends them everywhere is not refused for it).
+            if security.modality == "none" {
+                security.schemes = (0..schemes.len()).collect();
+            }
             op.security = Some(security);
         }
     }

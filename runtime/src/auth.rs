@@ -451,6 +451,8 @@ where
     }
     let credential = match credential(request.headers(), gate.schemes, gate.policy.client_certificate_header.as_ref()) {
         Ok(c) => c,
+        // Where nothing is required, a header this service cannot read is not the client's fault.
+        Err(MalformedAuthorization) if gate.modality == Modality::None => None,
         Err(MalformedAuthorization) => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "the Authorization header is not one this service reads", true),
     };
     let mut identity = None;

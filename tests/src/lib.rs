@@ -77,8 +77,14 @@ pub struct Server {
 impl Server {
     /// Starts `binary` with `args` plus `--bind 127.0.0.1:0` and waits for its "listening on" line.
     pub fn start(binary: &Path, args: &[&str]) -> Server {
+        Self::start_with_env(binary, args, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(binary)
             .args(args)
+            .envs(env.iter().copied())
             .args(["--bind", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

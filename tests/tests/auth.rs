@@ -65,6 +65,8 @@ fn each_modality_and_scheme_on_get_and_head() {
     for method in ["GET", "HEAD"] {
         // none: never a challenge; anonymous works, credentials still name the caller.
         check(&http(&server.addr, method, "/open", &[], b""), 200, &[], None, "open, anonymous");
+        check(&http(&server.addr, method, "/open", &[("authorization", "Bearer tok-alice")], b""), 200, &[], Some("alice"), "open, bearer");
+        check(&http(&server.addr, method, "/open", &[("authorization", "Negotiate abc")], b""), 200, &[], None, "open, unreadable header");
         // optional: anonymous gets 200 with the challenges of its schemes.
         check(&http(&server.addr, method, "/optional", &[], b""), 200, &[BEARER, COOKIE], None, "optional, anonymous");
         check(&http(&server.addr, method, "/optional", &[("authorization", "Bearer tok-alice")], b""), 200, &[], Some("alice"), "optional, bearer");

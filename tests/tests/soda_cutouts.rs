@@ -212,6 +212,56 @@ fn every_soda_error_has_its_label_status_and_type() {
     // AuthenticationError (401) and AuthorizationError (403) are asserted in tests/auth.rs.
 }
 
+/// The number in `<TAG value="…"/>` after `from` in `text`.
+fn value_after(text: &str, from: &str, tag: &str) -> f64 {
+    let rest = &text[text.find(from).unwrap_or_else(|| panic!("no {from}"))..];
+    let at = rest.find(&format!("<{tag} value=\"")).unwrap() + tag.len() + 9;
+    rest[at..].split('"').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_service_descriptor_advertises_the_dataset_ranges() {
+    let (server, _) = start("descriptor", &[]);
+    let cube = get(&server, "/soda/links?ID=sample-cube").text();
+    // WAVE: 5e-7 + 5e-9 (p - 1) over pixels 1..=40, edges at 0.5 and 40.5.
+    assert!((value_after(&cube, "name=\"BAND\"", "MIN") - 4.975e-7).abs() < 1e-15, "{cube}");
+    assert!((value_after(&cube, "name=\"BAND\"", "MAX") - 6.975e-7).abs() < 1e-15, "{cube}");
+    assert_eq!(value_after(&cube, "name=\"TIME\"", "MIN"), 60000.0);
+    assert_eq!(value_after(&cube, "name=\"TIME\"", "MAX"), 60000.5);
+    for label in ["I", "Q", "U", "V"] {
+        assert!(cube.contains(&format!("<OPTION value=\"{label}\"/>")), "{cube}");
+    }
+    // The bounding circle is centred on the cube's reference point and holds its corners.
+    let circle = &cube[cube.find("name=\"CIRCLE\"").unwrap()..];
+    let max = circle[circle.find("<MAX value=\"").unwrap() + 12..].split('"').next().unwrap().to_owned();
+    let numbers: Vec<f64> = max.split(' ').map(|n| n.parse().unwrap()).collect();
+    assert!((numbers[0] - 83.82).abs() < 0.01 && (numbers[1] + 5.39).abs() < 0.01, "{max}");
+    assert!(numbers[2] > 0.44 && numbers[2] < 0.46, "{max}: 32 pixels of 0.01° to a corner");
+    // The image has no spectral axis: BAND has no range.
+    let image = get(&server, "/soda/links?ID=sample-image").text();
+    let band = &image[image.find("name=\"BAND\"").unwrap()..];
+    assert!(!band[..band.find("</PARAM>").unwrap_or(band.len())].contains("<MIN"), "{image}");
+}
+
+#[test]
+fn a_switch_makes_jobs_without_overlap_fail() {
+    let data = data_dir("no-overlap-fails");
+    let server = Server::start_with_env(&built("soda-cutout-server"), &["--data-dir", data.to_str().unwrap()], &[("SODA_ASYNC_NO_OVERLAP", "fail")]);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let created = http(&server.addr, "POST", "/soda/async", &form, b"ID=sample-image&CIRCLE=200+-41+0.1&PHASE=RUN");
+    assert_eq!(created.status, 303, "{}", created.text());
+    let job = created.header("location").unwrap().trim_start_matches(&format!("http://{}", server.addr)).to_owned();
+    let mut document = String::new();
+    for _ in 0..20 {
+        document = get(&server, &format!("{job}?WAIT=5")).text();
+        if document.contains("<uws:phase>ERROR</uws:phase>") || document.contains("<uws:phase>COMPLETED</uws:phase>") {
+            break;
+        }
+    }
+    assert!(document.contains("<uws:phase>ERROR</uws:phase>"), "{document}");
+    assert!(document.contains("Error: the filters do not overlap dataset `sample-image`"), "{document}");
+}
+
 #[test]
 fn storage_gone_is_service_unavailable() {
     let (server, data) = start("unavailable", &[]);

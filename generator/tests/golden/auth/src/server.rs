@@ -41,7 +41,12 @@ const SCHEMES: [rt::auth::Scheme; 4usize] = [
     },
 ];
 /// The schemes `open` accepts, in the order of its challenges.
-const OPEN_SCHEMES: &[rt::auth::Scheme] = &[];
+const OPEN_SCHEMES: &[rt::auth::Scheme] = &[
+    SCHEMES[0usize],
+    SCHEMES[1usize],
+    SCHEMES[2usize],
+    SCHEMES[3usize],
+];
 /// The schemes `optional` accepts, in the order of its challenges.
 const OPTIONAL_SCHEMES: &[rt::auth::Scheme] = &[SCHEMES[0usize], SCHEMES[2usize]];
 /// The schemes `required` accepts, in the order of its challenges.

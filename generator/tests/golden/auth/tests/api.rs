@@ -105,7 +105,12 @@ async fn open_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
             &recorder,
-            Request::builder().method("GET").uri("/open").body(Body::empty()).unwrap(),
+            Request::builder()
+                .method("GET")
+                .uri("/open")
+                .header("authorization", "Bearer ivoagen-test")
+                .body(Body::empty())
+                .unwrap(),
         )
         .await;
     assert_eq!(
