@@ -65,7 +65,7 @@ fn main() -> Result<(), String> {
                 let app = rt::serve::mount(app, &config);
                 let listener = rt::tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
                 eprintln!("listening on http://{}/", listener.local_addr().map_err(|e| e.to_string())?);
-                rt::axum::serve(listener, app).await.map_err(|e| e.to_string())
+                rt::serve::serve(listener, app, std::future::pending()).await.map_err(|e| e.to_string())
             })
         }
         other => Err(format!("unknown command `{other}`")),

@@ -6,7 +6,8 @@
 //!   validation, typed parsing of `ID` and `CIRCLE` — calling a service that returns the body.
 //!
 //! It prints `listening on http://ADDR/` and serves until killed. One worker thread, so that the
-//! load generator has the other core.
+//! load generator has the other core. With `in-process`, it calls both routes in this process
+//! instead, without sockets, and prints the nanoseconds each takes per request.
 
 use ivoagen_runtime::codegen as rt;
 use rt::axum::{Router, routing};
@@ -40,14 +41,93 @@ async fn bare() -> rt::axum::response::Response {
     rt::response::bytes_body(rt::http::StatusCode::OK, "application/fits", rt::Bytes::from_static(BODY))
 }
 
+/// The benchmark's router: both routes, as one server.
+fn app() -> Router {
+    Router::new().route("/bare", routing::get(bare)).merge(soda_cutout_server::router_at(Bench, "/soda"))
+}
+
+/// Calls `path` on the router `count` times in this thread, reading each answer's body; returns
+/// the nanoseconds per request.
+async fn in_process(app: &Router, path: &str, count: u32) -> f64 {
+    use rt::tower::ServiceExt;
+    let started = std::time::Instant::now();
+    for _ in 0..count {
+        let request = rt::http::Request::get(path).header("host", "127.0.0.1").body(rt::axum::body::Body::empty()).expect("a valid request");
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), rt::http::StatusCode::OK, "{path}");
+        let body = rt::axum::body::to_bytes(response.into_body(), 1024).await.expect("a body");
+        assert_eq!(body.len(), BODY.len());
+    }
+    started.elapsed().as_nanos() as f64 / f64::from(count)
+}
+
 fn main() -> std::io::Result<()> {
+    let runtime = rt::tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let query = "?id=sample-image&circle=10.68%2041.27%200.1";
+    if std::env::args().nth(1).as_deref() == Some("in-process") {
+        // The routes' own CPU cost, without sockets: alternating rounds, the median of each.
+        return runtime.block_on(async {
+            let app = app();
+            let (mut bare, mut generated) = (Vec::new(), Vec::new());
+            let mut counts = Vec::new();
+            for path in ["/bare", "/soda/sync"] {
+                let before = allocations();
+                in_process(&app, &format!("{path}{query}"), 1000).await;
+                counts.push((allocations() - before) as f64 / 1000.0);
+            }
+            for _ in 0..15 {
+                bare.push(in_process(&app, &format!("/bare{query}"), 100_000).await);
+                generated.push(in_process(&app, &format!("/soda/sync{query}"), 100_000).await);
+            }
+            let median = |mut v: Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let (b, g) = (median(bare), median(generated));
+            println!("in process, median of 15 rounds of 100,000 requests each:");
+            println!("bare axum handler:          {b:>8.0} ns per request   {:>5.1} allocations per request", counts[0]);
+            println!("generated parameter layer:  {g:>8.0} ns per request   {:>5.1} allocations per request   (+{:.0} ns)", counts[1], g - b);
+            println!("(both counts include building the request and reading the answer in this loop)");
+            Ok(())
+        });
+    }
+    drop(runtime);
     let runtime = rt::tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     runtime.block_on(async {
-        let app = Router::new()
-            .route("/bare", routing::get(bare))
-            .merge(soda_cutout_server::router_at(Bench, "/soda"));
         let listener = rt::tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         eprintln!("listening on http://{}/", listener.local_addr()?);
-        rt::axum::serve(listener, app).await
+        rt::serve::serve(listener, app(), std::future::pending()).await
     })
+}
+
+/// The system allocator, counting allocations: the in-process mode reports them per request.
+struct Counting;
+
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[allow(unsafe_code, reason = "GlobalAlloc is an unsafe trait; each method defers to System")]
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's obligations on `layout` are System's.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from System with this `layout`.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: `ptr` came from System with this `layout`.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed)
 }

@@ -1,8 +1,14 @@
 //! Running a generated server: command-line flags, environment, binding, graceful shutdown.
 
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// Where and how a server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,7 +292,65 @@ where
 async fn run(router: Router, config: &Config, name: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     eprintln!("{name}: listening on http://{}{}/", listener.local_addr()?, config.base_path);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await
+    serve(listener, router, shutdown()).await
+}
+
+/// How long a shutdown waits for requests in flight before it drops them.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// How long a new connection may stay silent before it is closed.
+const QUIET: Duration = Duration::from_secs(60);
+
+/// Serves HTTP/1.1 on `listener` until `signal` completes, then stops accepting, lets requests
+/// in flight finish (at most [`DRAIN`]) and closes idle connections.
+///
+/// A connection costs only its socket and a small task until its first bytes arrive (it is
+/// closed if none do within [`QUIET`]); hyper's buffers (8 KiB to read, 8 KiB for response heads)
+/// are allocated then. With thousands of clients parked on UWS `WAIT`, connections are most of
+/// the server's memory (BENCHMARKS.md, UWS). A client that goes away mid-request is noticed at
+/// once and its handler dropped.
+pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Output = ()>) -> std::io::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    let http = Arc::new(http);
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // A connection reset before it was accepted, or no file descriptor left: the
+                // listener itself is fine, so go on (after a pause, for descriptors to free up).
+                Err(e) => {
+                    if !matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (http, router, mut stopped) = (http.clone(), router.clone(), stopped.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                ready = tokio::time::timeout(QUIET, stream.readable()) => if !matches!(ready, Ok(Ok(()))) { return },
+                _ = stopped.wait_for(|stop| *stop) => return,
+            }
+            let service = TowerToHyperService::new(router);
+            let mut connection = std::pin::pin!(http.serve_connection(TokioIo::new(stream), service));
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = stopped.wait_for(|stop| *stop) => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = connection.await;
+        });
+    }
+    drop((listener, stopped));
+    let _ = stop.send(true);
+    // Every connection's task holds a receiver: they are all gone when the last task ends.
+    let _ = tokio::time::timeout(DRAIN, stop.closed()).await;
+    Ok(())
 }
 
 async fn shutdown() {
@@ -381,5 +445,60 @@ mod tests {
         assert_eq!(config.base_path, "/soda");
         let config = Config::parse_with(defaults, ["--base-path=/".to_owned()], |_| None).unwrap();
         assert_eq!(config.base_path, "");
+    }
+
+    async fn exchange(stream: &mut tokio::net::TcpStream, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        // The bodies below are short and end the answer.
+        while !answer.ends_with(b"fast") && !answer.ends_with(b"slow") {
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8(answer).unwrap()
+    }
+
+    async fn closed(stream: &mut tokio::net::TcpStream) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut byte = [0u8; 1];
+        matches!(tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await, Ok(Ok(0) | Err(_)))
+    }
+
+    #[tokio::test]
+    async fn shutdown_finishes_requests_in_flight_and_closes_idle_connections() {
+        let router = Router::new().route("/fast", axum::routing::get(|| async { "fast" })).route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "slow"
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, signal) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, router, async move {
+            let _ = signal.await;
+        }));
+
+        // A keep-alive connection, idle after one request; one that never speaks; one in flight.
+        let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(exchange(&mut idle, "/fast").await.starts_with("HTTP/1.1 200"));
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let slow = tokio::spawn(async move { exchange(&mut busy, "/slow").await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        let began = std::time::Instant::now();
+        stop.send(()).unwrap();
+        let answer = slow.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("slow"), "{answer}");
+        assert!(closed(&mut idle).await, "the idle keep-alive connection stays open");
+        assert!(closed(&mut silent).await, "the silent connection stays open");
+        tokio::time::timeout(Duration::from_secs(5), server).await.expect("serve does not return").unwrap().unwrap();
+        assert!(began.elapsed() < DRAIN, "shutdown waited for the drain limit");
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting");
     }
 }

@@ -203,6 +203,10 @@ async fn job(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -
     let (parts, _) = request.into_parts();
     let mut pairs = query_pairs(&parts);
     let owner = uws.owner(&parts);
+    let jobs_url = uws.jobs_url(&parts);
+    // A WAIT may last minutes: keep nothing of the request head (which shares the connection's
+    // read buffer) while it does.
+    drop(parts);
     let wait = single(&mut pairs, "WAIT")?;
     let job = match wait {
         None => uws.engine.get(owner.as_deref(), &id).await,
@@ -214,7 +218,7 @@ async fn job(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -
         }
     }
     .map_err(fail)?;
-    Ok(xml(documents::job(&job, &format!("{}/{}", uws.jobs_url(&parts), job.id))))
+    Ok(xml(documents::job(&job, &format!("{jobs_url}/{}", job.id))))
 }
 
 async fn delete(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
