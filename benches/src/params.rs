@@ -37,8 +37,14 @@ impl Api for Bench {
     }
 }
 
+/// The same response as the SODA route's, byte for byte: the body, its type, and the two
+/// challenges the route's optional authentication adds (AuthVO: "authentication optional").
 async fn bare() -> rt::axum::response::Response {
-    rt::response::bytes_body(rt::http::StatusCode::OK, "application/fits", rt::Bytes::from_static(BODY))
+    let mut response = rt::response::bytes_body(rt::http::StatusCode::OK, "application/fits", rt::Bytes::from_static(BODY));
+    let headers = response.headers_mut();
+    headers.append(rt::http::header::WWW_AUTHENTICATE, rt::http::HeaderValue::from_static("Bearer"));
+    headers.append(rt::http::header::WWW_AUTHENTICATE, rt::http::HeaderValue::from_static("Basic realm=\"SODA cutout service\""));
+    response
 }
 
 /// The benchmark's router: both routes, as one server.

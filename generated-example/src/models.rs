@@ -107,7 +107,10 @@ impl rt::FromParam for Stokes {
     }
 }
 impl rt::Validate for Stokes {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -195,7 +198,10 @@ impl rt::FromParam for ExecutionPhase {
     }
 }
 impl rt::Validate for ExecutionPhase {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -207,9 +213,12 @@ pub struct Jobs {
     pub jobref: ::std::option::Option<::std::vec::Vec<crate::models::JobRef>>,
 }
 impl rt::Validate for Jobs {
-    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "version");
+            let path = path.property("version");
             let value = &self.version;
             rt::validate::constant(path, &value.as_str(), &"1.1")?;
         }
@@ -242,7 +251,10 @@ pub struct JobRef {
     pub creation_time: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
 }
 impl rt::Validate for JobRef {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -264,9 +276,12 @@ pub struct JobParameters {
     pub phase: ::std::option::Option<crate::models::JobParametersPhase>,
 }
 impl rt::Validate for JobParameters {
-    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "RUNID");
+            let path = path.property("RUNID");
             let value = &self.runid;
             if let ::std::option::Option::Some(value) = value {
                 rt::validate::length(path, value, None, Some(64u64))?;
@@ -317,7 +332,10 @@ impl rt::FromParam for JobParametersPhase {
     }
 }
 impl rt::Validate for JobParametersPhase {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -359,19 +377,22 @@ pub struct Job {
     pub error_summary: ::std::option::Option<crate::models::ErrorSummary>,
 }
 impl rt::Validate for Job {
-    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "version");
+            let path = path.property("version");
             let value = &self.version;
             rt::validate::constant(path, &value.as_str(), &"1.1")?;
         }
         {
-            let path = &format!("{path}.{}", "executionDuration");
+            let path = path.property("executionDuration");
             let value = &self.execution_duration;
             rt::validate::minimum(path, *value as f64, 0f64, false)?;
         }
         {
-            let path = &format!("{path}.{}", "results");
+            let path = path.property("results");
             let value = &self.results;
             rt::Validate::validate(value, path)?;
         }
@@ -385,7 +406,10 @@ pub struct Parameters {
     pub parameter: ::std::option::Option<::std::vec::Vec<crate::models::Parameter>>,
 }
 impl rt::Validate for Parameters {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -404,7 +428,10 @@ pub struct Parameter {
     pub value: ::std::option::Option<::std::string::String>,
 }
 impl rt::Validate for Parameter {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -415,9 +442,12 @@ pub struct Results {
     pub result: ::std::option::Option<::std::vec::Vec<crate::models::Result>>,
 }
 impl rt::Validate for Results {
-    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "result");
+            let path = path.property("result");
             let value = &self.result;
             if let ::std::option::Option::Some(value) = value {
                 rt::Validate::validate(value, path)?;
@@ -441,9 +471,12 @@ pub struct Result {
     pub mime_type: ::std::option::Option<::std::string::String>,
 }
 impl rt::Validate for Result {
-    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "size");
+            let path = path.property("size");
             let value = &self.size;
             if let ::std::option::Option::Some(value) = value {
                 rt::validate::minimum(path, *value as f64, 0f64, false)?;
@@ -462,7 +495,10 @@ pub struct ErrorSummary {
     pub message: ::std::string::String,
 }
 impl rt::Validate for ErrorSummary {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -512,7 +548,10 @@ impl rt::FromParam for ErrorSummaryType {
     }
 }
 impl rt::Validate for ErrorSummaryType {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -523,7 +562,10 @@ pub struct PostJobBody {
     pub action: crate::models::PostJobBodyAction,
 }
 impl rt::Validate for PostJobBody {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -569,7 +611,10 @@ impl rt::FromParam for PostJobBodyAction {
     }
 }
 impl rt::Validate for PostJobBodyAction {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -580,7 +625,10 @@ pub struct PostJobPhaseBody {
     pub phase: crate::models::PostJobPhaseBodyPhase,
 }
 impl rt::Validate for PostJobPhaseBody {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -630,7 +678,10 @@ impl rt::FromParam for PostJobPhaseBodyPhase {
     }
 }
 impl rt::Validate for PostJobPhaseBodyPhase {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -641,9 +692,12 @@ pub struct PostJobExecutionDurationBody {
     pub executionduration: i64,
 }
 impl rt::Validate for PostJobExecutionDurationBody {
-    fn validate(&self, path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "EXECUTIONDURATION");
+            let path = path.property("EXECUTIONDURATION");
             let value = &self.executionduration;
             rt::validate::minimum(path, *value as f64, 0f64, false)?;
         }
@@ -657,7 +711,10 @@ pub struct PostJobDestructionBody {
     pub destruction: rt::chrono::DateTime<rt::chrono::Utc>,
 }
 impl rt::Validate for PostJobDestructionBody {
-    fn validate(&self, _path: &str) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(
+        &self,
+        _path: rt::validate::Path<'_>,
+    ) -> ::std::result::Result<(), rt::RequestError> {
         Ok(())
     }
 }

@@ -85,68 +85,58 @@ fn shared_router<S: crate::api::Api>(
     base_path: &str,
     policy: &rt::auth::Policy,
 ) -> Router {
+    let soda_sync_gate = gate(
+        policy,
+        rt::auth::Modality::Optional,
+        SODA_SYNC_SCHEMES,
+        rt::ErrorFormat::SodaText,
+        true,
+    );
+    let links_gate = gate(
+        policy,
+        rt::auth::Modality::Optional,
+        LINKS_SCHEMES,
+        rt::ErrorFormat::DaliVotable,
+        true,
+    );
+    let get_capabilities_gate = gate(
+        policy,
+        rt::auth::Modality::Optional,
+        GET_CAPABILITIES_SCHEMES,
+        rt::ErrorFormat::SodaText,
+        false,
+    );
+    let get_availability_gate = gate(
+        policy,
+        rt::auth::Modality::Optional,
+        GET_AVAILABILITY_SCHEMES,
+        rt::ErrorFormat::SodaText,
+        false,
+    );
     Router::new()
         .route(
             &[base_path, "/sync"].concat(),
-            routing::get(soda_sync::<S>)
-                .post(soda_sync::<S>)
-                .route_layer(
-                    rt::auth::AuthLayer::new(
-                        gate(
-                            policy,
-                            rt::auth::Modality::Optional,
-                            SODA_SYNC_SCHEMES,
-                            rt::ErrorFormat::SodaText,
-                            true,
-                        ),
-                    ),
-                ),
+            routing::get_service(
+                    rt::auth::guard(&soda_sync_gate, soda_sync::<S>, &service),
+                )
+                .post_service(rt::auth::guard(&soda_sync_gate, soda_sync::<S>, &service)),
         )
         .route(
             &[base_path, "/links"].concat(),
-            routing::get(links::<S>)
-                .post(links::<S>)
-                .route_layer(
-                    rt::auth::AuthLayer::new(
-                        gate(
-                            policy,
-                            rt::auth::Modality::Optional,
-                            LINKS_SCHEMES,
-                            rt::ErrorFormat::DaliVotable,
-                            true,
-                        ),
-                    ),
-                ),
+            routing::get_service(rt::auth::guard(&links_gate, links::<S>, &service))
+                .post_service(rt::auth::guard(&links_gate, links::<S>, &service)),
         )
         .route(
             &[base_path, "/capabilities"].concat(),
-            routing::get(get_capabilities)
-                .route_layer(
-                    rt::auth::AuthLayer::new(
-                        gate(
-                            policy,
-                            rt::auth::Modality::Optional,
-                            GET_CAPABILITIES_SCHEMES,
-                            rt::ErrorFormat::SodaText,
-                            false,
-                        ),
-                    ),
-                ),
+            routing::get_service(
+                rt::auth::guard(&get_capabilities_gate, get_capabilities, &service),
+            ),
         )
         .route(
             &[base_path, "/availability"].concat(),
-            routing::get(get_availability)
-                .route_layer(
-                    rt::auth::AuthLayer::new(
-                        gate(
-                            policy,
-                            rt::auth::Modality::Optional,
-                            GET_AVAILABILITY_SCHEMES,
-                            rt::ErrorFormat::SodaText,
-                            false,
-                        ),
-                    ),
-                ),
+            routing::get_service(
+                rt::auth::guard(&get_availability_gate, get_availability, &service),
+            ),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
         .with_state(service)
@@ -274,8 +264,9 @@ async fn soda_sync_request(
     {
         let value = &id;
         rt::validate::items("ID", value.len(), Some(1u64), Some(100u64))?;
+        let parent = rt::validate::Path::Root("ID");
         for (i, item) in value.iter().enumerate() {
-            let path = &format!("{}[{i}]", "ID");
+            let path = parent.item(i);
             rt::validate::length(path, item, Some(1u64), Some(1024u64))?;
         }
     }
@@ -376,8 +367,9 @@ async fn links_request(
     {
         let value = &id;
         rt::validate::items("ID", value.len(), Some(1u64), Some(100u64))?;
+        let parent = rt::validate::Path::Root("ID");
         for (i, item) in value.iter().enumerate() {
-            let path = &format!("{}[{i}]", "ID");
+            let path = parent.item(i);
             rt::validate::length(path, item, Some(1u64), Some(1024u64))?;
         }
     }

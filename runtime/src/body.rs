@@ -35,12 +35,11 @@ pub fn media_type(headers: &HeaderMap) -> Option<String> {
 /// Whether `media_type` is served by a body declared as `declared` (which may be a range such
 /// as `image/*` or `*/*`, or a JSON suffix type such as `application/problem+json`).
 pub fn matches(media_type: &str, declared: &str) -> bool {
-    let declared = declared.to_ascii_lowercase();
-    if declared == "*/*" || declared == media_type {
+    if declared == "*/*" || declared.eq_ignore_ascii_case(media_type) {
         return true;
     }
     match declared.strip_suffix("/*") {
-        Some(main) => media_type.split('/').next() == Some(main),
+        Some(main) => media_type.split('/').next().is_some_and(|m| m.eq_ignore_ascii_case(main)),
         None => false,
     }
 }
@@ -79,7 +78,18 @@ pub fn form(raw: &mut RawRequest<'_>, bytes: &Bytes) {
 
 /// Adds the parts of a `multipart/form-data` body to `raw`: text parts as form fields, parts
 /// with a file name or a non-text content type as files.
-pub async fn multipart(raw: &mut RawRequest<'_>, headers: &HeaderMap, bytes: Bytes) -> Result<(), RequestError> {
+///
+/// The future is boxed: multipart bodies are rare, and a parser's state inline would make every
+/// request handler's future larger.
+pub fn multipart<'a, 'r: 'a>(
+    raw: &'a mut RawRequest<'r>,
+    headers: &'a HeaderMap,
+    bytes: Bytes,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + 'a>> {
+    Box::pin(multipart_fields(raw, headers, bytes))
+}
+
+async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, bytes: Bytes) -> Result<(), RequestError> {
     let malformed = |e: multer::Error| RequestError::new("body", "type", format!("malformed multipart body: {e}"));
     let content_type = headers
         .get(http::header::CONTENT_TYPE)

@@ -288,7 +288,7 @@ macro_rules! string_value {
         }
 
         impl crate::validate::Validate for $t {
-            fn validate(&self, _: &str) -> Result<(), crate::RequestError> {
+            fn validate(&self, _: crate::validate::Path<'_>) -> Result<(), crate::RequestError> {
                 Ok(())
             }
         }

@@ -62,15 +62,18 @@ pub struct FilePart {
     pub data: Bytes,
 }
 
-/// Every parameter of one request, before any parsing. It borrows the request: query pairs are
-/// decoded only when they contain escapes, and cookies are read only when asked for.
+/// Every parameter of one request, before any parsing. It borrows the request: the query string
+/// is split once into its still-escaped pairs, a name or value is decoded only when it is looked
+/// at and holds an escape, and cookies are read only when asked for.
 #[derive(Debug)]
 pub struct RawRequest<'a> {
     /// DALI §3.1: parameter names compared ignoring ASCII case (query and form).
     case_insensitive: bool,
     /// DALI-sync: parameters may come in the query string or a form body alike.
     form_is_query: bool,
-    query: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// `name=value` pairs of the query string: names decoded, values as sent (percent-encoded,
+    /// `+` for space) until asked for.
+    query: Vec<(Cow<'a, str>, &'a str)>,
     path: Vec<(String, String)>,
     headers: &'a HeaderMap,
     form: Vec<(String, String)>,
@@ -80,7 +83,19 @@ pub struct RawRequest<'a> {
 impl<'a> RawRequest<'a> {
     /// Collects the parameters of the request head; `path` holds the values the router matched.
     pub fn new(parts: &'a Parts, path: Vec<(String, String)>) -> Self {
-        let query = parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).collect()).unwrap_or_default();
+        let query = parts
+            .uri
+            .query()
+            .map(|q| {
+                q.split('&')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                        (form_decode(name), value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         RawRequest { case_insensitive: false, form_is_query: false, query, path, headers: &parts.headers, form: Vec::new(), files: Vec::new() }
     }
 
@@ -106,69 +121,73 @@ impl<'a> RawRequest<'a> {
         self.files.push(part);
     }
 
-    /// Every value given for `name` at `location`, in arrival order, without allocating.
-    pub fn matching<'s>(&'s self, location: Location, name: &'s str) -> Box<dyn Iterator<Item = &'s str> + 's> {
+    /// The decoded values of the query pairs named `name`.
+    fn query_values<'s>(&'s self, name: &'s str, ignore_case: bool) -> impl Iterator<Item = Cow<'s, str>> + 's {
+        self.query.iter().filter(move |(n, _)| same_name(n, name, ignore_case)).map(|(_, v)| form_decode(v))
+    }
+
+    /// Every value given for `name` at `location`, in arrival order.
+    pub fn matching<'s>(&'s self, location: Location, name: &'s str) -> Box<dyn Iterator<Item = Cow<'s, str>> + 's> {
         let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
         let same = move |n: &str| if ignore_case { n.eq_ignore_ascii_case(name) } else { n == name };
         match location {
-            Location::Header => Box::new(self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok())),
+            Location::Header => Box::new(self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(Cow::Borrowed)),
             Location::Cookie => Box::new(
                 self.headers
                     .get_all(http::header::COOKIE)
                     .iter()
                     .filter_map(|v| v.to_str().ok())
                     .flat_map(|v| v.split(';'))
-                    .filter_map(move |pair| pair.trim().split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| v)),
+                    .filter_map(move |pair| pair.trim().split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| Cow::Borrowed(v))),
             ),
             Location::Query => {
-                let query = self.query.iter().filter(move |(n, _)| same(n)).map(|(_, v)| v.as_ref());
+                let query = self.query_values(name, ignore_case);
                 if self.form_is_query {
-                    Box::new(query.chain(self.form.iter().filter(move |(n, _)| same(n)).map(|(_, v)| v.as_str())))
+                    Box::new(query.chain(self.form.iter().filter(move |(n, _)| same(n)).map(|(_, v)| Cow::Borrowed(v.as_str()))))
                 } else {
                     Box::new(query)
                 }
             }
-            Location::Path => Box::new(self.path.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())),
-            Location::Form => Box::new(self.form.iter().filter(move |(n, _)| same(n)).map(|(_, v)| v.as_str())),
+            Location::Path => Box::new(self.path.iter().filter(move |(n, _)| n == name).map(|(_, v)| Cow::Borrowed(v.as_str()))),
+            Location::Form => Box::new(self.form.iter().filter(move |(n, _)| same(n)).map(|(_, v)| Cow::Borrowed(v.as_str()))),
         }
     }
 
     /// The first value given for `name` at `location`, and whether there is another: the hot
-    /// path of every single-valued parameter, without allocating.
-    pub fn first<'s>(&'s self, location: Location, name: &'s str) -> (Option<&'s str>, bool) {
-        fn two<'v>(mut values: impl Iterator<Item = &'v str>) -> (Option<&'v str>, bool) {
-            let first = values.next();
-            (first, first.is_some() && values.next().is_some())
-        }
+    /// path of every single-valued parameter, allocating only to decode an escaped value.
+    pub fn first<'s>(&'s self, location: Location, name: &'s str) -> (Option<Cow<'s, str>>, bool) {
         let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
-        let same = |n: &str| if ignore_case { n.eq_ignore_ascii_case(name) } else { n == name };
-        match location {
-            Location::Query if !self.form_is_query || self.form.is_empty() => two(self.query.iter().filter(|(n, _)| same(n)).map(|(_, v)| v.as_ref())),
-            Location::Path => two(self.path.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str())),
-            Location::Form => two(self.form.iter().filter(|(n, _)| same(n)).map(|(_, v)| v.as_str())),
-            _ => two(self.matching(location, name)),
+        if location == Location::Query && (!self.form_is_query || self.form.is_empty()) {
+            let mut named = self.query.iter().filter(|(n, _)| same_name(n, name, ignore_case));
+            let first = named.next();
+            let repeated = first.is_some() && named.next().is_some();
+            return (first.map(|(_, v)| form_decode(v)), repeated);
         }
+        let mut values = self.matching(location, name);
+        let first = values.next();
+        let repeated = first.is_some() && values.next().is_some();
+        (first, repeated)
     }
 
     /// Every value given for `name` at `location`, in arrival order.
-    pub fn values<'s>(&'s self, location: Location, name: &'s str) -> Vec<&'s str> {
+    pub fn values<'s>(&'s self, location: Location, name: &'s str) -> Vec<Cow<'s, str>> {
         self.matching(location, name).collect()
     }
 
     /// Calls `f` with each value of `name`, in order; query parameters without a form body take
-    /// a path that allocates nothing.
-    pub fn each_value<'s, E>(&'s self, location: Location, name: &'s str, mut f: impl FnMut(&'s str) -> Result<(), E>) -> Result<(), E> {
+    /// a path that allocates only to decode escaped values.
+    pub fn each_value<E>(&self, location: Location, name: &str, mut f: impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
         let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
         match location {
             Location::Query if !self.form_is_query || self.form.is_empty() => {
-                for (n, v) in self.query.iter() {
-                    if if ignore_case { n.eq_ignore_ascii_case(name) } else { n == name } {
-                        f(v.as_ref())?;
+                for (n, v) in &self.query {
+                    if same_name(n, name, ignore_case) {
+                        f(&form_decode(v))?;
                     }
                 }
                 Ok(())
             }
-            _ => self.matching(location, name).try_for_each(f),
+            _ => self.matching(location, name).try_for_each(|v| f(&v)),
         }
     }
 
@@ -181,6 +200,41 @@ impl<'a> RawRequest<'a> {
     pub fn file(&self, name: &str) -> Option<&FilePart> {
         self.files.iter().find(|f| f.name == name)
     }
+}
+
+/// Whether the parameter name `given` is `name`.
+fn same_name(given: &str, name: &str, ignore_case: bool) -> bool {
+    if ignore_case { given.eq_ignore_ascii_case(name) } else { given == name }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` name or value as the URL standard does: `+`
+/// is a space, `%XX` a byte (a `%` without two hex digits stays), and bytes that are not UTF-8
+/// become U+FFFD. Borrowed when there is nothing to decode, the common case.
+pub fn form_decode(raw: &str) -> Cow<'_, str> {
+    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(raw);
+    }
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match bytes.get(i + 1..i + 3).and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?)) {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// A type that can be read from one parameter value.
@@ -264,7 +318,7 @@ pub fn single<T: FromParam>(
             format!("{} `{name}` takes one value but was given several", location.noun()),
         ));
     }
-    parse(location, name, value).map(Some)
+    parse(location, name, &value).map(Some)
 }
 
 /// An array-valued parameter written in `style`: absent → `None`.
@@ -385,5 +439,19 @@ mod tests {
         assert_eq!(RawRequest::new(&parts, Vec::new()).values(Location::Cookie, "session"), ["abc"]);
         assert_eq!((err.parameter.as_deref(), err.rule), (Some("limit"), "type"));
         assert!(err.message.contains("ten"), "{}", err.message);
+    }
+
+    #[test]
+    fn decoding_agrees_with_form_urlencoded() {
+        for raw in ["plain", "a+b", "a%20b", "%", "100%", "%2", "%zz", "%41%42c", "caf%C3%A9", "bad%FFbyte", "%E2%82", "+%2B+", ""] {
+            let expected: String = form_urlencoded::parse(format!("k={raw}").as_bytes()).next().unwrap().1.into_owned();
+            assert_eq!(form_decode(raw), expected, "{raw}");
+        }
+        assert!(matches!(form_decode("sample-image"), Cow::Borrowed(_)));
+        // Names are decoded too before they are compared.
+        let parts = parts("/x?%49D=a&C%49RCLE=1+2+3");
+        let raw = RawRequest::new(&parts, Vec::new()).case_insensitive();
+        assert_eq!(raw.values(Location::Query, "id"), ["a"]);
+        assert_eq!(single::<String>(&raw, Location::Query, "circle").unwrap().as_deref(), Some("1 2 3"));
     }
 }

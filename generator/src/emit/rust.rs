@@ -130,8 +130,8 @@ impl<'a> Rust<'a> {
         self.patterns.entry(pattern.to_owned()).or_insert_with(|| format_ident!("PATTERN_{}", next)).clone()
     }
 
-    /// Statements checking `value` (an expression of type `&T`) against `c`; errors name `path`
-    /// (an expression of type `&str`).
+    /// Statements checking `value` (an expression of type `&T`) against `c`; errors name `path`:
+    /// a string literal (a parameter, `"body"`) or the local `path` of a model's check.
     pub fn checks(&mut self, value: TokenStream, ty: &Ty, c: &Constraints, path: TokenStream) -> TokenStream {
         if let Ty::Option(inner) = ty {
             if !self.has_checks(inner, c) {
@@ -195,13 +195,16 @@ impl<'a> Rust<'a> {
                 let item_c = c.items.as_deref().cloned().unwrap_or_default();
                 if !item_c.is_empty() {
                     let body = self.checks(quote!(item), item, &item_c, quote!(path));
+                    let parent = path_value(&path);
                     out.push(quote! {
+                        let parent = #parent;
                         for (i, item) in #value.iter().enumerate() {
-                            let path = &format!("{}[{i}]", #path);
+                            let path = parent.item(i);
                             #body
                         }
                     });
                 } else if self.ty_needs_check(item) {
+                    let path = path_value(&path);
                     out.push(quote!(rt::Validate::validate(#value, #path)?;));
                 }
             }
@@ -211,10 +214,12 @@ impl<'a> Rust<'a> {
                     out.push(quote!(rt::validate::properties(#path, #value.len(), #min, #max)?;));
                 }
                 if self.ty_needs_check(inner) {
+                    let path = path_value(&path);
                     out.push(quote!(rt::Validate::validate(#value, #path)?;));
                 }
             }
             Ty::Named(id) if self.needs_check.contains(&id.0) => {
+                let path = path_value(&path);
                 out.push(quote!(rt::Validate::validate(#value, #path)?;));
             }
             _ => {}
@@ -281,7 +286,7 @@ impl<'a> Rust<'a> {
                         let body = self.checks(quote!(value), &f.ty, &f.constraints, quote!(path));
                         if !body.is_empty() {
                             checks.push(quote! {{
-                                let path = &format!("{path}.{}", #api_name);
+                                let path = path.property(#api_name);
                                 let value = &self.#fname;
                                 #body
                             }});
@@ -307,7 +312,7 @@ impl<'a> Rust<'a> {
                     pub struct #name { #(#members)* }
 
                     impl rt::Validate for #name {
-                        fn validate(&self, #path_arg: &str) -> #result<(), rt::RequestError> {
+                        fn validate(&self, #path_arg: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
                             #(#checks)*
                             Ok(())
                         }
@@ -356,7 +361,7 @@ impl<'a> Rust<'a> {
                     }
 
                     impl rt::Validate for #name {
-                        fn validate(&self, _path: &str) -> #result<(), rt::RequestError> {
+                        fn validate(&self, _path: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
                             Ok(())
                         }
                     }
@@ -374,7 +379,7 @@ impl<'a> Rust<'a> {
                 let names: Vec<_> = variants.iter().map(|v| ident(&v.name)).collect();
                 let validate = quote! {
                     impl rt::Validate for #name {
-                        fn validate(&self, path: &str) -> #result<(), rt::RequestError> {
+                        fn validate(&self, path: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
                             match self { #(Self::#names(value) => rt::Validate::validate(value, path),)* }
                         }
                     }
@@ -422,7 +427,7 @@ impl<'a> Rust<'a> {
                     pub struct #name(#(pub #tys_tokens),*);
 
                     impl rt::Validate for #name {
-                        fn validate(&self, path: &str) -> #result<(), rt::RequestError> {
+                        fn validate(&self, path: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
                             #(rt::Validate::validate(&self.#idx, path)?;)*
                             Ok(())
                         }
@@ -438,7 +443,7 @@ impl<'a> Rust<'a> {
                     pub struct #name(pub #inner);
 
                     impl rt::Validate for #name {
-                        fn validate(&self, path: &str) -> #result<(), rt::RequestError> {
+                        fn validate(&self, path: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
                             rt::Validate::validate(&self.0, path)
                         }
                     }
@@ -645,6 +650,11 @@ fn named_inside(ty: &Ty) -> Option<&Ty> {
         Ty::Option(inner) | Ty::Vec(inner) => named_inside(inner),
         _ => None,
     }
+}
+
+/// `path` (see [`Rust::checks`]) as an `rt::validate::Path` value.
+fn path_value(path: &TokenStream) -> TokenStream {
+    if path.to_string().starts_with('"') { quote!(rt::validate::Path::Root(#path)) } else { path.clone() }
 }
 
 fn opt_u64(v: Option<u64>) -> TokenStream {

@@ -305,14 +305,28 @@ pub fn server_module(api: &Api) -> TokenStream {
                 methods.push(("post".to_owned(), quote!(#handler::<S>)));
             }
         }
+        // Operations sharing a path share the first one's security: each method's handler goes
+        // behind the route's gate (one boxed service per method, where `route_layer` would box
+        // the route twice).
+        let gate = op_gate(api, ops[0], quote!(policy)).map(|_| format_ident!("{}_gate", ops[0].name));
         let methods = methods.iter().enumerate().map(|(i, (method, handler))| {
-            let method = format_ident!("{}", method);
+            let (method, handler) = match &gate {
+                Some(gate) => (format_ident!("{}_service", method), quote!(rt::auth::guard(&#gate, #handler, &service))),
+                None => (format_ident!("{}", method), handler.clone()),
+            };
             if i == 0 { quote!(routing::#method(#handler)) } else { quote!(.#method(#handler)) }
         });
-        // Operations sharing a path share the first one's security.
-        let layer = op_security(api, ops[0], quote!(policy)).unwrap_or_default();
-        quote!(.route(&[base_path, #route].concat(), #(#methods)* #layer))
+        quote!(.route(&[base_path, #route].concat(), #(#methods)*))
     });
+    let gates: Vec<TokenStream> = order
+        .iter()
+        .filter_map(|route| {
+            let op = routes[route][0];
+            let gate = op_gate(api, op, quote!(policy))?;
+            let name = format_ident!("{}_gate", op.name);
+            Some(quote!(let #name = #gate;))
+        })
+        .collect();
     let security_statics = security_statics(api);
     let secured = !api.security_schemes.is_empty();
     let policy_param = if secured { quote!(, policy: &rt::auth::Policy) } else { quote!() };
@@ -412,6 +426,7 @@ pub fn server_module(api: &Api) -> TokenStream {
 
         fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str #policy_param) -> Router {
             #with_state
+            #(#gates)*
             Router::new()
                 #(#route_calls)*
                 .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
@@ -432,14 +447,14 @@ pub fn server_module(api: &Api) -> TokenStream {
     }
 }
 
-/// `.route_layer(…)` enforcing `op`'s security, when the document has security schemes.
-fn op_security(api: &Api, op: &Operation, policy: TokenStream) -> Option<TokenStream> {
+/// The `gate(…)` enforcing `op`'s security, when the document has security schemes.
+fn op_gate(api: &Api, op: &Operation, policy: TokenStream) -> Option<TokenStream> {
     let security = op.security.as_ref().filter(|_| !api.security_schemes.is_empty())?;
     let schemes = format_ident!("{}_SCHEMES", heck::AsShoutySnakeCase(&op.name).to_string());
     let modality = format_ident!("{}", match security.modality { "optional" => "Optional", "required" => "Required", _ => "None" });
     let format = error_format(op);
     let sync = op.dali_sync;
-    Some(quote!(.route_layer(rt::auth::AuthLayer::new(gate(#policy, rt::auth::Modality::#modality, #schemes, #format, #sync)))))
+    Some(quote!(gate(#policy, rt::auth::Modality::#modality, #schemes, #format, #sync)))
 }
 
 /// The security schemes as runtime values, each operation's list of them, and `gate`.
@@ -524,8 +539,8 @@ fn server_fn(api: &Api) -> TokenStream {
             }
         };
     };
-    let uws_layer = match op_security(api, &api.operations[uws.operation], quote!(&policy)) {
-        Some(layer) => quote!(let jobs = jobs #layer;),
+    let uws_layer = match op_gate(api, &api.operations[uws.operation], quote!(&policy)) {
+        Some(gate) => quote!(let jobs = jobs.route_layer(rt::auth::AuthLayer::new(#gate));),
         None => quote!(),
     };
     let identify = if secured { quote!(Arc::new(rt::auth::owner)) } else { quote!(rt::uws::http::anonymous()) };
@@ -796,7 +811,7 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
         if body.required {
             statements.push(quote!(let body = body.ok_or_else(rt::body::missing)?;));
         }
-        statements.push(quote!(rt::Validate::validate(&body, "body")?;));
+        statements.push(quote!(rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;));
     }
     for p in &op.params {
         let field = ident(&p.name);

@@ -16,19 +16,19 @@ pub struct NewObservation {
     pub exposure: Option<f64>,
 }
 impl rt::Validate for NewObservation {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "collection");
+            let path = path.property("collection");
             let value = &self.collection;
             rt::validate::pattern(path, value, &PATTERN_0)?;
         }
         {
-            let path = &format!("{path}.{}", "target");
+            let path = path.property("target");
             let value = &self.target;
             rt::validate::length(path, value, Some(1u64), Some(128u64))?;
         }
         {
-            let path = &format!("{path}.{}", "exposure");
+            let path = path.property("exposure");
             let value = &self.exposure;
             if let Some(value) = value {
                 rt::validate::minimum(path, *value, 0f64, true)?;
@@ -51,19 +51,19 @@ pub struct Observation {
     pub released: Option<rt::chrono::DateTime<rt::chrono::Utc>>,
 }
 impl rt::Validate for Observation {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "collection");
+            let path = path.property("collection");
             let value = &self.collection;
             rt::validate::pattern(path, value, &PATTERN_0)?;
         }
         {
-            let path = &format!("{path}.{}", "target");
+            let path = path.property("target");
             let value = &self.target;
             rt::validate::length(path, value, Some(1u64), Some(128u64))?;
         }
         {
-            let path = &format!("{path}.{}", "exposure");
+            let path = path.property("exposure");
             let value = &self.exposure;
             if let Some(value) = value {
                 rt::validate::minimum(path, *value, 0f64, true)?;

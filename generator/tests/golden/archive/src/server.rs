@@ -72,8 +72,9 @@ async fn list_observations_request(
         String,
     >(&raw, Location::Query, "collection", rt::Style::FormExploded)?;
     if let Some(value) = &collection {
+        let parent = rt::validate::Path::Root("collection");
         for (i, item) in value.iter().enumerate() {
-            let path = &format!("{}[{i}]", "collection");
+            let path = parent.item(i);
             rt::validate::pattern(path, item, &PATTERN_0)?;
         }
     }
@@ -149,7 +150,7 @@ async fn register_observation_request(
         }
     };
     let body = body.ok_or_else(rt::body::missing)?;
-    rt::Validate::validate(&body, "body")?;
+    rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
     Ok(crate::api::RegisterObservationRequest {
         body,
     })

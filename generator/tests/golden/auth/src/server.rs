@@ -90,67 +90,55 @@ fn shared_router<S: crate::api::Api>(
     base_path: &str,
     policy: &rt::auth::Policy,
 ) -> Router {
+    let open_gate = gate(
+        policy,
+        rt::auth::Modality::None,
+        OPEN_SCHEMES,
+        rt::ErrorFormat::SodaText,
+        false,
+    );
+    let optional_gate = gate(
+        policy,
+        rt::auth::Modality::Optional,
+        OPTIONAL_SCHEMES,
+        rt::ErrorFormat::SodaText,
+        false,
+    );
+    let required_gate = gate(
+        policy,
+        rt::auth::Modality::Required,
+        REQUIRED_SCHEMES,
+        rt::ErrorFormat::SodaText,
+        false,
+    );
+    let sync_gate = gate(
+        policy,
+        rt::auth::Modality::Required,
+        SYNC_SCHEMES,
+        rt::ErrorFormat::SodaText,
+        true,
+    );
     Router::new()
         .route(
             &[base_path, "/open"].concat(),
-            routing::get(open::<S>)
-                .route_layer(
-                    rt::auth::AuthLayer::new(
-                        gate(
-                            policy,
-                            rt::auth::Modality::None,
-                            OPEN_SCHEMES,
-                            rt::ErrorFormat::SodaText,
-                            false,
-                        ),
-                    ),
-                ),
+            routing::get_service(rt::auth::guard(&open_gate, open::<S>, &service)),
         )
         .route(
             &[base_path, "/optional"].concat(),
-            routing::get(optional::<S>)
-                .route_layer(
-                    rt::auth::AuthLayer::new(
-                        gate(
-                            policy,
-                            rt::auth::Modality::Optional,
-                            OPTIONAL_SCHEMES,
-                            rt::ErrorFormat::SodaText,
-                            false,
-                        ),
-                    ),
-                ),
+            routing::get_service(
+                rt::auth::guard(&optional_gate, optional::<S>, &service),
+            ),
         )
         .route(
             &[base_path, "/required"].concat(),
-            routing::get(required::<S>)
-                .route_layer(
-                    rt::auth::AuthLayer::new(
-                        gate(
-                            policy,
-                            rt::auth::Modality::Required,
-                            REQUIRED_SCHEMES,
-                            rt::ErrorFormat::SodaText,
-                            false,
-                        ),
-                    ),
-                ),
+            routing::get_service(
+                rt::auth::guard(&required_gate, required::<S>, &service),
+            ),
         )
         .route(
             &[base_path, "/sync"].concat(),
-            routing::get(sync::<S>)
-                .post(sync::<S>)
-                .route_layer(
-                    rt::auth::AuthLayer::new(
-                        gate(
-                            policy,
-                            rt::auth::Modality::Required,
-                            SYNC_SCHEMES,
-                            rt::ErrorFormat::SodaText,
-                            true,
-                        ),
-                    ),
-                ),
+            routing::get_service(rt::auth::guard(&sync_gate, sync::<S>, &service))
+                .post_service(rt::auth::guard(&sync_gate, sync::<S>, &service)),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
         .with_state(service)

@@ -14,9 +14,9 @@ pub struct JobForm {
     pub phase: Option<crate::models::JobFormPhase>,
 }
 impl rt::Validate for JobForm {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "RUNID");
+            let path = path.property("RUNID");
             let value = &self.runid;
             if let Some(value) = value {
                 rt::validate::length(path, value, None, Some(64u64))?;
@@ -67,7 +67,7 @@ impl rt::FromParam for JobFormPhase {
     }
 }
 impl rt::Validate for JobFormPhase {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -80,7 +80,7 @@ pub struct Problem {
     pub status: Option<i64>,
 }
 impl rt::Validate for Problem {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -92,7 +92,7 @@ pub struct UploadBody {
     pub note: Option<String>,
 }
 impl rt::Validate for UploadBody {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }

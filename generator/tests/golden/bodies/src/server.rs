@@ -110,7 +110,7 @@ async fn create_job_request(
         }
     };
     let body = body.ok_or_else(rt::body::missing)?;
-    rt::Validate::validate(&body, "body")?;
+    rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
     Ok(crate::api::CreateJobRequest {
         body,
     })
@@ -151,7 +151,7 @@ async fn upload_request(
         other => return Err(rt::body::unsupported(other, &["multipart/form-data"])),
     };
     let body = body.ok_or_else(rt::body::missing)?;
-    rt::Validate::validate(&body, "body")?;
+    rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
     Ok(crate::api::UploadRequest { body })
 }
 /// `PUT /notes` (`putNote`): extracts and checks the request, then calls the service.
@@ -182,7 +182,7 @@ async fn put_note_request(
         }
         other => return Err(rt::body::unsupported(other, &["text/plain"])),
     };
-    rt::Validate::validate(&body, "body")?;
+    rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
     Ok(crate::api::PutNoteRequest { body })
 }
 /// `PUT /images/{name}` (`putImage`): extracts and checks the request, then calls the service.
@@ -223,7 +223,7 @@ async fn put_image_request(
         other => return Err(rt::body::unsupported(other, &["application/octet-stream"])),
     };
     let body = body.ok_or_else(rt::body::missing)?;
-    rt::Validate::validate(&body, "body")?;
+    rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
     let name = rt::params::required(
         rt::params::single::<String>(&raw, Location::Path, "name")?,
         "name",

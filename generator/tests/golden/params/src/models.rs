@@ -10,9 +10,9 @@ pub struct Item {
     pub name: String,
 }
 impl rt::Validate for Item {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "name");
+            let path = path.property("name");
             let value = &self.name;
             rt::validate::length(path, value, Some(1u64), None)?;
         }
@@ -28,7 +28,7 @@ pub struct GetItemFilter {
     pub size: Option<i64>,
 }
 impl rt::Validate for GetItemFilter {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -78,7 +78,7 @@ impl rt::FromParam for GetItemOrder {
     }
 }
 impl rt::Validate for GetItemOrder {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }

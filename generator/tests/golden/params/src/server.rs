@@ -94,8 +94,9 @@ async fn get_item_request(
     >(&raw, Location::Query, "tag", rt::Style::FormExploded)?;
     if let Some(value) = &tag {
         rt::validate::items("tag", value.len(), None, Some(3u64))?;
+        let parent = rt::validate::Path::Root("tag");
         for (i, item) in value.iter().enumerate() {
-            let path = &format!("{}[{i}]", "tag");
+            let path = parent.item(i);
             rt::validate::length(path, item, None, Some(8u64))?;
             rt::validate::pattern(path, item, &PATTERN_0)?;
         }

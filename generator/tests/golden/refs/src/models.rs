@@ -12,16 +12,16 @@ pub struct Star {
     pub position: crate::models::StarPosition,
 }
 impl rt::Validate for Star {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "magnitude");
+            let path = path.property("magnitude");
             let value = &self.magnitude;
             if let Some(value) = value {
                 rt::validate::minimum(path, *value, -30f64, true)?;
             }
         }
         {
-            let path = &format!("{path}.{}", "position");
+            let path = path.property("position");
             let value = &self.position;
             rt::Validate::validate(value, path)?;
         }
@@ -35,15 +35,15 @@ pub struct StarPosition {
     pub dec: f64,
 }
 impl rt::Validate for StarPosition {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "ra");
+            let path = path.property("ra");
             let value = &self.ra;
             rt::validate::minimum(path, *value, 0f64, false)?;
             rt::validate::maximum(path, *value, 360f64, true)?;
         }
         {
-            let path = &format!("{path}.{}", "dec");
+            let path = path.property("dec");
             let value = &self.dec;
             rt::validate::minimum(path, *value, -90f64, false)?;
             rt::validate::maximum(path, *value, 90f64, false)?;
@@ -60,16 +60,16 @@ pub struct Star2 {
     pub position: crate::models::StarPosition,
 }
 impl rt::Validate for Star2 {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "magnitude");
+            let path = path.property("magnitude");
             let value = &self.magnitude;
             if let Some(value) = value {
                 rt::validate::minimum(path, *value, -30f64, true)?;
             }
         }
         {
-            let path = &format!("{path}.{}", "position");
+            let path = path.property("position");
             let value = &self.position;
             rt::Validate::validate(value, path)?;
         }

@@ -39,32 +39,32 @@ pub struct Drawing {
     pub size: Option<f32>,
 }
 impl rt::Validate for Drawing {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "name");
+            let path = path.property("name");
             let value = &self.name;
             rt::validate::length(path, value, None, Some(32u64))?;
         }
         {
-            let path = &format!("{path}.{}", "shapes");
+            let path = path.property("shapes");
             let value = &self.shapes;
             rt::validate::items(path, value.len(), Some(1u64), None)?;
             rt::Validate::validate(value, path)?;
         }
         {
-            let path = &format!("{path}.{}", "priority");
+            let path = path.property("priority");
             let value = &self.priority;
             if let Some(value) = value {
                 rt::validate::one_of(path, value, &[1i64, 2i64, 3i64])?;
             }
         }
         {
-            let path = &format!("{path}.{}", "version");
+            let path = path.property("version");
             let value = &self.version;
             rt::validate::constant(path, value, &1i64)?;
         }
         {
-            let path = &format!("{path}.{}", "size");
+            let path = path.property("size");
             let value = &self.size;
             if let Some(value) = value {
                 rt::validate::minimum(path, f64::from(*value), 0f64, true)?;
@@ -107,7 +107,7 @@ impl<'de> rt::serde::Deserialize<'de> for Shape {
     }
 }
 impl rt::Validate for Shape {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         match self {
             Self::Circle(value) => rt::Validate::validate(value, path),
             Self::Square(value) => rt::Validate::validate(value, path),
@@ -121,9 +121,9 @@ pub struct Circle {
     pub radius: f64,
 }
 impl rt::Validate for Circle {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "radius");
+            let path = path.property("radius");
             let value = &self.radius;
             rt::validate::minimum(path, *value, 0f64, true)?;
         }
@@ -137,9 +137,9 @@ pub struct Square {
     pub side: f64,
 }
 impl rt::Validate for Square {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
-            let path = &format!("{path}.{}", "side");
+            let path = path.property("side");
             let value = &self.side;
             rt::validate::minimum(path, *value, 0f64, false)?;
         }
@@ -150,7 +150,7 @@ impl rt::Validate for Square {
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct Point(pub f64, pub f64);
 impl rt::Validate for Point {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         rt::Validate::validate(&self.0, path)?;
         rt::Validate::validate(&self.1, path)?;
         Ok(())
@@ -202,7 +202,7 @@ impl rt::FromParam for DrawingStatus {
     }
 }
 impl rt::Validate for DrawingStatus {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -218,7 +218,7 @@ pub struct Tree {
     pub children: Option<Vec<crate::models::Tree>>,
 }
 impl rt::Validate for Tree {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -229,7 +229,7 @@ pub enum DrawingEither {
     String(String),
 }
 impl rt::Validate for DrawingEither {
-    fn validate(&self, path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         match self {
             Self::Integer(value) => rt::Validate::validate(value, path),
             Self::String(value) => rt::Validate::validate(value, path),
@@ -242,7 +242,7 @@ pub struct Base {
     pub kind: String,
 }
 impl rt::Validate for Base {
-    fn validate(&self, _path: &str) -> Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }

@@ -67,7 +67,7 @@ async fn create_shape_request(
         other => return Err(rt::body::unsupported(other, &["application/json"])),
     };
     let body = body.ok_or_else(rt::body::missing)?;
-    rt::Validate::validate(&body, "body")?;
+    rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
     Ok(crate::api::CreateShapeRequest {
         body,
     })
