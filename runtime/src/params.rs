@@ -191,6 +191,23 @@ impl<'a> RawRequest<'a> {
         }
     }
 
+    /// Calls `f` with each item of the array parameter `name` written in `style`, in order.
+    pub fn each_item(
+        &self,
+        location: Location,
+        name: &str,
+        style: Style,
+        f: &mut dyn FnMut(&str) -> Result<(), RequestError>,
+    ) -> Result<(), RequestError> {
+        let separator = match style {
+            Style::FormExploded => return self.each_value(location, name, f),
+            Style::Comma => ',',
+            Style::Space => ' ',
+            Style::Pipe => '|',
+        };
+        self.each_value(location, name, |value| if value.is_empty() { Ok(()) } else { value.split(separator).try_for_each(&mut *f) })
+    }
+
     /// Every field of the form body, in order.
     pub fn form_pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
         self.form.iter().cloned()
@@ -298,9 +315,17 @@ impl FromParam for serde_json::Value {
 }
 
 fn parse<T: FromParam>(location: Location, name: &str, value: &str) -> Result<T, RequestError> {
-    T::from_param(value).map_err(|why| {
-        RequestError::new(name, T::RULE, format!("{} `{name}`: {why}", location.noun()))
-    })
+    T::from_param(value).map_err(|why| unparsable(location, name, T::RULE, &why))
+}
+
+#[cold]
+fn unparsable(location: Location, name: &str, rule: &'static str, why: &str) -> RequestError {
+    RequestError::new(name, rule, format!("{} `{name}`: {why}", location.noun()))
+}
+
+#[cold]
+fn repeated(location: Location, name: &str) -> RequestError {
+    RequestError::new(name, "multiplicity", format!("{} `{name}` takes one value but was given several", location.noun()))
 }
 
 /// A single-valued parameter: absent → `None`; given twice → a `multiplicity` error.
@@ -309,14 +334,10 @@ pub fn single<T: FromParam>(
     location: Location,
     name: &str,
 ) -> Result<Option<T>, RequestError> {
-    let (first, repeated) = raw.first(location, name);
+    let (first, several) = raw.first(location, name);
     let Some(value) = first else { return Ok(None) };
-    if repeated {
-        return Err(RequestError::new(
-            name,
-            "multiplicity",
-            format!("{} `{name}` takes one value but was given several", location.noun()),
-        ));
+    if several {
+        return Err(repeated(location, name));
     }
     parse(location, name, &value).map(Some)
 }
@@ -328,25 +349,11 @@ pub fn multi<T: FromParam>(
     name: &str,
     style: Style,
 ) -> Result<Option<Vec<T>>, RequestError> {
-    let separator = match style {
-        Style::FormExploded => None,
-        Style::Comma => Some(','),
-        Style::Space => Some(' '),
-        Style::Pipe => Some('|'),
-    };
-    // `None` until a value is seen: an absent parameter costs no allocation.
+    // `None` until a value is seen: an absent parameter costs no allocation. Only parsing is
+    // generic; finding and splitting the values is one function for every type.
     let mut out: Option<Vec<T>> = None;
-    raw.each_value(location, name, |value| {
-        let out = out.get_or_insert_with(Vec::new);
-        match separator {
-            None => out.push(parse(location, name, value)?),
-            Some(_) if value.is_empty() => {}
-            Some(sep) => {
-                for item in value.split(sep) {
-                    out.push(parse(location, name, item)?);
-                }
-            }
-        }
+    raw.each_item(location, name, style, &mut |item| {
+        out.get_or_insert_with(Vec::new).push(parse(location, name, item)?);
         Ok(())
     })?;
     Ok(out)

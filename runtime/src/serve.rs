@@ -501,4 +501,39 @@ mod tests {
         assert!(began.elapsed() < DRAIN, "shutdown waited for the drain limit");
         assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting");
     }
+
+    #[tokio::test]
+    async fn a_client_that_goes_away_drops_its_handler() {
+        use tokio::io::AsyncWriteExt;
+        // The handler waits a minute unless it is dropped; dropping it closes the channel.
+        let (dropped_tx, dropped) = tokio::sync::mpsc::channel::<()>(1);
+        let router = Router::new().route(
+            "/wait",
+            axum::routing::get(move || {
+                let guard = dropped_tx.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    drop(guard);
+                    "waited"
+                }
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, router, std::future::pending()));
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client.write_all(b"GET /wait HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(client);
+        // The router holds one sender; the handler's clone goes when its future is dropped.
+        let began = std::time::Instant::now();
+        let gone = tokio::time::timeout(Duration::from_secs(5), async {
+            while dropped.sender_strong_count() > 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(gone.is_ok(), "the handler still runs after its client left");
+        assert!(began.elapsed() < Duration::from_secs(5));
+    }
 }
