@@ -279,8 +279,10 @@ fn bench_params() -> Result<(), String> {
         let (mut bare, mut generated, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         let (mut bare_cpu, mut generated_cpu) = (0.0, 0.0);
         let (mut bare_requests, mut generated_requests) = (0.0, 0.0);
-        let seconds = 3;
-        for round in 0..10 {
+        // Many short rounds: on a shared machine the load drifts, and a pair of rounds close in
+        // time sees the same drift.
+        let (rounds, seconds) = (24, 2);
+        for round in 0..rounds {
             // Alternate which goes first, so drifts of the machine fall on both alike.
             let order: [&str; 2] = if round % 2 == 0 { ["/bare", "/soda/sync"] } else { ["/soda/sync", "/bare"] };
             let mut rates = [0.0; 2];
@@ -305,7 +307,7 @@ fn bench_params() -> Result<(), String> {
         let (b, g, r) = (median(bare), median(generated), median(ratios));
         let (b_us, g_us) = (bare_cpu * 10_000.0 / bare_requests, generated_cpu * 10_000.0 / generated_requests);
         let pinning = if pin { ", server and wrk pinned to separate cores" } else { "" };
-        println!("10 paired rounds of {seconds} s, wrk -t1 -c32, server on one worker thread{pinning}");
+        println!("{rounds} paired rounds of {seconds} s, wrk -t1 -c32, server on one worker thread{pinning}");
         println!("bare axum handler:          {b:>9.0} requests/s   {b_us:>6.2} µs server CPU per request");
         println!("generated parameter layer:  {g:>9.0} requests/s   {g_us:>6.2} µs server CPU per request");
         println!("throughput ratio (median of paired rounds): {:.1} %   CPU ratio: {:.2}×", 100.0 * r, g_us / b_us);
@@ -313,7 +315,13 @@ fn bench_params() -> Result<(), String> {
     })();
     let _ = server.kill();
     let _ = server.wait();
-    result
+    result?;
+    // The same two routes in process, without sockets: the layer's own cost, and its allocations.
+    let status = pinned("1", &root().join("target/release/params-bench")).arg("in-process").status().map_err(|e| format!("params-bench: {e}"))?;
+    if !status.success() {
+        return Err("params-bench in-process failed".to_owned());
+    }
+    Ok(())
 }
 
 /// A command pinned to `core` when `taskset` exists.
