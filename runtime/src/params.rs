@@ -180,9 +180,10 @@ impl<'a> RawRequest<'a> {
         let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
         match location {
             Location::Query if !self.form_is_query || self.form.is_empty() => {
+                let mut buffer = [0u8; 256];
                 for (n, v) in &self.query {
                     if same_name(n, name, ignore_case) {
-                        f(&form_decode(v))?;
+                        f(&form_decode_in(v, &mut buffer))?;
                     }
                 }
                 Ok(())
@@ -228,30 +229,58 @@ fn same_name(given: &str, name: &str, ignore_case: bool) -> bool {
 /// is a space, `%XX` a byte (a `%` without two hex digits stays), and bytes that are not UTF-8
 /// become U+FFFD. Borrowed when there is nothing to decode, the common case.
 pub fn form_decode(raw: &str) -> Cow<'_, str> {
-    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+    if !escaped(raw) {
         return Cow::Borrowed(raw);
     }
+    let mut out = Vec::with_capacity(raw.len());
+    decode_bytes(raw.as_bytes(), |byte| out.push(byte));
+    Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// [`form_decode`], into `buffer` when the value fits (a decoded value is never longer than its
+/// encoding): no allocation for the short values parameters mostly are.
+fn form_decode_in<'b>(raw: &'b str, buffer: &'b mut [u8]) -> Cow<'b, str> {
+    if !escaped(raw) {
+        return Cow::Borrowed(raw);
+    }
+    if raw.len() > buffer.len() {
+        return form_decode(raw);
+    }
+    let mut len = 0;
+    decode_bytes(raw.as_bytes(), |byte| {
+        buffer[len] = byte;
+        len += 1;
+    });
+    match std::str::from_utf8(&buffer[..len]) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(&buffer[..len]).into_owned()),
+    }
+}
+
+fn escaped(raw: &str) -> bool {
+    raw.bytes().any(|b| b == b'%' || b == b'+')
+}
+
+/// The bytes `raw` encodes, one at a time.
+fn decode_bytes(raw: &[u8], mut push: impl FnMut(u8)) {
     fn hex(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match bytes.get(i + 1..i + 3).and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?)) {
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => push(b' '),
+            b'%' => match raw.get(i + 1..i + 3).and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?)) {
                 Some(byte) => {
-                    out.push(byte);
+                    push(byte);
                     i += 2;
                 }
-                None => out.push(b'%'),
+                None => push(b'%'),
             },
-            b => out.push(b),
+            b => push(b),
         }
         i += 1;
     }
-    Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// A type that can be read from one parameter value.
@@ -453,6 +482,8 @@ mod tests {
         for raw in ["plain", "a+b", "a%20b", "%", "100%", "%2", "%zz", "%41%42c", "caf%C3%A9", "bad%FFbyte", "%E2%82", "+%2B+", ""] {
             let expected: String = form_urlencoded::parse(format!("k={raw}").as_bytes()).next().unwrap().1.into_owned();
             assert_eq!(form_decode(raw), expected, "{raw}");
+            assert_eq!(form_decode_in(raw, &mut [0u8; 256]), expected, "{raw}");
+            assert_eq!(form_decode_in(raw, &mut [0u8; 4]), expected, "{raw} (longer than the buffer)");
         }
         assert!(matches!(form_decode("sample-image"), Cow::Borrowed(_)));
         // Names are decoded too before they are compared.

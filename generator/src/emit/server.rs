@@ -548,12 +548,10 @@ fn server_fn(api: &Api) -> TokenStream {
     let extract = format_ident!("{}_request", op.name);
     let job_method = format_ident!("{}_job", op.name);
     let jobs = &uws.jobs;
-    let format = error_format(op);
     let takes_body = op.body.is_some() || op.dali_sync;
     let body_arg = if takes_body { quote!(, rt::axum::body::Body::empty()) } else { quote!() };
     let has_path = op.params.iter().any(|p| p.location == Location::Path);
     let path_arg = if has_path { quote!(, Vec::new()) } else { quote!() };
-    let _ = format;
     quote! {
         /// Runs UWS jobs with the service's job method.
         struct JobRunner<S>(Arc<S>);
