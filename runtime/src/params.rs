@@ -121,6 +121,11 @@ impl<'a> RawRequest<'a> {
         self.files.push(part);
     }
 
+    /// Whether names at `location` compare ignoring ASCII case (DALI, query and form only).
+    fn ignores_case(&self, location: Location) -> bool {
+        self.case_insensitive && matches!(location, Location::Query | Location::Form)
+    }
+
     /// The decoded values of the query pairs named `name`.
     fn query_values<'s>(&'s self, name: &'s str, ignore_case: bool) -> impl Iterator<Item = Cow<'s, str>> + 's {
         self.query.iter().filter(move |(n, _)| same_name(n, name, ignore_case)).map(|(_, v)| form_decode(v))
@@ -128,8 +133,7 @@ impl<'a> RawRequest<'a> {
 
     /// Every value given for `name` at `location`, in arrival order.
     pub fn matching<'s>(&'s self, location: Location, name: &'s str) -> Box<dyn Iterator<Item = Cow<'s, str>> + 's> {
-        let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
-        let same = move |n: &str| if ignore_case { n.eq_ignore_ascii_case(name) } else { n == name };
+        let ignore_case = self.ignores_case(location);
         match location {
             Location::Header => Box::new(self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(Cow::Borrowed)),
             Location::Cookie => Box::new(
@@ -143,20 +147,20 @@ impl<'a> RawRequest<'a> {
             Location::Query => {
                 let query = self.query_values(name, ignore_case);
                 if self.form_is_query {
-                    Box::new(query.chain(self.form.iter().filter(move |(n, _)| same(n)).map(|(_, v)| Cow::Borrowed(v.as_str()))))
+                    Box::new(query.chain(self.form.iter().filter(move |(n, _)| same_name(n, name, ignore_case)).map(|(_, v)| Cow::Borrowed(v.as_str()))))
                 } else {
                     Box::new(query)
                 }
             }
             Location::Path => Box::new(self.path.iter().filter(move |(n, _)| n == name).map(|(_, v)| Cow::Borrowed(v.as_str()))),
-            Location::Form => Box::new(self.form.iter().filter(move |(n, _)| same(n)).map(|(_, v)| Cow::Borrowed(v.as_str()))),
+            Location::Form => Box::new(self.form.iter().filter(move |(n, _)| same_name(n, name, ignore_case)).map(|(_, v)| Cow::Borrowed(v.as_str()))),
         }
     }
 
     /// The first value given for `name` at `location`, and whether there is another: the hot
     /// path of every single-valued parameter, allocating only to decode an escaped value.
     pub fn first<'s>(&'s self, location: Location, name: &'s str) -> (Option<Cow<'s, str>>, bool) {
-        let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
+        let ignore_case = self.ignores_case(location);
         if location == Location::Query && (!self.form_is_query || self.form.is_empty()) {
             let mut named = self.query.iter().filter(|(n, _)| same_name(n, name, ignore_case));
             let first = named.next();
@@ -177,7 +181,7 @@ impl<'a> RawRequest<'a> {
     /// Calls `f` with each value of `name`, in order; query parameters without a form body take
     /// a path that allocates only to decode escaped values.
     pub fn each_value<E>(&self, location: Location, name: &str, mut f: impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
-        let ignore_case = self.case_insensitive && matches!(location, Location::Query | Location::Form);
+        let ignore_case = self.ignores_case(location);
         match location {
             Location::Query if !self.form_is_query || self.form.is_empty() => {
                 let mut buffer = [0u8; 256];
