@@ -3,7 +3,8 @@
 //! Routing, parameter extraction and validation.
 
 use ivoagen_runtime::codegen as rt;
-use rt::axum::extract::{Request, State};
+use rt::axum::extract::Request;
+use rt::axum::handler::Handler;
 use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
 use rt::{Location, RawRequest, RequestError};
@@ -117,29 +118,40 @@ fn shared_router<S: crate::api::Api>(
         .route(
             &[base_path, "/sync"].concat(),
             routing::get_service(
-                    rt::auth::guard(&soda_sync_gate, soda_sync::<S>, &service),
+                    rt::auth::guard(
+                        &soda_sync_gate,
+                        rt::endpoint(soda_sync::<S>, &service),
+                    ),
                 )
-                .post_service(rt::auth::guard(&soda_sync_gate, soda_sync::<S>, &service)),
+                .post_service(
+                    rt::auth::guard(
+                        &soda_sync_gate,
+                        rt::endpoint(soda_sync::<S>, &service),
+                    ),
+                ),
         )
         .route(
             &[base_path, "/links"].concat(),
-            routing::get_service(rt::auth::guard(&links_gate, links::<S>, &service))
-                .post_service(rt::auth::guard(&links_gate, links::<S>, &service)),
+            routing::get_service(
+                    rt::auth::guard(&links_gate, rt::endpoint(links::<S>, &service)),
+                )
+                .post_service(
+                    rt::auth::guard(&links_gate, rt::endpoint(links::<S>, &service)),
+                ),
         )
         .route(
             &[base_path, "/capabilities"].concat(),
             routing::get_service(
-                rt::auth::guard(&get_capabilities_gate, get_capabilities, &service),
+                rt::auth::guard(&get_capabilities_gate, get_capabilities.with_state(())),
             ),
         )
         .route(
             &[base_path, "/availability"].concat(),
             routing::get_service(
-                rt::auth::guard(&get_availability_gate, get_availability, &service),
+                rt::auth::guard(&get_availability_gate, get_availability.with_state(())),
             ),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
-        .with_state(service)
 }
 /// Runs UWS jobs with the service's job method.
 struct JobRunner<S>(Arc<S>);
@@ -218,10 +230,7 @@ async fn openapi_json() -> Response {
     )
 }
 /// `GET /sync` (`sodaSync`): extracts and checks the request, then calls the service.
-async fn soda_sync<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
+async fn soda_sync<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request = match soda_sync_request(&parts, body).await {
         Ok(request) => request,
@@ -321,10 +330,7 @@ async fn soda_sync_request(
     })
 }
 /// `GET /links` (`links`): extracts and checks the request, then calls the service.
-async fn links<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
+async fn links<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request = match links_request(&parts, body).await {
         Ok(request) => request,

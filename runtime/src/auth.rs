@@ -365,16 +365,11 @@ impl<S> tower::Layer<S> for AuthLayer {
     }
 }
 
-/// `handler`, given `state`, behind `gate`: what a generated router mounts for each method of a
-/// secured route. Unlike [`AuthLayer`] as a `route_layer`, which boxes the route a second time,
-/// this costs nothing per request beyond the gate itself.
-pub fn guard<H, T, S>(gate: &Arc<Gate>, handler: H, state: &S) -> AuthService<axum::handler::HandlerService<H, T, S>>
-where
-    H: axum::handler::Handler<T, S>,
-    S: Clone + Send + Sync + 'static,
-    T: 'static,
-{
-    AuthService { inner: axum::handler::Handler::with_state(handler, state.clone()), gate: gate.clone() }
+/// `inner` behind `gate`: what a generated router mounts for each method of a secured route.
+/// Unlike [`AuthLayer`] as a `route_layer`, which boxes the route a second time, this costs
+/// nothing per request beyond the gate itself.
+pub fn guard<S>(gate: &Arc<Gate>, inner: S) -> AuthService<S> {
+    AuthService { inner, gate: gate.clone() }
 }
 
 /// The service [`AuthLayer`] wraps a route in.

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod body;
 pub mod dali;
+pub mod endpoint;
 pub mod error;
 pub mod ivoa;
 pub mod params;
@@ -41,6 +42,7 @@ pub mod codegen {
     pub use crate::auth;
     pub use crate::body;
     pub use crate::dali;
+    pub use crate::endpoint::endpoint;
     pub use crate::ivoa::{self, ErrorFormat};
     pub use crate::uws;
     pub use crate::vosi;

@@ -74,6 +74,9 @@ pub struct RawRequest<'a> {
     /// `name=value` pairs of the query string: names decoded, values as sent (percent-encoded,
     /// `+` for space) until asked for.
     query: Vec<(Cow<'a, str>, &'a str)>,
+    /// A filter over the query and form names: bit [`name_bit`] of each is set. A clear bit
+    /// means no such name, so the many declared parameters a request leaves out cost one test.
+    names: u64,
     path: Vec<(String, String)>,
     headers: &'a HeaderMap,
     form: Vec<(String, String)>,
@@ -83,20 +86,9 @@ pub struct RawRequest<'a> {
 impl<'a> RawRequest<'a> {
     /// Collects the parameters of the request head; `path` holds the values the router matched.
     pub fn new(parts: &'a Parts, path: Vec<(String, String)>) -> Self {
-        let query = parts
-            .uri
-            .query()
-            .map(|q| {
-                q.split('&')
-                    .filter(|pair| !pair.is_empty())
-                    .map(|pair| {
-                        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                        (form_decode(name), value)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        RawRequest { case_insensitive: false, form_is_query: false, query, path, headers: &parts.headers, form: Vec::new(), files: Vec::new() }
+        let query = parts.uri.query().map(split_query).unwrap_or_default();
+        let names = query.iter().fold(0, |bits, (name, _)| bits | name_bit(name));
+        RawRequest { case_insensitive: false, form_is_query: false, query, names, path, headers: &parts.headers, form: Vec::new(), files: Vec::new() }
     }
 
     /// Compares query and form parameter names ignoring ASCII case (DALI §3.1).
@@ -113,7 +105,15 @@ impl<'a> RawRequest<'a> {
 
     /// Adds the fields of a form body (urlencoded, or the text parts of a multipart body).
     pub fn add_form(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
+        let start = self.form.len();
         self.form.extend(pairs);
+        self.names = self.form[start..].iter().fold(self.names, |bits, (name, _)| bits | name_bit(name));
+    }
+
+    /// Whether the query or form may hold `name`: `false` is certain, `true` is a maybe.
+    #[inline]
+    fn may_hold(&self, location: Location, name: &str) -> bool {
+        !matches!(location, Location::Query | Location::Form) || self.names & name_bit(name) != 0
     }
 
     /// Adds a file part of a multipart body.
@@ -184,10 +184,9 @@ impl<'a> RawRequest<'a> {
         let ignore_case = self.ignores_case(location);
         match location {
             Location::Query if !self.form_is_query || self.form.is_empty() => {
-                let mut buffer = [0u8; 256];
                 for (n, v) in &self.query {
                     if same_name(n, name, ignore_case) {
-                        f(&form_decode_in(v, &mut buffer))?;
+                        with_decoded(v, &mut f)?;
                     }
                 }
                 Ok(())
@@ -241,24 +240,48 @@ pub fn form_decode(raw: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
-/// [`form_decode`], into `buffer` when the value fits (a decoded value is never longer than its
-/// encoding): no allocation for the short values parameters mostly are.
-fn form_decode_in<'b>(raw: &'b str, buffer: &'b mut [u8]) -> Cow<'b, str> {
+/// Calls `f` with `raw` decoded as [`form_decode`] does: borrowed when there is nothing to
+/// decode, decoded into a stack buffer when it fits (a decoded value is never longer than its
+/// encoding), so that the short values parameters mostly are cost no allocation.
+fn with_decoded<R>(raw: &str, f: impl FnOnce(&str) -> R) -> R {
+    const SHORT: usize = 256;
     if !escaped(raw) {
-        return Cow::Borrowed(raw);
+        return f(raw);
     }
-    if raw.len() > buffer.len() {
-        return form_decode(raw);
+    if raw.len() > SHORT {
+        return f(&form_decode(raw));
     }
+    let mut buffer = [0u8; SHORT];
     let mut len = 0;
     decode_bytes(raw.as_bytes(), |byte| {
         buffer[len] = byte;
         len += 1;
     });
     match std::str::from_utf8(&buffer[..len]) {
-        Ok(text) => Cow::Borrowed(text),
-        Err(_) => Cow::Owned(String::from_utf8_lossy(&buffer[..len]).into_owned()),
+        Ok(text) => f(text),
+        Err(_) => f(&String::from_utf8_lossy(&buffer[..len])),
     }
+}
+
+/// The `name=value` pairs of a query string: empty pairs skipped, names decoded, values left as
+/// sent.
+/// The bit of `name` in [`RawRequest`]'s name filter: from its length and first byte, the same
+/// for names that differ only in ASCII case.
+#[inline]
+fn name_bit(name: &str) -> u64 {
+    let first = name.as_bytes().first().map_or(0, |b| b | 0x20);
+    1 << (name.len().wrapping_add(7 * usize::from(first)) % 64)
+}
+
+fn split_query(query: &str) -> Vec<(Cow<'_, str>, &str)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(name), value)
+        })
+        .collect()
 }
 
 fn escaped(raw: &str) -> bool {
@@ -268,18 +291,23 @@ fn escaped(raw: &str) -> bool {
 /// The bytes `raw` encodes, one at a time.
 fn decode_bytes(raw: &[u8], mut push: impl FnMut(u8)) {
     fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
     }
     let mut i = 0;
     while i < raw.len() {
         match raw[i] {
             b'+' => push(b' '),
-            b'%' => match raw.get(i + 1..i + 3).and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?)) {
-                Some(byte) => {
-                    push(byte);
+            b'%' => match (raw.get(i + 1).copied().and_then(hex), raw.get(i + 2).copied().and_then(hex)) {
+                (Some(high), Some(low)) => {
+                    push(high << 4 | low);
                     i += 2;
                 }
-                None => push(b'%'),
+                _ => push(b'%'),
             },
             b => push(b),
         }
@@ -367,6 +395,9 @@ pub fn single<T: FromParam>(
     location: Location,
     name: &str,
 ) -> Result<Option<T>, RequestError> {
+    if !raw.may_hold(location, name) {
+        return Ok(None);
+    }
     let (first, several) = raw.first(location, name);
     let Some(value) = first else { return Ok(None) };
     if several {
@@ -384,6 +415,9 @@ pub fn multi<T: FromParam>(
 ) -> Result<Option<Vec<T>>, RequestError> {
     // `None` until a value is seen: an absent parameter costs no allocation. Only parsing is
     // generic; finding and splitting the values is one function for every type.
+    if !raw.may_hold(location, name) {
+        return Ok(None);
+    }
     let mut out: Option<Vec<T>> = None;
     raw.each_item(location, name, style, &mut |item| {
         out.get_or_insert_with(Vec::new).push(parse(location, name, item)?);
@@ -427,10 +461,14 @@ pub fn any_present(raw: &RawRequest, location: Location, names: &[&str]) -> bool
     names.iter().any(|n| raw.matching(location, n).next().is_some())
 }
 
-/// Names the values the router matched by position: operations that share a route may name
-/// their path parameters differently.
-pub fn path_pairs(params: &axum::extract::RawPathParams, names: &[&str]) -> Vec<(String, String)> {
-    names.iter().zip(params.iter()).map(|(n, (_, v))| ((*n).to_owned(), v.to_owned())).collect()
+/// The values the router matched for the route's path parameters, named by position: operations
+/// that share a route may name their path parameters differently. A path that is not UTF-8 gets
+/// axum's rejection (400), as an extractor would answer.
+pub async fn path_pairs(parts: &mut Parts, names: &[&str]) -> Result<Vec<(String, String)>, axum::response::Response> {
+    use axum::extract::FromRequestParts;
+    use axum::response::IntoResponse;
+    let params = axum::extract::RawPathParams::from_request_parts(parts, &()).await.map_err(IntoResponse::into_response)?;
+    Ok(names.iter().zip(params.iter()).map(|(n, (_, v))| ((*n).to_owned(), v.to_owned())).collect())
 }
 
 #[cfg(test)]
@@ -486,8 +524,11 @@ mod tests {
         for raw in ["plain", "a+b", "a%20b", "%", "100%", "%2", "%zz", "%41%42c", "caf%C3%A9", "bad%FFbyte", "%E2%82", "+%2B+", ""] {
             let expected: String = form_urlencoded::parse(format!("k={raw}").as_bytes()).next().unwrap().1.into_owned();
             assert_eq!(form_decode(raw), expected, "{raw}");
-            assert_eq!(form_decode_in(raw, &mut [0u8; 256]), expected, "{raw}");
-            assert_eq!(form_decode_in(raw, &mut [0u8; 4]), expected, "{raw} (longer than the buffer)");
+            assert_eq!(with_decoded(raw, str::to_owned), expected, "{raw}");
+            // Longer than the stack buffer: decoded on the heap, to the same text.
+            let long = raw.repeat(300 / raw.len().max(1) + 1);
+            let expected: String = form_urlencoded::parse(format!("k={long}").as_bytes()).next().unwrap().1.into_owned();
+            assert_eq!(with_decoded(&long, str::to_owned), expected, "{long}");
         }
         assert!(matches!(form_decode("sample-image"), Cow::Borrowed(_)));
         // Names are decoded too before they are compared.
@@ -495,5 +536,39 @@ mod tests {
         let raw = RawRequest::new(&parts, Vec::new()).case_insensitive();
         assert_eq!(raw.values(Location::Query, "id"), ["a"]);
         assert_eq!(single::<String>(&raw, Location::Query, "circle").unwrap().as_deref(), Some("1 2 3"));
+    }
+
+    #[test]
+    fn the_name_filter_never_hides_a_parameter() {
+        // Names that differ in case, length or first byte, including bytes that are not letters.
+        let names = ["ID", "id", "Id", "circle", "CIRCLE", "cIrClE", "POS", "pol", "a", "@", "`", "[", "{", "é", "", "RESPONSEFORMAT", "x".repeat(200).leak()];
+        for given in names {
+            let uri = format!("/x?{}=1", form_urlencoded::byte_serialize(given.as_bytes()).collect::<String>());
+            let parts = parts(&uri);
+            for asked in names {
+                for raw in [RawRequest::new(&parts, Vec::new()), RawRequest::new(&parts, Vec::new()).case_insensitive()] {
+                    let same = if raw.case_insensitive { given.eq_ignore_ascii_case(asked) } else { given == asked };
+                    let found = single::<String>(&raw, Location::Query, asked).unwrap().is_some();
+                    assert_eq!(found, same, "{given:?} asked as {asked:?}");
+                    assert_eq!(multi::<String>(&raw, Location::Query, asked, Style::FormExploded).unwrap().is_some(), found);
+                }
+            }
+        }
+        // Form fields count too.
+        let parts = parts("/x");
+        let mut raw = RawRequest::new(&parts, Vec::new()).case_insensitive().form_is_query();
+        assert_eq!(single::<String>(&raw, Location::Query, "ID").unwrap(), None);
+        raw.add_form([("id".to_owned(), "a".to_owned())]);
+        assert_eq!(single::<String>(&raw, Location::Query, "ID").unwrap().as_deref(), Some("a"));
+        assert_eq!(single::<String>(&raw, Location::Form, "Id").unwrap().as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn query_splitting_agrees_with_form_urlencoded() {
+        for query in ["", "&", "a", "a=", "=b", "a=1&&b=2&", "a=1=2&b", "&&a&", "x=%26&y=+"] {
+            let expected: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            let split: Vec<(String, String)> = split_query(query).into_iter().map(|(n, v)| (n.into_owned(), form_decode(v).into_owned())).collect();
+            assert_eq!(split, expected, "{query}");
+        }
     }
 }

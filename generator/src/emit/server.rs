@@ -294,7 +294,7 @@ pub fn server_module(api: &Api) -> TokenStream {
             .iter()
             .map(|op| {
                 let handler = ident(&op.name);
-                let handler = if op.vosi.is_some() { quote!(#handler) } else { quote!(#handler::<S>) };
+                let handler = if op.vosi.is_some() { quote!(#handler.with_state(())) } else { quote!(rt::endpoint(#handler::<S>, &service)) };
                 (op.method.clone(), handler)
             })
             .collect();
@@ -302,7 +302,7 @@ pub fn server_module(api: &Api) -> TokenStream {
         for op in ops.iter().filter(|op| op.dali_sync && op.method == "get") {
             if !ops.iter().any(|o| o.method == "post") {
                 let handler = ident(&op.name);
-                methods.push(("post".to_owned(), quote!(#handler::<S>)));
+                methods.push(("post".to_owned(), quote!(rt::endpoint(#handler::<S>, &service))));
             }
         }
         // Operations sharing a path share the first one's security: each method's handler goes
@@ -310,10 +310,11 @@ pub fn server_module(api: &Api) -> TokenStream {
         // the route twice).
         let gate = op_gate(api, ops[0], quote!(policy)).map(|_| format_ident!("{}_gate", ops[0].name));
         let methods = methods.iter().enumerate().map(|(i, (method, handler))| {
-            let (method, handler) = match &gate {
-                Some(gate) => (format_ident!("{}_service", method), quote!(rt::auth::guard(&#gate, #handler, &service))),
-                None => (format_ident!("{}", method), handler.clone()),
+            let handler = match &gate {
+                Some(gate) => quote!(rt::auth::guard(&#gate, #handler)),
+                None => handler.clone(),
             };
+            let method = format_ident!("{}_service", method);
             if i == 0 { quote!(routing::#method(#handler)) } else { quote!(.#method(#handler)) }
         });
         quote!(.route(&[base_path, #route].concat(), #(#methods)*))
@@ -370,8 +371,6 @@ pub fn server_module(api: &Api) -> TokenStream {
         quote!()
     };
     let statics = rust.pattern_statics();
-    let uses_path = api.operations.iter().any(|op| op.served() && op.params.iter().any(|p| p.location == Location::Path));
-    let path_import = if uses_path { quote!(use rt::axum::extract::RawPathParams;) } else { quote!() };
     let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
     let uses_raw = served.iter().any(|op| {
         !op.params.is_empty() || op.dali_sync || op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)))
@@ -385,19 +384,23 @@ pub fn server_module(api: &Api) -> TokenStream {
         (true, false) => quote!(use rt::{RawRequest, RequestError};),
         _ => quote!(use rt::RequestError;),
     };
+    // Each served operation is an endpoint calling the service; VOSI handlers are axum handlers
+    // without state.
     let with_state = if served.is_empty() { quote!(let _ = service;) } else { quote!() };
     let server_fn = server_fn(api);
-    let router_tail = if served.is_empty() { quote!() } else { quote!(.with_state(service)) };
+    let vosi = api.operations.iter().any(|op| op.vosi.is_some());
+    let handler_import = if vosi { quote!(use rt::axum::handler::Handler;) } else { quote!() };
     let imports = if served.is_empty() {
         quote! {
+            #handler_import
             use rt::axum::response::Response;
             use rt::axum::{Router, routing};
             use std::sync::Arc;
         }
     } else {
         quote! {
-            use rt::axum::extract::{Request, State};
-            #path_import
+            use rt::axum::extract::Request;
+            #handler_import
             use rt::axum::response::{IntoResponse, Response};
             use rt::axum::{Router, routing};
             #raw_import
@@ -430,7 +433,6 @@ pub fn server_module(api: &Api) -> TokenStream {
             Router::new()
                 #(#route_calls)*
                 .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
-                #router_tail
         }
 
         #server_fn
@@ -735,13 +737,19 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     let path_params: Vec<&Param> = op.params.iter().filter(|p| p.location == Location::Path).collect();
     let mut extract_decls = vec![quote!(parts: &rt::http::request::Parts)];
     let mut extract_args = vec![quote!(&parts)];
-    let (path_arg, path_value) = if path_params.is_empty() {
+    let (path_read, path_value) = if path_params.is_empty() {
         (quote!(), quote!(Vec::new()))
     } else {
         let names = path_params.iter().map(|p| p.api_name.as_str());
         extract_decls.push(quote!(path: Vec<(String, String)>));
-        extract_args.push(quote!(rt::params::path_pairs(&path, &[#(#names),*])));
-        (quote!(path: RawPathParams,), quote!(path))
+        extract_args.push(quote!(path));
+        let read = quote! {
+            let path = match rt::params::path_pairs(&mut parts, &[#(#names),*]).await {
+                Ok(path) => path,
+                Err(rejection) => return rejection,
+            };
+        };
+        (read, quote!(path))
     };
     if op.body.is_some() || op.dali_sync {
         extract_decls.push(quote!(body: rt::axum::body::Body));
@@ -752,10 +760,11 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     let needs_body = op.body.is_some() || op.dali_sync;
     let mut_raw = op.dali_sync || op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)));
     let raw_binding = if mut_raw { quote!(let mut raw) } else { quote!(let raw) };
+    let parts = if path_params.is_empty() { quote!(parts) } else { quote!(mut parts) };
     let (parts_binding, body_read) = if needs_body {
-        (quote!(let (parts, body) = request.into_parts();), quote!(let bytes = rt::body::read(body).await?;))
+        (quote!(let (#parts, body) = request.into_parts();), quote!(let bytes = rt::body::read(body).await?;))
     } else {
-        (quote!(let (parts, _) = request.into_parts();), quote!())
+        (quote!(let (#parts, _) = request.into_parts();), quote!())
     };
     if op.dali_sync && op.body.is_none() {
         // DALI-sync: a POST carries the same parameters in a form or multipart body.
@@ -861,8 +870,9 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     let doc = format!(" `{} {}` (`{api_name}`): extracts and checks the request, then calls the service.", op.method.to_uppercase(), op.path);
     quote! {
         #[doc = #doc]
-        async fn #name<S: crate::api::Api>(State(service): State<Arc<S>>, #path_arg request: Request) -> Response {
+        async fn #name<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
             #parts_binding
+            #path_read
             let request = match #extract(#(#extract_args),*).await {
                 Ok(request) => request,
                 Err(error) => return error.respond(#format),

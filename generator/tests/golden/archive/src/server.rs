@@ -3,8 +3,7 @@
 //! Routing, parameter extraction and validation.
 
 use ivoagen_runtime::codegen as rt;
-use rt::axum::extract::{Request, State};
-use rt::axum::extract::RawPathParams;
+use rt::axum::extract::Request;
 use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
 use rt::{Location, RawRequest, RequestError};
@@ -26,14 +25,14 @@ fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router
     Router::new()
         .route(
             &[base_path, "/observations"].concat(),
-            routing::get(list_observations::<S>).post(register_observation::<S>),
+            routing::get_service(rt::endpoint(list_observations::<S>, &service))
+                .post_service(rt::endpoint(register_observation::<S>, &service)),
         )
         .route(
             &[base_path, "/observations/{obsId}"].concat(),
-            routing::get(get_observation::<S>),
+            routing::get_service(rt::endpoint(get_observation::<S>, &service)),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
-        .with_state(service)
 }
 /// The whole server, as `main` runs it.
 pub async fn server<S: crate::api::Api>(
@@ -51,7 +50,7 @@ async fn openapi_json() -> Response {
 }
 /// `GET /observations` (`listObservations`): extracts and checks the request, then calls the service.
 async fn list_observations<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
+    service: Arc<S>,
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
@@ -95,7 +94,7 @@ async fn list_observations_request(
 }
 /// `POST /observations` (`registerObservation`): extracts and checks the request, then calls the service.
 async fn register_observation<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
+    service: Arc<S>,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
@@ -157,17 +156,15 @@ async fn register_observation_request(
 }
 /// `GET /observations/{obsId}` (`getObservation`): extracts and checks the request, then calls the service.
 async fn get_observation<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    path: RawPathParams,
+    service: Arc<S>,
     request: Request,
 ) -> Response {
-    let (parts, _) = request.into_parts();
-    let request = match get_observation_request(
-            &parts,
-            rt::params::path_pairs(&path, &["obsId"]),
-        )
-        .await
-    {
+    let (mut parts, _) = request.into_parts();
+    let path = match rt::params::path_pairs(&mut parts, &["obsId"]).await {
+        Ok(path) => path,
+        Err(rejection) => return rejection,
+    };
+    let request = match get_observation_request(&parts, path).await {
         Ok(request) => request,
         Err(error) => return error.respond(rt::ErrorFormat::Json),
     };

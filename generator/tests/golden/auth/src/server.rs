@@ -3,7 +3,7 @@
 //! Routing, parameter extraction and validation.
 
 use ivoagen_runtime::codegen as rt;
-use rt::axum::extract::{Request, State};
+use rt::axum::extract::Request;
 use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
 use rt::{Location, RawRequest, RequestError};
@@ -121,27 +121,32 @@ fn shared_router<S: crate::api::Api>(
     Router::new()
         .route(
             &[base_path, "/open"].concat(),
-            routing::get_service(rt::auth::guard(&open_gate, open::<S>, &service)),
+            routing::get_service(
+                rt::auth::guard(&open_gate, rt::endpoint(open::<S>, &service)),
+            ),
         )
         .route(
             &[base_path, "/optional"].concat(),
             routing::get_service(
-                rt::auth::guard(&optional_gate, optional::<S>, &service),
+                rt::auth::guard(&optional_gate, rt::endpoint(optional::<S>, &service)),
             ),
         )
         .route(
             &[base_path, "/required"].concat(),
             routing::get_service(
-                rt::auth::guard(&required_gate, required::<S>, &service),
+                rt::auth::guard(&required_gate, rt::endpoint(required::<S>, &service)),
             ),
         )
         .route(
             &[base_path, "/sync"].concat(),
-            routing::get_service(rt::auth::guard(&sync_gate, sync::<S>, &service))
-                .post_service(rt::auth::guard(&sync_gate, sync::<S>, &service)),
+            routing::get_service(
+                    rt::auth::guard(&sync_gate, rt::endpoint(sync::<S>, &service)),
+                )
+                .post_service(
+                    rt::auth::guard(&sync_gate, rt::endpoint(sync::<S>, &service)),
+                ),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
-        .with_state(service)
 }
 /// The whole server, as `main` runs it.
 pub async fn server<S: crate::api::Api>(
@@ -160,10 +165,7 @@ async fn openapi_json() -> Response {
     )
 }
 /// `GET /open` (`open`): extracts and checks the request, then calls the service.
-async fn open<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
+async fn open<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let request = match open_request(&parts).await {
         Ok(request) => request,
@@ -180,10 +182,7 @@ async fn open_request(
     Ok(crate::api::OpenRequest {})
 }
 /// `GET /optional` (`optional`): extracts and checks the request, then calls the service.
-async fn optional<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
+async fn optional<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let request = match optional_request(&parts).await {
         Ok(request) => request,
@@ -200,10 +199,7 @@ async fn optional_request(
     Ok(crate::api::OptionalRequest {})
 }
 /// `GET /required` (`required`): extracts and checks the request, then calls the service.
-async fn required<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
+async fn required<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let request = match required_request(&parts).await {
         Ok(request) => request,
@@ -220,10 +216,7 @@ async fn required_request(
     Ok(crate::api::RequiredRequest {})
 }
 /// `GET /sync` (`sync`): extracts and checks the request, then calls the service.
-async fn sync<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
+async fn sync<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request = match sync_request(&parts, body).await {
         Ok(request) => request,

@@ -3,8 +3,7 @@
 //! Routing, parameter extraction and validation.
 
 use ivoagen_runtime::codegen as rt;
-use rt::axum::extract::{Request, State};
-use rt::axum::extract::RawPathParams;
+use rt::axum::extract::Request;
 use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
 use rt::{Location, RawRequest, RequestError};
@@ -24,15 +23,24 @@ pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
 }
 fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
     Router::new()
-        .route(&[base_path, "/jobs"].concat(), routing::post(create_job::<S>))
-        .route(&[base_path, "/uploads"].concat(), routing::post(upload::<S>))
-        .route(&[base_path, "/notes"].concat(), routing::put(put_note::<S>))
+        .route(
+            &[base_path, "/jobs"].concat(),
+            routing::post_service(rt::endpoint(create_job::<S>, &service)),
+        )
+        .route(
+            &[base_path, "/uploads"].concat(),
+            routing::post_service(rt::endpoint(upload::<S>, &service)),
+        )
+        .route(
+            &[base_path, "/notes"].concat(),
+            routing::put_service(rt::endpoint(put_note::<S>, &service)),
+        )
         .route(
             &[base_path, "/images/{name}"].concat(),
-            routing::put(put_image::<S>).get(get_image::<S>),
+            routing::put_service(rt::endpoint(put_image::<S>, &service))
+                .get_service(rt::endpoint(get_image::<S>, &service)),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
-        .with_state(service)
 }
 /// The whole server, as `main` runs it.
 pub async fn server<S: crate::api::Api>(
@@ -49,10 +57,7 @@ async fn openapi_json() -> Response {
     )
 }
 /// `POST /jobs` (`createJob`): extracts and checks the request, then calls the service.
-async fn create_job<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
+async fn create_job<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request = match create_job_request(&parts, body).await {
         Ok(request) => request,
@@ -116,10 +121,7 @@ async fn create_job_request(
     })
 }
 /// `POST /uploads` (`upload`): extracts and checks the request, then calls the service.
-async fn upload<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
+async fn upload<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request = match upload_request(&parts, body).await {
         Ok(request) => request,
@@ -155,10 +157,7 @@ async fn upload_request(
     Ok(crate::api::UploadRequest { body })
 }
 /// `PUT /notes` (`putNote`): extracts and checks the request, then calls the service.
-async fn put_note<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    request: Request,
-) -> Response {
+async fn put_note<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let request = match put_note_request(&parts, body).await {
         Ok(request) => request,
@@ -186,19 +185,13 @@ async fn put_note_request(
     Ok(crate::api::PutNoteRequest { body })
 }
 /// `PUT /images/{name}` (`putImage`): extracts and checks the request, then calls the service.
-async fn put_image<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    path: RawPathParams,
-    request: Request,
-) -> Response {
-    let (parts, body) = request.into_parts();
-    let request = match put_image_request(
-            &parts,
-            rt::params::path_pairs(&path, &["name"]),
-            body,
-        )
-        .await
-    {
+async fn put_image<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let path = match rt::params::path_pairs(&mut parts, &["name"]).await {
+        Ok(path) => path,
+        Err(rejection) => return rejection,
+    };
+    let request = match put_image_request(&parts, path, body).await {
         Ok(request) => request,
         Err(error) => return error.respond(rt::ErrorFormat::Json),
     };
@@ -238,18 +231,13 @@ async fn put_image_request(
     })
 }
 /// `GET /images/{name}` (`getImage`): extracts and checks the request, then calls the service.
-async fn get_image<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    path: RawPathParams,
-    request: Request,
-) -> Response {
-    let (parts, _) = request.into_parts();
-    let request = match get_image_request(
-            &parts,
-            rt::params::path_pairs(&path, &["name"]),
-        )
-        .await
-    {
+async fn get_image<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let path = match rt::params::path_pairs(&mut parts, &["name"]).await {
+        Ok(path) => path,
+        Err(rejection) => return rejection,
+    };
+    let request = match get_image_request(&parts, path).await {
         Ok(request) => request,
         Err(error) => return error.respond(rt::ErrorFormat::Json),
     };

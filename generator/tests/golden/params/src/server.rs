@@ -3,8 +3,7 @@
 //! Routing, parameter extraction and validation.
 
 use ivoagen_runtime::codegen as rt;
-use rt::axum::extract::{Request, State};
-use rt::axum::extract::RawPathParams;
+use rt::axum::extract::Request;
 use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
 use rt::{Location, RawRequest, RequestError};
@@ -27,9 +26,11 @@ pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
 }
 fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
     Router::new()
-        .route(&[base_path, "/items/{itemId}"].concat(), routing::get(get_item::<S>))
+        .route(
+            &[base_path, "/items/{itemId}"].concat(),
+            routing::get_service(rt::endpoint(get_item::<S>, &service)),
+        )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
-        .with_state(service)
 }
 /// The whole server, as `main` runs it.
 pub async fn server<S: crate::api::Api>(
@@ -46,18 +47,13 @@ async fn openapi_json() -> Response {
     )
 }
 /// `GET /items/{itemId}` (`getItem`): extracts and checks the request, then calls the service.
-async fn get_item<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
-    path: RawPathParams,
-    request: Request,
-) -> Response {
-    let (parts, _) = request.into_parts();
-    let request = match get_item_request(
-            &parts,
-            rt::params::path_pairs(&path, &["itemId"]),
-        )
-        .await
-    {
+async fn get_item<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let path = match rt::params::path_pairs(&mut parts, &["itemId"]).await {
+        Ok(path) => path,
+        Err(rejection) => return rejection,
+    };
+    let request = match get_item_request(&parts, path).await {
         Ok(request) => request,
         Err(error) => return error.respond(rt::ErrorFormat::Json),
     };

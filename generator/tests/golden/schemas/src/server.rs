@@ -3,7 +3,7 @@
 //! Routing, parameter extraction and validation.
 
 use ivoagen_runtime::codegen as rt;
-use rt::axum::extract::{Request, State};
+use rt::axum::extract::Request;
 use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
 use rt::RequestError;
@@ -20,9 +20,11 @@ pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
 }
 fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
     Router::new()
-        .route(&[base_path, "/shapes"].concat(), routing::post(create_shape::<S>))
+        .route(
+            &[base_path, "/shapes"].concat(),
+            routing::post_service(rt::endpoint(create_shape::<S>, &service)),
+        )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
-        .with_state(service)
 }
 /// The whole server, as `main` runs it.
 pub async fn server<S: crate::api::Api>(
@@ -40,7 +42,7 @@ async fn openapi_json() -> Response {
 }
 /// `POST /shapes` (`createShape`): extracts and checks the request, then calls the service.
 async fn create_shape<S: crate::api::Api>(
-    State(service): State<Arc<S>>,
+    service: Arc<S>,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
