@@ -73,7 +73,7 @@ pub struct RawRequest<'a> {
     form_is_query: bool,
     /// `name=value` pairs of the query string: names decoded, values as sent (percent-encoded,
     /// `+` for space) until asked for.
-    query: Vec<(Cow<'a, str>, &'a str)>,
+    query: Pairs<'a>,
     /// A filter over the query and form names: bit [`name_bit`] of each is set. A clear bit
     /// means no such name, so the many declared parameters a request leaves out cost one test.
     names: u64,
@@ -263,8 +263,6 @@ fn with_decoded<R>(raw: &str, f: impl FnOnce(&str) -> R) -> R {
     }
 }
 
-/// The `name=value` pairs of a query string: empty pairs skipped, names decoded, values left as
-/// sent.
 /// The bit of `name` in [`RawRequest`]'s name filter: from its length and first byte, the same
 /// for names that differ only in ASCII case.
 #[inline]
@@ -273,15 +271,30 @@ fn name_bit(name: &str) -> u64 {
     1 << (name.len().wrapping_add(7 * usize::from(first)) % 64)
 }
 
-fn split_query(query: &str) -> Vec<(Cow<'_, str>, &str)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(name), value)
-        })
-        .collect()
+/// The pairs of a query string.
+type Pairs<'a> = Vec<(Cow<'a, str>, &'a str)>;
+
+/// The `name=value` pairs of a query string: empty pairs skipped, names decoded, values left as
+/// sent.
+fn split_query(query: &str) -> Pairs<'_> {
+    // A byte loop rather than `split`: queries are short, and `memchr`'s set-up costs more than
+    // it saves on them.
+    let mut pairs = Vec::new();
+    let mut rest = query;
+    while !rest.is_empty() {
+        let end = rest.bytes().position(|b| b == b'&').unwrap_or(rest.len());
+        let pair = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or_default();
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = match pair.bytes().position(|b| b == b'=') {
+            Some(equals) => (&pair[..equals], &pair[equals + 1..]),
+            None => (pair, ""),
+        };
+        pairs.push((form_decode(name), value));
+    }
+    pairs
 }
 
 fn escaped(raw: &str) -> bool {
