@@ -383,7 +383,7 @@ pub struct AuthService<S> {
 fn has_credentials(headers: &http::HeaderMap, gate: &Gate) -> bool {
     headers.contains_key(AUTHORIZATION)
         || gate.policy.client_certificate_header.as_ref().is_some_and(|h| headers.contains_key(h))
-        || (headers.contains_key(COOKIE) && gate.schemes.iter().any(|s| matches!(s.kind, SchemeKind::Cookie(_))))
+        || (gate.schemes.iter().any(|s| matches!(s.kind, SchemeKind::Cookie(_))) && headers.contains_key(COOKIE))
 }
 
 impl<S> tower::Service<Request> for AuthService<S>
