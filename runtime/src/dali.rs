@@ -58,8 +58,34 @@ fn numbers(value: &str, what: &str) -> Result<Vec<f64>, String> {
     value.split_ascii_whitespace().map(|t| number(t, what)).collect()
 }
 
+/// Exactly `N` plain decimals separated by ASCII whitespace, read in one pass over the bytes:
+/// the common case of [`fixed`], `None` for anything else.
+fn plain_decimals<const N: usize>(value: &str) -> Option<[f64; N]> {
+    let bytes = value.as_bytes();
+    let mut out = [0.0; N];
+    let mut i = 0;
+    for slot in &mut out {
+        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        let start = i;
+        while bytes.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+            i += 1;
+        }
+        // `start` and `i` are at ASCII bytes or the ends: character boundaries.
+        *slot = plain_decimal(&value[start..i])?;
+    }
+    while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    (i == bytes.len()).then_some(out)
+}
+
 /// Exactly `N` numbers, without allocating; the error names what was expected.
 fn fixed<const N: usize>(value: &str, what: &str, expected: &str) -> Result<[f64; N], String> {
+    if let Some(out) = plain_decimals(value) {
+        return Ok(out);
+    }
     let mut out = [0.0; N];
     let mut count = 0;
     for token in value.split_ascii_whitespace() {
@@ -336,6 +362,17 @@ string_value!(Circle, Polygon, Range, Interval, Point, Shape, Timestamp);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_of_fixed_agrees_with_the_general_one() {
+        for value in ["12 34 0.5", "  12\t34\n0.5  ", "12 34", "12 34 0.5 1", "12 34 1e-1", "12 34 +Inf", "", "  ", "1 2 3", "a b c", "1 2 NaN", "1\u{a0}2 3"] {
+            let general: Option<[f64; 3]> = value.split_ascii_whitespace().map(|t| number(t, "x").ok()).collect::<Option<Vec<f64>>>().and_then(|v| v.try_into().ok());
+            assert_eq!(fixed::<3>(value, "x", "a b c").ok(), general, "{value:?}");
+            if let Some(fast) = plain_decimals::<3>(value) {
+                assert_eq!(Some(fast), general, "{value:?}");
+            }
+        }
+    }
 
     #[test]
     fn plain_decimals_parse_to_the_bits_str_parse_gives() {
