@@ -433,7 +433,8 @@ pub fn multi<T: FromParam>(
     }
     let mut out: Option<Vec<T>> = None;
     raw.each_item(location, name, style, &mut |item| {
-        out.get_or_insert_with(Vec::new).push(parse(location, name, item)?);
+        // Most array parameters carry one value: room for one, grown if more come.
+        out.get_or_insert_with(|| Vec::with_capacity(1)).push(parse(location, name, item)?);
         Ok(())
     })?;
     Ok(out)
