@@ -304,13 +304,17 @@ fn bench_params() -> Result<(), String> {
             generated.push(rates[1]);
             ratios.push(rates[1] / rates[0]);
         }
+        // The spread of the paired rounds, so that a disturbed run shows as one.
+        let mut sorted = ratios.clone();
+        sorted.sort_by(f64::total_cmp);
+        let (q1, q3) = (sorted[sorted.len() / 4], sorted[sorted.len() * 3 / 4]);
         let (b, g, r) = (median(bare), median(generated), median(ratios));
         let (b_us, g_us) = (bare_cpu * 10_000.0 / bare_requests, generated_cpu * 10_000.0 / generated_requests);
         let pinning = if pin { ", server and wrk pinned to separate cores" } else { "" };
         println!("{rounds} paired rounds of {seconds} s, wrk -t1 -c32, server on one worker thread{pinning}");
         println!("bare axum handler:          {b:>9.0} requests/s   {b_us:>6.2} µs server CPU per request");
         println!("generated parameter layer:  {g:>9.0} requests/s   {g_us:>6.2} µs server CPU per request");
-        println!("throughput ratio (median of paired rounds): {:.1} %   CPU ratio: {:.2}×", 100.0 * r, g_us / b_us);
+        println!("throughput ratio (median of paired rounds): {:.1} % (quartiles {:.1}–{:.1} %)   CPU ratio: {:.2}×", 100.0 * r, 100.0 * q1, 100.0 * q3, g_us / b_us);
         Ok(())
     })();
     let _ = server.kill();
