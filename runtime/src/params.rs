@@ -73,7 +73,7 @@ pub struct RawRequest<'a> {
     form_is_query: bool,
     /// `name=value` pairs of the query string: names decoded, values as sent (percent-encoded,
     /// `+` for space) until asked for.
-    query: Pairs<'a>,
+    query: Vec<(Cow<'a, str>, &'a str)>,
     /// A filter over the query and form names: bit [`name_bit`] of each is set. A clear bit
     /// means no such name, so the many declared parameters a request leaves out cost one test.
     names: u64,
@@ -271,12 +271,9 @@ fn name_bit(name: &str) -> u64 {
     1 << (name.len().wrapping_add(7 * usize::from(first)) % 64)
 }
 
-/// The pairs of a query string.
-type Pairs<'a> = Vec<(Cow<'a, str>, &'a str)>;
-
 /// The `name=value` pairs of a query string: empty pairs skipped, names decoded, values left as
 /// sent.
-fn split_query(query: &str) -> Pairs<'_> {
+fn split_query(query: &str) -> Vec<(Cow<'_, str>, &str)> {
     // A byte loop rather than `split`: queries are short, and `memchr`'s set-up costs more than
     // it saves on them.
     let mut pairs = Vec::new();
