@@ -87,7 +87,7 @@ impl<'a> RawRequest<'a> {
     /// Collects the parameters of the request head; `path` holds the values the router matched.
     pub fn new(parts: &'a Parts, path: Vec<(String, String)>) -> Self {
         let query = parts.uri.query().map(split_query).unwrap_or_default();
-        let names = query.iter().fold(0, |bits, (name, _)| bits | name_bit(name));
+        let names = name_bits(query.iter().map(|(name, _)| name.as_ref()));
         RawRequest { case_insensitive: false, form_is_query: false, query, names, path, headers: &parts.headers, form: Vec::new(), files: Vec::new() }
     }
 
@@ -107,7 +107,7 @@ impl<'a> RawRequest<'a> {
     pub fn add_form(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
         let start = self.form.len();
         self.form.extend(pairs);
-        self.names = self.form[start..].iter().fold(self.names, |bits, (name, _)| bits | name_bit(name));
+        self.names |= name_bits(self.form[start..].iter().map(|(name, _)| name.as_str()));
     }
 
     /// Whether the query or form may hold `name`: `false` is certain, `true` is a maybe.
@@ -271,6 +271,11 @@ fn name_bit(name: &str) -> u64 {
     1 << (name.len().wrapping_add(7 * usize::from(first)) % 64)
 }
 
+/// The name filter of `names`: the union of their bits.
+fn name_bits<'n>(names: impl Iterator<Item = &'n str>) -> u64 {
+    names.fold(0, |bits, name| bits | name_bit(name))
+}
+
 /// The `name=value` pairs of a query string: empty pairs skipped, names decoded, values left as
 /// sent.
 fn split_query(query: &str) -> Vec<(Cow<'_, str>, &str)> {
@@ -423,11 +428,11 @@ pub fn multi<T: FromParam>(
     name: &str,
     style: Style,
 ) -> Result<Option<Vec<T>>, RequestError> {
-    // `None` until a value is seen: an absent parameter costs no allocation. Only parsing is
-    // generic; finding and splitting the values is one function for every type.
     if !raw.may_hold(location, name) {
         return Ok(None);
     }
+    // `None` until a value is seen: an absent parameter costs no allocation. Only parsing is
+    // generic; finding and splitting the values is one function for every type.
     let mut out: Option<Vec<T>> = None;
     raw.each_item(location, name, style, &mut |item| {
         // Most array parameters carry one value: room for one, grown if more come.
