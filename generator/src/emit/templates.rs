@@ -9,10 +9,10 @@ use quote::{format_ident, quote};
 use serde::Serialize;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("Cargo.toml.j2", include_str!("../../../templates/Cargo.toml.j2")),
-    ("Dockerfile.j2", include_str!("../../../templates/Dockerfile.j2")),
-    ("README.md.j2", include_str!("../../../templates/README.md.j2")),
-    ("main.rs.j2", include_str!("../../../templates/main.rs.j2")),
+    ("Cargo.toml.j2", include_str!("../../templates/Cargo.toml.j2")),
+    ("Dockerfile.j2", include_str!("../../templates/Dockerfile.j2")),
+    ("README.md.j2", include_str!("../../templates/README.md.j2")),
+    ("main.rs.j2", include_str!("../../templates/main.rs.j2")),
 ];
 
 /// What the templates see of an operation.
