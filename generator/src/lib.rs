@@ -104,3 +104,82 @@ pub fn augmented(fs: &dyn FileSystem, spec: &Path, profile: augment::Profile) ->
     augment::augment(&mut doc, profile);
     Ok(format!("{}\n", serde_json::to_string_pretty(&load::bundle(&doc)).unwrap_or_default()))
 }
+
+/// `path` made absolute (against `cwd`) and normalised without touching the disk: `.` dropped,
+/// `..` applied.
+pub fn absolute(cwd: &Path, path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for component in cwd.join(path).components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The relative path from directory `from` to `to`, both absolute and normalised, written with
+/// `/` (`to` itself when they share no root).
+pub fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to_parts).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return to.to_string_lossy().replace('\\', "/");
+    }
+    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
+    parts.extend(to_parts[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
+}
+
+/// The command that regenerates a crate, in one canonical form whatever the working directory
+/// and spelling it was first run with: run in the crate's directory, the spec relative to it,
+/// flags in a fixed order, defaults left out.
+pub fn regenerate_command(spec_from_crate: &str, profile: Option<augment::Profile>, crate_name: Option<&str>, runtime: &RuntimeDependency) -> String {
+    let quote = |s: &str| {
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,".contains(c)) { s.to_owned() } else { format!("'{}'", s.replace('\'', "'\\''")) }
+    };
+    let mut command = format!("ivoagen generate {} -o .", quote(spec_from_crate));
+    if let Some(profile) = profile {
+        command.push_str(&format!(" --profile {profile}"));
+    }
+    if let Some(name) = crate_name {
+        command.push_str(&format!(" --crate-name {}", quote(name)));
+    }
+    match runtime {
+        RuntimeDependency::Vendored => {}
+        RuntimeDependency::Path(path) => command.push_str(&format!(" --runtime-path {}", quote(path))),
+        RuntimeDependency::Version(version) => command.push_str(&format!(" --runtime-version {}", quote(version))),
+    }
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_and_made_relative() {
+        let cwd = Path::new("/home/me/work");
+        assert_eq!(absolute(cwd, Path::new("./specs/../spec.yaml")), Path::new("/home/me/work/spec.yaml"));
+        assert_eq!(absolute(cwd, Path::new("/srv/x/./out/")), Path::new("/srv/x/out"));
+        let crate_dir = absolute(cwd, Path::new("out/svc"));
+        assert_eq!(relative_path(&crate_dir, &absolute(cwd, Path::new("spec.yaml"))), "../../spec.yaml");
+        assert_eq!(relative_path(&crate_dir, &absolute(cwd, Path::new("out/svc/api.yaml"))), "api.yaml");
+        assert_eq!(relative_path(&crate_dir, &crate_dir), ".");
+    }
+
+    #[test]
+    fn the_command_is_canonical() {
+        let version = RuntimeDependency::Version("0.1".into());
+        assert_eq!(regenerate_command("../spec.yaml", None, None, &RuntimeDependency::Vendored), "ivoagen generate ../spec.yaml -o .");
+        assert_eq!(
+            regenerate_command("../my spec.yaml", Some(augment::Profile::Soda), Some("x"), &version),
+            "ivoagen generate '../my spec.yaml' -o . --profile soda --crate-name x --runtime-version 0.1"
+        );
+    }
+}

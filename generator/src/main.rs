@@ -35,10 +35,12 @@ enum Command {
         /// The package name of the generated crate (default: from `info.title`).
         #[arg(long)]
         crate_name: Option<String>,
-        /// Depend on ivoagen-runtime at this path (relative to the output directory).
+        /// Depend on ivoagen-runtime at this path (relative to the output directory) instead of
+        /// the copy of the runtime written beside the crate.
         #[arg(long, conflicts_with = "runtime_version")]
         runtime_path: Option<String>,
-        /// Depend on this version of ivoagen-runtime from crates.io.
+        /// Depend on this version of the published ivoagen-runtime (crates.io) instead of the copy
+        /// of the runtime written beside the crate.
         #[arg(long)]
         runtime_version: Option<String>,
         /// Apply an IVOA profile (dali, uws, soda) to a spec without `x-ivoa-*` keys first.
@@ -78,6 +80,45 @@ fn print(diagnostics: &[Diagnostic], sources: &SourceMap) {
     }
 }
 
+/// `path` made absolute and canonical, through its longest existing ancestor (the output
+/// directory may not exist yet).
+fn resolve(path: &std::path::Path) -> std::io::Result<PathBuf> {
+    let absolute = ivoagen::absolute(&std::env::current_dir()?, path);
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match existing.canonicalize() {
+            Ok(canonical) => return Ok(rest.iter().rev().fold(canonical, |p, c| p.join(c))),
+            Err(_) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_owned());
+                    existing = parent;
+                }
+                _ => return Ok(absolute),
+            },
+        }
+    }
+}
+
+/// A relative path as written, without `.` components and with `a/..` pairs removed.
+fn normalise_relative(path: &str) -> String {
+    let path = std::path::Path::new(path);
+    if path.is_absolute() {
+        return ivoagen::absolute(std::path::Path::new("/"), path).to_string_lossy().into_owned();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if parts.last().is_some_and(|p| p != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other.as_os_str().to_string_lossy().into_owned()),
+        }
+    }
+    if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -112,35 +153,32 @@ fn main() -> ExitCode {
             }
         },
         Command::Generate { spec, output, check, crate_name, runtime_path, runtime_version, profile } => {
-            let mut command = format!("ivoagen generate {} -o {}", spec.display(), output.display());
-            if let Some(profile) = profile {
-                command.push_str(&format!(" --profile {profile}"));
-            }
-            if let Some(name) = &crate_name {
-                command.push_str(&format!(" --crate-name {name}"));
-            }
-            if let Some(path) = &runtime_path {
-                command.push_str(&format!(" --runtime-path {path}"));
-            }
-            if let Some(version) = &runtime_version {
-                command.push_str(&format!(" --runtime-version {version}"));
-            }
             if let Some(name) = crate_name.as_deref().filter(|n| !ivoagen::is_crate_name(n)) {
                 eprintln!("ivoagen: `{name}` is not a valid crate name: use letters, digits, `-` and `_`, starting with a letter");
                 return ExitCode::from(2);
             }
             let runtime = match (runtime_path, runtime_version) {
-                (Some(path), _) => RuntimeDependency::Path(path),
+                (Some(path), _) => RuntimeDependency::Path(normalise_relative(&path)),
                 (None, Some(version)) => RuntimeDependency::Version(version),
-                (None, None) => RuntimeDependency::Version(env!("CARGO_PKG_VERSION").to_owned()),
+                (None, None) => RuntimeDependency::default_for_this_build(),
+            };
+            let spec_from_crate = match (resolve(&spec), resolve(&output)) {
+                (Ok(spec), Ok(crate_dir)) => ivoagen::relative_path(&crate_dir, &spec),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("ivoagen: cannot resolve the paths of {} and {}: {e}", spec.display(), output.display());
+                    return ExitCode::from(3);
+                }
             };
             let generated = ivoagen::analyse_with(&RealFs, &spec, profile).and_then(|(api, diagnostics, sources)| {
-                // The crate name defaults to the title, known only once the spec is read.
-                let crate_name = crate_name.unwrap_or_else(|| ivoagen::crate_name(&api.title));
-                let options = Options { crate_name, runtime, command: command.clone() };
-                ivoagen::render(&api, diagnostics, sources, &options)
+                // The crate name defaults to the title, known only once the spec is read; the
+                // command names it only when it is not that default.
+                let default_name = ivoagen::crate_name(&api.title);
+                let given = crate_name.filter(|name| *name != default_name);
+                let command = ivoagen::regenerate_command(&spec_from_crate, profile, given.as_deref(), &runtime);
+                let options = Options { crate_name: given.unwrap_or(default_name), runtime, command, ci: true };
+                ivoagen::render(&api, diagnostics, sources, &options).map(|generated| (generated, options.command))
             });
-            let generated = match generated {
+            let (generated, command) = match generated {
                 Ok(generated) => generated,
                 Err(failure) => {
                     print(&failure.diagnostics, &failure.sources);
@@ -167,7 +205,7 @@ fn main() -> ExitCode {
                         for path in &report.orphaned {
                             eprintln!("orphaned: {path} (generated earlier, no longer produced by the spec)");
                         }
-                        eprintln!("{} is out of date; run `{command}`", output.display());
+                        eprintln!("{} is out of date; run `{command}` in it", output.display());
                         ExitCode::from(1)
                     }
                     Err(e) => {
@@ -186,6 +224,9 @@ fn main() -> ExitCode {
                             report.created.len(),
                             report.removed.len()
                         );
+                        for path in &report.updated {
+                            eprintln!("{}: updated the ivoagen-runtime dependency", output.join(path).display());
+                        }
                         ExitCode::SUCCESS
                     }
                     Err(e) => {

@@ -7,6 +7,7 @@
 //! operation that no longer exists is reported (check) or removed (write).
 
 use crate::emit::{File, MARKER, Owner};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::Path;
@@ -23,6 +24,8 @@ pub struct WriteReport {
     pub unchanged: Vec<String>,
     /// User files created because they were missing.
     pub created: Vec<String>,
+    /// User files whose managed line (the `ivoagen-runtime` dependency) was brought in step.
+    pub updated: Vec<String>,
     /// Generated files of an earlier run that are no longer generated, now removed.
     pub removed: Vec<String>,
 }
@@ -57,7 +60,7 @@ pub fn with_manifest(mut files: BTreeMap<String, File>, command: &str) -> BTreeM
     }
     text.push_str(MANIFEST);
     text.push('\n');
-    files.insert(MANIFEST.to_owned(), File { contents: text, owner: Owner::Generator });
+    files.insert(MANIFEST.to_owned(), File::generated(text));
     files
 }
 
@@ -101,18 +104,100 @@ fn scan(root: &Path, dir: &Path, found: &mut BTreeSet<String>) -> io::Result<()>
     Ok(())
 }
 
+/// The key of a `key = value` line, if it is one.
+fn line_key(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with('#') && !key.starts_with('[')).then_some(key)
+}
+
+/// Where a user's file stands on its managed line.
+enum Line<'a> {
+    /// The line is as it should be.
+    InStep,
+    /// The file with the line brought in step.
+    Updated(String),
+    /// The line cannot be found (or is written another way): what to tell the user.
+    Unmanageable(Cow<'a, str>),
+}
+
+/// Brings the one line with `wanted`'s key in step in `text`, leaving every other line alone.
+fn managed_line<'a>(path: &str, text: &str, wanted: &'a str) -> Line<'a> {
+    let key = line_key(wanted).unwrap_or(wanted);
+    let matching: Vec<usize> = text.lines().enumerate().filter(|(_, l)| line_key(l) == Some(key)).map(|(i, _)| i).collect();
+    match matching.as_slice() {
+        [i] => {
+            let mut lines: Vec<&str> = text.lines().collect();
+            if lines[*i].trim() == wanted {
+                return Line::InStep;
+            }
+            lines[*i] = wanted;
+            let mut updated = lines.join("\n");
+            if text.ends_with('\n') {
+                updated.push('\n');
+            }
+            Line::Updated(updated)
+        }
+        [] => Line::Unmanageable(Cow::Owned(format!(
+            "{path}: no `{key} = …` line to keep in step (a `[dependencies.{key}]` table is not recognised): write the line `{wanted}` under [dependencies]"
+        ))),
+        _ => Line::Unmanageable(Cow::Owned(format!("{path}: {} lines set `{key}`: keep one, `{wanted}`", matching.len()))),
+    }
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut permissions = std::fs::metadata(path)?.permissions();
+    if permissions.mode() & 0o111 != 0o111 {
+        permissions.set_mode(permissions.mode() | 0o111);
+        std::fs::set_permissions(path, permissions)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn set_executable(_: &Path) -> io::Result<()> {
+    Ok(())
+}
+
 /// Writes `files` under `dir`.
+///
+/// Fails, before writing anything, when a user's file has a managed line that cannot be brought
+/// in step, with a message naming the line to write.
 pub fn write(dir: &Path, files: &BTreeMap<String, File>) -> io::Result<WriteReport> {
     let mut report = WriteReport::default();
     let before = generated_on_disk(dir)?;
+    let mut updates = BTreeMap::new();
+    for (path, file) in files {
+        let (Owner::User, Some(wanted)) = (file.owner, &file.managed_line) else { continue };
+        let Ok(existing) = std::fs::read_to_string(dir.join(path)) else { continue };
+        match managed_line(path, &existing, wanted) {
+            Line::InStep => {}
+            Line::Updated(text) => {
+                updates.insert(path.clone(), text);
+            }
+            Line::Unmanageable(message) => return Err(io::Error::other(message.into_owned())),
+        }
+    }
     for (path, file) in files {
         let target = dir.join(path);
         let existing = std::fs::read(&target).ok();
+        let mut contents: &[u8] = &file.contents;
         match file.owner {
-            Owner::User if existing.is_some() => continue,
+            Owner::User if existing.is_some() => match updates.get(path) {
+                Some(text) => {
+                    contents = text.as_bytes();
+                    report.updated.push(path.clone());
+                }
+                None => continue,
+            },
             Owner::User => report.created.push(path.clone()),
-            Owner::Generator if existing.as_deref() == Some(file.contents.as_bytes()) => {
+            Owner::Generator if existing.as_deref() == Some(&file.contents[..]) => {
                 report.unchanged.push(path.clone());
+                if file.executable {
+                    set_executable(&target)?;
+                }
                 continue;
             }
             Owner::Generator => report.written.push(path.clone()),
@@ -120,7 +205,10 @@ pub fn write(dir: &Path, files: &BTreeMap<String, File>) -> io::Result<WriteRepo
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&target, &file.contents)?;
+        std::fs::write(&target, contents)?;
+        if file.executable {
+            set_executable(&target)?;
+        }
     }
     for orphan in before.iter().filter(|p| !files.contains_key(*p)) {
         std::fs::remove_file(dir.join(orphan))?;
@@ -132,21 +220,27 @@ pub fn write(dir: &Path, files: &BTreeMap<String, File>) -> io::Result<WriteRepo
 /// Compares `files` with what is under `dir`, writing nothing.
 pub fn check(dir: &Path, files: &BTreeMap<String, File>) -> io::Result<CheckReport> {
     let mut report = CheckReport::default();
+    let diff = |path: &str, old: &str, new: &str| {
+        similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(&format!("a/{path}"), &format!("b/{path}")).to_string()
+    };
     for (path, file) in files {
         match std::fs::read(dir.join(path)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => report.missing.push(path.clone()),
             Err(e) => return Err(e),
-            Ok(_) if file.owner == Owner::User => {}
-            Ok(bytes) if bytes == file.contents.as_bytes() => {}
-            Ok(bytes) => {
+            Ok(bytes) if file.owner == Owner::User => {
+                let Some(wanted) = &file.managed_line else { continue };
                 let old = String::from_utf8_lossy(&bytes);
-                let diff = similar::TextDiff::from_lines(old.as_ref(), &file.contents)
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&format!("a/{path}"), &format!("b/{path}"))
-                    .to_string();
-                report.stale.push((path.clone(), diff));
+                match managed_line(path, &old, wanted) {
+                    Line::InStep => {}
+                    Line::Updated(new) => report.stale.push((path.clone(), diff(path, &old, &new))),
+                    Line::Unmanageable(message) => report.stale.push((path.clone(), format!("{message}\n"))),
+                }
             }
+            Ok(bytes) if bytes == file.contents => {}
+            Ok(bytes) if std::str::from_utf8(&file.contents).is_err() => {
+                report.stale.push((path.clone(), format!("Binary files a/{path} and b/{path} differ ({} and {} bytes)\n", bytes.len(), file.contents.len())));
+            }
+            Ok(bytes) => report.stale.push((path.clone(), diff(path, &String::from_utf8_lossy(&bytes), &file.text()))),
         }
     }
     report.orphaned = generated_on_disk(dir)?.into_iter().filter(|p| !files.contains_key(p)).collect();

@@ -114,8 +114,8 @@ fn output_is_identical_byte_for_byte_across_runs() {
     generate(&a, false);
     generate(&b, false);
     for file in ["src/models.rs", "src/api.rs", "src/server.rs", "tests/api.rs", "README.md", ".ivoagen/manifest"] {
-        // The regeneration command names the output directory, which differs; nothing else may.
-        let read = |d: &Path| std::fs::read_to_string(d.join(file)).unwrap().replace(d.to_str().unwrap(), "DIR");
+        // The regeneration command names the spec from the crate, which is the same for both.
+        let read = |d: &Path| std::fs::read_to_string(d.join(file)).unwrap();
         assert_eq!(read(&a), read(&b), "{file} differs between runs");
     }
 }
@@ -125,4 +125,125 @@ fn help_is_stable() {
     let out = ivoagen(&["generate", "--help"]);
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!("generate_help", text(&out.stdout));
+}
+
+fn ivoagen_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ivoagen")).args(args).current_dir(dir).output().expect("ivoagen runs")
+}
+
+/// A stranger's folder with their spec in it (a copy of `SPEC`).
+fn stranger(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(SPEC), dir.join("spec.yaml")).unwrap();
+    dir
+}
+
+#[test]
+fn check_holds_from_any_directory_and_any_spelling_of_the_paths() {
+    let dir = stranger("canonical");
+    let out = ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let header = std::fs::read_to_string(dir.join("svc/src/api.rs")).unwrap();
+    assert!(header.contains("Regenerate with `ivoagen generate ../spec.yaml -o .`"), "{header}");
+
+    let absolute_spec = dir.join("spec.yaml");
+    let absolute_out = dir.join("svc");
+    let spellings: Vec<(PathBuf, Vec<String>)> = vec![
+        (dir.clone(), vec!["./spec.yaml".into(), "./svc/".into()]),
+        (dir.join("svc"), vec!["../spec.yaml".into(), ".".into()]),
+        (dir.join("svc/src"), vec!["../../spec.yaml".into(), "..".into()]),
+        (PathBuf::from("/"), vec![absolute_spec.to_string_lossy().into(), absolute_out.to_string_lossy().into()]),
+        (dir.clone(), vec!["svc/../spec.yaml".into(), "svc/./".into()]),
+    ];
+    for (cwd, paths) in &spellings {
+        let out = ivoagen_in(cwd, &["generate", &paths[0], "-o", &paths[1], "--check"]);
+        assert_eq!(out.status.code(), Some(0), "from {} with {paths:?}:\n{}{}", cwd.display(), text(&out.stdout), text(&out.stderr));
+    }
+    // The same crate name spelt out, the default: still fresh.
+    let out = ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc", "--check", "--crate-name", "parameters"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+
+    // Real drift: the spec changed.
+    let spec = std::fs::read_to_string(&absolute_spec).unwrap();
+    let changed = spec.replacen("exclusiveMaximum: 100", "exclusiveMaximum: 99", 1);
+    assert_ne!(spec, changed, "the spec has a maximum to change");
+    std::fs::write(&absolute_spec, changed).unwrap();
+    let out = ivoagen_in(&dir.join("svc"), &["generate", "../spec.yaml", "-o", ".", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = text(&out.stdout);
+    assert!(diff.contains("--- a/") && diff.contains("+++ b/") && diff.contains("99"), "{diff}");
+}
+
+#[test]
+fn the_generated_ci_script_catches_a_stale_file() {
+    let dir = stranger("ci-script");
+    assert_eq!(ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc"]).status.code(), Some(0));
+    let script = dir.join("svc/ci/ivoagen-check.sh");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_ne!(std::fs::metadata(&script).unwrap().permissions().mode() & 0o111, 0, "the script is executable");
+    }
+    let check = |cwd: &Path| Command::new("sh").arg(&script).env("IVOAGEN", env!("CARGO_BIN_EXE_ivoagen")).current_dir(cwd).output().unwrap();
+    let fresh = check(Path::new("/"));
+    assert_eq!(fresh.status.code(), Some(0), "{}{}", text(&fresh.stdout), text(&fresh.stderr));
+
+    let api = dir.join("svc/src/api.rs");
+    let original = std::fs::read_to_string(&api).unwrap();
+    std::fs::write(&api, original.replacen("pub trait Api", "pub trait Service", 1)).unwrap();
+    let stale = check(&dir);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(text(&stale.stdout).contains("-pub trait Service") && text(&stale.stderr).contains("stale: src/api.rs"), "{}", text(&stale.stdout));
+
+    let workflow = std::fs::read_to_string(dir.join("svc/.github/workflows/ivoagen.yml")).unwrap();
+    assert!(workflow.contains("sh ci/ivoagen-check.sh") && workflow.contains("cargo install --locked"), "{workflow}");
+    let missing = Command::new("sh").arg(&script).env("IVOAGEN", "/nonexistent/ivoagen").output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cargo install --locked"), "{}", text(&missing.stderr));
+}
+
+#[test]
+fn changing_the_runtime_source_updates_that_line_of_cargo_toml_only() {
+    let dir = stranger("runtime-line");
+    assert_eq!(ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc"]).status.code(), Some(0));
+    let manifest = dir.join("svc/Cargo.toml");
+    let vendored = std::fs::read_to_string(&manifest).unwrap();
+    assert!(vendored.contains("\nivoagen-runtime = { path = \"ivoagen-runtime\" }\n"), "{vendored}");
+    assert!(dir.join("svc/ivoagen-runtime/src/lib.rs").is_file());
+    // The user's own additions.
+    let mine = vendored.replace("[dependencies]\n", "[dependencies]\nserde = \"1\" # mine\n").replace("publish = false", "publish = false\nauthors = [\"me\"]");
+    std::fs::write(&manifest, &mine).unwrap();
+
+    // --check names the line that would change.
+    let check = ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc", "--runtime-path", "./../../runtime/", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(text(&check.stdout).contains("+ivoagen-runtime = { path = \"../../runtime\" }"), "{}", text(&check.stdout));
+
+    let out = ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc", "--runtime-path", "./../../runtime/"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("updated the ivoagen-runtime dependency"), "{}", text(&out.stderr));
+    let updated = std::fs::read_to_string(&manifest).unwrap();
+    assert_eq!(updated, mine.replace("ivoagen-runtime = { path = \"ivoagen-runtime\" }", "ivoagen-runtime = { path = \"../../runtime\" }"), "only that line changed");
+    assert!(!dir.join("svc/ivoagen-runtime").join("src/lib.rs").exists(), "the copy of the runtime is gone with its use");
+    assert_eq!(ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc", "--runtime-path", "../../runtime", "--check"]).status.code(), Some(0));
+
+    let out = ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc", "--runtime-version", "0.1.0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(&manifest).unwrap().contains("\nivoagen-runtime = \"0.1.0\"\n"));
+
+    // Back to the default: the copy returns.
+    assert_eq!(ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc"]).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), mine);
+    assert!(dir.join("svc/ivoagen-runtime/src/lib.rs").is_file());
+
+    // A dependency written as a table cannot be kept in step: a message names the line to write,
+    // and nothing is written.
+    let table = mine.replace("ivoagen-runtime = { path = \"ivoagen-runtime\" }\n", "").replace("[lints.rust]", "[dependencies.ivoagen-runtime]\npath = \"ivoagen-runtime\"\n\n[lints.rust]");
+    std::fs::write(&manifest, &table).unwrap();
+    let refused = ivoagen_in(&dir, &["generate", "spec.yaml", "-o", "svc", "--runtime-version", "0.1.0"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(text(&refused.stderr).contains("write the line `ivoagen-runtime = \"0.1.0\"` under [dependencies]"), "{}", text(&refused.stderr));
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), table);
+    assert!(dir.join("svc/ivoagen-runtime/src/lib.rs").is_file(), "nothing was removed either");
 }

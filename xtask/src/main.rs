@@ -50,6 +50,7 @@ pub fn codegen(check: bool) -> Result<usize, String> {
             crate_name: target.crate_name.to_owned(),
             runtime: ivoagen::RuntimeDependency::Path(format!("{}/runtime", up(target.dir))),
             command: "cargo xtask codegen".to_owned(),
+            ci: false,
         };
         let generated = ivoagen::generate(&ivoagen::load::RealFs, &root.join(target.spec), &options).map_err(|failure| {
             let rendered: String = failure.diagnostics.iter().map(|d| d.render(&failure.sources, false)).collect();

@@ -10,6 +10,7 @@ mod rust;
 mod server;
 mod templates;
 mod tests;
+pub mod vendor;
 
 use crate::ir::Api;
 use proc_macro2::TokenStream;
@@ -20,26 +21,69 @@ use std::collections::BTreeMap;
 pub enum Owner {
     /// Rewritten on every run; `--check` compares it.
     Generator,
-    /// Written once when missing, never overwritten: the service's own code and configuration.
+    /// Written once when missing, never overwritten: the service's own code and configuration
+    /// (but for its [`File::managed_line`], if it has one).
     User,
 }
 
 /// One output file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
-    /// Its contents.
-    pub contents: String,
+    /// Its contents (text, but for the runtime's compressed assets).
+    pub contents: Vec<u8>,
     /// Who owns it.
     pub owner: Owner,
+    /// Whether it is a script to run (written with the executable bits on Unix).
+    pub executable: bool,
+    /// In a user's file, the one line ivoagen keeps in step (`key = value`, recognised by its key):
+    /// the `ivoagen-runtime` dependency in `Cargo.toml`.
+    pub managed_line: Option<String>,
+}
+
+impl File {
+    /// A file the generator owns.
+    pub fn generated(contents: impl Into<Vec<u8>>) -> File {
+        File { contents: contents.into(), owner: Owner::Generator, executable: false, managed_line: None }
+    }
+
+    /// A file the user owns once it is written.
+    pub fn user(contents: impl Into<Vec<u8>>) -> File {
+        File { contents: contents.into(), owner: Owner::User, executable: false, managed_line: None }
+    }
+
+    /// Its contents as text (binary contents lossily).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.contents)
+    }
 }
 
 /// Where generated crates find `ivoagen-runtime`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuntimeDependency {
+    /// The runtime's sources, carried by this ivoagen, written beside the crate in
+    /// [`vendor::DIR`] and regenerated with it (see [`vendor::available`]).
+    Vendored,
     /// A version requirement on crates.io.
     Version(String),
     /// A path, relative to the generated crate (or absolute).
     Path(String),
+}
+
+impl RuntimeDependency {
+    /// The default: the carried sources when this build of ivoagen has them, else the
+    /// published runtime of ivoagen's own version.
+    pub fn default_for_this_build() -> RuntimeDependency {
+        if vendor::available() { RuntimeDependency::Vendored } else { RuntimeDependency::Version(env!("CARGO_PKG_VERSION").to_owned()) }
+    }
+
+    /// The dependency as the inline table of its `Cargo.toml` line.
+    pub fn cargo_line(&self) -> String {
+        match self {
+            RuntimeDependency::Vendored => format!("ivoagen-runtime = {{ path = \"{}\" }}", vendor::DIR),
+            RuntimeDependency::Version(v) => format!("ivoagen-runtime = \"{v}\""),
+            RuntimeDependency::Path(p) => format!("ivoagen-runtime = {{ path = \"{}\" }}", p.replace('\\', "/")),
+        }
+    }
 }
 
 /// Options of one generation.
@@ -51,6 +95,9 @@ pub struct Options {
     pub runtime: RuntimeDependency,
     /// The command that regenerates the output, named in every generated file's header.
     pub command: String,
+    /// Whether to write the files a CI runs to catch drift (`ci/ivoagen-check.sh`, which runs
+    /// `command` with `--check`, and a GitHub Actions workflow calling it).
+    pub ci: bool,
 }
 
 /// The marker every generated file carries in its first lines.
@@ -64,7 +111,7 @@ pub fn header(comment: &str, command: &str) -> String {
 /// Every file of the crate for `api`.
 pub fn emit(api: &Api, options: &Options) -> Result<BTreeMap<String, File>, String> {
     let mut files = BTreeMap::new();
-    let generated = |contents: String| File { contents, owner: Owner::Generator };
+    let generated = File::generated;
     let rust_header = header("//", &options.command);
     let module_doc = |text: &str| format!("//! {text}\n");
 
@@ -106,6 +153,9 @@ pub fn emit(api: &Api, options: &Options) -> Result<BTreeMap<String, File>, Stri
     );
     for (path, file) in templates::render(api, options)? {
         files.insert(path, file);
+    }
+    if options.runtime == RuntimeDependency::Vendored {
+        files.extend(vendor::files(&options.command));
     }
     Ok(files)
 }

@@ -1,7 +1,7 @@
 //! Non-Rust files (and the small `main.rs`) rendered from the minijinja templates in
 //! `templates/`, embedded at build time; and the service scaffold the user owns.
 
-use super::{File, MARKER, Options, Owner, RuntimeDependency, unparse};
+use super::{File, MARKER, Options, RuntimeDependency, unparse, vendor};
 use super::rust::ident;
 use crate::ir::Api;
 use minijinja::{Environment, UndefinedBehavior, context};
@@ -11,6 +11,9 @@ use serde::Serialize;
 const TEMPLATES: &[(&str, &str)] = &[
     ("Cargo.toml.j2", include_str!("../../templates/Cargo.toml.j2")),
     ("Dockerfile.j2", include_str!("../../templates/Dockerfile.j2")),
+    ("dockerignore.j2", include_str!("../../templates/dockerignore.j2")),
+    ("check.sh.j2", include_str!("../../templates/check.sh.j2")),
+    ("workflow.yml.j2", include_str!("../../templates/workflow.yml.j2")),
     ("README.md.j2", include_str!("../../templates/README.md.j2")),
     ("main.rs.j2", include_str!("../../templates/main.rs.j2")),
 ];
@@ -22,6 +25,18 @@ struct OperationView<'a> {
     path: &'a str,
     api_name: &'a str,
     name: &'a str,
+}
+
+/// How to install this ivoagen: a build that carries the runtime comes from the repository (and
+/// generates the same files only when installed the same way); the published package from the
+/// registry.
+fn install_command() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    if vendor::available() {
+        format!("cargo install --locked --git {} --tag v{version} ivoagen", env!("CARGO_PKG_REPOSITORY"))
+    } else {
+        format!("cargo install --locked ivoagen@{version}")
+    }
 }
 
 /// The crate name as a Rust identifier.
@@ -36,10 +51,16 @@ pub fn render(api: &Api, options: &Options) -> Result<Vec<(String, File)>, Strin
     for (name, source) in TEMPLATES {
         env.add_template(name, source).map_err(|e| format!("internal error in template {name}: {e}"))?;
     }
-    let runtime = match &options.runtime {
-        RuntimeDependency::Version(v) => format!("version = \"{v}\""),
-        RuntimeDependency::Path(p) => format!("path = \"{}\"", p.replace('\\', "/")),
+    let runtime_line = options.runtime.cargo_line();
+    let (runtime_kind, runtime_path) = match &options.runtime {
+        RuntimeDependency::Vendored => ("vendored", vendor::DIR.to_owned()),
+        RuntimeDependency::Version(_) => ("registry", String::new()),
+        RuntimeDependency::Path(p) => ("path", p.replace('\\', "/")),
     };
+    // The directory holding both the crate and a runtime at a relative path: as many levels up
+    // as the path climbs.
+    let context_up = runtime_path.split('/').take_while(|c| *c == ".." || *c == ".").filter(|c| *c == "..").count();
+    let context = if context_up == 0 { ".".to_owned() } else { vec![".."; context_up].join("/") };
     let operations: Vec<OperationView> = api
         .operations
         .iter()
@@ -47,13 +68,22 @@ pub fn render(api: &Api, options: &Options) -> Result<Vec<(String, File)>, Strin
         .collect();
     let ctx = context! {
         command => options.command,
+        ci => options.ci,
+        command_args => options.command.strip_prefix("ivoagen ").unwrap_or(&options.command),
         marker => MARKER,
         crate_name => options.crate_name,
         crate_ident => crate_ident(&options.crate_name),
         title => api.title.replace('"', "'"),
         description => api.description,
         version => api.version,
-        runtime => runtime,
+        runtime_line => runtime_line,
+        runtime_kind => runtime_kind,
+        runtime_path => runtime_path,
+        runtime_absolute => runtime_path.starts_with('/'),
+        context => context,
+        context_up => context_up,
+        ivoagen_version => env!("CARGO_PKG_VERSION"),
+        install => install_command(),
         operations => operations,
         base_path => api.base_path,
     };
@@ -63,13 +93,23 @@ pub fn render(api: &Api, options: &Options) -> Result<Vec<(String, File)>, Strin
     let main = render("main.rs.j2")?;
     // A template that produces Rust is parsed before it is written.
     syn::parse_file(&main).map_err(|e| format!("internal error: main.rs.j2 does not produce Rust: {e}"))?;
-    Ok(vec![
-        ("Cargo.toml".into(), File { contents: render("Cargo.toml.j2")?, owner: Owner::User }),
-        ("Dockerfile".into(), File { contents: render("Dockerfile.j2")?, owner: Owner::User }),
-        ("README.md".into(), File { contents: render("README.md.j2")?, owner: Owner::Generator }),
-        ("src/main.rs".into(), File { contents: main, owner: Owner::Generator }),
-        ("src/service.rs".into(), File { contents: scaffold(api, options)?, owner: Owner::User }),
-    ])
+    let manifest = File { managed_line: Some(options.runtime.cargo_line()), ..File::user(render("Cargo.toml.j2")?) };
+    let mut files = vec![
+        ("Cargo.toml".into(), manifest),
+        ("Dockerfile".into(), File::user(render("Dockerfile.j2")?)),
+        (".dockerignore".into(), File::user(render("dockerignore.j2")?)),
+        ("README.md".into(), File::generated(render("README.md.j2")?)),
+        ("src/main.rs".into(), File::generated(main)),
+        ("src/service.rs".into(), File::user(scaffold(api, options)?)),
+    ];
+    if options.ci {
+        files.push(("ci/ivoagen-check.sh".into(), File { executable: true, ..File::generated(render("check.sh.j2")?) }));
+        files.push((".github/workflows/ivoagen.yml".into(), File::generated(render("workflow.yml.j2")?)));
+    }
+    if options.runtime == RuntimeDependency::Vendored {
+        files.extend(vendor::lock(&options.crate_name, &options.runtime).map(|lock| ("Cargo.lock".to_owned(), File::user(lock))));
+    }
+    Ok(files)
 }
 
 /// The service, as first written: every operation answers 501 until it is implemented.
