@@ -13,6 +13,8 @@ use crate::naming::{Namer, OperationNames, Renamed, Roles, field_name, type_name
 use std::collections::{BTreeMap, BTreeSet};
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+/// Names a generated type never takes (see [`Lowerer::reserve`]).
+const CONSTRUCTORS: &[&str] = &["Some", "None", "Ok", "Err"];
 const TYPES: &[&str] = &["string", "integer", "number", "boolean", "array", "object", "null"];
 
 /// Lowers a loaded document. Returns the API unless an error was found.
@@ -22,7 +24,9 @@ pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
         diags: Diagnostics::default(),
         types: Vec::new(),
         by_target: BTreeMap::new(),
-        type_names: BTreeSet::new(),
+        // The prelude's constructors, which models' code calls (`Ok(())`): a tuple struct of
+        // that name would shadow them.
+        type_names: CONSTRUCTORS.iter().map(|c| (*c).to_owned()).collect(),
         inline_stack: Vec::new(),
         field_spans: BTreeMap::new(),
         pending_names: BTreeMap::new(),
@@ -487,7 +491,13 @@ impl<'a> Lowerer<'a> {
     }
 
     fn reserve(&mut self, hint: &str, api_name: &str, span: Span) -> TypeId {
-        let name = unique(type_name(hint), &mut self.type_names);
+        let wanted = type_name(hint);
+        let name = unique(wanted.clone(), &mut self.type_names);
+        if CONSTRUCTORS.contains(&wanted.as_str()) {
+            self.warn("ivoagen::lower::type-name", span, format!("schema `{hint}` is the Rust type `{name}`: `{wanted}` is a constructor of Rust's prelude, which generated code calls"))
+                .set_label(format!("renamed to `{name}`"))
+                .set_help("rename the schema to choose its Rust name");
+        }
         self.types.push(None);
         let id = TypeId(self.types.len() - 1);
         self.pending_names.insert(id, (name, api_name.to_owned(), span));

@@ -73,6 +73,17 @@ enum Space {
 /// Names the generated crate uses for itself, with what they are (for the warning).
 const RESERVED: &[(Space, &str, &str)] = &[
     (Space::Method, "authenticator", "a provided method of `Api`"),
+    // Methods of prelude traits that a service (`Clone`, `Default`) or the `Arc` holding it
+    // has: calling an `Api` method of the same name would be ambiguous, or reach those.
+    (Space::Method, "clone", "a method of `Clone`, which services implement"),
+    (Space::Method, "clone_from", "a method of `Clone`, which services implement"),
+    (Space::Method, "clone_into", "a method of `ToOwned`, which services implement"),
+    (Space::Method, "to_owned", "a method of `ToOwned`, which services implement"),
+    (Space::Method, "default", "a function of `Default`, which the generated tests' service implements"),
+    (Space::Method, "drop", "the method of `Drop`"),
+    (Space::Method, "into", "a method of `Into`, which every type implements"),
+    (Space::Method, "try_into", "a method of `TryInto`, which every type implements"),
+    (Space::Method, "as_ref", "a method of `AsRef`, which `Arc` implements"),
     (Space::Value, "router", "a function the generated crate exports"),
     (Space::Value, "router_at", "a function the generated crate exports"),
     (Space::Value, "server", "a function the generated crate exports"),
@@ -146,19 +157,19 @@ impl OperationNames {
             out.push((Space::Method, self.method.as_str(), "the `Api` method"));
             out.push((Space::Type, self.request.as_str(), "the request type"));
             out.push((Space::Type, self.response.as_str(), "the response type"));
-            out.push((Space::Value, self.extractor.as_str(), "the request helper in `server.rs`"));
+            out.push((Space::Value, self.extractor.as_str(), "the request helper"));
         }
         if roles.routed {
-            out.push((Space::Value, self.method.as_str(), "the handler in `server.rs`"));
+            out.push((Space::Value, self.method.as_str(), "the handler"));
             if roles.secured {
-                out.push((Space::Value, self.gate.as_str(), "the gate variable in `server.rs`"));
+                out.push((Space::Value, self.gate.as_str(), "the gate variable"));
             }
         }
         if roles.secured && (roles.routed || roles.job) {
-            out.push((Space::Value, self.schemes.as_str(), "the schemes const in `server.rs`"));
+            out.push((Space::Value, self.schemes.as_str(), "the schemes const"));
         }
         if roles.job {
-            out.push((Space::Method, self.job.as_str(), "the UWS job method of `Api`"));
+            out.push((Space::Method, self.job.as_str(), "the UWS job method"));
         }
         out
     }

@@ -37,10 +37,19 @@ pub fn api_module(api: &Api) -> TokenStream {
         let (req, resp) = (request_ident(op), response_ident(op));
         let doc = doc_attrs(op.doc.as_deref());
         let route = format!(" `{} {}` (`{}`)", op.method.to_uppercase(), op.path, op.api_name);
+        // Clippy expects `new`, `from_*`, `into_*` and `*_mut` methods to take `self` in their
+        // own ways; these names are the API's.
+        let conventional = op.name == "new" || op.name.starts_with("into_") || op.name.starts_with("from_") || op.name.ends_with("_mut");
+        let allow = if conventional {
+            quote!(#[allow(clippy::wrong_self_convention, reason = "the name is the operationId's")])
+        } else {
+            quote!()
+        };
         quote! {
             #doc
             #[doc = ""]
             #[doc = #route]
+            #allow
             fn #name(&self, request: #req) -> impl Future<Output = Result<#resp, rt::Error>> + Send;
         }
     });
