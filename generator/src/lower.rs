@@ -815,7 +815,9 @@ impl<'a> Lowerer<'a> {
     ) -> Operation {
         let type_name = names.type_name.clone();
         let mut params = Vec::new();
-        let mut taken: BTreeSet<String> = ["body".to_owned()].into();
+        // Fields of the request struct, and variables of the request helper, that a parameter
+        // must not take (`raw` holds the parameters read so far).
+        let mut taken: BTreeSet<String> = ["body", "base_url", "raw", "parts"].map(str::to_owned).into();
         let own: Vec<&Node> = node.get("parameters").map(Node::items).unwrap_or_default().iter().collect();
         let mut declared: Vec<(FileId, &Node)> = Vec::new();
         for p in own.iter().chain(shared.iter()) {

@@ -160,6 +160,21 @@ pub trait Api: Send + Sync + 'static {
 pub struct LinksRequest {
     /// `ID` (query parameter).
     pub id: String,
+    /// `raw` (query parameter).
+    /// Named like the helper's variable of the parameters.
+    pub raw2: Option<bool>,
+    /// `parts` (query parameter).
+    /// Named like the helper's variable of the request head.
+    pub parts2: Option<i64>,
+    /// `base_url` (query parameter).
+    /// Named like the field `x-ivoa-base-url` adds.
+    pub base_url2: Option<String>,
+    /// `body` (header).
+    /// Named like the field of the request body.
+    pub body2: Option<String>,
+    /// The service's URL as the client sees it (`--public-url`, or the `Host` and
+    /// `X-Forwarded-*` headers, then the base path), for building absolute links.
+    pub base_url: String,
 }
 /// The responses of [`Api::links`].
 #[derive(Debug, Clone, PartialEq)]

@@ -421,7 +421,21 @@ async fn links_request(
         rt::params::single::<String>(&raw, Location::Query, "ID")?,
         "ID",
     )?;
-    Ok(crate::api::LinksRequest { id })
+    let raw2 = rt::params::single::<bool>(&raw, Location::Query, "raw")?;
+    let parts2 = rt::params::single::<i64>(&raw, Location::Query, "parts")?;
+    if let Some(value) = &parts2 {
+        rt::validate::maximum("parts", *value as f64, 9f64, false)?;
+    }
+    let base_url2 = rt::params::single::<String>(&raw, Location::Query, "base_url")?;
+    let body2 = rt::params::single::<String>(&raw, Location::Header, "body")?;
+    Ok(crate::api::LinksRequest {
+        id,
+        raw2,
+        parts2,
+        base_url2,
+        body2,
+        base_url: rt::serve::request_base_url(parts),
+    })
 }
 /// `GET /links-request` (`linksRequest`): extracts and checks the request, then calls the service.
 async fn links_request_2<S: crate::api::Api>(

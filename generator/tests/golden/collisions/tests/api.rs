@@ -226,8 +226,9 @@ async fn links_reaches_the_service_with_typed_values() {
             &recorder,
             Request::builder()
                 .method("GET")
-                .uri("/links?ID=ivo%3A%2F%2Fexample%2F1")
+                .uri("/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here")
                 .header("authorization", "Bearer ivoagen-test")
+                .header("body", "b")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -242,6 +243,10 @@ async fn links_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.id, expect:: < String > ("\"ivo://example/1\""));
+    assert_eq!(request.raw2, Some(expect:: < bool > ("true")));
+    assert_eq!(request.parts2, Some(expect:: < i64 > ("3")));
+    assert_eq!(request.base_url2, Some(expect:: < String > ("\"here\"")));
+    assert_eq!(request.body2, Some(expect:: < String > ("\"b\"")));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn links_requires_id() {
@@ -250,8 +255,9 @@ async fn links_requires_id() {
             &recorder,
             Request::builder()
                 .method("GET")
-                .uri("/links")
+                .uri("/links?raw=true&parts=3&base_url=here")
                 .header("authorization", "Bearer ivoagen-test")
+                .header("body", "b")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -266,13 +272,90 @@ async fn links_rejects_id_given_twice() {
             &recorder,
             Request::builder()
                 .method("GET")
-                .uri("/links?ID=ivo%3A%2F%2Fexample%2F1&ID=ivo%3A%2F%2Fexample%2F1")
+                .uri(
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&ID=ivo%3A%2F%2Fexample%2F1",
+                )
                 .header("authorization", "Bearer ivoagen-test")
+                .header("body", "b")
                 .body(Body::empty())
                 .unwrap(),
         )
         .await;
     assert_rejected(status, &body, "ID", "multiplicity");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_raw2_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&raw=true",
+                )
+                .header("authorization", "Bearer ivoagen-test")
+                .header("body", "b")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "raw", "multiplicity");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_parts2_breaking_maximum() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&base_url=here&parts=10")
+                .header("authorization", "Bearer ivoagen-test")
+                .header("body", "b")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "parts", "maximum");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_parts2_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&parts=3",
+                )
+                .header("authorization", "Bearer ivoagen-test")
+                .header("body", "b")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "parts", "multiplicity");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_base_url2_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&base_url=here",
+                )
+                .header("authorization", "Bearer ivoagen-test")
+                .header("body", "b")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "base_url", "multiplicity");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
