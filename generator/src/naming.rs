@@ -249,4 +249,65 @@ mod tests {
         assert_eq!(unique("Pet".into(), &mut taken), "Pet");
         assert_eq!(unique("Pet".into(), &mut taken), "Pet2");
     }
+
+    const SERVED: Roles = Roles { served: true, routed: true, job: false, secured: false };
+
+    #[test]
+    fn an_operation_derives_every_name_from_its_method() {
+        let mut namer = Namer::new();
+        let (names, renamed) = namer.operation("listPets", Roles { job: true, secured: true, ..SERVED });
+        assert_eq!(renamed, None);
+        assert_eq!(
+            names,
+            OperationNames {
+                method: "list_pets".into(),
+                type_name: "ListPets".into(),
+                request: "ListPetsRequest".into(),
+                response: "ListPetsResponse".into(),
+                job: "list_pets_job".into(),
+                extractor: "list_pets_request".into(),
+                schemes: "LIST_PETS_SCHEMES".into(),
+                gate: "list_pets_gate".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_taken_name_gets_the_first_free_suffix() {
+        let mut namer = Namer::new();
+        assert_eq!(namer.operation("links", SERVED).0.method, "links");
+        let (names, renamed) = namer.operation("linksRequest", SERVED);
+        assert_eq!(names.method, "links_request_2");
+        assert_eq!(names.request, "LinksRequest2Request");
+        let renamed = renamed.expect("renamed");
+        assert_eq!((renamed.wanted.as_str(), renamed.taken.as_str()), ("links_request", "links_request"));
+        assert_eq!(renamed.by, "the request helper of operation `links`");
+        // Document order: the third of the same name takes `_3`.
+        assert_eq!(namer.operation("links_request", SERVED).0.method, "links_request_3");
+    }
+
+    #[test]
+    fn the_crates_own_names_are_reserved() {
+        let mut namer = Namer::new();
+        for (id, expected) in [("router", "router_2"), ("server", "server_2"), ("authenticator", "authenticator_2"), ("clone", "clone_2"), ("service", "service_2"), ("into", "into_2"), ("gate", "gate_2")] {
+            let (names, renamed) = namer.operation(id, SERVED);
+            assert_eq!(names.method, expected, "{id}");
+            assert!(renamed.is_some(), "{id}");
+        }
+        // `into` is also `Into::into`; its type would be `IntoResponse`, an import of `api.rs`.
+        assert!(Namer::new().taken.contains_key(&(Space::Type, "IntoResponse".to_owned())));
+    }
+
+    #[test]
+    fn only_the_names_an_operation_needs_are_taken() {
+        let mut namer = Namer::new();
+        // A VOSI operation has a handler but no request helper, and the UWS job list neither.
+        namer.operation("capabilities", Roles { served: false, routed: true, ..SERVED });
+        namer.operation("jobs", Roles::default());
+        assert_eq!(namer.operation("capabilitiesRequest", SERVED).0.method, "capabilities_request");
+        assert_eq!(namer.operation("jobs", SERVED).0.method, "jobs");
+        // The UWS job method is taken only by the operation whose parameters jobs take.
+        namer.operation("sync", Roles { job: true, ..SERVED });
+        assert_eq!(namer.operation("syncJob", SERVED).0.method, "sync_job_2");
+    }
 }
