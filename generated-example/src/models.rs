@@ -719,32 +719,32 @@ impl rt::Validate for PostJobDestructionBody {
     }
 }
 impl rt::xml::XmlText for Stokes {
-    fn xml_text(&self) -> String {
+    fn xml_text(&self) -> ::std::string::String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for ExecutionPhase {
-    fn xml_text(&self) -> String {
+    fn xml_text(&self) -> ::std::string::String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for JobParametersPhase {
-    fn xml_text(&self) -> String {
+    fn xml_text(&self) -> ::std::string::String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for ErrorSummaryType {
-    fn xml_text(&self) -> String {
+    fn xml_text(&self) -> ::std::string::String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for PostJobBodyAction {
-    fn xml_text(&self) -> String {
+    fn xml_text(&self) -> ::std::string::String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for PostJobPhaseBodyPhase {
-    fn xml_text(&self) -> String {
+    fn xml_text(&self) -> ::std::string::String {
         self.to_string()
     }
 }

@@ -144,7 +144,7 @@ fn plan(archive: &Archive, id: &str, filters: &Filters) -> Result<Plan, Failure>
 
 impl Api for Service {
     async fn soda_sync(&self, request: api::SodaSyncRequest) -> Result<api::SodaSyncResponse, rt::Error> {
-        let multi = |what: &str| Ok(api::SodaSyncResponse::BadRequest(format!("MultiValuedParamNotSupported: {what}; use {{async}} for several cutouts")));
+        let multi = |what: &str| Ok(api::SodaSyncResponse::BadRequest(format!("MultiValuedParamNotSupported: {what}; use the async endpoint (`async`, beside `sync`) for several cutouts")));
         if request.id.len() > 1 {
             return multi("sync cutouts take one ID");
         }

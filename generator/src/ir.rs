@@ -340,10 +340,27 @@ impl Constraints {
 pub struct Operation {
     /// `operationId`, or one made from the method and path.
     pub api_name: String,
-    /// The method name (`list_pets`).
+    /// The method of `Api`, and the handler in `server.rs` (`list_pets`).
+    ///
+    /// This and every other Rust name of the operation are decided once, by `naming::Namer`
+    /// during lowering, so that they collide neither with each other nor with what the generated
+    /// crate names itself; emitters read them and never format their own.
     pub name: String,
-    /// The prefix of its types (`ListPets` → `ListPetsRequest`, `ListPetsResponse`).
+    /// The prefix of its types (`ListPets`), and its variant in the generated tests' `Call`.
     pub type_name: String,
+    /// The request struct in `api` (`ListPetsRequest`).
+    pub request_type: String,
+    /// The response enum in `api` (`ListPetsResponse`).
+    pub response_type: String,
+    /// The `Api` method running one UWS job, for the operation whose parameters jobs take
+    /// (`list_pets_job`).
+    pub job_method: String,
+    /// The function in `server.rs` extracting and checking the request (`list_pets_request`).
+    pub extractor: String,
+    /// The const in `server.rs` listing the schemes the operation accepts (`LIST_PETS_SCHEMES`).
+    pub schemes_const: String,
+    /// The variable in `server.rs` holding the gate of the route it is first on (`list_pets_gate`).
+    pub gate: String,
     /// HTTP method, lower case.
     pub method: String,
     /// The path template as the spec writes it.

@@ -9,10 +9,12 @@
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::ir::*;
 use crate::load::{Document, FileId, Node, Span, Target, Value, edit_distance};
-use crate::naming::{field_name, type_name, unique};
+use crate::naming::{Namer, OperationNames, Renamed, Roles, field_name, type_name, unique};
 use std::collections::{BTreeMap, BTreeSet};
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+/// Names a generated type never takes (see [`Lowerer::reserve`]).
+const CONSTRUCTORS: &[&str] = &["Some", "None", "Ok", "Err"];
 const TYPES: &[&str] = &["string", "integer", "number", "boolean", "array", "object", "null"];
 
 /// Lowers a loaded document. Returns the API unless an error was found.
@@ -22,7 +24,9 @@ pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
         diags: Diagnostics::default(),
         types: Vec::new(),
         by_target: BTreeMap::new(),
-        type_names: BTreeSet::new(),
+        // The prelude's constructors, which models' code calls (`Ok(())`): a tuple struct of
+        // that name would shadow them.
+        type_names: CONSTRUCTORS.iter().map(|c| (*c).to_owned()).collect(),
         inline_stack: Vec::new(),
         field_spans: BTreeMap::new(),
         pending_names: BTreeMap::new(),
@@ -487,7 +491,13 @@ impl<'a> Lowerer<'a> {
     }
 
     fn reserve(&mut self, hint: &str, api_name: &str, span: Span) -> TypeId {
-        let name = unique(type_name(hint), &mut self.type_names);
+        let wanted = type_name(hint);
+        let name = unique(wanted.clone(), &mut self.type_names);
+        if CONSTRUCTORS.contains(&wanted.as_str()) {
+            self.warn("ivoagen::lower::type-name", span, format!("schema `{hint}` is the Rust type `{name}`: `{wanted}` is a constructor of Rust's prelude, which generated code calls"))
+                .set_label(format!("renamed to `{name}`"))
+                .set_help("rename the schema to choose its Rust name");
+        }
         self.types.push(None);
         let id = TypeId(self.types.len() - 1);
         self.pending_names.insert(id, (name, api_name.to_owned(), span));
@@ -725,8 +735,14 @@ impl<'a> Lowerer<'a> {
         let root = self.doc.root();
         let mut ops = Vec::new();
         let mut ids: BTreeMap<String, Span> = BTreeMap::new();
-        let mut method_names = BTreeSet::new();
         let mut routes: BTreeMap<String, String> = BTreeMap::new();
+        // What each operation is decides which names it needs (see `naming::Namer`); `uws` and
+        // `operation_security` check these keys later.
+        let uws = root.get("x-ivoa-uws");
+        let uws_jobs = uws.and_then(|u| u.get("jobs")).and_then(Node::as_str).map(|j| j.trim_end_matches('/').to_owned());
+        let uws_parameters = uws.and_then(|u| u.get("parameters")).and_then(Node::as_str);
+        let secured = root.get("components").and_then(|c| c.get("securitySchemes")).is_some_and(|s| !s.entries().is_empty());
+        let mut namer = Namer::new();
         for (path_key, item) in root.get("paths").map(Node::entries).unwrap_or_default() {
             let (file, item, _) = self.doc.resolve(0, item);
             let path = path_key.name.clone();
@@ -762,12 +778,22 @@ impl<'a> Lowerer<'a> {
                     }
                     None => format!("{method} {path}"),
                 };
-                let base = field_name(&api_name);
-                let name = unique(base.clone(), &mut method_names);
-                if name != base {
-                    self.warn("ivoagen::lower::operation-name", method_key.span, format!("operation `{api_name}` is named `{name}` in Rust, as `{base}` is taken"));
+                let in_jobs = uws_jobs.as_ref().is_some_and(|j| path == *j || path.starts_with(&format!("{j}/")));
+                let roles = Roles {
+                    served: !in_jobs && op_node.get("x-ivoa-vosi").is_none(),
+                    routed: !in_jobs,
+                    job: uws_parameters == Some(api_name.as_str()),
+                    secured,
+                };
+                let (names, renamed) = namer.operation(&api_name, roles);
+                if let Some(Renamed { wanted, taken, by }) = renamed {
+                    let span = op_node.get("operationId").map_or(method_key.span, |n| n.span);
+                    let why = if taken == wanted { format!("`{wanted}` is {by}") } else { format!("`{taken}`, which it would need, is {by}") };
+                    self.warn("ivoagen::lower::operation-name", span, format!("operation `{api_name}` is named `{}` in Rust: {why}", names.method))
+                        .set_label(format!("renamed to `{}`", names.method))
+                        .set_help("names are decided in document order; a name that is taken gets the first free suffix `_2`, `_3`, …; choose another operationId to pick the name yourself");
                 }
-                let op = self.operation(file, op_node, item, &shared, method, &path, &route, api_name, name);
+                let op = self.operation(file, op_node, item, &shared, method, &path, &route, api_name, names);
                 ops.push(op);
             }
         }
@@ -785,11 +811,13 @@ impl<'a> Lowerer<'a> {
         path: &str,
         route: &str,
         api_name: String,
-        name: String,
+        names: OperationNames,
     ) -> Operation {
-        let type_name = type_name(&name);
+        let type_name = names.type_name.clone();
         let mut params = Vec::new();
-        let mut taken: BTreeSet<String> = ["body".to_owned()].into();
+        // Fields of the request struct, and variables of the request helper, that a parameter
+        // must not take (`raw` holds the parameters read so far).
+        let mut taken: BTreeSet<String> = ["body", "base_url", "raw", "parts"].map(str::to_owned).into();
         let own: Vec<&Node> = node.get("parameters").map(Node::items).unwrap_or_default().iter().collect();
         let mut declared: Vec<(FileId, &Node)> = Vec::new();
         for p in own.iter().chain(shared.iter()) {
@@ -843,8 +871,14 @@ impl<'a> Lowerer<'a> {
             vosi: ivoa.vosi,
             uws: false,
             api_name,
-            name,
+            name: names.method,
             type_name,
+            request_type: names.request,
+            response_type: names.response,
+            job_method: names.job,
+            extractor: names.extractor,
+            schemes_const: names.schemes,
+            gate: names.gate,
             method: method.to_owned(),
             path: path.to_owned(),
             route: route.to_owned(),

@@ -58,3 +58,20 @@ fn missing_files_of_the_tap_draft_are_each_named() {
     assert!(missing.iter().any(|m| m.contains("include/VOSI/")), "{missing:?}");
     assert!(failure.diagnostics.iter().all(|d| d.span.is_some()), "every missing file is located");
 }
+
+/// Names that collide are renamed, each with a warning at its operationId (or schema) saying to
+/// what and why; the spec is accepted (`tests/golden/collisions` proves that its crate builds).
+#[test]
+fn colliding_names_are_renamed_with_a_warning_each() {
+    let path = Path::new("tests/features/collisions.yaml");
+    let (api, diagnostics, sources) = ivoagen::analyse(&RealFs, path).expect("collisions are resolved, not refused");
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+    let renamed: Vec<&str> = diagnostics.iter().filter(|d| d.code == "ivoagen::lower::operation-name").map(|d| d.message.as_str()).collect();
+    assert_eq!(renamed.len(), 9, "{renamed:#?}");
+    let names: Vec<(&str, &str)> = api.operations.iter().map(|op| (op.api_name.as_str(), op.name.as_str())).collect();
+    for expected in [("links", "links"), ("linksRequest", "links_request_2"), ("router", "router_2"), ("Api", "api"), ("submitJob", "submit_job_2")] {
+        assert!(names.contains(&expected), "{expected:?} in {names:?}");
+    }
+    let rendered = diagnostics.iter().filter(|d| d.code.starts_with("ivoagen::lower::operation-name") || d.code == "ivoagen::lower::type-name").map(|d| d.render(&sources, false)).collect::<Vec<_>>().join("\n");
+    insta::assert_snapshot!("colliding_names", rendered);
+}

@@ -61,6 +61,10 @@ impl<'a> Rust<'a> {
         if self.absolute { quote!(::std::option::Option::Some) } else { quote!(Some) }
     }
 
+    pub fn boxed(&self, inner: TokenStream) -> TokenStream {
+        if self.absolute { quote!(::std::boxed::Box<#inner>) } else { quote!(Box<#inner>) }
+    }
+
     pub fn result(&self) -> TokenStream {
         if self.absolute { quote!(::std::result::Result) } else { quote!(Result) }
     }
@@ -264,13 +268,10 @@ impl<'a> Rust<'a> {
                     let ty = if f.boxed {
                         match &f.ty {
                             Ty::Option(inner) => {
-                                let inner = self.ty(inner);
-                                self.option(quote!(Box<#inner>))
+                                let boxed = self.boxed(self.ty(inner));
+                                self.option(boxed)
                             }
-                            other => {
-                                let inner = self.ty(other);
-                                quote!(Box<#inner>)
-                            }
+                            other => self.boxed(self.ty(other)),
                         }
                     } else {
                         self.ty(&f.ty)
@@ -492,9 +493,10 @@ impl Rust<'_> {
         for def in &self.api.types {
             if let TypeKind::StringEnum { .. } = def.kind {
                 let name = ident(&def.name);
+                let string = self.string();
                 out.push(quote! {
                     impl rt::xml::XmlText for #name {
-                        fn xml_text(&self) -> String {
+                        fn xml_text(&self) -> #string {
                             self.to_string()
                         }
                     }

@@ -8,11 +8,11 @@ use quote::{format_ident, quote};
 use std::collections::BTreeMap;
 
 fn request_ident(op: &Operation) -> syn::Ident {
-    format_ident!("{}Request", op.type_name)
+    ident(&op.request_type)
 }
 
 fn response_ident(op: &Operation) -> syn::Ident {
-    format_ident!("{}Response", op.type_name)
+    ident(&op.response_type)
 }
 
 /// The Rust type of a parameter's field in the request struct.
@@ -37,16 +37,25 @@ pub fn api_module(api: &Api) -> TokenStream {
         let (req, resp) = (request_ident(op), response_ident(op));
         let doc = doc_attrs(op.doc.as_deref());
         let route = format!(" `{} {}` (`{}`)", op.method.to_uppercase(), op.path, op.api_name);
+        // Clippy expects `new`, `from_*`, `into_*` and `*_mut` methods to take `self` in their
+        // own ways; these names are the API's.
+        let conventional = op.name == "new" || op.name.starts_with("into_") || op.name.starts_with("from_") || op.name.ends_with("_mut");
+        let allow = if conventional {
+            quote!(#[allow(clippy::wrong_self_convention, reason = "the name is the operationId's")])
+        } else {
+            quote!()
+        };
         quote! {
             #doc
             #[doc = ""]
             #[doc = #route]
+            #allow
             fn #name(&self, request: #req) -> impl Future<Output = Result<#resp, rt::Error>> + Send;
         }
     });
     let job_method = api.uws.as_ref().map(|uws| {
         let op = &api.operations[uws.operation];
-        let name = format_ident!("{}_job", op.name);
+        let name = ident(&op.job_method);
         let req = request_ident(op);
         let doc = format!(" Runs one UWS job of the job list at `{}`: the job's parameters, checked and typed as for [`Api::{}`], in; results written through `results`; the runtime does the rest (phases, WAIT, limits, destruction).", uws.jobs, op.name);
         quote! {
@@ -308,7 +317,7 @@ pub fn server_module(api: &Api) -> TokenStream {
         // Operations sharing a path share the first one's security: each method's handler goes
         // behind the route's gate (one boxed service per method, where `route_layer` would box
         // the route twice).
-        let gate = op_gate(api, ops[0], quote!(policy)).map(|_| format_ident!("{}_gate", ops[0].name));
+        let gate = op_gate(api, ops[0], quote!(policy)).map(|_| ident(&ops[0].gate));
         let methods = methods.iter().enumerate().map(|(i, (method, handler))| {
             let handler = match &gate {
                 Some(gate) => quote!(rt::auth::guard(&#gate, #handler)),
@@ -324,7 +333,7 @@ pub fn server_module(api: &Api) -> TokenStream {
         .filter_map(|route| {
             let op = routes[route][0];
             let gate = op_gate(api, op, quote!(policy))?;
-            let name = format_ident!("{}_gate", op.name);
+            let name = ident(&op.gate);
             Some(quote!(let #name = #gate;))
         })
         .collect();
@@ -452,7 +461,7 @@ pub fn server_module(api: &Api) -> TokenStream {
 /// The `gate(…)` enforcing `op`'s security, when the document has security schemes.
 fn op_gate(api: &Api, op: &Operation, policy: TokenStream) -> Option<TokenStream> {
     let security = op.security.as_ref().filter(|_| !api.security_schemes.is_empty())?;
-    let schemes = format_ident!("{}_SCHEMES", heck::AsShoutySnakeCase(&op.name).to_string());
+    let schemes = ident(&op.schemes_const);
     let modality = format_ident!("{}", match security.modality { "optional" => "Optional", "required" => "Required", _ => "None" });
     let format = error_format(op);
     let sync = op.dali_sync;
@@ -488,7 +497,7 @@ fn security_statics(api: &Api) -> TokenStream {
     let mut seen = std::collections::BTreeSet::new();
     for op in ops {
         let Some(security) = &op.security else { continue };
-        let name = format_ident!("{}_SCHEMES", heck::AsShoutySnakeCase(&op.name).to_string());
+        let name = ident(&op.schemes_const);
         if !seen.insert(name.to_string()) {
             continue;
         }
@@ -547,8 +556,8 @@ fn server_fn(api: &Api) -> TokenStream {
     };
     let identify = if secured { quote!(Arc::new(rt::auth::owner)) } else { quote!(rt::uws::http::anonymous()) };
     let op = &api.operations[uws.operation];
-    let extract = format_ident!("{}_request", op.name);
-    let job_method = format_ident!("{}_job", op.name);
+    let extract = ident(&op.extractor);
+    let job_method = ident(&op.job_method);
     let jobs = &uws.jobs;
     let takes_body = op.body.is_some() || op.dali_sync;
     let body_arg = if takes_body { quote!(, rt::axum::body::Body::empty()) } else { quote!() };
@@ -732,7 +741,7 @@ fn vosi_handler(op: &Operation, kind: Vosi) -> TokenStream {
 
 fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     let name = ident(&op.name);
-    let extract = format_ident!("{}_request", op.name);
+    let extract = ident(&op.extractor);
     let req = request_ident(op);
     let path_params: Vec<&Param> = op.params.iter().filter(|p| p.location == Location::Path).collect();
     let mut extract_decls = vec![quote!(parts: &rt::http::request::Parts)];

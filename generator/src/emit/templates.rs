@@ -5,7 +5,7 @@ use super::{File, MARKER, Options, RuntimeDependency, unparse, vendor};
 use super::rust::ident;
 use crate::ir::Api;
 use minijinja::{Environment, UndefinedBehavior, context};
-use quote::{format_ident, quote};
+use quote::quote;
 use serde::Serialize;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -117,8 +117,8 @@ fn scaffold(api: &Api, options: &Options) -> Result<String, String> {
     let served: Vec<_> = api.operations.iter().filter(|op| op.served()).collect();
     let methods = served.iter().map(|op| {
         let name = ident(&op.name);
-        let req = format_ident!("{}Request", op.type_name);
-        let resp = format_ident!("{}Response", op.type_name);
+        let req = ident(&op.request_type);
+        let resp = ident(&op.response_type);
         let api_name = &op.api_name;
         quote! {
             async fn #name(&self, _request: api::#req) -> Result<api::#resp, rt::Error> {
@@ -128,8 +128,8 @@ fn scaffold(api: &Api, options: &Options) -> Result<String, String> {
     });
     let job_method = api.uws.as_ref().map(|uws| {
         let op = &api.operations[uws.operation];
-        let name = format_ident!("{}_job", op.name);
-        let req = format_ident!("{}Request", op.type_name);
+        let name = ident(&op.job_method);
+        let req = ident(&op.request_type);
         let message = format!("jobs of `{}` are not implemented", op.api_name);
         quote! {
             async fn #name(&self, _request: api::#req, _results: std::sync::Arc<rt::uws::engine::ResultWriter>) -> Result<(), rt::uws::JobError> {

@@ -7,7 +7,7 @@ use super::rust::{Rust, ident};
 use crate::examples::{breakable_rules, scalar_text, violating};
 use crate::ir::*;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -383,7 +383,7 @@ impl Emitter<'_> {
     }
 
     fn happy(&mut self, op: &Operation, wire: &Wire, suffix: &str, assertions: &[TokenStream], single: bool) -> TokenStream {
-        let variant = format_ident!("{}", op.type_name);
+        let variant = ident(&op.type_name);
         let name = self.test_name(format!("{}_reaches_the_service_with_typed_values{suffix}", op.name));
         let request = wire.tokens();
         let bind = if assertions.is_empty() {
@@ -579,15 +579,15 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
     let mut tests: Vec<TokenStream> = served.iter().flat_map(|op| emitter.operation(op, single)).collect();
     tests.extend(api.operations.iter().filter_map(|op| emitter.vosi(api, op)));
     let variants = served.iter().map(|op| {
-        let v = format_ident!("{}", op.type_name);
-        let req = format_ident!("{}Request", op.type_name);
+        let v = ident(&op.type_name);
+        let req = ident(&op.request_type);
         quote!(#v(api::#req),)
     });
     let methods = served.iter().map(|op| {
         let name = ident(&op.name);
-        let v = format_ident!("{}", op.type_name);
-        let req = format_ident!("{}Request", op.type_name);
-        let resp = format_ident!("{}Response", op.type_name);
+        let v = ident(&op.type_name);
+        let req = ident(&op.request_type);
+        let resp = ident(&op.response_type);
         let api_name = &op.api_name;
         quote! {
             async fn #name(&self, request: api::#req) -> Result<api::#resp, rt::Error> {
@@ -600,8 +600,8 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
     // has to provide the method.
     let job_method = api.uws.as_ref().map(|uws| {
         let op = &api.operations[uws.operation];
-        let name = format_ident!("{}_job", op.name);
-        let req = format_ident!("{}Request", op.type_name);
+        let name = ident(&op.job_method);
+        let req = ident(&op.request_type);
         quote! {
             async fn #name(&self, _request: api::#req, _results: std::sync::Arc<rt::uws::engine::ResultWriter>) -> Result<(), rt::uws::JobError> {
                 Ok(())
