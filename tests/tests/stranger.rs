@@ -89,7 +89,7 @@ fn every_corpus_spec_generates_without_flags_a_crate_that_builds_alone_clippy_cl
         let test = cargo(&server).args(["test", "--offline", "--quiet"]).output().unwrap();
         succeeds(&format!("{spec}: cargo test"), &test);
         let passed: u64 = text(&test.stdout).lines().filter_map(|l| l.strip_prefix("test result: ok. ")).filter_map(|l| l.split(' ').next()?.parse::<u64>().ok()).sum();
-        assert!(passed >= 2, "{spec}: only {passed} generated tests ran:\n{}", text(&test.stdout));
+        assert!(passed >= 1, "{spec}: no generated test ran:\n{}", text(&test.stdout));
         ran += passed;
 
         // Building resolved nothing new: the lock ivoagen wrote holds every version the crate needed.
@@ -99,6 +99,7 @@ fn every_corpus_spec_generates_without_flags_a_crate_that_builds_alone_clippy_cl
         let check = Command::new("sh").arg(server.join("ci/ivoagen-check.sh")).env("IVOAGEN", ivoagen).current_dir(&dir).output().unwrap();
         succeeds(&format!("{spec}: ci/ivoagen-check.sh"), &check);
     }
+    assert!(ran >= 2 * CORPUS.len() as u64, "only {ran} generated tests ran in {} crates", CORPUS.len());
     eprintln!("{} crates built alone, {ran} generated tests passed", CORPUS.len());
 }
 
@@ -106,8 +107,9 @@ fn every_corpus_spec_generates_without_flags_a_crate_that_builds_alone_clippy_cl
 fn a_profiled_spec_builds_the_same_way() {
     let ivoagen = ivoagen();
     let dir = outside("profile");
-    std::fs::copy(root().join("tests/corpus/ivoa/dali-service.yaml"), dir.join("spec.yaml")).unwrap();
-    succeeds("generate --profile dali", &run(&dir, ivoagen, &["generate", "spec.yaml", "-o", "svc", "--profile", "dali"]));
+    // The spec and the files it refers to.
+    copy_tree(&root().join("tests/corpus/ivoa"), &dir.join("specs"), &[]);
+    succeeds("generate --profile dali", &run(&dir, ivoagen, &["generate", "specs/dali-service.yaml", "-o", "svc", "--profile", "dali"]));
     let svc = dir.join("svc");
     succeeds("clippy", &cargo(&svc).args(["clippy", "--offline", "--quiet", "--all-targets", "--", "-D", "warnings"]).output().unwrap());
     succeeds("test", &cargo(&svc).args(["test", "--offline", "--quiet"]).output().unwrap());
