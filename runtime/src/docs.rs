@@ -234,7 +234,8 @@ fn routable(base: &str) -> bool {
     !base.contains(['{', '}', '*']) && !base.split('/').any(|s| s.starts_with(':'))
 }
 
-const LANDING_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+const LANDING_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+/// Both pages name an empty `data:` icon, so that browsers do not ask the server's root for one.
 /// Swagger UI sets inline styles, shows images given as data URIs, and fetches the description and
 /// "Try it out" requests from this server only.
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
@@ -341,7 +342,7 @@ code{font-family:ui-monospace,monospace}table{border-collapse:collapse}td,th{tex
 fn landing_page(d: &Description) -> String {
     let title = escape(&d.title);
     let mut page = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title}</title>\n<style>{LANDING_STYLE}</style>\n</head>\n<body>\n<h1>{title}"
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<link rel=\"icon\" href=\"data:,\">\n<title>{title}</title>\n<style>{LANDING_STYLE}</style>\n</head>\n<body>\n<h1>{title}"
     );
     if let Some(version) = &d.version {
         page.push_str(&format!(" <span class=\"version\">{}</span>", escape(version)));
@@ -379,7 +380,7 @@ fn docs_page(d: &Description) -> String {
     let v = SWAGGER_UI_VERSION;
     // Relative to {base}/docs: `docs/…` is {base}/docs/….
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title} — API docs</title>\n<link rel=\"stylesheet\" href=\"docs/swagger-ui.css?v={v}\">\n</head>\n<body>\n<div id=\"swagger-ui\"><p>Loading the API description…</p></div>\n<noscript><p>These docs need JavaScript; the description itself is <a href=\"openapi.json\">openapi.json</a>.</p></noscript>\n<script src=\"docs/swagger-ui-bundle.js?v={v}\"></script>\n<script src=\"docs/init.js\"></script>\n</body>\n</html>\n"
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<link rel=\"icon\" href=\"data:,\">\n<title>{title} — API docs</title>\n<link rel=\"stylesheet\" href=\"docs/swagger-ui.css?v={v}\">\n</head>\n<body>\n<div id=\"swagger-ui\"><p>Loading the API description…</p></div>\n<noscript><p>These docs need JavaScript; the description itself is <a href=\"openapi.json\">openapi.json</a>.</p></noscript>\n<script src=\"docs/swagger-ui-bundle.js?v={v}\"></script>\n<script src=\"docs/init.js\"></script>\n</body>\n</html>\n"
     )
 }
 
@@ -428,7 +429,7 @@ mod tests {
         // Every element opened is closed, in order (the page uses no void elements but meta).
         let mut stack = Vec::new();
         for tag in page.split('<').skip(1).filter_map(|t| t.split(['>', ' ']).next()) {
-            if tag.starts_with('!') || tag == "meta" {
+            if tag.starts_with('!') || tag == "meta" || tag == "link" {
                 continue;
             }
             match tag.strip_prefix('/') {
