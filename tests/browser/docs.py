@@ -2,16 +2,23 @@
 
 Usage: docs.py BASE_URL   (e.g. http://127.0.0.1:PORT/svc/soda)
 
+Runs every check twice: on the server directly, and through a reverse proxy (started here) that
+mounts it under `/outer`, which the server does not know: redirects, links and "Try it out" must
+all be relative to where the page was loaded from.
+
 Drives Debian's chromium through /usr/bin/chromedriver (given explicitly, so that Selenium Manager
 downloads nothing), headless, with a new empty profile. Prints one `ok: …` line per check; any
 failure raises, with what the page showed.
 """
 
+import http.client
+import http.server
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -73,14 +80,64 @@ def requested_urls(driver):
 
 def main():
     base = sys.argv[1].rstrip("/")
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(base))
+    target = urlsplit(base)
+    proxy = prefix_proxy(target.hostname, target.port, PREFIX)
     profile = tempfile.mkdtemp(prefix="ivoagen-chromium-")
     driver = browser(profile)
     try:
-        run(driver, base, origin)
+        print("== direct: " + base)
+        run(driver, base, "{0.scheme}://{0.netloc}".format(target))
+        # The same, through a proxy that mounts the server under a prefix the server knows nothing of.
+        proxy_origin = "http://127.0.0.1:%d" % proxy.server_address[1]
+        print("== through a proxy: " + proxy_origin + PREFIX + target.path)
+        run(driver, proxy_origin + PREFIX + target.path, proxy_origin)
     finally:
         driver.quit()
+        proxy.shutdown()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+PREFIX = "/outer"
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+def prefix_proxy(host, port, prefix):
+    """A reverse proxy on a free local port: `PREFIX/rest` is forwarded to `host:port/rest`, the
+    answer (redirects and compressed bodies included) passed back as it is; Location headers are
+    not rewritten, so only relative ones survive."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def forward(self):
+            if not (self.path == prefix or self.path.startswith(prefix + "/") or self.path.startswith(prefix + "?")):
+                self.send_error(404, "not under " + prefix)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
+            upstream = http.client.HTTPConnection(host, port, timeout=60)
+            upstream.request(self.command, self.path[len(prefix):] or "/", body=body, headers=headers)
+            answer = upstream.getresponse()
+            data = answer.read()
+            self.send_response(answer.status, answer.reason)
+            for name, value in answer.getheaders():
+                if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            upstream.close()
+
+        do_GET = do_POST = do_HEAD = do_DELETE = do_PUT = forward
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def run(driver, base, origin):

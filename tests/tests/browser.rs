@@ -1,7 +1,8 @@
 //! A newcomer's browser finds the service: the SODA server as a real process under a base path
 //! its description does not declare, and Debian's headless chromium (driven by Selenium through
 //! `/usr/bin/chromedriver`, `tests/browser/docs.py`) on the landing page, the Swagger UI docs and
-//! "Try it out". `cargo xtask ci` installs chromium, chromium-driver and the venv with Selenium.
+//! "Try it out", once on the server and once through a proxy mounting it under a prefix of its
+//! own. `cargo xtask ci` installs chromium, chromium-driver and the venv with Selenium.
 
 use ivoagen_e2e::{Server, built, http, root};
 use soda_cutout_server::service::sample;
@@ -41,15 +42,26 @@ fn a_headless_browser_reads_the_landing_page_and_the_docs_and_tries_a_cutout() {
         .expect("python runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for check in [
-        "ok: landing page 'SODA cutout service",
-        &format!("ok: the docs link leads to {base}/docs"),
-        &format!("server {base}"),
-        &format!("ok: Try it out: {base}/sync?ID=sample-image&CIRCLE=10.68%2041.27%200.02 -> 200 application/fits"),
-        &format!("all to http://{}; no console errors", server.addr),
-    ] {
-        assert!(stdout.contains(check), "`{check}` missing from:\n{stdout}");
+    // Each pass: the server directly, then through the script's proxy under `/outer`.
+    let proxied = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("== through a proxy: "))
+        .unwrap_or_else(|| panic!("no proxy pass in:\n{stdout}"))
+        .to_owned();
+    assert!(proxied.starts_with("http://127.0.0.1:") && proxied.ends_with(&format!("/outer{BASE}")), "{proxied}");
+    let proxy_origin = proxied.trim_end_matches(&format!("/outer{BASE}")).to_owned();
+    for (base, origin) in [(base.clone(), format!("http://{}", server.addr)), (proxied, proxy_origin)] {
+        for check in [
+            "ok: landing page 'SODA cutout service".to_owned(),
+            format!("ok: the docs link leads to {base}/docs"),
+            format!("server {base}"),
+            format!("ok: Try it out: {base}/sync?ID=sample-image&CIRCLE=10.68%2041.27%200.02 -> 200 application/fits"),
+            format!("all to {origin}; no console errors"),
+        ] {
+            assert!(stdout.contains(&check), "`{check}` missing from:\n{stdout}");
+        }
     }
+    assert_eq!(stdout.matches("ok: Try it out: ").count(), 2, "{stdout}");
 }
 
 #[test]
