@@ -234,8 +234,9 @@ fn routable(base: &str) -> bool {
     !base.contains(['{', '}', '*']) && !base.split('/').any(|s| s.starts_with(':'))
 }
 
+/// The landing page loads nothing: its style is inline, and its icon an empty `data:` URL (both
+/// pages name one, so that browsers do not ask the root of the server's origin for a favicon).
 const LANDING_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
-/// Both pages name an empty `data:` icon, so that browsers do not ask the server's root for one.
 /// Swagger UI sets inline styles, shows images given as data URIs, and fetches the description and
 /// "Try it out" requests from this server only.
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
@@ -257,9 +258,14 @@ async fn redirect(target: String, uri: Uri) -> Response {
         None => target,
     };
     let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
+    match HeaderValue::from_str(&location) {
+        Ok(value) => {
+            *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        // A target that is not a valid header value: no page rather than a redirect to nowhere
+        // (not expected: the router matches request paths, which are ASCII, literally).
+        Err(_) => *response.status_mut() = StatusCode::NOT_FOUND,
     }
     response
 }
