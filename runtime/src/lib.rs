@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod body;
 pub mod dali;
+pub mod docs;
 pub mod endpoint;
 pub mod error;
 pub mod ivoa;
@@ -42,6 +43,7 @@ pub mod codegen {
     pub use crate::auth;
     pub use crate::body;
     pub use crate::dali;
+    pub use crate::docs;
     pub use crate::endpoint::endpoint;
     pub use crate::ivoa::{self, ErrorFormat};
     pub use crate::uws;

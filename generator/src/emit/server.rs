@@ -519,8 +519,9 @@ fn security_statics(api: &Api) -> TokenStream {
     }
 }
 
-/// `server(service, config)`: what `main` serves — the router, and for `x-ivoa-uws` the UWS job
-/// list answered by the runtime's engine, whose jobs run the service's `…_job` method.
+/// `server(service, config)`: what `main` serves — the router, for `x-ivoa-uws` the UWS job list
+/// answered by the runtime's engine, whose jobs run the service's `…_job` method, and the
+/// runtime's landing page and interactive docs (`rt::docs::routes`).
 fn server_fn(api: &Api) -> TokenStream {
     let secured = !api.security_schemes.is_empty();
     let make_policy = if secured {
@@ -533,20 +534,28 @@ fn server_fn(api: &Api) -> TokenStream {
         quote!()
     };
     let policy_arg = if secured { quote!(, &policy) } else { quote!() };
+    // The landing page and the interactive docs; routes the spec defines itself win.
+    let merge_docs = quote! {
+        Ok(router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON)))
+    };
     let Some(uws) = &api.uws else {
         if secured {
             return quote! {
-                /// The whole server, as `main` runs it.
+                /// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
+                /// interactive docs at `{base}/docs`.
                 pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
                     #make_policy
-                    Ok(shared_router(Arc::new(service), &config.base_path, &policy))
+                    let router = shared_router(Arc::new(service), &config.base_path, &policy);
+                    #merge_docs
                 }
             };
         }
         return quote! {
-            /// The whole server, as `main` runs it.
+            /// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
+            /// interactive docs at `{base}/docs`.
             pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
-                Ok(router_at(service, &config.base_path))
+                let router = router_at(service, &config.base_path);
+                #merge_docs
             }
         };
     };
@@ -578,7 +587,8 @@ fn server_fn(api: &Api) -> TokenStream {
             }
         }
 
-        /// The whole server, as `main` runs it: [`router_at`], and the UWS job list at
+        /// The whole server, as `main` runs it: [`router_at`], a landing page at `{base}/`,
+        /// interactive docs at `{base}/docs`, and the UWS job list at
         #[doc = concat!(" `", #jobs, "`, answered by the runtime's engine (jobs and results under `config.data_dir`).")]
         pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
             #make_policy
@@ -600,7 +610,8 @@ fn server_fn(api: &Api) -> TokenStream {
             });
             let jobs = rt::uws::http::routes_checked(engine, &config.base_path, #jobs, #identify, Some(check));
             #uws_layer
-            Ok(shared_router(service, &config.base_path #policy_arg).merge(jobs))
+            let router = shared_router(service, &config.base_path #policy_arg).merge(jobs);
+            #merge_docs
         }
     }
 }

@@ -148,14 +148,16 @@ fn shared_router<S: crate::api::Api>(
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
 }
-/// The whole server, as `main` runs it.
+/// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
+/// interactive docs at `{base}/docs`.
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
 ) -> Result<Router, String> {
     rt::auth::development(config)?;
     let policy = rt::auth::Policy::new(service.authenticator(config), config);
-    Ok(shared_router(Arc::new(service), &config.base_path, &policy))
+    let router = shared_router(Arc::new(service), &config.base_path, &policy);
+    Ok(router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON)))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(
