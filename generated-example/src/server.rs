@@ -392,15 +392,8 @@ async fn links_request(
     })
 }
 /// `GET /capabilities` (`getCapabilities`): VOSI, answered by the runtime.
-async fn get_capabilities(
-    mount: Option<rt::axum::Extension<std::sync::Arc<rt::serve::Mount>>>,
-    headers: rt::http::HeaderMap,
-) -> Response {
-    rt::vosi::capabilities_response(
-        CAPABILITIES,
-        mount.as_ref().map(|m| m.0.as_ref()),
-        &headers,
-    )
+async fn get_capabilities(request: rt::axum::extract::Request) -> Response {
+    rt::vosi::capabilities_response(CAPABILITIES, &request)
 }
 /// `GET /availability` (`getAvailability`): VOSI, answered by the runtime.
 async fn get_availability() -> Response {

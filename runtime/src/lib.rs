@@ -11,6 +11,7 @@ pub mod body;
 pub mod dali;
 pub mod endpoint;
 pub mod error;
+pub mod forwarded;
 pub mod ivoa;
 pub mod params;
 pub mod response;

@@ -152,7 +152,7 @@ fn ensure_venv() -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
-    ensure_apt(&[("xmllint", "libxml2-utils"), ("imcopy", "libcfitsio-bin")])?;
+    ensure_apt(&[("xmllint", "libxml2-utils"), ("imcopy", "libcfitsio-bin"), ("nginx", "nginx")])?;
     ensure_venv()?;
     let stale = codegen(true)?;
     if stale > 0 {

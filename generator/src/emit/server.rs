@@ -717,8 +717,8 @@ fn vosi_handler(op: &Operation, kind: Vosi) -> TokenStream {
     match kind {
         Vosi::Capabilities => quote! {
             #[doc = #doc]
-            async fn #name(mount: Option<rt::axum::Extension<std::sync::Arc<rt::serve::Mount>>>, headers: rt::http::HeaderMap) -> Response {
-                rt::vosi::capabilities_response(CAPABILITIES, mount.as_ref().map(|m| m.0.as_ref()), &headers)
+            async fn #name(request: rt::axum::extract::Request) -> Response {
+                rt::vosi::capabilities_response(CAPABILITIES, &request)
             }
         },
         Vosi::Availability => quote! {
