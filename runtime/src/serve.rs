@@ -158,7 +158,6 @@ fn command(program: &Program) -> clap::Command {
         .about(program.about.lines().next().unwrap_or_default().to_owned())
         .args_override_self(true)
         .disable_help_subcommand(true)
-        .max_term_width(100)
         .after_help("Flags win over environment variables. Behind a reverse proxy, the URL clients see (for VOSI capabilities, DataLink and UWS links) is --public-url if given, else the scheme, host, port and path prefix a trusted proxy sends in `Forwarded` or `X-Forwarded-{Proto,Host,Port,Prefix}`, else the request's Host; plus the base path.")
         .arg(value("bind", "ADDR:PORT", "Address and port to listen on [env: BIND] [default: 127.0.0.1:8080; with env PORT set, as container platforms do: 0.0.0.0:$PORT]".to_owned()))
         .arg(value("base-path", "PATH", format!("Mount every endpoint under PATH [env: BASE_PATH] [default: {base_path}]")))
