@@ -95,8 +95,17 @@ impl Nginx {
         http(&self.addr, "GET", target, &[], b"")
     }
 
-    fn access_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    /// nginx's access log once it holds a line containing each of `wanted` (it writes a line after
+    /// the response, so it may lag the client by a moment), or after 5 s.
+    fn access_log(&self, wanted: &[&str]) -> String {
+        let began = Instant::now();
+        loop {
+            let log = std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();
+            if wanted.iter().all(|w| log.contains(w)) || began.elapsed() > Duration::from_secs(5) {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -159,8 +168,9 @@ fn published_urls_name_the_proxy_scheme_host_and_prefix() {
     assert!(!capabilities.contains("internal.invalid"), "{capabilities}");
 
     // Everything above went through nginx.
-    let log = nginx.access_log();
-    for request in ["GET /svc/cutouts/soda/capabilities", "GET /svc/cutouts/soda/links?ID=sample-image", "POST /svc/cutouts/soda/async", "GET /rfc/soda/capabilities"] {
+    let requests = ["GET /svc/cutouts/soda/capabilities", "GET /svc/cutouts/soda/links?ID=sample-image", "POST /svc/cutouts/soda/async", "GET /rfc/soda/capabilities"];
+    let log = nginx.access_log(&requests);
+    for request in requests {
         assert!(log.contains(request), "`{request}` is not in nginx's access log:\n{log}");
     }
 }
@@ -180,7 +190,7 @@ fn pyvo_follows_the_service_descriptor_through_the_proxy() {
         assert!(stdout.contains(check), "`{check}` missing from:\n{stdout}");
     }
     // The cutout itself came through nginx, from the descriptor's access URL.
-    let log = nginx.access_log();
+    let log = nginx.access_log(&["/pub/cutouts/soda/sync?"]);
     assert!(log.lines().any(|l| l.contains("/pub/cutouts/soda/sync?") && l.contains("CIRCLE") && l.contains("\" 200 ")), "no cutout through nginx:\n{log}");
 }
 
