@@ -3,9 +3,19 @@
 //! The `soda-cutout-server` server: `soda-cutout-server --help` lists its options.
 
 use soda_cutout_server::{server, service::Service};
+use ivoagen_runtime::codegen::serve;
+
+/// What the runtime's command line needs to know about this server.
+const PROGRAM: serve::Program = serve::Program {
+    name: "soda-cutout-server",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "SODA cutout service",
+    base_path: "/soda",
+    uws: true,
+    auth: true,
+    sync: true,
+};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("soda-cutout-server", "/soda", |config| async move {
-        server(Service::new(&config), &config).await
-    })
+    serve::main(PROGRAM, |config| async move { server(Service::new(&config), &config).await })
 }

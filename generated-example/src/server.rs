@@ -175,7 +175,7 @@ impl<S: crate::api::Api> rt::uws::engine::Runner for JobRunner<S> {
     }
 }
 /// The whole server, as `main` runs it: [`router_at`], a landing page at `{base}/`,
-/// interactive docs at `{base}/docs`, and the UWS job list at
+/// interactive docs at `{base}/docs` (unless `--no-docs`), and the UWS job list at
 #[doc = concat!(
     " `", "/async",
     "`, answered by the runtime's engine (jobs and results under `config.data_dir`)."
@@ -222,7 +222,13 @@ pub async fn server<S: crate::api::Api>(
             ),
         );
     let router = shared_router(service, &config.base_path, &policy).merge(jobs);
-    Ok(router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON)))
+    Ok(
+        if config.docs {
+            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
+        } else {
+            router
+        },
+    )
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(
@@ -394,15 +400,8 @@ async fn links_request(
     })
 }
 /// `GET /capabilities` (`getCapabilities`): VOSI, answered by the runtime.
-async fn get_capabilities(
-    mount: Option<rt::axum::Extension<std::sync::Arc<rt::serve::Mount>>>,
-    headers: rt::http::HeaderMap,
-) -> Response {
-    rt::vosi::capabilities_response(
-        CAPABILITIES,
-        mount.as_ref().map(|m| m.0.as_ref()),
-        &headers,
-    )
+async fn get_capabilities(request: rt::axum::extract::Request) -> Response {
+    rt::vosi::capabilities_response(CAPABILITIES, &request)
 }
 /// `GET /availability` (`getAvailability`): VOSI, answered by the runtime.
 async fn get_availability() -> Response {

@@ -12,6 +12,7 @@ pub mod dali;
 pub mod docs;
 pub mod endpoint;
 pub mod error;
+pub mod forwarded;
 pub mod ivoa;
 pub mod params;
 pub mod response;

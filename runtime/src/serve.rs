@@ -10,17 +10,44 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// What a generated `main` tells the runtime about its program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Program {
+    /// The binary's name, e.g. `soda-cutout-server`.
+    pub name: &'static str,
+    /// Its version, `env!("CARGO_PKG_VERSION")`.
+    pub version: &'static str,
+    /// The API's title, one line.
+    pub about: &'static str,
+    /// The path of the spec's first server (`""` or `/soda`): the default `--base-path`.
+    pub base_path: &'static str,
+    /// The spec has `x-ivoa-uws`: `--job-store` is offered.
+    pub uws: bool,
+    /// The spec declares security schemes the runtime enforces: `--auth-tokens` and
+    /// `--client-cert-header` are offered.
+    pub auth: bool,
+    /// Some operation is DALI-sync (`x-ivoa-sync`): `--refuse-sync-get` is offered.
+    pub sync: bool,
+}
+
 /// Where and how a server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The socket address to bind (`--bind`, env `BIND`; default `127.0.0.1:8080`).
+    /// The socket address to bind (`--bind`, env `BIND`; else, with env `PORT`, `0.0.0.0:PORT`;
+    /// default `127.0.0.1:8080`).
     pub bind: SocketAddr,
-    /// The path under which every endpoint is mounted (`--base-path`, env `BASE_PATH`; default
-    /// none). Always starts with `/` and never ends with one.
+    /// The path under which every endpoint is mounted (`--base-path`, env `BASE_PATH`; a generated
+    /// server's default is the path of its spec's first server). Empty, or starts with `/` and
+    /// never ends with one.
     pub base_path: String,
     /// The URL clients reach the service at, when it is behind a proxy (`--public-url`, env
-    /// `PUBLIC_URL`); VOSI capabilities and result links are built from it.
+    /// `PUBLIC_URL`); VOSI capabilities and result links are built from it. Without it, the URL
+    /// comes from the request (see [`crate::forwarded`]).
     pub public_url: Option<String>,
+    /// The direct peers whose `Forwarded`/`X-Forwarded-*` headers are believed (`--trusted-proxy`,
+    /// repeatable, env `TRUSTED_PROXIES` comma-separated; default loopback, which a given list
+    /// replaces; `none` trusts nobody).
+    pub trusted_proxies: Vec<crate::forwarded::Cidr>,
     /// Where the service keeps its state — UWS jobs and results (`--data-dir`, env `DATA_DIR`;
     /// default `data`).
     pub data_dir: std::path::PathBuf,
@@ -45,6 +72,9 @@ pub struct Config {
     /// Origins allowed to call the service from a browser (`--cors-origin`, repeatable, env
     /// `CORS_ORIGINS` comma-separated; none by default: no CORS headers at all).
     pub cors_origins: Vec<String>,
+    /// Serve the human-facing pages: the landing page and the API documentation (`--no-docs`, env
+    /// `NO_DOCS=1`, turns them off; default on).
+    pub docs: bool,
 }
 
 impl Default for Config {
@@ -53,6 +83,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             base_path: String::new(),
             public_url: None,
+            trusted_proxies: crate::forwarded::Cidr::loopback(),
             data_dir: std::path::PathBuf::from("data"),
             data_dir_given: false,
             job_store: None,
@@ -61,6 +92,7 @@ impl Default for Config {
             client_cert_header: None,
             refuse_sync_get: false,
             cors_origins: Vec::new(),
+            docs: true,
         }
     }
 }
@@ -72,122 +104,184 @@ pub struct Mount {
     pub public_url: Option<String>,
     /// The base path the router is nested under.
     pub base_path: String,
+    /// The direct peers whose forwarding headers are believed (none by default).
+    pub trusted_proxies: Vec<crate::forwarded::Cidr>,
 }
 
 impl Mount {
-    /// The base URL of the service as the client of `headers` sees it.
-    pub fn base_url(&self, headers: &http::HeaderMap) -> String {
-        crate::vosi::base_url(headers, self.public_url.as_deref(), &self.base_path)
+    /// The base URL of the service as the client of a request with `headers`, reaching this
+    /// server from `peer` (the TCP remote address), sees it: the public URL if one is configured,
+    /// else the one [`crate::forwarded::base_url`] finds.
+    pub fn base_url(&self, headers: &http::HeaderMap, peer: Option<std::net::IpAddr>) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => crate::forwarded::base_url(headers, peer, &self.trusted_proxies, &self.base_path),
+        }
     }
 }
 
-const USAGE: &str = "options:
-  --bind ADDR:PORT    address to listen on (env BIND; default 127.0.0.1:8080)
-  --base-path PATH    mount every endpoint under PATH (env BASE_PATH; default /)
-  --public-url URL    the URL clients use, behind a proxy (env PUBLIC_URL)
-  --data-dir DIR      where the service keeps its data, jobs and results (env DATA_DIR; default ./data)
-  --job-store URL     where UWS jobs are kept (env JOB_STORE; default sqlite:DATA_DIR/jobs.sqlite)
-  --authority IVOID   the authority of the publisher DIDs served, ivo://... (env AUTHORITY)
-  --auth-tokens FILE  development authenticator: credentials and identities (env AUTH_TOKENS)
-  --client-cert-header NAME  header carrying a client certificate's subject from a TLS proxy (env CLIENT_CERT_HEADER)
-  --refuse-sync-get   answer GET on sync operations with 405; POST works (env REFUSE_SYNC_GET=1)
-  --cors-origin URL   allow browser calls from this origin; repeatable (env CORS_ORIGINS, comma-separated)
-  --help              print this text";
+/// Why [`Config::parse`] gave no configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// `--help` or `--version` was asked for: print this text to stdout and exit with 0.
+    Info(String),
+    /// The command line or the environment is wrong: print this (which ends with the usage line)
+    /// to stderr and exit with 2.
+    Usage(String),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Info(text) | Stop::Usage(text) => f.write_str(text),
+        }
+    }
+}
+
+/// Reads a boolean environment variable: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`,
+/// empty (any case).
+fn env_flag(name: &str, value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{name}: `{value}` is not a boolean (1, true, 0, false)")),
+    }
+}
+
+/// The command line a program offers: only the flags its spec needs.
+fn command(program: &Program) -> clap::Command {
+    use clap::{Arg, ArgAction};
+    let base_path = if program.base_path.trim_end_matches('/').is_empty() { "/" } else { program.base_path.trim_end_matches('/') };
+    let value = |id: &'static str, name: &'static str, help: String| Arg::new(id).long(id).value_name(name).help(help);
+    let mut cmd = clap::Command::new(program.name)
+        .version(program.version)
+        .about(program.about.lines().next().unwrap_or_default().to_owned())
+        .args_override_self(true)
+        .disable_help_subcommand(true)
+        .after_help("Flags win over environment variables. Behind a reverse proxy, the URL clients see (for VOSI capabilities, DataLink and UWS links) is --public-url if given, else the scheme, host, port and path prefix a trusted proxy sends in `Forwarded` or `X-Forwarded-{Proto,Host,Port,Prefix}`, else the request's Host; plus the base path.")
+        .arg(value("bind", "ADDR:PORT", "Address and port to listen on [env: BIND] [default: 127.0.0.1:8080; with env PORT set, as container platforms do: 0.0.0.0:$PORT]".to_owned()))
+        .arg(value("base-path", "PATH", format!("Mount every endpoint under PATH [env: BASE_PATH] [default: {base_path}]")))
+        .arg(value("public-url", "URL", "The service's URL as clients see it, overriding what proxies say [env: PUBLIC_URL]".to_owned()))
+        .arg(
+            value("trusted-proxy", "ADDR|CIDR", "A proxy whose Forwarded/X-Forwarded-* headers are believed; repeatable, the list replaces the default; `none` trusts no one [env: TRUSTED_PROXIES, comma-separated] [default: 127.0.0.0/8, ::1]".to_owned())
+                .action(ArgAction::Append),
+        )
+        .arg(value("data-dir", "DIR", "Where the service keeps its data, jobs and results [env: DATA_DIR] [default: ./data]".to_owned()));
+    if program.uws {
+        cmd = cmd.arg(value("job-store", "URL", "Where UWS jobs are kept [env: JOB_STORE] [default: sqlite:DATA_DIR/jobs.sqlite]".to_owned()));
+    }
+    cmd = cmd.arg(value("authority", "IVOID", "The authority of the publisher DIDs served, ivo://... [env: AUTHORITY]".to_owned()));
+    if program.auth {
+        cmd = cmd
+            .arg(value("auth-tokens", "FILE", "Development authenticator: a file of credentials and identities [env: AUTH_TOKENS]".to_owned()))
+            .arg(value("client-cert-header", "NAME", "Header carrying a client certificate's subject from a TLS proxy [env: CLIENT_CERT_HEADER]".to_owned()));
+    }
+    if program.sync {
+        cmd = cmd.arg(Arg::new("refuse-sync-get").long("refuse-sync-get").action(ArgAction::SetTrue).help("Answer GET on DALI-sync operations with 405; POST works [env: REFUSE_SYNC_GET=1]"));
+    }
+    cmd.arg(value("cors-origin", "URL", "Allow browser calls from this origin; repeatable [env: CORS_ORIGINS, comma-separated]".to_owned()).action(ArgAction::Append))
+        .arg(Arg::new("no-docs").long("no-docs").action(ArgAction::SetTrue).help("Do not serve the landing page and API documentation [env: NO_DOCS=1]"))
+}
 
 impl Config {
-    /// Reads the configuration from `args` (without the program name) and the environment
-    /// variables returned by `env`; flags win over the environment.
-    pub fn parse(
-        args: impl IntoIterator<Item = String>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, String> {
-        Self::parse_with(Config::default(), args, env)
+    /// Reads the configuration of `program` from `args` (without the program name) and the
+    /// environment variables returned by `env`; flags win over the environment. Only the flags
+    /// `program` needs exist (and only their variables are read).
+    pub fn parse(program: &Program, args: impl IntoIterator<Item = String>, env: impl Fn(&str) -> Option<String>) -> Result<Config, Stop> {
+        let mut cmd = command(program);
+        let matches = match cmd.try_get_matches_from_mut(std::iter::once(program.name.to_owned()).chain(args)) {
+            Ok(matches) => matches,
+            Err(e) => {
+                let text = e.render().to_string();
+                return Err(if e.use_stderr() { Stop::Usage(text) } else { Stop::Info(text) });
+            }
+        };
+        Self::from_matches(program, &matches, env).map_err(|message| Stop::Usage(cmd.error(clap::error::ErrorKind::InvalidValue, message).render().to_string()))
     }
 
-    /// [`Config::parse`] over `defaults` (a generated `main` defaults the base path to the path of
-    /// the API description's first server).
-    pub fn parse_with(
-        defaults: Config,
-        args: impl IntoIterator<Item = String>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, String> {
-        let mut bind = env("BIND");
-        let mut base_path = env("BASE_PATH");
-        let mut public_url = env("PUBLIC_URL");
-        let mut data_dir = env("DATA_DIR");
-        let mut job_store = env("JOB_STORE");
-        let mut authority = env("AUTHORITY");
-        let mut auth_tokens = env("AUTH_TOKENS");
-        let mut cert_header = env("CLIENT_CERT_HEADER");
-        let mut refuse_sync_get = env("REFUSE_SYNC_GET").is_some_and(|v| v == "1" || v == "true");
-        let mut cors: Vec<String> = env("CORS_ORIGINS").map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect()).unwrap_or_default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-                None => (arg.clone(), None),
-            };
-            let mut value = || inline.clone().or_else(|| args.next()).ok_or(format!("{flag} needs a value"));
-            match flag.as_str() {
-                "--bind" => bind = Some(value()?),
-                "--base-path" => base_path = Some(value()?),
-                "--public-url" => public_url = Some(value()?),
-                "--data-dir" => data_dir = Some(value()?),
-                "--job-store" => job_store = Some(value()?),
-                "--authority" => authority = Some(value()?),
-                "--auth-tokens" => auth_tokens = Some(value()?),
-                "--client-cert-header" => cert_header = Some(value()?),
-                "--refuse-sync-get" => refuse_sync_get = true,
-                "--cors-origin" => cors.push(value()?),
-                "--help" | "-h" => return Err(USAGE.to_owned()),
-                other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+    fn from_matches(program: &Program, matches: &clap::ArgMatches, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        // A flag's value and the name to blame for it, else its variable's (empty means unset).
+        let one = |id: &str, var: &str| -> Option<(String, String)> {
+            match matches.try_get_one::<String>(id).ok().flatten() {
+                Some(v) => Some((format!("--{id}"), v.clone())),
+                None => env(var).filter(|v| !v.is_empty()).map(|v| (var.to_owned(), v)),
             }
+        };
+        let flag = |id: &str, var: &str| -> Result<bool, String> {
+            if matches.get_flag(id) {
+                return Ok(true);
+            }
+            env(var).map_or(Ok(false), |v| env_flag(var, &v))
+        };
+        let list = |id: &str, var: &str| -> Vec<(String, String)> {
+            match matches.get_many::<String>(id) {
+                Some(values) => values.map(|v| (format!("--{id}"), v.clone())).collect(),
+                None => env(var).map(|v| v.split(',').map(|o| (var.to_owned(), o.trim().to_owned())).filter(|(_, o)| !o.is_empty()).collect()).unwrap_or_default(),
+            }
+        };
+        let mut config = Config { base_path: program.base_path.trim_end_matches('/').to_owned(), ..Config::default() };
+        if let Some((source, bind)) = one("bind", "BIND") {
+            config.bind = bind.parse().map_err(|_| format!("{source}: `{bind}` is not an ADDRESS:PORT"))?;
+        } else if let Some(port) = env("PORT").filter(|p| !p.is_empty()) {
+            let port: u16 = port.parse().map_err(|_| format!("PORT: `{port}` is not a port number"))?;
+            config.bind = SocketAddr::from(([0, 0, 0, 0], port));
         }
-        let mut config = defaults;
-        if let Some(bind) = bind {
-            config.bind = bind.parse().map_err(|_| format!("--bind: `{bind}` is not an ADDRESS:PORT"))?;
-        }
-        if let Some(path) = base_path {
+        if let Some((source, path)) = one("base-path", "BASE_PATH") {
             let trimmed = path.trim_end_matches('/');
             if !trimmed.is_empty() && !trimmed.starts_with('/') {
-                return Err(format!("--base-path: `{path}` must start with `/`"));
+                return Err(format!("{source}: `{path}` must start with `/`"));
             }
             config.base_path = trimmed.to_owned();
         }
-        if let Some(url) = public_url.filter(|u| !u.is_empty()) {
+        if let Some((source, url)) = one("public-url", "PUBLIC_URL") {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("--public-url: `{url}` must start with http:// or https://"));
+                return Err(format!("{source}: `{url}` must start with http:// or https://"));
             }
             config.public_url = Some(url.trim_end_matches('/').to_owned());
         }
-        if let Some(dir) = data_dir.filter(|d| !d.is_empty()) {
+        let proxies = list("trusted-proxy", "TRUSTED_PROXIES");
+        if !proxies.is_empty() {
+            config.trusted_proxies.clear();
+            for (source, proxy) in proxies {
+                if proxy.eq_ignore_ascii_case("none") {
+                    continue;
+                }
+                config.trusted_proxies.push(proxy.parse().map_err(|e| format!("{source}: {e}"))?);
+            }
+        }
+        if let Some((_, dir)) = one("data-dir", "DATA_DIR") {
             config.data_dir = dir.into();
             config.data_dir_given = true;
         }
-        if let Some(url) = job_store.filter(|u| !u.is_empty()) {
+        if let Some((source, url)) = one("job-store", "JOB_STORE").filter(|_| program.uws) {
             if !url.starts_with("sqlite:") || url.len() == "sqlite:".len() {
-                return Err(format!("--job-store: `{url}` is not a job store URL (sqlite:PATH)"));
+                return Err(format!("{source}: `{url}` is not a job store URL (sqlite:PATH)"));
             }
             config.job_store = Some(url);
         }
-        if let Some(authority) = authority.filter(|a| !a.is_empty()) {
+        if let Some((source, authority)) = one("authority", "AUTHORITY") {
             if !authority.starts_with("ivo://") || authority.len() == "ivo://".len() || authority.contains('?') {
-                return Err(format!("--authority: `{authority}` is not an IVOA identifier (ivo://authority[/path])"));
+                return Err(format!("{source}: `{authority}` is not an IVOA identifier (ivo://authority[/path])"));
             }
             config.authority = Some(authority.trim_end_matches('/').to_owned());
         }
-        config.auth_tokens = auth_tokens.filter(|t| !t.is_empty()).map(Into::into);
-        if let Some(header) = cert_header.filter(|h| !h.is_empty()) {
-            http::HeaderName::try_from(header.as_str()).map_err(|_| format!("--client-cert-header: `{header}` is not a header name"))?;
-            config.client_cert_header = Some(header);
-        }
-        config.refuse_sync_get = refuse_sync_get;
-        for origin in &cors {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.trim_start_matches("https://").trim_start_matches("http://").contains('/') {
-                return Err(format!("--cors-origin: `{origin}` is not an origin (scheme://host[:port])"));
+        if program.auth {
+            config.auth_tokens = one("auth-tokens", "AUTH_TOKENS").map(|(_, t)| t.into());
+            if let Some((source, header)) = one("client-cert-header", "CLIENT_CERT_HEADER") {
+                http::HeaderName::try_from(header.as_str()).map_err(|_| format!("{source}: `{header}` is not a header name"))?;
+                config.client_cert_header = Some(header);
             }
         }
-        config.cors_origins = cors;
+        if program.sync {
+            config.refuse_sync_get = flag("refuse-sync-get", "REFUSE_SYNC_GET")?;
+        }
+        for (source, origin) in list("cors-origin", "CORS_ORIGINS") {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.trim_start_matches("https://").trim_start_matches("http://").contains('/') {
+                return Err(format!("{source}: `{origin}` is not an origin (scheme://host[:port])"));
+            }
+            config.cors_origins.push(origin);
+        }
+        config.docs = !flag("no-docs", "NO_DOCS")?;
         Ok(config)
     }
 
@@ -205,7 +299,7 @@ impl Config {
 /// routing under a prefix directly is much cheaper than `Router::nest`, which rewrites every
 /// request's URI.
 pub fn mount(router: Router, config: &Config) -> Router {
-    let mount = Mount { public_url: config.public_url.clone(), base_path: config.base_path.clone() };
+    let mount = Mount { public_url: config.public_url.clone(), base_path: config.base_path.clone(), trusted_proxies: config.trusted_proxies.clone() };
     let router = router.layer(axum::Extension(std::sync::Arc::new(mount)));
     if config.cors_origins.is_empty() {
         return router;
@@ -247,25 +341,32 @@ async fn cors(
 }
 
 /// The service's URL as the client of a request sees it: the configured public URL, or one built
-/// from the `Host` and `X-Forwarded-*` headers and the base path.
+/// from the `Host` header, what trusted proxies say (see [`crate::forwarded`]) and the base path.
 pub fn request_base_url(parts: &http::request::Parts) -> String {
-    match parts.extensions.get::<std::sync::Arc<Mount>>() {
-        Some(mount) => mount.base_url(&parts.headers),
-        None => crate::vosi::base_url(&parts.headers, None, ""),
-    }
+    crate::vosi::base_url(&parts.headers, &parts.extensions)
 }
 
-/// The whole of a generated `main`: reads the configuration, builds the router (which may start
-/// services such as the UWS engine, hence async), serves until Ctrl-C or SIGTERM.
-pub fn main<F>(name: &str, base_path: &str, make_router: impl FnOnce(Config) -> F) -> ExitCode
+/// The direct peer of a request: the TCP remote address [`serve`] put in its extensions.
+pub fn peer(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// The whole of a generated `main`: reads the configuration (`--help` and `--version` print to
+/// stdout and exit 0; a wrong command line prints to stderr and exits 2), builds the router (which
+/// may start services such as the UWS engine, hence async), serves until Ctrl-C or SIGTERM.
+pub fn main<F>(program: Program, make_router: impl FnOnce(Config) -> F) -> ExitCode
 where
     F: std::future::Future<Output = Result<Router, String>>,
 {
-    let defaults = Config { base_path: base_path.trim_end_matches('/').to_owned(), ..Config::default() };
-    let config = match Config::parse_with(defaults, std::env::args().skip(1), |k| std::env::var(k).ok()) {
+    let name = program.name;
+    let config = match Config::parse(&program, std::env::args().skip(1), |k| std::env::var(k).ok()) {
         Ok(config) => config,
-        Err(message) => {
-            eprintln!("{name}: {message}");
+        Err(Stop::Info(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(Stop::Usage(text)) => {
+            eprint!("{text}");
             return ExitCode::from(2);
         }
     };
@@ -308,7 +409,8 @@ const QUIET: Duration = Duration::from_secs(60);
 /// closed if none do within [`QUIET`]); hyper's buffers (8 KiB to read, 8 KiB for response heads)
 /// are allocated then. With thousands of clients parked on UWS `WAIT`, connections are most of
 /// the server's memory (BENCHMARKS.md, UWS). A client that goes away mid-request is noticed at
-/// once and its handler dropped.
+/// once and its handler dropped. Every request's extensions hold the peer's address, as axum's
+/// `ConnectInfo<SocketAddr>`.
 pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Output = ()>) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -316,9 +418,9 @@ pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Ou
     let http = Arc::new(http);
     let mut signal = std::pin::pin!(signal);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // A connection reset before it was accepted, or no file descriptor left: the
                 // listener itself is fine, so go on (after a pause, for descriptors to free up).
                 Err(e) => {
@@ -337,6 +439,12 @@ pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Ou
                 ready = tokio::time::timeout(QUIET, stream.readable()) => if !matches!(ready, Ok(Ok(()))) { return },
                 _ = stopped.wait_for(|stop| *stop) => return,
             }
+            // Each request carries its peer's address (one small allocation), so that handlers can
+            // tell whether forwarding headers come from a trusted proxy.
+            let router = tower::ServiceExt::map_request(router, move |mut request: http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                request
+            });
             let service = TowerToHyperService::new(router);
             let mut connection = std::pin::pin!(http.serve_connection(TokioIo::new(stream), service));
             tokio::select! {
@@ -378,10 +486,20 @@ async fn shutdown() {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+    /// A program with every optional flag.
+    const ALL: Program = Program { name: "test-server", version: "1.2.3", about: "A test API", base_path: "", uws: true, auth: true, sync: true };
+    /// A program with none.
+    const PLAIN: Program = Program { name: "plain-server", version: "0.1.0", about: "Plain", base_path: "/soda/", uws: false, auth: false, sync: false };
+
+    fn parse_for(program: &Program, args: &[&str], env: &[(&str, &str)]) -> Result<Config, Stop> {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::parse(args.iter().map(|s| s.to_string()), |k| {
-            env.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
+        Config::parse(program, args.iter().map(|s| s.to_string()), |k| env.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone()))
+    }
+
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+        parse_for(&ALL, args, env).map_err(|e| match e {
+            Stop::Usage(text) => text,
+            Stop::Info(text) => panic!("not an error: {text}"),
         })
     }
 
@@ -391,17 +509,108 @@ mod tests {
         assert_eq!(config.bind.port(), 9000);
         assert_eq!(config.base_path, "/api");
         assert_eq!(parse(&["--base-path=/x"], &[]).unwrap().base_path, "/x");
+        assert_eq!(parse(&["--base-path=/x", "--base-path", "/y"], &[]).unwrap().base_path, "/y", "the last wins");
     }
 
     #[test]
-    fn bad_flags_are_reported() {
-        assert!(parse(&["--bind", "nowhere"], &[]).unwrap_err().contains("ADDRESS:PORT"));
-        assert!(parse(&["--frobnicate"], &[]).unwrap_err().contains("unknown argument"));
-        assert!(parse(&["--base-path", "api"], &[]).unwrap_err().contains("must start"));
-        assert!(parse(&["--public-url", "ftp://x"], &[]).unwrap_err().contains("http"));
+    fn bad_flags_are_reported_with_a_usage_line() {
+        for (args, says) in [
+            (&["--bind", "nowhere"][..], "ADDRESS:PORT"),
+            (&["--frobnicate"], "unexpected argument '--frobnicate'"),
+            (&["--base-path", "api"], "must start"),
+            (&["--public-url", "ftp://x"], "http"),
+            (&["--job-store", "postgres://x"], "sqlite:PATH"),
+            (&["--authority", "example.org"], "ivo://"),
+            (&["--trusted-proxy", "10.0.0.0/40"], "ADDR/BITS"),
+            (&["--bind"], "a value is required"),
+        ] {
+            let message = parse(args, &[]).unwrap_err();
+            assert!(message.contains(says), "{args:?}: {message}");
+            assert!(message.starts_with("error: ") && message.contains("try '--help'"), "{args:?}: {message}");
+            assert!(message.contains("Usage: test-server [OPTIONS]") || args == ["--bind"], "{args:?}: {message}");
+        }
+        let message = parse(&[], &[("BIND", "nowhere")]).unwrap_err();
+        assert!(message.contains("BIND: `nowhere`"), "the variable is named: {message}");
+        assert!(parse(&[], &[("NO_DOCS", "maybe")]).unwrap_err().contains("NO_DOCS"));
         assert_eq!(parse(&[], &[("PUBLIC_URL", "https://a.org/soda/")]).unwrap().public_url.as_deref(), Some("https://a.org/soda"));
-        assert!(parse(&["--job-store", "postgres://x"], &[]).unwrap_err().contains("sqlite:PATH"));
-        assert!(parse(&["--authority", "example.org"], &[]).unwrap_err().contains("ivo://"));
+    }
+
+    #[test]
+    fn help_and_version_go_to_stdout_with_the_real_defaults() {
+        let Err(Stop::Info(help)) = parse_for(&PLAIN, &["--help"], &[]) else { panic!("--help is not information") };
+        assert!(help.contains("Plain") && help.contains("Usage: plain-server [OPTIONS]"), "{help}");
+        assert!(help.contains("[default: /soda]") && help.contains("[env: BASE_PATH]"), "{help}");
+        assert!(help.contains("--no-docs") && help.contains("--trusted-proxy") && help.contains("PORT"), "{help}");
+        for hidden in ["--job-store", "--auth-tokens", "--client-cert-header", "--refuse-sync-get"] {
+            assert!(!help.contains(hidden), "{hidden} offered without need: {help}");
+        }
+        assert_eq!(parse_for(&PLAIN, &["-h"], &[]), Err(Stop::Info(help)));
+        let Err(Stop::Info(help)) = parse_for(&ALL, &["--help"], &[]) else { panic!("--help is not information") };
+        for shown in ["--job-store", "--auth-tokens", "--client-cert-header", "--refuse-sync-get", "[default: /]"] {
+            assert!(help.contains(shown), "{shown} missing: {help}");
+        }
+        assert_eq!(parse_for(&ALL, &["--version"], &[]), Err(Stop::Info("test-server 1.2.3\n".to_owned())));
+        assert_eq!(parse_for(&ALL, &["-V"], &[]), Err(Stop::Info("test-server 1.2.3\n".to_owned())));
+    }
+
+    #[test]
+    fn only_the_flags_the_spec_needs() {
+        for args in [&["--job-store", "sqlite:x"][..], &["--auth-tokens", "f"], &["--client-cert-header", "x-cert"], &["--refuse-sync-get"]] {
+            let Err(Stop::Usage(message)) = parse_for(&PLAIN, args, &[]) else { panic!("{args:?} accepted") };
+            assert!(message.contains("unexpected argument"), "{message}");
+            assert!(parse_for(&ALL, args, &[]).is_ok(), "{args:?}");
+        }
+        // Their variables are not read either.
+        let config = parse_for(&PLAIN, &[], &[("REFUSE_SYNC_GET", "1"), ("AUTH_TOKENS", "f"), ("JOB_STORE", "bogus")]).unwrap();
+        assert!(!config.refuse_sync_get && config.auth_tokens.is_none() && config.job_store.is_none());
+        assert_eq!(config.base_path, "/soda", "the program's base path is the default");
+        let config = parse_for(&ALL, &[], &[("REFUSE_SYNC_GET", "true"), ("AUTH_TOKENS", "f")]).unwrap();
+        assert!(config.refuse_sync_get && config.auth_tokens.is_some());
+    }
+
+    #[test]
+    fn port_bind_docs_and_trusted_proxies() {
+        assert_eq!(parse(&[], &[]).unwrap().bind, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(parse(&[], &[("PORT", "9000")]).unwrap().bind, SocketAddr::from(([0, 0, 0, 0], 9000)), "PORT listens on every interface");
+        assert_eq!(parse(&[], &[("PORT", "9000"), ("BIND", "127.0.0.1:7000")]).unwrap().bind.port(), 7000, "BIND wins over PORT");
+        assert_eq!(parse(&["--bind", "[::1]:7001"], &[("PORT", "9000")]).unwrap().bind.port(), 7001);
+        assert!(parse(&[], &[("PORT", "http")]).unwrap_err().contains("PORT"));
+        assert!(parse(&[], &[]).unwrap().docs);
+        assert!(!parse(&["--no-docs"], &[]).unwrap().docs);
+        assert!(!parse(&[], &[("NO_DOCS", "1")]).unwrap().docs);
+        assert!(!parse(&[], &[("NO_DOCS", "TRUE")]).unwrap().docs);
+        assert!(parse(&[], &[("NO_DOCS", "0")]).unwrap().docs);
+        let loopback = parse(&[], &[]).unwrap().trusted_proxies;
+        assert_eq!(loopback, crate::forwarded::Cidr::loopback());
+        let given = parse(&["--trusted-proxy", "10.0.0.1", "--trusted-proxy=fd00::/8"], &[("TRUSTED_PROXIES", "192.0.2.1")]).unwrap().trusted_proxies;
+        assert_eq!(given.iter().map(ToString::to_string).collect::<Vec<_>>(), ["10.0.0.1/32", "fd00::/8"], "flags replace the variable and the default");
+        let env = parse(&[], &[("TRUSTED_PROXIES", "192.0.2.0/24, 127.0.0.1")]).unwrap().trusted_proxies;
+        assert_eq!(env.len(), 2);
+        assert!(parse(&["--trusted-proxy", "none"], &[]).unwrap().trusted_proxies.is_empty());
+    }
+
+    /// The base URL a handler finds for a request with `headers`, through a real socket from
+    /// 127.0.0.1 to a server configured by `args`.
+    async fn base_url_through_a_socket(args: &[&str], headers: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let config = parse(args, &[]).unwrap();
+        let router = Router::new().route("/soda/where", axum::routing::get(|request: axum::extract::Request| async move { request_base_url(&request.into_parts().0) }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, mount(router, &config), std::future::pending()));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(format!("GET /soda/where HTTP/1.1\r\nHost: svc.example.org\r\nConnection: close\r\n{headers}\r\n").as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn the_peer_address_decides_whether_forwarding_headers_count() {
+        let spoof = "X-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Prefix: /x\r\n";
+        assert_eq!(base_url_through_a_socket(&["--base-path", "/soda"], spoof).await, "https://evil.example/x/soda", "loopback is trusted by default");
+        assert_eq!(base_url_through_a_socket(&["--base-path", "/soda", "--trusted-proxy", "10.0.0.1"], spoof).await, "http://svc.example.org/soda");
+        assert_eq!(base_url_through_a_socket(&["--base-path", "/soda", "--public-url", "https://pub.example.org/s"], spoof).await, "https://pub.example.org/s");
     }
 
     #[test]
@@ -440,10 +649,10 @@ mod tests {
 
     #[test]
     fn generated_defaults_yield_to_flags() {
-        let defaults = Config { base_path: "/soda".to_owned(), ..Config::default() };
-        let config = Config::parse_with(defaults.clone(), Vec::<String>::new(), |_| None).unwrap();
+        let program = Program { base_path: "/soda", ..ALL };
+        let config = Config::parse(&program, Vec::<String>::new(), |_| None).unwrap();
         assert_eq!(config.base_path, "/soda");
-        let config = Config::parse_with(defaults, ["--base-path=/".to_owned()], |_| None).unwrap();
+        let config = Config::parse(&program, ["--base-path=/".to_owned()], |_| None).unwrap();
         assert_eq!(config.base_path, "");
     }
 

@@ -12,16 +12,17 @@ pub struct Capability {
     pub path: &'static str,
 }
 
-/// The base URL of the service as a client reached it: the configured public URL if there is
-/// one, else `http://` + the `Host` header (or `X-Forwarded-Host`/`-Proto`) + the base path.
-pub fn base_url(headers: &HeaderMap, public_url: Option<&str>, base_path: &str) -> String {
-    if let Some(url) = public_url {
-        return url.trim_end_matches('/').to_owned();
+/// The base URL of the service as the client of a request (its `headers` and `extensions`) sees
+/// it: the configured public URL if there is one, else the scheme, host, port and path prefix
+/// that trusted proxies report, or the `Host` header (see [`crate::forwarded`]), and the base path.
+/// The configuration comes from the [`crate::serve::Mount`] in the extensions, the peer from the
+/// `ConnectInfo` that [`crate::serve::serve`] puts there; without a `Mount`, no proxy is trusted.
+pub fn base_url(headers: &HeaderMap, extensions: &http::Extensions) -> String {
+    let peer = crate::serve::peer(extensions);
+    match extensions.get::<std::sync::Arc<crate::serve::Mount>>() {
+        Some(mount) => mount.base_url(headers, peer),
+        None => crate::forwarded::base_url(headers, peer, &[], ""),
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or(v).trim().to_owned());
-    let host = header("x-forwarded-host").or_else(|| header("host")).unwrap_or_else(|| "localhost".to_owned());
-    let scheme = header("x-forwarded-proto").unwrap_or_else(|| "http".to_owned());
-    format!("{scheme}://{host}{base_path}")
 }
 
 /// The `vosi:capabilities` document for `capabilities`, each endpoint under `base_url`.
@@ -66,12 +67,9 @@ pub fn started() -> chrono::DateTime<chrono::Utc> {
     *STARTED.get_or_init(chrono::Utc::now)
 }
 
-/// The answer to GET `capabilities`.
-pub fn capabilities_response(list: &[Capability], mount: Option<&crate::serve::Mount>, headers: &HeaderMap) -> axum::response::Response {
-    let base = match mount {
-        Some(mount) => mount.base_url(headers),
-        None => base_url(headers, None, ""),
-    };
+/// The answer to GET `capabilities`, for `request`.
+pub fn capabilities_response<B>(list: &[Capability], request: &http::Request<B>) -> axum::response::Response {
+    let base = base_url(request.headers(), request.extensions());
     crate::response::text(http::StatusCode::OK, "application/xml", capabilities(list, &base))
 }
 
@@ -85,13 +83,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_url_prefers_configuration_then_forwarded_headers() {
+    fn base_url_prefers_configuration_then_trusted_forwarded_headers() {
+        use crate::serve::Mount;
+        use axum::extract::ConnectInfo;
+        use std::sync::Arc;
         let mut h = HeaderMap::new();
         h.insert("host", "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(base_url(&h, None, "/soda"), "http://127.0.0.1:8080/soda");
+        let mut ext = http::Extensions::new();
+        let mount = Mount { base_path: "/soda".into(), trusted_proxies: crate::forwarded::Cidr::loopback(), ..Mount::default() };
+        ext.insert(Arc::new(mount.clone()));
+        assert_eq!(base_url(&h, &ext), "http://127.0.0.1:8080/soda");
         h.insert("x-forwarded-host", "archive.example.org".parse().unwrap());
         h.insert("x-forwarded-proto", "https".parse().unwrap());
-        assert_eq!(base_url(&h, None, "/soda"), "https://archive.example.org/soda");
-        assert_eq!(base_url(&h, Some("https://data.example.org/api/"), "/soda"), "https://data.example.org/api");
+        assert_eq!(base_url(&h, &ext), "http://127.0.0.1:8080/soda", "no peer known: nothing trusted");
+        ext.insert(ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 50000))));
+        assert_eq!(base_url(&h, &ext), "https://archive.example.org/soda");
+        ext.insert(ConnectInfo(std::net::SocketAddr::from(([192, 0, 2, 1], 50000))));
+        assert_eq!(base_url(&h, &ext), "http://127.0.0.1:8080/soda", "an untrusted peer");
+        ext.insert(Arc::new(Mount { public_url: Some("https://data.example.org/api/".into()), ..mount }));
+        assert_eq!(base_url(&h, &ext), "https://data.example.org/api");
+        assert_eq!(base_url(&h, &http::Extensions::new()), "http://127.0.0.1:8080", "no mount");
     }
 }

@@ -536,13 +536,13 @@ fn server_fn(api: &Api) -> TokenStream {
     let policy_arg = if secured { quote!(, &policy) } else { quote!() };
     // The landing page and the interactive docs; routes the spec defines itself win.
     let merge_docs = quote! {
-        Ok(router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON)))
+        Ok(if config.docs { router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON)) } else { router })
     };
     let Some(uws) = &api.uws else {
         if secured {
             return quote! {
                 /// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
-                /// interactive docs at `{base}/docs`.
+                /// interactive docs at `{base}/docs` (unless `--no-docs`).
                 pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
                     #make_policy
                     let router = shared_router(Arc::new(service), &config.base_path, &policy);
@@ -552,7 +552,7 @@ fn server_fn(api: &Api) -> TokenStream {
         }
         return quote! {
             /// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
-            /// interactive docs at `{base}/docs`.
+            /// interactive docs at `{base}/docs` (unless `--no-docs`).
             pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
                 let router = router_at(service, &config.base_path);
                 #merge_docs
@@ -588,7 +588,7 @@ fn server_fn(api: &Api) -> TokenStream {
         }
 
         /// The whole server, as `main` runs it: [`router_at`], a landing page at `{base}/`,
-        /// interactive docs at `{base}/docs`, and the UWS job list at
+        /// interactive docs at `{base}/docs` (unless `--no-docs`), and the UWS job list at
         #[doc = concat!(" `", #jobs, "`, answered by the runtime's engine (jobs and results under `config.data_dir`).")]
         pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
             #make_policy
@@ -737,8 +737,8 @@ fn vosi_handler(op: &Operation, kind: Vosi) -> TokenStream {
     match kind {
         Vosi::Capabilities => quote! {
             #[doc = #doc]
-            async fn #name(mount: Option<rt::axum::Extension<std::sync::Arc<rt::serve::Mount>>>, headers: rt::http::HeaderMap) -> Response {
-                rt::vosi::capabilities_response(CAPABILITIES, mount.as_ref().map(|m| m.0.as_ref()), &headers)
+            async fn #name(request: rt::axum::extract::Request) -> Response {
+                rt::vosi::capabilities_response(CAPABILITIES, &request)
             }
         },
         Vosi::Availability => quote! {

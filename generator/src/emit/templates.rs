@@ -86,6 +86,13 @@ pub fn render(api: &Api, options: &Options) -> Result<Vec<(String, File)>, Strin
         install => install_command(),
         operations => operations,
         base_path => api.base_path,
+        // Rust string literals for main.rs (Debug escapes quotes, backslashes and controls).
+        name_literal => format!("{:?}", options.crate_name),
+        about_literal => format!("{:?}", api.title.lines().next().unwrap_or_default().trim()),
+        base_path_literal => format!("{:?}", api.base_path),
+        uws => api.uws.is_some(),
+        auth => !api.security_schemes.is_empty(),
+        sync => api.operations.iter().any(|op| op.dali_sync),
     };
     let render = |name: &str| -> Result<String, String> {
         env.get_template(name).and_then(|t| t.render(&ctx)).map_err(|e| format!("internal error rendering {name}: {e}"))

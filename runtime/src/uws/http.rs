@@ -100,8 +100,12 @@ fn usage(message: impl Into<String>) -> Failure {
 
 impl Uws {
     fn jobs_url(&self, parts: &Parts) -> String {
-        let mount = parts.extensions.get::<Arc<Mount>>().map(|m| m.as_ref().clone()).unwrap_or(Mount { public_url: None, base_path: self.base_path.clone() });
-        format!("{}{}", mount.base_url(&parts.headers), self.jobs_path)
+        let peer = crate::serve::peer(&parts.extensions);
+        let base = match parts.extensions.get::<Arc<Mount>>() {
+            Some(mount) => mount.base_url(&parts.headers, peer),
+            None => Mount { base_path: self.base_path.clone(), ..Mount::default() }.base_url(&parts.headers, peer),
+        };
+        format!("{base}{}", self.jobs_path)
     }
 
     fn owner(&self, parts: &Parts) -> Option<String> {

@@ -26,7 +26,8 @@ async fn tokio_sleep() {
 }
 
 fn main() -> std::process::ExitCode {
-    serve::main("uws-test-server", "", |config| async move {
+    let program = serve::Program { name: "uws-test-server", version: env!("CARGO_PKG_VERSION"), about: "A UWS job list for the tests", base_path: "", uws: true, auth: false, sync: false };
+    serve::main(program, |config| async move {
         let store = uws::store::SqliteStore::open(&config.job_store_path()).map_err(|e| e.to_string())?;
         let mut engine_config = uws::engine::Config::new(&config.data_dir);
         engine_config.execution_duration = 0;

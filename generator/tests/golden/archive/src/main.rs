@@ -3,9 +3,19 @@
 //! The `golden-archive` server: `golden-archive --help` lists its options.
 
 use golden_archive::{server, service::Service};
+use ivoagen_runtime::codegen::serve;
+
+/// What the runtime's command line needs to know about this server.
+const PROGRAM: serve::Program = serve::Program {
+    name: "golden-archive",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "Observation Archive",
+    base_path: "",
+    uws: false,
+    auth: false,
+    sync: false,
+};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-archive", "", |config| async move {
-        server(Service::new(&config), &config).await
-    })
+    serve::main(PROGRAM, |config| async move { server(Service::new(&config), &config).await })
 }

@@ -3,9 +3,19 @@
 //! The `golden-auth` server: `golden-auth --help` lists its options.
 
 use golden_auth::{server, service::Service};
+use ivoagen_runtime::codegen::serve;
+
+/// What the runtime's command line needs to know about this server.
+const PROGRAM: serve::Program = serve::Program {
+    name: "golden-auth",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "Authentication modalities",
+    base_path: "",
+    uws: false,
+    auth: true,
+    sync: true,
+};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-auth", "", |config| async move {
-        server(Service::new(&config), &config).await
-    })
+    serve::main(PROGRAM, |config| async move { server(Service::new(&config), &config).await })
 }

@@ -149,7 +149,7 @@ fn shared_router<S: crate::api::Api>(
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
 }
 /// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
-/// interactive docs at `{base}/docs`.
+/// interactive docs at `{base}/docs` (unless `--no-docs`).
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
@@ -157,7 +157,13 @@ pub async fn server<S: crate::api::Api>(
     rt::auth::development(config)?;
     let policy = rt::auth::Policy::new(service.authenticator(config), config);
     let router = shared_router(Arc::new(service), &config.base_path, &policy);
-    Ok(router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON)))
+    Ok(
+        if config.docs {
+            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
+        } else {
+            router
+        },
+    )
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(

@@ -3,9 +3,19 @@
 //! The `golden-bodies` server: `golden-bodies --help` lists its options.
 
 use golden_bodies::{server, service::Service};
+use ivoagen_runtime::codegen::serve;
+
+/// What the runtime's command line needs to know about this server.
+const PROGRAM: serve::Program = serve::Program {
+    name: "golden-bodies",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "Bodies",
+    base_path: "",
+    uws: false,
+    auth: false,
+    sync: false,
+};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-bodies", "", |config| async move {
-        server(Service::new(&config), &config).await
-    })
+    serve::main(PROGRAM, |config| async move { server(Service::new(&config), &config).await })
 }

@@ -43,13 +43,19 @@ fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
 }
 /// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
-/// interactive docs at `{base}/docs`.
+/// interactive docs at `{base}/docs` (unless `--no-docs`).
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
 ) -> Result<Router, String> {
     let router = router_at(service, &config.base_path);
-    Ok(router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON)))
+    Ok(
+        if config.docs {
+            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
+        } else {
+            router
+        },
+    )
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(

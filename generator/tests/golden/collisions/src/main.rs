@@ -3,9 +3,19 @@
 //! The `golden-collisions` server: `golden-collisions --help` lists its options.
 
 use golden_collisions::{server, service::Service};
+use ivoagen_runtime::codegen::serve;
+
+/// What the runtime's command line needs to know about this server.
+const PROGRAM: serve::Program = serve::Program {
+    name: "golden-collisions",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "Colliding names",
+    base_path: "",
+    uws: true,
+    auth: true,
+    sync: false,
+};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-collisions", "", |config| async move {
-        server(Service::new(&config), &config).await
-    })
+    serve::main(PROGRAM, |config| async move { server(Service::new(&config), &config).await })
 }

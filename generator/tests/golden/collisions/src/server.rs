@@ -346,7 +346,8 @@ impl<S: crate::api::Api> rt::uws::engine::Runner for JobRunner<S> {
         })
     }
 }
-/// The whole server, as `main` runs it: [`router_at`], and the UWS job list at
+/// The whole server, as `main` runs it: [`router_at`], a landing page at `{base}/`,
+/// interactive docs at `{base}/docs` (unless `--no-docs`), and the UWS job list at
 #[doc = concat!(
     " `", "/async",
     "`, answered by the runtime's engine (jobs and results under `config.data_dir`)."
@@ -392,7 +393,14 @@ pub async fn server<S: crate::api::Api>(
                 ),
             ),
         );
-    Ok(shared_router(service, &config.base_path, &policy).merge(jobs))
+    let router = shared_router(service, &config.base_path, &policy).merge(jobs);
+    Ok(
+        if config.docs {
+            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
+        } else {
+            router
+        },
+    )
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(

@@ -3,9 +3,19 @@
 //! The `golden-refs` server: `golden-refs --help` lists its options.
 
 use golden_refs::{server, service::Service};
+use ivoagen_runtime::codegen::serve;
+
+/// What the runtime's command line needs to know about this server.
+const PROGRAM: serve::Program = serve::Program {
+    name: "golden-refs",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "References",
+    base_path: "",
+    uws: false,
+    auth: false,
+    sync: false,
+};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-refs", "", |config| async move {
-        server(Service::new(&config), &config).await
-    })
+    serve::main(PROGRAM, |config| async move { server(Service::new(&config), &config).await })
 }

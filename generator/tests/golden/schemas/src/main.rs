@@ -3,9 +3,19 @@
 //! The `golden-schemas` server: `golden-schemas --help` lists its options.
 
 use golden_schemas::{server, service::Service};
+use ivoagen_runtime::codegen::serve;
+
+/// What the runtime's command line needs to know about this server.
+const PROGRAM: serve::Program = serve::Program {
+    name: "golden-schemas",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "Schemas",
+    base_path: "",
+    uws: false,
+    auth: false,
+    sync: false,
+};
 
 fn main() -> std::process::ExitCode {
-    ivoagen_runtime::codegen::serve::main("golden-schemas", "", |config| async move {
-        server(Service::new(&config), &config).await
-    })
+    serve::main(PROGRAM, |config| async move { server(Service::new(&config), &config).await })
 }
