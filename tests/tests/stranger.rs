@@ -49,7 +49,8 @@ fn cargo(dir: &Path) -> Command {
     command
 }
 
-/// A folder outside the repository (and outside any Cargo workspace), empty.
+/// A folder outside the repository (and outside any Cargo workspace), empty; a test removes it
+/// when it passes, and leaves it for a look when it fails.
 fn outside(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ivoagen-stranger-{}", std::process::id())).join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -101,6 +102,7 @@ fn every_corpus_spec_generates_without_flags_a_crate_that_builds_alone_clippy_cl
     }
     assert!(ran >= 2 * CORPUS.len() as u64, "only {ran} generated tests ran in {} crates", CORPUS.len());
     eprintln!("{} crates built alone, {ran} generated tests passed", CORPUS.len());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -117,6 +119,7 @@ fn a_profiled_spec_builds_the_same_way() {
     let check = Command::new("sh").arg("ci/ivoagen-check.sh").env("IVOAGEN", ivoagen).current_dir(&svc).output().unwrap();
     succeeds("ci/ivoagen-check.sh", &check);
     assert!(std::fs::read_to_string(svc.join("ci/ivoagen-check.sh")).unwrap().contains("--profile dali --check"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -133,6 +136,7 @@ fn a_crate_generated_inside_another_workspace_builds() {
     succeeds("generate", &run(&dir.join("services"), ivoagen, &["generate", "petstore.yaml", "-o", "petstore"]));
     succeeds("cargo build in the generated crate", &cargo(&dir.join("services/petstore")).args(["build", "--offline", "--quiet"]).output().unwrap());
     succeeds("cargo build in the enclosing workspace", &cargo(&dir).args(["build", "--offline", "--quiet"]).output().unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -161,6 +165,8 @@ fn the_dockerfile_build_runs_in_the_crate_directory_alone() {
     let binary = target_dir().join("release/swagger-petstore");
     let version = run(&dir, &binary, &["--version"]);
     succeeds("the built server", &version);
+    assert_eq!(text(&version.stdout).trim(), "swagger-petstore 0.1.0");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn copy_tree(from: &Path, to: &Path, ignored: &[String]) {
