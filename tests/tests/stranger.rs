@@ -53,9 +53,17 @@ fn cargo(dir: &Path) -> Command {
 /// when it passes, and leaves it for a look when it fails.
 fn outside(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ivoagen-stranger-{}", std::process::id())).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
+    passed(&dir);
     std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
     dir
+}
+
+/// Removes a passed test's folder, and the run's folder once it is empty.
+fn passed(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
 }
 
 fn run(dir: &Path, program: &Path, args: &[&str]) -> Output {
@@ -102,7 +110,7 @@ fn every_corpus_spec_generates_without_flags_a_crate_that_builds_alone_clippy_cl
     }
     assert!(ran >= 2 * CORPUS.len() as u64, "only {ran} generated tests ran in {} crates", CORPUS.len());
     eprintln!("{} crates built alone, {ran} generated tests passed", CORPUS.len());
-    let _ = std::fs::remove_dir_all(&dir);
+    passed(&dir);
 }
 
 #[test]
@@ -119,7 +127,7 @@ fn a_profiled_spec_builds_the_same_way() {
     let check = Command::new("sh").arg("ci/ivoagen-check.sh").env("IVOAGEN", ivoagen).current_dir(&svc).output().unwrap();
     succeeds("ci/ivoagen-check.sh", &check);
     assert!(std::fs::read_to_string(svc.join("ci/ivoagen-check.sh")).unwrap().contains("--profile dali --check"));
-    let _ = std::fs::remove_dir_all(&dir);
+    passed(&dir);
 }
 
 #[test]
@@ -136,7 +144,7 @@ fn a_crate_generated_inside_another_workspace_builds() {
     succeeds("generate", &run(&dir.join("services"), ivoagen, &["generate", "petstore.yaml", "-o", "petstore"]));
     succeeds("cargo build in the generated crate", &cargo(&dir.join("services/petstore")).args(["build", "--offline", "--quiet"]).output().unwrap());
     succeeds("cargo build in the enclosing workspace", &cargo(&dir).args(["build", "--offline", "--quiet"]).output().unwrap());
-    let _ = std::fs::remove_dir_all(&dir);
+    passed(&dir);
 }
 
 #[test]
@@ -166,7 +174,7 @@ fn the_dockerfile_build_runs_in_the_crate_directory_alone() {
     let version = run(&dir, &binary, &["--version"]);
     succeeds("the built server", &version);
     assert_eq!(text(&version.stdout).trim(), "swagger-petstore 0.1.0");
-    let _ = std::fs::remove_dir_all(&dir);
+    passed(&dir);
 }
 
 fn copy_tree(from: &Path, to: &Path, ignored: &[String]) {
