@@ -454,7 +454,7 @@ where
     S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
 {
     if gate.sync && gate.policy.refuse_sync_get && request.method() == Method::GET {
-        return refuse(&gate, StatusCode::METHOD_NOT_ALLOWED, "method", "UsageError: this service takes sync requests by POST only", false);
+        return refuse(&gate, StatusCode::METHOD_NOT_ALLOWED, "method", "this service takes sync requests by POST only", false);
     }
     let credential = match credential(request.headers(), gate.schemes, gate.policy.client_certificate_header.as_ref()) {
         Ok(c) => c,

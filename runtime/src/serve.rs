@@ -75,6 +75,8 @@ pub struct Config {
     /// Serve the human-facing pages: the landing page and the API documentation (`--no-docs`, env
     /// `NO_DOCS=1`, turns them off; default on).
     pub docs: bool,
+    /// The UWS engine's limits (`--uws-*`, env `UWS_*`; only for a spec with UWS).
+    pub uws: crate::uws::limits::Limits,
 }
 
 impl Default for Config {
@@ -93,6 +95,7 @@ impl Default for Config {
             refuse_sync_get: false,
             cors_origins: Vec::new(),
             docs: true,
+            uws: crate::uws::limits::Limits::default(),
         }
     }
 }
@@ -169,6 +172,7 @@ fn command(program: &Program) -> clap::Command {
         .arg(value("data-dir", "DIR", "Where the service keeps its data, jobs and results [env: DATA_DIR] [default: ./data]".to_owned()));
     if program.uws {
         cmd = cmd.arg(value("job-store", "URL", "Where UWS jobs are kept [env: JOB_STORE] [default: sqlite:DATA_DIR/jobs.sqlite]".to_owned()));
+        cmd = crate::uws::limits::args(cmd);
     }
     cmd = cmd.arg(value("authority", "IVOID", "The authority of the publisher DIDs served, ivo://... [env: AUTHORITY]".to_owned()));
     if program.auth {
@@ -258,6 +262,9 @@ impl Config {
                 return Err(format!("{source}: `{url}` is not a job store URL (sqlite:PATH)"));
             }
             config.job_store = Some(url);
+        }
+        if program.uws {
+            config.uws = crate::uws::limits::Limits::read(one)?;
         }
         if let Some((source, authority)) = one("authority", "AUTHORITY") {
             if !authority.starts_with("ivo://") || authority.len() == "ivo://".len() || authority.contains('?') {

@@ -18,7 +18,17 @@ impl Runner for TestRunner {
             match mode.as_str() {
                 "fail" => Err(JobError { fatal: true, message: "no overlap".into() }),
                 "sleep" => {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(3600)) => Ok(()),
+                        () = results.cancelled() => Err(JobError { fatal: true, message: "stopped".into() }),
+                    }
+                }
+                "ignore" => {
+                    // Ignores cancellation between its writes; the writer refuses them.
+                    for n in 0..1000 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        results.put(&format!("r{n}"), "text/plain", b"x").map_err(|e| JobError { fatal: true, message: e.to_string() })?;
+                    }
                     Ok(())
                 }
                 "slow" => {
@@ -127,9 +137,10 @@ async fn owners_see_and_touch_only_their_jobs() {
     let e = engine(&data, |_| {}).await;
     let a = e.create(Some("alice"), None, params("ok"), false).await.unwrap();
     let b = e.create(Some("bob"), None, params("ok"), false).await.unwrap();
-    assert!(matches!(e.get(Some("bob"), &a.id).await, Err(EngineError::Forbidden(_))));
-    assert!(matches!(e.delete(Some("bob"), &a.id).await, Err(EngineError::Forbidden(_))));
-    assert!(matches!(e.run(None, &a.id).await, Err(EngineError::Forbidden(_))), "anonymous is not alice");
+    // Another owner's job is answered as one that does not exist.
+    assert!(matches!(e.get(Some("bob"), &a.id).await, Err(EngineError::NotFound(_))));
+    assert!(matches!(e.delete(Some("bob"), &a.id).await, Err(EngineError::NotFound(_))));
+    assert!(matches!(e.run(None, &a.id).await, Err(EngineError::NotFound(_))), "anonymous is not alice");
     assert!(matches!(e.get(Some("bob"), "no-such-job").await, Err(EngineError::NotFound(_))));
     let listed: Vec<String> = e.list(Some("bob"), &[], None, None).await.unwrap().into_iter().map(|j| j.id).collect();
     assert_eq!(listed, [b.id.as_str()]);
@@ -231,4 +242,149 @@ async fn a_thousand_concurrent_creations_make_a_thousand_jobs() {
     assert_eq!(stored.len(), 1000, "none lost");
     let runs: std::collections::BTreeSet<_> = stored.iter().filter_map(|j| j.run_id.clone()).collect();
     assert_eq!(runs.len(), 1000);
+}
+
+#[tokio::test]
+async fn ids_are_random_unrelated_and_url_safe() {
+    let e = engine(&dir("ids"), |_| {}).await;
+    let mut ids = std::collections::HashSet::new();
+    let mut previous: Option<u128> = None;
+    let mut differences = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let id = e.create(None, None, params("ok"), false).await.unwrap().id;
+        assert!(id.len() >= 26 && id.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)), "{id}");
+        // Decode the base32 back to the 128-bit number: consecutive ids differ by no constant.
+        let n = id.bytes().enumerate().fold(0u128, |n, (i, b)| {
+            let v = if b.is_ascii_lowercase() { b - b'a' } else { b - b'2' + 26 };
+            n | (u128::from(v) << (i * 5))
+        });
+        if let Some(p) = previous {
+            differences.insert(n.wrapping_sub(p));
+        }
+        previous = Some(n);
+        assert!(ids.insert(id), "ids are unique");
+    }
+    assert!(differences.len() > 990, "no arithmetic relation between consecutive ids");
+}
+
+#[tokio::test]
+async fn a_listing_reads_only_the_callers_jobs() {
+    let data = dir("listing");
+    let store = Arc::new(SqliteStore::open(&data.join("jobs.sqlite")).unwrap());
+    let e = Engine::start(store.clone(), Arc::new(TestRunner), Config::new(&data)).await.unwrap();
+    let now = chrono::Utc::now();
+    for i in 0..10_000 {
+        let job = Job {
+            id: format!("a{i}"),
+            run_id: None,
+            owner: Some("alice".into()),
+            phase: Phase::Completed,
+            creation_time: now,
+            start_time: None,
+            end_time: None,
+            execution_duration: 60,
+            destruction: Some(now + chrono::Duration::days(1)),
+            parameters: params("ok"),
+            results: Vec::new(),
+            error: None,
+        };
+        store.insert(&job).unwrap();
+    }
+    let b = e.create(Some("bob"), None, params("ok"), false).await.unwrap();
+    let before = store.decoded();
+    let started = Instant::now();
+    let listed = e.list(Some("bob"), &[], None, None).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(listed.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), [b.id.as_str()]);
+    assert_eq!(store.decoded() - before, 1, "bob's listing decodes bob's job alone");
+    let plan = store.list_plan().unwrap();
+    assert!(plan.contains("jobs_by_owner"), "the listing uses the owner index: {plan}");
+    let before = store.decoded();
+    let last = e.list(Some("alice"), &[Phase::Completed], None, Some(5)).await.unwrap();
+    assert_eq!((last.len(), store.decoded() - before), (5, 5), "LAST reads only what it returns");
+    eprintln!("listing 1 job of bob beside 10,000 of alice: {took:?}");
+}
+
+#[tokio::test]
+async fn an_old_store_is_migrated() {
+    let data = dir("migrate");
+    std::fs::create_dir_all(&data).unwrap();
+    let path = data.join("jobs.sqlite");
+    {
+        // The schema of version 0, with one job in it.
+        let e = engine(&dir("migrate-source"), |_| {}).await;
+        let job = e.create(Some("alice"), None, params("ok"), false).await.unwrap();
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, owner TEXT, phase TEXT NOT NULL, record TEXT NOT NULL);").unwrap();
+        let record: String = rusqlite::Connection::open(e.data_dir().join("jobs.sqlite")).unwrap().query_row("SELECT record FROM jobs", [], |r| r.get(0)).unwrap();
+        c.execute("INSERT INTO jobs (id, owner, phase, record) VALUES (?1, 'alice', 'PENDING', ?2)", [&job.id, &record]).unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let version: i64 = rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 1);
+    assert_eq!(store.list(Some("alice"), &[], None, None).unwrap().len(), 1);
+    assert_eq!(store.list(Some("alice"), &[], Some(chrono::Utc::now() - chrono::Duration::hours(1)), None).unwrap().len(), 1, "creation instants were filled in");
+    assert_eq!(store.expired(chrono::Utc::now() + chrono::Duration::days(8)).unwrap().len(), 1, "destruction instants were filled in");
+}
+
+#[tokio::test]
+async fn a_stopped_job_writes_nothing_more_and_frees_its_worker_only_when_stopped() {
+    let data = dir("stop");
+    let e = engine(&data, |c| {
+        c.workers = 1;
+        c.execution_duration = 0;
+        c.max_execution_duration = 0;
+    })
+    .await;
+    let job = e.create(None, None, params("ignore"), true).await.unwrap();
+    let next = e.create(None, None, params("ok"), true).await.unwrap();
+    e.wait(None, &job.id, None, Some(Phase::Queued)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let aborted = e.abort(None, &job.id).await.unwrap();
+    assert_eq!(aborted.phase, Phase::Aborted);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let files = std::fs::read_dir(data.join("results").join(&job.id)).unwrap().count();
+    let listed = e.get(None, &job.id).await.unwrap().results.len();
+    assert!(listed > 0 && files == listed, "{files} files on disk, {listed} listed");
+    let done = e.wait(None, &next.id, Some(Duration::from_secs(5)), Some(Phase::Queued)).await.unwrap();
+    let done = e.wait(None, &done.id, Some(Duration::from_secs(5)), Some(Phase::Executing)).await.unwrap();
+    assert_eq!(done.phase, Phase::Completed, "the worker was freed when the aborted job stopped");
+
+    // The execution duration: stopped, and what is listed is what is on disk.
+    let e = engine(&dir("stop-time"), |c| c.execution_duration = 1).await;
+    let job = e.create(None, None, params("ignore"), true).await.unwrap();
+    e.wait(None, &job.id, None, Some(Phase::Queued)).await.unwrap();
+    let ended = e.wait(None, &job.id, None, Some(Phase::Executing)).await.unwrap();
+    assert_eq!(ended.phase, Phase::Aborted);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let files = std::fs::read_dir(e.data_dir().join("results").join(&job.id)).unwrap().count();
+    assert_eq!(files, e.get(None, &job.id).await.unwrap().results.len());
+    assert_eq!(e.tasks(), 0, "the job's task has left");
+
+    // Deleted while running: the folder goes when the work stops, and stays gone.
+    let job = e.create(None, None, params("ignore"), true).await.unwrap();
+    e.wait(None, &job.id, None, Some(Phase::Queued)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    e.delete(None, &job.id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!e.data_dir().join("results").join(&job.id).exists());
+    assert_eq!(e.tasks(), 0);
+}
+
+#[tokio::test]
+async fn limits_bound_what_clients_ask() {
+    let e = engine(&dir("limits"), |c| {
+        c.max_execution_duration = 30;
+        c.execution_duration = 10;
+        c.max_jobs_per_owner = 2;
+    })
+    .await;
+    let asked = ivoagen_runtime::uws::engine::Requested { execution_duration: Some(999), destruction: Some(chrono::Utc::now() + chrono::Duration::days(365)) };
+    let job = e.create_with(None, None, params("ok"), false, asked).await.unwrap();
+    assert_eq!(job.execution_duration, 30);
+    assert!(job.destruction.unwrap() <= job.creation_time + chrono::Duration::days(30));
+    assert_eq!(e.set_execution_duration(None, &job.id, 0).await.unwrap().execution_duration, 30, "unlimited is not allowed under a maximum");
+    e.create(None, None, params("ok"), false).await.unwrap();
+    assert!(matches!(e.create(None, None, params("ok"), false).await, Err(EngineError::Quota(_))));
+    e.create(Some("bob"), None, params("ok"), false).await.unwrap();
 }

@@ -119,12 +119,13 @@ async fn errors_of_the_job_api_have_the_uws_statuses() {
     // Unknown job: 404.
     let (status, _, _, text) = send(&app, "GET", "/soda/async/nosuchjob/phase", Some("alice"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{text}");
-    // Another owner: 403, and absent from its list.
+    // Another owner: 404 as for a job that does not exist (its existence is not revealed), and
+    // absent from its list.
     let (status, _, _, text) = send(&app, "GET", path.as_str(), Some("bob"), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(text.starts_with("AuthorizationError: "), "{text}");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(text.starts_with("Error: "), "{text}");
     let (status, _, _, _) = send(&app, "DELETE", path.as_str(), Some("bob"), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, _, _, bobs) = send(&app, "GET", "/soda/async", Some("bob"), None).await;
     assert!(!bobs.contains("jobref"), "{bobs}");
     // Destruction accepted and echoed; parameters change only while PENDING.

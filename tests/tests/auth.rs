@@ -144,7 +144,8 @@ fn two_identities_cannot_touch_each_others_jobs() {
     assert!(done.contains("<uws:ownerId>alice</uws:ownerId>"), "{done}");
     assert!(http(&server.addr, "GET", &format!("{job}?WAIT=30&PHASE=EXECUTING"), &[alice], b"").text().contains("COMPLETED"));
 
-    // Bob: cannot read, list, change, fetch results of, or delete Alice's job.
+    // Bob: cannot read, list, change, fetch results of, or delete Alice's job, nor learn that it
+    // exists: 404 as for a job that does not.
     for (method, target, body) in [
         ("GET", job.clone(), &b""[..]),
         ("GET", format!("{job}/phase"), b""),
@@ -156,7 +157,7 @@ fn two_identities_cannot_touch_each_others_jobs() {
         ("DELETE", job.clone(), b""),
     ] {
         let r = http(&server.addr, method, &target, &[bob, form], body);
-        assert_eq!(r.status, 403, "bob {method} {target}: {}", r.text());
+        assert_eq!(r.status, 404, "bob {method} {target}: {}", r.text());
     }
     let listed = http(&server.addr, "GET", "/soda/async", &[bob], b"");
     assert_eq!(listed.status, 200);

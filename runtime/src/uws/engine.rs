@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -19,12 +20,14 @@ use tokio::sync::{Semaphore, watch};
 /// What an engine operation can fail with, each with its UWS status (§2.2.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineError {
-    /// 404: no such job.
+    /// 404: no such job (or another owner's).
     NotFound(String),
-    /// 403: another owner's job, or a change not allowed in the job's phase.
+    /// 403: a change not allowed in the job's phase.
     Forbidden(String),
     /// 400: a bad value.
     Usage(String),
+    /// 429: a quota is used up (jobs per owner).
+    Quota(String),
     /// 500: the store failed.
     Store(String),
 }
@@ -42,26 +45,136 @@ impl From<EngineError> for crate::Error {
             EngineError::NotFound(m) => crate::Error::new(StatusCode::NOT_FOUND, m),
             EngineError::Forbidden(m) => crate::Error::new(StatusCode::FORBIDDEN, m),
             EngineError::Usage(m) => crate::Error::new(StatusCode::BAD_REQUEST, m),
+            EngineError::Quota(m) => crate::Error::new(StatusCode::TOO_MANY_REQUESTS, m),
             EngineError::Store(m) => crate::Error::internal(m),
         }
     }
 }
 
-/// Where a job writes its results: files under the data directory.
+/// Why a job's work was told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// `PHASE=ABORT`.
+    Aborted,
+    /// The job was deleted (by a client or on its destruction time).
+    Deleted,
+    /// The execution duration ran out.
+    TimedOut,
+    /// The service is shutting down.
+    Shutdown,
+    /// The job function returned: nothing more is accepted.
+    Finished,
+}
+
+impl Stop {
+    fn why(self) -> &'static str {
+        match self {
+            Stop::Aborted => "the job was aborted",
+            Stop::Deleted => "the job was deleted",
+            Stop::TimedOut => "the job exceeded its execution duration",
+            Stop::Shutdown => "the service is shutting down",
+            Stop::Finished => "the job has ended",
+        }
+    }
+}
+
+struct Written {
+    results: Vec<JobResult>,
+    stop: Option<Stop>,
+}
+
+/// Where a job writes its results: files under the data directory. It is also how a job learns
+/// it must stop: once the job is aborted, deleted, out of time or the service stops, every write
+/// fails (a result being written is removed, not recorded), and [`ResultWriter::is_cancelled`] /
+/// [`ResultWriter::cancelled`] tell CPU-bound work to return between its units.
 pub struct ResultWriter {
     dir: PathBuf,
-    results: Mutex<Vec<JobResult>>,
+    written: Mutex<Written>,
+    cancelled: AtomicBool,
+    signal: watch::Sender<bool>,
+    max_results: usize,
+    /// The job was deleted while its task ran: the task removes the results folder as it leaves.
+    deleted: AtomicBool,
+}
+
+/// The error of a write refused because the job was stopped.
+fn refused(stop: Stop) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::Interrupted, stop.why())
+}
+
+/// A writer that fails as soon as its job is cancelled, so one long result stops too.
+struct Checked<'a, W> {
+    inner: W,
+    writer: &'a ResultWriter,
+}
+
+impl<W: std::io::Write> std::io::Write for Checked<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.writer.is_cancelled() {
+            return Err(self.writer.refusal());
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl ResultWriter {
+    /// A writer into `dir` accepting at most `max_results` results (0: no limit).
+    pub fn new(dir: PathBuf, max_results: usize) -> ResultWriter {
+        ResultWriter { dir, written: Mutex::new(Written { results: Vec::new(), stop: None }), cancelled: AtomicBool::new(false), signal: watch::channel(false).0, max_results, deleted: AtomicBool::new(false) }
+    }
+
+    /// Whether the job was told to stop: its function should return (an `Err` is fine) as soon
+    /// as it can. Cheap; check it between units of CPU-bound work.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Completes when the job is told to stop (for `select!` in async job functions).
+    pub async fn cancelled(&self) {
+        let mut receiver = self.signal.subscribe();
+        let _ = receiver.wait_for(|c| *c).await;
+    }
+
+    /// Why the job was stopped, if it was.
+    pub fn stopped(&self) -> Option<Stop> {
+        self.written.lock().ok().and_then(|w| w.stop).or(self.is_cancelled().then_some(Stop::Shutdown))
+    }
+
+    fn refusal(&self) -> std::io::Error {
+        refused(self.stopped().unwrap_or(Stop::Finished))
+    }
+
+    /// Stops the job (the first reason wins) and returns the results recorded so far: after
+    /// this, none is added, so they are exactly the result files that stay.
+    fn stop(&self, why: Stop) -> Vec<JobResult> {
+        let results = match self.written.lock() {
+            Ok(mut w) => {
+                w.stop.get_or_insert(why);
+                self.cancelled.store(true, Ordering::Release);
+                w.results.clone()
+            }
+            Err(_) => {
+                self.cancelled.store(true, Ordering::Release);
+                Vec::new()
+            }
+        };
+        self.signal.send_replace(true);
+        results
+    }
+
     /// Stores a result; `id` becomes part of its URL.
     pub fn put(&self, id: &str, mime_type: &str, bytes: &[u8]) -> std::io::Result<()> {
         self.put_with(id, mime_type, |file| std::io::Write::write_all(file, bytes))
     }
 
     /// Stores a result that `write` writes as it goes, so that a large result never sits in
-    /// memory. Blocking: call it from `tokio::task::spawn_blocking`. If `write` fails, the partial
-    /// file is removed and no result is recorded.
+    /// memory. Blocking: call it from `tokio::task::spawn_blocking`. If `write` fails, or the job
+    /// is stopped meanwhile, the partial file is removed and no result is recorded; once the job
+    /// is stopped, it fails at once (`ErrorKind::Interrupted`).
     pub fn put_with(
         &self,
         id: &str,
@@ -71,12 +184,22 @@ impl ResultWriter {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || id.starts_with('.') {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("`{id}` is not a result id")));
         }
+        if self.is_cancelled() {
+            return Err(self.refusal());
+        }
+        if self.max_results > 0 {
+            let written = self.written.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+            if written.results.len() >= self.max_results && !written.results.iter().any(|r| r.id == id) {
+                return Err(std::io::Error::other(format!("a job keeps at most {} results", self.max_results)));
+            }
+        }
         std::fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(id);
         let written = (|| {
-            let mut file = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(&path)?);
-            write(&mut file)?;
-            let file = file.into_inner().map_err(|e| e.into_error())?;
+            let file = std::fs::File::create(&path)?;
+            let mut out = std::io::BufWriter::with_capacity(256 * 1024, Checked { inner: file, writer: self });
+            write(&mut out)?;
+            let file = out.into_inner().map_err(|e| e.into_error())?.inner;
             file.sync_data()?;
             file.metadata().map(|m| m.len())
         })();
@@ -87,9 +210,16 @@ impl ResultWriter {
                 return Err(e);
             }
         };
-        let mut results = self.results.lock().map_err(|_| std::io::Error::other("poisoned"))?;
-        results.retain(|r| r.id != id);
-        results.push(JobResult { id: id.to_owned(), mime_type: mime_type.to_owned(), size });
+        // Recorded under the lock that `stop` takes: a result either is in the snapshot `stop`
+        // returns or is removed here.
+        let mut w = self.written.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+        if let Some(stop) = w.stop {
+            drop(w);
+            let _ = std::fs::remove_file(&path);
+            return Err(refused(stop));
+        }
+        w.results.retain(|r| r.id != id);
+        w.results.push(JobResult { id: id.to_owned(), mime_type: mime_type.to_owned(), size });
         Ok(())
     }
 }
@@ -103,7 +233,8 @@ pub trait Runner: Send + Sync + 'static {
     fn run(&self, job: Job, results: Arc<ResultWriter>) -> JobFuture;
 }
 
-/// How the engine behaves.
+/// How the engine behaves: the operator's limits (the generated server sets them from
+/// `--uws-*` flags; see [`Config::from_serve`]).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Results live under `data_dir/results/JOB/`.
@@ -112,29 +243,79 @@ pub struct Config {
     pub workers: usize,
     /// Execution duration of a new job, in seconds (0 = unlimited).
     pub execution_duration: u64,
+    /// The longest execution duration a client may ask for, in seconds (0 = no maximum; else
+    /// "unlimited" is refused and becomes this).
+    pub max_execution_duration: u64,
     /// Lifetime of a new job before destruction.
     pub lifetime: Duration,
+    /// The longest lifetime a client may ask for (`DESTRUCTION` is moved earlier to fit).
+    pub max_lifetime: Duration,
     /// The longest a WAIT blocks (`WAIT=-1` and larger values are capped to it).
     pub max_wait: Duration,
     /// After a restart, queue again the jobs that were executing, instead of failing them.
     pub requeue_on_restart: bool,
     /// How often expired jobs are looked for.
     pub reap_every: Duration,
+    /// Results one job may keep (0 = no limit); a job writing more fails.
+    pub max_results: usize,
+    /// Jobs one owner may have at once (0 = no limit); creating more answers 429.
+    pub max_jobs_per_owner: usize,
+    /// Stop running jobs on Ctrl-C or SIGTERM (as the server does), so that shutdown is not held
+    /// up by their work; they are recovered at the next start as after a crash.
+    pub stop_on_signal: bool,
 }
 
 impl Config {
-    /// Defaults: two workers, 10 minutes of execution, 7 days of life, WAIT capped at 60 s.
+    /// Defaults: two workers, 10 minutes of execution (at most 1 hour), 7 days of life (at most
+    /// 30), WAIT capped at 60 s, 1,000 results a job, 1,000 jobs an owner.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Config {
             data_dir: data_dir.into(),
             workers: 2,
             execution_duration: 600,
+            max_execution_duration: 3600,
             lifetime: Duration::from_secs(7 * 24 * 3600),
+            max_lifetime: Duration::from_secs(30 * 24 * 3600),
             max_wait: Duration::from_secs(60),
             requeue_on_restart: false,
             reap_every: Duration::from_secs(60),
+            max_results: 1000,
+            max_jobs_per_owner: 1000,
+            stop_on_signal: false,
         }
     }
+
+    /// The engine a server runs: the data directory and the `--uws-*` limits of its command line.
+    pub fn from_serve(config: &crate::serve::Config) -> Self {
+        let limits = &config.uws;
+        Config {
+            workers: limits.workers,
+            execution_duration: limits.execution_duration,
+            max_execution_duration: limits.max_execution_duration,
+            lifetime: limits.destruction,
+            max_lifetime: limits.max_destruction,
+            max_wait: limits.max_wait,
+            max_results: limits.max_results,
+            max_jobs_per_owner: limits.max_jobs,
+            stop_on_signal: true,
+            ..Config::new(&config.data_dir)
+        }
+    }
+
+    /// The execution duration a job gets when `asked` (`None`: the default), within the maximum.
+    pub fn execution_duration_for(&self, asked: Option<u64>) -> u64 {
+        let d = asked.unwrap_or(self.execution_duration);
+        if self.max_execution_duration > 0 && (d == 0 || d > self.max_execution_duration) { self.max_execution_duration } else { d }
+    }
+}
+
+/// What a client asked for a new job besides its parameters (`EXECUTIONDURATION`, `DESTRUCTION`).
+#[derive(Debug, Clone, Default)]
+pub struct Requested {
+    /// Seconds (0: unlimited, if the service allows it).
+    pub execution_duration: Option<u64>,
+    /// When to destroy the job.
+    pub destruction: Option<DateTime<Utc>>,
 }
 
 struct Inner {
@@ -142,9 +323,11 @@ struct Inner {
     runner: Arc<dyn Runner>,
     config: Config,
     phases: Mutex<HashMap<String, watch::Sender<Phase>>>,
-    running: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// The writer of every job with a task (queued or executing): how it is stopped.
+    running: Mutex<HashMap<String, Arc<ResultWriter>>>,
     workers: Arc<Semaphore>,
-    next_id: std::sync::atomic::AtomicU64,
+    /// Serialises the read-check-write of phase changes.
+    transitions: tokio::sync::Mutex<()>,
 }
 
 /// The UWS engine. Cheap to clone.
@@ -160,12 +343,43 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> +
     tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::Store(e.to_string()))?.map_err(EngineError::from)
 }
 
+/// A new job id: 128 bits from the operating system's random source, as 26 characters of
+/// lower-case base32 (RFC 4648 alphabet, no padding): URL-safe, and nothing about one id tells
+/// anything about another.
+pub fn new_id() -> Result<String, EngineError> {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| EngineError::Store(format!("no random source: {e}")))?;
+    let n = u128::from_be_bytes(bytes);
+    Ok((0..26).map(|i| char::from(ALPHABET[((n >> (i * 5)) & 31) as usize])).collect())
+}
+
+async fn signalled() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
 impl Engine {
     /// Starts the engine on `store`: jobs that were executing when the service stopped become
     /// ERROR (or are queued again, if configured), queued jobs are queued again, and the reaper
     /// of expired jobs starts. Needs a Tokio runtime.
     pub async fn start(store: Arc<dyn JobStore>, runner: Arc<dyn Runner>, config: Config) -> Result<Engine, EngineError> {
-        let seed = Utc::now().timestamp_micros().unsigned_abs();
         let engine = Engine {
             inner: Arc::new(Inner {
                 workers: Arc::new(Semaphore::new(config.workers.max(1))),
@@ -174,7 +388,7 @@ impl Engine {
                 config,
                 phases: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
-                next_id: std::sync::atomic::AtomicU64::new(seed),
+                transitions: tokio::sync::Mutex::new(()),
             }),
         };
         let store = engine.inner.store.clone();
@@ -205,14 +419,28 @@ impl Engine {
                 let _ = reaper.reap(Utc::now()).await;
             }
         });
+        if engine.inner.config.stop_on_signal {
+            let stopper = engine.clone();
+            tokio::spawn(async move {
+                signalled().await;
+                stopper.shutdown();
+            });
+        }
         Ok(engine)
     }
 
-    fn new_id(&self) -> String {
-        let n = self.inner.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Short, URL-safe and not guessable from the previous one alone.
-        let mixed = n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
-        format!("{mixed:016x}")
+    /// Tells every queued or executing job to stop (shutdown): their phases stay as they are
+    /// in the store, for the next start to recover.
+    pub fn shutdown(&self) {
+        let writers: Vec<Arc<ResultWriter>> = self.inner.running.lock().map(|r| r.values().cloned().collect()).unwrap_or_default();
+        for writer in writers {
+            writer.stop(Stop::Shutdown);
+        }
+    }
+
+    /// The limits this engine applies.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
     }
 
     fn results_dir(&self, id: &str) -> PathBuf {
@@ -236,32 +464,47 @@ impl Engine {
         blocking(move || store.get(&key)).await?.ok_or_else(|| EngineError::NotFound(format!("no job `{id}`")))
     }
 
-    /// The job `id`, if `owner` may see it.
+    /// The job `id`, if `owner` may see it. Another owner's job is answered as one that does
+    /// not exist (404): whether an id is taken is nobody else's business.
     pub async fn get(&self, owner: Option<&str>, id: &str) -> Result<Job, EngineError> {
         let job = self.load(id).await?;
         if job.owner.as_deref() != owner {
-            return Err(EngineError::Forbidden(format!("job `{id}` belongs to another owner")));
+            return Err(EngineError::NotFound(format!("no job `{id}`")));
         }
         Ok(job)
     }
 
     /// Creates a job for `owner`; with `run`, queues it at once (`PHASE=RUN`).
     pub async fn create(&self, owner: Option<&str>, run_id: Option<String>, parameters: Vec<(String, String)>, run: bool) -> Result<Job, EngineError> {
+        self.create_with(owner, run_id, parameters, run, Requested::default()).await
+    }
+
+    /// [`Engine::create`], with the execution duration and destruction the client asked for
+    /// (each brought within the configured maximum).
+    pub async fn create_with(&self, owner: Option<&str>, run_id: Option<String>, parameters: Vec<(String, String)>, run: bool, requested: Requested) -> Result<Job, EngineError> {
         if run_id.as_ref().is_some_and(|r| r.chars().count() > 64) {
             return Err(EngineError::Usage("RUNID is longer than 64 characters".into()));
         }
+        let limit = self.inner.config.max_jobs_per_owner;
+        if limit > 0 {
+            let store = self.inner.store.clone();
+            let who = owner.map(str::to_owned);
+            let count = blocking(move || store.count(who.as_deref())).await?;
+            if count >= limit {
+                return Err(EngineError::Quota(format!("an owner keeps at most {limit} jobs; delete some first")));
+            }
+        }
         let now = Utc::now();
-        let lifetime = chrono::Duration::from_std(self.inner.config.lifetime).unwrap_or(chrono::Duration::days(7));
         let job = Job {
-            id: self.new_id(),
+            id: new_id()?,
             run_id,
             owner: owner.map(str::to_owned),
             phase: if run { Phase::Queued } else { Phase::Pending },
             creation_time: now,
             start_time: None,
             end_time: None,
-            execution_duration: self.inner.config.execution_duration,
-            destruction: Some(now + lifetime),
+            execution_duration: self.inner.config.execution_duration_for(requested.execution_duration),
+            destruction: Some(self.destruction_for(now, requested.destruction)),
             parameters,
             results: Vec::new(),
             error: None,
@@ -278,26 +521,24 @@ impl Engine {
         Ok(job)
     }
 
+    fn destruction_for(&self, created: DateTime<Utc>, asked: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(7));
+        let latest = created + span(self.inner.config.max_lifetime);
+        asked.unwrap_or(created + span(self.inner.config.lifetime)).min(latest)
+    }
+
     /// The jobs of `owner`, filtered as §2.2.2.1 says: any of `phases` (ARCHIVED only when
-    /// asked for), created after `after`, the `last` most recent (newest first).
+    /// asked for), created after `after`, the `last` most recent (newest first). Only the
+    /// caller's jobs are read.
     pub async fn list(&self, owner: Option<&str>, phases: &[Phase], after: Option<DateTime<Utc>>, last: Option<usize>) -> Result<Vec<Job>, EngineError> {
         let store = self.inner.store.clone();
-        let mut jobs: Vec<Job> = blocking(move || store.all())
-            .await?
-            .into_iter()
-            .filter(|j| j.owner.as_deref() == owner)
-            .filter(|j| if phases.is_empty() { j.phase != Phase::Archived } else { phases.contains(&j.phase) })
-            .filter(|j| after.is_none_or(|a| j.creation_time > a))
-            .collect();
-        if let Some(n) = last {
-            jobs.sort_by_key(|j| std::cmp::Reverse(j.creation_time));
-            jobs.truncate(n);
-        }
-        Ok(jobs)
+        let (who, phases) = (owner.map(str::to_owned), phases.to_vec());
+        blocking(move || store.list(who.as_deref(), &phases, after, last)).await
     }
 
     /// `PHASE=RUN`: queues a pending job.
     pub async fn run(&self, owner: Option<&str>, id: &str) -> Result<Job, EngineError> {
+        let _turn = self.inner.transitions.lock().await;
         let mut job = self.get(owner, id).await?;
         match job.phase {
             Phase::Pending | Phase::Held => {
@@ -311,13 +552,16 @@ impl Engine {
         }
     }
 
-    /// `PHASE=ABORT`: stops a job that has not ended.
+    /// `PHASE=ABORT`: stops a job that has not ended. The job's work is told to stop; the
+    /// results written before are kept (and listed); its worker is free once the work returns.
     pub async fn abort(&self, owner: Option<&str>, id: &str) -> Result<Job, EngineError> {
         let job = self.get(owner, id).await?;
         if job.phase.is_final() {
             return Err(EngineError::Forbidden(format!("a job in phase {} cannot be aborted", job.phase)));
         }
-        self.finish(id, Phase::Aborted, None, Vec::new(), true).await
+        let writer = self.inner.running.lock().ok().and_then(|r| r.get(id).cloned());
+        let results = writer.map(|w| w.stop(Stop::Aborted)).unwrap_or_default();
+        self.finish(id, Phase::Aborted, None, results).await
     }
 
     /// Deletes a job and its results.
@@ -326,14 +570,24 @@ impl Engine {
         self.remove(id).await
     }
 
+    /// Deletes a job. Its results folder goes now if no work is running, else when the work has
+    /// stopped (the job's task removes it), so that nothing re-creates it.
     async fn remove(&self, id: &str) -> Result<(), EngineError> {
-        if let Some(handle) = self.inner.running.lock().ok().and_then(|mut r| r.remove(id)) {
-            handle.abort();
-        }
+        let running = self.inner.running.lock().ok().and_then(|r| {
+            let writer = r.get(id).cloned();
+            // Under the lock the task takes to leave: either it sees `Deleted`, or it has left.
+            if let Some(w) = &writer {
+                w.deleted.store(true, Ordering::Release);
+                w.stop(Stop::Deleted);
+            }
+            writer
+        });
         let store = self.inner.store.clone();
         let key = id.to_owned();
         blocking(move || store.delete(&key)).await?;
-        let _ = std::fs::remove_dir_all(self.results_dir(id));
+        if running.is_none() {
+            let _ = std::fs::remove_dir_all(self.results_dir(id));
+        }
         if let Ok(mut phases) = self.inner.phases.lock() {
             // Waiters wake, find the job gone, and answer 404.
             if let Some(sender) = phases.remove(id) {
@@ -343,34 +597,34 @@ impl Engine {
         Ok(())
     }
 
-    /// `EXECUTIONDURATION`: seconds the job may run, while it has not started.
+    /// `EXECUTIONDURATION`: seconds the job may run, while it has not started (brought within
+    /// the configured maximum).
     pub async fn set_execution_duration(&self, owner: Option<&str>, id: &str, seconds: u64) -> Result<Job, EngineError> {
+        let _turn = self.inner.transitions.lock().await;
         let mut job = self.get(owner, id).await?;
         if !matches!(job.phase, Phase::Pending | Phase::Held) {
             return Err(EngineError::Forbidden(format!("the execution duration of a job in phase {} cannot change", job.phase)));
         }
-        job.execution_duration = seconds;
+        job.execution_duration = self.inner.config.execution_duration_for(Some(seconds));
         self.save(job).await
     }
 
     /// `DESTRUCTION`: when the job is destroyed (the service may shorten it to its maximum).
     pub async fn set_destruction(&self, owner: Option<&str>, id: &str, at: DateTime<Utc>) -> Result<Job, EngineError> {
+        let _turn = self.inner.transitions.lock().await;
         let mut job = self.get(owner, id).await?;
-        let latest = job.creation_time + chrono::Duration::from_std(self.inner.config.lifetime).unwrap_or(chrono::Duration::days(7));
-        job.destruction = Some(at.min(latest));
+        job.destruction = Some(self.destruction_for(job.creation_time, Some(at)));
         self.save(job).await
     }
 
     /// Replaces parameters of a pending job (DALI 1.1 §2.1).
     pub async fn set_parameters(&self, owner: Option<&str>, id: &str, parameters: Vec<(String, String)>) -> Result<Job, EngineError> {
+        let _turn = self.inner.transitions.lock().await;
         let mut job = self.get(owner, id).await?;
         if job.phase != Phase::Pending {
             return Err(EngineError::Forbidden(format!("parameters of a job in phase {} cannot change", job.phase)));
         }
-        for (name, value) in parameters {
-            job.parameters.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-            job.parameters.push((name, value));
-        }
+        job.parameters = merged(&job.parameters, parameters);
         self.save(job).await
     }
 
@@ -407,7 +661,7 @@ impl Engine {
     /// Deletes every job whose destruction time is before `now`, with its results.
     pub async fn reap(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
         let store = self.inner.store.clone();
-        let expired: Vec<String> = blocking(move || store.all()).await?.into_iter().filter(|j| j.destruction.is_some_and(|d| d <= now)).map(|j| j.id).collect();
+        let expired: Vec<String> = blocking(move || store.expired(now)).await?;
         for id in &expired {
             self.remove(id).await?;
         }
@@ -422,46 +676,86 @@ impl Engine {
     }
 
     fn spawn(&self, id: String) {
+        let writer = Arc::new(ResultWriter::new(self.results_dir(&id), self.inner.config.max_results));
+        if let Ok(mut running) = self.inner.running.lock() {
+            running.insert(id.clone(), writer.clone());
+        }
         let engine = self.clone();
-        let key = id.clone();
-        let task = tokio::spawn(async move {
-            let Ok(_permit) = engine.inner.workers.clone().acquire_owned().await else { return };
-            let Ok(mut job) = engine.load(&id).await else { return };
-            if job.phase != Phase::Queued {
+        tokio::spawn(async move {
+            engine.execute(&id, &writer).await;
+            engine.leave(&id, &writer);
+        });
+    }
+
+    /// The task of one job: a worker, the work (until it returns, whatever stops it), the end.
+    async fn execute(&self, id: &str, writer: &Arc<ResultWriter>) {
+        let permit = tokio::select! {
+            permit = self.inner.workers.clone().acquire_owned() => permit,
+            () = writer.cancelled() => return,
+        };
+        let Ok(_permit) = permit else { return };
+        let job = {
+            let _turn = self.inner.transitions.lock().await;
+            let Ok(mut job) = self.load(id).await else { return };
+            if job.phase != Phase::Queued || writer.is_cancelled() {
                 return;
             }
             job.phase = Phase::Executing;
             job.start_time = Some(Utc::now());
-            let Ok(job) = engine.save(job).await else { return };
-            let writer = Arc::new(ResultWriter { dir: engine.results_dir(&id), results: Mutex::new(Vec::new()) });
-            let work = engine.inner.runner.run(job.clone(), writer.clone());
-            let outcome = if job.execution_duration == 0 {
-                Some(work.await)
-            } else {
-                tokio::time::timeout(Duration::from_secs(job.execution_duration), work).await.ok()
-            };
-            let results = writer.results.lock().map(|r| r.clone()).unwrap_or_default();
-            let _ = match outcome {
-                Some(Ok(())) => engine.finish(&id, Phase::Completed, None, results, false).await,
-                Some(Err(error)) => engine.finish(&id, Phase::Error, Some(error), results, false).await,
-                None => {
-                    let error = JobError { fatal: true, message: format!("the job exceeded its execution duration of {} s", job.execution_duration) };
-                    engine.finish(&id, Phase::Aborted, Some(error), results, false).await
+            let Ok(job) = self.save(job).await else { return };
+            job
+        };
+        let seconds = job.execution_duration;
+        let work = self.inner.runner.run(job, writer.clone());
+        tokio::pin!(work);
+        let deadline = async {
+            if seconds == 0 {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+        };
+        tokio::select! {
+            outcome = &mut work => {
+                let results = writer.stop(Stop::Finished);
+                let _ = match outcome {
+                    Ok(()) => self.finish(id, Phase::Completed, None, results).await,
+                    Err(error) => self.finish(id, Phase::Error, Some(error), results).await,
+                };
+            }
+            () = deadline => {
+                let results = writer.stop(Stop::TimedOut);
+                let error = JobError { fatal: true, message: format!("the job exceeded its execution duration of {seconds} s") };
+                let _ = self.finish(id, Phase::Aborted, Some(error), results).await;
+                // The worker stays taken until the work has actually stopped.
+                let _ = work.await;
+            }
+            () = writer.cancelled() => {
+                // Aborted, deleted or shutting down: whoever stopped it has recorded the phase.
+                let _ = work.await;
+            }
+        }
+    }
+
+    /// The job's task is leaving: if the job was deleted meanwhile, its results folder goes now.
+    fn leave(&self, id: &str, writer: &Arc<ResultWriter>) {
+        writer.stop(Stop::Finished);
+        let deleted = match self.inner.running.lock() {
+            Ok(mut running) => {
+                if running.get(id).is_some_and(|w| Arc::ptr_eq(w, writer)) {
+                    running.remove(id);
                 }
-            };
-        });
-        if let Ok(mut running) = self.inner.running.lock() {
-            running.insert(key, task.abort_handle());
+                writer.deleted.load(Ordering::Acquire)
+            }
+            Err(_) => false,
+        };
+        if deleted {
+            let _ = std::fs::remove_dir_all(self.results_dir(id));
         }
     }
 
     /// Ends a job, unless it ended already.
-    async fn finish(&self, id: &str, phase: Phase, error: Option<JobError>, results: Vec<JobResult>, cancel: bool) -> Result<Job, EngineError> {
-        if let Some(handle) = self.inner.running.lock().ok().and_then(|mut r| r.remove(id)) {
-            if cancel {
-                handle.abort();
-            }
-        }
+    async fn finish(&self, id: &str, phase: Phase, error: Option<JobError>, results: Vec<JobResult>) -> Result<Job, EngineError> {
+        let _turn = self.inner.transitions.lock().await;
         let mut job = self.load(id).await?;
         if job.phase.is_final() {
             return Ok(job);
@@ -473,8 +767,23 @@ impl Engine {
         self.save(job).await
     }
 
+    /// How many jobs hold a task (queued or executing): for tests.
+    pub fn tasks(&self) -> usize {
+        self.inner.running.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
     /// Where results of `id` are stored.
     pub fn data_dir(&self) -> &Path {
         &self.inner.config.data_dir
     }
+}
+
+/// A job's parameters with `changes` applied: each name given replaces every value of that name
+/// (names compared case-insensitively), keeping the order.
+pub fn merged(current: &[(String, String)], changes: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut parameters = current.to_vec();
+    let names: Vec<String> = changes.iter().map(|(n, _)| n.to_ascii_uppercase()).collect();
+    parameters.retain(|(n, _)| !names.contains(&n.to_ascii_uppercase()));
+    parameters.extend(changes);
+    parameters
 }

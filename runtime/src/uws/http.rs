@@ -1,10 +1,11 @@
 //! Every UWS 1.1 endpoint (§2.2) as axum routes over an [`Engine`]: the job list with its filters,
 //! creation with `303` and `PHASE=RUN` (body or query), the job document with WAIT, and each
 //! sub-resource. Parameter names are case-insensitive (DALI §3.1); errors are `text/plain` with the
-//! SODA/DALI label and the UWS status: 400 bad value, 403 another owner's job or a change not
-//! allowed in this phase, 404 no such job.
+//! SODA/DALI label and the UWS status: 400 bad value, 403 a change not allowed in this phase,
+//! 404 no such job (another owner's job too: its existence is not revealed), 429 (with
+//! `Retry-After`) an owner's job quota used up.
 
-use super::engine::{Engine, EngineError};
+use super::engine::{Engine, EngineError, Requested};
 use super::{Phase, documents};
 use crate::ivoa::ErrorFormat;
 use crate::params::RawRequest;
@@ -70,9 +71,18 @@ pub fn routes_checked(engine: Engine, base_path: &str, jobs_path: &str, identify
 #[derive(Debug)]
 struct Failure(crate::RequestError);
 
+/// Seconds a client over its job quota is told to wait (`Retry-After`): jobs are destroyed or
+/// deleted on the scale of minutes.
+const QUOTA_RETRY: &str = "60";
+
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        self.0.respond(ErrorFormat::SodaText)
+        let quota = self.0.status == StatusCode::TOO_MANY_REQUESTS;
+        let mut response = self.0.respond(ErrorFormat::SodaText);
+        if quota {
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static(QUOTA_RETRY));
+        }
+        response
     }
 }
 
@@ -89,6 +99,7 @@ fn fail(e: EngineError) -> Failure {
         EngineError::NotFound(m) => (StatusCode::NOT_FOUND, m),
         EngineError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
         EngineError::Usage(m) => (StatusCode::BAD_REQUEST, m),
+        EngineError::Quota(m) => (StatusCode::TOO_MANY_REQUESTS, m),
         EngineError::Store(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
     };
     Failure(crate::RequestError::request(status, "uws", message))
@@ -196,10 +207,14 @@ async fn create(State(uws): State<Uws>, request: Request) -> Answer {
         Some(other) => return Err(usage(format!("PHASE `{other}` cannot be given at creation; use RUN"))),
     };
     let run_id = single(&mut pairs, "RUNID")?;
+    let requested = Requested {
+        execution_duration: single(&mut pairs, "EXECUTIONDURATION")?.map(|v| seconds(&v)).transpose()?,
+        destruction: single(&mut pairs, "DESTRUCTION")?.map(|v| instant(&v).ok_or_else(|| usage(format!("DESTRUCTION `{v}` is not an ISO 8601 instant")))).transpose()?,
+    };
     if let Some(check) = &uws.check {
         check(pairs.clone()).await?;
     }
-    let job = uws.engine.create(uws.owner(&parts).as_deref(), run_id, pairs, run).await.map_err(fail)?;
+    let job = uws.engine.create_with(uws.owner(&parts).as_deref(), run_id, pairs, run, requested).await.map_err(fail)?;
     Ok(see_other(format!("{}/{}", uws.jobs_url(&parts), job.id)))
 }
 
@@ -271,9 +286,13 @@ async fn set_execution_duration(State(uws): State<Uws>, Path(id): Path<String>, 
     let (parts, body) = request.into_parts();
     let mut pairs = form_pairs(&parts, body).await?;
     let value = single(&mut pairs, "EXECUTIONDURATION")?.ok_or_else(|| usage("EXECUTIONDURATION is required"))?;
-    let seconds = value.trim().parse::<u64>().map_err(|_| usage(format!("EXECUTIONDURATION `{value}` is not a number of seconds")))?;
+    let seconds = seconds(&value)?;
     uws.engine.set_execution_duration(uws.owner(&parts).as_deref(), &id, seconds).await.map_err(fail)?;
     Ok(see_other(format!("{}/{id}", uws.jobs_url(&parts))))
+}
+
+fn seconds(value: &str) -> Result<u64, Failure> {
+    value.trim().parse::<u64>().map_err(|_| usage(format!("EXECUTIONDURATION `{value}` is not a number of seconds")))
 }
 
 async fn destruction(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
@@ -357,10 +376,35 @@ async fn parameters(State(uws): State<Uws>, Path(id): Path<String>, request: Req
     Ok(xml(documents::parameters(&job)))
 }
 
+/// Changes parameters of a pending job: the job's parameters with the changes applied are
+/// checked as at creation (400, nothing changed, if they would be refused there); `PHASE=RUN` or
+/// `PHASE=ABORT` then acts on the job (UWS 1.1 §2.2.3), as the UWS control parameters
+/// `EXECUTIONDURATION`, `DESTRUCTION` and `RUNID` are never job parameters.
 async fn set_parameters(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, body) = request.into_parts();
-    let pairs = form_pairs(&parts, body).await?;
-    uws.engine.set_parameters(uws.owner(&parts).as_deref(), &id, pairs).await.map_err(fail)?;
+    let mut pairs = form_pairs(&parts, body).await?;
+    let owner = uws.owner(&parts);
+    let phase = single(&mut pairs, "PHASE")?;
+    if let Some(p) = phase.as_deref().filter(|p| !matches!(*p, "RUN" | "ABORT")) {
+        return Err(usage(format!("PHASE must be RUN or ABORT, got `{p}`")));
+    }
+    for control in ["RUNID", "EXECUTIONDURATION", "DESTRUCTION"] {
+        if !take(&mut pairs, control).is_empty() {
+            return Err(usage(format!("{control} is not a job parameter: POST it to the job's `{}` resource", control.to_ascii_lowercase())));
+        }
+    }
+    if !pairs.is_empty() {
+        let job = uws.engine.get(owner.as_deref(), &id).await.map_err(fail)?;
+        if let Some(check) = &uws.check {
+            check(super::engine::merged(&job.parameters, pairs.clone())).await?;
+        }
+        uws.engine.set_parameters(owner.as_deref(), &id, pairs).await.map_err(fail)?;
+    }
+    match phase.as_deref() {
+        Some("RUN") => drop(uws.engine.run(owner.as_deref(), &id).await.map_err(fail)?),
+        Some("ABORT") => drop(uws.engine.abort(owner.as_deref(), &id).await.map_err(fail)?),
+        _ => drop(uws.engine.get(owner.as_deref(), &id).await.map_err(fail)?),
+    }
     Ok(see_other(format!("{}/{id}", uws.jobs_url(&parts))))
 }
 

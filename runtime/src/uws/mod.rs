@@ -8,6 +8,7 @@
 pub mod documents;
 pub mod engine;
 pub mod http;
+pub mod limits;
 pub mod store;
 
 use chrono::{DateTime, Utc};

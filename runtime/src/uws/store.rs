@@ -3,9 +3,11 @@
 //! changing callers.
 
 use super::{Job, JobError, JobResult, Phase};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A store that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +39,44 @@ pub trait JobStore: Send + Sync + 'static {
     fn delete(&self, id: &str) -> Result<bool, StoreError>;
     /// Every job, oldest first.
     fn all(&self) -> Result<Vec<Job>, StoreError>;
+
+    /// The jobs of `owner` as UWS 1.1 §2.2.2.1 filters them: in any of `phases` (every phase but
+    /// ARCHIVED when empty), created after `after`, the `last` most recent (newest first; else
+    /// oldest first). A store should find them without reading other owners' jobs.
+    fn list(&self, owner: Option<&str>, phases: &[Phase], after: Option<DateTime<Utc>>, last: Option<usize>) -> Result<Vec<Job>, StoreError> {
+        let mut jobs: Vec<Job> = self
+            .all()?
+            .into_iter()
+            .filter(|j| j.owner.as_deref() == owner)
+            .filter(|j| if phases.is_empty() { j.phase != Phase::Archived } else { phases.contains(&j.phase) })
+            .filter(|j| after.is_none_or(|a| j.creation_time > a))
+            .collect();
+        if let Some(n) = last {
+            jobs.reverse();
+            jobs.truncate(n);
+        }
+        Ok(jobs)
+    }
+
+    /// The ids of the jobs whose destruction time is at or before `now`.
+    fn expired(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        Ok(self.all()?.into_iter().filter(|j| j.destruction.is_some_and(|d| d <= now)).map(|j| j.id).collect())
+    }
+
+    /// How many jobs `owner` has.
+    fn count(&self, owner: Option<&str>) -> Result<usize, StoreError> {
+        Ok(self.all()?.iter().filter(|j| j.owner.as_deref() == owner).count())
+    }
 }
+
+/// The schema version this code writes (`PRAGMA user_version`). 0: the table alone; 1: the
+/// creation and destruction instants as columns, indexes by owner and by destruction.
+const SCHEMA: i64 = 1;
 
 /// The embedded store: one SQLite database file in WAL mode.
 pub struct SqliteStore {
     connection: Mutex<Connection>,
+    decoded: AtomicU64,
 }
 
 impl SqliteStore {
@@ -65,7 +100,19 @@ impl SqliteStore {
                  record TEXT NOT NULL
              );",
         )?;
-        Ok(SqliteStore { connection: Mutex::new(connection) })
+        migrate(&connection)?;
+        Ok(SqliteStore { connection: Mutex::new(connection), decoded: AtomicU64::new(0) })
+    }
+
+    /// How many job records this store has decoded since it was opened (for tests and
+    /// benchmarks: a listing should decode only the caller's jobs).
+    pub fn decoded(&self) -> u64 {
+        self.decoded.load(Ordering::Relaxed)
+    }
+
+    fn decode_all(&self, records: &[String]) -> Result<Vec<Job>, StoreError> {
+        self.decoded.fetch_add(records.len() as u64, Ordering::Relaxed);
+        records.iter().map(|r| decode(r)).collect()
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, StoreError> {
@@ -77,17 +124,24 @@ impl SqliteStore {
 impl JobStore for SqliteStore {
     fn insert(&self, job: &Job) -> Result<(), StoreError> {
         let record = encode(job);
-        self.with(|c| c.execute("INSERT INTO jobs (id, owner, phase, record) VALUES (?1, ?2, ?3, ?4)", params![job.id, job.owner, job.phase.as_str(), record]).map(drop))
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO jobs (id, owner, phase, record, created, destruction) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![job.id, job.owner, job.phase.as_str(), record, job.creation_time.timestamp_micros(), job.destruction.map(|d| d.timestamp_micros())],
+            )
+            .map(drop)
+        })
     }
 
     fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
         let record: Option<String> = self.with(|c| c.query_row("SELECT record FROM jobs WHERE id = ?1", [id], |r| r.get(0)).optional())?;
+        self.decoded.fetch_add(u64::from(record.is_some()), Ordering::Relaxed);
         record.map(|r| decode(&r)).transpose()
     }
 
     fn update(&self, job: &Job) -> Result<(), StoreError> {
         let record = encode(job);
-        let changed = self.with(|c| c.execute("UPDATE jobs SET owner = ?2, phase = ?3, record = ?4 WHERE id = ?1", params![job.id, job.owner, job.phase.as_str(), record]))?;
+        let changed = self.with(|c| c.execute("UPDATE jobs SET owner = ?2, phase = ?3, record = ?4, destruction = ?5 WHERE id = ?1", params![job.id, job.owner, job.phase.as_str(), record, job.destruction.map(|d| d.timestamp_micros())]))?;
         if changed == 0 { Err(StoreError(format!("no job `{}`", job.id))) } else { Ok(()) }
     }
 
@@ -101,7 +155,110 @@ impl JobStore for SqliteStore {
             let rows = statement.query_map([], |r| r.get(0))?;
             rows.collect()
         })?;
-        records.iter().map(|r| decode(r)).collect()
+        self.decode_all(&records)
+    }
+
+    fn list(&self, owner: Option<&str>, phases: &[Phase], after: Option<DateTime<Utc>>, last: Option<usize>) -> Result<Vec<Job>, StoreError> {
+        // `owner IS ?` matches NULL (anonymous) too and still uses the (owner, seq) index.
+        let mut sql = String::from("SELECT record FROM jobs WHERE owner IS ?1");
+        let mut values: Vec<rusqlite::types::Value> = vec![owner.map(str::to_owned).into()];
+        if phases.is_empty() {
+            sql.push_str(" AND phase <> 'ARCHIVED'");
+        } else {
+            let marks: Vec<&str> = phases.iter().map(|p| p.as_str()).collect();
+            // Phase words are a closed set of upper-case ASCII: safe to inline.
+            sql.push_str(&format!(" AND phase IN ('{}')", marks.join("','")));
+        }
+        if let Some(after) = after {
+            values.push(after.timestamp_micros().into());
+            sql.push_str(&format!(" AND created > ?{}", values.len()));
+        }
+        match last {
+            Some(n) => {
+                values.push(i64::try_from(n).unwrap_or(i64::MAX).into());
+                sql.push_str(&format!(" ORDER BY seq DESC LIMIT ?{}", values.len()));
+            }
+            None => sql.push_str(" ORDER BY seq"),
+        }
+        let records: Vec<String> = self.with(|c| {
+            let mut statement = c.prepare(&sql)?;
+            let rows = statement.query_map(rusqlite::params_from_iter(values), |r| r.get(0))?;
+            rows.collect()
+        })?;
+        self.decode_all(&records)
+    }
+
+    fn expired(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT id FROM jobs WHERE destruction <= ?1")?;
+            let rows = statement.query_map([now.timestamp_micros()], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn count(&self, owner: Option<&str>) -> Result<usize, StoreError> {
+        self.with(|c| c.query_row("SELECT count(*) FROM jobs WHERE owner IS ?1", [owner], |r| r.get::<_, i64>(0))).map(|n| usize::try_from(n).unwrap_or(0))
+    }
+}
+
+impl SqliteStore {
+    /// SQLite's plan for the listing of `owner` (`EXPLAIN QUERY PLAN`), for tests.
+    pub fn list_plan(&self) -> Result<String, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare("EXPLAIN QUERY PLAN SELECT record FROM jobs WHERE owner IS ?1 AND phase <> 'ARCHIVED' ORDER BY seq")?;
+            let rows = statement.query_map(["x"], |r| r.get::<_, String>(3))?;
+            rows.collect::<Result<Vec<_>, _>>().map(|lines| lines.join("\n"))
+        })
+    }
+}
+
+/// Brings a database of an older schema to [`SCHEMA`], in one transaction.
+fn migrate(connection: &Connection) -> Result<(), rusqlite::Error> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= SCHEMA {
+        return Ok(());
+    }
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let migrated = (|| {
+        // Another process may have migrated while this one waited for the lock.
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version >= 1 {
+            return Ok(());
+        }
+        let columns: Vec<String> = {
+            let mut statement = connection.prepare("PRAGMA table_info(jobs)")?;
+            statement.query_map([], |r| r.get(1))?.collect::<Result<_, _>>()?
+        };
+        for column in ["created", "destruction"] {
+            if !columns.iter().any(|c| c == column) {
+                connection.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {column} INTEGER"))?;
+            }
+        }
+        let rows: Vec<(i64, String)> = {
+            let mut statement = connection.prepare("SELECT seq, record FROM jobs")?;
+            statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+        };
+        for (seq, record) in rows {
+            // A record that does not decode keeps NULL instants: listed by owner, never expired.
+            if let Ok(job) = decode(&record) {
+                connection.execute(
+                    "UPDATE jobs SET created = ?2, destruction = ?3 WHERE seq = ?1",
+                    params![seq, job.creation_time.timestamp_micros(), job.destruction.map(|d| d.timestamp_micros())],
+                )?;
+            }
+        }
+        connection.execute_batch(
+            "CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, seq);
+             CREATE INDEX IF NOT EXISTS jobs_by_destruction ON jobs (destruction);
+             PRAGMA user_version = 1;",
+        )
+    })();
+    match migrated {
+        Ok(()) => connection.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
