@@ -192,7 +192,7 @@ pub async fn server<S: crate::api::Api>(
     let engine = rt::uws::engine::Engine::start(
             Arc::new(store),
             Arc::new(JobRunner(service.clone())),
-            rt::uws::engine::Config::new(&config.data_dir),
+            rt::uws::engine::Config::from_serve(config),
         )
         .await
         .map_err(|e| format!("cannot start the UWS engine: {e:?}"))?;
@@ -217,7 +217,7 @@ pub async fn server<S: crate::api::Api>(
                     rt::auth::Modality::Optional,
                     SODA_SYNC_SCHEMES,
                     rt::ErrorFormat::SodaText,
-                    true,
+                    false,
                 ),
             ),
         );

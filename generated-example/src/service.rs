@@ -214,6 +214,11 @@ impl Api for Service {
         rt::tokio::task::spawn_blocking(move || {
             for (n, (id, filters)) in all.iter().enumerate() {
                 let n = n + 1;
+                // Aborted, deleted, out of time or shutting down: stop before the next cutout
+                // (a cutout being written stops too: the writer refuses its bytes).
+                if results.is_cancelled() {
+                    return Err(fatal(format!("Error: stopped before cutout {n}")));
+                }
                 let problem = match plan(&archive, id, filters) {
                     Ok(Plan::Cut { dataset, pixels, header, .. }) => {
                         results

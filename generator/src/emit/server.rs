@@ -460,11 +460,16 @@ pub fn server_module(api: &Api) -> TokenStream {
 
 /// The `gate(…)` enforcing `op`'s security, when the document has security schemes.
 fn op_gate(api: &Api, op: &Operation, policy: TokenStream) -> Option<TokenStream> {
+    op_gate_as(api, op, policy, op.dali_sync)
+}
+
+/// [`op_gate`], saying whether the routes it guards are DALI-sync ones (which refuse GET under
+/// `--refuse-sync-get`).
+fn op_gate_as(api: &Api, op: &Operation, policy: TokenStream, sync: bool) -> Option<TokenStream> {
     let security = op.security.as_ref().filter(|_| !api.security_schemes.is_empty())?;
     let schemes = ident(&op.schemes_const);
     let modality = format_ident!("{}", match security.modality { "optional" => "Optional", "required" => "Required", _ => "None" });
     let format = error_format(op);
-    let sync = op.dali_sync;
     Some(quote!(gate(#policy, rt::auth::Modality::#modality, #schemes, #format, #sync)))
 }
 
@@ -559,7 +564,9 @@ fn server_fn(api: &Api) -> TokenStream {
             }
         };
     };
-    let uws_layer = match op_gate(api, &api.operations[uws.operation], quote!(&policy)) {
+    // The job routes are UWS, not the DALI-sync operation: `--refuse-sync-get` leaves their GETs
+    // (the job list, a job, its phase and results) alone.
+    let uws_layer = match op_gate_as(api, &api.operations[uws.operation], quote!(&policy), false) {
         Some(gate) => quote!(let jobs = jobs.route_layer(rt::auth::AuthLayer::new(#gate));),
         None => quote!(),
     };
@@ -597,7 +604,7 @@ fn server_fn(api: &Api) -> TokenStream {
             let engine = rt::uws::engine::Engine::start(
                 Arc::new(store),
                 Arc::new(JobRunner(service.clone())),
-                rt::uws::engine::Config::new(&config.data_dir),
+                rt::uws::engine::Config::from_serve(config),
             )
             .await
             .map_err(|e| format!("cannot start the UWS engine: {e:?}"))?;
