@@ -203,3 +203,27 @@ fn refuse_sync_get_leaves_the_job_api_alone() {
         assert_eq!(r.status, 200, "GET {target}: {}", r.text());
     }
 }
+
+#[test]
+fn shutdown_stops_running_jobs() {
+    let dir = data("shutdown");
+    let args = ["--data-dir", dir.to_str().unwrap()];
+    let server = Server::start(&binary(), &args);
+    let job = create(&server.addr, "/uws/jobs", "MODE=many&COUNT=100&PHASE=RUN");
+    let folder = results_dir(&dir, &job);
+    assert!(until(Duration::from_secs(10), || files(&folder) >= 3));
+    let term = std::process::Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
+    assert!(term.success());
+    // The process ends soon (a zombie until reaped), and its job wrote nothing more.
+    let stat = format!("/proc/{}/stat", server.pid());
+    let ended = until(Duration::from_secs(3), || std::fs::read_to_string(&stat).map_or(true, |s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'))));
+    assert!(ended, "the server is still running 3 s after SIGTERM");
+    let written = files(&folder);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(files(&folder), written);
+    assert!(written < 100);
+    drop(server);
+    // At the next start the job is recovered as after a crash.
+    let server = Server::start(&binary(), &args);
+    assert_eq!(phase(&server.addr, &job), "ERROR");
+}
