@@ -83,6 +83,16 @@ fn regions(request: &api::SodaSyncRequest) -> Vec<Region> {
     regions
 }
 
+/// A POLYGON with more vertices than a plan may take, refused before any dataset is opened.
+fn too_many_vertices(request: &api::SodaSyncRequest) -> Option<Failure> {
+    regions(request).iter().find_map(|region| match region {
+        Region::Polygon(v) if v.len() > cutout::MAX_VERTICES => {
+            Some(Failure::usage(format!("POLYGON has {} vertices; this service takes at most {}", v.len(), cutout::MAX_VERTICES)))
+        }
+        _ => None,
+    })
+}
+
 fn intervals(values: &Option<Vec<rt::dali::Interval>>) -> Vec<Option<(f64, f64)>> {
     match values {
         Some(v) if !v.is_empty() => v.iter().map(|i| Some((i.lo, i.hi))).collect(),
@@ -160,6 +170,9 @@ impl Api for Service {
         if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
             return Ok(api::SodaSyncResponse::BadRequest(f.text()));
         }
+        if let Some(f) = too_many_vertices(&request) {
+            return Ok(api::SodaSyncResponse::BadRequest(f.text()));
+        }
         let (id, filters) = combinations(&request).remove(0);
         let archive = self.archive.clone();
         // Plan, and make a small cutout at once, off the async threads: both read the file.
@@ -203,6 +216,9 @@ impl Api for Service {
     ) -> Result<(), rt::uws::JobError> {
         let fatal = |message: String| rt::uws::JobError { fatal: true, message };
         if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
+            return Err(fatal(f.text()));
+        }
+        if let Some(f) = too_many_vertices(&request) {
             return Err(fatal(f.text()));
         }
         let all = combinations(&request);

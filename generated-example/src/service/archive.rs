@@ -62,7 +62,7 @@ impl Archive {
     /// The name in the directory an ID stands for.
     pub fn name_of<'a>(&self, id: &'a str) -> Result<&'a str, Missing> {
         let name = match id.split_once('?') {
-            Some((did, name)) if did.len() >= 6 && did[..6].eq_ignore_ascii_case("ivo://") => {
+            Some((did, name)) if did.get(..6).is_some_and(|scheme| scheme.eq_ignore_ascii_case("ivo://")) => {
                 let ours = self.authority.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(did.trim_end_matches('/')));
                 if !ours {
                     return Err(Missing::NotFound(match &self.authority {
@@ -151,5 +151,8 @@ mod tests {
         assert_eq!(archive.name_of("IVO://Example.org/data?m31.v2"), Ok("m31.v2"));
         assert!(matches!(archive.name_of("ivo://elsewhere.org/data?m31"), Err(Missing::NotFound(_))));
         assert!(matches!(archive.name_of("ivo://example.org/data?../x"), Err(Missing::Invalid(_))));
+        // A multi-byte character across the scheme's end is not sliced through.
+        assert!(matches!(archive.name_of("abcdeé?x"), Err(Missing::Invalid(_))));
+        assert!(matches!(archive.name_of("ivo:/é?x"), Err(Missing::Invalid(_))));
     }
 }

@@ -1,0 +1,107 @@
+//! Nothing a client sends takes the bundled SODA server down: huge polygons, odd IDs, damaged
+//! files, many datasets, odd URIs, oversized heads, stalled bodies and too many connections, each
+//! through a real server process and socket.
+
+use ivoagen_e2e::{Response, Server, built, http, root, soda_error};
+use soda_cutout_server::service::fits;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn binary() -> PathBuf {
+    built("soda-cutout-server")
+}
+
+/// A fresh data directory with the sample datasets.
+fn data_dir(name: &str) -> PathBuf {
+    let data = root().join("target/e2e/data/hostile").join(name);
+    let _ = std::fs::remove_dir_all(&data);
+    soda_cutout_server::service::sample::ensure(&data).unwrap();
+    data
+}
+
+fn start(name: &str, args: &[&str]) -> (Server, PathBuf) {
+    start_with_env(name, args, &[])
+}
+
+fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> (Server, PathBuf) {
+    let data = data_dir(name);
+    let mut all = vec!["--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    (Server::start_with_env(&binary(), &all, env), data)
+}
+
+/// The server still answers a plain request.
+fn alive(server: &Server) {
+    let r = http(&server.addr, "GET", "/soda/availability", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+fn polygon(vertices: usize) -> String {
+    let mut body = String::from("ID=sample-image&POLYGON=");
+    for i in 0..vertices {
+        body.push_str(if i % 2 == 0 { "10+41+" } else { "60+41+" });
+    }
+    body.pop();
+    body
+}
+
+fn post_form(server: &Server, path: &str, body: &str) -> Response {
+    http(&server.addr, "POST", path, &[("Content-Type", "application/x-www-form-urlencoded")], body.as_bytes())
+}
+
+#[test]
+fn huge_polygons_are_refused_and_large_ones_plan_quickly() {
+    let (server, _) = start("polygons", &[]);
+    let began = Instant::now();
+    let r = post_form(&server, "/soda/sync", &polygon(8000));
+    soda_error(&r, 400, "UsageError");
+    assert!(r.text().contains("at most 1000"), "{}", r.text());
+    assert!(began.elapsed() < Duration::from_secs(10), "{:?}", began.elapsed());
+    alive(&server);
+
+    // Within the bound: a long-edged 1000-vertex polygon, planned from the pixels near the image.
+    let began = Instant::now();
+    let r = post_form(&server, "/soda/sync", &polygon(1000));
+    assert!(matches!(r.status, 200 | 204 | 400), "{} {}", r.status, r.text());
+    if r.status == 400 {
+        // A polygon whose edges double back on themselves may be refused, but not for its size.
+        soda_error(&r, 400, "UsageError");
+        assert!(!r.text().contains("at most"), "{}", r.text());
+    }
+    assert!(began.elapsed() < Duration::from_secs(20), "a 1000-vertex polygon took {:?}", began.elapsed());
+    // A real 1000-vertex polygon around the image's centre: a correct cutout.
+    let mut body = String::from("ID=sample-image&POLYGON=");
+    for k in 0..1000 {
+        let angle = std::f64::consts::TAU * k as f64 / 1000.0;
+        body.push_str(&format!("{:.6}+{:.6}+", 10.68 + 0.01 * angle.cos() / 41.27f64.to_radians().cos(), 41.27 + 0.01 * angle.sin()));
+    }
+    body.pop();
+    let r = post_form(&server, "/soda/sync", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cards = r.body.chunks(fits::CARD).map(|c| String::from_utf8_lossy(c).into_owned()).take_while(|c| !c.starts_with("END "));
+    let header = fits::Header::from_cards(cards.collect::<Vec<_>>());
+    // 0.01° = 36 pixels either side of the centre.
+    for axis in ["NAXIS1", "NAXIS2"] {
+        let n = header.number(axis).unwrap();
+        assert!((72.0..=75.0).contains(&n), "{axis} = {n}");
+    }
+
+    // Async jobs refuse it too, and the server lives on.
+    let r = post_form(&server, "/soda/async", &format!("{}&PHASE=RUN", polygon(8000)));
+    assert!(matches!(r.status, 303 | 400), "{} {}", r.status, r.text());
+    alive(&server);
+}
+
+#[test]
+fn an_id_with_a_multibyte_character_is_a_usage_error() {
+    let (server, _) = start("utf8-id", &[]);
+    for id in ["abcde%C3%A9%3Fx", "ivo%3A%2F%C3%A9%3Fx", "%C3%A9%C3%A9%C3%A9%3F"] {
+        let r = http(&server.addr, "GET", &format!("/soda/sync?ID={id}&CIRCLE=10.68+41.27+0.01"), &[], b"");
+        soda_error(&r, 400, "UsageError");
+        let r = http(&server.addr, "GET", &format!("/soda/links?ID={id}"), &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    alive(&server);
+}
