@@ -105,3 +105,42 @@ fn an_id_with_a_multibyte_character_is_a_usage_error() {
     }
     alive(&server);
 }
+
+#[test]
+fn a_damaged_dataset_is_not_a_missing_one() {
+    let (server, data) = start("damaged", &[]);
+    std::fs::write(data.join("broken.fits"), b"this is not FITS at all, just garbage bytes\n".repeat(100)).unwrap();
+    // A header cut short: a FITS start without END.
+    std::fs::write(data.join("cut.fits"), format!("{:<80}", "SIMPLE  =                    T")).unwrap();
+    soda_error(&http(&server.addr, "GET", "/soda/sync?ID=nothing-here&CIRCLE=10.68+41.27+0.01", &[], b""), 404, "Error");
+    for id in ["broken", "cut"] {
+        let r = http(&server.addr, "GET", &format!("/soda/sync?ID={id}&CIRCLE=10.68+41.27+0.01"), &[], b"");
+        soda_error(&r, 500, "Error");
+        assert!(r.text().contains("damaged"), "{}", r.text());
+        let links = http(&server.addr, "GET", &format!("/soda/links?ID={id}"), &[], b"").text();
+        assert!(links.contains("FatalFault"), "{links}");
+    }
+    alive(&server);
+}
+
+#[test]
+fn more_datasets_than_descriptors_are_served_by_closing_old_ones() {
+    let data = data_dir("many");
+    for i in 0..300 {
+        soda_cutout_server::service::sample::write_image(&data.join(format!("d{i}.fits")), 64, 10.68, 41.27, 1.0 / 3600.0).unwrap();
+    }
+    // 64 descriptors for the whole process; 16 datasets open at most.
+    let binary = binary();
+    let args = ["--nofile=64:64", binary.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
+    let server = Server::start_with_env(std::path::Path::new("prlimit"), &args, &[("SODA_OPEN_DATASETS", "16")]);
+    for round in 0..2 {
+        for i in 0..300 {
+            let r = http(&server.addr, "GET", &format!("/soda/sync?ID=d{i}&CIRCLE=10.68+41.27+0.002"), &[], b"");
+            assert_eq!(r.status, 200, "round {round}, dataset {i}: {}", r.text());
+        }
+    }
+    // prlimit executes the server in its own process: the cap, not the fallback, kept it small.
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", server.pid())).unwrap().count();
+    assert!(fds <= 40, "{fds} descriptors open");
+    alive(&server);
+}
