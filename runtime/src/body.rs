@@ -10,18 +10,164 @@ use serde::de::DeserializeOwned;
 /// The largest request body read into memory (64 MiB).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
-/// Reads a request body, refusing one larger than [`MAX_BODY`] with 413.
+/// The most memory all the request bodies being read at once may take (256 MiB). Bodies up to
+/// [`SMALL_BODY`] do not count; a larger one that would pass it is refused with 503 rather than
+/// made to wait (a waiting body would hold its share, and stop its own time limits).
+pub const BUFFERED_BODIES: usize = 256 * 1024 * 1024;
+
+/// Bodies this small are read without taking from [`BUFFERED_BODIES`] (64 KiB).
+pub const SMALL_BODY: usize = 64 * 1024;
+
+/// What is left of [`BUFFERED_BODIES`], in KiB.
+static BUDGET: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BUFFERED_BODIES / 1024);
+
+/// Reads a request body, refusing one larger than [`MAX_BODY`] with 413, one that stalls
+/// (see [`crate::serve::Config::body_timeout`]) with 408, and a large one while the server is
+/// already reading [`BUFFERED_BODIES`] with 503.
 pub async fn read(body: axum::body::Body) -> Result<Bytes, RequestError> {
-    if axum::body::HttpBody::is_end_stream(&body) {
+    use axum::body::HttpBody;
+    if body.is_end_stream() {
         return Ok(Bytes::new());
     }
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        RequestError::request(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "size",
-            format!("the request body is larger than {MAX_BODY} bytes, or was cut off"),
-        )
-    })
+    let too_large = || RequestError::request(StatusCode::PAYLOAD_TOO_LARGE, "size", format!("the request body is larger than {MAX_BODY} bytes"));
+    if body.size_hint().lower() > MAX_BODY as u64 {
+        return Err(too_large());
+    }
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut more: Vec<u8> = Vec::new();
+    let mut held: Option<tokio::sync::SemaphorePermit<'static>> = None;
+    let mut total = 0usize;
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let frame = frame.map_err(|e| {
+            if is_timeout(&e) {
+                RequestError::request(StatusCode::REQUEST_TIMEOUT, "timeout", format!("the request body stopped arriving: {e}"))
+            } else {
+                RequestError::request(StatusCode::BAD_REQUEST, "body", format!("the request body was cut off: {e}"))
+            }
+        })?;
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len();
+        if total > MAX_BODY {
+            return Err(too_large());
+        }
+        if total > SMALL_BODY {
+            let want = total.div_ceil(1024) as u32;
+            let have = held.as_ref().map_or(0, |p| p.num_permits() as u32);
+            if want > have {
+                let extra = BUDGET.try_acquire_many(want - have).map_err(|_| {
+                    RequestError::request(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is receiving too many large request bodies; retry later")
+                })?;
+                match &mut held {
+                    Some(permit) => permit.merge(extra),
+                    None => held = Some(extra),
+                }
+            }
+        }
+        // One chunk is kept as it came; only a body of several is copied together.
+        match &first {
+            None if more.is_empty() => first = Some(data),
+            _ => {
+                if let Some(f) = first.take() {
+                    more.reserve(f.len() + data.len());
+                    more.extend_from_slice(&f);
+                }
+                more.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| Bytes::from(more)))
+}
+
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<Stalled>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// A request body that stopped arriving: no bytes for the idle limit, or not whole by the
+/// deadline.
+#[derive(Debug)]
+pub struct Stalled(&'static str);
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// A request body with time limits: each frame must come within `idle` of the one before (or of
+/// the head), and the last before `deadline`. The timer is allocated only when the body has to
+/// wait, so requests whose body is already in the read buffer pay nothing for it.
+pub struct Timed<B> {
+    inner: B,
+    idle: std::time::Duration,
+    /// The deadline and the time of the last frame; `None` for an empty body (most GETs), which
+    /// is not even timed.
+    times: Option<(tokio::time::Instant, tokio::time::Instant)>,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B: http_body::Body> Timed<B> {
+    /// `inner`, limited from now.
+    pub fn new(inner: B, idle: std::time::Duration, total: std::time::Duration) -> Self {
+        let times = (!inner.is_end_stream()).then(|| {
+            let now = tokio::time::Instant::now();
+            (now + total, now)
+        });
+        Timed { inner, idle, times, timer: None }
+    }
+}
+
+impl<B> http_body::Body for Timed<B>
+where
+    B: http_body::Body + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                if let Some((_, last)) = &mut this.times {
+                    *last = tokio::time::Instant::now();
+                }
+                return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+            }
+            Poll::Pending => {}
+        }
+        let Some((deadline, last)) = this.times else { return Poll::Pending };
+        let until = (last + this.idle).min(deadline);
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        if timer.deadline() != until {
+            timer.as_mut().reset(until);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                let why = if until == deadline { "not whole by the deadline" } else { "no bytes within the idle limit" };
+                Poll::Ready(Some(Err(Box::new(Stalled(why)))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The media type of the request without parameters, lower-cased (`application/json`), or

@@ -75,6 +75,39 @@ pub struct Config {
     /// Serve the human-facing pages: the landing page and the API documentation (`--no-docs`, env
     /// `NO_DOCS=1`, turns them off; default on).
     pub docs: bool,
+    /// The most connections served at once (`--max-connections`, env `MAX_CONNECTIONS`; default
+    /// 1024); more wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a request body may pause between bytes (`--body-timeout`, env `BODY_TIMEOUT`, in
+    /// seconds; default 30): then it is answered 408 and the connection closed.
+    pub body_timeout: Duration,
+    /// How long a whole request body may take (`--body-deadline`, env `BODY_DEADLINE`, in
+    /// seconds; default 600).
+    pub body_deadline: Duration,
+}
+
+/// The limits [`serve_with`] holds connections to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// [`Config::max_connections`].
+    pub max_connections: usize,
+    /// [`Config::body_timeout`].
+    pub body_timeout: Duration,
+    /// [`Config::body_deadline`].
+    pub body_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: 1024, body_timeout: Duration::from_secs(30), body_deadline: Duration::from_secs(600) }
+    }
+}
+
+impl Config {
+    /// The connection limits of this configuration.
+    pub fn limits(&self) -> Limits {
+        Limits { max_connections: self.max_connections, body_timeout: self.body_timeout, body_deadline: self.body_deadline }
+    }
 }
 
 impl Default for Config {
@@ -93,6 +126,9 @@ impl Default for Config {
             refuse_sync_get: false,
             cors_origins: Vec::new(),
             docs: true,
+            max_connections: Limits::default().max_connections,
+            body_timeout: Limits::default().body_timeout,
+            body_deadline: Limits::default().body_deadline,
         }
     }
 }
@@ -181,6 +217,9 @@ fn command(program: &Program) -> clap::Command {
     }
     cmd.arg(value("cors-origin", "URL", "Allow browser calls from this origin; repeatable [env: CORS_ORIGINS, comma-separated]".to_owned()).action(ArgAction::Append))
         .arg(Arg::new("no-docs").long("no-docs").action(ArgAction::SetTrue).help("Do not serve the landing page and API documentation [env: NO_DOCS=1]"))
+        .arg(value("max-connections", "N", "Serve at most N connections at once; more wait to be accepted [env: MAX_CONNECTIONS] [default: 1024]".to_owned()))
+        .arg(value("body-timeout", "SECS", "Answer 408 and close when a request body pauses this long [env: BODY_TIMEOUT] [default: 30]".to_owned()))
+        .arg(value("body-deadline", "SECS", "Answer 408 and close when a request body is not whole after this long [env: BODY_DEADLINE] [default: 600]".to_owned()))
 }
 
 impl Config {
@@ -252,6 +291,18 @@ impl Config {
         if let Some((_, dir)) = one("data-dir", "DATA_DIR") {
             config.data_dir = dir.into();
             config.data_dir_given = true;
+        }
+        let positive = |source: &str, value: &str| -> Result<u64, String> {
+            value.trim().parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| format!("{source}: `{value}` is not a positive whole number"))
+        };
+        if let Some((source, n)) = one("max-connections", "MAX_CONNECTIONS") {
+            config.max_connections = usize::try_from(positive(&source, &n)?).unwrap_or(usize::MAX).min(1 << 20);
+        }
+        if let Some((source, secs)) = one("body-timeout", "BODY_TIMEOUT") {
+            config.body_timeout = Duration::from_secs(positive(&source, &secs)?);
+        }
+        if let Some((source, secs)) = one("body-deadline", "BODY_DEADLINE") {
+            config.body_deadline = Duration::from_secs(positive(&source, &secs)?);
         }
         if let Some((source, url)) = one("job-store", "JOB_STORE").filter(|_| program.uws) {
             if !url.starts_with("sqlite:") || url.len() == "sqlite:".len() {
@@ -393,7 +444,7 @@ where
 async fn run(router: Router, config: &Config, name: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     eprintln!("{name}: listening on http://{}{}/", listener.local_addr()?, config.base_path);
-    serve(listener, router, shutdown()).await
+    serve_with(listener, router, shutdown(), config.limits()).await
 }
 
 /// How long a shutdown waits for requests in flight before it drops them.
@@ -412,12 +463,27 @@ const QUIET: Duration = Duration::from_secs(60);
 /// once and its handler dropped. Every request's extensions hold the peer's address, as axum's
 /// `ConnectInfo<SocketAddr>`.
 pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Output = ()>) -> std::io::Result<()> {
+    serve_with(listener, router, signal, Limits::default()).await
+}
+
+/// [`serve`] with `limits`: at most `max_connections` connections at once (the next is accepted
+/// when one closes; until then it waits in the kernel's backlog), and request bodies that must
+/// keep arriving (see [`crate::body::Timed`]).
+pub async fn serve_with(listener: TcpListener, router: Router, signal: impl Future<Output = ()>, limits: Limits) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
     let http = Arc::new(http);
     let mut signal = std::pin::pin!(signal);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut signal => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -435,15 +501,19 @@ pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Ou
         let _ = stream.set_nodelay(true);
         let (http, router, mut stopped) = (http.clone(), router.clone(), stopped.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             tokio::select! {
                 ready = tokio::time::timeout(QUIET, stream.readable()) => if !matches!(ready, Ok(Ok(()))) { return },
                 _ = stopped.wait_for(|stop| *stop) => return,
             }
             // Each request carries its peer's address (one small allocation), so that handlers can
             // tell whether forwarding headers come from a trusted proxy.
-            let router = tower::ServiceExt::map_request(router, move |mut request: http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                request
+            // A body gets its time limits (no allocation until it has to wait for bytes).
+            let (idle, total) = (limits.body_timeout, limits.body_deadline);
+            let router = tower::ServiceExt::map_request(router, move |request: http::Request<hyper::body::Incoming>| {
+                let (mut parts, body) = request.into_parts();
+                parts.extensions.insert(axum::extract::ConnectInfo(peer));
+                http::Request::from_parts(parts, crate::body::Timed::new(body, idle, total))
             });
             let service = TowerToHyperService::new(router);
             let mut connection = std::pin::pin!(http.serve_connection(TokioIo::new(stream), service));

@@ -144,3 +144,66 @@ fn more_datasets_than_descriptors_are_served_by_closing_old_ones() {
     assert!(fds <= 40, "{fds} descriptors open");
     alive(&server);
 }
+
+/// Reads what the server sends until it closes the connection (or `limit` passes).
+fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut raw = Vec::new();
+    let closed = stream.read_to_end(&mut raw).is_ok();
+    (String::from_utf8_lossy(&raw).into_owned(), closed)
+}
+
+#[test]
+fn a_stalled_body_is_answered_408_and_closed() {
+    let (server, _) = start("stalled", &["--body-timeout", "1"]);
+    let began = Instant::now();
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let head = format!("POST /soda/sync HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nID=sample-image&", server.addr);
+    stream.write_all(head.as_bytes()).unwrap();
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(10));
+    assert!(closed, "still open after {:?}: {answer}", began.elapsed());
+    assert!(began.elapsed() < Duration::from_secs(8), "{:?}", began.elapsed());
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\r\n\r\nUsageError: the request body stopped arriving"), "{answer}");
+
+    // The whole-body deadline too, with bytes trickling in.
+    let (server, _) = start("deadline", &["--body-timeout", "5", "--body-deadline", "2"]);
+    let began = Instant::now();
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let head = format!("POST /soda/sync HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nID=sample-image", server.addr);
+    stream.write_all(head.as_bytes()).unwrap();
+    while began.elapsed() < Duration::from_secs(4) {
+        if stream.write_all(b"&").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(10));
+    assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
+    alive(&server);
+}
+
+#[test]
+fn connections_beyond_the_cap_wait() {
+    let (server, _) = start("cap", &["--max-connections", "2"]);
+    // Two connections that have begun a request and stalled.
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(&server.addr).unwrap();
+            s.write_all(b"GET /soda/availability HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // A third is not served while they are open...
+    let mut third = TcpStream::connect(&server.addr).unwrap();
+    third.write_all(format!("GET /soda/availability HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.addr).as_bytes()).unwrap();
+    third.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(third.read(&mut byte).is_err(), "a third connection was served beside two");
+    // ...and is once one of them closes.
+    held.pop();
+    let (answer, _) = read_until_closed(&mut third, Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(held);
+}
