@@ -516,6 +516,7 @@ pub async fn serve_with(listener: TcpListener, router: Router, signal: impl Futu
                 http::Request::from_parts(parts, crate::body::Timed::new(body, idle, total))
             });
             let service = TowerToHyperService::new(router);
+            let stream = Labelled { inner: stream, replacing: None };
             let mut connection = std::pin::pin!(http.serve_connection(TokioIo::new(stream), service));
             tokio::select! {
                 _ = connection.as_mut() => return,
@@ -529,6 +530,103 @@ pub async fn serve_with(listener: TcpListener, router: Router, signal: impl Futu
     // Every connection's task holds a receiver: they are all gone when the last task ends.
     let _ = tokio::time::timeout(DRAIN, stop.closed()).await;
     Ok(())
+}
+
+/// A connection's socket, giving the answers hyper writes itself, with an empty body, to requests
+/// it cannot parse a body that says why, starting with the DALI/SODA label (`UsageError: `,
+/// text/plain): 414 (a request line longer than 64 KiB) and 431 (a head larger than hyper's
+/// buffer, or more than 100 header fields). Each write costs one comparison of its first bytes.
+struct Labelled<S> {
+    inner: S,
+    /// The replacement being written: its bytes, how many are written, and the length of the
+    /// write it stands for.
+    replacing: Option<(Vec<u8>, usize, usize)>,
+}
+
+/// The answer to write instead of `head`, when `head` is one of hyper's bodiless 414 or 431.
+fn labelled(head: &[u8]) -> Option<Vec<u8>> {
+    if head.len() > 512 || !head.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
+    let why = match head.get(9..13)? {
+        b"414 " => "the request's URI is too long; send long parameters in a POST body",
+        b"431 " => "the request's header fields are too large or too many",
+        _ => return None,
+    };
+    let text = std::str::from_utf8(head).ok()?;
+    if !text.ends_with("\r\n\r\n") || !text.contains("\r\nconnection: close\r\n") || !text.contains("\r\ncontent-length: 0\r\n") {
+        return None;
+    }
+    let status = text.split("\r\n").next()?;
+    let date = text.split("\r\n").find(|l| l.starts_with("date: ")).map(|d| format!("{d}\r\n")).unwrap_or_default();
+    let body = format!("UsageError: {why}\n");
+    Some(format!("{status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n{date}\r\n{body}", body.len()).into_bytes())
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> Labelled<S> {
+    /// Writes the replacement under way; ready with the length of the write it replaced.
+    fn poll_replacing(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        let Some((bytes, written, stands_for)) = &mut self.replacing else { return Poll::Ready(Ok(0)) };
+        while *written < bytes.len() {
+            match std::pin::Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = *stands_for;
+        self.replacing = None;
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Labelled<S> {
+    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Labelled<S> {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.replacing.is_none() {
+            match labelled(buf) {
+                Some(bytes) => this.replacing = Some((bytes, 0, buf.len())),
+                None => return std::pin::Pin::new(&mut this.inner).poll_write(cx, buf),
+            }
+        }
+        this.poll_replacing(cx)
+    }
+
+    fn poll_write_vectored(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.replacing.is_none() {
+            let mut parts = bufs.iter().filter(|b| !b.is_empty());
+            let only = match (parts.next(), parts.next()) {
+                (Some(first), None) => labelled(first).map(|bytes| (bytes, first.len())),
+                _ => None,
+            };
+            match only {
+                Some((bytes, len)) => this.replacing = Some((bytes, 0, len)),
+                None => return std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
+            }
+        }
+        this.poll_replacing(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 async fn shutdown() {

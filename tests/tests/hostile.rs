@@ -207,3 +207,27 @@ fn connections_beyond_the_cap_wait() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     drop(held);
 }
+
+/// Sends `request` as it is and reads the answer until the server closes.
+fn raw(server: &Server, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request);
+    read_until_closed(&mut stream, Duration::from_secs(10)).0
+}
+
+#[test]
+fn protocol_errors_carry_the_soda_label() {
+    let (server, _) = start("protocol", &[]);
+    let long = format!("GET /soda/sync?ID={} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let many = format!("GET /soda/availability HTTP/1.1\r\nHost: x\r\n{}\r\n", (0..120).map(|i| format!("X-H{i}: v\r\n")).collect::<String>());
+    let big = format!("GET /soda/availability HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(500_000));
+    for (request, status) in [(long, "414"), (many, "431"), (big, "431")] {
+        let answer = raw(&server, request.as_bytes());
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{answer}"));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+        assert!(head.contains("content-type: text/plain; charset=utf-8"), "{head}");
+        assert!(body.starts_with("UsageError: ") && head.contains(&format!("content-length: {}", body.len())), "{answer}");
+    }
+    alive(&server);
+}
