@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 /// The largest request body read into memory (64 MiB).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
-/// The most memory all the request bodies being read at once may take (256 MiB). Bodies up to
-/// [`SMALL_BODY`] do not count; a larger one that would pass it is refused with 503 rather than
+/// The most memory all the request bodies held at once may take (256 MiB): a body's share is
+/// returned when its bytes are dropped. Bodies up to [`SMALL_BODY`] do not count; a larger one that would pass it is refused with 503 rather than
 /// made to wait (a waiting body would hold its share, and stop its own time limits).
 pub const BUFFERED_BODIES: usize = 256 * 1024 * 1024;
 
@@ -33,10 +33,28 @@ pub async fn read(body: axum::body::Body) -> Result<Bytes, RequestError> {
     if body.size_hint().lower() > MAX_BODY as u64 {
         return Err(too_large());
     }
+    let declared = body.size_hint().lower() as usize;
     let mut body = std::pin::pin!(body);
     let mut first: Option<Bytes> = None;
     let mut more: Vec<u8> = Vec::new();
     let mut held: Option<tokio::sync::SemaphorePermit<'static>> = None;
+    // Takes from the budget what `size` bytes need beyond what is held.
+    let budget = |held: &mut Option<tokio::sync::SemaphorePermit<'static>>, size: usize| -> Result<(), RequestError> {
+        let want = size.div_ceil(1024) as u32;
+        let have = held.as_ref().map_or(0, |p| p.num_permits() as u32);
+        if size <= SMALL_BODY || want <= have {
+            return Ok(());
+        }
+        let extra = BUDGET
+            .try_acquire_many(want - have)
+            .map_err(|_| RequestError::request(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is receiving too many large request bodies; retry later"))?;
+        match held {
+            Some(permit) => permit.merge(extra),
+            None => *held = Some(extra),
+        }
+        Ok(())
+    };
+    budget(&mut held, declared)?;
     let mut total = 0usize;
     while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
         let frame = frame.map_err(|e| {
@@ -51,32 +69,35 @@ pub async fn read(body: axum::body::Body) -> Result<Bytes, RequestError> {
         if total > MAX_BODY {
             return Err(too_large());
         }
-        if total > SMALL_BODY {
-            let want = total.div_ceil(1024) as u32;
-            let have = held.as_ref().map_or(0, |p| p.num_permits() as u32);
-            if want > have {
-                let extra = BUDGET.try_acquire_many(want - have).map_err(|_| {
-                    RequestError::request(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is receiving too many large request bodies; retry later")
-                })?;
-                match &mut held {
-                    Some(permit) => permit.merge(extra),
-                    None => held = Some(extra),
-                }
-            }
-        }
-        // One chunk is kept as it came; only a body of several is copied together.
+        budget(&mut held, total)?;
+        // One chunk is kept as it came; only a body of several is copied together, into a
+        // buffer of the declared length.
         match &first {
             None if more.is_empty() => first = Some(data),
             _ => {
                 if let Some(f) = first.take() {
-                    more.reserve(f.len() + data.len());
+                    more.reserve_exact(declared.max(total).min(MAX_BODY));
                     more.extend_from_slice(&f);
                 }
                 more.extend_from_slice(&data);
             }
         }
     }
-    Ok(first.unwrap_or_else(|| Bytes::from(more)))
+    let bytes = first.unwrap_or_else(|| Bytes::from(more));
+    // A large body keeps its share of the budget until it is dropped.
+    Ok(match held {
+        Some(permit) => Bytes::from_owner(Budgeted(bytes, permit)),
+        None => bytes,
+    })
+}
+
+/// Bytes holding their share of [`BUFFERED_BODIES`].
+struct Budgeted(Bytes, #[allow(dead_code, reason = "held for its drop")] tokio::sync::SemaphorePermit<'static>);
+
+impl AsRef<[u8]> for Budgeted {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
@@ -282,6 +303,35 @@ impl futures_core::Stream for Once {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn large_bodies_share_one_budget_until_dropped() {
+        /// `0` more chunks of 64 KiB, length unknown.
+        struct Chunks(usize);
+        impl http_body::Body for Chunks {
+            type Data = Bytes;
+            type Error = std::convert::Infallible;
+            fn poll_frame(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+                if self.0 == 0 {
+                    return std::task::Poll::Ready(None);
+                }
+                self.0 -= 1;
+                std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![7u8; 64 * 1024])))))
+            }
+        }
+        let chunks = |n: usize| axum::body::Body::new(Chunks(n));
+        let before = BUDGET.available_permits();
+        let body = read(chunks(4)).await.unwrap();
+        assert_eq!(body.len(), 256 * 1024);
+        assert_eq!(BUDGET.available_permits(), before - 256, "held while the bytes live");
+        drop(body);
+        assert_eq!(BUDGET.available_permits(), before);
+        // With the budget spent, a large body is refused, a small one is not.
+        let spent = BUDGET.acquire_many(before as u32 - 100).await.unwrap();
+        assert_eq!(read(chunks(4)).await.unwrap_err().status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(read(chunks(1)).await.unwrap().len(), 64 * 1024);
+        drop(spent);
+    }
 
     #[test]
     fn media_ranges_match() {

@@ -231,3 +231,42 @@ fn protocol_errors_carry_the_soda_label() {
     }
     alive(&server);
 }
+
+/// The peak resident memory of a process, in MiB.
+fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
+}
+
+#[test]
+fn concurrent_large_bodies_share_a_bounded_budget() {
+    let (server, _) = start("bodies", &[]);
+    let body: std::sync::Arc<Vec<u8>> = std::sync::Arc::new({
+        let mut b = b"ID=sample-image&CIRCLE=10.68+41.27+0.001&RESPONSEFORMAT=".to_vec();
+        b.resize(24 << 20, b'a');
+        b
+    });
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (addr, body) = (server.addr.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(&addr).unwrap();
+                let head = format!("POST /soda/sync HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n", body.len());
+                // A refused body is answered before it is sent: the rest of the write fails.
+                let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&body));
+                read_until_closed(&mut stream, Duration::from_secs(60)).0
+            })
+        })
+        .collect();
+    let answers: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let busy = answers.iter().filter(|r| r.starts_with("HTTP/1.1 503")).count();
+    for r in &answers {
+        assert!(r.starts_with("HTTP/1.1 400") || r.starts_with("HTTP/1.1 503"), "{}", &r[..r.len().min(300)]);
+    }
+    assert!(busy > 0, "16 bodies of 24 MiB were all read at once");
+    let peak = peak_mib(server.pid());
+    assert!(peak < 500, "the server peaked at {peak} MiB");
+    eprintln!("16 × 24 MiB bodies: {busy} refused with 503, peak {peak} MiB");
+    alive(&server);
+}
