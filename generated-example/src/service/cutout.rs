@@ -442,6 +442,46 @@ mod tests {
         assert!(Region::Polygon(vec![(0.0, 0.0), (120.0, 0.0), (240.0, 0.0)]).contains(0.0, 90.0) || plan(&img, &wcs, &Filters { region: Some(Region::Polygon(vec![(0.0, 0.0), (120.0, 0.0), (240.0, 0.0)])), ..Filters::default() }).is_err());
     }
 
+    /// In TAN, great circles are straight lines: the box of a polygon given by pixel vertices is
+    /// the box of that pixel polygon clipped to the image.
+    #[test]
+    fn polygon_walks_find_the_clipped_box_however_long_the_edges() {
+        let (img, wcs) = tan();
+        let c = wcs.celestial.as_ref().unwrap();
+        let (lo, hi) = ((0.5, 0.5), (100.5, 100.5));
+        for pixels in [
+            vec![(20.0, 20.0), (70.0, 25.0), (60.0, 80.0)],
+            vec![(-3000.0, 40.0), (3000.0, 45.0), (3000.0, 60.0), (-3000.0, 55.0)],
+            vec![(50.0, -2000.0), (52.0, 3000.0), (48.0, 3000.0)],
+            vec![(90.0, 5.0), (400.0, 5.0), (400.0, 30.0), (90.0, 30.0)],
+            vec![(-50.0, -50.0), (150.0, -50.0), (150.0, 150.0), (-50.0, 150.0)],
+        ] {
+            let mut expected = None;
+            for i in 0..pixels.len() {
+                if let Some((p, q)) = clip(pixels[i], pixels[(i + 1) % pixels.len()], lo, hi) {
+                    Bounds::add(&mut expected, p);
+                    Bounds::add(&mut expected, q);
+                }
+            }
+            let vertices: Vec<(f64, f64)> = pixels.iter().map(|&(x, y)| c.pixel_to_world(x, y).unwrap()).collect();
+            let region = Region::Polygon(vertices);
+            for corner in [(lo.0, lo.1), (hi.0, lo.1), (lo.0, hi.1), (hi.0, hi.1)] {
+                let (l, b) = c.pixel_to_world(corner.0, corner.1).unwrap();
+                if region.contains(l, b) {
+                    Bounds::add(&mut expected, corner);
+                }
+            }
+            let e = expected.unwrap();
+            let want = vec![pixel_range(e.min.0, e.max.0, 100).unwrap(), pixel_range(e.min.1, e.max.1, 100).unwrap()];
+            let got = plan(&img, &wcs, &Filters { region: Some(region), ..Filters::default() }).unwrap().unwrap();
+            for axis in 0..2 {
+                assert!(got[axis].0.abs_diff(want[axis].0) <= 1 && got[axis].1.abs_diff(want[axis].1) <= 1, "{pixels:?}: {got:?} vs {want:?}");
+            }
+        }
+        let many = Region::Polygon((0..=MAX_VERTICES).map(|k| c.pixel_to_world(50.0 + 30.0 * (k as f64 * 0.01).cos(), 50.0 + 30.0 * (k as f64 * 0.01).sin()).unwrap()).collect());
+        assert!(plan(&img, &wcs, &Filters { region: Some(many), ..Filters::default() }).unwrap_err().0.contains("at most 1000"));
+    }
+
     #[test]
     fn band_time_and_pol_slice_their_axes() {
         let (img, wcs) = image(
