@@ -229,6 +229,11 @@ fn protocol_errors_carry_the_soda_label() {
         assert!(head.contains("content-type: text/plain; charset=utf-8"), "{head}");
         assert!(body.starts_with("UsageError: ") && head.contains(&format!("content-length: {}", body.len())), "{answer}");
     }
+    // A path whose escapes are not UTF-8 names no job.
+    for path in ["/soda/async/%ff", "/soda/async/%C3%28/phase", "/soda/%ff"] {
+        soda_error(&http(&server.addr, "GET", path, &[], b""), 400, "UsageError");
+    }
+    assert_eq!(http(&server.addr, "GET", "/soda/async/%41bc", &[], b"").status, 404, "a UTF-8 escape is routed");
     alive(&server);
 }
 
