@@ -853,6 +853,55 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits() {
+        let config = parse(&[], &[]).unwrap();
+        assert_eq!(config.limits(), Limits::default());
+        assert_eq!((config.max_connections, config.body_timeout, config.body_deadline), (1024, Duration::from_secs(30), Duration::from_secs(600)));
+        let config = parse(&["--max-connections", "8", "--body-timeout=2"], &[("MAX_CONNECTIONS", "9"), ("BODY_DEADLINE", "60")]).unwrap();
+        assert_eq!((config.max_connections, config.body_timeout, config.body_deadline), (8, Duration::from_secs(2), Duration::from_secs(60)));
+        for (args, env, says) in [
+            (&["--max-connections", "0"][..], &[][..], "--max-connections: `0`"),
+            (&["--body-timeout", "soon"], &[], "--body-timeout: `soon`"),
+            (&[], &[("BODY_DEADLINE", "-1")], "BODY_DEADLINE: `-1`"),
+        ] {
+            let message = parse(args, env).unwrap_err();
+            assert!(message.contains(says) && message.contains("positive whole number"), "{message}");
+        }
+        let Err(Stop::Info(help)) = parse_for(&PLAIN, &["--help"], &[]) else { panic!("--help is not information") };
+        for shown in ["--max-connections <N>", "[env: MAX_CONNECTIONS] [default: 1024]", "--body-timeout <SECS>", "--body-deadline <SECS>"] {
+            assert!(help.contains(shown), "{shown} missing: {help}");
+        }
+    }
+
+    #[test]
+    fn only_non_utf8_escapes_are_refused_before_routing() {
+        for path in ["/a/b", "/a/%41", "/a/%C3%A9", "/a/%", "/a/%zz", "/a/100%"] {
+            assert!(refuse_path(path).is_none(), "{path}");
+        }
+        for path in ["/a/%ff", "/a/%C3%28", "/%80x"] {
+            assert_eq!(refuse_path(path).map(|r| r.status()), Some(http::StatusCode::BAD_REQUEST), "{path}");
+        }
+    }
+
+    #[test]
+    fn only_hypers_bodiless_414_and_431_are_labelled() {
+        let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\ndate: Sun, 29 Nov 2026 12:30:50 GMT\r\n\r\n";
+        let text = String::from_utf8(labelled(head).unwrap()).unwrap();
+        let (head_out, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head_out.starts_with("HTTP/1.1 431 ") && head_out.contains("date: Sun") && head_out.contains(&format!("content-length: {}", body.len())), "{text}");
+        assert!(body.starts_with("UsageError: "), "{body}");
+        for other in [
+            &b"HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 12\r\n\r\n",
+            b"HTTP/1.1 4",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            b"UsageError: x",
+        ] {
+            assert!(labelled(other).is_none(), "{}", String::from_utf8_lossy(other));
+        }
+    }
+
+    #[test]
     fn data_dir_job_store_and_authority() {
         let config = parse(&[], &[]).unwrap();
         assert!(!config.data_dir_given);
