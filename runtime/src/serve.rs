@@ -76,7 +76,8 @@ pub struct Config {
     /// `NO_DOCS=1`, turns them off; default on).
     pub docs: bool,
     /// The most connections served at once (`--max-connections`, env `MAX_CONNECTIONS`; default
-    /// 1024); more wait in the listen backlog.
+    /// the process's open-file limit less 256, at least 64; 1024 where it cannot be read); more
+    /// wait in the listen backlog.
     pub max_connections: usize,
     /// How long a request body may pause between bytes (`--body-timeout`, env `BODY_TIMEOUT`, in
     /// seconds; default 30): then it is answered 408 and the connection closed.
@@ -99,8 +100,26 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_connections: 1024, body_timeout: Duration::from_secs(30), body_deadline: Duration::from_secs(600) }
+        Limits { max_connections: default_max_connections(), body_timeout: Duration::from_secs(30), body_deadline: Duration::from_secs(600) }
     }
+}
+
+/// Descriptors left for what is not a connection: open datasets, the job store, results, logs.
+const SPARE_DESCRIPTORS: usize = 256;
+
+/// The default of `--max-connections`: the process's limit of open files (its soft
+/// `RLIMIT_NOFILE`, from `/proc/self/limits`) less [`SPARE_DESCRIPTORS`], at least 64; 1024 where
+/// the limit cannot be read.
+fn default_max_connections() -> usize {
+    static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+        let soft = limits.lines().find(|l| l.starts_with("Max open files")).and_then(|l| l.split_whitespace().nth(3)).and_then(|n| n.parse::<usize>().ok());
+        match soft {
+            Some(n) => n.saturating_sub(SPARE_DESCRIPTORS).max(64),
+            None => 1024,
+        }
+    })
 }
 
 impl Config {
@@ -217,7 +236,7 @@ fn command(program: &Program) -> clap::Command {
     }
     cmd.arg(value("cors-origin", "URL", "Allow browser calls from this origin; repeatable [env: CORS_ORIGINS, comma-separated]".to_owned()).action(ArgAction::Append))
         .arg(Arg::new("no-docs").long("no-docs").action(ArgAction::SetTrue).help("Do not serve the landing page and API documentation [env: NO_DOCS=1]"))
-        .arg(value("max-connections", "N", "Serve at most N connections at once; more wait to be accepted [env: MAX_CONNECTIONS] [default: 1024]".to_owned()))
+        .arg(value("max-connections", "N", "Serve at most N connections at once; more wait to be accepted [env: MAX_CONNECTIONS] [default: the open-file limit less 256; 1024 if unknown]".to_owned()))
         .arg(value("body-timeout", "SECS", "Answer 408 and close when a request body pauses this long [env: BODY_TIMEOUT] [default: 30]".to_owned()))
         .arg(value("body-deadline", "SECS", "Answer 408 and close when a request body is not whole after this long [env: BODY_DEADLINE] [default: 600]".to_owned()))
 }
@@ -856,7 +875,8 @@ mod tests {
     fn connection_limits() {
         let config = parse(&[], &[]).unwrap();
         assert_eq!(config.limits(), Limits::default());
-        assert_eq!((config.max_connections, config.body_timeout, config.body_deadline), (1024, Duration::from_secs(30), Duration::from_secs(600)));
+        assert_eq!((config.body_timeout, config.body_deadline), (Duration::from_secs(30), Duration::from_secs(600)));
+        assert!(config.max_connections >= 64);
         let config = parse(&["--max-connections", "8", "--body-timeout=2"], &[("MAX_CONNECTIONS", "9"), ("BODY_DEADLINE", "60")]).unwrap();
         assert_eq!((config.max_connections, config.body_timeout, config.body_deadline), (8, Duration::from_secs(2), Duration::from_secs(60)));
         for (args, env, says) in [
@@ -868,7 +888,7 @@ mod tests {
             assert!(message.contains(says) && message.contains("positive whole number"), "{message}");
         }
         let Err(Stop::Info(help)) = parse_for(&PLAIN, &["--help"], &[]) else { panic!("--help is not information") };
-        for shown in ["--max-connections <N>", "[env: MAX_CONNECTIONS] [default: 1024]", "--body-timeout <SECS>", "--body-deadline <SECS>"] {
+        for shown in ["--max-connections <N>", "[env: MAX_CONNECTIONS] [default: the open-file limit", "--body-timeout <SECS>", "--body-deadline <SECS>"] {
             assert!(help.contains(shown), "{shown} missing: {help}");
         }
     }
