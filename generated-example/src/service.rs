@@ -115,12 +115,12 @@ fn regions(request: &api::SodaSyncRequest) -> Vec<Region> {
 
 /// A POLYGON with more vertices than a plan may take, refused before any dataset is opened.
 fn too_many_vertices(request: &api::SodaSyncRequest) -> Option<Failure> {
-    regions(request).iter().find_map(|region| match region {
-        Region::Polygon(v) if v.len() > cutout::MAX_VERTICES => {
-            Some(Failure::usage(format!("POLYGON has {} vertices; this service takes at most {}", v.len(), cutout::MAX_VERTICES)))
-        }
+    let in_pos = request.pos.iter().flatten().filter_map(|shape| match shape {
+        rt::dali::Shape::Polygon(p) => Some(p.vertices.len()),
         _ => None,
-    })
+    });
+    let most = in_pos.chain(request.polygon.iter().flatten().map(|p| p.vertices.len())).max()?;
+    (most > cutout::MAX_VERTICES).then(|| Failure::usage(format!("POLYGON has {most} vertices; this service takes at most {}", cutout::MAX_VERTICES)))
 }
 
 fn intervals(values: &Option<Vec<rt::dali::Interval>>) -> Vec<Option<(f64, f64)>> {

@@ -88,6 +88,9 @@ fn huge_polygons_are_refused_and_large_ones_plan_quickly() {
         assert!((72.0..=75.0).contains(&n), "{axis} = {n}");
     }
 
+    // In POS too.
+    let pos = polygon(1002).replace("POLYGON=", "POS=POLYGON+");
+    soda_error(&post_form(&server, "/soda/sync", &pos), 400, "UsageError");
     // Async jobs refuse it too, and the server lives on.
     let r = post_form(&server, "/soda/async", &format!("{}&PHASE=RUN", polygon(8000)));
     assert!(matches!(r.status, 303 | 400), "{} {}", r.status, r.text());
