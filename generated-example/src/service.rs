@@ -14,6 +14,7 @@ use crate::api::{self, Api};
 use archive::{Archive, Dataset, Missing};
 use cutout::{Filters, Region};
 use ivoagen_runtime::codegen as rt;
+use rt::ivoa::Fault;
 use std::sync::Arc;
 
 /// Cutouts up to this size are built in memory and sent at once; larger ones stream.
@@ -40,32 +41,61 @@ impl Service {
             eprintln!("soda-cutout-server: cannot write the sample data to {}: {e}", config.data_dir.display());
         }
         let fail = std::env::var("SODA_ASYNC_NO_OVERLAP").is_ok_and(|v| v == "fail");
-        Service { archive: Arc::new(Archive::new(config.data_dir.clone(), config.authority.clone())), fail_jobs_without_overlap: fail }
+        let cap = match std::env::var("SODA_OPEN_DATASETS") {
+            Ok(v) => v.trim().parse().ok().filter(|&n| n > 0).unwrap_or_else(|| {
+                eprintln!("soda-cutout-server: SODA_OPEN_DATASETS=`{v}` is not a positive number; keeping {}", archive::OPEN_DATASETS);
+                archive::OPEN_DATASETS
+            }),
+            Err(_) => archive::OPEN_DATASETS,
+        };
+        let archive = Archive::with_cap(config.data_dir.clone(), config.authority.clone(), cap);
+        Service { archive: Arc::new(archive), fail_jobs_without_overlap: fail }
     }
 }
 
-/// A SODA error, as its label and message (SODA §5).
+/// A SODA error: its kind, which decides the label and the status (SODA §5), and its message.
 struct Failure {
-    label: &'static str,
+    fault: Fault,
     message: String,
 }
 
 impl Failure {
     fn usage(message: impl Into<String>) -> Failure {
-        Failure { label: "UsageError", message: message.into() }
+        Failure { fault: Fault::Usage, message: message.into() }
     }
 
     fn text(&self) -> String {
-        format!("{}: {}", self.label, self.message)
+        format!("{}: {}", self.fault.label(), self.message)
+    }
+
+    /// A dataset's pixels could not be read: a file cut short is damaged, anything else is the
+    /// storage failing.
+    fn reading(id: &str, e: &std::io::Error) -> Failure {
+        let fault = if e.kind() == std::io::ErrorKind::UnexpectedEof { Fault::Internal } else { Fault::Unavailable };
+        Failure { fault, message: format!("reading dataset `{id}` failed: {e}") }
+    }
+
+    /// The answer to a synchronous request.
+    fn respond(self) -> Result<api::SodaSyncResponse, rt::Error> {
+        let text = self.text();
+        match self.fault {
+            Fault::Usage | Fault::MultiValued => Ok(api::SodaSyncResponse::BadRequest(text)),
+            Fault::NotFound => Ok(api::SodaSyncResponse::NotFound(text)),
+            Fault::Unavailable => Ok(api::SodaSyncResponse::ServiceUnavailable(text)),
+            // The runtime writes these with the same table: `Error`, 500.
+            fault => Err(rt::Error::new(fault.status(), self.message)),
+        }
     }
 }
 
 fn missing(error: Missing) -> Failure {
-    match error {
-        Missing::Invalid(m) => Failure::usage(m),
-        Missing::NotFound(m) => Failure { label: "Error", message: m },
-        Missing::Unavailable(m) => Failure { label: "ServiceUnavailable", message: m },
-    }
+    let (fault, message) = match error {
+        Missing::Invalid(m) => (Fault::Usage, m),
+        Missing::NotFound(m) => (Fault::NotFound, m),
+        Missing::Unavailable(m) => (Fault::Unavailable, m),
+        Missing::Damaged(m) => (Fault::Internal, m),
+    };
+    Failure { fault, message }
 }
 
 /// The spatial filters of a request, in the order given: POS, then CIRCLE, then POLYGON.
@@ -81,6 +111,16 @@ fn regions(request: &api::SodaSyncRequest) -> Vec<Region> {
     regions.extend(request.circle.iter().flatten().map(|c| Region::Circle { lon: c.lon, lat: c.lat, radius: c.radius }));
     regions.extend(request.polygon.iter().flatten().map(|p| Region::Polygon(p.vertices.clone())));
     regions
+}
+
+/// A POLYGON with more vertices than a plan may take, refused before any dataset is opened.
+fn too_many_vertices(request: &api::SodaSyncRequest) -> Option<Failure> {
+    let in_pos = request.pos.iter().flatten().filter_map(|shape| match shape {
+        rt::dali::Shape::Polygon(p) => Some(p.vertices.len()),
+        _ => None,
+    });
+    let most = in_pos.chain(request.polygon.iter().flatten().map(|p| p.vertices.len())).max()?;
+    (most > cutout::MAX_VERTICES).then(|| Failure::usage(format!("POLYGON has {most} vertices; this service takes at most {}", cutout::MAX_VERTICES)))
 }
 
 fn intervals(values: &Option<Vec<rt::dali::Interval>>) -> Vec<Option<(f64, f64)>> {
@@ -160,6 +200,9 @@ impl Api for Service {
         if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
             return Ok(api::SodaSyncResponse::BadRequest(f.text()));
         }
+        if let Some(f) = too_many_vertices(&request) {
+            return Ok(api::SodaSyncResponse::BadRequest(f.text()));
+        }
         let (id, filters) = combinations(&request).remove(0);
         let archive = self.archive.clone();
         // Plan, and make a small cutout at once, off the async threads: both read the file.
@@ -169,8 +212,7 @@ impl Api for Service {
                 && *length <= IN_MEMORY
             {
                 let mut body = Vec::with_capacity(*length as usize);
-                fits::write_cutout(dataset.source(), &dataset.image, pixels, header, &mut body)
-                    .map_err(|e| Failure { label: "Error", message: format!("reading dataset `{id}` failed: {e}") })?;
+                fits::write_cutout(dataset.source(), &dataset.image, pixels, header, &mut body).map_err(|e| Failure::reading(&id, &e))?;
                 return Ok(Ok(body));
             }
             Ok(Err(planned))
@@ -178,9 +220,7 @@ impl Api for Service {
         .await
         .map_err(|e| rt::Error::internal(format!("the cutout task failed: {e}")))?;
         let (dataset, pixels, header, length) = match planned {
-            Err(f) if f.label == "Error" => return Ok(api::SodaSyncResponse::NotFound(f.text())),
-            Err(f) if f.label == "ServiceUnavailable" => return Ok(api::SodaSyncResponse::ServiceUnavailable(f.text())),
-            Err(f) => return Ok(api::SodaSyncResponse::BadRequest(f.text())),
+            Err(f) => return f.respond(),
             Ok(Ok(body)) => return Ok(api::SodaSyncResponse::Ok(rt::Body::from(body))),
             Ok(Err(Plan::NoOverlap(_))) => return Ok(api::SodaSyncResponse::NoContent),
             Ok(Err(Plan::Cut { dataset, pixels, header, length })) => (dataset, pixels, header, length),
@@ -203,6 +243,9 @@ impl Api for Service {
     ) -> Result<(), rt::uws::JobError> {
         let fatal = |message: String| rt::uws::JobError { fatal: true, message };
         if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
+            return Err(fatal(f.text()));
+        }
+        if let Some(f) = too_many_vertices(&request) {
             return Err(fatal(f.text()));
         }
         let all = combinations(&request);
@@ -228,7 +271,7 @@ impl Api for Service {
                             .map_err(|e| fatal(format!("Error: cutout {n} ({id}) could not be written: {e}")))?;
                         continue;
                     }
-                    Ok(Plan::NoOverlap(m)) => Failure { label: "Error", message: m },
+                    Ok(Plan::NoOverlap(m)) => Failure { fault: Fault::NotFound, message: m },
                     Err(f) => f,
                 };
                 if fail_without_overlap {
@@ -259,6 +302,7 @@ impl Api for Service {
                     Err(Missing::Invalid(m)) => datalink::Link::Fault { id, message: format!("UsageFault: {m}") },
                     Err(Missing::NotFound(m)) => datalink::Link::Fault { id, message: format!("NotFoundFault: {m}") },
                     Err(Missing::Unavailable(m)) => datalink::Link::Fault { id, message: format!("TransientFault: {m}") },
+                    Err(Missing::Damaged(m)) => datalink::Link::Fault { id, message: format!("FatalFault: {m}") },
                 })
                 .collect();
             api::LinksResponse::Ok(datalink::document(&links, &request.base_url))

@@ -10,18 +10,185 @@ use serde::de::DeserializeOwned;
 /// The largest request body read into memory (64 MiB).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
-/// Reads a request body, refusing one larger than [`MAX_BODY`] with 413.
+/// The most memory all the request bodies held at once may take (256 MiB): a body's share is
+/// returned when its bytes are dropped. Bodies up to [`SMALL_BODY`] do not count; a larger one that would pass it is refused with 503 rather than
+/// made to wait (a waiting body would hold its share, and stop its own time limits).
+pub const BUFFERED_BODIES: usize = 256 * 1024 * 1024;
+
+/// Bodies this small are read without taking from [`BUFFERED_BODIES`] (64 KiB).
+pub const SMALL_BODY: usize = 64 * 1024;
+
+/// What is left of [`BUFFERED_BODIES`], in KiB.
+static BUDGET: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BUFFERED_BODIES / 1024);
+
+/// Reads a request body, refusing one larger than [`MAX_BODY`] with 413, one that stalls
+/// (see [`crate::serve::Config::body_timeout`]) with 408, and a large one while the server is
+/// already reading [`BUFFERED_BODIES`] with 503.
 pub async fn read(body: axum::body::Body) -> Result<Bytes, RequestError> {
-    if axum::body::HttpBody::is_end_stream(&body) {
+    use axum::body::HttpBody;
+    if body.is_end_stream() {
         return Ok(Bytes::new());
     }
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        RequestError::request(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "size",
-            format!("the request body is larger than {MAX_BODY} bytes, or was cut off"),
-        )
+    let too_large = || RequestError::request(StatusCode::PAYLOAD_TOO_LARGE, "size", format!("the request body is larger than {MAX_BODY} bytes"));
+    if body.size_hint().lower() > MAX_BODY as u64 {
+        return Err(too_large());
+    }
+    let declared = body.size_hint().lower() as usize;
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut more: Vec<u8> = Vec::new();
+    let mut held: Option<tokio::sync::SemaphorePermit<'static>> = None;
+    // Takes from the budget what `size` bytes need beyond what is held.
+    let budget = |held: &mut Option<tokio::sync::SemaphorePermit<'static>>, size: usize| -> Result<(), RequestError> {
+        let want = size.div_ceil(1024) as u32;
+        let have = held.as_ref().map_or(0, |p| p.num_permits() as u32);
+        if size <= SMALL_BODY || want <= have {
+            return Ok(());
+        }
+        let extra = BUDGET
+            .try_acquire_many(want - have)
+            .map_err(|_| RequestError::request(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is receiving too many large request bodies; retry later"))?;
+        match held {
+            Some(permit) => permit.merge(extra),
+            None => *held = Some(extra),
+        }
+        Ok(())
+    };
+    budget(&mut held, declared)?;
+    let mut total = 0usize;
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let frame = frame.map_err(|e| {
+            if is_timeout(&e) {
+                RequestError::request(StatusCode::REQUEST_TIMEOUT, "timeout", format!("the request body stopped arriving: {e}"))
+            } else {
+                RequestError::request(StatusCode::BAD_REQUEST, "body", format!("the request body was cut off: {e}"))
+            }
+        })?;
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len();
+        if total > MAX_BODY {
+            return Err(too_large());
+        }
+        budget(&mut held, total)?;
+        // One chunk is kept as it came; only a body of several is copied together, into a
+        // buffer of the declared length.
+        match &first {
+            None if more.is_empty() => first = Some(data),
+            _ => {
+                if let Some(f) = first.take() {
+                    more.reserve_exact(declared.max(total).min(MAX_BODY));
+                    more.extend_from_slice(&f);
+                }
+                more.extend_from_slice(&data);
+            }
+        }
+    }
+    let bytes = first.unwrap_or_else(|| Bytes::from(more));
+    // A large body keeps its share of the budget until it is dropped.
+    Ok(match held {
+        Some(permit) => Bytes::from_owner(Budgeted(bytes, permit)),
+        None => bytes,
     })
+}
+
+/// Bytes holding their share of [`BUFFERED_BODIES`].
+struct Budgeted(Bytes, #[allow(dead_code, reason = "held for its drop")] tokio::sync::SemaphorePermit<'static>);
+
+impl AsRef<[u8]> for Budgeted {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<Stalled>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// A request body that stopped arriving: no bytes for the idle limit, or not whole by the
+/// deadline.
+#[derive(Debug)]
+pub struct Stalled(&'static str);
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// A request body with time limits: each frame must come within `idle` of the one before (or of
+/// the head), and the last before `deadline`. The timer is allocated only when the body has to
+/// wait, so requests whose body is already in the read buffer pay nothing for it.
+pub struct Timed<B> {
+    inner: B,
+    idle: std::time::Duration,
+    /// The deadline and the time of the last frame; `None` for an empty body (most GETs), which
+    /// is not even timed.
+    times: Option<(tokio::time::Instant, tokio::time::Instant)>,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B: http_body::Body> Timed<B> {
+    /// `inner`, limited from now.
+    pub fn new(inner: B, idle: std::time::Duration, total: std::time::Duration) -> Self {
+        let times = (!inner.is_end_stream()).then(|| {
+            let now = tokio::time::Instant::now();
+            (now + total, now)
+        });
+        Timed { inner, idle, times, timer: None }
+    }
+}
+
+impl<B> http_body::Body for Timed<B>
+where
+    B: http_body::Body + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                if let Some((_, last)) = &mut this.times {
+                    *last = tokio::time::Instant::now();
+                }
+                return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+            }
+            Poll::Pending => {}
+        }
+        let Some((deadline, last)) = this.times else { return Poll::Pending };
+        let until = (last + this.idle).min(deadline);
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        if timer.deadline() != until {
+            timer.as_mut().reset(until);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                let why = if until == deadline { "not whole by the deadline" } else { "no bytes within the idle limit" };
+                Poll::Ready(Some(Err(Box::new(Stalled(why)))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The media type of the request without parameters, lower-cased (`application/json`), or
@@ -136,6 +303,35 @@ impl futures_core::Stream for Once {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn large_bodies_share_one_budget_until_dropped() {
+        /// `0` more chunks of 64 KiB, length unknown.
+        struct Chunks(usize);
+        impl http_body::Body for Chunks {
+            type Data = Bytes;
+            type Error = std::convert::Infallible;
+            fn poll_frame(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+                if self.0 == 0 {
+                    return std::task::Poll::Ready(None);
+                }
+                self.0 -= 1;
+                std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![7u8; 64 * 1024])))))
+            }
+        }
+        let chunks = |n: usize| axum::body::Body::new(Chunks(n));
+        let before = BUDGET.available_permits();
+        let body = read(chunks(4)).await.unwrap();
+        assert_eq!(body.len(), 256 * 1024);
+        assert_eq!(BUDGET.available_permits(), before - 256, "held while the bytes live");
+        drop(body);
+        assert_eq!(BUDGET.available_permits(), before);
+        // With the budget spent, a large body is refused, a small one is not.
+        let spent = BUDGET.acquire_many(before as u32 - 100).await.unwrap();
+        assert_eq!(read(chunks(4)).await.unwrap_err().status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(read(chunks(1)).await.unwrap().len(), 64 * 1024);
+        drop(spent);
+    }
 
     #[test]
     fn media_ranges_match() {

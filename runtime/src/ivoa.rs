@@ -25,17 +25,71 @@ pub enum ErrorFormat {
     DaliVotable,
 }
 
+/// What went wrong, as SODA/DALI sort failures: the one table of labels (SODA 1.0 §5) and
+/// statuses. A service decides the kind from the failure's type (a missing file, a failing disk,
+/// a damaged file), never from a label's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The request is wrong: `UsageError`, 400.
+    Usage,
+    /// A parameter given more often than the operation takes: `MultiValuedParamNotSupported`, 400.
+    MultiValued,
+    /// No credentials, or wrong ones: `AuthenticationError`, 401.
+    Authentication,
+    /// Credentials that may not do this: `AuthorizationError`, 403.
+    Authorization,
+    /// Nothing has this identifier: `Error`, 404.
+    NotFound,
+    /// The storage or a resource the service needs is failing, a retry may succeed:
+    /// `ServiceUnavailable`, 503.
+    Unavailable,
+    /// The service's own data is damaged or the service failed: `Error`, 500.
+    Internal,
+}
+
+impl Fault {
+    /// The label that starts a SODA error message.
+    pub fn label(self) -> &'static str {
+        match self {
+            Fault::Usage => "UsageError",
+            Fault::MultiValued => "MultiValuedParamNotSupported",
+            Fault::Authentication => "AuthenticationError",
+            Fault::Authorization => "AuthorizationError",
+            Fault::Unavailable => "ServiceUnavailable",
+            Fault::NotFound | Fault::Internal => "Error",
+        }
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Fault::Usage | Fault::MultiValued => StatusCode::BAD_REQUEST,
+            Fault::Authentication => StatusCode::UNAUTHORIZED,
+            Fault::Authorization => StatusCode::FORBIDDEN,
+            Fault::NotFound => StatusCode::NOT_FOUND,
+            Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The kind of an answer with `status` to a request that broke `rule` (a validation rule's
+    /// name; `multiplicity` for a repeated single-valued parameter).
+    pub fn of(status: StatusCode, rule: &str) -> Fault {
+        match (status.as_u16(), rule) {
+            (_, "multiplicity") => Fault::MultiValued,
+            (401, _) => Fault::Authentication,
+            (403, _) => Fault::Authorization,
+            (503, _) => Fault::Unavailable,
+            (404, _) => Fault::NotFound,
+            (400..=499, _) => Fault::Usage,
+            _ => Fault::Internal,
+        }
+    }
+}
+
 /// The SODA/DALI label for an error with `status` that broke `rule`.
 pub fn label(status: StatusCode, rule: &str) -> &'static str {
-    match (status.as_u16(), rule) {
-        (_, "multiplicity") => "MultiValuedParamNotSupported",
-        (401, _) => "AuthenticationError",
-        (403, _) => "AuthorizationError",
-        (503, _) => "ServiceUnavailable",
-        (404, _) => "Error",
-        (400..=499, _) => "UsageError",
-        _ => "Error",
-    }
+    Fault::of(status, rule).label()
 }
 
 /// A VOTable error document (DALI 1.1 §4.4) carrying `message`.
@@ -100,6 +154,17 @@ mod tests {
         assert!(body(twice.respond(ErrorFormat::SodaText)).await.2.starts_with("MultiValuedParamNotSupported: "));
         let down = Error::new(StatusCode::SERVICE_UNAVAILABLE, "maintenance");
         assert_eq!(body(down.respond(ErrorFormat::SodaText)).await.2, "ServiceUnavailable: maintenance\n");
+    }
+
+    #[test]
+    fn one_table_of_labels_and_statuses() {
+        for fault in [Fault::Usage, Fault::MultiValued, Fault::Authentication, Fault::Authorization, Fault::NotFound, Fault::Unavailable, Fault::Internal] {
+            let rule = if fault == Fault::MultiValued { "multiplicity" } else { "type" };
+            assert_eq!(Fault::of(fault.status(), rule), fault, "{fault:?}");
+        }
+        assert_eq!(label(StatusCode::PAYLOAD_TOO_LARGE, "size"), "UsageError");
+        assert_eq!(label(StatusCode::REQUEST_TIMEOUT, "timeout"), "UsageError");
+        assert_eq!(Fault::NotFound.label(), Fault::Internal.label());
     }
 
     #[tokio::test]

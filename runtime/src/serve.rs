@@ -77,6 +77,58 @@ pub struct Config {
     pub docs: bool,
     /// The UWS engine's limits (`--uws-*`, env `UWS_*`; only for a spec with UWS).
     pub uws: crate::uws::limits::Limits,
+    /// The most connections served at once (`--max-connections`, env `MAX_CONNECTIONS`; default
+    /// the process's open-file limit less 256, at least 64; 1024 where it cannot be read); more
+    /// wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a request body may pause between bytes (`--body-timeout`, env `BODY_TIMEOUT`, in
+    /// seconds; default 30): then it is answered 408 and the connection closed.
+    pub body_timeout: Duration,
+    /// How long a whole request body may take (`--body-deadline`, env `BODY_DEADLINE`, in
+    /// seconds; default 600).
+    pub body_deadline: Duration,
+}
+
+/// The limits [`serve_with`] holds connections to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// [`Config::max_connections`].
+    pub max_connections: usize,
+    /// [`Config::body_timeout`].
+    pub body_timeout: Duration,
+    /// [`Config::body_deadline`].
+    pub body_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: default_max_connections(), body_timeout: Duration::from_secs(30), body_deadline: Duration::from_secs(600) }
+    }
+}
+
+/// Descriptors left for what is not a connection: open datasets, the job store, results, logs.
+const SPARE_DESCRIPTORS: usize = 256;
+
+/// The default of `--max-connections`: the process's limit of open files (its soft
+/// `RLIMIT_NOFILE`, from `/proc/self/limits`) less [`SPARE_DESCRIPTORS`], at least 64; 1024 where
+/// the limit cannot be read.
+fn default_max_connections() -> usize {
+    static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+        let soft = limits.lines().find(|l| l.starts_with("Max open files")).and_then(|l| l.split_whitespace().nth(3)).and_then(|n| n.parse::<usize>().ok());
+        match soft {
+            Some(n) => n.saturating_sub(SPARE_DESCRIPTORS).max(64),
+            None => 1024,
+        }
+    })
+}
+
+impl Config {
+    /// The connection limits of this configuration.
+    pub fn limits(&self) -> Limits {
+        Limits { max_connections: self.max_connections, body_timeout: self.body_timeout, body_deadline: self.body_deadline }
+    }
 }
 
 impl Default for Config {
@@ -96,6 +148,9 @@ impl Default for Config {
             cors_origins: Vec::new(),
             docs: true,
             uws: crate::uws::limits::Limits::default(),
+            max_connections: Limits::default().max_connections,
+            body_timeout: Limits::default().body_timeout,
+            body_deadline: Limits::default().body_deadline,
         }
     }
 }
@@ -185,6 +240,9 @@ fn command(program: &Program) -> clap::Command {
     }
     cmd.arg(value("cors-origin", "URL", "Allow browser calls from this origin; repeatable [env: CORS_ORIGINS, comma-separated]".to_owned()).action(ArgAction::Append))
         .arg(Arg::new("no-docs").long("no-docs").action(ArgAction::SetTrue).help("Do not serve the landing page and API documentation [env: NO_DOCS=1]"))
+        .arg(value("max-connections", "N", "Serve at most N connections at once; more wait to be accepted [env: MAX_CONNECTIONS] [default: the open-file limit less 256; 1024 if unknown]".to_owned()))
+        .arg(value("body-timeout", "SECS", "Answer 408 and close when a request body pauses this long [env: BODY_TIMEOUT] [default: 30]".to_owned()))
+        .arg(value("body-deadline", "SECS", "Answer 408 and close when a request body is not whole after this long [env: BODY_DEADLINE] [default: 600]".to_owned()))
 }
 
 impl Config {
@@ -256,6 +314,18 @@ impl Config {
         if let Some((_, dir)) = one("data-dir", "DATA_DIR") {
             config.data_dir = dir.into();
             config.data_dir_given = true;
+        }
+        let positive = |source: &str, value: &str| -> Result<u64, String> {
+            value.trim().parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| format!("{source}: `{value}` is not a positive whole number"))
+        };
+        if let Some((source, n)) = one("max-connections", "MAX_CONNECTIONS") {
+            config.max_connections = usize::try_from(positive(&source, &n)?).unwrap_or(usize::MAX).min(1 << 20);
+        }
+        if let Some((source, secs)) = one("body-timeout", "BODY_TIMEOUT") {
+            config.body_timeout = Duration::from_secs(positive(&source, &secs)?);
+        }
+        if let Some((source, secs)) = one("body-deadline", "BODY_DEADLINE") {
+            config.body_deadline = Duration::from_secs(positive(&source, &secs)?);
         }
         if let Some((source, url)) = one("job-store", "JOB_STORE").filter(|_| program.uws) {
             if !url.starts_with("sqlite:") || url.len() == "sqlite:".len() {
@@ -400,7 +470,7 @@ where
 async fn run(router: Router, config: &Config, name: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     eprintln!("{name}: listening on http://{}{}/", listener.local_addr()?, config.base_path);
-    serve(listener, router, shutdown()).await
+    serve_with(listener, router, shutdown(), config.limits()).await
 }
 
 /// How long a shutdown waits for requests in flight before it drops them.
@@ -419,12 +489,27 @@ const QUIET: Duration = Duration::from_secs(60);
 /// once and its handler dropped. Every request's extensions hold the peer's address, as axum's
 /// `ConnectInfo<SocketAddr>`.
 pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Output = ()>) -> std::io::Result<()> {
+    serve_with(listener, router, signal, Limits::default()).await
+}
+
+/// [`serve`] with `limits`: at most `max_connections` connections at once (the next is accepted
+/// when one closes; until then it waits in the kernel's backlog), and request bodies that must
+/// keep arriving (see [`crate::body::Timed`]).
+pub async fn serve_with(listener: TcpListener, router: Router, signal: impl Future<Output = ()>, limits: Limits) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
     let http = Arc::new(http);
     let mut signal = std::pin::pin!(signal);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut signal => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -442,17 +527,22 @@ pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Ou
         let _ = stream.set_nodelay(true);
         let (http, router, mut stopped) = (http.clone(), router.clone(), stopped.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             tokio::select! {
                 ready = tokio::time::timeout(QUIET, stream.readable()) => if !matches!(ready, Ok(Ok(()))) { return },
                 _ = stopped.wait_for(|stop| *stop) => return,
             }
             // Each request carries its peer's address (one small allocation), so that handlers can
             // tell whether forwarding headers come from a trusted proxy.
-            let router = tower::ServiceExt::map_request(router, move |mut request: http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                request
+            // A body gets its time limits (no allocation until it has to wait for bytes).
+            let (idle, total) = (limits.body_timeout, limits.body_deadline);
+            let router = tower::ServiceExt::map_request(router, move |request: http::Request<hyper::body::Incoming>| {
+                let (mut parts, body) = request.into_parts();
+                parts.extensions.insert(axum::extract::ConnectInfo(peer));
+                http::Request::from_parts(parts, crate::body::Timed::new(body, idle, total))
             });
-            let service = TowerToHyperService::new(router);
+            let service = TowerToHyperService::new(PathGuard(router));
+            let stream = Labelled { inner: stream, replacing: None };
             let mut connection = std::pin::pin!(http.serve_connection(TokioIo::new(stream), service));
             tokio::select! {
                 _ = connection.as_mut() => return,
@@ -466,6 +556,174 @@ pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Ou
     // Every connection's task holds a receiver: they are all gone when the last task ends.
     let _ = tokio::time::timeout(DRAIN, stop.closed()).await;
     Ok(())
+}
+
+/// Answers a request whose path's percent-escapes do not decode to UTF-8 (`/jobs/%ff`), which
+/// no route can take as a parameter, with 400 and `UsageError: ` in text/plain, before routing.
+/// A path without `%` costs one scan for it.
+#[derive(Clone)]
+struct PathGuard<S>(S);
+
+/// The answer to a request for `path`, when its escapes are not UTF-8.
+fn refuse_path(path: &str) -> Option<axum::response::Response> {
+    if !path.as_bytes().contains(&b'%') {
+        return None;
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let (bytes, mut decoded, mut i) = (path.as_bytes(), Vec::with_capacity(path.len()), 0);
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push(high << 4 | low);
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    if std::str::from_utf8(&decoded).is_ok() {
+        return None;
+    }
+    Some(crate::ivoa::respond(crate::ivoa::ErrorFormat::SodaText, http::StatusCode::BAD_REQUEST, "path", None, "the path's percent-escapes are not UTF-8"))
+}
+
+impl<S, B> tower::Service<http::Request<B>> for PathGuard<S>
+where
+    S: tower::Service<http::Request<B>, Response = axum::response::Response, Error = std::convert::Infallible>,
+{
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = Guarded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        match refuse_path(request.uri().path()) {
+            Some(answer) => Guarded::Refused { answer: Some(answer) },
+            None => Guarded::Routed { inner: self.0.call(request) },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`PathGuard`].
+    #[project = GuardedProjection]
+    enum Guarded<F> {
+        Routed { #[pin] inner: F },
+        Refused { answer: Option<axum::response::Response> },
+    }
+}
+
+impl<F: Future<Output = Result<axum::response::Response, std::convert::Infallible>>> Future for Guarded<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            GuardedProjection::Routed { inner } => inner.poll(cx),
+            GuardedProjection::Refused { answer } => std::task::Poll::Ready(Ok(answer.take().unwrap_or_default())),
+        }
+    }
+}
+
+/// A connection's socket, giving the answers hyper writes itself, with an empty body, to requests
+/// it cannot parse a body that says why, starting with the DALI/SODA label (`UsageError: `,
+/// text/plain): 414 (a request line longer than 64 KiB) and 431 (a head larger than hyper's
+/// buffer, or more than 100 header fields). Each write costs one comparison of its first bytes.
+struct Labelled<S> {
+    inner: S,
+    /// The replacement being written: its bytes, how many are written, and the length of the
+    /// write it stands for.
+    replacing: Option<(Vec<u8>, usize, usize)>,
+}
+
+/// The answer to write instead of `head`, when `head` is one of hyper's bodiless 414 or 431.
+fn labelled(head: &[u8]) -> Option<Vec<u8>> {
+    if head.len() > 512 || !head.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
+    let why = match head.get(9..13)? {
+        b"414 " => "the request's URI is too long; send long parameters in a POST body",
+        b"431 " => "the request's header fields are too large or too many",
+        _ => return None,
+    };
+    let text = std::str::from_utf8(head).ok()?;
+    if !text.ends_with("\r\n\r\n") || !text.contains("\r\nconnection: close\r\n") || !text.contains("\r\ncontent-length: 0\r\n") {
+        return None;
+    }
+    let status = text.split("\r\n").next()?;
+    let date = text.split("\r\n").find(|l| l.starts_with("date: ")).map(|d| format!("{d}\r\n")).unwrap_or_default();
+    let body = format!("UsageError: {why}\n");
+    Some(format!("{status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n{date}\r\n{body}", body.len()).into_bytes())
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> Labelled<S> {
+    /// Writes the replacement under way; ready with the length of the write it replaced.
+    fn poll_replacing(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        let Some((bytes, written, stands_for)) = &mut self.replacing else { return Poll::Ready(Ok(0)) };
+        while *written < bytes.len() {
+            match std::pin::Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = *stands_for;
+        self.replacing = None;
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Labelled<S> {
+    fn poll_read(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Labelled<S> {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.replacing.is_none() {
+            match labelled(buf) {
+                Some(bytes) => this.replacing = Some((bytes, 0, buf.len())),
+                None => return std::pin::Pin::new(&mut this.inner).poll_write(cx, buf),
+            }
+        }
+        this.poll_replacing(cx)
+    }
+
+    fn poll_write_vectored(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.replacing.is_none() {
+            let mut parts = bufs.iter().filter(|b| !b.is_empty());
+            let only = match (parts.next(), parts.next()) {
+                (Some(first), None) => labelled(first).map(|bytes| (bytes, first.len())),
+                _ => None,
+            };
+            match only {
+                Some((bytes, len)) => this.replacing = Some((bytes, 0, len)),
+                None => return std::pin::Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
+            }
+        }
+        this.poll_replacing(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 async fn shutdown() {
@@ -618,6 +876,56 @@ mod tests {
         assert_eq!(base_url_through_a_socket(&["--base-path", "/soda"], spoof).await, "https://evil.example/x/soda", "loopback is trusted by default");
         assert_eq!(base_url_through_a_socket(&["--base-path", "/soda", "--trusted-proxy", "10.0.0.1"], spoof).await, "http://svc.example.org/soda");
         assert_eq!(base_url_through_a_socket(&["--base-path", "/soda", "--public-url", "https://pub.example.org/s"], spoof).await, "https://pub.example.org/s");
+    }
+
+    #[test]
+    fn connection_limits() {
+        let config = parse(&[], &[]).unwrap();
+        assert_eq!(config.limits(), Limits::default());
+        assert_eq!((config.body_timeout, config.body_deadline), (Duration::from_secs(30), Duration::from_secs(600)));
+        assert!(config.max_connections >= 64);
+        let config = parse(&["--max-connections", "8", "--body-timeout=2"], &[("MAX_CONNECTIONS", "9"), ("BODY_DEADLINE", "60")]).unwrap();
+        assert_eq!((config.max_connections, config.body_timeout, config.body_deadline), (8, Duration::from_secs(2), Duration::from_secs(60)));
+        for (args, env, says) in [
+            (&["--max-connections", "0"][..], &[][..], "--max-connections: `0`"),
+            (&["--body-timeout", "soon"], &[], "--body-timeout: `soon`"),
+            (&[], &[("BODY_DEADLINE", "-1")], "BODY_DEADLINE: `-1`"),
+        ] {
+            let message = parse(args, env).unwrap_err();
+            assert!(message.contains(says) && message.contains("positive whole number"), "{message}");
+        }
+        let Err(Stop::Info(help)) = parse_for(&PLAIN, &["--help"], &[]) else { panic!("--help is not information") };
+        for shown in ["--max-connections <N>", "[env: MAX_CONNECTIONS] [default: the open-file limit", "--body-timeout <SECS>", "--body-deadline <SECS>"] {
+            assert!(help.contains(shown), "{shown} missing: {help}");
+        }
+    }
+
+    #[test]
+    fn only_non_utf8_escapes_are_refused_before_routing() {
+        for path in ["/a/b", "/a/%41", "/a/%C3%A9", "/a/%", "/a/%zz", "/a/100%"] {
+            assert!(refuse_path(path).is_none(), "{path}");
+        }
+        for path in ["/a/%ff", "/a/%C3%28", "/%80x"] {
+            assert_eq!(refuse_path(path).map(|r| r.status()), Some(http::StatusCode::BAD_REQUEST), "{path}");
+        }
+    }
+
+    #[test]
+    fn only_hypers_bodiless_414_and_431_are_labelled() {
+        let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\ndate: Sun, 29 Nov 2026 12:30:50 GMT\r\n\r\n";
+        let text = String::from_utf8(labelled(head).unwrap()).unwrap();
+        let (head_out, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head_out.starts_with("HTTP/1.1 431 ") && head_out.contains("date: Sun") && head_out.contains(&format!("content-length: {}", body.len())), "{text}");
+        assert!(body.starts_with("UsageError: "), "{body}");
+        for other in [
+            &b"HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 12\r\n\r\n",
+            b"HTTP/1.1 4",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            b"UsageError: x",
+        ] {
+            assert!(labelled(other).is_none(), "{}", String::from_utf8_lossy(other));
+        }
     }
 
     #[test]

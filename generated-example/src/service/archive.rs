@@ -29,19 +29,56 @@ pub struct Dataset {
 pub enum Missing {
     /// Not a name this archive could have (a path, a DID of another authority): `UsageError`.
     Invalid(String),
-    /// A well-formed name with no file, or a file that is not a FITS image: `Error`, 404.
+    /// A well-formed name with no file: `Error`, 404.
     NotFound(String),
+    /// A file whose header cannot be read, or that is not a FITS image: the archive's data is
+    /// damaged, not the client's request: `Error`, 500.
+    Damaged(String),
     /// The data directory itself cannot be read (storage unmounted or failing):
     /// `ServiceUnavailable`, 503.
     Unavailable(String),
 }
+
+/// How many datasets stay open by default (env `SODA_OPEN_DATASETS`): each holds a file
+/// descriptor, and the process has only so many (often 1024, shared with connections).
+pub const OPEN_DATASETS: usize = 128;
 
 /// The datasets of a directory.
 #[derive(Debug)]
 pub struct Archive {
     dir: PathBuf,
     authority: Option<String>,
-    open: Mutex<HashMap<String, Arc<Dataset>>>,
+    open: Mutex<Open>,
+}
+
+/// The open datasets: at most `cap`, the least recently used closed first (a dataset in use by a
+/// cutout stays open until that cutout ends).
+#[derive(Debug)]
+struct Open {
+    cap: usize,
+    clock: u64,
+    datasets: HashMap<String, (Arc<Dataset>, u64)>,
+}
+
+impl Open {
+    fn get(&mut self, name: &str) -> Option<Arc<Dataset>> {
+        self.clock += 1;
+        let (dataset, used) = self.datasets.get_mut(name)?;
+        *used = self.clock;
+        Some(dataset.clone())
+    }
+
+    fn insert(&mut self, name: &str, dataset: Arc<Dataset>) {
+        self.clock += 1;
+        if !self.datasets.contains_key(name) {
+            // A scan on a miss, which opens and reads a file anyway.
+            while self.datasets.len() >= self.cap.max(1) {
+                let Some(oldest) = self.datasets.iter().min_by_key(|(_, (_, used))| *used).map(|(name, _)| name.clone()) else { break };
+                self.datasets.remove(&oldest);
+            }
+        }
+        self.datasets.insert(name.to_owned(), (dataset, self.clock));
+    }
 }
 
 /// Whether `name` can be a file name in the directory: letters, digits, `-`, `_`, `.`, `+`, not
@@ -56,13 +93,18 @@ pub fn is_dataset_name(name: &str) -> bool {
 impl Archive {
     /// The archive of `dir`; publisher DIDs are accepted under `authority` (`ivo://…`).
     pub fn new(dir: PathBuf, authority: Option<String>) -> Archive {
-        Archive { dir, authority, open: Mutex::new(HashMap::new()) }
+        Self::with_cap(dir, authority, OPEN_DATASETS)
+    }
+
+    /// [`Archive::new`] keeping at most `cap` datasets open.
+    pub fn with_cap(dir: PathBuf, authority: Option<String>, cap: usize) -> Archive {
+        Archive { dir, authority, open: Mutex::new(Open { cap, clock: 0, datasets: HashMap::new() }) }
     }
 
     /// The name in the directory an ID stands for.
     pub fn name_of<'a>(&self, id: &'a str) -> Result<&'a str, Missing> {
         let name = match id.split_once('?') {
-            Some((did, name)) if did.len() >= 6 && did[..6].eq_ignore_ascii_case("ivo://") => {
+            Some((did, name)) if did.get(..6).is_some_and(|scheme| scheme.eq_ignore_ascii_case("ivo://")) => {
                 let ours = self.authority.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(did.trim_end_matches('/')));
                 if !ours {
                     return Err(Missing::NotFound(match &self.authority {
@@ -90,21 +132,32 @@ impl Archive {
             return Err(not_found());
         }
         let stamp = (meta.len(), meta.modified().ok());
-        if let Some(dataset) = self.open.lock().ok().and_then(|open| open.get(name).cloned())
+        if let Some(dataset) = self.open.lock().ok().and_then(|mut open| open.get(name))
             && dataset.stamp == stamp
         {
             return Ok(dataset);
         }
-        let file = File::open(&path).map_err(|e| Missing::Unavailable(format!("dataset `{id}` cannot be opened: {e}")))?;
+        let file = match File::open(&path) {
+            // Out of descriptors (EMFILE, ENFILE): close the datasets no cutout uses, once.
+            Err(e) if matches!(e.raw_os_error(), Some(23 | 24)) => {
+                if let Ok(mut open) = self.open.lock() {
+                    open.datasets.clear();
+                }
+                File::open(&path)
+            }
+            opened => opened,
+        }
+        .map_err(|e| Missing::Unavailable(format!("dataset `{id}` cannot be opened: {e}")))?;
         let image = Image::open(&file).map_err(|e| match e {
+            FitsError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Missing::Damaged(format!("dataset `{id}` is damaged: {e}")),
             FitsError::Io(e) => Missing::Unavailable(format!("dataset `{id}` cannot be read: {e}")),
-            FitsError::Format(m) => Missing::NotFound(format!("dataset `{id}` cannot be read: {m}")),
+            FitsError::Format(m) => Missing::Damaged(format!("dataset `{id}` is damaged: {m}")),
         })?;
         let wcs = Wcs::from_header(&image.header, image.axes.len());
         let map = map(&file);
         let dataset = Arc::new(Dataset { file, image, wcs, map, stamp });
         if let Ok(mut open) = self.open.lock() {
-            open.insert(name.to_owned(), dataset.clone());
+            open.insert(name, dataset.clone());
         }
         Ok(dataset)
     }
@@ -151,5 +204,8 @@ mod tests {
         assert_eq!(archive.name_of("IVO://Example.org/data?m31.v2"), Ok("m31.v2"));
         assert!(matches!(archive.name_of("ivo://elsewhere.org/data?m31"), Err(Missing::NotFound(_))));
         assert!(matches!(archive.name_of("ivo://example.org/data?../x"), Err(Missing::Invalid(_))));
+        // A multi-byte character across the scheme's end is not sliced through.
+        assert!(matches!(archive.name_of("abcdeé?x"), Err(Missing::Invalid(_))));
+        assert!(matches!(archive.name_of("ivo:/é?x"), Err(Missing::Invalid(_))));
     }
 }

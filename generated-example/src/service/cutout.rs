@@ -99,9 +99,10 @@ impl Region {
         }
     }
 
-    /// The boundary as closed loops of points, for pixels of `scale` degrees: close enough that
-    /// the chords stray less than 0.05 pixel from a circle, and 2 pixels apart along other edges
-    /// (at most 20,000 points per loop).
+    /// The boundary of a circle or a range as closed loops of points, for pixels of `scale`
+    /// degrees: close enough that the chords stray less than 0.05 pixel from a circle, and 2 pixels
+    /// apart along other edges (at most 20,000 points per loop). None for a polygon, whose edges
+    /// [`spatial_box`] walks itself.
     pub fn boundary(&self, scale: f64) -> Vec<Vec<(f64, f64)>> {
         let step = 2.0 * scale;
         let count = |length: f64| ((length / step).ceil() as usize).clamp(8, 20_000);
@@ -147,27 +148,8 @@ impl Region {
                     vec![loop_]
                 }
             }
-            Region::Polygon(vertices) => {
-                let mut loop_ = Vec::new();
-                for i in 0..vertices.len() {
-                    let (a, b) = (vector(vertices[i].0, vertices[i].1), {
-                        let v = vertices[(i + 1) % vertices.len()];
-                        vector(v.0, v.1)
-                    });
-                    let angle = dot(a, b).clamp(-1.0, 1.0).acos();
-                    let n = count(angle.to_degrees());
-                    for k in 0..n {
-                        // Spherical linear interpolation along the great circle.
-                        let t = k as f64 / n as f64;
-                        let (sa, sb) = if angle < 1e-12 { (1.0 - t, t) } else { (((1.0 - t) * angle).sin() / angle.sin(), (t * angle).sin() / angle.sin()) };
-                        loop_.push(lonlat(normalize([sa * a[0] + sb * b[0], sa * a[1] + sb * b[1], sa * a[2] + sb * b[2]])));
-                    }
-                }
-                if let Some(&first) = loop_.first() {
-                    loop_.push(first);
-                }
-                vec![loop_]
-            }
+            // Polygons are walked edge by edge, refined only near the image: see `PolygonWalk`.
+            Region::Polygon(_) => Vec::new(),
         }
     }
 }
@@ -232,6 +214,76 @@ pub fn pixel_range(lo: f64, hi: f64, n: usize) -> Option<(usize, usize)> {
     (first <= last).then_some((first as usize, last as usize))
 }
 
+/// The most vertices a POLYGON may have (README, "Limits").
+pub const MAX_VERTICES: usize = 1000;
+
+/// The cap of the sky holding the image, as its centre and angular radius (radians, with a
+/// margin), or `None` when part of the image's border has no world coordinates.
+fn reach(celestial: &wcs::Celestial, lo: (f64, f64), hi: (f64, f64)) -> Option<(V3, f64)> {
+    const SIDE: usize = 32;
+    let centre = celestial.pixel_to_world((lo.0 + hi.0) / 2.0, (lo.1 + hi.1) / 2.0)?;
+    let mut radius = 0.0f64;
+    for k in 0..=SIDE {
+        let t = k as f64 / SIDE as f64;
+        let (x, y) = (lo.0 + t * (hi.0 - lo.0), lo.1 + t * (hi.1 - lo.1));
+        for (px, py) in [(x, lo.1), (x, hi.1), (lo.0, y), (hi.0, y)] {
+            radius = radius.max(distance(centre, celestial.pixel_to_world(px, py)?));
+        }
+    }
+    // Between two samples the border strays at most a sample's spacing further; a zenithal
+    // projection's scale changes across the image, hence the proportional margin too.
+    let spacing = (hi.0 - lo.0).max(hi.1 - lo.1) / SIDE as f64;
+    let radius = radius * 1.1 + (spacing + 4.0) * 2.0 * celestial.pixel_scale();
+    (radius < 90.0).then(|| (vector(centre.0, centre.1), radius.to_radians()))
+}
+
+/// Finds the pixels a polygon's edges cross, halving each great-circle arc until its pieces are
+/// at most two pixels long, but only where they can reach the image: the work is proportional to
+/// the length of the edges inside the image in pixels (at most its size per edge), plus a
+/// logarithm per edge; the memory is the depth of the halving.
+struct PolygonWalk<'a> {
+    celestial: &'a wcs::Celestial,
+    lo: (f64, f64),
+    hi: (f64, f64),
+    /// Longer chords cross a projection's discontinuity.
+    jump: f64,
+    /// The longest piece, radians.
+    step: f64,
+    /// The cap of sky the image lies in.
+    reach: Option<(V3, f64)>,
+}
+
+impl PolygonWalk<'_> {
+    fn project(&self, v: V3) -> Option<(f64, f64)> {
+        let (l, b) = lonlat(v);
+        self.celestial.world_to_pixel(l, b)
+    }
+
+    /// The arc from `a` to `b` (unit vectors `angle` radians apart, less than π), whose pixels are `pa` and `pb`.
+    fn arc(&self, a: V3, pa: Option<(f64, f64)>, b: V3, pb: Option<(f64, f64)>, angle: f64, bounds: &mut Option<Bounds>) {
+        let middle = normalize([a[0] + b[0], a[1] + b[1], a[2] + b[2]]);
+        // Every point of the arc is within angle / 2 of its middle.
+        if let Some((centre, radius)) = self.reach
+            && dot(middle, centre).clamp(-1.0, 1.0).acos() > radius + angle / 2.0
+        {
+            return;
+        }
+        if angle <= self.step || !middle.iter().all(|c| c.is_finite()) {
+            if let (Some(p), Some(q)) = (pa, pb)
+                && (p.0 - q.0).hypot(p.1 - q.1) <= self.jump
+                && let Some((p, q)) = clip(p, q, self.lo, self.hi)
+            {
+                Bounds::add(bounds, p);
+                Bounds::add(bounds, q);
+            }
+            return;
+        }
+        let pm = self.project(middle);
+        self.arc(a, pa, middle, pm, angle / 2.0, bounds);
+        self.arc(middle, pm, b, pb, angle / 2.0, bounds);
+    }
+}
+
 /// The box of the spatial filter on the celestial axes: `Ok(None)` when the region misses the
 /// image.
 fn spatial_box(image: &Image, celestial: &wcs::Celestial, region: &Region) -> Option<((usize, usize), (usize, usize))> {
@@ -240,6 +292,14 @@ fn spatial_box(image: &Image, celestial: &wcs::Celestial, region: &Region) -> Op
     // Samples are about two pixels apart; a far longer step crosses a discontinuity.
     let jump = 100.0 + 4.0 * (nx + ny) as f64;
     let mut bounds = None;
+    if let Region::Polygon(vertices) = region {
+        let walk = PolygonWalk { celestial, lo, hi, jump, step: (2.0 * celestial.pixel_scale()).to_radians(), reach: reach(celestial, lo, hi) };
+        for i in 0..vertices.len() {
+            let (a, b) = (vertices[i], vertices[(i + 1) % vertices.len()]);
+            let (a, b) = (vector(a.0, a.1), vector(b.0, b.1));
+            walk.arc(a, walk.project(a), b, walk.project(b), dot(a, b).clamp(-1.0, 1.0).acos(), &mut bounds);
+        }
+    }
     for loop_ in region.boundary(celestial.pixel_scale()) {
         let projected: Vec<Option<(f64, f64)>> = loop_.iter().map(|&(l, b)| celestial.world_to_pixel(l, b)).collect();
         for pair in projected.windows(2) {
@@ -275,6 +335,11 @@ pub fn plan(image: &Image, wcs: &Wcs, filters: &Filters) -> Result<Option<PixelB
                 None => "this dataset has no celestial axes".to_owned(),
             }));
         };
+        if let Region::Polygon(vertices) = region
+            && vertices.len() > MAX_VERTICES
+        {
+            return Err(Unusable(format!("the polygon has {} vertices; this service takes at most {MAX_VERTICES}", vertices.len())));
+        }
         if let Region::Polygon(vertices) = region
             && polygon_centre(vertices).is_none()
         {
@@ -375,6 +440,46 @@ mod tests {
         let r = plan(&img, &wcs, &range).unwrap().unwrap();
         assert!(r[0].1 == 100 && r[0].0 <= 90 && r[0].0 >= 88, "{r:?}");
         assert!(Region::Polygon(vec![(0.0, 0.0), (120.0, 0.0), (240.0, 0.0)]).contains(0.0, 90.0) || plan(&img, &wcs, &Filters { region: Some(Region::Polygon(vec![(0.0, 0.0), (120.0, 0.0), (240.0, 0.0)])), ..Filters::default() }).is_err());
+    }
+
+    /// In TAN, great circles are straight lines: the box of a polygon given by pixel vertices is
+    /// the box of that pixel polygon clipped to the image.
+    #[test]
+    fn polygon_walks_find_the_clipped_box_however_long_the_edges() {
+        let (img, wcs) = tan();
+        let c = wcs.celestial.as_ref().unwrap();
+        let (lo, hi) = ((0.5, 0.5), (100.5, 100.5));
+        for pixels in [
+            vec![(20.0, 20.0), (70.0, 25.0), (60.0, 80.0)],
+            vec![(-3000.0, 40.0), (3000.0, 45.0), (3000.0, 60.0), (-3000.0, 55.0)],
+            vec![(50.0, -2000.0), (52.0, 3000.0), (48.0, 3000.0)],
+            vec![(90.0, 5.0), (400.0, 5.0), (400.0, 30.0), (90.0, 30.0)],
+            vec![(-50.0, -50.0), (150.0, -50.0), (150.0, 150.0), (-50.0, 150.0)],
+        ] {
+            let mut expected = None;
+            for i in 0..pixels.len() {
+                if let Some((p, q)) = clip(pixels[i], pixels[(i + 1) % pixels.len()], lo, hi) {
+                    Bounds::add(&mut expected, p);
+                    Bounds::add(&mut expected, q);
+                }
+            }
+            let vertices: Vec<(f64, f64)> = pixels.iter().map(|&(x, y)| c.pixel_to_world(x, y).unwrap()).collect();
+            let region = Region::Polygon(vertices);
+            for corner in [(lo.0, lo.1), (hi.0, lo.1), (lo.0, hi.1), (hi.0, hi.1)] {
+                let (l, b) = c.pixel_to_world(corner.0, corner.1).unwrap();
+                if region.contains(l, b) {
+                    Bounds::add(&mut expected, corner);
+                }
+            }
+            let e = expected.unwrap();
+            let want = vec![pixel_range(e.min.0, e.max.0, 100).unwrap(), pixel_range(e.min.1, e.max.1, 100).unwrap()];
+            let got = plan(&img, &wcs, &Filters { region: Some(region), ..Filters::default() }).unwrap().unwrap();
+            for axis in 0..2 {
+                assert!(got[axis].0.abs_diff(want[axis].0) <= 1 && got[axis].1.abs_diff(want[axis].1) <= 1, "{pixels:?}: {got:?} vs {want:?}");
+            }
+        }
+        let many = Region::Polygon((0..=MAX_VERTICES).map(|k| c.pixel_to_world(50.0 + 30.0 * (k as f64 * 0.01).cos(), 50.0 + 30.0 * (k as f64 * 0.01).sin()).unwrap()).collect());
+        assert!(plan(&img, &wcs, &Filters { region: Some(many), ..Filters::default() }).unwrap_err().0.contains("at most 1000"));
     }
 
     #[test]
