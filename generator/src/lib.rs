@@ -17,7 +17,7 @@ pub mod write;
 
 use diagnostics::Diagnostic;
 use emit::File;
-use load::{FileSystem, SourceMap};
+use load::{FileSystem, LoadOptions, SourceMap};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -50,7 +50,17 @@ pub fn analyse(fs: &dyn FileSystem, spec: &Path) -> Result<(ir::Api, Vec<Diagnos
 
 /// [`analyse`], after applying an IVOA profile to the spec.
 pub fn analyse_with(fs: &dyn FileSystem, spec: &Path, profile: Option<augment::Profile>) -> Result<(ir::Api, Vec<Diagnostic>, SourceMap), Failure> {
-    let (mut doc, mut diagnostics) = load::load(fs, spec).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
+    analyse_with_options(fs, spec, profile, &LoadOptions::default())
+}
+
+/// [`analyse_with`], loading with `load` (the folders `$ref`s may lead to, the limits).
+pub fn analyse_with_options(
+    fs: &dyn FileSystem,
+    spec: &Path,
+    profile: Option<augment::Profile>,
+    load: &LoadOptions,
+) -> Result<(ir::Api, Vec<Diagnostic>, SourceMap), Failure> {
+    let (mut doc, mut diagnostics) = load::load_with(fs, spec, load).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
     if let Some(profile) = profile {
         augment::augment(&mut doc, profile);
     }
@@ -100,7 +110,12 @@ pub fn is_crate_name(name: &str) -> bool {
 /// The spec at `spec` with `profile` applied, bundled into one JSON document (what `ivoagen
 /// augment` prints).
 pub fn augmented(fs: &dyn FileSystem, spec: &Path, profile: augment::Profile) -> Result<String, Failure> {
-    let (mut doc, _) = load::load(fs, spec).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
+    augmented_with_options(fs, spec, profile, &LoadOptions::default())
+}
+
+/// [`augmented`], loading with `load`.
+pub fn augmented_with_options(fs: &dyn FileSystem, spec: &Path, profile: augment::Profile, load: &LoadOptions) -> Result<String, Failure> {
+    let (mut doc, _) = load::load_with(fs, spec, load).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
     augment::augment(&mut doc, profile);
     Ok(format!("{}\n", serde_json::to_string_pretty(&load::bundle(&doc)).unwrap_or_default()))
 }

@@ -213,6 +213,10 @@ pub struct Document {
     pub sources: SourceMap,
     /// The parsed tree of each file, by id.
     pub roots: Vec<Node>,
+    /// Where each chain of references ends (from a target that is a reference to the target of
+    /// the last reference), found once while checking them, so [`Document::resolve`] takes one
+    /// step however long the chain.
+    pub ends: BTreeMap<Target, Target>,
 }
 
 /// The root document as one JSON value: every reference to another file replaced by what it
@@ -303,6 +307,12 @@ impl Document {
     /// with its file and the target of the last reference followed.
     pub fn resolve<'a>(&'a self, file: FileId, node: &'a Node) -> (FileId, &'a Node, Option<Target>) {
         let (mut file, mut node, mut last) = (file, node, None);
+        if let Some(target) = node.reference().and_then(|r| self.target(file, r)) {
+            let end = self.ends.get(&target).unwrap_or(&target);
+            if let Some(end_node) = self.node(end).filter(|n| n.reference().is_none()) {
+                return (end.file, end_node, Some(end.clone()));
+            }
+        }
         for _ in 0..64 {
             let Some(reference) = node.reference() else { break };
             let Some(target) = self.target(file, reference) else { break };
@@ -362,6 +372,14 @@ fn resolve_relative(from: &Path, reference: &str) -> PathBuf {
 pub trait FileSystem {
     /// The text of `path`, or why it cannot be read.
     fn read(&self, path: &Path) -> Result<String, String>;
+
+    /// The bytes of `path`, reading at most `limit + 1` bytes (so that a file over the limit is
+    /// known to be without reading all of it).
+    fn read_bytes(&self, path: &Path, limit: usize) -> Result<Vec<u8>, String> {
+        let mut bytes = self.read(path)?.into_bytes();
+        bytes.truncate(limit.saturating_add(1));
+        Ok(bytes)
+    }
 }
 
 /// The real file system.
@@ -371,6 +389,42 @@ impl FileSystem for RealFs {
     fn read(&self, path: &Path) -> Result<String, String> {
         std::fs::read_to_string(path).map_err(|e| e.to_string())
     }
+
+    fn read_bytes(&self, path: &Path, limit: usize) -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        file.take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1)).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        Ok(bytes)
+    }
+}
+
+/// The limits the loader enforces on what a spec may make it do. Each is checked as the input is
+/// read, and breaking one is an error located where the limit was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest file, in bytes (64 MiB).
+    pub max_file_bytes: usize,
+    /// How deeply mappings and sequences may nest in one file (256).
+    pub max_depth: usize,
+    /// How many nodes YAML aliases (`*name`) may copy into one file, in all (1,000,000): an
+    /// "alias bomb" of a few hundred bytes otherwise grows to gigabytes.
+    pub max_alias_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_file_bytes: 64 << 20, max_depth: 256, max_alias_nodes: 1_000_000 }
+    }
+}
+
+/// How to load a spec.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Folders outside the root spec's folder that `$ref`s may lead to (`--allow-ref-dir`).
+    pub allowed_ref_dirs: Vec<PathBuf>,
+    /// The limits.
+    pub limits: Limits,
 }
 
 impl FileSystem for BTreeMap<PathBuf, String> {
@@ -379,24 +433,94 @@ impl FileSystem for BTreeMap<PathBuf, String> {
     }
 }
 
-/// Loads the spec at `path` and every file it references, checking every `$ref`.
+/// Loads the spec at `path` and every file it references, checking every `$ref`, with the
+/// default [`LoadOptions`].
 pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<(Document, Vec<Diagnostic>), (SourceMap, Vec<Diagnostic>)> {
+    load_with(fs, path, &LoadOptions::default())
+}
+
+/// Whether `path` is `dir` or inside it, compared lexically (both normalised; a relative path is
+/// made absolute against the current directory when the other is absolute).
+fn is_within(path: &Path, dir: &Path) -> bool {
+    let normal = |p: &Path| resolve_relative(Path::new("./x"), &p.to_string_lossy());
+    let (mut path, mut dir) = (normal(path), normal(dir));
+    if path.is_absolute() != dir.is_absolute() {
+        let Ok(cwd) = std::env::current_dir() else { return false };
+        let absolute = |p: PathBuf| if p.is_absolute() { p } else { resolve_relative(&cwd.join("x"), &p.to_string_lossy()) };
+        path = absolute(path);
+        dir = absolute(dir);
+    }
+    // A folder given as `..` (or one that climbs above it) cannot be compared lexically.
+    if dir.components().any(|c| c == Component::ParentDir) && !path.starts_with(&dir) {
+        return false;
+    }
+    path.starts_with(&dir)
+}
+
+/// Reads one file within the limits: its text (a UTF-8 byte-order mark dropped), or the
+/// diagnostic saying why not, located when it can be (invalid UTF-8 at its line and column).
+fn read_text(
+    fs: &dyn FileSystem,
+    sources: &mut SourceMap,
+    path: &Path,
+    name: String,
+    limits: &Limits,
+    at: Option<Span>,
+) -> Result<FileId, Box<Diagnostic>> {
+    let bytes = fs.read_bytes(path, limits.max_file_bytes).map_err(|e| Box::new(match at {
+        None => Diagnostic::error("ivoagen::load::read", None, format!("cannot read `{}`: {e}", path.display()))
+            .help("check the path; it is resolved against the current directory"),
+        Some(span) => Diagnostic::error("ivoagen::load::missing-file", Some(span), format!("referenced file `{}` cannot be read: {e}", path.display()))
+            .label("this reference")
+            .help("references are resolved against the directory of the file that contains them"),
+    }))?;
+    if bytes.len() > limits.max_file_bytes {
+        return Err(Box::new(Diagnostic::error(
+            "ivoagen::load::too-large",
+            at,
+            format!("`{}` is larger than {} bytes, the largest file ivoagen reads", path.display(), limits.max_file_bytes),
+        )
+        .label("this reference")
+        .help("split the description into files that refer to each other with `$ref`")));
+    }
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf".as_slice()).map(<[u8]>::to_vec).unwrap_or(bytes);
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(sources.add(name, path.to_path_buf(), text)),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let invalid = e.as_bytes()[valid];
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let id = sources.add(name, path.to_path_buf(), text);
+            Err(Box::new(Diagnostic::error(
+                "ivoagen::load::not-utf8",
+                Some(Span { file: id, offset: valid, len: 0 }),
+                format!("the file is not UTF-8: byte 0x{invalid:02x} cannot start or continue a character"),
+            )
+            .label("the first invalid byte")
+            .help("save the file as UTF-8 (YAML and JSON are UTF-8)")))
+        }
+    }
+}
+
+/// Loads the spec at `path` and every file it references, checking every `$ref`; `$ref`s may
+/// only lead into the root spec's folder and `options.allowed_ref_dirs`, and every file is read
+/// within `options.limits`.
+pub fn load_with(fs: &dyn FileSystem, path: &Path, options: &LoadOptions) -> Result<(Document, Vec<Diagnostic>), (SourceMap, Vec<Diagnostic>)> {
     let mut sources = SourceMap::default();
     let mut roots = Vec::new();
     let mut diagnostics = Diagnostics::default();
+    let limits = &options.limits;
     let root_path = resolve_relative(Path::new("./x"), &path.to_string_lossy());
-    let text = match fs.read(path) {
-        Ok(text) => text,
-        Err(e) => {
-            diagnostics.push(
-                Diagnostic::error("ivoagen::load::read", None, format!("cannot read `{}`: {e}", path.display()))
-                    .help("check the path; it is resolved against the current directory"),
-            );
+    let root_dir = root_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let id = match read_text(fs, &mut sources, path, path.display().to_string(), limits, None) {
+        Ok(id) => id,
+        Err(d) => {
+            diagnostics.push(*d);
             return Err((sources, diagnostics.into_vec()));
         }
     };
-    let id = sources.add(path.display().to_string(), root_path, text);
-    match parse(&sources, id) {
+    sources.files[id].path = root_path;
+    match parse(&sources, id, limits) {
         Ok(node) => roots.push(node),
         Err(d) => {
             diagnostics.push(*d);
@@ -417,39 +541,49 @@ pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<(Document, Vec<Diagnosti
             if (0..roots.len()).any(|id| sources.file(id).path == wanted) {
                 continue;
             }
-            match fs.read(&wanted) {
-                Ok(text) => {
-                    let id = sources.add(wanted.display().to_string(), wanted, text);
-                    match parse(&sources, id) {
-                        Ok(node) => roots.push(node),
-                        Err(d) => {
-                            diagnostics.push(*d);
-                            roots.push(Node { value: Value::Null, span: Span { file: id, offset: 0, len: 0 } });
-                        }
-                    }
-                }
-                Err(e) => diagnostics.push(
+            if !is_within(&wanted, &root_dir) && !options.allowed_ref_dirs.iter().any(|dir| is_within(&wanted, dir)) {
+                // Not read: a spec must not make the generator read (and publish) other files.
+                let folder = if root_dir.as_os_str().is_empty() { ".".to_owned() } else { root_dir.display().to_string() };
+                diagnostics.push(
                     Diagnostic::error(
-                        "ivoagen::load::missing-file",
+                        "ivoagen::load::ref-outside",
                         Some(span),
-                        format!("referenced file `{}` cannot be read: {e}", wanted.display()),
+                        format!("`{path_part}` leads outside the spec's folder `{folder}`"),
                     )
                     .label("this reference")
-                    .help("references are resolved against the directory of the file that contains them"),
-                ),
+                    .help("move the file into the spec's folder, or allow its folder with `--allow-ref-dir DIR`"),
+                );
+                continue;
+            }
+            let before = sources.files.len();
+            match read_text(fs, &mut sources, &wanted, wanted.display().to_string(), limits, Some(span)) {
+                Ok(id) => match parse(&sources, id, limits) {
+                    Ok(node) => roots.push(node),
+                    Err(d) => {
+                        diagnostics.push(*d);
+                        roots.push(Node { value: Value::Null, span: Span { file: id, offset: 0, len: 0 } });
+                    }
+                },
+                Err(d) => {
+                    diagnostics.push(*d);
+                    // A file added only to locate its error (invalid UTF-8) still needs a root.
+                    for id in before..sources.files.len() {
+                        roots.push(Node { value: Value::Null, span: Span { file: id, offset: 0, len: 0 } });
+                    }
+                }
             }
         }
         next += 1;
     }
-    let doc = Document { sources, roots };
+    let doc = Document { sources, roots, ends: BTreeMap::new() };
     if diagnostics.has_errors() {
         return Err((doc.sources, diagnostics.into_vec()));
     }
-    check_refs(&doc, &mut diagnostics);
+    let ends = check_refs(&doc, &mut diagnostics);
     if diagnostics.has_errors() {
         return Err((doc.sources, diagnostics.into_vec()));
     }
-    Ok((doc, diagnostics.into_vec()))
+    Ok((Document { ends, ..doc }, diagnostics.into_vec()))
 }
 
 fn collect_refs(node: &Node, out: &mut Vec<(String, Span)>) {
@@ -469,8 +603,20 @@ fn collect_refs(node: &Node, out: &mut Vec<(String, Span)>) {
     }
 }
 
-/// Every `$ref` must lead somewhere, and chains of references must end.
-fn check_refs(doc: &Document, diagnostics: &mut Diagnostics) {
+/// What a reference chain from a target comes to.
+#[derive(Clone)]
+enum Chain {
+    /// The target whose node is not a reference (or whose reference leads nowhere).
+    End(Target),
+    /// The chain comes back on itself; the targets of the cycle.
+    Cycle(Arc<Vec<Target>>),
+}
+
+/// Every `$ref` must lead somewhere, and chains of references must end. Each target's chain is
+/// followed once (`ends` remembers where it ends), so the whole check is linear in the number of
+/// references however long the chains are; the ends are kept for [`Document::resolve`].
+fn check_refs(doc: &Document, diagnostics: &mut Diagnostics) -> BTreeMap<Target, Target> {
+    let mut chains: BTreeMap<Target, Chain> = BTreeMap::new();
     for file in 0..doc.roots.len() {
         let mut refs = Vec::new();
         collect_refs(&doc.roots[file], &mut refs);
@@ -489,39 +635,65 @@ fn check_refs(doc: &Document, diagnostics: &mut Diagnostics) {
                 );
                 continue;
             };
-            let Some(mut node) = doc.node(&target) else {
+            if doc.node(&target).is_none() {
                 diagnostics.push(
                     Diagnostic::error("ivoagen::load::dangling-ref", Some(span), format!("`{reference}` points at nothing"))
                         .label("this reference")
                         .help(suggest_target(doc, &target)),
                 );
                 continue;
-            };
-            // A chain of references that comes back on itself never reaches a value.
-            let mut seen = vec![target.clone()];
-            let mut current = target;
-            while let Some(next_ref) = node.reference() {
-                let Some(next) = doc.target(current.file, next_ref) else { break };
-                if seen.contains(&next) {
-                    let chain: Vec<String> = seen.iter().map(|t| t.display(doc)).collect();
-                    diagnostics.push(
-                        Diagnostic::error(
-                            "ivoagen::load::ref-cycle",
-                            Some(span),
-                            format!("reference cycle: {} → {}", chain.join(" → "), next.display(doc)),
-                        )
+            }
+            if let Chain::Cycle(cycle) = follow(doc, target.clone(), &mut chains) {
+                // Shown from this reference's target when it is on the cycle.
+                let at = cycle.iter().position(|t| *t == target).unwrap_or(0);
+                let shown: Vec<String> = cycle[at..].iter().chain(&cycle[..at]).chain(cycle.get(at)).map(|t| t.display(doc)).collect();
+                diagnostics.push(
+                    Diagnostic::error("ivoagen::load::ref-cycle", Some(span), format!("reference cycle: {}", shown.join(" → ")))
                         .label("this reference never reaches a value")
                         .help("one of the references must lead to a schema, parameter or response"),
-                    );
-                    break;
-                }
-                let Some(next_node) = doc.node(&next) else { break };
-                seen.push(next.clone());
-                current = next;
-                node = next_node;
+                );
             }
         }
     }
+    chains
+        .into_iter()
+        .filter_map(|(from, chain)| match chain {
+            Chain::End(end) if end != from => Some((from, end)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Follows the chain of references from `start` (whose node exists), without recursion,
+/// recording the outcome for every target on the way.
+fn follow(doc: &Document, start: Target, chains: &mut BTreeMap<Target, Chain>) -> Chain {
+    let mut path: Vec<Target> = Vec::new();
+    let mut on_path: BTreeMap<Target, usize> = BTreeMap::new();
+    let mut current = start;
+    let outcome = loop {
+        if let Some(known) = chains.get(&current) {
+            break known.clone();
+        }
+        if let Some(&at) = on_path.get(&current) {
+            break Chain::Cycle(Arc::new(path[at..].to_vec()));
+        }
+        let next = doc.node(&current).and_then(Node::reference).and_then(|r| doc.target(current.file, r)).filter(|t| doc.node(t).is_some());
+        match next {
+            Some(next) => {
+                on_path.insert(current.clone(), path.len());
+                path.push(current);
+                current = next;
+            }
+            None => break Chain::End(current),
+        }
+    };
+    if let Chain::End(end) = &outcome {
+        chains.entry(end.clone()).or_insert_with(|| outcome.clone());
+    }
+    for target in path {
+        chains.insert(target, outcome.clone());
+    }
+    outcome
 }
 
 fn suggest_target(doc: &Document, target: &Target) -> String {
@@ -557,22 +729,33 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Parses one file (YAML 1.2, of which JSON is a subset) into a [`Node`] tree.
-fn parse(sources: &SourceMap, file: FileId) -> Result<Node, Box<Diagnostic>> {
+/// Parses one file (YAML 1.2, of which JSON is a subset) into a [`Node`] tree, within `limits`.
+fn parse(sources: &SourceMap, file: FileId, limits: &Limits) -> Result<Node, Box<Diagnostic>> {
     let text = sources.file(file).text.clone();
-    let mut builder = Builder { sources, file, stack: Vec::new(), anchors: BTreeMap::new(), root: None };
+    let mut builder = Builder { sources, file, limits, stack: Vec::new(), anchors: BTreeMap::new(), root: None, alias_nodes: 0, error: None };
     let mut parser = Parser::new_from_str(&text);
-    if let Err(e) = parser.load(&mut builder, false) {
-        let mark = e.marker();
-        let offset = sources.offset_of(file, mark.line(), mark.col() + 1);
-        let offset = offset.min(text.len());
-        return Err(Box::new(Diagnostic::error(
-            "ivoagen::load::syntax",
-            Some(Span { file, offset, len: 0 }),
-            format!("the file is not valid YAML or JSON: {}", e.info()),
-        )
-        .label("parsing stopped here")
-        .help("check the indentation and quoting around this place")));
+    // Event by event (the parser keeps its own stack, so nesting cannot overflow ours), stopping
+    // at the first event that breaks a limit.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((event, mark)) => {
+                builder.on_event(event, mark);
+                if let Some(error) = builder.error.take() {
+                    return Err(error);
+                }
+            }
+            Err(e) => {
+                let mark = e.marker();
+                let offset = sources.offset_of(file, mark.line(), mark.col() + 1);
+                let offset = offset.min(text.len());
+                return Err(Box::new(
+                    Diagnostic::error("ivoagen::load::syntax", Some(Span { file, offset, len: 0 }), format!("the file is not valid YAML or JSON: {}", e.info()))
+                        .label("parsing stopped here")
+                        .help("check the indentation and quoting around this place"),
+                ));
+            }
+        }
     }
     match builder.root {
         Some(root) if root.is_map() => Ok(root),
@@ -584,17 +767,24 @@ fn parse(sources: &SourceMap, file: FileId) -> Result<Node, Box<Diagnostic>> {
     }
 }
 
+/// A mapping or sequence being built, with how many nodes it holds so far (itself included).
 enum Frame {
-    Seq(Vec<Node>, Span, usize),
-    Map(Vec<(Key, Node)>, Option<Key>, Span, usize),
+    Seq(Vec<Node>, Span, usize, usize),
+    Map(Vec<(Key, Node)>, Option<Key>, Span, usize, usize),
 }
 
 struct Builder<'a> {
     sources: &'a SourceMap,
     file: FileId,
+    limits: &'a Limits,
     stack: Vec<Frame>,
-    anchors: BTreeMap<usize, Node>,
+    /// Anchored nodes with their node counts.
+    anchors: BTreeMap<usize, (Node, usize)>,
     root: Option<Node>,
+    /// Nodes copied by aliases so far.
+    alias_nodes: usize,
+    /// The first limit broken.
+    error: Option<Box<Diagnostic>>,
 }
 
 impl Builder<'_> {
@@ -603,28 +793,50 @@ impl Builder<'_> {
         Span { file: self.file, offset, len: 0 }
     }
 
-    fn finish(&mut self, node: Node, anchor: usize) {
+    fn finish(&mut self, node: Node, anchor: usize, count: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), count));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq(items, ..)) => items.push(node),
-            Some(Frame::Map(entries, pending, ..)) => match pending.take() {
-                Some(key) => entries.push((key, node)),
-                None => {
-                    let name = match &node.value {
-                        Value::Str(s) => s.clone(),
-                        Value::Int(i) => i.to_string(),
-                        Value::Float(f) => f.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        Value::Null => "null".to_owned(),
-                        Value::Seq(_) | Value::Map(_) => "?".to_owned(),
-                    };
-                    *pending = Some(Key { name, span: node.span });
+            Some(Frame::Seq(items, _, _, total)) => {
+                *total += count;
+                items.push(node);
+            }
+            Some(Frame::Map(entries, pending, _, _, total)) => {
+                *total += count;
+                match pending.take() {
+                    Some(key) => entries.push((key, node)),
+                    None => {
+                        let name = match &node.value {
+                            Value::Str(s) => s.clone(),
+                            Value::Int(i) => i.to_string(),
+                            Value::Float(f) => f.to_string(),
+                            Value::Bool(b) => b.to_string(),
+                            Value::Null => "null".to_owned(),
+                            Value::Seq(_) | Value::Map(_) => "?".to_owned(),
+                        };
+                        *pending = Some(Key { name, span: node.span });
+                    }
                 }
-            },
+            }
         }
+    }
+
+    fn open(&mut self, frame: Frame, span: Span) {
+        if self.stack.len() >= self.limits.max_depth {
+            self.error = Some(Box::new(
+                Diagnostic::error(
+                    "ivoagen::load::too-deep",
+                    Some(span),
+                    format!("mappings and sequences nest more than {} deep here", self.limits.max_depth),
+                )
+                .label("too deep")
+                .help("an OpenAPI description never needs this depth; move nested schemas to `components` and refer to them"),
+            ));
+            return;
+        }
+        self.stack.push(frame);
     }
 }
 
@@ -635,25 +847,38 @@ impl MarkedEventReceiver for Builder<'_> {
             Event::Scalar(text, style, anchor, tag) => {
                 let len = text.len();
                 let value = scalar(text, style, tag.as_ref().map(|t| t.suffix.as_str()));
-                self.finish(Node { value, span: Span { len, ..span } }, anchor);
+                self.finish(Node { value, span: Span { len, ..span } }, anchor, 1);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), span, anchor)),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(Vec::new(), None, span, anchor)),
+            Event::SequenceStart(anchor, _) => self.open(Frame::Seq(Vec::new(), span, anchor, 1), span),
+            Event::MappingStart(anchor, _) => self.open(Frame::Map(Vec::new(), None, span, anchor, 1), span),
             Event::SequenceEnd => {
-                if let Some(Frame::Seq(items, span, anchor)) = self.stack.pop() {
-                    self.finish(Node { value: Value::Seq(items), span }, anchor);
+                if let Some(Frame::Seq(items, span, anchor, count)) = self.stack.pop() {
+                    self.finish(Node { value: Value::Seq(items), span }, anchor, count);
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map(entries, _, span, anchor)) = self.stack.pop() {
+                if let Some(Frame::Map(entries, _, span, anchor, count)) = self.stack.pop() {
                     // The parser marks a block mapping after its first key; the key is where it starts.
                     let span = entries.first().map_or(span, |(k, _)| Span { len: 0, ..k.span });
-                    self.finish(Node { value: Value::Map(entries), span }, anchor);
+                    self.finish(Node { value: Value::Map(entries), span }, anchor, count);
                 }
             }
             Event::Alias(anchor) => {
-                let node = self.anchors.get(&anchor).cloned().unwrap_or(Node { value: Value::Null, span });
-                self.finish(node, 0);
+                let (node, count) = self.anchors.get(&anchor).cloned().unwrap_or((Node { value: Value::Null, span }, 1));
+                self.alias_nodes = self.alias_nodes.saturating_add(count);
+                if self.alias_nodes > self.limits.max_alias_nodes {
+                    self.error = Some(Box::new(
+                        Diagnostic::error(
+                            "ivoagen::load::alias-limit",
+                            Some(span),
+                            format!("YAML aliases copy more than {} nodes into this file", self.limits.max_alias_nodes),
+                        )
+                        .label("the alias that went over the limit")
+                        .help("aliases that refer to anchors holding aliases multiply; write the repeated part once under `components` and use `$ref`"),
+                    ));
+                    return;
+                }
+                self.finish(node, 0, count);
             }
             _ => {}
         }

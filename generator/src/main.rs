@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use ivoagen::diagnostics::{Diagnostic, Severity};
-use ivoagen::load::{RealFs, SourceMap};
+use ivoagen::load::{LoadOptions, RealFs, SourceMap};
 use ivoagen::augment::Profile;
 use ivoagen::{Options, RuntimeDependency};
 use std::io::IsTerminal;
@@ -46,6 +46,9 @@ enum Command {
         /// Apply an IVOA profile (dali, uws, soda) to a spec without `x-ivoa-*` keys first.
         #[arg(long)]
         profile: Option<Profile>,
+        /// Let `$ref`s lead into this folder too (besides the spec's own folder); repeatable.
+        #[arg(long = "allow-ref-dir", value_name = "DIR")]
+        allow_ref_dir: Vec<PathBuf>,
     },
     /// Write the spec with an IVOA profile's `x-ivoa-*` keys added, bundled into one JSON document.
     Augment {
@@ -57,11 +60,17 @@ enum Command {
         /// Where to write the augmented document (default: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Let `$ref`s lead into this folder too (besides the spec's own folder); repeatable.
+        #[arg(long = "allow-ref-dir", value_name = "DIR")]
+        allow_ref_dir: Vec<PathBuf>,
     },
     /// Print the diagnostics of a spec without generating anything.
     Validate {
         /// The OpenAPI document (YAML or JSON).
         spec: PathBuf,
+        /// Let `$ref`s lead into this folder too (besides the spec's own folder); repeatable.
+        #[arg(long = "allow-ref-dir", value_name = "DIR")]
+        allow_ref_dir: Vec<PathBuf>,
     },
 }
 
@@ -119,10 +128,15 @@ fn normalise_relative(path: &str) -> String {
     if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
 }
 
+/// The loader's options from the command line: the folders `$ref`s may also lead to.
+fn load_options(allow_ref_dir: Vec<PathBuf>) -> LoadOptions {
+    LoadOptions { allowed_ref_dirs: allow_ref_dir, ..LoadOptions::default() }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { spec } => match ivoagen::analyse(&RealFs, &spec) {
+        Command::Validate { spec, allow_ref_dir } => match ivoagen::analyse_with_options(&RealFs, &spec, None, &load_options(allow_ref_dir)) {
             Ok((api, diagnostics, sources)) => {
                 print(&diagnostics, &sources);
                 eprintln!("{}: {} operation(s), {} type(s)", spec.display(), api.operations.len(), api.types.len());
@@ -133,7 +147,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Augment { spec, profile, output } => match ivoagen::augmented(&RealFs, &spec, profile) {
+        Command::Augment { spec, profile, output, allow_ref_dir } => match ivoagen::augmented_with_options(&RealFs, &spec, profile, &load_options(allow_ref_dir)) {
             Ok(text) => match output {
                 None => {
                     print!("{text}");
@@ -152,7 +166,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Generate { spec, output, check, crate_name, runtime_path, runtime_version, profile } => {
+        Command::Generate { spec, output, check, crate_name, runtime_path, runtime_version, profile, allow_ref_dir } => {
             if let Some(name) = crate_name.as_deref().filter(|n| !ivoagen::is_crate_name(n)) {
                 eprintln!("ivoagen: `{name}` is not a valid crate name: use letters, digits, `-` and `_`, starting with a letter");
                 return ExitCode::from(2);
@@ -169,7 +183,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(3);
                 }
             };
-            let generated = ivoagen::analyse_with(&RealFs, &spec, profile).and_then(|(api, diagnostics, sources)| {
+            let generated = ivoagen::analyse_with_options(&RealFs, &spec, profile, &load_options(allow_ref_dir)).and_then(|(api, diagnostics, sources)| {
                 // The crate name defaults to the title, known only once the spec is read; the
                 // command names it only when it is not that default.
                 let default_name = ivoagen::crate_name(&api.title);
