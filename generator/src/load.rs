@@ -5,7 +5,7 @@
 //! on the [`Document`] alone.
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -217,6 +217,11 @@ pub struct Document {
     /// the last reference), found once while checking them, so [`Document::resolve`] takes one
     /// step however long the chain.
     pub ends: BTreeMap<Target, Target>,
+    /// Where every target of a reference is, as positions of entries and items from its file's
+    /// root, so that [`Document::node`] does not search large mappings (`components/schemas`
+    /// with thousands of entries) once per reference. Checked against the keys when used, so a
+    /// tree changed since (by `augment`) falls back to searching.
+    pub positions: HashMap<Target, Vec<usize>>,
 }
 
 /// The root document as one JSON value: every reference to another file replaced by what it
@@ -280,6 +285,9 @@ impl Document {
 
     /// The node a target names.
     pub fn node(&self, target: &Target) -> Option<&Node> {
+        if let Some(node) = self.positions.get(target).and_then(|positions| self.at_positions(target, positions)) {
+            return Some(node);
+        }
         let mut node = &self.roots[target.file];
         for token in &target.pointer {
             node = match &node.value {
@@ -289,6 +297,75 @@ impl Document {
             };
         }
         Some(node)
+    }
+
+    fn at_positions(&self, target: &Target, positions: &[usize]) -> Option<&Node> {
+        let mut node = self.roots.get(target.file)?;
+        for (token, &i) in target.pointer.iter().zip(positions) {
+            node = match &node.value {
+                Value::Map(entries) => entries.get(i).filter(|(k, _)| k.name == *token).map(|(_, v)| v)?,
+                Value::Seq(items) => items.get(i).filter(|_| token.parse::<usize>().ok() == Some(i))?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// Finds every target of a reference once, a mapping's keys indexed once for all the targets
+    /// in it (see [`Document::positions`]).
+    fn index_targets(&mut self) {
+        let mut groups: BTreeMap<(FileId, Vec<String>), Vec<Target>> = BTreeMap::new();
+        for file in 0..self.roots.len() {
+            let mut refs = Vec::new();
+            collect_refs(&self.roots[file], &mut refs);
+            for (reference, _) in refs {
+                if let Some(target) = self.target(file, &reference) {
+                    if let Some((_, parent)) = target.pointer.split_last() {
+                        groups.entry((target.file, parent.to_vec())).or_default().push(target);
+                    }
+                }
+            }
+        }
+        let mut positions = HashMap::new();
+        for ((file, parent), targets) in groups {
+            let mut node = &self.roots[file];
+            let mut path = Vec::new();
+            let mut found = true;
+            for token in &parent {
+                let next = match &node.value {
+                    Value::Map(entries) => entries.iter().position(|(k, _)| k.name == *token).map(|i| (i, &entries[i].1)),
+                    Value::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i).map(|n| (i, n))),
+                    _ => None,
+                };
+                let Some((i, next)) = next else {
+                    found = false;
+                    break;
+                };
+                path.push(i);
+                node = next;
+            }
+            if !found {
+                continue;
+            }
+            let mut keys: HashMap<&str, usize> = HashMap::new();
+            for (i, (key, _)) in node.entries().iter().enumerate() {
+                keys.entry(key.name.as_str()).or_insert(i);
+            }
+            for target in targets {
+                let last = target.pointer.last().map_or("", String::as_str);
+                let i = match &node.value {
+                    Value::Map(_) => keys.get(last).copied(),
+                    Value::Seq(items) => last.parse::<usize>().ok().filter(|&i| i < items.len()),
+                    _ => None,
+                };
+                if let Some(i) = i {
+                    let mut full = path.clone();
+                    full.push(i);
+                    positions.insert(target, full);
+                }
+            }
+        }
+        self.positions = positions;
     }
 
     /// Parses the `$ref` string `reference` written in `file`.
@@ -575,7 +652,8 @@ pub fn load_with(fs: &dyn FileSystem, path: &Path, options: &LoadOptions) -> Res
         }
         next += 1;
     }
-    let doc = Document { sources, roots, ends: BTreeMap::new() };
+    let mut doc = Document { sources, roots, ends: BTreeMap::new(), positions: HashMap::new() };
+    doc.index_targets();
     if diagnostics.has_errors() {
         return Err((doc.sources, diagnostics.into_vec()));
     }

@@ -17,6 +17,10 @@ const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "p
 const CONSTRUCTORS: &[&str] = &["Some", "None", "Ok", "Err"];
 const TYPES: &[&str] = &["string", "integer", "number", "boolean", "array", "object", "null"];
 
+/// How deeply schemas may nest in schemas, counting every property, item, alternative and named
+/// type on the way (a chain of plain `$ref`s counts once): lowering recurses this deep.
+pub const MAX_SCHEMA_NESTING: usize = 128;
+
 /// Lowers a loaded document. Returns the API unless an error was found.
 pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
     let mut lowerer = Lowerer {
@@ -27,7 +31,9 @@ pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
         // The prelude's constructors, which models' code calls (`Ok(())`): a tuple struct of
         // that name would shadow them.
         type_names: CONSTRUCTORS.iter().map(|c| (*c).to_owned()).collect(),
-        inline_stack: Vec::new(),
+        inline_stack: BTreeSet::new(),
+        nesting: 0,
+        too_deep: false,
         field_spans: BTreeMap::new(),
         pending_names: BTreeMap::new(),
     };
@@ -50,7 +56,12 @@ struct Lowerer<'a> {
     types: Vec<Option<TypeDef>>,
     by_target: BTreeMap<Target, TypeId>,
     type_names: BTreeSet<String>,
-    inline_stack: Vec<Target>,
+    /// The references being lowered inline (a set: each is in it once).
+    inline_stack: BTreeSet<Target>,
+    /// How many [`Lowerer::schema`] calls are under way (see [`MAX_SCHEMA_NESTING`]).
+    nesting: usize,
+    /// Whether the nesting limit was reported.
+    too_deep: bool,
     field_spans: BTreeMap<(usize, String), Span>,
     pending_names: BTreeMap<TypeId, (String, String, Span)>,
 }
@@ -318,40 +329,76 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Lowers a schema to a type reference and the constraints Rust cannot express.
+    ///
+    /// A chain of references (`A: {$ref: B}`, `B: {$ref: C}`, …) is walked in a loop, however long;
+    /// schemas nested in schemas (through properties, items, named types) recurse, at most
+    /// [`MAX_SCHEMA_NESTING`] deep.
     fn schema(&mut self, file: FileId, node: &Node, hint: &str) -> (Ty, Constraints) {
-        if let Some(reference) = node.reference() {
-            let Some(target) = self.doc.target(file, reference) else { return (Ty::Json, Constraints::default()) };
-            let Some(resolved) = self.doc.node(&target) else { return (Ty::Json, Constraints::default()) };
-            // OpenAPI 3.0 style `nullable` next to a 3.1 `$ref`.
-            let nullable = node.get("nullable").and_then(Node::as_bool).unwrap_or(false);
-            let wrap = |ty: Ty| if nullable { Ty::Option(Box::new(ty)) } else { ty };
+        if self.nesting >= MAX_SCHEMA_NESTING {
+            if !self.too_deep {
+                self.too_deep = true;
+                self.error("ivoagen::lower::too-deep", node.span, format!("schemas nest more than {MAX_SCHEMA_NESTING} deep here"))
+                    .set_label("too deep")
+                    .set_help("a schema that contains a schema that contains a schema … this deep is refused; flatten the chain");
+            }
+            return (Ty::Json, Constraints::default());
+        }
+        self.nesting += 1;
+        let lowered = self.schema_through_refs(file, node, hint);
+        self.nesting -= 1;
+        lowered
+    }
+
+    fn schema_through_refs(&mut self, file: FileId, node: &Node, hint: &str) -> (Ty, Constraints) {
+        // The references followed so far, each with its target, the node it leads to and whether
+        // it was nullable (OpenAPI 3.0 style `nullable` next to a `$ref`).
+        let mut hops: Vec<(Target, &Node, bool)> = Vec::new();
+        let (mut file, mut node) = (file, node);
+        let mut lowered = loop {
+            let Some(reference) = node.reference() else { break self.schema_value(file, node, hint) };
+            let wrap = |ty: Ty| if node.get("nullable").and_then(Node::as_bool).unwrap_or(false) { Ty::Option(Box::new(ty)) } else { ty };
+            let Some(target) = self.doc.target(file, reference) else { break (Ty::Json, Constraints::default()) };
+            let Some(resolved) = self.doc.node(&target) else { break (Ty::Json, Constraints::default()) };
             if let Some(&id) = self.by_target.get(&target) {
-                return (wrap(Ty::Named(id)), Constraints::default());
+                break (wrap(Ty::Named(id)), Constraints::default());
             }
             if self.is_named_kind(target.file, resolved) {
                 let name = target.pointer.last().cloned().unwrap_or_else(|| hint.to_owned());
                 let id = self.named_type(target.file, resolved, Some(target), &name);
-                return (wrap(Ty::Named(id)), Constraints::default());
+                break (wrap(Ty::Named(id)), Constraints::default());
             }
             if self.inline_stack.contains(&target) {
                 // A schema that contains itself only through arrays or maps: give it a name.
                 let name = target.pointer.last().cloned().unwrap_or_else(|| hint.to_owned());
                 let id = self.reserve(&name, &target.display(self.doc), resolved.span);
                 self.by_target.insert(target.clone(), id);
-                return (wrap(Ty::Named(id)), Constraints::default());
+                break (wrap(Ty::Named(id)), Constraints::default());
             }
-            self.inline_stack.push(target.clone());
-            let (ty, constraints) = self.schema(target.file, resolved, hint);
-            self.inline_stack.pop();
+            self.inline_stack.insert(target.clone());
+            let nullable = node.get("nullable").and_then(Node::as_bool).unwrap_or(false);
+            hops.push((target.clone(), resolved, nullable));
+            file = target.file;
+            node = resolved;
+        };
+        // Back along the chain, innermost first.
+        while let Some((target, resolved, nullable)) = hops.pop() {
+            self.inline_stack.remove(&target);
+            let wrap = |ty: Ty| if nullable { Ty::Option(Box::new(ty)) } else { ty };
             // A self-reference found on the way was given a name: that name is now this schema.
-            if let Some(&id) = self.by_target.get(&target) {
+            lowered = if let Some(&id) = self.by_target.get(&target) {
                 if self.types[id.0].is_none() {
-                    self.fill(id, resolved, TypeKind::Newtype(ty));
+                    self.fill(id, resolved, TypeKind::Newtype(lowered.0));
                 }
-                return (wrap(Ty::Named(id)), Constraints::default());
-            }
-            return (wrap(ty), constraints);
+                (wrap(Ty::Named(id)), Constraints::default())
+            } else {
+                (wrap(lowered.0), lowered.1)
+            };
         }
+        lowered
+    }
+
+    /// [`Self::schema`] of a schema that is not a reference.
+    fn schema_value(&mut self, file: FileId, node: &Node, hint: &str) -> (Ty, Constraints) {
         if let Some(xtype) = node.get("x-ivoa-xtype") {
             let kind = xtype.as_str().and_then(|x| DaliType::ALL.iter().find(|(name, _)| name.eq_ignore_ascii_case(x)));
             let Some((_, kind)) = kind else {
