@@ -71,6 +71,14 @@ impl SourceMap {
         format!("{}:{line}:{col}", self.files[span.file].name)
     }
 
+    /// The text of line `line` (1-based, without its newline); empty past the end.
+    pub(crate) fn line_text(&self, file: FileId, line: usize) -> &str {
+        let f = &self.files[file];
+        let Some(&start) = f.line_starts.get(line.wrapping_sub(1)) else { return "" };
+        let end = f.line_starts.get(line).map_or(f.text.len(), |&next| next - 1);
+        f.text.get(start..end).unwrap_or("").trim_end_matches('\r')
+    }
+
     pub(crate) fn named_source(&self, span: Span) -> miette::NamedSource<Arc<str>> {
         let f = &self.files[span.file];
         miette::NamedSource::new(f.name.clone(), f.text.clone()).with_language("yaml")
@@ -787,6 +795,9 @@ fn suggest_target(doc: &Document, target: &Target) -> String {
     match candidates.iter().min_by_key(|c| edit_distance(c, &last)) {
         Some(best) if edit_distance(best, &last) <= 3 => format!("did you mean `{best}`?"),
         _ if candidates.is_empty() => format!("`{}` does not exist", parent_target.display(doc)),
+        _ if candidates.len() > 20 => {
+            format!("`{}` has: {}, … ({} more)", parent_target.display(doc), candidates[..20].join(", "), candidates.len() - 20)
+        }
         _ => format!("`{}` has: {}", parent_target.display(doc), candidates.join(", ")),
     }
 }
@@ -924,7 +935,19 @@ impl MarkedEventReceiver for Builder<'_> {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let len = text.len();
+                let shown = if matches!(style, TScalarStyle::Plain) && text.len() <= 40 { Some(text.clone()) } else { None };
                 let value = scalar(text, style, tag.as_ref().map(|t| t.suffix.as_str()));
+                if let Value::Float(f) = value {
+                    if !f.is_finite() {
+                        let written = shown.unwrap_or_default();
+                        self.error = Some(Box::new(
+                            Diagnostic::error("ivoagen::load::not-finite", Some(Span { len, ..span }), format!("`{written}` is not a finite number"))
+                                .label(if f.is_nan() { "not a number" } else { "infinite" })
+                                .help("JSON, and so OpenAPI, has no infinities or NaN (and a number beyond ±1.8e308 is infinite); leave the keyword out or write a finite bound"),
+                        ));
+                        return;
+                    }
+                }
                 self.finish(Node { value, span: Span { len, ..span } }, anchor, 1);
             }
             Event::SequenceStart(anchor, _) => self.open(Frame::Seq(Vec::new(), span, anchor, 1), span),
