@@ -745,18 +745,35 @@ impl<'a> Lowerer<'a> {
                 _ => Vec::new(),
             }
         };
+        // A path back to `start` stays inside its strongly connected component: only types on a
+        // cycle are searched from, and only through their component (linear for a long chain).
+        let all_edges: Vec<Vec<usize>> = (0..api.types.len()).map(|id| edges(id).into_iter().map(|(t, _)| t).collect()).collect();
+        let component = strongly_connected(&all_edges);
+        let mut sizes = vec![0usize; api.types.len()];
+        for &c in &component {
+            sizes[c] += 1;
+        }
         let mut reported = BTreeSet::new();
+        let mut members_reported = BTreeSet::new();
         for start in 0..api.types.len() {
+            let on_cycle = all_edges[start].contains(&start) || sizes[component[start]] > 1;
+            if !on_cycle || members_reported.contains(&start) {
+                continue;
+            }
             // Depth-first search for a path back to `start`.
             let mut stack = vec![(start, Vec::<(usize, String)>::new())];
             let mut seen = BTreeSet::new();
             while let Some((at, path)) = stack.pop() {
                 for (next, field) in edges(at) {
+                    if component[next] != component[start] {
+                        continue;
+                    }
                     let mut path = path.clone();
                     path.push((at, field));
                     if next == start {
                         let members: BTreeSet<usize> = path.iter().map(|(t, _)| *t).collect();
-                        if reported.insert(members) {
+                        if reported.insert(members.clone()) {
+                            members_reported.extend(members);
                             let (t, f) = &path[0];
                             let span = self.field_spans.get(&(*t, f.clone())).copied().unwrap_or(api.types[*t].span);
                             let chain: Vec<String> = path.iter().map(|(t, f)| format!("{}.{f}", api.types[*t].name)).collect();
@@ -1445,6 +1462,56 @@ fn http_reason(code: u16) -> Option<&'static str> {
     })
 }
 
+/// The strongly connected component of each node of a graph (Tarjan's algorithm, without
+/// recursion, so a chain of thousands of types cannot overflow the stack).
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<usize> {
+    const UNSEEN: usize = usize::MAX;
+    let n = edges.len();
+    let (mut index, mut low, mut component) = (vec![UNSEEN; n], vec![0; n], vec![UNSEEN; n]);
+    let (mut on_stack, mut stack) = (vec![false; n], Vec::new());
+    let (mut next_index, mut next_component) = (0, 0);
+    for root in 0..n {
+        if index[root] != UNSEEN {
+            continue;
+        }
+        // (node, how many of its edges have been followed)
+        let mut work = vec![(root, 0)];
+        while let Some(&mut (at, ref mut followed)) = work.last_mut() {
+            if *followed == 0 && index[at] == UNSEEN {
+                index[at] = next_index;
+                low[at] = next_index;
+                next_index += 1;
+                stack.push(at);
+                on_stack[at] = true;
+            }
+            if let Some(&next) = edges[at].get(*followed) {
+                *followed += 1;
+                if index[next] == UNSEEN {
+                    work.push((next, 0));
+                } else if on_stack[next] {
+                    low[at] = low[at].min(index[next]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[at]);
+            }
+            if low[at] == index[at] {
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    component[member] = next_component;
+                    if member == at {
+                        break;
+                    }
+                }
+                next_component += 1;
+            }
+        }
+    }
+    component
+}
+
 /// Boxes every field that closes a cycle of directly contained types, so every type has a size.
 fn box_cycles(api: &mut Api) {
     let direct = |ty: &Ty| -> Option<usize> {
@@ -1475,6 +1542,10 @@ fn box_cycles(api: &mut Api) {
         }
         false
     };
+    // Boxing only removes edges, so a field whose type is in another strongly connected component
+    // of the graph as it is now can never close a cycle: only fields inside one are searched.
+    let initial: Vec<Vec<usize>> = (0..api.types.len()).map(|id| contains(api, id)).collect();
+    let component = strongly_connected(&initial);
     for id in 0..api.types.len() {
         let field_count = match &api.types[id].kind {
             TypeKind::Struct { fields, .. } => fields.len(),
@@ -1486,7 +1557,7 @@ fn box_cycles(api: &mut Api) {
                 _ => None,
             };
             if let Some(target) = target {
-                if reaches(api, target, id) {
+                if component[target] == component[id] && reaches(api, target, id) {
                     if let TypeKind::Struct { fields, .. } = &mut api.types[id].kind {
                         fields[i].boxed = true;
                     }
