@@ -821,7 +821,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// Parses one file (YAML 1.2, of which JSON is a subset) into a [`Node`] tree, within `limits`.
 fn parse(sources: &SourceMap, file: FileId, limits: &Limits) -> Result<Node, Box<Diagnostic>> {
     let text = sources.file(file).text.clone();
-    let mut builder = Builder { sources, file, limits, stack: Vec::new(), anchors: BTreeMap::new(), root: None, alias_nodes: 0, error: None };
+    let mut builder = Builder { sources, file, limits, stack: Vec::new(), anchors: BTreeMap::new(), root: None, alias_nodes: 0, error: None, cursor: (0, 0) };
     let mut parser = Parser::new_from_str(&text);
     // Event by event (the parser keeps its own stack, so nesting cannot overflow ours), stopping
     // at the first event that breaks a limit.
@@ -874,11 +874,26 @@ struct Builder<'a> {
     alias_nodes: usize,
     /// The first limit broken.
     error: Option<Box<Diagnostic>>,
+    /// The character index and byte offset of the last mark placed.
+    cursor: (usize, usize),
 }
 
 impl Builder<'_> {
-    fn span(&self, mark: Marker) -> Span {
-        let offset = self.sources.offset_of(self.file, mark.line(), mark.col() + 1);
+    /// The place of a parser mark. Marks count characters; the byte offset is found by walking
+    /// forward from the previous mark (marks mostly advance), so a long line costs its length
+    /// once, not once per event.
+    fn span(&mut self, mark: Marker) -> Span {
+        let (chars, bytes) = self.cursor;
+        let offset = if mark.index() >= chars {
+            let text = &self.sources.file(self.file).text;
+            let rest = &text[bytes..];
+            let ahead = mark.index() - chars;
+            let offset = rest.char_indices().nth(ahead).map_or(text.len(), |(i, _)| bytes + i);
+            self.cursor = (mark.index(), offset);
+            offset
+        } else {
+            self.sources.offset_of(self.file, mark.line(), mark.col() + 1)
+        };
         Span { file: self.file, offset, len: 0 }
     }
 
