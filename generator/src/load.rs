@@ -524,22 +524,12 @@ pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<(Document, Vec<Diagnosti
     load_with(fs, path, &LoadOptions::default())
 }
 
-/// Whether `path` is `dir` or inside it, compared lexically (both normalised; a relative path is
-/// made absolute against the current directory when the other is absolute).
+/// Whether `path` is `dir` or inside it, compared lexically after making both absolute against
+/// the current directory and applying `..` (no file-system access; symbolic links not followed).
 fn is_within(path: &Path, dir: &Path) -> bool {
-    let normal = |p: &Path| resolve_relative(Path::new("./x"), &p.to_string_lossy());
-    let (mut path, mut dir) = (normal(path), normal(dir));
-    if path.is_absolute() != dir.is_absolute() {
-        let Ok(cwd) = std::env::current_dir() else { return false };
-        let absolute = |p: PathBuf| if p.is_absolute() { p } else { resolve_relative(&cwd.join("x"), &p.to_string_lossy()) };
-        path = absolute(path);
-        dir = absolute(dir);
-    }
-    // A folder given as `..` (or one that climbs above it) cannot be compared lexically.
-    if dir.components().any(|c| c == Component::ParentDir) && !path.starts_with(&dir) {
-        return false;
-    }
-    path.starts_with(&dir)
+    let Ok(cwd) = std::env::current_dir() else { return false };
+    let absolute = |p: &Path| resolve_relative(&cwd.join("x"), &p.to_string_lossy());
+    absolute(path).starts_with(absolute(dir))
 }
 
 /// Reads one file within the limits: its text (a UTF-8 byte-order mark dropped), or the
@@ -1092,6 +1082,53 @@ mod tests {
         let fs = fs(&[("a.json", "{\"openapi\": \"3.0.3\", \"n\": [1, 2.5, null]}")]);
         let (doc, _) = load(&fs, Path::new("a.json")).unwrap();
         assert_eq!(doc.root().get("n").unwrap().to_json(), serde_json::json!([1, 2.5, null]));
+    }
+
+    #[test]
+    fn references_may_not_leave_the_root_folder() {
+        let files = fs(&[
+            ("root.yaml", "a:\n  $ref: '../up.yaml#/x'\nb:\n  $ref: 'sub/../../up.yaml#/x'\n"),
+            ("../up.yaml", "x: 1\n"),
+        ]);
+        let (sources, diags) = load(&files, Path::new("root.yaml")).unwrap_err();
+        let found: Vec<_> = diags.iter().map(|d| (d.code, d.location(&sources))).collect();
+        assert_eq!(found, [("ivoagen::load::ref-outside", "root.yaml:2:9".to_owned()), ("ivoagen::load::ref-outside", "root.yaml:4:9".to_owned())]);
+        let allowed = LoadOptions { allowed_ref_dirs: vec![PathBuf::from("..")], ..LoadOptions::default() };
+        assert!(load_with(&files, Path::new("root.yaml"), &allowed).is_ok());
+        let files = fs(&[("spec/root.yaml", "a:\n  $ref: 'parts/p.yaml#/x'\n"), ("spec/parts/p.yaml", "x: 1\n")]);
+        assert!(load(&files, Path::new("spec/root.yaml")).is_ok(), "subfolders are inside");
+    }
+
+    #[test]
+    fn limits_are_located_errors() {
+        let tight = LoadOptions { limits: Limits { max_file_bytes: 64, max_depth: 3, max_alias_nodes: 5 }, ..LoadOptions::default() };
+        let code = |text: &str| {
+            let files = fs(&[("a.yaml", text)]);
+            let (sources, diags) = load_with(&files, Path::new("a.yaml"), &tight).unwrap_err();
+            (diags[0].code, diags[0].location(&sources))
+        };
+        assert_eq!(code(&format!("a: '{}'\n", "x".repeat(80))).0, "ivoagen::load::too-large");
+        assert_eq!(code("a:\n  b:\n    c:\n      d: 1\n"), ("ivoagen::load::too-deep", "a.yaml:4:8".to_owned()));
+        assert_eq!(code("a: &a [1, 2, 3]\nb: [*a, *a]\n"), ("ivoagen::load::alias-limit", "a.yaml:2:9".to_owned()));
+        assert_eq!(code("a: -.inf\n"), ("ivoagen::load::not-finite", "a.yaml:1:4".to_owned()));
+    }
+
+    #[test]
+    fn a_bom_is_skipped_and_bad_utf8_located() {
+        let files = fs(&[("a.yaml", "\u{feff}a: 1\n")]);
+        let (doc, _) = load(&files, Path::new("a.yaml")).unwrap();
+        assert_eq!(doc.root().get("a").unwrap().value, Value::Int(1));
+        struct Bytes;
+        impl FileSystem for Bytes {
+            fn read(&self, _: &Path) -> Result<String, String> {
+                Err("bytes only".into())
+            }
+            fn read_bytes(&self, _: &Path, _: usize) -> Result<Vec<u8>, String> {
+                Ok(b"a: 1\nb: 'x\xc3\x28'\n".to_vec())
+            }
+        }
+        let (sources, diags) = load(&Bytes, Path::new("a.yaml")).unwrap_err();
+        assert_eq!((diags[0].code, diags[0].location(&sources)), ("ivoagen::load::not-utf8", "a.yaml:2:6".to_owned()));
     }
 
     #[test]
