@@ -117,7 +117,8 @@ pub fn augmented(fs: &dyn FileSystem, spec: &Path, profile: augment::Profile) ->
 pub fn augmented_with_options(fs: &dyn FileSystem, spec: &Path, profile: augment::Profile, load: &LoadOptions) -> Result<String, Failure> {
     let (mut doc, _) = load::load_with(fs, spec, load).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
     augment::augment(&mut doc, profile);
-    Ok(format!("{}\n", serde_json::to_string_pretty(&load::bundle(&doc)).unwrap_or_default()))
+    let bundled = load::try_bundle(&doc).map_err(|error| Failure { diagnostics: vec![*error], sources: std::mem::take(&mut doc.sources) })?;
+    Ok(format!("{}\n", serde_json::to_string_pretty(&bundled).unwrap_or_default()))
 }
 
 /// `path` made absolute (against `cwd`) and normalised without touching the disk: `.` dropped,

@@ -232,36 +232,91 @@ pub struct Document {
     pub positions: HashMap<Target, Vec<usize>>,
 }
 
+/// How deeply [`try_bundle`] may nest, counting the mappings and sequences of every file inlined
+/// on the way (each file is at most [`Limits::max_depth`] deep; a chain of files referring to the
+/// next one inside nested schemas multiplies that).
+pub const MAX_BUNDLE_DEPTH: usize = 512;
+
+/// How many nodes [`try_bundle`] may copy from other files: a file referred to twice is copied
+/// twice, so a few files that each refer to the next twice would otherwise grow exponentially.
+pub const MAX_BUNDLE_NODES: usize = 2_000_000;
+
 /// The root document as one JSON value: every reference to another file replaced by what it
 /// refers to, so the document stands alone (it is what a generated server publishes). References
 /// within the root file stay references; a reference cycle through other files is left as it is.
+/// `Null` when a bundling limit is reached (see [`try_bundle`]).
 pub fn bundle(doc: &Document) -> serde_json::Value {
-    fn walk(doc: &Document, file: FileId, node: &Node, stack: &mut Vec<Target>) -> serde_json::Value {
-        if let Some(reference) = node.reference() {
-            if let Some(target) = doc.target(file, reference) {
-                if target.file != 0 && !stack.contains(&target) {
-                    if let Some(resolved) = doc.node(&target) {
-                        stack.push(target.clone());
-                        let value = walk(doc, target.file, resolved, stack);
-                        stack.pop();
-                        return value;
+    try_bundle(doc).unwrap_or(serde_json::Value::Null)
+}
+
+/// [`bundle`], or the error at the reference where [`MAX_BUNDLE_DEPTH`] or
+/// [`MAX_BUNDLE_NODES`] was reached.
+pub fn try_bundle(doc: &Document) -> Result<serde_json::Value, Box<Diagnostic>> {
+    struct Walk<'a> {
+        doc: &'a Document,
+        stack: Vec<Target>,
+        depth: usize,
+        copied: usize,
+        error: Option<Box<Diagnostic>>,
+    }
+    impl Walk<'_> {
+        fn walk(&mut self, file: FileId, node: &Node, at: Span) -> serde_json::Value {
+            if self.error.is_some() {
+                return serde_json::Value::Null;
+            }
+            if !self.stack.is_empty() {
+                self.copied += 1;
+            }
+            if self.depth >= MAX_BUNDLE_DEPTH || self.copied > MAX_BUNDLE_NODES {
+                let message = if self.depth >= MAX_BUNDLE_DEPTH {
+                    format!("bundling the files this reference leads to nests more than {MAX_BUNDLE_DEPTH} deep")
+                } else {
+                    format!("bundling copies more than {MAX_BUNDLE_NODES} nodes from other files")
+                };
+                self.error = Some(Box::new(
+                    Diagnostic::error("ivoagen::load::bundle-limit", Some(at), message)
+                        .label("this reference")
+                        .help("a file referred to from many places is copied to each of them; refer to it once, from `components`, and use `#/components/…` references elsewhere"),
+                ));
+                return serde_json::Value::Null;
+            }
+            let doc = self.doc;
+            if let Some(reference) = node.reference() {
+                if let Some(target) = doc.target(file, reference) {
+                    if target.file != 0 && !self.stack.contains(&target) {
+                        if let Some(resolved) = doc.node(&target) {
+                            let span = node.get("$ref").map_or(node.span, |r| r.span);
+                            self.stack.push(target.clone());
+                            let value = self.walk(target.file, resolved, span);
+                            self.stack.pop();
+                            return value;
+                        }
+                    }
+                    if target.file == 0 && file != 0 {
+                        // A reference back into the root file, written from another file.
+                        let mut json = node.to_json();
+                        json["$ref"] = serde_json::Value::String(format!("#{}", target.pointer_text()));
+                        return json;
                     }
                 }
-                if target.file == 0 && file != 0 {
-                    // A reference back into the root file, written from another file.
-                    let mut json = node.to_json();
-                    json["$ref"] = serde_json::Value::String(format!("#{}", target.pointer_text()));
-                    return json;
-                }
             }
-        }
-        match &node.value {
-            Value::Seq(items) => serde_json::Value::Array(items.iter().map(|i| walk(doc, file, i, stack)).collect()),
-            Value::Map(entries) => serde_json::Value::Object(entries.iter().map(|(k, v)| (k.name.clone(), walk(doc, file, v, stack))).collect()),
-            _ => node.to_json(),
+            self.depth += 1;
+            let value = match &node.value {
+                Value::Seq(items) => serde_json::Value::Array(items.iter().map(|i| self.walk(file, i, at)).collect()),
+                Value::Map(entries) => serde_json::Value::Object(entries.iter().map(|(k, v)| (k.name.clone(), self.walk(file, v, at))).collect()),
+                _ => node.to_json(),
+            };
+            self.depth -= 1;
+            value
         }
     }
-    walk(doc, 0, doc.root(), &mut Vec::new())
+    let mut walk = Walk { doc, stack: Vec::new(), depth: 0, copied: 0, error: None };
+    let root = doc.root();
+    let value = walk.walk(0, root, root.span);
+    match walk.error {
+        Some(error) => Err(error),
+        None => Ok(value),
+    }
 }
 
 /// Where a `$ref` leads.

@@ -142,6 +142,13 @@ impl<'a> Lowerer<'a> {
         let base_path = self.base_path();
         let security_schemes = self.security_schemes();
         self.operation_security(&mut operations, &security_schemes);
+        let openapi_json = match crate::load::try_bundle(self.doc) {
+            Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
+            Err(error) => {
+                self.diags.push(*error);
+                return None;
+            }
+        };
         let types: Vec<TypeDef> = self.types.drain(..).map(|t| t.expect("every reserved type is filled")).collect();
         let mut api = Api {
             title,
@@ -149,7 +156,7 @@ impl<'a> Lowerer<'a> {
             description,
             operations,
             types,
-            openapi_json: serde_json::to_string_pretty(&crate::load::bundle(self.doc)).unwrap_or_default(),
+            openapi_json,
             uws,
             base_path,
             security_schemes,

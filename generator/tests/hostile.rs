@@ -221,3 +221,41 @@ fn a_file_over_64_mib_is_refused() {
     assert!(stderr.contains("67108864 bytes"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A root spec whose response schema is `f0.yaml#/S`, and `n` files `f{i}.yaml` whose `S` refers
+/// to the next file's `S` through `through` (`{next}` standing for the reference).
+fn file_chain(dir: &Path, n: usize, through: &str) -> PathBuf {
+    std::fs::write(
+        dir.join("root.yaml"),
+        "openapi: 3.1.0\ninfo: {title: T, version: '1'}\npaths:\n  /x:\n    get:\n      operationId: x\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: {$ref: 'f0.yaml#/S'}\n",
+    )
+    .unwrap();
+    for i in 0..n {
+        let next = format!("{{$ref: 'f{}.yaml#/S'}}", i + 1);
+        let text = if i + 1 < n { format!("S:\n{}\n", through.replace("{next}", &next)) } else { "S: {type: string}\n".to_owned() };
+        std::fs::write(dir.join(format!("f{i}.yaml")), text).unwrap();
+    }
+    dir.join("root.yaml")
+}
+
+#[test]
+fn bundling_other_files_is_bounded() {
+    // 3,000 files, each referring to the next: bundling nested that deep overflowed the stack.
+    let dir = scratch("file-chain");
+    let root = file_chain(&dir, 3_000, "  type: object\n  properties:\n    next: {next}");
+    for command in ["validate", "augment"] {
+        let mut args = vec![command, root.to_str().unwrap()];
+        if command == "augment" {
+            args.extend(["--profile", "dali"]);
+        }
+        let stderr = expect(&args, 2);
+        assert!(stderr.contains("error[ivoagen::load::bundle-limit]: bundling the files this reference leads to nests more than 512 deep"), "{stderr}");
+    }
+    // 30 files, each referring to the next twice: 2^30 copies once bundled.
+    let dir = scratch("file-bomb");
+    let root = file_chain(&dir, 30, "  type: array\n  prefixItems: [{next}, {next}]");
+    let started = Instant::now();
+    let stderr = expect(&["validate", root.to_str().unwrap()], 2);
+    assert!(stderr.contains("error[ivoagen::load::bundle-limit]: bundling copies more than 2000000 nodes from other files"), "{stderr}");
+    eprintln!("the file bomb was stopped in {:?}", started.elapsed());
+}
