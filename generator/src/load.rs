@@ -41,14 +41,31 @@ pub struct SourceFile {
 #[derive(Debug, Default)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
+    /// The first file read from each path.
+    by_path: HashMap<PathBuf, FileId>,
 }
 
 impl SourceMap {
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: String, path: PathBuf, text: String) -> FileId {
         let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let id = self.files.len();
+        self.by_path.entry(path.clone()).or_insert(id);
         self.files.push(SourceFile { name, path, text: text.into(), line_starts });
-        self.files.len() - 1
+        id
+    }
+
+    /// The file read from `path` (the path references are resolved against), if any.
+    pub fn id_of(&self, path: &Path) -> Option<FileId> {
+        self.by_path.get(path).copied()
+    }
+
+    fn set_path(&mut self, id: FileId, path: PathBuf) {
+        if self.by_path.get(&self.files[id].path) == Some(&id) {
+            self.by_path.remove(&self.files[id].path);
+        }
+        self.by_path.entry(path.clone()).or_insert(id);
+        self.files[id].path = path;
     }
 
     /// The file with id `id`.
@@ -438,7 +455,7 @@ impl Document {
             file
         } else {
             let wanted = resolve_relative(&self.sources.file(file).path, path);
-            (0..self.roots.len()).find(|&id| self.sources.file(id).path == wanted)?
+            self.sources.id_of(&wanted).filter(|&id| id < self.roots.len())?
         };
         Some(Target { file, pointer: parse_pointer(fragment)? })
     }
@@ -649,7 +666,7 @@ pub fn load_with(fs: &dyn FileSystem, path: &Path, options: &LoadOptions) -> Res
             return Err((sources, diagnostics.into_vec()));
         }
     };
-    sources.files[id].path = root_path;
+    sources.set_path(id, root_path);
     match parse(&sources, id, limits) {
         Ok(node) => roots.push(node),
         Err(d) => {
@@ -668,7 +685,7 @@ pub fn load_with(fs: &dyn FileSystem, path: &Path, options: &LoadOptions) -> Res
                 continue;
             }
             let wanted = resolve_relative(&sources.file(next).path, path_part);
-            if (0..roots.len()).any(|id| sources.file(id).path == wanted) {
+            if sources.id_of(&wanted).is_some() {
                 continue;
             }
             if !is_within(&wanted, &root_dir) && !options.allowed_ref_dirs.iter().any(|dir| is_within(&wanted, dir)) {
