@@ -156,9 +156,6 @@ pub fn relative_path(from: &Path, to: &Path) -> String {
 /// and spelling it was first run with: run in the crate's directory, the spec relative to it,
 /// flags in a fixed order, defaults left out.
 pub fn regenerate_command(spec_from_crate: &str, profile: Option<augment::Profile>, crate_name: Option<&str>, runtime: &RuntimeDependency) -> String {
-    let quote = |s: &str| {
-        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,".contains(c)) { s.to_owned() } else { format!("'{}'", s.replace('\'', "'\\''")) }
-    };
     let mut command = format!("ivoagen generate {} -o .", quote(spec_from_crate));
     if let Some(profile) = profile {
         command.push_str(&format!(" --profile {profile}"));
@@ -172,6 +169,17 @@ pub fn regenerate_command(spec_from_crate: &str, profile: Option<augment::Profil
         RuntimeDependency::Version(version) => command.push_str(&format!(" --runtime-version {}", quote(version))),
     }
     command
+}
+
+/// [`regenerate_command`] followed by `--allow-ref-dir DIR` for each folder (relative to the
+/// crate, in the order given); the same command when there are none.
+pub fn regenerate_command_allowing(command: String, allowed_ref_dirs_from_crate: &[String]) -> String {
+    allowed_ref_dirs_from_crate.iter().fold(command, |command, dir| format!("{command} --allow-ref-dir {}", quote(dir)))
+}
+
+/// A word for a POSIX shell: as it is when that is safe, else single-quoted.
+fn quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,".contains(c)) { s.to_owned() } else { format!("'{}'", s.replace('\'', "'\\''")) }
 }
 
 #[cfg(test)]
@@ -196,6 +204,10 @@ mod tests {
         assert_eq!(
             regenerate_command("../my spec.yaml", Some(augment::Profile::Soda), Some("x"), &version),
             "ivoagen generate '../my spec.yaml' -o . --profile soda --crate-name x --runtime-version 0.1"
+        );
+        assert_eq!(
+            regenerate_command_allowing("ivoagen generate ../spec.yaml -o .".into(), &["../../shared".into(), "../my dir".into()]),
+            "ivoagen generate ../spec.yaml -o . --allow-ref-dir ../../shared --allow-ref-dir '../my dir'"
         );
     }
 }

@@ -176,8 +176,17 @@ fn main() -> ExitCode {
                 (None, Some(version)) => RuntimeDependency::Version(version),
                 (None, None) => RuntimeDependency::default_for_this_build(),
             };
-            let spec_from_crate = match (resolve(&spec), resolve(&output)) {
-                (Ok(spec), Ok(crate_dir)) => ivoagen::relative_path(&crate_dir, &spec),
+            let (spec_from_crate, allowed_from_crate) = match (resolve(&spec), resolve(&output)) {
+                (Ok(spec), Ok(crate_dir)) => {
+                    let allowed: std::io::Result<Vec<String>> = allow_ref_dir.iter().map(|dir| Ok(ivoagen::relative_path(&crate_dir, &resolve(dir)?))).collect();
+                    match allowed {
+                        Ok(allowed) => (ivoagen::relative_path(&crate_dir, &spec), allowed),
+                        Err(e) => {
+                            eprintln!("ivoagen: cannot resolve the paths given to --allow-ref-dir: {e}");
+                            return ExitCode::from(3);
+                        }
+                    }
+                }
                 (Err(e), _) | (_, Err(e)) => {
                     eprintln!("ivoagen: cannot resolve the paths of {} and {}: {e}", spec.display(), output.display());
                     return ExitCode::from(3);
@@ -189,6 +198,8 @@ fn main() -> ExitCode {
                 let default_name = ivoagen::crate_name(&api.title);
                 let given = crate_name.filter(|name| *name != default_name);
                 let command = ivoagen::regenerate_command(&spec_from_crate, profile, given.as_deref(), &runtime);
+                // The folders `$ref`s may lead to, relative to the crate, so `--check` reads the same files.
+                let command = ivoagen::regenerate_command_allowing(command, &allowed_from_crate);
                 let options = Options { crate_name: given.unwrap_or(default_name), runtime, command, ci: true };
                 ivoagen::render(&api, diagnostics, sources, &options).map(|generated| (generated, options.command))
             });

@@ -195,9 +195,20 @@ fn references_stay_in_the_spec_folder() {
     expect(&["validate", spec, "--allow-ref-dir", "tests/features"], 2);
 }
 
+/// Generates with the folder allowed; the recorded command allows it too (relative to the
+/// crate), so `--check` from the crate's directory passes.
 fn generate_allowed(spec: &str) {
     let dir = scratch("allowed");
-    expect(&["generate", spec, "-o", dir.to_str().unwrap(), "--runtime-path", "../runtime", "--allow-ref-dir", "tests/hostile/shared"], 0);
+    let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime");
+    expect(&["generate", spec, "-o", dir.to_str().unwrap(), "--runtime-path", runtime.to_str().unwrap(), "--allow-ref-dir", "tests/hostile/shared"], 0);
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    let command = lib.lines().find_map(|l| l.split("ivoagen generate ").nth(1)).expect("the header names the command");
+    assert!(command.contains("--allow-ref-dir"), "{command}");
+    let mut args: Vec<&str> = vec!["generate"];
+    args.extend(command.trim_end_matches("`.").split(' '));
+    args.push("--check");
+    let out = Command::new(env!("CARGO_BIN_EXE_ivoagen")).args(&args).current_dir(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
 }
 
 #[test]
