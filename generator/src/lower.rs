@@ -680,7 +680,19 @@ impl<'a> Lowerer<'a> {
                     .set_help("its properties are not part of the generated struct");
                 continue;
             }
+            // Nested `allOf`s recurse too: they count toward the nesting limit.
+            if self.nesting >= MAX_SCHEMA_NESTING {
+                if !self.too_deep {
+                    self.too_deep = true;
+                    self.error("ivoagen::lower::too-deep", part.span, format!("schemas nest more than {MAX_SCHEMA_NESTING} deep here"))
+                        .set_label("too deep")
+                        .set_help("a schema that contains a schema that contains a schema … this deep is refused; flatten the chain");
+                }
+                continue;
+            }
+            self.nesting += 1;
             self.collect_object(pfile, pnode, name, id, fields, required, additional, deny_unknown, depth + 1);
+            self.nesting -= 1;
         }
     }
 

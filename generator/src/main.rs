@@ -133,7 +133,21 @@ fn load_options(allow_ref_dir: Vec<PathBuf>) -> LoadOptions {
     LoadOptions { allowed_ref_dirs: allow_ref_dir, ..LoadOptions::default() }
 }
 
+/// The stack of the thread that does the work. Every recursion over a spec is bounded (see the
+/// README's "Limits"); the bounds fit in 2 MiB, and this is the margin.
+const STACK_BYTES: usize = 64 << 20;
+
 fn main() -> ExitCode {
+    let worker = std::thread::Builder::new().name("ivoagen".into()).stack_size(STACK_BYTES).spawn(run);
+    match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        // No thread (a system out of resources): do the work on this one.
+        Err(_) => run(),
+    }
+}
+
+fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { spec, allow_ref_dir } => match ivoagen::analyse_with_options(&RealFs, &spec, None, &load_options(allow_ref_dir)) {
