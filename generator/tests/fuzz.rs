@@ -29,7 +29,7 @@ const TOKENS: &[&str] = &[
     "1e400", "-1e400", ".inf", ".nan", "-.inf", "0x7fffffffffffffff", "99999999999999999999999", "-0", "1e-400",
     "&a", "*a", "&b [*a, *a, *a]", "!!str", "!!binary", "? ", ": ", "- ", "[", "]", "{", "}", "[[[[[[[[", "{{{{",
     "$ref: '#/'", "$ref: '#/components/schemas/'", "$ref: '../x.yaml'", "$ref: '/etc/passwd'", "$ref: '#/paths/~1x'",
-    "$ref: 'http://example.com/x'", "{$ref: '#'}", "\u{feff}", "\t", "\r\n", "'", "\"", "\\", "\u{10ffff}", "é",
+    "$ref: 'http://example.com/x'", "$ref: '#/components/schemas/%aé'", "$ref: '#/a/%%/%'", "%", "%é", "~", "~2", "#", "{$ref: '#'}", "\u{feff}", "\t", "\r\n", "'", "\"", "\\", "\u{10ffff}", "é",
     "example: []", "example: {}", "example: null", "enum: []", "type: [null]", "items: {}", "required: [x]",
     "maxItems: 0", "minimum: 5\nmaximum: 1", "pattern: '('", "pattern: '(?=x)'", "format: int128", "default: []",
     "allOf: []", "oneOf: []", "anyOf: [{}]", "discriminator: {propertyName: x}", "x-ivoa-xtype: nope",

@@ -270,3 +270,9 @@ fn bundling_other_files_is_bounded() {
     assert!(stderr.contains("error[ivoagen::load::bundle-limit]: bundling copies more than 2000000 nodes from other files"), "{stderr}");
     eprintln!("the file bomb was stopped in {:?}", started.elapsed());
 }
+
+#[test]
+fn a_percent_sign_before_a_multibyte_character_is_no_escape() {
+    let stderr = expect(&["validate", "tests/hostile/percent-escape.yaml"], 2);
+    assert!(stderr.starts_with("tests/hostile/percent-escape.yaml:6:15: error[ivoagen::load::dangling-ref]"), "{stderr}");
+}
