@@ -276,3 +276,9 @@ fn a_percent_sign_before_a_multibyte_character_is_no_escape() {
     let stderr = expect(&["validate", "tests/hostile/percent-escape.yaml"], 2);
     assert!(stderr.starts_with("tests/hostile/percent-escape.yaml:6:15: error[ivoagen::load::dangling-ref]"), "{stderr}");
 }
+
+#[test]
+fn a_date_time_example_with_a_character_across_byte_10_is_checked_not_a_panic() {
+    let (stderr, _) = generate("tests/hostile/date-time-example.yaml", "date-time");
+    assert!(stderr.contains("written"), "{stderr}");
+}
