@@ -105,6 +105,13 @@ impl Diagnostic {
             }
             return out;
         };
+        let (line, col) = sources.line_col(span.file, span.offset);
+        if (line.saturating_sub(1)..=line + 1).any(|l| sources.line_text(span.file, l).len() > MAX_SNIPPET_LINE) {
+            // miette cannot draw a label past column 65,535 (and such a line is unreadable):
+            // show a window of the line around the place instead.
+            out.push_str(&self.render_window(sources, span, line, col));
+            return out;
+        }
         let report = Rendered { diagnostic: self, source: sources.named_source(span) };
         let theme = if color {
             miette::GraphicalTheme::unicode()
@@ -117,6 +124,39 @@ impl Diagnostic {
             // miette's first lines repeat the message, which the location line already says.
             let start = snippet.lines().position(|l| l.contains("╭─[")).unwrap_or(0);
             out.extend(snippet.lines().skip(start).map(|l| format!("{}\n", l.trim_end())));
+        }
+        out
+    }
+}
+
+/// Lines longer than this (in bytes; minified JSON) are shown as a window around the place.
+const MAX_SNIPPET_LINE: usize = 1_000;
+
+/// How many characters of a long line are shown on each side of the place.
+const WINDOW: usize = 40;
+
+impl Diagnostic {
+    /// The snippet of a place on a very long line: a window of the line around it, the label
+    /// under it, and the hint, drawn like miette's.
+    fn render_window(&self, sources: &SourceMap, span: Span, line: usize, col: usize) -> String {
+        let text = sources.line_text(span.file, line);
+        let chars: Vec<char> = text.chars().collect();
+        let at = (col - 1).min(chars.len());
+        let from = at.saturating_sub(WINDOW);
+        let to = (at + WINDOW.max(span.len.min(WINDOW))).min(chars.len());
+        let excerpt: String = chars[from..to].iter().map(|&c| if c.is_control() { ' ' } else { c }).collect();
+        let (lead, tail) = (if from > 0 { "…" } else { "" }, if to < chars.len() { "…" } else { "" });
+        let number = line.to_string();
+        let pad = " ".repeat(number.len());
+        let under = " ".repeat(lead.chars().count() + at - from);
+        let width = span.len.clamp(1, to.saturating_sub(at).max(1));
+        let mut out = format!("{pad} ╭─[{}]\n", sources.location(span));
+        out.push_str(&format!("{number} │ {lead}{excerpt}{tail}\n"));
+        out.push_str(&format!("{pad} · {under}{}\n", "─".repeat(width)));
+        out.push_str(&format!("{pad} · {under}╰── {}\n", self.label));
+        out.push_str(&format!("{pad} ╰────\n"));
+        if let Some(help) = &self.help {
+            out.push_str(&format!("  help: {help}\n"));
         }
         out
     }

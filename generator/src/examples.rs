@@ -168,7 +168,11 @@ fn is_date(s: &str) -> bool {
 }
 
 fn is_date_time(s: &str) -> bool {
-    s.len() >= 20 && is_date(&s[..10]) && matches!(s.as_bytes()[10], b'T' | b't') && (s.ends_with('Z') || s.ends_with('z') || s[19..].contains(['+', '-']))
+    // `get`: a non-ASCII character may straddle byte 10 or 19 (then it is no date-time).
+    s.len() >= 20
+        && s.get(..10).is_some_and(is_date)
+        && matches!(s.as_bytes()[10], b'T' | b't')
+        && (s.ends_with('Z') || s.ends_with('z') || s.get(19..).is_some_and(|zone| zone.contains(['+', '-'])))
 }
 
 /// The DALI syntax of `kind`, checked as the runtime's parsers check it (counts and ranges).

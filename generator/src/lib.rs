@@ -17,7 +17,7 @@ pub mod write;
 
 use diagnostics::Diagnostic;
 use emit::File;
-use load::{FileSystem, SourceMap};
+use load::{FileSystem, LoadOptions, SourceMap};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -50,7 +50,17 @@ pub fn analyse(fs: &dyn FileSystem, spec: &Path) -> Result<(ir::Api, Vec<Diagnos
 
 /// [`analyse`], after applying an IVOA profile to the spec.
 pub fn analyse_with(fs: &dyn FileSystem, spec: &Path, profile: Option<augment::Profile>) -> Result<(ir::Api, Vec<Diagnostic>, SourceMap), Failure> {
-    let (mut doc, mut diagnostics) = load::load(fs, spec).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
+    analyse_with_options(fs, spec, profile, &LoadOptions::default())
+}
+
+/// [`analyse_with`], loading with `load` (the folders `$ref`s may lead to, the limits).
+pub fn analyse_with_options(
+    fs: &dyn FileSystem,
+    spec: &Path,
+    profile: Option<augment::Profile>,
+    load: &LoadOptions,
+) -> Result<(ir::Api, Vec<Diagnostic>, SourceMap), Failure> {
+    let (mut doc, mut diagnostics) = load::load_with(fs, spec, load).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
     if let Some(profile) = profile {
         augment::augment(&mut doc, profile);
     }
@@ -100,9 +110,15 @@ pub fn is_crate_name(name: &str) -> bool {
 /// The spec at `spec` with `profile` applied, bundled into one JSON document (what `ivoagen
 /// augment` prints).
 pub fn augmented(fs: &dyn FileSystem, spec: &Path, profile: augment::Profile) -> Result<String, Failure> {
-    let (mut doc, _) = load::load(fs, spec).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
+    augmented_with_options(fs, spec, profile, &LoadOptions::default())
+}
+
+/// [`augmented`], loading with `load`.
+pub fn augmented_with_options(fs: &dyn FileSystem, spec: &Path, profile: augment::Profile, load: &LoadOptions) -> Result<String, Failure> {
+    let (mut doc, _) = load::load_with(fs, spec, load).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
     augment::augment(&mut doc, profile);
-    Ok(format!("{}\n", serde_json::to_string_pretty(&load::bundle(&doc)).unwrap_or_default()))
+    let bundled = load::try_bundle(&doc).map_err(|error| Failure { diagnostics: vec![*error], sources: std::mem::take(&mut doc.sources) })?;
+    Ok(format!("{}\n", serde_json::to_string_pretty(&bundled).unwrap_or_default()))
 }
 
 /// `path` made absolute (against `cwd`) and normalised without touching the disk: `.` dropped,
@@ -140,9 +156,6 @@ pub fn relative_path(from: &Path, to: &Path) -> String {
 /// and spelling it was first run with: run in the crate's directory, the spec relative to it,
 /// flags in a fixed order, defaults left out.
 pub fn regenerate_command(spec_from_crate: &str, profile: Option<augment::Profile>, crate_name: Option<&str>, runtime: &RuntimeDependency) -> String {
-    let quote = |s: &str| {
-        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,".contains(c)) { s.to_owned() } else { format!("'{}'", s.replace('\'', "'\\''")) }
-    };
     let mut command = format!("ivoagen generate {} -o .", quote(spec_from_crate));
     if let Some(profile) = profile {
         command.push_str(&format!(" --profile {profile}"));
@@ -156,6 +169,17 @@ pub fn regenerate_command(spec_from_crate: &str, profile: Option<augment::Profil
         RuntimeDependency::Version(version) => command.push_str(&format!(" --runtime-version {}", quote(version))),
     }
     command
+}
+
+/// [`regenerate_command`] followed by `--allow-ref-dir DIR` for each folder (relative to the
+/// crate, in the order given); the same command when there are none.
+pub fn regenerate_command_allowing(command: String, allowed_ref_dirs_from_crate: &[String]) -> String {
+    allowed_ref_dirs_from_crate.iter().fold(command, |command, dir| format!("{command} --allow-ref-dir {}", quote(dir)))
+}
+
+/// A word for a POSIX shell: as it is when that is safe, else single-quoted.
+fn quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,".contains(c)) { s.to_owned() } else { format!("'{}'", s.replace('\'', "'\\''")) }
 }
 
 #[cfg(test)]
@@ -180,6 +204,10 @@ mod tests {
         assert_eq!(
             regenerate_command("../my spec.yaml", Some(augment::Profile::Soda), Some("x"), &version),
             "ivoagen generate '../my spec.yaml' -o . --profile soda --crate-name x --runtime-version 0.1"
+        );
+        assert_eq!(
+            regenerate_command_allowing("ivoagen generate ../spec.yaml -o .".into(), &["../../shared".into(), "../my dir".into()]),
+            "ivoagen generate ../spec.yaml -o . --allow-ref-dir ../../shared --allow-ref-dir '../my dir'"
         );
     }
 }

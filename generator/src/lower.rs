@@ -17,6 +17,10 @@ const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "p
 const CONSTRUCTORS: &[&str] = &["Some", "None", "Ok", "Err"];
 const TYPES: &[&str] = &["string", "integer", "number", "boolean", "array", "object", "null"];
 
+/// How deeply schemas may nest in schemas, counting every property, item, alternative and named
+/// type on the way (a chain of plain `$ref`s counts once): lowering recurses this deep.
+pub const MAX_SCHEMA_NESTING: usize = 128;
+
 /// Lowers a loaded document. Returns the API unless an error was found.
 pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
     let mut lowerer = Lowerer {
@@ -27,7 +31,9 @@ pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
         // The prelude's constructors, which models' code calls (`Ok(())`): a tuple struct of
         // that name would shadow them.
         type_names: CONSTRUCTORS.iter().map(|c| (*c).to_owned()).collect(),
-        inline_stack: Vec::new(),
+        inline_stack: BTreeSet::new(),
+        nesting: 0,
+        too_deep: false,
         field_spans: BTreeMap::new(),
         pending_names: BTreeMap::new(),
     };
@@ -50,7 +56,12 @@ struct Lowerer<'a> {
     types: Vec<Option<TypeDef>>,
     by_target: BTreeMap<Target, TypeId>,
     type_names: BTreeSet<String>,
-    inline_stack: Vec<Target>,
+    /// The references being lowered inline (a set: each is in it once).
+    inline_stack: BTreeSet<Target>,
+    /// How many [`Lowerer::schema`] calls are under way (see [`MAX_SCHEMA_NESTING`]).
+    nesting: usize,
+    /// Whether the nesting limit was reported.
+    too_deep: bool,
     field_spans: BTreeMap<(usize, String), Span>,
     pending_names: BTreeMap<TypeId, (String, String, Span)>,
 }
@@ -131,6 +142,13 @@ impl<'a> Lowerer<'a> {
         let base_path = self.base_path();
         let security_schemes = self.security_schemes();
         self.operation_security(&mut operations, &security_schemes);
+        let openapi_json = match crate::load::try_bundle(self.doc) {
+            Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
+            Err(error) => {
+                self.diags.push(*error);
+                return None;
+            }
+        };
         let types: Vec<TypeDef> = self.types.drain(..).map(|t| t.expect("every reserved type is filled")).collect();
         let mut api = Api {
             title,
@@ -138,7 +156,7 @@ impl<'a> Lowerer<'a> {
             description,
             operations,
             types,
-            openapi_json: serde_json::to_string_pretty(&crate::load::bundle(self.doc)).unwrap_or_default(),
+            openapi_json,
             uws,
             base_path,
             security_schemes,
@@ -318,40 +336,76 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Lowers a schema to a type reference and the constraints Rust cannot express.
+    ///
+    /// A chain of references (`A: {$ref: B}`, `B: {$ref: C}`, …) is walked in a loop, however long;
+    /// schemas nested in schemas (through properties, items, named types) recurse, at most
+    /// [`MAX_SCHEMA_NESTING`] deep.
     fn schema(&mut self, file: FileId, node: &Node, hint: &str) -> (Ty, Constraints) {
-        if let Some(reference) = node.reference() {
-            let Some(target) = self.doc.target(file, reference) else { return (Ty::Json, Constraints::default()) };
-            let Some(resolved) = self.doc.node(&target) else { return (Ty::Json, Constraints::default()) };
-            // OpenAPI 3.0 style `nullable` next to a 3.1 `$ref`.
-            let nullable = node.get("nullable").and_then(Node::as_bool).unwrap_or(false);
-            let wrap = |ty: Ty| if nullable { Ty::Option(Box::new(ty)) } else { ty };
+        if self.nesting >= MAX_SCHEMA_NESTING {
+            if !self.too_deep {
+                self.too_deep = true;
+                self.error("ivoagen::lower::too-deep", node.span, format!("schemas nest more than {MAX_SCHEMA_NESTING} deep here"))
+                    .set_label("too deep")
+                    .set_help("a schema that contains a schema that contains a schema … this deep is refused; flatten the chain");
+            }
+            return (Ty::Json, Constraints::default());
+        }
+        self.nesting += 1;
+        let lowered = self.schema_through_refs(file, node, hint);
+        self.nesting -= 1;
+        lowered
+    }
+
+    fn schema_through_refs(&mut self, file: FileId, node: &Node, hint: &str) -> (Ty, Constraints) {
+        // The references followed so far, each with its target, the node it leads to and whether
+        // it was nullable (OpenAPI 3.0 style `nullable` next to a `$ref`).
+        let mut hops: Vec<(Target, &Node, bool)> = Vec::new();
+        let (mut file, mut node) = (file, node);
+        let mut lowered = loop {
+            let Some(reference) = node.reference() else { break self.schema_value(file, node, hint) };
+            let wrap = |ty: Ty| if node.get("nullable").and_then(Node::as_bool).unwrap_or(false) { Ty::Option(Box::new(ty)) } else { ty };
+            let Some(target) = self.doc.target(file, reference) else { break (Ty::Json, Constraints::default()) };
+            let Some(resolved) = self.doc.node(&target) else { break (Ty::Json, Constraints::default()) };
             if let Some(&id) = self.by_target.get(&target) {
-                return (wrap(Ty::Named(id)), Constraints::default());
+                break (wrap(Ty::Named(id)), Constraints::default());
             }
             if self.is_named_kind(target.file, resolved) {
                 let name = target.pointer.last().cloned().unwrap_or_else(|| hint.to_owned());
                 let id = self.named_type(target.file, resolved, Some(target), &name);
-                return (wrap(Ty::Named(id)), Constraints::default());
+                break (wrap(Ty::Named(id)), Constraints::default());
             }
             if self.inline_stack.contains(&target) {
                 // A schema that contains itself only through arrays or maps: give it a name.
                 let name = target.pointer.last().cloned().unwrap_or_else(|| hint.to_owned());
                 let id = self.reserve(&name, &target.display(self.doc), resolved.span);
                 self.by_target.insert(target.clone(), id);
-                return (wrap(Ty::Named(id)), Constraints::default());
+                break (wrap(Ty::Named(id)), Constraints::default());
             }
-            self.inline_stack.push(target.clone());
-            let (ty, constraints) = self.schema(target.file, resolved, hint);
-            self.inline_stack.pop();
+            self.inline_stack.insert(target.clone());
+            let nullable = node.get("nullable").and_then(Node::as_bool).unwrap_or(false);
+            hops.push((target.clone(), resolved, nullable));
+            file = target.file;
+            node = resolved;
+        };
+        // Back along the chain, innermost first.
+        while let Some((target, resolved, nullable)) = hops.pop() {
+            self.inline_stack.remove(&target);
+            let wrap = |ty: Ty| if nullable { Ty::Option(Box::new(ty)) } else { ty };
             // A self-reference found on the way was given a name: that name is now this schema.
-            if let Some(&id) = self.by_target.get(&target) {
+            lowered = if let Some(&id) = self.by_target.get(&target) {
                 if self.types[id.0].is_none() {
-                    self.fill(id, resolved, TypeKind::Newtype(ty));
+                    self.fill(id, resolved, TypeKind::Newtype(lowered.0));
                 }
-                return (wrap(Ty::Named(id)), Constraints::default());
-            }
-            return (wrap(ty), constraints);
+                (wrap(Ty::Named(id)), Constraints::default())
+            } else {
+                (wrap(lowered.0), lowered.1)
+            };
         }
+        lowered
+    }
+
+    /// [`Self::schema`] of a schema that is not a reference.
+    fn schema_value(&mut self, file: FileId, node: &Node, hint: &str) -> (Ty, Constraints) {
         if let Some(xtype) = node.get("x-ivoa-xtype") {
             let kind = xtype.as_str().and_then(|x| DaliType::ALL.iter().find(|(name, _)| name.eq_ignore_ascii_case(x)));
             let Some((_, kind)) = kind else {
@@ -626,7 +680,19 @@ impl<'a> Lowerer<'a> {
                     .set_help("its properties are not part of the generated struct");
                 continue;
             }
+            // Nested `allOf`s recurse too: they count toward the nesting limit.
+            if self.nesting >= MAX_SCHEMA_NESTING {
+                if !self.too_deep {
+                    self.too_deep = true;
+                    self.error("ivoagen::lower::too-deep", part.span, format!("schemas nest more than {MAX_SCHEMA_NESTING} deep here"))
+                        .set_label("too deep")
+                        .set_help("a schema that contains a schema that contains a schema … this deep is refused; flatten the chain");
+                }
+                continue;
+            }
+            self.nesting += 1;
             self.collect_object(pfile, pnode, name, id, fields, required, additional, deny_unknown, depth + 1);
+            self.nesting -= 1;
         }
     }
 
@@ -698,18 +764,35 @@ impl<'a> Lowerer<'a> {
                 _ => Vec::new(),
             }
         };
+        // A path back to `start` stays inside its strongly connected component: only types on a
+        // cycle are searched from, and only through their component (linear for a long chain).
+        let all_edges: Vec<Vec<usize>> = (0..api.types.len()).map(|id| edges(id).into_iter().map(|(t, _)| t).collect()).collect();
+        let component = strongly_connected(&all_edges);
+        let mut sizes = vec![0usize; api.types.len()];
+        for &c in &component {
+            sizes[c] += 1;
+        }
         let mut reported = BTreeSet::new();
+        let mut members_reported = BTreeSet::new();
         for start in 0..api.types.len() {
+            let on_cycle = all_edges[start].contains(&start) || sizes[component[start]] > 1;
+            if !on_cycle || members_reported.contains(&start) {
+                continue;
+            }
             // Depth-first search for a path back to `start`.
             let mut stack = vec![(start, Vec::<(usize, String)>::new())];
             let mut seen = BTreeSet::new();
             while let Some((at, path)) = stack.pop() {
                 for (next, field) in edges(at) {
+                    if component[next] != component[start] {
+                        continue;
+                    }
                     let mut path = path.clone();
                     path.push((at, field));
                     if next == start {
                         let members: BTreeSet<usize> = path.iter().map(|(t, _)| *t).collect();
-                        if reported.insert(members) {
+                        if reported.insert(members.clone()) {
+                            members_reported.extend(members);
                             let (t, f) = &path[0];
                             let span = self.field_spans.get(&(*t, f.clone())).copied().unwrap_or(api.types[*t].span);
                             let chain: Vec<String> = path.iter().map(|(t, f)| format!("{}.{f}", api.types[*t].name)).collect();
@@ -1398,6 +1481,56 @@ fn http_reason(code: u16) -> Option<&'static str> {
     })
 }
 
+/// The strongly connected component of each node of a graph (Tarjan's algorithm, without
+/// recursion, so a chain of thousands of types cannot overflow the stack).
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<usize> {
+    const UNSEEN: usize = usize::MAX;
+    let n = edges.len();
+    let (mut index, mut low, mut component) = (vec![UNSEEN; n], vec![0; n], vec![UNSEEN; n]);
+    let (mut on_stack, mut stack) = (vec![false; n], Vec::new());
+    let (mut next_index, mut next_component) = (0, 0);
+    for root in 0..n {
+        if index[root] != UNSEEN {
+            continue;
+        }
+        // (node, how many of its edges have been followed)
+        let mut work = vec![(root, 0)];
+        while let Some(&mut (at, ref mut followed)) = work.last_mut() {
+            if *followed == 0 && index[at] == UNSEEN {
+                index[at] = next_index;
+                low[at] = next_index;
+                next_index += 1;
+                stack.push(at);
+                on_stack[at] = true;
+            }
+            if let Some(&next) = edges[at].get(*followed) {
+                *followed += 1;
+                if index[next] == UNSEEN {
+                    work.push((next, 0));
+                } else if on_stack[next] {
+                    low[at] = low[at].min(index[next]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[at]);
+            }
+            if low[at] == index[at] {
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    component[member] = next_component;
+                    if member == at {
+                        break;
+                    }
+                }
+                next_component += 1;
+            }
+        }
+    }
+    component
+}
+
 /// Boxes every field that closes a cycle of directly contained types, so every type has a size.
 fn box_cycles(api: &mut Api) {
     let direct = |ty: &Ty| -> Option<usize> {
@@ -1428,6 +1561,10 @@ fn box_cycles(api: &mut Api) {
         }
         false
     };
+    // Boxing only removes edges, so a field whose type is in another strongly connected component
+    // of the graph as it is now can never close a cycle: only fields inside one are searched.
+    let initial: Vec<Vec<usize>> = (0..api.types.len()).map(|id| contains(api, id)).collect();
+    let component = strongly_connected(&initial);
     for id in 0..api.types.len() {
         let field_count = match &api.types[id].kind {
             TypeKind::Struct { fields, .. } => fields.len(),
@@ -1439,7 +1576,7 @@ fn box_cycles(api: &mut Api) {
                 _ => None,
             };
             if let Some(target) = target {
-                if reaches(api, target, id) {
+                if component[target] == component[id] && reaches(api, target, id) {
                     if let TypeKind::Struct { fields, .. } = &mut api.types[id].kind {
                         fields[i].boxed = true;
                     }

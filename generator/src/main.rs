@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use ivoagen::diagnostics::{Diagnostic, Severity};
-use ivoagen::load::{RealFs, SourceMap};
+use ivoagen::load::{LoadOptions, RealFs, SourceMap};
 use ivoagen::augment::Profile;
 use ivoagen::{Options, RuntimeDependency};
 use std::io::IsTerminal;
@@ -46,6 +46,9 @@ enum Command {
         /// Apply an IVOA profile (dali, uws, soda) to a spec without `x-ivoa-*` keys first.
         #[arg(long)]
         profile: Option<Profile>,
+        /// Let `$ref`s lead into this folder too (besides the spec's own folder); repeatable.
+        #[arg(long = "allow-ref-dir", value_name = "DIR")]
+        allow_ref_dir: Vec<PathBuf>,
     },
     /// Write the spec with an IVOA profile's `x-ivoa-*` keys added, bundled into one JSON document.
     Augment {
@@ -57,11 +60,17 @@ enum Command {
         /// Where to write the augmented document (default: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Let `$ref`s lead into this folder too (besides the spec's own folder); repeatable.
+        #[arg(long = "allow-ref-dir", value_name = "DIR")]
+        allow_ref_dir: Vec<PathBuf>,
     },
     /// Print the diagnostics of a spec without generating anything.
     Validate {
         /// The OpenAPI document (YAML or JSON).
         spec: PathBuf,
+        /// Let `$ref`s lead into this folder too (besides the spec's own folder); repeatable.
+        #[arg(long = "allow-ref-dir", value_name = "DIR")]
+        allow_ref_dir: Vec<PathBuf>,
     },
 }
 
@@ -119,10 +128,29 @@ fn normalise_relative(path: &str) -> String {
     if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
 }
 
+/// The loader's options from the command line: the folders `$ref`s may also lead to.
+fn load_options(allow_ref_dir: Vec<PathBuf>) -> LoadOptions {
+    LoadOptions { allowed_ref_dirs: allow_ref_dir, ..LoadOptions::default() }
+}
+
+/// The stack of the thread that does the work. Every recursion over a spec is bounded (see the
+/// README's "Limits"); the bounds fit in 2 MiB, and this is the margin.
+const STACK_BYTES: usize = 64 << 20;
+
 fn main() -> ExitCode {
+    let worker = std::thread::Builder::new().name("ivoagen".into()).stack_size(STACK_BYTES).spawn(run);
+    match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        // No thread (a system out of resources): do the work on this one.
+        Err(_) => run(),
+    }
+}
+
+fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { spec } => match ivoagen::analyse(&RealFs, &spec) {
+        Command::Validate { spec, allow_ref_dir } => match ivoagen::analyse_with_options(&RealFs, &spec, None, &load_options(allow_ref_dir)) {
             Ok((api, diagnostics, sources)) => {
                 print(&diagnostics, &sources);
                 eprintln!("{}: {} operation(s), {} type(s)", spec.display(), api.operations.len(), api.types.len());
@@ -133,7 +161,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Augment { spec, profile, output } => match ivoagen::augmented(&RealFs, &spec, profile) {
+        Command::Augment { spec, profile, output, allow_ref_dir } => match ivoagen::augmented_with_options(&RealFs, &spec, profile, &load_options(allow_ref_dir)) {
             Ok(text) => match output {
                 None => {
                     print!("{text}");
@@ -152,7 +180,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Generate { spec, output, check, crate_name, runtime_path, runtime_version, profile } => {
+        Command::Generate { spec, output, check, crate_name, runtime_path, runtime_version, profile, allow_ref_dir } => {
             if let Some(name) = crate_name.as_deref().filter(|n| !ivoagen::is_crate_name(n)) {
                 eprintln!("ivoagen: `{name}` is not a valid crate name: use letters, digits, `-` and `_`, starting with a letter");
                 return ExitCode::from(2);
@@ -162,19 +190,30 @@ fn main() -> ExitCode {
                 (None, Some(version)) => RuntimeDependency::Version(version),
                 (None, None) => RuntimeDependency::default_for_this_build(),
             };
-            let spec_from_crate = match (resolve(&spec), resolve(&output)) {
-                (Ok(spec), Ok(crate_dir)) => ivoagen::relative_path(&crate_dir, &spec),
+            let (spec_from_crate, allowed_from_crate) = match (resolve(&spec), resolve(&output)) {
+                (Ok(spec), Ok(crate_dir)) => {
+                    let allowed: std::io::Result<Vec<String>> = allow_ref_dir.iter().map(|dir| Ok(ivoagen::relative_path(&crate_dir, &resolve(dir)?))).collect();
+                    match allowed {
+                        Ok(allowed) => (ivoagen::relative_path(&crate_dir, &spec), allowed),
+                        Err(e) => {
+                            eprintln!("ivoagen: cannot resolve the paths given to --allow-ref-dir: {e}");
+                            return ExitCode::from(3);
+                        }
+                    }
+                }
                 (Err(e), _) | (_, Err(e)) => {
                     eprintln!("ivoagen: cannot resolve the paths of {} and {}: {e}", spec.display(), output.display());
                     return ExitCode::from(3);
                 }
             };
-            let generated = ivoagen::analyse_with(&RealFs, &spec, profile).and_then(|(api, diagnostics, sources)| {
+            let generated = ivoagen::analyse_with_options(&RealFs, &spec, profile, &load_options(allow_ref_dir)).and_then(|(api, diagnostics, sources)| {
                 // The crate name defaults to the title, known only once the spec is read; the
                 // command names it only when it is not that default.
                 let default_name = ivoagen::crate_name(&api.title);
                 let given = crate_name.filter(|name| *name != default_name);
                 let command = ivoagen::regenerate_command(&spec_from_crate, profile, given.as_deref(), &runtime);
+                // The folders `$ref`s may lead to, relative to the crate, so `--check` reads the same files.
+                let command = ivoagen::regenerate_command_allowing(command, &allowed_from_crate);
                 let options = Options { crate_name: given.unwrap_or(default_name), runtime, command, ci: true };
                 ivoagen::render(&api, diagnostics, sources, &options).map(|generated| (generated, options.command))
             });

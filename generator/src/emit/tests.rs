@@ -4,7 +4,7 @@
 //! the test asserts the 400 that names the parameter and the rule.
 
 use super::rust::{Rust, ident};
-use crate::examples::{breakable_rules, scalar_text, violating};
+use crate::examples::{breakable_rules, scalar_text, synthesize, violating};
 use crate::ir::*;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -313,8 +313,12 @@ impl Emitter<'_> {
                 let item_c = p.constraints.items.as_deref().cloned().unwrap_or_default();
                 for rule in breakable_rules(self.rust.api, item, &item_c) {
                     let written = violating(self.rust.api, item, &item_c, rule).into_iter().find_map(|bad| {
+                        // The first item broken (an empty example gets one item, the broken one).
                         let mut values = items.clone();
-                        values[0] = bad;
+                        match values.first_mut() {
+                            Some(first) => *first = bad,
+                            None => values.push(bad),
+                        }
                         let mut bad_wire = without(&wire, op, p);
                         put(&mut bad_wire, p, &Value::Array(values)).then_some(bad_wire)
                     });
@@ -323,10 +327,12 @@ impl Emitter<'_> {
                     let rule = if rule == "enum" { "enum" } else { rule };
                     tests.push(self.rejection(op, &bad_wire, &format!("{}_rejects_an_item_of_{}_breaking_{}", op.name, p.name, rule), &parameter, rule));
                 }
-                if let Some(max) = p.constraints.max_items {
+                // One more item than allowed: copies of the first (of a valid one if there is none).
+                let filler = items.first().cloned().or_else(|| synthesize(self.rust.api, item, &item_c));
+                if let (Some(max), Some(filler)) = (p.constraints.max_items, filler) {
                     let mut values = items.clone();
                     while (values.len() as u64) <= max {
-                        values.push(items[0].clone());
+                        values.push(filler.clone());
                     }
                     let mut bad_wire = without(&wire, op, p);
                     let unique_ok = !p.constraints.unique_items;
