@@ -458,6 +458,9 @@ where
         let router = make_router(config.clone()).await?;
         run(mount(router, &config), &config, name).await.map_err(|e| e.to_string())
     });
+    // Work still running on blocking threads (a job's last write, a store call) gets a moment to
+    // finish; the process does not wait on it longer than that.
+    runtime.shutdown_timeout(BLOCKING_GRACE);
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -472,6 +475,9 @@ async fn run(router: Router, config: &Config, name: &str) -> std::io::Result<()>
     eprintln!("{name}: listening on http://{}{}/", listener.local_addr()?, config.base_path);
     serve_with(listener, router, shutdown(), config.limits()).await
 }
+
+/// How long an exiting server waits for work on blocking threads, after requests in flight.
+const BLOCKING_GRACE: Duration = Duration::from_secs(2);
 
 /// How long a shutdown waits for requests in flight before it drops them.
 const DRAIN: Duration = Duration::from_secs(10);

@@ -214,10 +214,13 @@ fn shutdown_stops_running_jobs() {
     assert!(until(Duration::from_secs(10), || files(&folder) >= 3));
     let term = std::process::Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().unwrap();
     assert!(term.success());
-    // The process ends soon (a zombie until reaped), and its job wrote nothing more.
+    // The process ends soon (a zombie until reaped), and its job wrote nothing more. The bound is
+    // well below the 10 s a shutdown waits for requests in flight, with room for a loaded machine.
     let stat = format!("/proc/{}/stat", server.pid());
-    let ended = until(Duration::from_secs(3), || std::fs::read_to_string(&stat).map_or(true, |s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'))));
-    assert!(ended, "the server is still running 3 s after SIGTERM");
+    let signalled = std::time::Instant::now();
+    let ended = until(Duration::from_secs(8), || std::fs::read_to_string(&stat).map_or(true, |s| s.split(") ").nth(1).is_some_and(|r| r.starts_with('Z'))));
+    eprintln!("the server ended {:?} after SIGTERM", signalled.elapsed());
+    assert!(ended, "the server is still running 8 s after SIGTERM");
     let written = files(&folder);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(files(&folder), written);
