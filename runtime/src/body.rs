@@ -267,6 +267,12 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, bytes: 
     let mut parts = multer::Multipart::new(stream, boundary);
     while let Some(field) = parts.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or_default().to_owned();
+        // A part's name is a parameter name: printable ASCII but `"` and `\`, as the published
+        // description says (a quoted header parameter cannot carry control characters, and
+        // clients disagree on escaping the other two).
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+            return Err(RequestError::new("body", "type", format!("multipart part name {name:?} is not printable ASCII")));
+        }
         let content_type = field.content_type().map(|m| m.essence_str().to_owned());
         let is_file = field.file_name().is_some()
             || content_type.as_deref().is_some_and(|t| !t.starts_with("text/"));
