@@ -24,6 +24,10 @@ fn schemathesis_finds_nothing_the_description_does_not_say() {
         .arg("--no-color")
         .arg("run")
         .arg(format!("http://{}/soda/openapi.json", server.addr))
+        // The base URL, so that the stateful phase follows the absolute `Location` of a new job
+        // (schemathesis infers links from it) to the job's resources.
+        .arg("--url")
+        .arg(format!("http://{}/soda", server.addr))
         .args(["--max-examples", "20", "--seed", "1", "--request-timeout", "10"])
         .args(["--generation-database", "none"])
         .output()

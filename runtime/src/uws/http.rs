@@ -325,7 +325,9 @@ async fn error(State(uws): State<Uws>, Path(id): Path<String>, request: Request)
     match job.error {
         // A failed job's error document is served with 200 (DALI).
         Some(e) => Ok(text(format!("Error: {}\n", e.message))),
-        None => Err(fail(EngineError::NotFound(format!("job `{id}` has no error")))),
+        // A job that has not failed is still there: its error is empty (as an unknown quote is),
+        // not 404, which says there is no such job.
+        None => Ok(text(String::new())),
     }
 }
 
