@@ -19,6 +19,8 @@ fn schemathesis_finds_nothing_the_description_does_not_say() {
     soda_cutout_server::service::sample::ensure(&data).expect("the sample data can be written");
     let server = Server::start(&built("soda-cutout-server"), &["--data-dir", data.to_str().expect("a UTF-8 path"), "--uws-max-wait", "1s"]);
     let out = Command::new(&schemathesis)
+        // Its cache (`.schemathesis/`) goes under target/, not into the checkout.
+        .current_dir(root().join("target/e2e"))
         .arg("--config-file")
         .arg(root().join("tests/schemathesis.toml"))
         .arg("--no-color")
