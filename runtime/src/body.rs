@@ -362,4 +362,17 @@ mod tests {
         assert_eq!(raw.values(crate::params::Location::Form, "id"), ["a", "b"]);
         assert_eq!(raw.file("f").unwrap().data.as_ref(), b"\x01\x02");
     }
+
+    #[tokio::test]
+    async fn multipart_part_names_are_printable_ascii_without_quote_or_backslash() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, "multipart/form-data; boundary=XX".parse().unwrap());
+        let parts = http::Request::builder().body(()).unwrap().into_parts().0;
+        for (name, ok) in [("ID", true), ("a.b-c_d~", true), ("", false), ("a b", false), ("\\", false), ("é", false)] {
+            let body = format!("--XX\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\nv\r\n--XX--\r\n");
+            let mut raw = RawRequest::new(&parts, Vec::new());
+            let result = multipart(&mut raw, &headers, Bytes::from(body)).await;
+            assert_eq!(result.is_ok(), ok, "{name:?}: {result:?}");
+        }
+    }
 }
