@@ -69,7 +69,7 @@ pub struct SodaSyncRequest {
     /// Stokes or polarization states to keep; repeat for several (they form one filter).
     pub pol: Option<Vec<crate::models::Stokes>>,
     /// `RESPONSEFORMAT` (query parameter).
-    /// The output format, as a MIME type or a short form (votable, csv, tsv, fits, text, html).
+    /// The output format; cutouts are FITS only.
     pub responseformat: Option<String>,
 }
 /// The responses of [`Api::soda_sync`].
@@ -137,7 +137,7 @@ pub struct LinksRequest {
     /// The dataset, as a publisher DID (`ivo://authority/path?NAME`) or the archive's own name.
     pub id: Vec<String>,
     /// `RESPONSEFORMAT` (query parameter).
-    /// The output format, as a MIME type or a short form (votable, csv, tsv, fits, text, html).
+    /// The output format; links are a DataLink VOTable only.
     pub responseformat: Option<String>,
     /// The service's URL as the client sees it (`--public-url`, or the `Host` and
     /// `X-Forwarded-*` headers, then the base path), for building absolute links.

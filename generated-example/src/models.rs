@@ -688,6 +688,7 @@ impl rt::Validate for PostJobPhaseBodyPhase {
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct PostJobExecutionDurationBody {
+    /// Seconds the job may run, 0 for as long as the server allows; brought within the server's maximum (`--uws-max-execution-duration`).
     #[serde(rename = "EXECUTIONDURATION")]
     pub executionduration: i64,
 }
@@ -700,6 +701,7 @@ impl rt::Validate for PostJobExecutionDurationBody {
             let path = path.property("EXECUTIONDURATION");
             let value = &self.executionduration;
             rt::validate::minimum(path, *value as f64, 0f64, false)?;
+            rt::validate::maximum(path, *value as f64, 9223372036854776000f64, false)?;
         }
         Ok(())
     }

@@ -9,6 +9,16 @@ use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
 use rt::{Location, RawRequest, RequestError};
 use std::sync::Arc;
+static PATTERN_0: std::sync::LazyLock<rt::Regex> = std::sync::LazyLock::new(|| {
+    rt::Regex::new("^(application/fits|fits|image/fits)$")
+        .expect("ivoagen checked this pattern")
+});
+static PATTERN_1: std::sync::LazyLock<rt::Regex> = std::sync::LazyLock::new(|| {
+    rt::Regex::new(
+            "^(votable|application/x-votable\\+xml(;content=datalink)?|text/xml|application/xml)$",
+        )
+        .expect("ivoagen checked this pattern")
+});
 /// The capabilities VOSI lists: every endpoint with an `x-ivoa-standard-id`.
 const CAPABILITIES: &[rt::vosi::Capability] = &[
     rt::vosi::Capability {
@@ -324,7 +334,7 @@ async fn soda_sync_request(
         String,
     >(&raw, Location::Query, "RESPONSEFORMAT")?;
     if let Some(value) = &responseformat {
-        rt::validate::length("RESPONSEFORMAT", value, None, Some(256u64))?;
+        rt::validate::pattern("RESPONSEFORMAT", value, &PATTERN_0)?;
     }
     Ok(crate::api::SodaSyncRequest {
         id,
@@ -391,7 +401,7 @@ async fn links_request(
         String,
     >(&raw, Location::Query, "RESPONSEFORMAT")?;
     if let Some(value) = &responseformat {
-        rt::validate::length("RESPONSEFORMAT", value, None, Some(256u64))?;
+        rt::validate::pattern("RESPONSEFORMAT", value, &PATTERN_1)?;
     }
     Ok(crate::api::LinksRequest {
         id,

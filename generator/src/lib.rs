@@ -12,6 +12,7 @@ pub mod examples;
 pub mod ir;
 pub mod load;
 pub mod lower;
+pub mod publish;
 pub mod naming;
 pub mod write;
 

@@ -143,7 +143,7 @@ impl<'a> Lowerer<'a> {
         let security_schemes = self.security_schemes();
         self.operation_security(&mut operations, &security_schemes);
         let openapi_json = match crate::load::try_bundle(self.doc) {
-            Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
+            Ok(json) => serde_json::to_string_pretty(&crate::publish::publish(json, &operations, uws.as_ref())).unwrap_or_default(),
             Err(error) => {
                 self.diags.push(*error);
                 return None;

@@ -267,6 +267,12 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, bytes: 
     let mut parts = multer::Multipart::new(stream, boundary);
     while let Some(field) = parts.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or_default().to_owned();
+        // A part's name is a parameter name: printable ASCII but `"` and `\`, as the published
+        // description says (a quoted header parameter cannot carry control characters, and
+        // clients disagree on escaping the other two).
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+            return Err(RequestError::new("body", "type", format!("multipart part name {name:?} is not printable ASCII")));
+        }
         let content_type = field.content_type().map(|m| m.essence_str().to_owned());
         let is_file = field.file_name().is_some()
             || content_type.as_deref().is_some_and(|t| !t.starts_with("text/"));
@@ -355,5 +361,18 @@ mod tests {
         multipart(&mut raw, &headers, Bytes::from(body)).await.unwrap();
         assert_eq!(raw.values(crate::params::Location::Form, "id"), ["a", "b"]);
         assert_eq!(raw.file("f").unwrap().data.as_ref(), b"\x01\x02");
+    }
+
+    #[tokio::test]
+    async fn multipart_part_names_are_printable_ascii_without_quote_or_backslash() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, "multipart/form-data; boundary=XX".parse().unwrap());
+        let parts = http::Request::builder().body(()).unwrap().into_parts().0;
+        for (name, ok) in [("ID", true), ("a.b-c_d~", true), ("", false), ("a b", false), ("\\", false), ("é", false)] {
+            let body = format!("--XX\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\nv\r\n--XX--\r\n");
+            let mut raw = RawRequest::new(&parts, Vec::new());
+            let result = multipart(&mut raw, &headers, Bytes::from(body)).await;
+            assert_eq!(result.is_ok(), ok, "{name:?}: {result:?}");
+        }
     }
 }

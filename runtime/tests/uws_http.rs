@@ -116,6 +116,17 @@ async fn errors_of_the_job_api_have_the_uws_statuses() {
     usage(send(&app, "POST", &format!("{path}/executionduration"), Some("alice"), Some("EXECUTIONDURATION=-5")).await);
     usage(send(&app, "GET", &format!("{path}?WAIT=soon"), Some("alice"), None).await);
     usage(send(&app, "POST", path.as_str(), Some("alice"), Some("ACTION=EXPLODE")).await);
+    // The bounds the published description declares (specs/uws.yaml).
+    usage(send(&app, "GET", &format!("{path}?WAIT=-2"), Some("alice"), None).await);
+    usage(send(&app, "GET", &format!("{path}?WAIT=9223372036854775808"), Some("alice"), None).await);
+    usage(send(&app, "GET", &format!("{path}?PHASE=SLEEPING"), Some("alice"), None).await);
+    usage(send(&app, "GET", "/soda/async?LAST=9223372036854775808", Some("alice"), None).await);
+    usage(send(&app, "POST", &format!("{path}/executionduration"), Some("alice"), Some("EXECUTIONDURATION=9223372036854775808")).await);
+    let (status, _, _, _) = send(&app, "POST", &format!("{path}/executionduration"), Some("alice"), Some("EXECUTIONDURATION=9223372036854775807")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // A job that has not failed has an empty error, not 404 (which says there is no such job).
+    let (status, _, _, text) = send(&app, "GET", &format!("{path}/error"), Some("alice"), None).await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, ""));
     // Unknown job: 404.
     let (status, _, _, text) = send(&app, "GET", "/soda/async/nosuchjob/phase", Some("alice"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{text}");

@@ -193,7 +193,7 @@ async fn list(State(uws): State<Uws>, request: Request) -> Answer {
     let mut pairs = query_pairs(&parts);
     let phases = take(&mut pairs, "PHASE").iter().map(|p| p.parse::<Phase>().map_err(usage)).collect::<Result<Vec<_>, _>>()?;
     let after = single(&mut pairs, "AFTER")?.map(|a| instant(&a).ok_or_else(|| usage(format!("AFTER `{a}` is not an ISO 8601 instant")))).transpose()?;
-    let last = single(&mut pairs, "LAST")?.map(|l| l.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| usage(format!("LAST `{l}` is not a positive integer")))).transpose()?;
+    let last = single(&mut pairs, "LAST")?.map(|l| l.parse::<usize>().ok().filter(|n| *n > 0 && i64::try_from(*n).is_ok()).ok_or_else(|| usage(format!("LAST `{l}` is not a positive integer")))).transpose()?;
     let jobs = uws.engine.list(uws.owner(&parts).as_deref(), &phases, after, last).await.map_err(fail)?;
     Ok(xml(documents::jobs(&jobs, &uws.jobs_url(&parts))))
 }
@@ -227,12 +227,13 @@ async fn job(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -
     // read buffer) while it does.
     drop(parts);
     let wait = single(&mut pairs, "WAIT")?;
+    // PHASE is checked even without WAIT (where it has no effect), as the description declares it.
+    let phase = single(&mut pairs, "PHASE")?.map(|p| p.parse::<Phase>().map_err(usage)).transpose()?;
     let job = match wait {
         None => uws.engine.get(owner.as_deref(), &id).await,
         Some(w) => {
-            let seconds: i64 = w.parse().map_err(|_| usage(format!("WAIT `{w}` is not an integer")))?;
+            let seconds: i64 = w.parse().ok().filter(|s| *s >= -1).ok_or_else(|| usage(format!("WAIT `{w}` is not -1 or a number of seconds")))?;
             let timeout = (seconds >= 0).then(|| Duration::from_secs(seconds.unsigned_abs()));
-            let phase = single(&mut pairs, "PHASE")?.map(|p| p.parse::<Phase>().map_err(usage)).transpose()?;
             uws.engine.wait(owner.as_deref(), &id, timeout, phase).await
         }
     }
@@ -292,7 +293,8 @@ async fn set_execution_duration(State(uws): State<Uws>, Path(id): Path<String>, 
 }
 
 fn seconds(value: &str) -> Result<u64, Failure> {
-    value.trim().parse::<u64>().map_err(|_| usage(format!("EXECUTIONDURATION `{value}` is not a number of seconds")))
+    // At most i64::MAX, as the description declares (and as the job store keeps it).
+    value.trim().parse::<u64>().ok().filter(|s| i64::try_from(*s).is_ok()).ok_or_else(|| usage(format!("EXECUTIONDURATION `{value}` is not a number of seconds")))
 }
 
 async fn destruction(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
@@ -323,7 +325,9 @@ async fn error(State(uws): State<Uws>, Path(id): Path<String>, request: Request)
     match job.error {
         // A failed job's error document is served with 200 (DALI).
         Some(e) => Ok(text(format!("Error: {}\n", e.message))),
-        None => Err(fail(EngineError::NotFound(format!("job `{id}` has no error")))),
+        // A job that has not failed is still there: its error is empty (as an unknown quote is),
+        // not 404, which says there is no such job.
+        None => Ok(text(String::new())),
     }
 }
 
