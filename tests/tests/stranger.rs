@@ -52,18 +52,16 @@ fn cargo(dir: &Path) -> Command {
 /// A folder outside the repository (and outside any Cargo workspace), empty; a test removes it
 /// when it passes, and leaves it for a look when it fails.
 fn outside(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ivoagen-stranger-{}", std::process::id())).join(name);
+    // One folder per test, side by side: tests run at once, so none may remove a shared parent.
+    let dir = std::env::temp_dir().join(format!("ivoagen-stranger-{}-{name}", std::process::id()));
     passed(&dir);
     std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
     dir
 }
 
-/// Removes a passed test's folder, and the run's folder once it is empty.
+/// Removes a passed test's folder.
 fn passed(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
-    if let Some(parent) = dir.parent() {
-        let _ = std::fs::remove_dir(parent);
-    }
 }
 
 fn run(dir: &Path, program: &Path, args: &[&str]) -> Output {
