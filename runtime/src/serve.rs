@@ -473,7 +473,7 @@ where
 async fn run(router: Router, config: &Config, name: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     eprintln!("{name}: listening on http://{}{}/", listener.local_addr()?, config.base_path);
-    serve_with(listener, router, shutdown(), config.limits()).await
+    serve_with(listener, router, shutdown_signal(), config.limits()).await
 }
 
 /// How long an exiting server waits for work on blocking threads, after requests in flight.
@@ -732,7 +732,8 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Labelled<S> {
     }
 }
 
-async fn shutdown() {
+/// Completes on Ctrl-C or SIGTERM: what stops a server, and (through the UWS engine) its jobs.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -354,27 +354,6 @@ pub fn new_id() -> Result<String, EngineError> {
     Ok((0..26).map(|i| char::from(ALPHABET[((n >> (i * 5)) & 31) as usize])).collect())
 }
 
-async fn signalled() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-}
-
 impl Engine {
     /// Starts the engine on `store`: jobs that were executing when the service stopped become
     /// ERROR (or are queued again, if configured), queued jobs are queued again, and the reaper
@@ -422,7 +401,7 @@ impl Engine {
         if engine.inner.config.stop_on_signal {
             let stopper = engine.clone();
             tokio::spawn(async move {
-                signalled().await;
+                crate::serve::shutdown_signal().await;
                 stopper.shutdown();
             });
         }
