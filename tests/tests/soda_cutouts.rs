@@ -37,6 +37,15 @@ fn start(name: &str, args: &[&str]) -> (Server, PathBuf) {
     (Server::start(&binary(), &all), data)
 }
 
+/// Runs a script of `tests/pyvo` with `input` on its stdin and reads its stdout as JSON.
+fn python_json(script: &str, input: &[u8]) -> serde_json::Value {
+    let mut child = Command::new(python()).arg(root().join(script)).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{script} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
 fn get(server: &Server, target: &str) -> Response {
     http(&server.addr, "GET", target, &[], b"")
 }
@@ -72,29 +81,37 @@ fn cutouts_are_pixel_for_pixel_cfitsio_imcopy() {
     let work = root().join("target/e2e/imcopy");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
+    // Each request, and the same region as astropy's input (tests/pyvo/cutout_box.py).
     let cases = [
-        ("sample-image", "CIRCLE=10.70+41.26+0.02"),
-        ("sample-image", "POLYGON=10.66+41.25+10.70+41.25+10.69+41.29"),
-        ("sample-image", "POS=RANGE+10.6+10.7+41.2+41.3"),
-        ("sample-image", "CIRCLE=10.60+41.20+0.1"),
-        ("sample-cube", "CIRCLE=83.82+-5.39+0.1&BAND=5.1e-7+5.3e-7&POL=Q&POL=U"),
-        ("sample-cube", "POS=CIRCLE+83.9+-5.3+0.05&POL=V"),
+        ("sample-image", "CIRCLE=10.70+41.26+0.02", json!({"circle": [10.70, 41.26, 0.02]})),
+        ("sample-image", "POLYGON=10.66+41.25+10.70+41.25+10.69+41.29", json!({"polygon": [10.66, 41.25, 10.70, 41.25, 10.69, 41.29]})),
+        ("sample-image", "POS=RANGE+10.6+10.7+41.2+41.3", json!({"range": [10.6, 10.7, 41.2, 41.3]})),
+        ("sample-image", "CIRCLE=10.60+41.20+0.1", json!({"circle": [10.60, 41.20, 0.1]})),
+        ("sample-cube", "CIRCLE=83.82+-5.39+0.1&BAND=5.1e-7+5.3e-7&POL=Q&POL=U", json!({"circle": [83.82, -5.39, 0.1], "band": [5.1e-7, 5.3e-7], "pol": ["Q", "U"]})),
+        ("sample-cube", "POS=CIRCLE+83.9+-5.3+0.05&POL=V", json!({"circle": [83.9, -5.3, 0.05], "pol": ["V"]})),
+        ("sample-image", "CIRCLE=10.713+41.281+0.00517", json!({"circle": [10.713, 41.281, 0.00517]})),
+        ("sample-image", "CIRCLE=10.6521+41.2234+0.0333", json!({"circle": [10.6521, 41.2234, 0.0333]})),
+        ("sample-image", "POLYGON=10.65+41.24+10.72+41.23+10.73+41.30+10.66+41.31", json!({"polygon": [10.65, 41.24, 10.72, 41.23, 10.73, 41.30, 10.66, 41.31]})),
+        ("sample-cube", "POS=RANGE+83.75+83.85+-5.45+-5.33&BAND=5.02e-7+5.17e-7", json!({"range": [83.75, 83.85, -5.45, -5.33], "band": [5.02e-7, 5.17e-7]})),
+        ("sample-cube", "CIRCLE=83.8017+-5.4122+0.0712&POL=I", json!({"circle": [83.8017, -5.4122, 0.0712], "pol": ["I"]})),
     ];
-    for (n, (id, filters)) in cases.iter().enumerate() {
+    // The box of each cutout, computed from the request alone by astropy's WCS, not by the server.
+    let input: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|(id, _, region)| {
+            let mut case = region.clone();
+            case["file"] = json!(data.join(format!("{id}.fits")));
+            case
+        })
+        .collect();
+    let boxes: Vec<Vec<(usize, usize)>> = serde_json::from_value(python_json("tests/pyvo/cutout_box.py", &serde_json::to_vec(&input).unwrap())).unwrap();
+    for (n, ((id, filters, _), expected)) in cases.iter().zip(&boxes).enumerate() {
         let response = get(&server, &format!("/soda/sync?ID={id}&{filters}"));
         assert_eq!(response.status, 200, "{filters}: {}", response.text());
         assert_eq!(response.header("content-type"), Some("application/fits"));
         assert_eq!(response.body.len() % fits::BLOCK, 0, "a FITS file is whole blocks");
         let ours = header_of(&response.body);
-        let original = fits::Image::open(&std::fs::File::open(data.join(format!("{id}.fits"))).unwrap()).unwrap();
-        // The box, from the cutout's own header: CRPIX shifted by the first pixel, NAXIS its length.
-        let section: Vec<String> = (1..=original.axes.len())
-            .map(|i| {
-                let first = original.header.number(&format!("CRPIX{i}")).unwrap() - ours.number(&format!("CRPIX{i}")).unwrap() + 1.0;
-                let last = first + ours.number(&format!("NAXIS{i}")).unwrap() - 1.0;
-                format!("{}:{}", first as usize, last as usize)
-            })
-            .collect();
+        let section: Vec<String> = expected.iter().map(|(first, last)| format!("{first}:{last}")).collect();
         let out = work.join(format!("{n}.fits"));
         let status = Command::new("imcopy")
             .arg(format!("{}[{}]", data.join(format!("{id}.fits")).display(), section.join(",")))
@@ -105,9 +122,10 @@ fn cutouts_are_pixel_for_pixel_cfitsio_imcopy() {
         assert!(status.success(), "imcopy failed for {filters}");
         let theirs_bytes = std::fs::read(&out).unwrap();
         let theirs = header_of(&theirs_bytes);
-        for i in 1..=original.axes.len() {
+        // The server's box is astropy's, and its header's WCS is CFITSIO's for that box.
+        for i in 1..=expected.len() {
             for key in [format!("NAXIS{i}"), format!("CRPIX{i}")] {
-                assert_eq!(ours.number(&key), theirs.number(&key), "{filters}: {key}");
+                assert_eq!(ours.number(&key), theirs.number(&key), "{filters}: {key} (expected box [{}])", section.join(","));
             }
         }
         assert_eq!(data_of(&response.body, &ours), data_of(&theirs_bytes, &theirs), "{filters}: pixels differ from imcopy [{}]", section.join(","));
@@ -152,12 +170,7 @@ fn world_to_pixel_matches_astropy() {
             cases.push(json!({ "cards": cards, "world": world.iter().map(|&(l, b)| [l, b]).collect::<Vec<_>>() }));
         }
     }
-    let input = serde_json::to_string(&cases).unwrap();
-    let mut child = Command::new(python()).arg(root().join("tests/pyvo/world2pix.py")).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let theirs: Vec<Vec<(f64, f64)>> = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: Vec<Vec<(f64, f64)>> = serde_json::from_value(python_json("tests/pyvo/world2pix.py", &serde_json::to_vec(&cases).unwrap())).unwrap();
     assert_eq!(theirs.len(), ours.len());
     let mut worst = 0.0f64;
     for (case, (a, b)) in ours.iter().zip(&theirs).enumerate() {

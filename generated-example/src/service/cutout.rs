@@ -112,16 +112,7 @@ impl Region {
                 let r_pixels = radius.to_radians().sin().to_degrees() / scale;
                 let n = if r_pixels <= 0.05 { 16 } else { (std::f64::consts::PI / (1.0 - 0.05 / r_pixels).acos()).ceil() as usize };
                 let n = n.clamp(16, 20_000);
-                let (l0, b0, r) = (lon.to_radians(), lat.to_radians(), radius.to_radians());
-                let circle = (0..=n)
-                    .map(|i| {
-                        let bearing = 2.0 * std::f64::consts::PI * i as f64 / n as f64;
-                        let b = (b0.sin() * r.cos() + b0.cos() * r.sin() * bearing.cos()).clamp(-1.0, 1.0).asin();
-                        let l = l0 + (bearing.sin() * r.sin() * b0.cos()).atan2(r.cos() - b0.sin() * b.sin());
-                        (l.to_degrees().rem_euclid(360.0), b.to_degrees())
-                    })
-                    .collect();
-                vec![circle]
+                vec![(0..=n).map(|i| circle_point((*lon, *lat), *radius, 2.0 * std::f64::consts::PI * i as f64 / n as f64)).collect()]
             }
             Region::Range { lon: (l1, l2), lat: (b1, b2) } => {
                 let (b1, b2) = (b1.max(-90.0), b2.min(90.0));
@@ -150,6 +141,58 @@ impl Region {
             }
             // Polygons are walked edge by edge, refined only near the image: see `PolygonWalk`.
             Region::Polygon(_) => Vec::new(),
+        }
+    }
+}
+
+/// The point `radius` degrees from `centre` at `bearing` radians east of north.
+fn circle_point(centre: (f64, f64), radius: f64, bearing: f64) -> (f64, f64) {
+    let (l0, b0, r) = (centre.0.to_radians(), centre.1.to_radians(), radius.to_radians());
+    let b = (b0.sin() * r.cos() + b0.cos() * r.sin() * bearing.cos()).clamp(-1.0, 1.0).asin();
+    let l = l0 + (bearing.sin() * r.sin() * b0.cos()).atan2(r.cos() - b0.sin() * b.sin());
+    (l.to_degrees().rem_euclid(360.0), b.to_degrees())
+}
+
+/// Adds to `bounds` the true extremes of a circle's boundary in pixels. The chords between the
+/// `samples` (at bearings `2π i / n`) stray up to 0.05 pixel inside the arc, enough to miss a
+/// pixel the circle touches; each extreme sample inside the image is refined by a golden-section
+/// search between its neighbours (24 steps narrow the bearing a million times).
+fn refine_circle(celestial: &wcs::Celestial, (centre, radius): ((f64, f64), f64), samples: &[Option<(f64, f64)>], (lo, hi): ((f64, f64), (f64, f64)), bounds: &mut Option<Bounds>) {
+    let n = samples.len().saturating_sub(1);
+    if n < 3 {
+        return;
+    }
+    let inside = |p: (f64, f64)| lo.0 <= p.0 && p.0 <= hi.0 && lo.1 <= p.1 && p.1 <= hi.1;
+    let step = 2.0 * std::f64::consts::PI / n as f64;
+    let project = |bearing: f64| {
+        let (l, b) = circle_point(centre, radius, bearing);
+        celestial.world_to_pixel(l, b)
+    };
+    // Each extreme: a coordinate, as the value to minimise (the negated one for a maximum).
+    let objectives: [fn((f64, f64)) -> f64; 4] = [|p| p.0, |p| -p.0, |p| p.1, |p| -p.1];
+    for objective in objectives {
+        let best = (0..n).filter(|&i| samples[i].is_some_and(inside)).min_by(|&i, &j| objective(samples[i].unwrap()).total_cmp(&objective(samples[j].unwrap())));
+        let Some(i) = best else { continue };
+        let cost = |bearing: f64| project(bearing).map_or(f64::INFINITY, objective);
+        let (mut a, mut b) = ((i as f64 - 1.0) * step, (i as f64 + 1.0) * step);
+        let ratio = (5f64.sqrt() - 1.0) / 2.0;
+        let (mut c, mut d) = (b - ratio * (b - a), a + ratio * (b - a));
+        let (mut fc, mut fd) = (cost(c), cost(d));
+        for _ in 0..24 {
+            if fc < fd {
+                (b, d, fd) = (d, c, fc);
+                c = b - ratio * (b - a);
+                fc = cost(c);
+            } else {
+                (a, c, fc) = (c, d, fd);
+                d = a + ratio * (b - a);
+                fd = cost(d);
+            }
+        }
+        if let Some(p) = project((a + b) / 2.0)
+            && inside(p)
+        {
+            Bounds::add(bounds, p);
         }
     }
 }
@@ -302,6 +345,9 @@ fn spatial_box(image: &Image, celestial: &wcs::Celestial, region: &Region) -> Op
     }
     for loop_ in region.boundary(celestial.pixel_scale()) {
         let projected: Vec<Option<(f64, f64)>> = loop_.iter().map(|&(l, b)| celestial.world_to_pixel(l, b)).collect();
+        if let Region::Circle { lon, lat, radius } = *region {
+            refine_circle(celestial, ((lon, lat), radius), &projected, (lo, hi), &mut bounds);
+        }
         for pair in projected.windows(2) {
             let (Some(a), Some(b)) = (pair[0], pair[1]) else { continue };
             // A jump across a projection's discontinuity is not an edge of the region.
