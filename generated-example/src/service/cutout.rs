@@ -156,7 +156,8 @@ fn circle_point(centre: (f64, f64), radius: f64, bearing: f64) -> (f64, f64) {
 /// Adds to `bounds` the true extremes of a circle's boundary in pixels. The chords between the
 /// `samples` (at bearings `2π i / n`) stray up to 0.05 pixel inside the arc, enough to miss a
 /// pixel the circle touches; each extreme sample inside the image is refined by a golden-section
-/// search between its neighbours (24 steps narrow the bearing a million times).
+/// search between its neighbours: 16 steps narrow the bearing 2,000 times, and since the
+/// coordinate is flat at its extreme, the error left (0.05 pixel times the square) is below 1e-7 pixel.
 fn refine_circle(celestial: &wcs::Celestial, (centre, radius): ((f64, f64), f64), samples: &[Option<(f64, f64)>], (lo, hi): ((f64, f64), (f64, f64)), bounds: &mut Option<Bounds>) {
     let n = samples.len().saturating_sub(1);
     if n < 3 {
@@ -178,7 +179,7 @@ fn refine_circle(celestial: &wcs::Celestial, (centre, radius): ((f64, f64), f64)
         let ratio = (5f64.sqrt() - 1.0) / 2.0;
         let (mut c, mut d) = (b - ratio * (b - a), a + ratio * (b - a));
         let (mut fc, mut fd) = (cost(c), cost(d));
-        for _ in 0..24 {
+        for _ in 0..16 {
             if fc < fd {
                 (b, d, fd) = (d, c, fc);
                 c = b - ratio * (b - a);
