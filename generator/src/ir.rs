@@ -4,7 +4,7 @@
 //! live in an arena ([`Api::types`]) keyed by [`TypeId`], so recursive schemas need no cycles of
 //! pointers; the lowering decides which fields are boxed.
 
-use crate::load::Span;
+use crate::source::Span;
 
 /// The whole API: what one generated crate serves.
 #[derive(Debug, Clone)]

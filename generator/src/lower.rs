@@ -8,7 +8,8 @@
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::ir::*;
-use crate::load::{Document, FileId, Node, Span, Target, Value, edit_distance};
+use crate::load::{Document, Node, Target, Value, edit_distance};
+use crate::source::{FileId, Span};
 use crate::naming::{Namer, OperationNames, Renamed, Roles, field_name, type_name, unique};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -130,10 +131,10 @@ impl<'a> Lowerer<'a> {
         // similar ones.
         if let Some(schemas) = root.get("components").and_then(|c| c.get("schemas")) {
             for (key, _) in schemas.entries() {
-                let target = Target { file: 0, pointer: vec!["components".into(), "schemas".into(), key.name.clone()] };
+                let target = Target { file: FileId::ROOT, pointer: vec!["components".into(), "schemas".into(), key.name.clone()] };
                 let node = self.doc.node(&target).expect("the entry exists");
-                if self.is_named_kind(0, node) {
-                    self.named_type(0, node, Some(target), &key.name);
+                if self.is_named_kind(FileId::ROOT, node) {
+                    self.named_type(FileId::ROOT, node, Some(target), &key.name);
                 }
             }
         }
@@ -174,7 +175,7 @@ impl<'a> Lowerer<'a> {
         let Some(schemes) = root.get("components").and_then(|c| c.get("securitySchemes")) else { return Vec::new() };
         let mut out = Vec::new();
         for (key, node) in schemes.entries() {
-            let (_, node, _) = self.doc.resolve(0, node);
+            let (_, node, _) = self.doc.resolve(FileId::ROOT, node);
             let ty = node.get("type").and_then(Node::as_str).unwrap_or_default();
             let http_scheme = node.get("scheme").and_then(Node::as_str).unwrap_or_default().to_ascii_lowercase();
             let (kind, cookie, challenge, mut parameters) = match ty {
@@ -215,7 +216,7 @@ impl<'a> Lowerer<'a> {
         }
         let root = self.doc.root();
         for op in operations.iter_mut() {
-            let node = root.get("paths").and_then(|p| p.get(&op.path)).map(|item| self.doc.resolve(0, item).1).and_then(|item| item.get(&op.method));
+            let node = root.get("paths").and_then(|p| p.get(&op.path)).map(|item| self.doc.resolve(FileId::ROOT, item).1).and_then(|item| item.get(&op.method));
             let requirements = node.and_then(|n| n.get("security")).or_else(|| root.get("security"));
             let mut security = Security { modality: "none", schemes: Vec::new() };
             if let Some(list) = requirements {
@@ -739,7 +740,7 @@ impl<'a> Lowerer<'a> {
         if value.contains('#') || value.contains('/') {
             self.doc.target(file, value)
         } else {
-            Some(Target { file: 0, pointer: vec!["components".into(), "schemas".into(), value.to_owned()] })
+            Some(Target { file: FileId::ROOT, pointer: vec!["components".into(), "schemas".into(), value.to_owned()] })
         }
     }
 
@@ -827,7 +828,7 @@ impl<'a> Lowerer<'a> {
         let secured = root.get("components").and_then(|c| c.get("securitySchemes")).is_some_and(|s| !s.entries().is_empty());
         let mut namer = Namer::new();
         for (path_key, item) in root.get("paths").map(Node::entries).unwrap_or_default() {
-            let (file, item, _) = self.doc.resolve(0, item);
+            let (file, item, _) = self.doc.resolve(FileId::ROOT, item);
             let path = path_key.name.clone();
             if !path.starts_with('/') {
                 self.error("ivoagen::lower::path", path_key.span, format!("path `{path}` does not start with `/`"));
@@ -1207,7 +1208,7 @@ impl<'a> Lowerer<'a> {
 
     fn form_fields(&self, id: TypeId) -> Vec<Param> {
         let Some(TypeKind::Struct { fields, .. }) = self.types[id.0].as_ref().map(|t| &t.kind) else { return Vec::new() };
-        let span = self.types[id.0].as_ref().map_or(Span { file: 0, offset: 0, len: 0 }, |t| t.span);
+        let span = self.types[id.0].as_ref().map_or(Span::start_of(FileId::ROOT), |t| t.span);
         fields
             .iter()
             .map(|f| {

@@ -714,7 +714,7 @@ fn struct_from_fields(rust: &Rust, fields: &[Field], loc: Location, key: impl Fn
             constraints: Constraints::default(),
             doc: None,
             example: None,
-            span: crate::load::Span { file: 0, offset: 0, len: 0 },
+            span: crate::source::Span::start_of(crate::source::FileId::ROOT),
         };
         let value = fetch(rust, &p, &wire);
         let required = f.required && !matches!(f.ty, Ty::Option(_));
