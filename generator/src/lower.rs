@@ -37,6 +37,9 @@ pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
         too_deep: false,
         field_spans: BTreeMap::new(),
         pending_names: BTreeMap::new(),
+        schemes: Vec::new(),
+        unenforced: BTreeSet::new(),
+        document_security: None,
     };
     let api = lowerer.api();
     let mut diags = lowerer.diags;
@@ -65,6 +68,12 @@ struct Lowerer<'a> {
     too_deep: bool,
     field_spans: BTreeMap<(usize, String), Span>,
     pending_names: BTreeMap<TypeId, (String, String, Span)>,
+    /// The security schemes the runtime enforces, lowered before the operations.
+    schemes: Vec<SecurityScheme>,
+    /// Declared security schemes of kinds the runtime cannot read.
+    unenforced: BTreeSet<String>,
+    /// The document's `security`, which an operation without its own has.
+    document_security: Option<Security>,
 }
 
 fn doc_text(node: &Node) -> Option<String> {
@@ -138,11 +147,11 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
+        self.schemes = self.security_schemes();
+        self.document_security = self.security(root.get("security"));
         let mut operations = self.operations();
         let uws = self.uws(&mut operations);
         let base_path = self.base_path();
-        let security_schemes = self.security_schemes();
-        self.operation_security(&mut operations, &security_schemes);
         let openapi_json = match crate::load::try_bundle(self.doc) {
             Ok(json) => serde_json::to_string_pretty(&crate::publish::publish(json, &operations, uws.as_ref())).unwrap_or_default(),
             Err(error) => {
@@ -160,16 +169,17 @@ impl<'a> Lowerer<'a> {
             openapi_json,
             uws,
             base_path,
-            security_schemes,
+            security_schemes: std::mem::take(&mut self.schemes),
         };
         self.check_required_cycles(&api);
         box_cycles(&mut api);
         Some(api)
     }
 
-    /// `x-ivoa-uws` on the document: marks the job API's operations as the runtime's.
     /// The security schemes of `components.securitySchemes` that map to credentials the runtime
-    /// reads, with their AuthVO challenges (`x-ivoa-challenge` overrides the default one).
+    /// reads, with their AuthVO challenges (`x-ivoa-challenge` overrides the default one). A
+    /// scheme of another kind is left out with a warning, and remembered in
+    /// [`Lowerer::unenforced`] so that a requirement that needs it is refused.
     fn security_schemes(&mut self) -> Vec<SecurityScheme> {
         let root = self.doc.root();
         let Some(schemes) = root.get("components").and_then(|c| c.get("securitySchemes")) else { return Vec::new() };
@@ -178,17 +188,22 @@ impl<'a> Lowerer<'a> {
             let (_, node, _) = self.doc.resolve(FileId::ROOT, node);
             let ty = node.get("type").and_then(Node::as_str).unwrap_or_default();
             let http_scheme = node.get("scheme").and_then(Node::as_str).unwrap_or_default().to_ascii_lowercase();
-            let (kind, cookie, challenge, mut parameters) = match ty {
-                "http" if http_scheme == "bearer" => ("bearer", None, "Bearer", vec![]),
-                "http" if http_scheme == "basic" => ("basic", None, "Basic", vec![("realm".to_owned(), self.doc.root().get("info").and_then(|i| i.get("title")).and_then(Node::as_str).unwrap_or("service").to_owned())]),
-                "oauth2" | "openIdConnect" => ("bearer", None, "Bearer", vec![]),
-                "apiKey" if node.get("in").and_then(Node::as_str) == Some("cookie") => {
-                    ("cookie", node.get("name").and_then(Node::as_str).map(str::to_owned), "ivoa_cookie", vec![])
+            let cookie = (ty == "apiKey" && node.get("in").and_then(Node::as_str) == Some("cookie")).then(|| node.get("name").and_then(Node::as_str));
+            let (kind, challenge, mut parameters) = match (ty, cookie) {
+                ("http", _) if http_scheme == "bearer" => (SchemeKind::Bearer, "Bearer", vec![]),
+                ("http", _) if http_scheme == "basic" => (SchemeKind::Basic, "Basic", vec![("realm".to_owned(), root.get("info").and_then(|i| i.get("title")).and_then(Node::as_str).unwrap_or("service").to_owned())]),
+                ("oauth2" | "openIdConnect", _) => (SchemeKind::Bearer, "Bearer", vec![]),
+                (_, Some(Some(name))) => (SchemeKind::Cookie(name.to_owned()), "ivoa_cookie", vec![]),
+                (_, Some(None)) => {
+                    self.error("ivoagen::lower::security-scheme", node.span, format!("security scheme `{}` reads a cookie but does not name it", key.name))
+                        .set_help("an apiKey scheme needs `name`: the cookie's name");
+                    continue;
                 }
-                "mutualTLS" => ("certificate", None, "ivoa_x509", vec![]),
+                ("mutualTLS", _) => (SchemeKind::ClientCertificate, "ivoa_x509", vec![]),
                 _ => {
                     self.warn("ivoagen::lower::security-scheme", node.span, format!("security scheme `{}` is not enforced", key.name))
-                        .set_help("the runtime reads http bearer and basic, oauth2/openIdConnect bearer tokens, apiKey in a cookie, and mutualTLS");
+                        .set_help("the runtime reads http bearer and basic, oauth2/openIdConnect bearer tokens, apiKey in a cookie, and mutualTLS; an operation that has no other scheme is refused");
+                    self.unenforced.insert(key.name.clone());
                     continue;
                 }
             };
@@ -204,45 +219,73 @@ impl<'a> Lowerer<'a> {
                     }
                 }
             }
-            out.push(SecurityScheme { name: key.name.clone(), kind: kind.to_owned(), cookie, challenge, parameters });
+            out.push(SecurityScheme { name: key.name.clone(), kind, challenge, parameters });
         }
         out
     }
 
-    /// Each operation's modality and schemes from its `security` or the document's.
-    fn operation_security(&mut self, operations: &mut [Operation], schemes: &[SecurityScheme]) {
-        if schemes.is_empty() {
-            return;
-        }
-        let root = self.doc.root();
-        for op in operations.iter_mut() {
-            let node = root.get("paths").and_then(|p| p.get(&op.path)).map(|item| self.doc.resolve(FileId::ROOT, item).1).and_then(|item| item.get(&op.method));
-            let requirements = node.and_then(|n| n.get("security")).or_else(|| root.get("security"));
-            let mut security = Security { modality: "none", schemes: Vec::new() };
-            if let Some(list) = requirements {
-                for requirement in list.items() {
-                    if requirement.entries().is_empty() {
-                        security.modality = "optional";
-                    }
-                    for (name, _) in requirement.entries() {
-                        if let Some(i) = schemes.iter().position(|s| s.name == name.name)
-                            && !security.schemes.contains(&i)
-                        {
-                            security.schemes.push(i);
-                        }
-                    }
-                }
-                if security.modality == "none" && !security.schemes.is_empty() {
-                    security.modality = "required";
-                }
-            }
+    /// The modality and schemes of a list of security requirements (an operation's `security`,
+    /// or the document's), when the document has schemes the runtime enforces.
+    ///
+    /// Requirements are alternatives: one that needs a scheme the runtime cannot read is left
+    /// out (its clients are refused, never let in), but when that leaves none, the operation
+    /// would be served without authentication, so it is refused.
+    fn security(&mut self, list: Option<&Node>) -> Option<Security> {
+        let all = (0..self.schemes.len()).collect::<Vec<_>>();
+        let Some(list) = list else {
             // No requirement: credentials of any scheme the document declares still name the
             // caller (and a client that sends them everywhere is not refused for it).
-            if security.modality == "none" {
-                security.schemes = (0..schemes.len()).collect();
-            }
-            op.security = Some(security);
+            return (!self.schemes.is_empty()).then(|| Security { modality: Modality::None, schemes: all });
+        };
+        if !matches!(list.value, Value::Seq(_)) {
+            self.error("ivoagen::lower::security-requirement", list.span, "`security` is not a list of requirements")
+                .set_help("write `security: [{SCHEME: []}]`, `[{}]` to allow anonymous requests too, or `[]` for none");
+            return None;
         }
+        let (mut anonymous, mut unenforced) = (false, false);
+        let mut schemes = Vec::new();
+        for requirement in list.items() {
+            let Value::Map(entries) = &requirement.value else {
+                self.error("ivoagen::lower::security-requirement", requirement.span, "a security requirement is a mapping from scheme names to scopes")
+                    .set_help("write `{token: []}` rather than `token`; `{}` allows anonymous requests");
+                continue;
+            };
+            if entries.is_empty() {
+                anonymous = true;
+            }
+            for (name, _) in entries {
+                if let Some(i) = self.schemes.iter().position(|s| s.name == name.name) {
+                    if !schemes.contains(&i) {
+                        schemes.push(i);
+                    }
+                } else if self.unenforced.contains(&name.name) {
+                    unenforced = true;
+                } else {
+                    let declared: Vec<String> = self.schemes.iter().map(|s| s.name.clone()).chain(self.unenforced.iter().cloned()).collect();
+                    let help = match declared.iter().min_by_key(|d| edit_distance(d, &name.name)) {
+                        Some(best) => format!("did you mean `{best}`? requirements name schemes of `components.securitySchemes`"),
+                        None => "declare the scheme in `components.securitySchemes`".to_owned(),
+                    };
+                    self.error("ivoagen::lower::security-requirement", name.span, format!("security scheme `{}` is not declared", name.name)).set_help(help);
+                }
+            }
+        }
+        let modality = match (anonymous, schemes.is_empty()) {
+            (true, _) => Modality::Optional,
+            (false, false) => Modality::Required,
+            (false, true) if unenforced => {
+                self.error("ivoagen::lower::security-unsupported", list.span, "every requirement here needs a security scheme ivoagen cannot enforce")
+                    .set_label("would be served without authentication")
+                    .set_help("the runtime reads http bearer and basic, oauth2/openIdConnect bearer tokens, apiKey in a cookie, and mutualTLS; add a requirement with one of them");
+                return None;
+            }
+            (false, true) => Modality::None,
+        };
+        if self.schemes.is_empty() {
+            return None;
+        }
+        let schemes = if modality == Modality::None { all } else { schemes };
+        Some(Security { modality, schemes })
     }
 
     /// The path of the first server's URL (`/soda` for `/soda` or `https://a.org/soda/`), without
@@ -825,7 +868,7 @@ impl<'a> Lowerer<'a> {
         let uws = root.get("x-ivoa-uws");
         let uws_jobs = uws.and_then(|u| u.get("jobs")).and_then(Node::as_str).map(|j| j.trim_end_matches('/').to_owned());
         let uws_parameters = uws.and_then(|u| u.get("parameters")).and_then(Node::as_str);
-        let secured = root.get("components").and_then(|c| c.get("securitySchemes")).is_some_and(|s| !s.entries().is_empty());
+        let secured = !self.schemes.is_empty();
         let mut namer = Namer::new();
         for (path_key, item) in root.get("paths").map(Node::entries).unwrap_or_default() {
             let (file, item, _) = self.doc.resolve(FileId::ROOT, item);
@@ -945,11 +988,15 @@ impl<'a> Lowerer<'a> {
         let body = node.get("requestBody").and_then(|b| self.request_body(file, b, &type_name));
         let responses = self.responses(file, node, &type_name);
         let ivoa = self.ivoa_settings(node, item);
+        let security = match node.get("security") {
+            Some(own) => self.security(Some(own)),
+            None => self.document_security.clone(),
+        };
         Operation {
             case_insensitive: ivoa.case_insensitive,
             dali_sync: ivoa.dali_sync,
             base_url: ivoa.base_url,
-            security: None,
+            security,
             error_format: ivoa.error_format,
             standard_id: ivoa.standard_id,
             vosi: ivoa.vosi,

@@ -36,6 +36,17 @@ broken! {
     ref_cycle => "ref-cycle.yaml", "tests/broken/ref-cycle.yaml:";
     not_openapi => "not-openapi.yaml", "tests/broken/not-openapi.yaml:1:1";
     bad_version => "bad-version.yaml", "tests/broken/bad-version.yaml:1:10";
+    unenforced_security => "unenforced-security.yaml", "tests/broken/unenforced-security.yaml:13:15: warning";
+    security_requirement => "security-requirement.yaml", "tests/broken/security-requirement.yaml:7:18";
+}
+
+/// An operation whose every requirement needs a scheme the runtime cannot read would be served
+/// to anyone: it is refused, at its `security`, rather than generated without authentication.
+#[test]
+fn an_operation_only_an_unenforced_scheme_protects_is_refused() {
+    let failure = ivoagen::analyse(&RealFs, Path::new("tests/broken/unenforced-security.yaml")).expect_err("must be refused");
+    let errors: Vec<(&str, String)> = failure.diagnostics.iter().filter(|d| d.is_error()).map(|d| (d.code, d.location(&failure.sources))).collect();
+    assert_eq!(errors, [("ivoagen::lower::security-unsupported", "tests/broken/unenforced-security.yaml:7:17".to_owned())]);
 }
 
 #[test]
