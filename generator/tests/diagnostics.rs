@@ -83,6 +83,12 @@ fn colliding_names_are_renamed_with_a_warning_each() {
     for expected in [("links", "links"), ("linksRequest", "links_request_2"), ("router", "router_2"), ("Api", "api"), ("submitJob", "submit_job_2")] {
         assert!(names.contains(&expected), "{expected:?} in {names:?}");
     }
+    let models: Vec<(&str, &str)> = api.types.iter().map(|t| (t.api_name.rsplit('/').next().unwrap_or_default(), t.name.as_str())).collect();
+    for expected in [("LinksRequest", "LinksRequest2"), ("Result", "Result2"), ("Option", "Option2"), ("Api", "Api2"), ("Service", "Service"), ("Ok", "Ok2")] {
+        assert!(models.contains(&expected), "{expected:?} in {models:?}");
+    }
+    let retyped = diagnostics.iter().filter(|d| d.code == "ivoagen::lower::type-name").count();
+    assert_eq!(retyped, 9, "LinksRequest, Result, Option, Box, Vec, String, Api, Default, Ok");
     let rendered = diagnostics.iter().filter(|d| d.code.starts_with("ivoagen::lower::operation-name") || d.code == "ivoagen::lower::type-name").map(|d| d.render(&sources, false)).collect::<Vec<_>>().join("\n");
     insta::assert_snapshot!("colliding_names", rendered);
 }

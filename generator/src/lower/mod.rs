@@ -22,7 +22,7 @@ use crate::ir::*;
 use crate::load::{Document, Node, Target};
 use crate::source::{FileId, Span};
 use cycles::box_cycles;
-use schemas::CONSTRUCTORS;
+use crate::naming::Namer;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How deeply schemas may nest in schemas, counting every property, item, alternative and named
@@ -38,7 +38,7 @@ pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
         by_target: BTreeMap::new(),
         // The prelude's constructors, which models' code calls (`Ok(())`): a tuple struct of
         // that name would shadow them.
-        type_names: CONSTRUCTORS.iter().map(|c| (*c).to_owned()).collect(),
+        namer: Namer::new(),
         inline_stack: BTreeSet::new(),
         nesting: 0,
         too_deep: false,
@@ -66,7 +66,8 @@ struct Lowerer<'a> {
     diags: Diagnostics,
     types: Vec<Option<TypeDef>>,
     by_target: BTreeMap<Target, TypeId>,
-    type_names: BTreeSet<String>,
+    /// Decides every Rust name of operations and models.
+    namer: Namer,
     /// The references being lowered inline (a set: each is in it once).
     inline_stack: BTreeSet<Target>,
     /// How many [`Lowerer::schema`] calls are under way (see [`MAX_SCHEMA_NESTING`]).
@@ -137,7 +138,12 @@ impl<'a> Lowerer<'a> {
         let version = info.and_then(|i| i.get("version")).and_then(Node::as_str).unwrap_or("0.0.0").to_owned();
         let description = info.and_then(|i| i.get("description")).and_then(Node::as_str).map(|d| d.trim().to_owned());
 
-        // Component schemas first, so that they get their own names before inline schemas take
+        self.schemes = self.security_schemes();
+        self.document_security = self.security(root.get("security"));
+        let uws_settings = self.uws_settings();
+        // Operations are named before any schema becomes a model (see `Namer::model`).
+        let named = self.name_operations(uws_settings.as_ref());
+        // Component schemas next, so that they get their own names before inline schemas take
         // similar ones.
         if let Some(schemas) = root.get("components").and_then(|c| c.get("schemas")) {
             for (key, _) in schemas.entries() {
@@ -148,10 +154,7 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
-        self.schemes = self.security_schemes();
-        self.document_security = self.security(root.get("security"));
-        let uws_settings = self.uws_settings();
-        let operations = self.operations(uws_settings.as_ref());
+        let operations = self.operations(named);
         let uws = uws_settings.and_then(|settings| self.uws(settings, &operations));
         let base_path = self.base_path();
         let openapi_json = match crate::load::try_bundle(self.doc) {

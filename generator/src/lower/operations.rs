@@ -6,7 +6,7 @@ use super::vocabulary::UwsSettings;
 use super::{Lowerer, doc_text};
 use crate::ir::*;
 use crate::load::{Document, Node};
-use crate::naming::{Namer, OperationNames, Renamed, Roles, field_name, type_name, unique};
+use crate::naming::{OperationNames, Renamed, Roles, field_name, type_name, unique};
 use crate::source::{FileId, Span};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,17 +24,35 @@ struct Site<'n> {
     route: String,
 }
 
-impl Lowerer<'_> {
-    /// Every operation of `paths`, in document order, each built whole: its names (decided by
-    /// one [`Namer`] in document order), parameters, body, responses, security and `x-ivoa-*`
-    /// settings.
-    pub(super) fn operations(&mut self, uws: Option<&UwsSettings>) -> Vec<Operation> {
+/// The operations of `paths`, named but not built yet (see [`Lowerer::name_operations`]).
+pub(super) struct Named<'n> {
+    sites: Vec<Site<'n>>,
+    operations: Vec<NamedOperation<'n>>,
+}
+
+/// One operation whose names are decided.
+struct NamedOperation<'n> {
+    /// Index in [`Named::sites`].
+    site: usize,
+    method: &'n str,
+    node: &'n Node,
+    api_name: String,
+    names: OperationNames,
+    /// Part of the job API the runtime answers.
+    uws: bool,
+}
+
+impl<'a> Lowerer<'a> {
+    /// Every operation of `paths`, in document order, with its names: what it is (served,
+    /// routed, the UWS jobs' parameters, secured) decides which names it needs, and
+    /// [`Lowerer::namer`] decides them. Names come before any schema is lowered, so that models
+    /// yield to the operations' types, never the reverse.
+    pub(super) fn name_operations(&mut self, uws: Option<&UwsSettings>) -> Named<'a> {
         let root = self.doc.root();
-        let mut ops = Vec::new();
+        let mut named = Named { sites: Vec::new(), operations: Vec::new() };
         let mut ids: BTreeMap<String, Span> = BTreeMap::new();
         let mut routes: BTreeMap<String, String> = BTreeMap::new();
         let secured = !self.schemes.is_empty();
-        let mut namer = Namer::new();
         for (path_key, item) in root.get("paths").map(Node::entries).unwrap_or_default() {
             let (file, item, _) = self.doc.resolve(FileId::ROOT, item);
             let path = path_key.name.clone();
@@ -49,8 +67,7 @@ impl Lowerer<'_> {
             }
             let shape = normalize_path(&path);
             let route = routes.entry(shape).or_insert_with(|| path.clone()).clone();
-            let shared = item.get("parameters").map(Node::items).unwrap_or_default().iter().collect();
-            let site = Site { file, item, shared, path, route };
+            let in_jobs = uws.is_some_and(|u| u.covers(&path));
             for (method_key, op_node) in item.entries() {
                 let method = method_key.name.as_str();
                 if !METHODS.contains(&method) {
@@ -69,17 +86,15 @@ impl Lowerer<'_> {
                         ids.insert(id.to_owned(), span);
                         id.to_owned()
                     }
-                    None => format!("{method} {}", site.path),
+                    None => format!("{method} {path}"),
                 };
-                // What the operation is decides which names it needs.
-                let in_jobs = uws.is_some_and(|u| u.covers(&site.path));
                 let roles = Roles {
                     served: !in_jobs && op_node.get("x-ivoa-vosi").is_none(),
                     routed: !in_jobs,
                     job: uws.is_some_and(|u| u.parameters == api_name),
                     secured,
                 };
-                let (names, renamed) = namer.operation(&api_name, roles);
+                let (names, renamed) = self.namer.operation(&api_name, roles);
                 if let Some(Renamed { wanted, taken, by }) = renamed {
                     let span = op_node.get("operationId").map_or(method_key.span, |n| n.span);
                     let why = if taken == wanted { format!("`{wanted}` is {by}") } else { format!("`{taken}`, which it would need, is {by}") };
@@ -87,11 +102,18 @@ impl Lowerer<'_> {
                         .set_label(format!("renamed to `{}`", names.method))
                         .set_help("names are decided in document order; a name that is taken gets the first free suffix `_2`, `_3`, …; choose another operationId to pick the name yourself");
                 }
-                let op = self.operation(&site, method, op_node, api_name, names, in_jobs);
-                ops.push(op);
+                named.operations.push(NamedOperation { site: named.sites.len(), method, node: op_node, api_name, names, uws: in_jobs });
             }
+            let shared = item.get("parameters").map(Node::items).unwrap_or_default().iter().collect();
+            named.sites.push(Site { file, item, shared, path, route });
         }
-        ops
+        named
+    }
+
+    /// Builds each named operation whole, in document order.
+    pub(super) fn operations(&mut self, named: Named<'a>) -> Vec<Operation> {
+        let Named { sites, operations } = named;
+        operations.into_iter().map(|op| self.operation(&sites[op.site], op.method, op.node, op.api_name, op.names, op.uws)).collect()
     }
 
     /// One operation, whole; `uws`: it is part of the job API the runtime answers.

@@ -4,12 +4,10 @@
 use super::{Lowerer, MAX_SCHEMA_NESTING, doc_text};
 use crate::ir::*;
 use crate::load::{Node, Target, Value, edit_distance};
-use crate::naming::{field_name, type_name, unique};
+use crate::naming::{Renamed, field_name, type_name, unique};
 use crate::source::{FileId, Span};
 use std::collections::BTreeSet;
 
-/// Names a generated type never takes (see [`Lowerer::reserve`]).
-pub(super) const CONSTRUCTORS: &[&str] = &["Some", "None", "Ok", "Err"];
 const TYPES: &[&str] = &["string", "integer", "number", "boolean", "array", "object", "null"];
 
 /// The `type` keyword: the declared types, and whether `null` is among them.
@@ -270,10 +268,10 @@ impl Lowerer<'_> {
     }
 
     fn reserve(&mut self, hint: &str, api_name: &str, span: Span) -> TypeId {
-        let wanted = type_name(hint);
-        let name = unique(wanted.clone(), &mut self.type_names);
-        if CONSTRUCTORS.contains(&wanted.as_str()) {
-            self.warn("ivoagen::lower::type-name", span, format!("schema `{hint}` is the Rust type `{name}`: `{wanted}` is a constructor of Rust's prelude, which generated code calls"))
+        let (name, renamed) = self.namer.model(hint);
+        if let Some(Renamed { wanted, taken, by }) = renamed {
+            let why = if taken == wanted { format!("`{wanted}` is {by}") } else { format!("`{taken}` is {by}") };
+            self.warn("ivoagen::lower::type-name", span, format!("schema `{hint}` is the Rust type `{name}`: {why}"))
                 .set_label(format!("renamed to `{name}`"))
                 .set_help("rename the schema to choose its Rust name");
         }
