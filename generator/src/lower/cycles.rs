@@ -174,3 +174,45 @@ pub(super) fn box_cycles(api: &mut Api) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::strongly_connected;
+    use crate::ir::*;
+    use crate::lower::{codes, lowered};
+
+    fn lower_schemas(schemas: &str) -> (Option<Api>, Vec<crate::diagnostics::Diagnostic>) {
+        lowered(&format!("openapi: 3.1.0\ninfo: {{title: t, version: '1'}}\npaths: {{}}\ncomponents:\n  schemas:\n{schemas}"))
+    }
+
+    #[test]
+    fn components_are_found_without_recursion() {
+        // 0 → 1 → 2 → 0 is one component; 3 → 3 another; 4 alone.
+        let component = strongly_connected(&[vec![1], vec![2], vec![0, 3], vec![3], vec![]]);
+        assert!(component[0] == component[1] && component[1] == component[2]);
+        assert!(component[3] != component[0] && component[4] != component[3] && component[4] != component[0]);
+        let long: Vec<Vec<usize>> = (0..100_000).map(|i| vec![(i + 1) % 100_000]).collect();
+        assert!(strongly_connected(&long).iter().all(|&c| c == 0), "one cycle of 100 000 types");
+    }
+
+    #[test]
+    fn the_field_that_closes_a_cycle_is_boxed() {
+        let (api, diagnostics) = lower_schemas(
+            "    Node: { type: object, properties: { next: { $ref: '#/components/schemas/Node' }, items: { type: array, items: { $ref: '#/components/schemas/Node' } } } }\n",
+        );
+        let api = api.unwrap_or_else(|| panic!("{diagnostics:?}"));
+        let TypeKind::Struct { fields, .. } = &api.types[0].kind else { panic!("a struct") };
+        let boxed: Vec<(&str, bool)> = fields.iter().map(|f| (f.name.as_str(), f.boxed)).collect();
+        assert_eq!(boxed, [("next", true), ("items", false)], "a `Vec` already has a size");
+    }
+
+    #[test]
+    fn required_properties_in_a_cycle_are_refused_once() {
+        let (api, diagnostics) = lower_schemas(
+            "    A: { type: object, required: [b], properties: { b: { $ref: '#/components/schemas/B' } } }\n    B: { type: object, required: [a], properties: { a: { $ref: '#/components/schemas/A' } } }\n",
+        );
+        assert!(api.is_none());
+        assert_eq!(codes(&diagnostics), ["ivoagen::lower::required-cycle"]);
+        assert!(diagnostics[0].message.contains("A.b → B.a → A"), "{}", diagnostics[0].message);
+    }
+}

@@ -198,7 +198,7 @@ impl<'a> Lowerer<'a> {
 
 /// Lowers one spec written inline (`s.yaml`), for the unit tests of every part of lowering.
 #[cfg(test)]
-fn lowered(yaml: &str) -> (Option<Api>, Vec<Diagnostic>) {
+pub(crate) fn lowered(yaml: &str) -> (Option<Api>, Vec<Diagnostic>) {
     let files = BTreeMap::from([(std::path::PathBuf::from("s.yaml"), yaml.to_owned())]);
     let (doc, loaded) = crate::load::load(&files, std::path::Path::new("s.yaml")).expect("the spec loads");
     assert!(loaded.is_empty(), "{loaded:?}");

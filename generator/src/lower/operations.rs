@@ -581,3 +581,73 @@ fn http_reason(code: u16) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::*;
+    use crate::lower::{codes, lowered};
+
+    fn operations(paths: &str) -> Vec<Operation> {
+        let spec = format!("openapi: 3.1.0\ninfo: {{title: t, version: '1'}}\npaths:\n{paths}");
+        let (api, diagnostics) = lowered(&spec);
+        assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+        api.expect("lowered").operations
+    }
+
+    #[test]
+    fn path_parameters_come_first_in_template_order_and_an_operations_own_win() {
+        let ops = operations(
+            "  /cats/{cat}/toys/{toy}:\n    parameters:\n      - { name: toy, in: path, required: true, schema: { type: integer } }\n      - { name: q, in: query, schema: { type: string } }\n    get:\n      operationId: toy\n      parameters:\n        - { name: q, in: query, required: true, schema: { type: boolean } }\n        - { name: Accept, in: header, schema: { type: string } }\n        - { name: cat, in: path, required: true, schema: { type: string } }\n      responses: { '204': { description: none } }\n",
+        );
+        let params: Vec<(&str, Location, &Ty, bool)> = ops[0].params.iter().map(|p| (p.api_name.as_str(), p.location, &p.ty, p.required)).collect();
+        assert_eq!(params, [("cat", Location::Path, &Ty::String, true), ("toy", Location::Path, &Ty::I64, true), ("q", Location::Query, &Ty::Bool, true)]);
+    }
+
+    #[test]
+    fn an_undeclared_path_parameter_is_a_string_with_a_warning() {
+        let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /files/{name}:\n    get:\n      responses: { '204': { description: none } }\n";
+        let (api, diagnostics) = lowered(spec);
+        assert_eq!(codes(&diagnostics), ["ivoagen::lower::path-param"]);
+        let op = &api.expect("lowered").operations[0];
+        assert_eq!((op.api_name.as_str(), op.name.as_str()), ("get /files/{name}", "get_files_name"));
+        assert_eq!((op.params[0].api_name.as_str(), &op.params[0].ty), ("name", &Ty::String));
+    }
+
+    #[test]
+    fn responses_are_variants_named_after_their_status() {
+        let ops = operations(
+            "  /a:\n    get:\n      operationId: a\n      responses:\n        '200': { description: ok, content: { application/json: { schema: { type: integer } } } }\n        '404': { description: missing, content: { text/plain: { schema: { type: string } } } }\n        '4XX': { description: other }\n        '299': { description: odd, content: { image/png: {} } }\n        default: { description: any }\n",
+        );
+        let responses: Vec<(&str, Status, Option<ResponseKind>)> = ops[0].responses.iter().map(|r| (r.variant.as_str(), r.status, r.body.as_ref().map(|b| b.kind))).collect();
+        assert_eq!(
+            responses,
+            [
+                ("Ok", Status::Code(200), Some(ResponseKind::Json)),
+                ("NotFound", Status::Code(404), Some(ResponseKind::Text)),
+                ("Status4xx", Status::Range(4), None),
+                ("Status299", Status::Code(299), Some(ResponseKind::Binary)),
+                ("Default", Status::Default, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_keeps_the_encodings_its_type_can_take() {
+        let ops = operations(
+            "  /a:\n    post:\n      operationId: a\n      requestBody:\n        required: true\n        content:\n          application/json: { schema: { type: object, properties: { n: { type: integer } } } }\n          application/x-www-form-urlencoded: { schema: { type: object, properties: { n: { type: integer } } } }\n      responses: { '204': { description: none } }\n",
+        );
+        let body = ops[0].body.as_ref().expect("a body");
+        assert!(body.required);
+        assert_eq!(body.encodings.iter().map(|e| e.kind).collect::<Vec<_>>(), [BodyKind::Json, BodyKind::Form]);
+        assert_eq!(body.form_fields.iter().map(|f| f.api_name.as_str()).collect::<Vec<_>>(), ["n"]);
+    }
+
+    #[test]
+    fn a_second_use_of_an_operation_id_is_refused_at_it() {
+        let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get: { operationId: x, responses: { '204': { description: none } } }\n  /b:\n    get: { operationId: x, responses: { '204': { description: none } } }\n";
+        let (api, diagnostics) = lowered(spec);
+        assert!(api.is_none());
+        assert_eq!(codes(&diagnostics), ["ivoagen::lower::duplicate-operation-id"]);
+        assert!(diagnostics[0].help.as_deref().is_some_and(|h| h.contains("first used at s.yaml:5:")), "{:?}", diagnostics[0].help);
+    }
+}

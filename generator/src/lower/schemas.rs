@@ -542,3 +542,55 @@ fn ty_word(ty: &Ty) -> &'static str {
         Ty::Option(_) | Ty::Json | Ty::Named(_) => "Value",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::*;
+    use crate::lower::{codes, lowered};
+
+    /// The types of a spec with these component schemas (YAML, indented under `schemas:`).
+    fn types(schemas: &str) -> Vec<TypeDef> {
+        let spec = format!("openapi: 3.1.0\ninfo: {{title: t, version: '1'}}\npaths: {{}}\ncomponents:\n  schemas:\n{schemas}");
+        let (api, diagnostics) = lowered(&spec);
+        api.unwrap_or_else(|| panic!("{diagnostics:?}")).types
+    }
+
+    fn fields(def: &TypeDef) -> Vec<(&str, &Ty, bool)> {
+        let TypeKind::Struct { fields, .. } = &def.kind else { panic!("{def:?} is not a struct") };
+        fields.iter().map(|f| (f.name.as_str(), &f.ty, f.required)).collect()
+    }
+
+    #[test]
+    fn an_object_is_a_struct_whose_optional_fields_are_options() {
+        let types = types("    Star:\n      type: object\n      required: [name]\n      properties:\n        name: { type: string }\n        magnitude: { type: number, format: float }\n        seen-at: { type: [string, 'null'], format: date-time }\n");
+        assert_eq!(types.len(), 1);
+        assert_eq!((types[0].name.as_str(), types[0].api_name.as_str()), ("Star", "s.yaml#/components/schemas/Star"));
+        let option = |ty: Ty| Ty::Option(Box::new(ty));
+        assert_eq!(fields(&types[0]), [("name", &Ty::String, true), ("magnitude", &option(Ty::F32), false), ("seen_at", &option(Ty::DateTime), false)]);
+    }
+
+    #[test]
+    fn all_of_merges_objects_and_one_of_with_null_is_an_option() {
+        let types = types(
+            "    Base: { type: object, required: [id], properties: { id: { type: integer, format: int32 } } }\n    Named:\n      allOf:\n        - $ref: '#/components/schemas/Base'\n        - { type: object, properties: { label: { oneOf: [{ type: string }, { type: 'null' }] } } }\n",
+        );
+        let named = types.iter().find(|t| t.name == "Named").expect("Named");
+        assert_eq!(fields(named), [("id", &Ty::I32, true), ("label", &Ty::Option(Box::new(Ty::String)), false)], "in the order of `allOf`");
+    }
+
+    #[test]
+    fn string_enums_and_unions_are_named_types() {
+        let types = types("    Band: { type: string, enum: [radio, x-ray] }\n    Value: { oneOf: [{ type: string }, { type: integer }] }\n");
+        assert!(matches!(&types[0].kind, TypeKind::StringEnum { variants } if variants.iter().map(|v| v.name.as_str()).eq(["Radio", "XRay"])));
+        assert!(matches!(&types[1].kind, TypeKind::Union { variants, discriminator: None } if variants.iter().map(|v| v.name.as_str()).eq(["String", "Integer"])));
+    }
+
+    #[test]
+    fn an_unknown_type_is_named_with_the_closest_one() {
+        let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\ncomponents:\n  schemas:\n    A: { type: object, properties: { n: { type: integr } } }\n";
+        let (api, diagnostics) = lowered(spec);
+        assert!(api.is_none());
+        assert_eq!(codes(&diagnostics), ["ivoagen::lower::unknown-type"]);
+        assert!(diagnostics[0].help.as_deref().is_some_and(|h| h.starts_with("did you mean `integer`?")));
+    }
+}
