@@ -70,19 +70,27 @@ impl Lowerer<'_> {
     /// schemas nested in schemas (through properties, items, named types) recurse, at most
     /// [`MAX_SCHEMA_NESTING`] deep.
     pub(super) fn schema(&mut self, file: FileId, node: &Node, hint: &str) -> (Ty, Constraints) {
-        if self.nesting >= MAX_SCHEMA_NESTING {
-            if !self.too_deep {
-                self.too_deep = true;
-                self.error("ivoagen::lower::too-deep", node.span, format!("schemas nest more than {MAX_SCHEMA_NESTING} deep here"))
-                    .set_label("too deep")
-                    .set_help("a schema that contains a schema that contains a schema … this deep is refused; flatten the chain");
-            }
+        if self.at_nesting_limit(node.span) {
             return (Ty::Json, Constraints::default());
         }
         self.nesting += 1;
         let lowered = self.schema_through_refs(file, node, hint);
         self.nesting -= 1;
         lowered
+    }
+
+    /// Whether schemas nest [`MAX_SCHEMA_NESTING`] deep here: reported, at `span`, the first time.
+    fn at_nesting_limit(&mut self, span: Span) -> bool {
+        if self.nesting < MAX_SCHEMA_NESTING {
+            return false;
+        }
+        if !self.too_deep {
+            self.too_deep = true;
+            self.error("ivoagen::lower::too-deep", span, format!("schemas nest more than {MAX_SCHEMA_NESTING} deep here"))
+                .set_label("too deep")
+                .set_help("a schema that contains a schema that contains a schema … this deep is refused; flatten the chain");
+        }
+        true
     }
 
     fn schema_through_refs(&mut self, file: FileId, node: &Node, hint: &str) -> (Ty, Constraints) {
@@ -404,13 +412,7 @@ impl Lowerer<'_> {
                 continue;
             }
             // Nested `allOf`s recurse too: they count toward the nesting limit.
-            if self.nesting >= MAX_SCHEMA_NESTING {
-                if !self.too_deep {
-                    self.too_deep = true;
-                    self.error("ivoagen::lower::too-deep", part.span, format!("schemas nest more than {MAX_SCHEMA_NESTING} deep here"))
-                        .set_label("too deep")
-                        .set_help("a schema that contains a schema that contains a schema … this deep is refused; flatten the chain");
-                }
+            if self.at_nesting_limit(part.span) {
                 continue;
             }
             self.nesting += 1;
