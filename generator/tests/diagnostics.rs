@@ -132,7 +132,7 @@ diagnosed! {
     incomplete_uws => "tests/broken/uws.yaml", "ivoagen::ivoa::uws" at "tests/broken/uws.yaml:3:15";
     unknown_vosi => "tests/broken/vosi.yaml", "ivoagen::ivoa::vosi" at "tests/broken/vosi.yaml:7:20";
     unknown_xtype => "tests/broken/xtype.yaml", "ivoagen::ivoa::xtype" at "tests/broken/xtype.yaml:8:49";
-    allof_cycle => "tests/broken/allof-cycle.yaml", "ivoagen::lower::allof-cycle" at "tests/broken/allof-cycle.yaml:7:7";
+    allof_cycle => "tests/broken/allof-cycle.yaml", "ivoagen::lower::allof-cycle" at "tests/broken/allof-cycle.yaml:8:11";
     allof_union => "tests/broken/allof-union.yaml", "ivoagen::lower::allof-union" at "tests/broken/allof-union.yaml:8:13";
     body_media => "tests/broken/body-media.yaml", "ivoagen::lower::body-media" at "tests/broken/body-media.yaml:9:11";
     discriminator => "tests/broken/discriminator.yaml", "ivoagen::lower::discriminator" at "tests/broken/discriminator.yaml:10:7";

@@ -36,8 +36,6 @@ pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
         diags: Diagnostics::default(),
         types: Vec::new(),
         by_target: BTreeMap::new(),
-        // The prelude's constructors, which models' code calls (`Ok(())`): a tuple struct of
-        // that name would shadow them.
         namer: Namer::new(),
         inline_stack: BTreeSet::new(),
         nesting: 0,
@@ -61,10 +59,13 @@ pub fn lower(doc: &Document) -> (Option<Api>, Vec<Diagnostic>) {
     }
 }
 
+/// One lowering of one document: what is decided so far, and the diagnostics found.
 struct Lowerer<'a> {
     doc: &'a Document,
     diags: Diagnostics,
+    /// The arena of named types, `None` while a type's name is reserved and its kind not lowered.
     types: Vec<Option<TypeDef>>,
+    /// The type each referenced schema became, so that a schema referred to twice is one type.
     by_target: BTreeMap<Target, TypeId>,
     /// Decides every Rust name of operations and models.
     namer: Namer,
@@ -74,7 +75,9 @@ struct Lowerer<'a> {
     nesting: usize,
     /// Whether the nesting limit was reported.
     too_deep: bool,
+    /// Where each property of each struct is, to report cycles of required properties.
     field_spans: BTreeMap<(usize, String), Span>,
+    /// The Rust name, API name and place of each reserved type not filled yet.
     pending_names: BTreeMap<TypeId, (String, String, Span)>,
     /// The security schemes the runtime enforces, lowered before the operations.
     schemes: Vec<SecurityScheme>,
@@ -84,6 +87,7 @@ struct Lowerer<'a> {
     document_security: Option<Security>,
 }
 
+/// The doc comment of an item: its `summary` and `description`, once each.
 fn doc_text(node: &Node) -> Option<String> {
     let summary = node.get("summary").and_then(Node::as_str);
     let description = node.get("description").and_then(Node::as_str);
@@ -96,7 +100,7 @@ fn doc_text(node: &Node) -> Option<String> {
     .filter(|s| !s.is_empty())
 }
 
-impl<'a> Lowerer<'a> {
+impl Lowerer<'_> {
     fn error(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> &mut Diagnostic {
         self.diags.push(Diagnostic::error(code, Some(span), message));
         self.last()
@@ -111,6 +115,8 @@ impl<'a> Lowerer<'a> {
         self.diags.last_mut().expect("a diagnostic was just pushed")
     }
 
+    /// The whole API, in the order names must be decided: security schemes, the operations'
+    /// names, component schemas, then each operation whole.
     fn api(&mut self) -> Option<Api> {
         let root = self.doc.root();
         match root.get("openapi").map(|n| (n, n.as_str())) {

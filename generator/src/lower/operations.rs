@@ -16,9 +16,11 @@ const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "p
 struct Site<'n> {
     /// The file the path item is in (after references).
     file: FileId,
+    /// The path item (after references).
     item: &'n Node,
     /// The path item's `parameters`.
     shared: Vec<&'n Node>,
+    /// The path template as the spec writes it.
     path: String,
     /// The route registered with the router, shared by every path the router cannot tell apart.
     route: String,

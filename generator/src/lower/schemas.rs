@@ -343,7 +343,7 @@ impl Lowerer<'_> {
         let mut required = BTreeSet::new();
         let mut additional = None;
         let mut deny_unknown = false;
-        self.collect_object(file, node, name, id, &mut fields, &mut required, &mut additional, &mut deny_unknown, 0);
+        self.collect_object(file, node, name, id, &mut fields, &mut required, &mut additional, &mut deny_unknown, &mut Vec::new());
         for field in &mut fields {
             field.required = required.contains(&field.api_name);
             if !field.required && !matches!(field.ty, Ty::Option(_)) {
@@ -364,13 +364,10 @@ impl Lowerer<'_> {
         required: &mut BTreeSet<String>,
         additional: &mut Option<Ty>,
         deny_unknown: &mut bool,
-        depth: usize,
+        within: &mut Vec<Span>,
     ) {
         let (file, node, _) = self.doc.resolve(file, node);
-        if depth > 32 {
-            self.error("ivoagen::lower::allof-cycle", node.span, "`allOf` includes itself");
-            return;
-        }
+        within.push(node.span);
         for r in node.get("required").map(Node::items).unwrap_or_default() {
             if let Some(r) = r.as_str() {
                 required.insert(r.to_owned());
@@ -412,13 +409,20 @@ impl Lowerer<'_> {
                 continue;
             }
             // Nested `allOf`s recurse too: they count toward the nesting limit.
+            if within.contains(&pnode.span) {
+                self.error("ivoagen::lower::allof-cycle", part.span, "`allOf` includes itself")
+                    .set_label("this part leads back to the schema")
+                    .set_help("a schema cannot be made of itself; remove this part");
+                continue;
+            }
             if self.at_nesting_limit(part.span) {
                 continue;
             }
             self.nesting += 1;
-            self.collect_object(pfile, pnode, name, id, fields, required, additional, deny_unknown, depth + 1);
+            self.collect_object(pfile, pnode, name, id, fields, required, additional, deny_unknown, within);
             self.nesting -= 1;
         }
+        within.pop();
     }
 
     fn union(&mut self, file: FileId, node: &Node, items: &Node, name: &str) -> TypeKind {
@@ -578,6 +582,14 @@ mod tests {
         );
         let named = types.iter().find(|t| t.name == "Named").expect("Named");
         assert_eq!(fields(named), [("id", &Ty::I32, true), ("label", &Ty::Option(Box::new(Ty::String)), false)], "in the order of `allOf`");
+    }
+
+    /// `allOf` may nest as deep as schemas may; only a part that leads back is a cycle.
+    #[test]
+    fn a_long_all_of_chain_is_no_cycle() {
+        let chain: String = (0..40).map(|i| format!("    S{i}: {{ allOf: [{{ $ref: '#/components/schemas/S{}' }}, {{ type: object, properties: {{ p{i}: {{ type: string }} }} }}] }}\n", i + 1)).collect();
+        let types = types(&format!("{chain}    S40: {{ type: object, properties: {{ end: {{ type: boolean }} }} }}\n"));
+        assert_eq!(fields(&types[0]).len(), 41, "every part's property");
     }
 
     #[test]
