@@ -407,7 +407,8 @@ pub struct Operation {
     /// `x-ivoa-base-url`: the request carries the service's URL as the client sees it, for
     /// building absolute links (DataLink access URLs, say).
     pub base_url: bool,
-    /// The operation's `security` (or the document's), when the document has security schemes.
+    /// The operation's `security` (or the document's), when the document has security schemes
+    /// the runtime enforces.
     pub security: Option<Security>,
     /// `x-ivoa-error-format`.
     pub error_format: ErrorFormat,
