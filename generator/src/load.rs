@@ -139,8 +139,9 @@ impl Node {
 pub struct Document {
     /// Every file, the root first.
     pub sources: SourceMap,
-    /// The parsed tree of each file, by id.
-    pub roots: Vec<Node>,
+    /// The parsed tree of each file, in the order of [`FileId`]s (read through
+    /// [`Document::root_of`] and [`Document::files`]).
+    roots: Vec<Node>,
     /// Where each chain of references ends (from a target that is a reference to the target of
     /// the last reference), found once while checking them, so [`Document::resolve`] takes one
     /// step however long the chain.
