@@ -4,9 +4,9 @@
 //! named types in the arena. What cannot be represented gets a located diagnostic and a documented
 //! fallback (a `serde_json::Value`), never a panic.
 //!
-//! One [`Lowerer`] walks the document; its work is split by concern: [`schemas`] (types),
-//! [`operations`] (parameters, bodies, responses; each operation built whole), [`security`]
-//! (schemes and requirements), [`vocabulary`] (the `x-ivoa-*` keys and UWS) and [`cycles`]
+//! One `Lowerer` walks the document; its work is split by concern: `schemas` (types),
+//! `operations` (parameters, bodies, responses; each operation built whole), `security`
+//! (schemes and requirements), `vocabulary` (the `x-ivoa-*` keys and UWS) and `cycles`
 //! (cycles of required properties, boxing).
 //!
 //! **Architecture invariant:** lowering does no I/O; it reads the [`Document`] and nothing else.
