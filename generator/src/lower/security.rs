@@ -58,8 +58,9 @@ impl Lowerer<'_> {
     /// or the document's), when the document has schemes the runtime enforces.
     ///
     /// Requirements are alternatives: one that needs a scheme the runtime cannot read is left
-    /// out (its clients are refused, never let in), but when that leaves none, the operation
-    /// would be served without authentication, so it is refused.
+    /// out, whatever else it names (its clients are refused, never let in with one factor of
+    /// two), but when that leaves none, the operation would be served without authentication,
+    /// so it is refused. The schemes of one requirement are accepted each on its own.
     pub(super) fn security(&mut self, list: Option<&Node>) -> Option<Security> {
         let all = (0..self.schemes.len()).collect::<Vec<_>>();
         let Some(list) = list else {
@@ -83,13 +84,14 @@ impl Lowerer<'_> {
             if entries.is_empty() {
                 anonymous = true;
             }
+            // The schemes of one requirement; it cannot be met when one of them is not enforced.
+            let mut needed = Vec::new();
+            let mut met = true;
             for (name, _) in entries {
                 if let Some(i) = self.schemes.iter().position(|s| s.name == name.name) {
-                    if !schemes.contains(&i) {
-                        schemes.push(i);
-                    }
+                    needed.push(i);
                 } else if self.unenforced.contains(&name.name) {
-                    unenforced = true;
+                    met = false;
                 } else {
                     let declared: Vec<String> = self.schemes.iter().map(|s| s.name.clone()).chain(self.unenforced.iter().cloned()).collect();
                     let help = match declared.iter().min_by_key(|d| edit_distance(d, &name.name)) {
@@ -97,6 +99,15 @@ impl Lowerer<'_> {
                         None => "declare the scheme in `components.securitySchemes`".to_owned(),
                     };
                     self.error("ivoagen::lower::security-requirement", name.span, format!("security scheme `{}` is not declared", name.name)).set_help(help);
+                }
+            }
+            if !met {
+                unenforced = true;
+                continue;
+            }
+            for i in needed {
+                if !schemes.contains(&i) {
+                    schemes.push(i);
                 }
             }
         }
@@ -146,6 +157,7 @@ mod tests {
         assert_eq!(security(Some("[]")), Security { modality: Modality::None, schemes: vec![0, 1] });
         // An alternative the runtime cannot check is left out: its clients are refused, not let in.
         assert_eq!(security(Some("[{key: []}, {session: []}]")), Security { modality: Modality::Required, schemes: vec![1] });
+        assert_eq!(security(Some("[{key: [], token: []}, {session: []}]")), Security { modality: Modality::Required, schemes: vec![1] }, "a token alone does not meet `key` and `token`");
     }
 
     #[test]
