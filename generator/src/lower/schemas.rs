@@ -10,6 +10,18 @@ use std::collections::BTreeSet;
 
 const TYPES: &[&str] = &["string", "integer", "number", "boolean", "array", "object", "null"];
 
+/// What the parts of an object schema (its own properties, those of its `allOf`) add up to.
+#[derive(Default)]
+struct Object {
+    fields: Vec<Field>,
+    /// The names of the required properties.
+    required: BTreeSet<String>,
+    /// `additionalProperties` with a schema.
+    additional: Option<Ty>,
+    /// `additionalProperties: false`.
+    deny_unknown: bool,
+}
+
 /// The `type` keyword: the declared types, and whether `null` is among them.
 struct Types {
     names: Vec<String>,
@@ -339,11 +351,9 @@ impl Lowerer<'_> {
             }
         }
         // An object, possibly merged from `allOf`.
-        let mut fields = Vec::new();
-        let mut required = BTreeSet::new();
-        let mut additional = None;
-        let mut deny_unknown = false;
-        self.collect_object(file, node, name, id, &mut fields, &mut required, &mut additional, &mut deny_unknown, &mut Vec::new());
+        let mut object = Object::default();
+        self.collect_object(file, node, name, id, &mut object, &mut Vec::new());
+        let Object { mut fields, required, additional, deny_unknown } = object;
         for field in &mut fields {
             field.required = required.contains(&field.api_name);
             if !field.required && !matches!(field.ty, Ty::Option(_)) {
@@ -353,36 +363,26 @@ impl Lowerer<'_> {
         TypeKind::Struct { fields, additional, deny_unknown }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn collect_object(
-        &mut self,
-        file: FileId,
-        node: &Node,
-        name: &str,
-        id: TypeId,
-        fields: &mut Vec<Field>,
-        required: &mut BTreeSet<String>,
-        additional: &mut Option<Ty>,
-        deny_unknown: &mut bool,
-        within: &mut Vec<Span>,
-    ) {
+    /// Adds the properties of `node` and of its `allOf` parts (`within`: the parts being merged,
+    /// outermost first) to `object`, the struct `id` named `name`.
+    fn collect_object(&mut self, file: FileId, node: &Node, name: &str, id: TypeId, object: &mut Object, within: &mut Vec<Span>) {
         let (file, node, _) = self.doc.resolve(file, node);
         within.push(node.span);
         for r in node.get("required").map(Node::items).unwrap_or_default() {
             if let Some(r) = r.as_str() {
-                required.insert(r.to_owned());
+                object.required.insert(r.to_owned());
             }
         }
-        let mut taken: BTreeSet<String> = fields.iter().map(|f| f.name.clone()).collect();
+        let mut taken: BTreeSet<String> = object.fields.iter().map(|f| f.name.clone()).collect();
         for (key, prop) in node.get("properties").map(Node::entries).unwrap_or_default() {
-            if fields.iter().any(|f| f.api_name == key.name) {
+            if object.fields.iter().any(|f| f.api_name == key.name) {
                 continue;
             }
             let (ty, constraints) = self.schema(file, prop, &format!("{name}{}", type_name(&key.name)));
             let (_, resolved, _) = self.doc.resolve(file, prop);
             let doc = doc_text(prop).or_else(|| doc_text(resolved));
             self.field_spans.insert((id.0, key.name.clone()), key.span);
-            fields.push(Field {
+            object.fields.push(Field {
                 name: unique(field_name(&key.name), &mut taken),
                 api_name: key.name.clone(),
                 ty,
@@ -394,10 +394,10 @@ impl Lowerer<'_> {
             });
         }
         match node.get("additionalProperties") {
-            Some(n) if n.as_bool() == Some(false) => *deny_unknown = true,
+            Some(n) if n.as_bool() == Some(false) => object.deny_unknown = true,
             Some(n) if n.is_map() => {
                 let (ty, _) = self.schema(file, n, &format!("{name}Value"));
-                *additional = Some(ty);
+                object.additional = Some(ty);
             }
             _ => {}
         }
@@ -419,7 +419,7 @@ impl Lowerer<'_> {
                 continue;
             }
             self.nesting += 1;
-            self.collect_object(pfile, pnode, name, id, fields, required, additional, deny_unknown, within);
+            self.collect_object(pfile, pnode, name, id, object, within);
             self.nesting -= 1;
         }
         within.pop();
