@@ -72,8 +72,8 @@ impl ::std::fmt::Display for Stokes {
     }
 }
 impl ::std::str::FromStr for Stokes {
-    type Err = ::std::string::String;
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "I" => Ok(Self::I),
             "Q" => Ok(Self::Q),
@@ -102,15 +102,12 @@ impl ::std::str::FromStr for Stokes {
 }
 impl rt::FromParam for Stokes {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
+    fn from_param(value: &str) -> Result<Self, String> {
         value.parse()
     }
 }
 impl rt::Validate for Stokes {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -168,8 +165,8 @@ impl ::std::fmt::Display for ExecutionPhase {
     }
 }
 impl ::std::str::FromStr for ExecutionPhase {
-    type Err = ::std::string::String;
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "PENDING" => Ok(Self::Pending),
             "QUEUED" => Ok(Self::Queued),
@@ -193,30 +190,24 @@ impl ::std::str::FromStr for ExecutionPhase {
 }
 impl rt::FromParam for ExecutionPhase {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
+    fn from_param(value: &str) -> Result<Self, String> {
         value.parse()
     }
 }
 impl rt::Validate for ExecutionPhase {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct Jobs {
-    pub version: ::std::string::String,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub jobref: ::std::option::Option<::std::vec::Vec<crate::models::JobRef>>,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobref: Option<Vec<crate::models::JobRef>>,
 }
 impl rt::Validate for Jobs {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("version");
             let value = &self.version;
@@ -228,33 +219,18 @@ impl rt::Validate for Jobs {
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct JobRef {
-    pub id: ::std::string::String,
-    pub href: ::std::string::String,
+    pub id: String,
+    pub href: String,
     pub phase: crate::models::ExecutionPhase,
-    #[serde(
-        rename = "runId",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub run_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        rename = "ownerId",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub owner_id: ::std::option::Option<::std::string::String>,
-    #[serde(
-        rename = "creationTime",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub creation_time: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    #[serde(rename = "runId", default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(rename = "ownerId", default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    #[serde(rename = "creationTime", default, skip_serializing_if = "Option::is_none")]
+    pub creation_time: Option<rt::chrono::DateTime<rt::chrono::Utc>>,
 }
 impl rt::Validate for JobRef {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -262,28 +238,17 @@ impl rt::Validate for JobRef {
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct JobParameters {
-    #[serde(
-        rename = "RUNID",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub runid: ::std::option::Option<::std::string::String>,
-    #[serde(
-        rename = "PHASE",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub phase: ::std::option::Option<crate::models::JobParametersPhase>,
+    #[serde(rename = "RUNID", default, skip_serializing_if = "Option::is_none")]
+    pub runid: Option<String>,
+    #[serde(rename = "PHASE", default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<crate::models::JobParametersPhase>,
 }
 impl rt::Validate for JobParameters {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("RUNID");
             let value = &self.runid;
-            if let ::std::option::Option::Some(value) = value {
+            if let Some(value) = value {
                 rt::validate::length(path, value, None, Some(64u64))?;
             }
         }
@@ -317,8 +282,8 @@ impl ::std::fmt::Display for JobParametersPhase {
     }
 }
 impl ::std::str::FromStr for JobParametersPhase {
-    type Err = ::std::string::String;
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "RUN" => Ok(Self::Run),
             _ => Err(format!("expected one of `RUN`, got `{value}`")),
@@ -327,15 +292,12 @@ impl ::std::str::FromStr for JobParametersPhase {
 }
 impl rt::FromParam for JobParametersPhase {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
+    fn from_param(value: &str) -> Result<Self, String> {
         value.parse()
     }
 }
 impl rt::Validate for JobParametersPhase {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -343,44 +305,33 @@ impl rt::Validate for JobParametersPhase {
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct Job {
-    pub version: ::std::string::String,
+    pub version: String,
     #[serde(rename = "jobId")]
-    pub job_id: ::std::string::String,
-    #[serde(
-        rename = "runId",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub run_id: ::std::option::Option<::std::string::String>,
+    pub job_id: String,
+    #[serde(rename = "runId", default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     #[serde(rename = "ownerId")]
-    pub owner_id: ::std::option::Option<::std::string::String>,
+    pub owner_id: Option<String>,
     pub phase: crate::models::ExecutionPhase,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub quote: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<rt::chrono::DateTime<rt::chrono::Utc>>,
     #[serde(rename = "creationTime")]
     pub creation_time: rt::chrono::DateTime<rt::chrono::Utc>,
     #[serde(rename = "startTime")]
-    pub start_time: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    pub start_time: Option<rt::chrono::DateTime<rt::chrono::Utc>>,
     #[serde(rename = "endTime")]
-    pub end_time: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    pub end_time: Option<rt::chrono::DateTime<rt::chrono::Utc>>,
     #[serde(rename = "executionDuration")]
     pub execution_duration: i64,
-    pub destruction: ::std::option::Option<rt::chrono::DateTime<rt::chrono::Utc>>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub parameters: ::std::option::Option<crate::models::Parameters>,
+    pub destruction: Option<rt::chrono::DateTime<rt::chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<crate::models::Parameters>,
     pub results: crate::models::Results,
-    #[serde(
-        rename = "errorSummary",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub error_summary: ::std::option::Option<crate::models::ErrorSummary>,
+    #[serde(rename = "errorSummary", default, skip_serializing_if = "Option::is_none")]
+    pub error_summary: Option<crate::models::ErrorSummary>,
 }
 impl rt::Validate for Job {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("version");
             let value = &self.version;
@@ -402,54 +353,41 @@ impl rt::Validate for Job {
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct Parameters {
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub parameter: ::std::option::Option<::std::vec::Vec<crate::models::Parameter>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<Vec<crate::models::Parameter>>,
 }
 impl rt::Validate for Parameters {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct Parameter {
-    pub id: ::std::string::String,
-    #[serde(
-        rename = "byReference",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub by_reference: ::std::option::Option<bool>,
+    pub id: String,
+    #[serde(rename = "byReference", default, skip_serializing_if = "Option::is_none")]
+    pub by_reference: Option<bool>,
     /// The parameter's value, the element's text.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub value: ::std::option::Option<::std::string::String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 impl rt::Validate for Parameter {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct Results {
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub result: ::std::option::Option<::std::vec::Vec<crate::models::Result>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Vec<crate::models::ResultReference>>,
 }
 impl rt::Validate for Results {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("result");
             let value = &self.result;
-            if let ::std::option::Option::Some(value) = value {
+            if let Some(value) = value {
                 rt::Validate::validate(value, path)?;
             }
         }
@@ -458,27 +396,20 @@ impl rt::Validate for Results {
 }
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct Result {
-    pub id: ::std::string::String,
-    pub href: ::std::string::String,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub size: ::std::option::Option<i64>,
-    #[serde(
-        rename = "mime-type",
-        default,
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub mime_type: ::std::option::Option<::std::string::String>,
+pub struct ResultReference {
+    pub id: String,
+    pub href: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    #[serde(rename = "mime-type", default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
 }
-impl rt::Validate for Result {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+impl rt::Validate for ResultReference {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("size");
             let value = &self.size;
-            if let ::std::option::Option::Some(value) = value {
+            if let Some(value) = value {
                 rt::validate::minimum(path, *value as f64, 0f64, false)?;
             }
         }
@@ -492,13 +423,10 @@ pub struct ErrorSummary {
     pub type_: crate::models::ErrorSummaryType,
     #[serde(rename = "hasDetail")]
     pub has_detail: bool,
-    pub message: ::std::string::String,
+    pub message: String,
 }
 impl rt::Validate for ErrorSummary {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -532,8 +460,8 @@ impl ::std::fmt::Display for ErrorSummaryType {
     }
 }
 impl ::std::str::FromStr for ErrorSummaryType {
-    type Err = ::std::string::String;
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "transient" => Ok(Self::Transient),
             "fatal" => Ok(Self::Fatal),
@@ -543,15 +471,12 @@ impl ::std::str::FromStr for ErrorSummaryType {
 }
 impl rt::FromParam for ErrorSummaryType {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
+    fn from_param(value: &str) -> Result<Self, String> {
         value.parse()
     }
 }
 impl rt::Validate for ErrorSummaryType {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -562,10 +487,7 @@ pub struct PostJobBody {
     pub action: crate::models::PostJobBodyAction,
 }
 impl rt::Validate for PostJobBody {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -596,8 +518,8 @@ impl ::std::fmt::Display for PostJobBodyAction {
     }
 }
 impl ::std::str::FromStr for PostJobBodyAction {
-    type Err = ::std::string::String;
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "DELETE" => Ok(Self::Delete),
             _ => Err(format!("expected one of `DELETE`, got `{value}`")),
@@ -606,15 +528,12 @@ impl ::std::str::FromStr for PostJobBodyAction {
 }
 impl rt::FromParam for PostJobBodyAction {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
+    fn from_param(value: &str) -> Result<Self, String> {
         value.parse()
     }
 }
 impl rt::Validate for PostJobBodyAction {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -625,10 +544,7 @@ pub struct PostJobPhaseBody {
     pub phase: crate::models::PostJobPhaseBodyPhase,
 }
 impl rt::Validate for PostJobPhaseBody {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -662,8 +578,8 @@ impl ::std::fmt::Display for PostJobPhaseBodyPhase {
     }
 }
 impl ::std::str::FromStr for PostJobPhaseBodyPhase {
-    type Err = ::std::string::String;
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "RUN" => Ok(Self::Run),
             "ABORT" => Ok(Self::Abort),
@@ -673,15 +589,12 @@ impl ::std::str::FromStr for PostJobPhaseBodyPhase {
 }
 impl rt::FromParam for PostJobPhaseBodyPhase {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
+    fn from_param(value: &str) -> Result<Self, String> {
         value.parse()
     }
 }
 impl rt::Validate for PostJobPhaseBodyPhase {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -693,10 +606,7 @@ pub struct PostJobExecutionDurationBody {
     pub executionduration: i64,
 }
 impl rt::Validate for PostJobExecutionDurationBody {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("EXECUTIONDURATION");
             let value = &self.executionduration;
@@ -713,40 +623,37 @@ pub struct PostJobDestructionBody {
     pub destruction: rt::chrono::DateTime<rt::chrono::Utc>,
 }
 impl rt::Validate for PostJobDestructionBody {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
 impl rt::xml::XmlText for Stokes {
-    fn xml_text(&self) -> ::std::string::String {
+    fn xml_text(&self) -> String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for ExecutionPhase {
-    fn xml_text(&self) -> ::std::string::String {
+    fn xml_text(&self) -> String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for JobParametersPhase {
-    fn xml_text(&self) -> ::std::string::String {
+    fn xml_text(&self) -> String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for ErrorSummaryType {
-    fn xml_text(&self) -> ::std::string::String {
+    fn xml_text(&self) -> String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for PostJobBodyAction {
-    fn xml_text(&self) -> ::std::string::String {
+    fn xml_text(&self) -> String {
         self.to_string()
     }
 }
 impl rt::xml::XmlText for PostJobPhaseBodyPhase {
-    fn xml_text(&self) -> ::std::string::String {
+    fn xml_text(&self) -> String {
         self.to_string()
     }
 }
@@ -937,7 +844,7 @@ impl rt::xml::ToXml for Results {
         w.end();
     }
 }
-impl rt::xml::ToXml for Result {
+impl rt::xml::ToXml for ResultReference {
     fn write_xml(&self, w: &mut rt::xml::XmlWriter, name: &str, root: bool) {
         let mut attributes: Vec<(&str, String)> = Vec::new();
         if root {

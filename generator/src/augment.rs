@@ -4,7 +4,8 @@
 //!
 //! **Architecture invariant:** augmenting only adds keys to the loaded tree; it reads no file.
 
-use crate::load::{Document, FileId, Key, Node, Span, Value};
+use crate::load::{Document, Key, Node, Value};
+use crate::source::{FileId, Span};
 
 /// The profiles `--profile` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +69,7 @@ fn string(s: &str) -> Value {
 type Place = (FileId, Vec<String>);
 
 fn node_mut<'a>(doc: &'a mut Document, place: &Place) -> Option<&'a mut Node> {
-    let mut node = &mut doc.roots[place.0];
+    let mut node = doc.root_of_mut(place.0);
     for token in &place.1 {
         node = match &mut node.value {
             Value::Map(entries) => &mut entries.iter_mut().find(|(k, _)| &k.name == token)?.1,
@@ -97,13 +98,13 @@ pub fn augment(doc: &mut Document, profile: Profile) {
         Profile::Dali => "dali-votable",
         Profile::Uws | Profile::Soda => "soda-text",
     };
-    set_default(&mut doc.roots[0], "x-ivoa-case-insensitive", Value::Bool(true));
-    set_default(&mut doc.roots[0], "x-ivoa-error-format", string(error_format));
+    set_default(doc.root_mut(), "x-ivoa-case-insensitive", Value::Bool(true));
+    set_default(doc.root_mut(), "x-ivoa-error-format", string(error_format));
 
     let paths: Vec<String> = doc.root().get("paths").map(|p| p.entries().iter().map(|(k, _)| k.name.clone()).collect()).unwrap_or_default();
     // SODA: the async endpoints are UWS, and a job takes the sync operation's parameters.
     if profile == Profile::Soda && paths.iter().any(|p| p == "/async") {
-        let sync = place_of(doc, 0, vec!["paths".into(), "/sync".into()]);
+        let sync = place_of(doc, FileId::ROOT, vec!["paths".into(), "/sync".into()]);
         let sync_id = doc
             .node(&crate::load::Target { file: sync.0, pointer: sync.1 })
             .and_then(|item| item.get("get"))
@@ -111,18 +112,18 @@ pub fn augment(doc: &mut Document, profile: Profile) {
             .and_then(Node::as_str)
             .map(str::to_owned);
         if let Some(id) = sync_id {
-            let span = doc.roots[0].span;
+            let span = doc.root().span;
             let key = synthetic(span);
             let value = Value::Map(vec![
                 (key("jobs"), Node { value: string("/async"), span }),
                 (key("parameters"), Node { value: string(&id), span }),
                 (key("standard-id"), Node { value: string("ivo://ivoa.net/std/SODA#async-1.0"), span }),
             ]);
-            set_default(&mut doc.roots[0], "x-ivoa-uws", value);
+            set_default(doc.root_mut(), "x-ivoa-uws", value);
         }
     }
     for path in paths {
-        let item = place_of(doc, 0, vec!["paths".into(), path.clone()]);
+        let item = place_of(doc, FileId::ROOT, vec!["paths".into(), path.clone()]);
         let Some(item_node) = doc.node(&crate::load::Target { file: item.0, pointer: item.1.clone() }) else { continue };
         let methods: Vec<String> = item_node.entries().iter().map(|(k, _)| k.name.clone()).filter(|m| METHODS.contains(&m.as_str())).collect();
         let shared_params = item_node.get("parameters").map_or(0, |p| p.items().len());

@@ -4,7 +4,7 @@
 //! phase boundary when any of them is an error. Rendering goes through `miette`, so a diagnostic
 //! prints the offending lines of the YAML with a label under the exact node.
 
-use crate::load::{SourceMap, Span};
+use crate::source::{SourceMap, Span};
 use std::fmt;
 
 /// How bad a diagnostic is.

@@ -447,3 +447,125 @@ pub fn scalar_text(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{FileId, Span};
+
+    /// An API whose only type, `TypeId(0)`, is the string enum `Band` (`radio`, `optical`).
+    fn api() -> Api {
+        let band = TypeDef {
+            name: "Band".into(),
+            api_name: "Band".into(),
+            doc: None,
+            kind: TypeKind::StringEnum { variants: ["radio", "optical"].map(|v| Variant { name: v.into(), api_name: v.into() }).into() },
+            span: Span::start_of(FileId::ROOT),
+            xml: None,
+        };
+        Api {
+            title: "t".into(),
+            version: "1".into(),
+            description: None,
+            operations: Vec::new(),
+            types: vec![band],
+            openapi_json: String::new(),
+            uws: None,
+            base_path: String::new(),
+            security_schemes: Vec::new(),
+        }
+    }
+
+    fn constraints(f: impl FnOnce(&mut Constraints)) -> Constraints {
+        let mut c = Constraints::default();
+        f(&mut c);
+        c
+    }
+
+    #[test]
+    fn made_values_satisfy_every_constraint_or_none_is_made() {
+        let api = api();
+        let cases = [
+            (Ty::I64, constraints(|c| (c.minimum, c.multiple_of) = (Some((3.0, true)), Some(2.0))), json!(4)),
+            (Ty::F64, constraints(|c| c.maximum = Some((0.0, true))), json!(-0.5)),
+            (Ty::String, constraints(|c| (c.min_length, c.max_length) = (Some(9), Some(9))), json!("exampleex")),
+            (Ty::String, constraints(|c| c.pattern = Some("^[0-9]{4}-".into())), json!("2024-01-01")),
+            (Ty::Vec(Box::new(Ty::String)), constraints(|c| (c.min_items, c.unique_items) = (Some(2), true)), json!(["example0", "example1"])),
+            (Ty::Named(TypeId(0)), Constraints::default(), json!("radio")),
+            (Ty::Option(Box::new(Ty::Dali(DaliType::Circle))), Constraints::default(), json!("10 20 0.5")),
+        ];
+        for (ty, c, expected) in cases {
+            assert_eq!(synthesize(&api, &ty, &c), Some(expected), "{ty:?} {c:?}");
+        }
+        let impossible = constraints(|c| (c.minimum, c.maximum) = (Some((5.0, false)), Some((4.0, false))));
+        assert_eq!(synthesize(&api, &Ty::I64, &impossible), None);
+        assert_eq!(synthesize(&api, &Ty::String, &constraints(|c| c.pattern = Some("^q{3}$".into()))), None, "no candidate matches");
+    }
+
+    #[test]
+    fn each_broken_rule_is_named() {
+        let api = api();
+        let bounded = constraints(|c| (c.minimum, c.maximum) = (Some((1.0, false)), Some((10.0, true))));
+        assert_eq!(violations(&api, &json!(0), &Ty::I64, &bounded), ["minimum"]);
+        assert_eq!(violations(&api, &json!(10), &Ty::I64, &bounded), ["exclusiveMaximum"]);
+        assert_eq!(violations(&api, &json!(5), &Ty::I64, &bounded), Vec::<&str>::new());
+        assert_eq!(violations(&api, &json!(1_i64 << 40), &Ty::I32, &Constraints::default()), ["type"]);
+        assert_eq!(violations(&api, &json!("infrared"), &Ty::Named(TypeId(0)), &Constraints::default()), ["enum"]);
+        assert_eq!(violations(&api, &json!(null), &Ty::Option(Box::new(Ty::I64)), &bounded), Vec::<&str>::new());
+        assert_eq!(violations(&api, &json!("10 20"), &Ty::Dali(DaliType::Circle), &Constraints::default()), ["type"]);
+    }
+
+    #[test]
+    fn violating_values_break_their_rule_and_nothing_else() {
+        let api = api();
+        let text = constraints(|c| (c.min_length, c.max_length, c.pattern) = (Some(2), Some(4), Some("^[a-z]+$".into())));
+        let number = constraints(|c| (c.minimum, c.maximum) = (Some((0.0, true)), Some((9.0, false))));
+        for (ty, c) in [(Ty::String, &text), (Ty::F64, &number), (Ty::I64, &number), (Ty::Named(TypeId(0)), &Constraints::default()), (Ty::Dali(DaliType::Point), &Constraints::default())] {
+            let rules = breakable_rules(&api, &ty, c);
+            assert!(!rules.is_empty(), "{ty:?}");
+            for rule in rules {
+                let values = violating(&api, &ty, c, rule);
+                assert!(!values.is_empty(), "{ty:?} {rule}");
+                for value in values {
+                    assert_eq!(violations(&api, &value, &ty, c), [rule], "{ty:?} {value}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_example_that_breaks_its_schema_or_cannot_travel_is_replaced() {
+        let mut api = api();
+        let param = |name: &str, location: Location, example: Value| Param {
+            api_name: name.into(),
+            name: name.into(),
+            location,
+            required: true,
+            shape: ParamShape::Scalar,
+            ty: Ty::String,
+            constraints: constraints(|c| c.max_length = Some(8)),
+            doc: None,
+            example: Some(example),
+            span: Span::start_of(FileId::ROOT),
+        };
+        let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      operationId: a\n      responses: {'204': {description: none}}\n";
+        let mut op = crate::lower::lowered(spec).0.expect("lowered").operations.remove(0);
+        op.params = vec![
+            param("kept", Location::Query, json!("fine")),
+            param("too_long", Location::Query, json!("far too long")),
+            param("padded", Location::Header, json!(" x ")),
+            param("separated", Location::Cookie, json!("a;b")),
+        ];
+        api.operations.push(op);
+        choose(&mut api);
+        let chosen: Vec<Option<Value>> = api.operations[0].params.iter().map(|p| p.example.clone()).collect();
+        assert_eq!(chosen, [Some(json!("fine")), Some(json!("example")), Some(json!("example")), Some(json!("example"))]);
+    }
+
+    #[test]
+    fn scalars_are_written_as_text() {
+        assert_eq!(scalar_text(&json!("a b")), "a b");
+        assert_eq!(scalar_text(&json!(1.5)), "1.5");
+        assert_eq!(scalar_text(&json!(true)), "true");
+    }
+}

@@ -4,7 +4,7 @@
 //! live in an arena ([`Api::types`]) keyed by [`TypeId`], so recursive schemas need no cycles of
 //! pointers; the lowering decides which fields are boxed.
 
-use crate::load::Span;
+use crate::source::Span;
 
 /// The whole API: what one generated crate serves.
 #[derive(Debug, Clone)]
@@ -35,24 +35,47 @@ pub struct Api {
 pub struct SecurityScheme {
     /// Its name in `components.securitySchemes`.
     pub name: String,
-    /// How credentials arrive: `bearer`, `basic`, `cookie`, `certificate`.
-    pub kind: String,
-    /// The cookie's name, for `cookie`.
-    pub cookie: Option<String>,
+    /// How credentials arrive.
+    pub kind: SchemeKind,
     /// The challenge's auth-scheme.
     pub challenge: String,
     /// The challenge's parameters.
     pub parameters: Vec<(String, String)>,
 }
 
+/// How a scheme's credentials arrive: exactly the kinds the runtime reads (`rt::auth::SchemeKind`).
+/// A scheme of any other kind is not lowered, and an operation requiring it is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemeKind {
+    /// `Authorization: Bearer TOKEN` (http bearer, oauth2, openIdConnect).
+    Bearer,
+    /// `Authorization: Basic …` (http basic).
+    Basic,
+    /// A session cookie of this name (apiKey in a cookie).
+    Cookie(String),
+    /// A client certificate, checked by a TLS-terminating proxy (mutualTLS).
+    ClientCertificate,
+}
+
 /// An operation's security: its modality and the schemes it accepts (indexes into
 /// [`Api::security_schemes`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Security {
-    /// `none`, `optional` or `required`.
-    pub modality: &'static str,
+    /// Whether anonymous requests are served.
+    pub modality: Modality,
     /// The schemes, in the order of the requirements.
     pub schemes: Vec<usize>,
+}
+
+/// An AuthVO modality, as the runtime enforces it (`rt::auth::Modality`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modality {
+    /// No requirement (`security: []`): no challenge is sent; credentials still name the caller.
+    None,
+    /// `{}` among the requirements: anonymous requests are served, with the challenges.
+    Optional,
+    /// Anonymous requests are refused with 401 and every challenge.
+    Required,
 }
 
 /// `x-ivoa-uws: {jobs: /async, parameters: sodaSync}`: the job list at `jobs` (it and every path
@@ -384,7 +407,8 @@ pub struct Operation {
     /// `x-ivoa-base-url`: the request carries the service's URL as the client sees it, for
     /// building absolute links (DataLink access URLs, say).
     pub base_url: bool,
-    /// The operation's `security` (or the document's), when the document has security schemes.
+    /// The operation's `security` (or the document's), when the document has security schemes
+    /// the runtime enforces.
     pub security: Option<Security>,
     /// `x-ivoa-error-format`.
     pub error_format: ErrorFormat,

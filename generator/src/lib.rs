@@ -12,13 +12,15 @@ pub mod examples;
 pub mod ir;
 pub mod load;
 pub mod lower;
-pub mod publish;
 pub mod naming;
+pub mod publish;
+pub mod source;
 pub mod write;
 
 use diagnostics::Diagnostic;
 use emit::File;
-use load::{FileSystem, LoadOptions, SourceMap};
+use load::{FileSystem, LoadOptions};
+use source::SourceMap;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -5,109 +5,12 @@
 //! on the [`Document`] alone.
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::source::{FileId, SourceMap, Span};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
-
-/// Index of a file in the [`SourceMap`].
-pub type FileId = usize;
-
-/// A place in a source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Span {
-    /// The file.
-    pub file: FileId,
-    /// Byte offset of the start.
-    pub offset: usize,
-    /// Length in bytes (0 for a point).
-    pub len: usize,
-}
-
-/// One loaded source file.
-#[derive(Debug)]
-pub struct SourceFile {
-    /// The path as it will be shown in diagnostics.
-    pub name: String,
-    /// The path used to read the file (and resolve references relative to it).
-    pub path: PathBuf,
-    /// The text.
-    pub text: Arc<str>,
-    line_starts: Vec<usize>,
-}
-
-/// Every file read while loading a spec.
-#[derive(Debug, Default)]
-pub struct SourceMap {
-    files: Vec<SourceFile>,
-    /// The first file read from each path.
-    by_path: HashMap<PathBuf, FileId>,
-}
-
-impl SourceMap {
-    /// Adds a file and returns its id.
-    pub fn add(&mut self, name: String, path: PathBuf, text: String) -> FileId {
-        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        let id = self.files.len();
-        self.by_path.entry(path.clone()).or_insert(id);
-        self.files.push(SourceFile { name, path, text: text.into(), line_starts });
-        id
-    }
-
-    /// The file read from `path` (the path references are resolved against), if any.
-    pub fn id_of(&self, path: &Path) -> Option<FileId> {
-        self.by_path.get(path).copied()
-    }
-
-    fn set_path(&mut self, id: FileId, path: PathBuf) {
-        if self.by_path.get(&self.files[id].path) == Some(&id) {
-            self.by_path.remove(&self.files[id].path);
-        }
-        self.by_path.entry(path.clone()).or_insert(id);
-        self.files[id].path = path;
-    }
-
-    /// The file with id `id`.
-    pub fn file(&self, id: FileId) -> &SourceFile {
-        &self.files[id]
-    }
-
-    /// 1-based line and column (in characters) of a byte offset.
-    pub fn line_col(&self, file: FileId, offset: usize) -> (usize, usize) {
-        let f = &self.files[file];
-        let line = f.line_starts.partition_point(|&start| start <= offset).max(1);
-        let start = f.line_starts[line - 1];
-        let col = f.text.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
-        (line, col)
-    }
-
-    /// `file:line:col`.
-    pub fn location(&self, span: Span) -> String {
-        let (line, col) = self.line_col(span.file, span.offset);
-        format!("{}:{line}:{col}", self.files[span.file].name)
-    }
-
-    /// The text of line `line` (1-based, without its newline); empty past the end.
-    pub(crate) fn line_text(&self, file: FileId, line: usize) -> &str {
-        let f = &self.files[file];
-        let Some(&start) = f.line_starts.get(line.wrapping_sub(1)) else { return "" };
-        let end = f.line_starts.get(line).map_or(f.text.len(), |&next| next - 1);
-        f.text.get(start..end).unwrap_or("").trim_end_matches('\r')
-    }
-
-    pub(crate) fn named_source(&self, span: Span) -> miette::NamedSource<Arc<str>> {
-        let f = &self.files[span.file];
-        miette::NamedSource::new(f.name.clone(), f.text.clone()).with_language("yaml")
-    }
-
-    fn offset_of(&self, file: FileId, line: usize, col: usize) -> usize {
-        let f = &self.files[file];
-        let start = f.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(f.text.len());
-        let rest = &f.text[start..];
-        rest.char_indices().nth(col.saturating_sub(1)).map_or(f.text.len(), |(i, _)| start + i)
-    }
-}
 
 /// A value in a spec with its place.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,8 +139,9 @@ impl Node {
 pub struct Document {
     /// Every file, the root first.
     pub sources: SourceMap,
-    /// The parsed tree of each file, by id.
-    pub roots: Vec<Node>,
+    /// The parsed tree of each file, in the order of [`FileId`]s (read through
+    /// [`Document::root_of`] and [`Document::files`]).
+    roots: Vec<Node>,
     /// Where each chain of references ends (from a target that is a reference to the target of
     /// the last reference), found once while checking them, so [`Document::resolve`] takes one
     /// step however long the chain.
@@ -300,7 +204,7 @@ pub fn try_bundle(doc: &Document) -> Result<serde_json::Value, Box<Diagnostic>> 
             let doc = self.doc;
             if let Some(reference) = node.reference() {
                 if let Some(target) = doc.target(file, reference) {
-                    if target.file != 0 && !self.stack.contains(&target) {
+                    if target.file != FileId::ROOT && !self.stack.contains(&target) {
                         if let Some(resolved) = doc.node(&target) {
                             let span = node.get("$ref").map_or(node.span, |r| r.span);
                             self.stack.push(target.clone());
@@ -309,7 +213,7 @@ pub fn try_bundle(doc: &Document) -> Result<serde_json::Value, Box<Diagnostic>> 
                             return value;
                         }
                     }
-                    if target.file == 0 && file != 0 {
+                    if target.file == FileId::ROOT && file != FileId::ROOT {
                         // A reference back into the root file, written from another file.
                         let mut json = node.to_json();
                         json["$ref"] = serde_json::Value::String(format!("#{}", target.pointer_text()));
@@ -329,7 +233,7 @@ pub fn try_bundle(doc: &Document) -> Result<serde_json::Value, Box<Diagnostic>> 
     }
     let mut walk = Walk { doc, stack: Vec::new(), depth: 0, copied: 0, error: None };
     let root = doc.root();
-    let value = walk.walk(0, root, root.span);
+    let value = walk.walk(FileId::ROOT, root, root.span);
     match walk.error {
         Some(error) => Err(error),
         None => Ok(value),
@@ -360,7 +264,27 @@ impl Target {
 impl Document {
     /// The root node of the root file.
     pub fn root(&self) -> &Node {
-        &self.roots[0]
+        &self.roots[FileId::ROOT.index()]
+    }
+
+    /// The root node of the root file, to change (as `augment` does).
+    pub fn root_mut(&mut self) -> &mut Node {
+        &mut self.roots[FileId::ROOT.index()]
+    }
+
+    /// The root node of `file`.
+    pub fn root_of(&self, file: FileId) -> &Node {
+        &self.roots[file.index()]
+    }
+
+    /// The root node of `file`, to change.
+    pub fn root_of_mut(&mut self, file: FileId) -> &mut Node {
+        &mut self.roots[file.index()]
+    }
+
+    /// Every file with its root node, the root file first.
+    pub fn files(&self) -> impl Iterator<Item = (FileId, &Node)> {
+        self.sources.ids_from(0).zip(&self.roots)
     }
 
     /// The node a target names.
@@ -368,7 +292,7 @@ impl Document {
         if let Some(node) = self.positions.get(target).and_then(|positions| self.at_positions(target, positions)) {
             return Some(node);
         }
-        let mut node = &self.roots[target.file];
+        let mut node = self.root_of(target.file);
         for token in &target.pointer {
             node = match &node.value {
                 Value::Map(_) => node.get(token)?,
@@ -380,7 +304,7 @@ impl Document {
     }
 
     fn at_positions(&self, target: &Target, positions: &[usize]) -> Option<&Node> {
-        let mut node = self.roots.get(target.file)?;
+        let mut node = self.roots.get(target.file.index())?;
         for (token, &i) in target.pointer.iter().zip(positions) {
             node = match &node.value {
                 Value::Map(entries) => entries.get(i).filter(|(k, _)| k.name == *token).map(|(_, v)| v)?,
@@ -395,9 +319,9 @@ impl Document {
     /// in it (see [`Document::positions`]).
     fn index_targets(&mut self) {
         let mut groups: BTreeMap<(FileId, Vec<String>), Vec<Target>> = BTreeMap::new();
-        for file in 0..self.roots.len() {
+        for (file, root) in self.files() {
             let mut refs = Vec::new();
-            collect_refs(&self.roots[file], &mut refs);
+            collect_refs(root, &mut refs);
             for (reference, _) in refs {
                 if let Some(target) = self.target(file, &reference) {
                     if let Some((_, parent)) = target.pointer.split_last() {
@@ -408,7 +332,7 @@ impl Document {
         }
         let mut positions = HashMap::new();
         for ((file, parent), targets) in groups {
-            let mut node = &self.roots[file];
+            let mut node = self.root_of(file);
             let mut path = Vec::new();
             let mut found = true;
             for token in &parent {
@@ -455,7 +379,7 @@ impl Document {
             file
         } else {
             let wanted = resolve_relative(&self.sources.file(file).path, path);
-            self.sources.id_of(&wanted).filter(|&id| id < self.roots.len())?
+            self.sources.id_of(&wanted).filter(|id| id.index() < self.roots.len())?
         };
         Some(Target { file, pointer: parse_pointer(fragment)? })
     }
@@ -641,7 +565,7 @@ fn read_text(
             let id = sources.add(name, path.to_path_buf(), text);
             Err(Box::new(Diagnostic::error(
                 "ivoagen::load::not-utf8",
-                Some(Span { file: id, offset: valid, len: 0 }),
+                Some(Span { offset: valid, ..Span::start_of(id) }),
                 format!("the file is not UTF-8: byte 0x{invalid:02x} cannot start or continue a character"),
             )
             .label("the first invalid byte")
@@ -677,15 +601,16 @@ pub fn load_with(fs: &dyn FileSystem, path: &Path, options: &LoadOptions) -> Res
     }
     // Breadth-first over referenced files; `next` walks the files as they are added.
     let mut next = 0;
-    while next < roots.len() {
+    while let Some(file) = sources.ids_from(next).next() {
+        next += 1;
         let mut refs = Vec::new();
-        collect_refs(&roots[next], &mut refs);
+        collect_refs(&roots[file.index()], &mut refs);
         for (reference, span) in refs {
             let path_part = reference.split_once('#').map_or(reference.as_str(), |(p, _)| p);
             if path_part.is_empty() || path_part.contains("://") {
                 continue;
             }
-            let wanted = resolve_relative(&sources.file(next).path, path_part);
+            let wanted = resolve_relative(&sources.file(file).path, path_part);
             if sources.id_of(&wanted).is_some() {
                 continue;
             }
@@ -703,25 +628,24 @@ pub fn load_with(fs: &dyn FileSystem, path: &Path, options: &LoadOptions) -> Res
                 );
                 continue;
             }
-            let before = sources.files.len();
+            let before = sources.len();
             match read_text(fs, &mut sources, &wanted, wanted.display().to_string(), limits, Some(span)) {
                 Ok(id) => match parse(&sources, id, limits) {
                     Ok(node) => roots.push(node),
                     Err(d) => {
                         diagnostics.push(*d);
-                        roots.push(Node { value: Value::Null, span: Span { file: id, offset: 0, len: 0 } });
+                        roots.push(Node { value: Value::Null, span: Span::start_of(id) });
                     }
                 },
                 Err(d) => {
                     diagnostics.push(*d);
                     // A file added only to locate its error (invalid UTF-8) still needs a root.
-                    for id in before..sources.files.len() {
-                        roots.push(Node { value: Value::Null, span: Span { file: id, offset: 0, len: 0 } });
+                    for id in sources.ids_from(before) {
+                        roots.push(Node { value: Value::Null, span: Span::start_of(id) });
                     }
                 }
             }
         }
-        next += 1;
     }
     let mut doc = Document { sources, roots, ends: BTreeMap::new(), positions: HashMap::new() };
     doc.index_targets();
@@ -766,9 +690,9 @@ enum Chain {
 /// references however long the chains are; the ends are kept for [`Document::resolve`].
 fn check_refs(doc: &Document, diagnostics: &mut Diagnostics) -> BTreeMap<Target, Target> {
     let mut chains: BTreeMap<Target, Chain> = BTreeMap::new();
-    for file in 0..doc.roots.len() {
+    for (file, root) in doc.files() {
         let mut refs = Vec::new();
-        collect_refs(&doc.roots[file], &mut refs);
+        collect_refs(root, &mut refs);
         for (reference, span) in refs {
             if reference.contains("://") {
                 diagnostics.push(
@@ -902,7 +826,7 @@ fn parse(sources: &SourceMap, file: FileId, limits: &Limits) -> Result<Node, Box
                 let offset = sources.offset_of(file, mark.line(), mark.col() + 1);
                 let offset = offset.min(text.len());
                 return Err(Box::new(
-                    Diagnostic::error("ivoagen::load::syntax", Some(Span { file, offset, len: 0 }), format!("the file is not valid YAML or JSON: {}", e.info()))
+                    Diagnostic::error("ivoagen::load::syntax", Some(Span { offset, ..Span::start_of(file) }), format!("the file is not valid YAML or JSON: {}", e.info()))
                         .label("parsing stopped here")
                         .help("check the indentation and quoting around this place"),
                 ));
@@ -915,7 +839,7 @@ fn parse(sources: &SourceMap, file: FileId, limits: &Limits) -> Result<Node, Box
             Diagnostic::error("ivoagen::load::not-a-mapping", Some(root.span), "the document is not a mapping")
                 .help("an OpenAPI document is a mapping with an `openapi` key"),
         )),
-        None => Err(Box::new(Diagnostic::error("ivoagen::load::empty", Some(Span { file, offset: 0, len: 0 }), "the file is empty"))),
+        None => Err(Box::new(Diagnostic::error("ivoagen::load::empty", Some(Span::start_of(file)), "the file is empty"))),
     }
 }
 
@@ -957,7 +881,7 @@ impl Builder<'_> {
         } else {
             self.sources.offset_of(self.file, mark.line(), mark.col() + 1)
         };
-        Span { file: self.file, offset, len: 0 }
+        Span { offset, ..Span::start_of(self.file) }
     }
 
     fn finish(&mut self, node: Node, anchor: usize, count: usize) {
@@ -1146,7 +1070,7 @@ mod tests {
         ]);
         let (doc, diags) = load(&fs, Path::new("spec/root.yaml")).unwrap();
         assert!(diags.is_empty());
-        let (_, node, _) = doc.resolve(0, doc.root().get("a").unwrap());
+        let (_, node, _) = doc.resolve(FileId::ROOT, doc.root().get("a").unwrap());
         assert_eq!(node.value, Value::Int(42));
     }
 

@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use ivoagen::diagnostics::{Diagnostic, Severity};
-use ivoagen::load::{LoadOptions, RealFs, SourceMap};
+use ivoagen::load::{LoadOptions, RealFs};
+use ivoagen::source::SourceMap;
 use ivoagen::augment::Profile;
 use ivoagen::{Options, RuntimeDependency};
 use std::io::IsTerminal;

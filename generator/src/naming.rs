@@ -4,7 +4,7 @@
 //! keywords and prelude names are handled once.
 
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
@@ -49,7 +49,7 @@ pub fn field_name(name: &str) -> String {
 }
 
 /// Makes `name` unique among `taken` by appending a number, and records it.
-pub fn unique(name: String, taken: &mut std::collections::BTreeSet<String>) -> String {
+pub fn unique(name: String, taken: &mut BTreeSet<String>) -> String {
     if taken.insert(name.clone()) {
         return name;
     }
@@ -68,7 +68,22 @@ enum Space {
     /// Functions, consts and imports of the `server` module, and the variables of
     /// `shared_router`, where handlers are named.
     Value,
+    /// Types of the `models` module, one per named schema.
+    Model,
 }
+
+/// The types and traits of Rust's prelude: a model of the same name would shadow it for every
+/// user of `models` (generated code itself names them by absolute paths).
+const PRELUDE: &[&str] = &[
+    "Option", "Result", "Box", "Vec", "String", "ToString", "ToOwned", "Clone", "Copy", "Default", "Drop", "Send",
+    "Sync", "Sized", "Unpin", "Fn", "FnMut", "FnOnce", "AsRef", "AsMut", "From", "Into", "TryFrom", "TryInto",
+    "Iterator", "IntoIterator", "DoubleEndedIterator", "ExactSizeIterator", "Extend", "FromIterator", "PartialEq",
+    "Eq", "PartialOrd", "Ord", "Future", "IntoFuture",
+];
+
+/// The constructors of Rust's prelude, which models' code calls (`Ok(())`): a tuple struct of
+/// that name would shadow them.
+const CONSTRUCTORS: &[&str] = &["Some", "None", "Ok", "Err"];
 
 /// Names the generated crate uses for itself, with what they are (for the warning).
 const RESERVED: &[(Space, &str, &str)] = &[
@@ -186,7 +201,8 @@ pub struct Renamed {
     pub by: String,
 }
 
-/// Decides the names of operations, in document order, so that no two generated items collide.
+/// Decides the names of operations, in document order, then of models, so that no two generated
+/// items collide.
 ///
 /// The rule: an operation's method name is its operationId in `snake_case` (a keyword gets a
 /// trailing `_`); every other name derives from it (`OperationNames`). When any name it needs is
@@ -195,13 +211,47 @@ pub struct Renamed {
 #[derive(Debug, Default)]
 pub struct Namer {
     taken: BTreeMap<(Space, String), String>,
+    /// The names of the models so far.
+    models: BTreeSet<String>,
 }
 
 impl Namer {
     /// A namer with the generated crate's own names reserved.
     pub fn new() -> Self {
-        let taken = RESERVED.iter().map(|(space, name, what)| ((*space, (*name).to_owned()), (*what).to_owned())).collect();
-        Namer { taken }
+        let prelude = PRELUDE.iter().map(|name| (Space::Model, *name, "a type or trait of Rust's prelude"));
+        let constructors = CONSTRUCTORS.iter().map(|name| (Space::Model, *name, "a constructor of Rust's prelude, which generated code calls"));
+        let taken = RESERVED.iter().copied().chain(prelude).chain(constructors).map(|(space, name, what)| ((space, name.to_owned()), what.to_owned())).collect();
+        Namer { taken, models: BTreeSet::new() }
+    }
+
+    /// The name of the model of a schema (`hint`: its name, or one made from where it is), and
+    /// what made it renamed, if it was.
+    ///
+    /// Models come after every operation has its names. A model never takes a name of the
+    /// prelude or of the `api` module (the request and response types, `Api` and its imports):
+    /// it gets the first free suffix `2`, `3`, … instead, as a model whose name an earlier model
+    /// has does (that one silently: inline schemas are named after where they are, and meet).
+    pub fn model(&mut self, hint: &str) -> (String, Option<Renamed>) {
+        let wanted = type_name(hint);
+        let mut renamed = None;
+        let mut n = 1usize;
+        loop {
+            let name = if n == 1 { wanted.clone() } else { format!("{wanted}{n}") };
+            n += 1;
+            if self.models.contains(&name) {
+                continue;
+            }
+            let by = [Space::Model, Space::Type].iter().find_map(|space| self.taken.get(&(*space, name.clone())));
+            match by {
+                Some(by) => {
+                    renamed.get_or_insert(Renamed { wanted: wanted.clone(), taken: name, by: by.clone() });
+                }
+                None => {
+                    self.models.insert(name.clone());
+                    return (name, renamed);
+                }
+            }
+        }
     }
 
     /// The names of the operation `api_name`, and what made it renamed, if it was.
@@ -296,6 +346,29 @@ mod tests {
         }
         // `into` is also `Into::into`; its type would be `IntoResponse`, an import of `api.rs`.
         assert!(Namer::new().taken.contains_key(&(Space::Type, "IntoResponse".to_owned())));
+    }
+
+    #[test]
+    fn a_model_yields_to_the_prelude_and_to_the_api_modules_types() {
+        let mut namer = Namer::new();
+        namer.operation("links", SERVED);
+        for (hint, expected, by) in [
+            ("Result", "Result2", "a type or trait of Rust's prelude"),
+            ("Ok", "Ok2", "a constructor of Rust's prelude, which generated code calls"),
+            ("LinksRequest", "LinksRequest2", "the request type of operation `links`"),
+            ("links_response", "LinksResponse2", "the response type of operation `links`"),
+            ("Api", "Api2", "the service trait"),
+        ] {
+            let (name, renamed) = namer.model(hint);
+            assert_eq!(name, expected, "{hint}");
+            assert_eq!(renamed.map(|r| r.by).as_deref(), Some(by), "{hint}");
+        }
+        // Models meet models silently (inline schemas are named after where they are); a name
+        // that is free is kept.
+        assert_eq!(namer.model("Pet"), ("Pet".to_owned(), None));
+        assert_eq!(namer.model("pet"), ("Pet2".to_owned(), None));
+        assert_eq!(namer.model("Result").0, "Result3", "`Result2` is a model now");
+        assert_eq!(namer.model("Router"), ("Router".to_owned(), None), "`server.rs`'s imports are not in `models`");
     }
 
     #[test]

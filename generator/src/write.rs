@@ -246,3 +246,96 @@ pub fn check(dir: &Path, files: &BTreeMap<String, File>) -> io::Result<CheckRepo
     report.orphaned = generated_on_disk(dir)?.into_iter().filter(|p| !files.contains_key(p)).collect();
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// An empty folder of its own under the system's temporary folder.
+    fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ivoagen-write-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        dir
+    }
+
+    fn generated(text: &str) -> File {
+        File::generated(format!("{}{text}", crate::emit::header("//", "ivoagen generate")))
+    }
+
+    fn files(entries: &[(&str, File)]) -> BTreeMap<String, File> {
+        with_manifest(entries.iter().map(|(p, f)| ((*p).to_owned(), f.clone())).collect(), "ivoagen generate")
+    }
+
+    #[test]
+    fn generated_files_are_written_when_they_change_and_orphans_removed() {
+        let dir = folder("generated");
+        let first = files(&[("src/a.rs", generated("a\n")), ("src/b.rs", generated("b\n"))]);
+        let report = write(&dir, &first).expect("written");
+        assert_eq!(report.written, [MANIFEST, "src/a.rs", "src/b.rs"]);
+        assert!(check(&dir, &first).expect("checked").is_fresh());
+
+        let second = files(&[("src/a.rs", generated("a, changed\n"))]);
+        let found = check(&dir, &second).expect("checked");
+        assert_eq!(found.stale.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), [MANIFEST, "src/a.rs"]);
+        assert!(found.stale[1].1.contains("-a\n+a, changed"), "{}", found.stale[1].1);
+        assert_eq!(found.orphaned, ["src/b.rs"]);
+        assert!(found.missing.is_empty());
+
+        let report = write(&dir, &second).expect("written");
+        assert_eq!((report.written.len(), report.removed.as_slice()), (2, ["src/b.rs".to_owned()].as_slice()));
+        assert!(!dir.join("src/b.rs").exists());
+        let again = write(&dir, &second).expect("written");
+        assert!(again.written.is_empty() && again.unchanged.len() == 2, "{again:?}");
+        std::fs::remove_dir_all(&dir).expect("cleaned");
+    }
+
+    #[test]
+    fn a_users_file_is_created_once_and_then_left_alone() {
+        let dir = folder("user");
+        let ours = files(&[("src/service.rs", File::user("// a scaffold\n"))]);
+        assert_eq!(write(&dir, &ours).expect("written").created, ["src/service.rs"]);
+        std::fs::write(dir.join("src/service.rs"), "// the user's code\n").expect("edited");
+        let report = write(&dir, &ours).expect("written");
+        assert!(report.created.is_empty() && report.written.is_empty(), "{report:?}");
+        assert_eq!(std::fs::read_to_string(dir.join("src/service.rs")).expect("read"), "// the user's code\n");
+        assert!(check(&dir, &ours).expect("checked").is_fresh(), "a user's file is never compared");
+        std::fs::remove_dir_all(&dir).expect("cleaned");
+    }
+
+    #[test]
+    fn the_managed_line_of_a_users_file_is_kept_in_step_or_refused_before_anything_is_written() {
+        let dir = folder("managed");
+        let manifest = |line: &str| {
+            let mut file = File::user("[dependencies]\n");
+            file.managed_line = Some(line.to_owned());
+            files(&[("Cargo.toml", file), ("src/a.rs", generated("a\n"))])
+        };
+        std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"x\"\n\n[dependencies]\nivoagen-runtime = \"0.1\"\nserde = \"1\"\n").expect("written");
+        let wanted = manifest("ivoagen-runtime = \"0.2\"");
+        assert!(check(&dir, &wanted).expect("checked").stale.iter().any(|(p, d)| p == "Cargo.toml" && d.contains("+ivoagen-runtime = \"0.2\"")));
+        assert_eq!(write(&dir, &wanted).expect("written").updated, ["Cargo.toml"]);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("Cargo.toml")).expect("read"),
+            "[package]\nname = \"x\"\n\n[dependencies]\nivoagen-runtime = \"0.2\"\nserde = \"1\"\n",
+            "only the managed line changes"
+        );
+
+        std::fs::write(dir.join("Cargo.toml"), "[dependencies.ivoagen-runtime]\nversion = \"0.1\"\n").expect("written");
+        std::fs::remove_file(dir.join("src/a.rs")).expect("removed");
+        let error = write(&dir, &manifest("ivoagen-runtime = \"0.3\"")).expect_err("a table is not a line");
+        assert!(error.to_string().contains("write the line `ivoagen-runtime = \"0.3\"`"), "{error}");
+        assert!(!dir.join("src/a.rs").exists(), "nothing is written when a managed line is refused");
+        std::fs::remove_dir_all(&dir).expect("cleaned");
+    }
+
+    #[test]
+    fn a_managed_line_is_found_by_its_key() {
+        let wanted = "ivoagen-runtime = \"0.2\"";
+        assert!(matches!(managed_line("C", "ivoagen-runtime   =   \"0.2\"  \n", "ivoagen-runtime   =   \"0.2\""), Line::InStep));
+        assert!(matches!(managed_line("C", "a = 1\nivoagen-runtime = \"0.1\"", wanted), Line::Updated(t) if t == "a = 1\nivoagen-runtime = \"0.2\""));
+        assert!(matches!(managed_line("C", "# ivoagen-runtime = \"0.1\"\n", wanted), Line::Unmanageable(_)));
+        assert!(matches!(managed_line("C", "ivoagen-runtime = 1\nivoagen-runtime = 2\n", wanted), Line::Unmanageable(m) if m.contains("2 lines set")));
+    }
+}

@@ -2,7 +2,7 @@
 //! the official UWS 1.1 schema: element order, qualified names, attributes, nil elements.
 
 use ivoagen_runtime::codegen::{chrono, xml};
-use soda_cutout_server::models::{ErrorSummary, ErrorSummaryType, ExecutionPhase, Job, JobRef, Jobs, Parameter, Parameters, Result as JobResult, Results};
+use soda_cutout_server::models::{ErrorSummary, ErrorSummaryType, ExecutionPhase, Job, JobRef, Jobs, Parameter, Parameters, ResultReference, Results};
 
 fn validate(name: &str, document: &str) {
     ivoagen_e2e::xsd_validate("UWS-v1.1.xsd", name, document);
@@ -14,7 +14,7 @@ fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
 
 fn results() -> Results {
     Results {
-        result: Some(vec![JobResult {
+        result: Some(vec![ResultReference {
             id: "cutout-1".into(),
             href: "http://127.0.0.1:8080/soda/async/j1/results/cutout-1".into(),
             size: Some(530_000),

@@ -468,7 +468,11 @@ fn op_gate(api: &Api, op: &Operation, policy: TokenStream) -> Option<TokenStream
 fn op_gate_as(api: &Api, op: &Operation, policy: TokenStream, sync: bool) -> Option<TokenStream> {
     let security = op.security.as_ref().filter(|_| !api.security_schemes.is_empty())?;
     let schemes = ident(&op.schemes_const);
-    let modality = format_ident!("{}", match security.modality { "optional" => "Optional", "required" => "Required", _ => "None" });
+    let modality = match security.modality {
+        Modality::None => quote!(None),
+        Modality::Optional => quote!(Optional),
+        Modality::Required => quote!(Required),
+    };
     let format = error_format(op);
     Some(quote!(gate(#policy, rt::auth::Modality::#modality, #schemes, #format, #sync)))
 }
@@ -480,12 +484,11 @@ fn security_statics(api: &Api) -> TokenStream {
     }
     let n = api.security_schemes.len();
     let schemes = api.security_schemes.iter().map(|s| {
-        let kind = match (s.kind.as_str(), &s.cookie) {
-            ("bearer", _) => quote!(rt::auth::SchemeKind::Bearer),
-            ("basic", _) => quote!(rt::auth::SchemeKind::Basic),
-            ("cookie", Some(name)) => quote!(rt::auth::SchemeKind::Cookie(#name)),
-            ("cookie", None) => quote!(rt::auth::SchemeKind::Cookie("session")),
-            _ => quote!(rt::auth::SchemeKind::ClientCertificate),
+        let kind = match &s.kind {
+            SchemeKind::Bearer => quote!(rt::auth::SchemeKind::Bearer),
+            SchemeKind::Basic => quote!(rt::auth::SchemeKind::Basic),
+            SchemeKind::Cookie(name) => quote!(rt::auth::SchemeKind::Cookie(#name)),
+            SchemeKind::ClientCertificate => quote!(rt::auth::SchemeKind::ClientCertificate),
         };
         let challenge = &s.challenge;
         let params = s.parameters.iter().map(|(k, v)| quote!((#k, #v)));
@@ -714,7 +717,7 @@ fn struct_from_fields(rust: &Rust, fields: &[Field], loc: Location, key: impl Fn
             constraints: Constraints::default(),
             doc: None,
             example: None,
-            span: crate::load::Span { file: 0, offset: 0, len: 0 },
+            span: crate::source::Span::start_of(crate::source::FileId::ROOT),
         };
         let value = fetch(rust, &p, &wire);
         let required = f.required && !matches!(f.ty, Ty::Option(_));

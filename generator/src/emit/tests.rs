@@ -220,11 +220,14 @@ impl Emitter<'_> {
         // The test service accepts the credential `ivoagen-test` (user `tester`) in every scheme.
         if let Some(security) = &op.security {
             let schemes: Vec<&SecurityScheme> = security.schemes.iter().map(|&i| &self.rust.api.security_schemes[i]).collect();
-            if schemes.iter().any(|s| s.kind == "bearer") {
+            if schemes.iter().any(|s| s.kind == SchemeKind::Bearer) {
                 wire.headers.push(("authorization".into(), "Bearer ivoagen-test".into()));
-            } else if let Some(name) = schemes.iter().find_map(|s| s.cookie.clone()) {
+            } else if let Some(name) = schemes.iter().find_map(|s| match &s.kind {
+                SchemeKind::Cookie(name) => Some(name.clone()),
+                _ => None,
+            }) {
                 wire.cookies.push((name, "ivoagen-test".into()));
-            } else if schemes.iter().any(|s| s.kind == "basic") {
+            } else if schemes.iter().any(|s| s.kind == SchemeKind::Basic) {
                 wire.headers.push(("authorization".into(), "Basic dGVzdGVyOml2b2FnZW4tdGVzdA==".into()));
             }
         }

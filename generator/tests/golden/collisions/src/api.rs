@@ -185,7 +185,7 @@ pub struct LinksRequest {
 pub enum LinksResponse {
     /// 200.
     /// The links.
-    Ok(crate::models::LinksRequest),
+    Ok(crate::models::LinksRequest2),
 }
 impl IntoResponse for LinksResponse {
     fn into_response(self) -> Response {
@@ -212,7 +212,7 @@ pub struct LinksRequest2Request {}
 pub enum LinksRequest2Response {
     /// 200.
     /// A result.
-    Ok(crate::models::Result),
+    Ok(crate::models::Result2),
 }
 impl IntoResponse for LinksRequest2Response {
     fn into_response(self) -> Response {
@@ -252,7 +252,7 @@ impl IntoResponse for Router2Response {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Server2Request {
     /// The request body.
-    pub body: crate::models::Option,
+    pub body: crate::models::Option2,
 }
 /// The responses of [`Api::server_2`].
 #[derive(Debug, Clone, PartialEq)]
@@ -334,7 +334,7 @@ pub struct ApiRequest {}
 pub enum ApiResponse {
     /// 200.
     /// The API.
-    Ok(crate::models::Api),
+    Ok(crate::models::Api2),
 }
 impl IntoResponse for ApiResponse {
     fn into_response(self) -> Response {
@@ -529,7 +529,7 @@ pub struct ResultRequest {}
 pub enum ResultResponse {
     /// 200.
     /// A box.
-    Ok(crate::models::Box),
+    Ok(crate::models::Box2),
 }
 impl IntoResponse for ResultResponse {
     fn into_response(self) -> Response {

@@ -6,106 +6,92 @@ use ivoagen_runtime::codegen as rt;
 static PATTERN_0: std::sync::LazyLock<rt::Regex> = std::sync::LazyLock::new(|| {
     rt::Regex::new("^[a-z]+$").expect("ivoagen checked this pattern")
 });
-/// Named like the request type of `links`, which lives in `api`.
+/// Named like the request type of `links`; it becomes `LinksRequest2`.
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct LinksRequest {
-    pub id: ::std::string::String,
-    /// Shadows the prelude's `Result` in `models`.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub result: ::std::option::Option<crate::models::Result>,
+pub struct LinksRequest2 {
+    pub id: String,
+    /// Would shadow the prelude's `Result`; it becomes `Result2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<crate::models::Result2>,
 }
-impl rt::Validate for LinksRequest {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+impl rt::Validate for LinksRequest2 {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("result");
             let value = &self.result;
-            if let ::std::option::Option::Some(value) = value {
+            if let Some(value) = value {
                 rt::Validate::validate(value, path)?;
             }
         }
         Ok(())
     }
 }
-/// Shadows the prelude's `Result` in `models`.
+/// Would shadow the prelude's `Result`; it becomes `Result2`.
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct Result {
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub ok: ::std::option::Option<bool>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub items: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+pub struct Result2 {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
 }
-impl rt::Validate for Result {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+impl rt::Validate for Result2 {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("items");
             let value = &self.items;
-            if let ::std::option::Option::Some(value) = value {
+            if let Some(value) = value {
                 rt::validate::items(path, value.len(), None, Some(3u64))?;
             }
         }
         Ok(())
     }
 }
-/// Shadows the prelude's `Option` in `models`.
+/// Would shadow the prelude's `Option`; it becomes `Option2`.
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct Option {
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub name: ::std::option::Option<::std::string::String>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub tags: ::std::option::Option<
-        ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
-    >,
+pub struct Option2 {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<::std::collections::BTreeMap<String, String>>,
 }
-impl rt::Validate for Option {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+impl rt::Validate for Option2 {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("name");
             let value = &self.name;
-            if let ::std::option::Option::Some(value) = value {
+            if let Some(value) = value {
                 rt::validate::length(path, value, Some(1u64), None)?;
             }
         }
         Ok(())
     }
 }
-/// Shadows the prelude's `Box`, and contains itself (boxed).
+/// Would shadow the prelude's `Box` (it becomes `Box2`), and contains itself (boxed).
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct Box {
-    /// Shadows the prelude's `Box`, and contains itself (boxed).
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub inner: ::std::option::Option<::std::boxed::Box<crate::models::Box>>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub label: ::std::option::Option<::std::string::String>,
+pub struct Box2 {
+    /// Would shadow the prelude's `Box` (it becomes `Box2`), and contains itself (boxed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<Box<crate::models::Box2>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
-impl rt::Validate for Box {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+impl rt::Validate for Box2 {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         {
             let path = path.property("inner");
             let value = &self.inner;
-            if let ::std::option::Option::Some(value) = value {
+            if let Some(value) = value {
                 rt::Validate::validate(value, path)?;
             }
         }
         {
             let path = path.property("label");
             let value = &self.label;
-            if let ::std::option::Option::Some(value) = value {
+            if let Some(value) = value {
                 rt::validate::pattern(path, value, &PATTERN_0)?;
             }
         }
@@ -125,13 +111,13 @@ impl rt::Validate for Box {
     rt::serde::Deserialize
 )]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub enum Vec {
+pub enum Vec2 {
     #[serde(rename = "a")]
     A,
     #[serde(rename = "b")]
     B,
 }
-impl ::std::fmt::Display for Vec {
+impl ::std::fmt::Display for Vec2 {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(
             match self {
@@ -141,9 +127,9 @@ impl ::std::fmt::Display for Vec {
         )
     }
 }
-impl ::std::str::FromStr for Vec {
-    type Err = ::std::string::String;
-    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+impl ::std::str::FromStr for Vec2 {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "a" => Ok(Self::A),
             "b" => Ok(Self::B),
@@ -151,47 +137,38 @@ impl ::std::str::FromStr for Vec {
         }
     }
 }
-impl rt::FromParam for Vec {
+impl rt::FromParam for Vec2 {
     const RULE: &'static str = "enum";
-    fn from_param(value: &str) -> ::std::result::Result<Self, ::std::string::String> {
+    fn from_param(value: &str) -> Result<Self, String> {
         value.parse()
     }
 }
-impl rt::Validate for Vec {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+impl rt::Validate for Vec2 {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct String(pub ::std::string::String, pub i64);
-impl rt::Validate for String {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+pub struct String2(pub String, pub i64);
+impl rt::Validate for String2 {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         rt::Validate::validate(&self.0, path)?;
         rt::Validate::validate(&self.1, path)?;
         Ok(())
     }
 }
-/// Named like the trait, which lives in `api`.
+/// Named like the trait; it becomes `Api2`.
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct Api {
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub version: ::std::option::Option<crate::models::Vec>,
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub pair: ::std::option::Option<crate::models::String>,
+pub struct Api2 {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<crate::models::Vec2>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<crate::models::String2>,
 }
-impl rt::Validate for Api {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+impl rt::Validate for Api2 {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -199,30 +176,24 @@ impl rt::Validate for Api {
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct Service {
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub default: ::std::option::Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<i64>,
 }
 impl rt::Validate for Service {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
-/// Shadows the prelude's `Default` in `models`.
+/// Would shadow the prelude's `Default`; it becomes `Default2`.
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct Default {
+pub struct Default2 {
     /// A tuple struct would shadow the prelude's `Ok`, which generated code calls; it becomes `Ok2`.
-    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
-    pub ok: ::std::option::Option<crate::models::Ok2>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<crate::models::Ok2>,
 }
-impl rt::Validate for Default {
-    fn validate(
-        &self,
-        _path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+impl rt::Validate for Default2 {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         Ok(())
     }
 }
@@ -231,16 +202,13 @@ impl rt::Validate for Default {
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct Ok2(pub bool);
 impl rt::Validate for Ok2 {
-    fn validate(
-        &self,
-        path: rt::validate::Path<'_>,
-    ) -> ::std::result::Result<(), rt::RequestError> {
+    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
         rt::Validate::validate(&self.0, path)?;
         Ok(())
     }
 }
-impl rt::xml::XmlText for Vec {
-    fn xml_text(&self) -> ::std::string::String {
+impl rt::xml::XmlText for Vec2 {
+    fn xml_text(&self) -> String {
         self.to_string()
     }
 }

@@ -501,10 +501,10 @@ async fn server_2_request(
 ) -> Result<crate::api::Server2Request, RequestError> {
     let bytes = rt::body::read(body).await?;
     let media_type = rt::body::media_type(&parts.headers);
-    let body: Option<crate::models::Option> = match media_type.as_deref() {
+    let body: Option<crate::models::Option2> = match media_type.as_deref() {
         None if bytes.is_empty() => None,
         Some(media) if rt::body::matches(media, "application/json") => {
-            Some(rt::body::json::<crate::models::Option>(&bytes)?)
+            Some(rt::body::json::<crate::models::Option2>(&bytes)?)
         }
         other => return Err(rt::body::unsupported(other, &["application/json"])),
     };

@@ -425,7 +425,7 @@ async fn server_2_reaches_the_service_with_typed_values() {
     let Call::Server2(request) = call else {
         panic!("another operation was called: {call:?}")
     };
-    assert_eq!(request.body, expect:: < golden_collisions::models::Option > ("{}"));
+    assert_eq!(request.body, expect:: < golden_collisions::models::Option2 > ("{}"));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn server_2_rejects_body_name_breaking_min_length() {
