@@ -4,6 +4,7 @@
 //! The SODA cutout core: requests in, FITS cutouts out, read from the files of the data directory.
 
 pub mod archive;
+pub mod buffers;
 pub mod cutout;
 pub mod datalink;
 pub mod fits;
@@ -12,6 +13,7 @@ pub mod wcs;
 
 use crate::api::{self, Api};
 use archive::{Archive, Dataset, Missing};
+use buffers::Buffers;
 use cutout::{Filters, Region};
 use ivoagen_runtime::codegen as rt;
 use rt::ivoa::Fault;
@@ -26,6 +28,8 @@ const MAX_COMBINATIONS: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct Service {
     archive: Arc<Archive>,
+    /// The buffers small cutouts are written into, reused once sent.
+    buffers: Arc<Buffers>,
     /// `SODA_ASYNC_NO_OVERLAP=fail`: a job with a combination that does not overlap its data fails
     /// instead of recording a text/plain error result.
     fail_jobs_without_overlap: bool,
@@ -49,7 +53,7 @@ impl Service {
             Err(_) => archive::OPEN_DATASETS,
         };
         let archive = Archive::with_cap(config.data_dir.clone(), config.authority.clone(), cap);
-        Service { archive: Arc::new(archive), fail_jobs_without_overlap: fail }
+        Service { archive: Arc::new(archive), buffers: Buffers::new(buffers::KEPT, IN_MEMORY as usize), fail_jobs_without_overlap: fail }
     }
 }
 
@@ -204,14 +208,14 @@ impl Api for Service {
             return Ok(api::SodaSyncResponse::BadRequest(f.text()));
         }
         let (id, filters) = combinations(&request).remove(0);
-        let archive = self.archive.clone();
+        let (archive, buffers) = (self.archive.clone(), self.buffers.clone());
         // Plan, and make a small cutout at once, off the async threads: both read the file.
         let planned = rt::tokio::task::spawn_blocking(move || -> Result<Result<Vec<u8>, Plan>, Failure> {
             let planned = plan(&archive, &id, &filters)?;
             if let Plan::Cut { dataset, pixels, header, length } = &planned
                 && *length <= IN_MEMORY
             {
-                let mut body = Vec::with_capacity(*length as usize);
+                let mut body = buffers.take(*length as usize);
                 fits::write_cutout(dataset.source(), &dataset.image, pixels, header, &mut body).map_err(|e| Failure::reading(&id, &e))?;
                 return Ok(Ok(body));
             }
@@ -221,7 +225,7 @@ impl Api for Service {
         .map_err(|e| rt::Error::internal(format!("the cutout task failed: {e}")))?;
         let (dataset, pixels, header, length) = match planned {
             Err(f) => return f.respond(),
-            Ok(Ok(body)) => return Ok(api::SodaSyncResponse::Ok(rt::Body::from(body))),
+            Ok(Ok(body)) => return Ok(api::SodaSyncResponse::Ok(rt::Body::from(Buffers::body(&self.buffers, body)))),
             Ok(Err(Plan::NoOverlap(_))) => return Ok(api::SodaSyncResponse::NoContent),
             Ok(Err(Plan::Cut { dataset, pixels, header, length })) => (dataset, pixels, header, length),
         };

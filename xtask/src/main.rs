@@ -416,17 +416,39 @@ fn bench_cutout() -> Result<(), String> {
         }
         text.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse().ok()).ok_or_else(|| format!("no rate in wrk's output:\n{text}"))
     };
+    let pid = server.id();
+    // The server's CPU time (user + system, clock ticks of 10 ms) and minor page faults, from
+    // /proc: what a request costs the server, which wrk's rate hides when wrk is the bottleneck
+    // (the static body, on a busy machine).
+    let usage = || -> Result<(u64, u64), String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default().split_whitespace().collect();
+        let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or("bad /proc stat");
+        Ok((parse(11)? + parse(12)?, parse(7)?))
+    };
+    // One measured run: its rate, and the server's CPU µs and page faults per request.
+    let measured = |url: &str, total: &mut [f64; 3]| -> Result<f64, String> {
+        let before = usage()?;
+        let rate = wrk(url, 3)?;
+        let after = usage()?;
+        total[0] += rate * 3.0;
+        total[1] += (after.0 - before.0) as f64 * 10_000.0;
+        total[2] += (after.1 - before.1) as f64;
+        Ok(rate)
+    };
+    let fixed_url = format!("{base}/static");
+    let (mut cut_usage, mut fixed_usage) = ([0.0; 3], [0.0; 3]);
     let rates = (|| -> Result<(f64, f64, f64), String> {
         wrk(&cutout, 2)?;
-        wrk(&format!("{base}/static"), 2)?;
+        wrk(&fixed_url, 2)?;
         let (mut cut, mut fixed, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..6 {
             let (c, s) = if round % 2 == 0 {
-                let c = wrk(&cutout, 3)?;
-                (c, wrk(&format!("{base}/static"), 3)?)
+                let c = measured(&cutout, &mut cut_usage)?;
+                (c, measured(&fixed_url, &mut fixed_usage)?)
             } else {
-                let s = wrk(&format!("{base}/static"), 3)?;
-                (wrk(&cutout, 3)?, s)
+                let s = measured(&fixed_url, &mut fixed_usage)?;
+                (measured(&cutout, &mut cut_usage)?, s)
             };
             cut.push(c);
             fixed.push(s);
@@ -437,6 +459,8 @@ fn bench_cutout() -> Result<(), String> {
     let _ = server.kill();
     let _ = server.wait();
     let (cut, fixed, ratio) = rates?;
+    let per_request = |u: [f64; 3]| (u[1] / u[0], u[2] / u[0]);
+    let ((cut_us, cut_faults), (fixed_us, fixed_faults)) = (per_request(cut_usage), per_request(fixed_usage));
 
     // Memory: a cutout of a 1 GiB image, streamed through the real server.
     if !data.join("big.fits").exists() {
@@ -480,6 +504,8 @@ fn bench_cutout() -> Result<(), String> {
     println!("  sync cutouts:        {cut:>8.0} /s");
     println!("  static body, same size, same server: {fixed:>8.0} /s");
     println!("  cutouts / static (median of paired rounds): {:.1} %", 100.0 * ratio);
+    println!("  server CPU per request: cutout {cut_us:.0} µs, static {fixed_us:.0} µs (static / cutout: {:.1} %)", 100.0 * fixed_us / cut_us);
+    println!("  page faults per request: cutout {cut_faults:.2}, static {fixed_faults:.2}");
     println!("streaming a {:.0} MB cutout of a 1 GiB image: server RSS {} MB before, peak {} MB", total as f64 / 1e6, before / 1024, peak / 1024);
     Ok(())
 }
