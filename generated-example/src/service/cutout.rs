@@ -188,6 +188,34 @@ fn refine_circle(celestial: &wcs::Celestial, (centre, radius): ((f64, f64), f64)
     }
 }
 
+/// The bounds of a circle that lies well inside the image (most cutouts), from 64 samples and its
+/// refined extremes; `None` when it may reach the border, whose crossings need the dense walk of
+/// [`Region::boundary`].
+fn circle_within(celestial: &wcs::Celestial, (centre, radius): ((f64, f64), f64), (lo, hi): ((f64, f64), (f64, f64))) -> Option<Bounds> {
+    const SAMPLES: usize = 64;
+    let step = 2.0 * std::f64::consts::PI / SAMPLES as f64;
+    let samples = (0..=SAMPLES)
+        .map(|i| {
+            let (l, b) = circle_point(centre, radius, i as f64 * step);
+            celestial.world_to_pixel(l, b)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    // An arc strays from its chord by tan(step / 4) / 2 of the chord's length; four times that
+    // (for the projection's distortion) and a pixel keep the whole circle off the border.
+    let chord = samples.windows(2).map(|w| (w[0].0 - w[1].0).hypot(w[0].1 - w[1].1)).fold(0.0, f64::max);
+    let margin = 2.0 * chord * (step / 4.0).tan() + 1.0;
+    let mut bounds = None;
+    for &(x, y) in &samples {
+        if x < lo.0 + margin || x > hi.0 - margin || y < lo.1 + margin || y > hi.1 - margin {
+            return None;
+        }
+        Bounds::add(&mut bounds, (x, y));
+    }
+    let samples: Vec<Option<(f64, f64)>> = samples.into_iter().map(Some).collect();
+    refine_circle(celestial, (centre, radius), &samples, (lo, hi), &mut bounds);
+    bounds
+}
+
 fn polygon_centre(vertices: &[(f64, f64)]) -> Option<V3> {
     let sum = vertices.iter().map(|&(l, b)| vector(l, b)).fold([0.0; 3], |s, v| [s[0] + v[0], s[1] + v[1], s[2] + v[2]]);
     let centre = normalize(sum);
@@ -325,6 +353,11 @@ fn spatial_box(image: &Image, celestial: &wcs::Celestial, region: &Region) -> Op
     let (lo, hi) = ((0.5, 0.5), (nx as f64 + 0.5, ny as f64 + 0.5));
     // Samples are about two pixels apart; a far longer step crosses a discontinuity.
     let jump = 100.0 + 4.0 * (nx + ny) as f64;
+    if let Region::Circle { lon, lat, radius } = *region
+        && let Some(b) = circle_within(celestial, ((lon, lat), radius), (lo, hi))
+    {
+        return Some((pixel_range(b.min.0, b.max.0, nx)?, pixel_range(b.min.1, b.max.1, ny)?));
+    }
     let mut bounds = None;
     if let Region::Polygon(vertices) = region {
         let walk = PolygonWalk { celestial, lo, hi, jump, step: (2.0 * celestial.pixel_scale()).to_radians(), reach: reach(celestial, lo, hi) };
