@@ -3,7 +3,8 @@
 //!
 //! Coordinates are ICRS degrees. Parsing checks what the standard fixes: longitude in [0, 360],
 //! latitude in [-90, 90], radius in (0, 180], polygons of at least three vertices, intervals with
-//! `lo ≤ hi` where `-Inf`/`+Inf` are allowed. Each failure is a sentence naming what was expected.
+//! `lo ≤ hi` where `-Inf`/`+Inf` are allowed. Polygons have at most [`Polygon::MAX_VERTICES`]
+//! vertices. Each failure is a sentence naming what was expected.
 
 use crate::params::FromParam;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -126,7 +127,8 @@ pub struct Circle {
     pub radius: f64,
 }
 
-/// A polygon: at least three vertices, counter-clockwise, with an implicit closing edge.
+/// A polygon: at least three and at most [`Polygon::MAX_VERTICES`] vertices, counter-clockwise,
+/// with an implicit closing edge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Polygon {
     /// `(lon, lat)` of each vertex.
@@ -188,10 +190,21 @@ impl FromStr for Circle {
     }
 }
 
+impl Polygon {
+    /// The most vertices a polygon may have: 1,000. Footprints clients send have tens to a few
+    /// hundred; every vertex costs whatever plans or tests against the polygon, so parsing refuses
+    /// more (counting the numbers before reading any), for every service and every endpoint.
+    pub const MAX_VERTICES: usize = 1000;
+}
+
 impl FromStr for Polygon {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, String> {
+        let count = value.split_ascii_whitespace().count();
+        if count > 2 * Polygon::MAX_VERTICES {
+            return Err(format!("polygon: {} vertices, but a polygon has at most {}", count.div_ceil(2), Polygon::MAX_VERTICES));
+        }
         let n = numbers(value, "polygon")?;
         if n.len() < 6 || n.len() % 2 != 0 {
             return Err(format!("polygon: expected at least three `lon lat` pairs, got {} numbers", n.len()));
@@ -431,6 +444,12 @@ mod tests {
         assert!(matches!("RANGE 0 +Inf -Inf 90".parse::<Shape>(), Ok(Shape::Range(_))));
         assert!(matches!("POLYGON 0 0 1 0 1 1".parse::<Shape>(), Ok(Shape::Polygon(p)) if p.vertices.len() == 3));
         assert!("POLYGON 0 0 1 0".parse::<Shape>().is_err());
+        let most = "1 2 ".repeat(Polygon::MAX_VERTICES);
+        assert!(matches!(format!("POLYGON {most}").parse::<Shape>(), Ok(Shape::Polygon(p)) if p.vertices.len() == Polygon::MAX_VERTICES));
+        let error = format!("{most} 1 2").parse::<Polygon>().unwrap_err();
+        assert!(error.contains("1001 vertices") && error.contains("at most 1000"), "{error}");
+        // Counted before any number is read: an odd count over the cap is refused for its size.
+        assert!(format!("{most} x").parse::<Polygon>().unwrap_err().contains("at most 1000"));
         assert!("BOX 1 2 3 4".parse::<Shape>().unwrap_err().contains("CIRCLE"));
     }
 
