@@ -175,6 +175,11 @@ pub enum Shape {
 }
 
 /// A DALI timestamp: `YYYY-MM-DD['T'hh:mm:ss[.SSS]]`, UTC (a trailing `Z` is accepted).
+///
+/// Precise to the nanosecond: fractional seconds are read to nine digits (further digits are
+/// dropped) and written with three (DALI's `.SSS`), or six or nine when the value has more, so
+/// what is read is written back exactly: `2024-01-02T03:04:05.5` as `…05.500Z`,
+/// `…05.123456` as `…05.123456Z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(pub chrono::NaiveDateTime);
 
@@ -337,7 +342,13 @@ impl fmt::Display for Shape {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+        use chrono::Timelike;
+        let format = match self.0.nanosecond() {
+            n if n % 1_000_000 == 0 => "%Y-%m-%dT%H:%M:%S%.3fZ",
+            n if n % 1_000 == 0 => "%Y-%m-%dT%H:%M:%S%.6fZ",
+            _ => "%Y-%m-%dT%H:%M:%S%.9fZ",
+        };
+        write!(f, "{}", self.0.format(format))
     }
 }
 
@@ -467,5 +478,16 @@ mod tests {
         assert_eq!("2024-01-02".parse::<Timestamp>().unwrap().to_string(), "2024-01-02T00:00:00.000Z");
         assert_eq!("2024-01-02T03:04:05.5Z".parse::<Timestamp>().unwrap().to_string(), "2024-01-02T03:04:05.500Z");
         assert!("2024-13-02".parse::<Timestamp>().is_err());
+        // More digits than milliseconds: written with as many as the value needs, read back the same.
+        for (text, written) in [
+            ("2024-01-02T03:04:05.123456", "2024-01-02T03:04:05.123456Z"),
+            ("2024-01-02T03:04:05.000000001Z", "2024-01-02T03:04:05.000000001Z"),
+            ("2024-01-02T03:04:05.1234567", "2024-01-02T03:04:05.123456700Z"),
+            ("2024-01-02T03:04:05.1234567891", "2024-01-02T03:04:05.123456789Z"),
+        ] {
+            let t: Timestamp = text.parse().unwrap();
+            assert_eq!(t.to_string(), written);
+            assert_eq!(written.parse::<Timestamp>(), Ok(t));
+        }
     }
 }
