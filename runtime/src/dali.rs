@@ -55,10 +55,6 @@ fn plain_decimal(t: &str) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
-fn numbers(value: &str, what: &str) -> Result<Vec<f64>, String> {
-    value.split_ascii_whitespace().map(|t| number(t, what)).collect()
-}
-
 /// Exactly `N` plain decimals separated by ASCII whitespace, read in one pass over the bytes:
 /// the common case of [`fixed`], `None` for anything else.
 fn plain_decimals<const N: usize>(value: &str) -> Option<[f64; N]> {
@@ -198,7 +194,7 @@ impl FromStr for Circle {
 impl Polygon {
     /// The most vertices a polygon may have: 1,000. Footprints clients send have tens to a few
     /// hundred; every vertex costs whatever plans or tests against the polygon, so parsing refuses
-    /// more (counting the numbers before reading any), for every service and every endpoint.
+    /// more (the numbers past the cap are counted, not read), for every service and endpoint.
     pub const MAX_VERTICES: usize = 1000;
 }
 
@@ -206,11 +202,16 @@ impl FromStr for Polygon {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, String> {
-        let count = value.split_ascii_whitespace().count();
-        if count > 2 * Polygon::MAX_VERTICES {
-            return Err(format!("polygon: {} vertices, but a polygon has at most {}", count.div_ceil(2), Polygon::MAX_VERTICES));
+        let mut tokens = value.split_ascii_whitespace();
+        let mut n = Vec::new();
+        for token in tokens.by_ref() {
+            if n.len() == 2 * Polygon::MAX_VERTICES {
+                // Counted, not read: the numbers past the cap are never parsed.
+                let count = n.len() + 1 + tokens.count();
+                return Err(format!("polygon: {} vertices, but a polygon has at most {}", count.div_ceil(2), Polygon::MAX_VERTICES));
+            }
+            n.push(number(token, "polygon")?);
         }
-        let n = numbers(value, "polygon")?;
         if n.len() < 6 || n.len() % 2 != 0 {
             return Err(format!("polygon: expected at least three `lon lat` pairs, got {} numbers", n.len()));
         }
@@ -459,7 +460,7 @@ mod tests {
         assert!(matches!(format!("POLYGON {most}").parse::<Shape>(), Ok(Shape::Polygon(p)) if p.vertices.len() == Polygon::MAX_VERTICES));
         let error = format!("{most} 1 2").parse::<Polygon>().unwrap_err();
         assert!(error.contains("1001 vertices") && error.contains("at most 1000"), "{error}");
-        // Counted before any number is read: an odd count over the cap is refused for its size.
+        // Past the cap, numbers are counted, not read: refused for its size, not for `x`.
         assert!(format!("{most} x").parse::<Polygon>().unwrap_err().contains("at most 1000"));
         assert!("BOX 1 2 3 4".parse::<Shape>().unwrap_err().contains("CIRCLE"));
     }
