@@ -324,7 +324,7 @@ fn run(path: &Path, bytes: Vec<u8>, profile: Option<Profile>) -> bool {
 }
 
 proptest! {
-    #![proptest_config(config(5_000))]
+    #![proptest_config(config(4_000))]
 
     #[test]
     fn mutated_spec_bytes_never_panic(
@@ -338,7 +338,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(450))]
+    #![proptest_config(config(400))]
 
     #[test]
     fn mutated_spec_trees_never_panic(
