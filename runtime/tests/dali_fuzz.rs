@@ -223,6 +223,12 @@ fn check_all(input: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Any double but NaN: both signs, normal, subnormal, zero and infinite.
+fn not_nan() -> impl Strategy<Value = f64> {
+    use prop::num::f64::{INFINITE, NEGATIVE, NORMAL, POSITIVE, SUBNORMAL, ZERO};
+    POSITIVE | NEGATIVE | NORMAL | SUBNORMAL | ZERO | INFINITE
+}
+
 /// A query string holding `pairs`, encoded as browsers encode forms.
 fn encode(pairs: &[(String, String)]) -> String {
     form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
@@ -252,7 +258,8 @@ proptest! {
         lat in prop_oneof![-90.0..=90.0f64, Just(-90.0), Just(90.0), Just(-0.0)],
         radius in prop_oneof![f64::MIN_POSITIVE..=180.0f64, Just(180.0), Just(5e-324)],
         vertices in prop::collection::vec((0.0..=360.0f64, -90.0..=90.0f64), 3..40),
-        bounds in (any::<f64>(), any::<f64>()).prop_filter("ordered", |(a, b)| a <= b),
+        // Any number but NaN, put in order (a filter would reject half the cases).
+        bounds in (not_nan(), not_nan()).prop_map(|(a, b)| if a <= b { (a, b) } else { (b, a) }),
         // Years 0000 to 9999, DALI's four digits.
         seconds in -62_167_219_200i64..=253_402_300_799,
         nanos in prop_oneof![Just(0u32), (0u32..1000).prop_map(|ms| ms * 1_000_000), (0u32..1_000_000).prop_map(|us| us * 1000), 0u32..1_000_000_000],
