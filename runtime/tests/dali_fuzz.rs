@@ -240,7 +240,7 @@ fn parts(query: &str) -> Option<Parts> {
 }
 
 proptest! {
-    #![proptest_config(config(35_000))]
+    #![proptest_config(config(45_000))]
 
     #[test]
     fn dali_parsers_never_panic_accept_only_valid_values_and_round_trip(input in dali_text()) {
@@ -249,7 +249,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(10_000))]
+    #![proptest_config(config(12_000))]
 
     /// Valid values, written, read back bit for bit (negative zero included).
     #[test]
@@ -287,7 +287,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(5_000))]
+    #![proptest_config(config(7_000))]
 
     /// Every value of every name comes back, in order, from a query built from arbitrary pairs;
     /// `single` and `multi` find them whatever the case of the name asked for (DALI).
