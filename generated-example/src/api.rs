@@ -57,7 +57,7 @@ pub struct SodaSyncRequest {
     /// A circle `lon lat radius` in ICRS degrees.
     pub circle: Option<Vec<rt::dali::Circle>>,
     /// `POLYGON` (query parameter).
-    /// A polygon of `lon lat` vertices in ICRS degrees.
+    /// A polygon of 3 to 1000 `lon lat` vertices in ICRS degrees.
     pub polygon: Option<Vec<rt::dali::Polygon>>,
     /// `BAND` (query parameter).
     /// Barycentric wavelength interval `lo hi` in metres.

@@ -117,16 +117,6 @@ fn regions(request: &api::SodaSyncRequest) -> Vec<Region> {
     regions
 }
 
-/// A POLYGON with more vertices than a plan may take, refused before any dataset is opened.
-fn too_many_vertices(request: &api::SodaSyncRequest) -> Option<Failure> {
-    let in_pos = request.pos.iter().flatten().filter_map(|shape| match shape {
-        rt::dali::Shape::Polygon(p) => Some(p.vertices.len()),
-        _ => None,
-    });
-    let most = in_pos.chain(request.polygon.iter().flatten().map(|p| p.vertices.len())).max()?;
-    (most > cutout::MAX_VERTICES).then(|| Failure::usage(format!("POLYGON has {most} vertices; this service takes at most {}", cutout::MAX_VERTICES)))
-}
-
 fn intervals(values: &Option<Vec<rt::dali::Interval>>) -> Vec<Option<(f64, f64)>> {
     match values {
         Some(v) if !v.is_empty() => v.iter().map(|i| Some((i.lo, i.hi))).collect(),
@@ -204,9 +194,6 @@ impl Api for Service {
         if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
             return Ok(api::SodaSyncResponse::BadRequest(f.text()));
         }
-        if let Some(f) = too_many_vertices(&request) {
-            return Ok(api::SodaSyncResponse::BadRequest(f.text()));
-        }
         let (id, filters) = combinations(&request).remove(0);
         let (archive, buffers) = (self.archive.clone(), self.buffers.clone());
         // Plan, and make a small cutout at once, off the async threads: both read the file.
@@ -247,9 +234,6 @@ impl Api for Service {
     ) -> Result<(), rt::uws::JobError> {
         let fatal = |message: String| rt::uws::JobError { fatal: true, message };
         if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
-            return Err(fatal(f.text()));
-        }
-        if let Some(f) = too_many_vertices(&request) {
             return Err(fatal(f.text()));
         }
         let all = combinations(&request);

@@ -462,6 +462,14 @@ pub trait FileSystem {
         bytes.truncate(limit.saturating_add(1));
         Ok(bytes)
     }
+
+    /// The path of the file or folder `path` names, with every symbolic link followed and `..`
+    /// applied, when the file system has links (`None`: it has none, and paths compare as
+    /// written). Where a `$ref` really leads is decided on this path.
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        let _ = path;
+        None
+    }
 }
 
 /// The real file system.
@@ -478,6 +486,10 @@ impl FileSystem for RealFs {
         let mut bytes = Vec::new();
         file.take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1)).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
         Ok(bytes)
+    }
+
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(path).ok()
     }
 }
 
@@ -527,6 +539,21 @@ fn is_within(path: &Path, dir: &Path) -> bool {
     let Ok(cwd) = std::env::current_dir() else { return false };
     let absolute = |p: &Path| resolve_relative(&cwd.join("x"), &p.to_string_lossy());
     absolute(path).starts_with(absolute(dir))
+}
+
+/// Whether the file `path` may be read: it is inside one of `dirs` as written and, on a file
+/// system with symbolic links, where it really is too (a link inside the folder to a file
+/// outside it is outside). A file that does not exist has no real place; reading it fails with
+/// its own error.
+fn may_read(fs: &dyn FileSystem, path: &Path, dirs: &[&Path]) -> bool {
+    if !dirs.iter().any(|dir| is_within(path, dir)) {
+        return false;
+    }
+    let Some(real) = fs.canonical(path) else { return true };
+    dirs.iter().any(|dir| {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        fs.canonical(dir).is_some_and(|real_dir| real.starts_with(real_dir))
+    })
 }
 
 /// Reads one file within the limits: its text (a UTF-8 byte-order mark dropped), or the
@@ -599,6 +626,8 @@ pub fn load_with(fs: &dyn FileSystem, path: &Path, options: &LoadOptions) -> Res
             return Err((sources, diagnostics.into_vec()));
         }
     }
+    // The folders `$ref`s may lead into: the root spec's, and those allowed.
+    let dirs: Vec<&Path> = std::iter::once(root_dir.as_path()).chain(options.allowed_ref_dirs.iter().map(PathBuf::as_path)).collect();
     // Breadth-first over referenced files; `next` walks the files as they are added.
     let mut next = 0;
     while let Some(file) = sources.ids_from(next).next() {
@@ -614,7 +643,7 @@ pub fn load_with(fs: &dyn FileSystem, path: &Path, options: &LoadOptions) -> Res
             if sources.id_of(&wanted).is_some() {
                 continue;
             }
-            if !is_within(&wanted, &root_dir) && !options.allowed_ref_dirs.iter().any(|dir| is_within(&wanted, dir)) {
+            if !may_read(fs, &wanted, &dirs) {
                 // Not read: a spec must not make the generator read (and publish) other files.
                 let folder = if root_dir.as_os_str().is_empty() { ".".to_owned() } else { root_dir.display().to_string() };
                 diagnostics.push(
@@ -1094,6 +1123,38 @@ mod tests {
         assert!(load_with(&files, Path::new("root.yaml"), &allowed).is_ok());
         let files = fs(&[("spec/root.yaml", "a:\n  $ref: 'parts/p.yaml#/x'\n"), ("spec/parts/p.yaml", "x: 1\n")]);
         assert!(load(&files, Path::new("spec/root.yaml")).is_ok(), "subfolders are inside");
+    }
+
+    #[test]
+    fn references_are_judged_by_where_links_really_lead() {
+        /// Files in memory with symbolic links: `spec/link.yaml` leads to `/elsewhere/x.yaml`,
+        /// `spec/alias.yaml` to `spec/parts/p.yaml`.
+        struct Linked(BTreeMap<PathBuf, String>);
+        impl FileSystem for Linked {
+            fn read(&self, path: &Path) -> Result<String, String> {
+                self.0.read(path)
+            }
+            fn canonical(&self, path: &Path) -> Option<PathBuf> {
+                let path = resolve_relative(Path::new("/work/x"), &path.to_string_lossy());
+                Some(match path.to_str()? {
+                    "/work/spec/link.yaml" => PathBuf::from("/elsewhere/x.yaml"),
+                    "/work/spec/alias.yaml" => PathBuf::from("/work/spec/parts/p.yaml"),
+                    _ => path,
+                })
+            }
+        }
+        let files = fs(&[
+            ("spec/root.yaml", "a:\n  $ref: 'link.yaml#/x'\nb:\n  $ref: 'alias.yaml#/x'\n"),
+            ("spec/link.yaml", "x: 1\n"),
+            ("spec/alias.yaml", "x: 2\n"),
+        ]);
+        let (sources, diags) = load(&Linked(files.clone()), Path::new("spec/root.yaml")).unwrap_err();
+        let found: Vec<_> = diags.iter().map(|d| (d.code, d.location(&sources))).collect();
+        assert_eq!(found, [("ivoagen::load::ref-outside", "spec/root.yaml:2:9".to_owned())]);
+        let allowed = LoadOptions { allowed_ref_dirs: vec![PathBuf::from("/elsewhere")], ..LoadOptions::default() };
+        assert!(load_with(&Linked(files.clone()), Path::new("spec/root.yaml"), &allowed).is_ok());
+        // Without links (the plain in-memory map), paths are judged as written.
+        assert!(load(&files, Path::new("spec/root.yaml")).is_ok());
     }
 
     #[test]

@@ -195,6 +195,47 @@ fn references_stay_in_the_spec_folder() {
     expect(&["validate", spec, "--allow-ref-dir", "tests/features"], 2);
 }
 
+#[test]
+fn a_symbolic_link_does_not_lead_out_of_the_spec_folder() {
+    use std::os::unix::fs::symlink;
+    let dir = scratch("symlink");
+    let (spec_dir, outside) = (dir.join("spec"), dir.join("outside"));
+    std::fs::create_dir_all(spec_dir.join("parts")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.yaml"), "Thing:\n  type: string\n  description: SECRET-CONTENT\n").unwrap();
+    std::fs::write(spec_dir.join("parts/thing.yaml"), "Thing:\n  type: string\n").unwrap();
+    // A link to a file outside, a link to a folder outside, and a link that stays inside.
+    symlink(outside.join("secret.yaml"), spec_dir.join("file-link.yaml")).unwrap();
+    symlink(&outside, spec_dir.join("folder-link")).unwrap();
+    symlink(spec_dir.join("parts/thing.yaml"), spec_dir.join("inside-link.yaml")).unwrap();
+    let spec = |refs: &[&str]| {
+        let mut text = String::from("openapi: 3.1.0\ninfo: {title: Links, version: '1'}\npaths: {}\ncomponents:\n  schemas:\n");
+        for (i, r) in refs.iter().enumerate() {
+            text.push_str(&format!("    S{i}: {{$ref: '{r}#/Thing'}}\n"));
+        }
+        let path = spec_dir.join("openapi.yaml");
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+
+    let path = spec(&["file-link.yaml", "folder-link/secret.yaml", "inside-link.yaml"]);
+    for args in [vec!["validate", path.as_str()], vec!["augment", path.as_str(), "--profile", "dali"]] {
+        let out = ivoagen(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        // Each link out, at its reference; the link that stays inside is followed.
+        assert!(stderr.starts_with(&format!("{path}:6:16: error[ivoagen::load::ref-outside]")), "{stderr}");
+        assert!(stderr.contains(&format!("{path}:7:16: error[ivoagen::load::ref-outside]")), "{stderr}");
+        assert_eq!(stderr.matches("error[").count(), 2, "{stderr}");
+        assert!(!stderr.contains("SECRET-CONTENT") && !text(&out.stdout).contains("SECRET-CONTENT"), "{stderr}");
+    }
+    expect(&["validate", &spec(&["inside-link.yaml", "parts/thing.yaml"])], 0);
+    // The folder the links lead to, allowed: followed.
+    let path = spec(&["file-link.yaml", "folder-link/secret.yaml"]);
+    expect(&["validate", &path, "--allow-ref-dir", outside.to_str().unwrap()], 0);
+}
+
 /// Generates with the folder allowed; the recorded command allows it too (relative to the
 /// crate), so `--check` from the crate's directory passes.
 fn generate_allowed(spec: &str) {

@@ -3,7 +3,8 @@
 //!
 //! Coordinates are ICRS degrees. Parsing checks what the standard fixes: longitude in [0, 360],
 //! latitude in [-90, 90], radius in (0, 180], polygons of at least three vertices, intervals with
-//! `lo ≤ hi` where `-Inf`/`+Inf` are allowed. Each failure is a sentence naming what was expected.
+//! `lo ≤ hi` where `-Inf`/`+Inf` are allowed. Polygons have at most [`Polygon::MAX_VERTICES`]
+//! vertices. Each failure is a sentence naming what was expected.
 
 use crate::params::FromParam;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -52,10 +53,6 @@ fn plain_decimal(t: &str) -> Option<f64> {
     }
     let value = digits as f64 / POWERS[fraction];
     Some(if negative { -value } else { value })
-}
-
-fn numbers(value: &str, what: &str) -> Result<Vec<f64>, String> {
-    value.split_ascii_whitespace().map(|t| number(t, what)).collect()
 }
 
 /// Exactly `N` plain decimals separated by ASCII whitespace, read in one pass over the bytes:
@@ -126,7 +123,8 @@ pub struct Circle {
     pub radius: f64,
 }
 
-/// A polygon: at least three vertices, counter-clockwise, with an implicit closing edge.
+/// A polygon: at least three and at most [`Polygon::MAX_VERTICES`] vertices, counter-clockwise,
+/// with an implicit closing edge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Polygon {
     /// `(lon, lat)` of each vertex.
@@ -173,6 +171,11 @@ pub enum Shape {
 }
 
 /// A DALI timestamp: `YYYY-MM-DD['T'hh:mm:ss[.SSS]]`, UTC (a trailing `Z` is accepted).
+///
+/// Precise to the nanosecond: fractional seconds are read to nine digits (further digits are
+/// dropped) and written with three (DALI's `.SSS`), or six or nine when the value has more, so
+/// what is read is written back exactly: `2024-01-02T03:04:05.5` as `…05.500Z`,
+/// `…05.123456` as `…05.123456Z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(pub chrono::NaiveDateTime);
 
@@ -188,11 +191,27 @@ impl FromStr for Circle {
     }
 }
 
+impl Polygon {
+    /// The most vertices a polygon may have: 1,000. Footprints clients send have tens to a few
+    /// hundred; every vertex costs whatever plans or tests against the polygon, so parsing refuses
+    /// more (the numbers past the cap are counted, not read), for every service and endpoint.
+    pub const MAX_VERTICES: usize = 1000;
+}
+
 impl FromStr for Polygon {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, String> {
-        let n = numbers(value, "polygon")?;
+        let mut tokens = value.split_ascii_whitespace();
+        let mut n = Vec::new();
+        for token in tokens.by_ref() {
+            if n.len() == 2 * Polygon::MAX_VERTICES {
+                // Counted, not read: the numbers past the cap are never parsed.
+                let count = n.len() + 1 + tokens.count();
+                return Err(format!("polygon: {} vertices, but a polygon has at most {}", count.div_ceil(2), Polygon::MAX_VERTICES));
+            }
+            n.push(number(token, "polygon")?);
+        }
         if n.len() < 6 || n.len() % 2 != 0 {
             return Err(format!("polygon: expected at least three `lon lat` pairs, got {} numbers", n.len()));
         }
@@ -324,7 +343,13 @@ impl fmt::Display for Shape {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+        use chrono::Timelike;
+        let format = match self.0.nanosecond() {
+            n if n % 1_000_000 == 0 => "%Y-%m-%dT%H:%M:%S%.3fZ",
+            n if n % 1_000 == 0 => "%Y-%m-%dT%H:%M:%S%.6fZ",
+            _ => "%Y-%m-%dT%H:%M:%S%.9fZ",
+        };
+        write!(f, "{}", self.0.format(format))
     }
 }
 
@@ -431,6 +456,12 @@ mod tests {
         assert!(matches!("RANGE 0 +Inf -Inf 90".parse::<Shape>(), Ok(Shape::Range(_))));
         assert!(matches!("POLYGON 0 0 1 0 1 1".parse::<Shape>(), Ok(Shape::Polygon(p)) if p.vertices.len() == 3));
         assert!("POLYGON 0 0 1 0".parse::<Shape>().is_err());
+        let most = "1 2 ".repeat(Polygon::MAX_VERTICES);
+        assert!(matches!(format!("POLYGON {most}").parse::<Shape>(), Ok(Shape::Polygon(p)) if p.vertices.len() == Polygon::MAX_VERTICES));
+        let error = format!("{most} 1 2").parse::<Polygon>().unwrap_err();
+        assert!(error.contains("1001 vertices") && error.contains("at most 1000"), "{error}");
+        // Past the cap, numbers are counted, not read: refused for its size, not for `x`.
+        assert!(format!("{most} x").parse::<Polygon>().unwrap_err().contains("at most 1000"));
         assert!("BOX 1 2 3 4".parse::<Shape>().unwrap_err().contains("CIRCLE"));
     }
 
@@ -448,5 +479,16 @@ mod tests {
         assert_eq!("2024-01-02".parse::<Timestamp>().unwrap().to_string(), "2024-01-02T00:00:00.000Z");
         assert_eq!("2024-01-02T03:04:05.5Z".parse::<Timestamp>().unwrap().to_string(), "2024-01-02T03:04:05.500Z");
         assert!("2024-13-02".parse::<Timestamp>().is_err());
+        // More digits than milliseconds: written with as many as the value needs, read back the same.
+        for (text, written) in [
+            ("2024-01-02T03:04:05.123456", "2024-01-02T03:04:05.123456Z"),
+            ("2024-01-02T03:04:05.000000001Z", "2024-01-02T03:04:05.000000001Z"),
+            ("2024-01-02T03:04:05.1234567", "2024-01-02T03:04:05.123456700Z"),
+            ("2024-01-02T03:04:05.1234567891", "2024-01-02T03:04:05.123456789Z"),
+        ] {
+            let t: Timestamp = text.parse().unwrap();
+            assert_eq!(t.to_string(), written);
+            assert_eq!(written.parse::<Timestamp>(), Ok(t));
+        }
     }
 }

@@ -91,9 +91,20 @@ fn huge_polygons_are_refused_and_large_ones_plan_quickly() {
     // In POS too.
     let pos = polygon(1002).replace("POLYGON=", "POS=POLYGON+");
     soda_error(&post_form(&server, "/soda/sync", &pos), 400, "UsageError");
-    // Async jobs refuse it too, and the server lives on.
-    let r = post_form(&server, "/soda/async", &format!("{}&PHASE=RUN", polygon(8000)));
-    assert!(matches!(r.status, 303 | 400), "{} {}", r.status, r.text());
+    // Async jobs are refused at creation (not when they run), with or without PHASE=RUN, in
+    // POLYGON and in POS, and no job is kept.
+    let cases = [polygon(8000), format!("{}&PHASE=RUN", polygon(1001)), pos.clone(), format!("{pos}&PHASE=RUN")];
+    for body in &cases {
+        let r = post_form(&server, "/soda/async", body);
+        soda_error(&r, 400, "UsageError");
+        assert!(r.text().contains("at most 1000"), "{}", r.text());
+    }
+    let jobs = http(&server.addr, "GET", "/soda/async", &[], b"");
+    assert_eq!(jobs.status, 200, "{}", jobs.text());
+    assert!(!jobs.text().contains("<uws:jobref"), "a refused job was kept: {}", jobs.text());
+    // At the cap, a job is created.
+    let r = post_form(&server, "/soda/async", &polygon(1000));
+    assert_eq!(r.status, 303, "{}", r.text());
     alive(&server);
 }
 

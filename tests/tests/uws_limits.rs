@@ -160,6 +160,33 @@ fn the_operator_sets_the_limits() {
     create(&addr, "/uws/jobs", "MODE=ok");
 }
 
+#[test]
+fn the_job_quota_holds_under_concurrent_creations() {
+    const QUOTA: usize = 5;
+    const CLIENTS: usize = 64;
+    let dir = data("quota-race");
+    let server = Server::start(&binary(), &["--data-dir", dir.to_str().unwrap(), "--uws-max-jobs", &QUOTA.to_string()]);
+    // Every client connects, then all send at once.
+    let start = std::sync::Arc::new(std::sync::Barrier::new(CLIENTS));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (addr, start) = (server.addr.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let r = http(&addr, "POST", "/uws/jobs", &FORM, b"MODE=ok");
+                (r.status, r.header("retry-after").map(str::to_owned))
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Option<String>)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let created = answers.iter().filter(|(status, _)| *status == 303).count();
+    let refused = answers.iter().filter(|(status, retry)| *status == 429 && retry.as_deref().is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n > 0))).count();
+    eprintln!("{CLIENTS} concurrent creations against a quota of {QUOTA}: {created} created, {refused} refused with 429 and Retry-After");
+    assert_eq!((created, refused), (QUOTA, CLIENTS - QUOTA), "{answers:?}");
+    let listing = http(&server.addr, "GET", "/uws/jobs", &[], b"").text();
+    assert_eq!(listing.matches("<uws:jobref ").count(), QUOTA, "{listing}");
+}
+
 fn soda(name: &str, extra: &[&str]) -> (Server, PathBuf) {
     let dir = data(name);
     let mut args = vec!["--data-dir", dir.to_str().unwrap()];

@@ -276,8 +276,9 @@ pub fn pixel_range(lo: f64, hi: f64, n: usize) -> Option<(usize, usize)> {
     (first <= last).then_some((first as usize, last as usize))
 }
 
-/// The most vertices a POLYGON may have (README, "Limits").
-pub const MAX_VERTICES: usize = 1000;
+/// The most vertices a planned polygon may have: the cap the DALI parser enforces on every POLYGON
+/// a client sends (README, "Limits"), checked again here for regions built any other way.
+pub const MAX_VERTICES: usize = ivoagen_runtime::codegen::dali::Polygon::MAX_VERTICES;
 
 /// The cap of the sky holding the image, as its centre and angular radius (radians, with a
 /// margin), or `None` when part of the image's border has no world coordinates.

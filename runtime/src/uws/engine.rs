@@ -464,15 +464,6 @@ impl Engine {
         if run_id.as_ref().is_some_and(|r| r.chars().count() > 64) {
             return Err(EngineError::Usage("RUNID is longer than 64 characters".into()));
         }
-        let limit = self.inner.config.max_jobs_per_owner;
-        if limit > 0 {
-            let store = self.inner.store.clone();
-            let who = owner.map(str::to_owned);
-            let count = blocking(move || store.count(who.as_deref())).await?;
-            if count >= limit {
-                return Err(EngineError::Quota(format!("an owner keeps at most {limit} jobs; delete some first")));
-            }
-        }
         let now = Utc::now();
         let job = Job {
             id: new_id()?,
@@ -488,9 +479,14 @@ impl Engine {
             results: Vec::new(),
             error: None,
         };
+        // The quota is checked as the job is inserted, in one step: concurrent creations cannot
+        // pass it together.
+        let limit = self.inner.config.max_jobs_per_owner;
         let store = self.inner.store.clone();
         let record = job.clone();
-        blocking(move || store.insert(&record)).await?;
+        if !blocking(move || store.insert_within(&record, limit)).await? {
+            return Err(EngineError::Quota(format!("an owner keeps at most {limit} jobs; delete some first")));
+        }
         if let Ok(mut phases) = self.inner.phases.lock() {
             phases.insert(job.id.clone(), watch::channel(job.phase).0);
         }

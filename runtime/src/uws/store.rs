@@ -31,6 +31,10 @@ impl From<rusqlite::Error> for StoreError {
 pub trait JobStore: Send + Sync + 'static {
     /// Adds a new job.
     fn insert(&self, job: &Job) -> Result<(), StoreError>;
+    /// Adds a new job unless its owner already has `limit` jobs (0: no limit); whether it was
+    /// added. Counting and adding are one atomic step, so that creations racing each other (on
+    /// several threads, or several processes sharing the store) cannot pass the quota together.
+    fn insert_within(&self, job: &Job, limit: usize) -> Result<bool, StoreError>;
     /// The job with this id.
     fn get(&self, id: &str) -> Result<Option<Job>, StoreError>;
     /// Replaces a job's record.
@@ -130,6 +134,31 @@ impl JobStore for SqliteStore {
                 params![job.id, job.owner, job.phase.as_str(), record, job.creation_time.timestamp_micros(), job.destruction.map(|d| d.timestamp_micros())],
             )
             .map(drop)
+        })
+    }
+
+    fn insert_within(&self, job: &Job, limit: usize) -> Result<bool, StoreError> {
+        if limit == 0 {
+            return self.insert(job).map(|()| true);
+        }
+        let record = encode(job);
+        // One statement: SQLite takes the write lock before it runs, so the count it reads is
+        // still true when the row is added, whoever else (thread or process) is inserting.
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO jobs (id, owner, phase, record, created, destruction)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE (SELECT count(*) FROM jobs WHERE owner IS ?2) < ?7",
+                params![
+                    job.id,
+                    job.owner,
+                    job.phase.as_str(),
+                    record,
+                    job.creation_time.timestamp_micros(),
+                    job.destruction.map(|d| d.timestamp_micros()),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+            )
+            .map(|added| added == 1)
         })
     }
 
@@ -375,6 +404,29 @@ mod tests {
         assert!(store.delete("a").unwrap());
         assert!(!store.delete("a").unwrap());
         assert_eq!(store.get("a").unwrap(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_quota_is_checked_as_the_job_is_inserted() {
+        let dir = std::env::temp_dir().join(format!("ivoagen-quota-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = std::sync::Arc::new(SqliteStore::open(&dir.join("jobs.sqlite")).unwrap());
+        // Eight threads racing for three places of one owner.
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || store.insert_within(&job(&format!("a{i}"), Some("alice")), 3).unwrap())
+            })
+            .collect();
+        let added = threads.into_iter().map(|t| t.join().unwrap()).filter(|&added| added).count();
+        assert_eq!((added, store.count(Some("alice")).unwrap()), (3, 3));
+        // Owners count apart, anonymous ones too; 0 is no limit.
+        assert!(store.insert_within(&job("b", Some("bob")), 3).unwrap());
+        assert!(store.insert_within(&job("n1", None), 1).unwrap());
+        assert!(!store.insert_within(&job("n2", None), 1).unwrap());
+        assert!(store.insert_within(&job("a9", Some("alice")), 0).unwrap());
+        assert_eq!(store.count(Some("alice")).unwrap(), 4);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
