@@ -6,6 +6,8 @@
 //!
 //! **Architecture invariant:** emitting does no I/O.
 
+mod api;
+mod models;
 mod rust;
 mod server;
 mod templates;
@@ -140,7 +142,7 @@ pub fn emit(api: &Api, options: &Options) -> Result<BTreeMap<String, File>, Stri
     );
     files.insert(
         "src/api.rs".into(),
-        generated(format!("{rust_header}{}\n{}", module_doc("The service trait, and the request and response of each operation."), unparse(server::api_module(api))?)),
+        generated(format!("{rust_header}{}\n{}", module_doc("The service trait, and the request and response of each operation."), unparse(api::api_module(api))?)),
     );
     files.insert(
         "src/server.rs".into(),
