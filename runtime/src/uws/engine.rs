@@ -32,6 +32,17 @@ pub enum EngineError {
     Store(String),
 }
 
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::NotFound(m) | EngineError::Forbidden(m) | EngineError::Usage(m) | EngineError::Quota(m) => f.write_str(m),
+            EngineError::Store(m) => write!(f, "job store: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         EngineError::Store(e.0)

@@ -9,7 +9,10 @@ pub mod documents;
 pub mod engine;
 pub mod http;
 pub mod limits;
+mod mount;
 pub mod store;
+
+pub use mount::{JobList, mount};
 
 use chrono::{DateTime, Utc};
 

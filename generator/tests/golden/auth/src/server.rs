@@ -153,17 +153,11 @@ fn shared_router<S: crate::api::Api>(
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
-) -> Result<Router, String> {
+) -> Result<Router, rt::serve::StartError> {
     rt::auth::development(config)?;
     let policy = rt::auth::Policy::new(service.authenticator(config), config);
     let router = shared_router(Arc::new(service), &config.base_path, &policy);
-    Ok(
-        if config.docs {
-            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
-        } else {
-            router
-        },
-    )
+    Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(
@@ -240,24 +234,7 @@ async fn sync_request(
     body: rt::axum::body::Body,
 ) -> Result<crate::api::SyncRequest, RequestError> {
     let mut raw = RawRequest::new(parts, Vec::new()).case_insensitive().form_is_query();
-    let bytes = rt::body::read(body).await?;
-    match rt::body::media_type(&parts.headers).as_deref() {
-        None if bytes.is_empty() => {}
-        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
-            rt::body::form(&mut raw, &bytes)
-        }
-        Some(media) if rt::body::matches(media, "multipart/form-data") => {
-            rt::body::multipart(&mut raw, &parts.headers, bytes).await?
-        }
-        other => {
-            return Err(
-                rt::body::unsupported(
-                    other,
-                    &["application/x-www-form-urlencoded", "multipart/form-data"],
-                ),
-            );
-        }
-    }
+    rt::body::form_parameters(&mut raw, &parts.headers, body).await?;
     let id = rt::params::single::<String>(&raw, Location::Query, "ID")?;
     Ok(crate::api::SyncRequest { id })
 }
