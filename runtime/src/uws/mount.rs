@@ -23,7 +23,7 @@ type Extract<Req> = Arc<dyn Fn(Parts) -> Pin<Box<dyn Future<Output = Result<Req,
 pub struct JobList {
     path: &'static str,
     runner: Arc<dyn Runner>,
-    check: Check,
+    check: Option<Check>,
     identify: Identify,
     gate: Option<Arc<Gate>>,
 }
@@ -48,7 +48,12 @@ impl JobList {
             Box::pin(async move { request.await.map(drop) })
         });
         let runner = Arc::new(Jobs { service, extract, run: Arc::new(run) });
-        JobList { path, runner, check, identify: super::http::anonymous(), gate: None }
+        JobList { path, runner, check: Some(check), identify: super::http::anonymous(), gate: None }
+    }
+
+    /// The job list at `path` whose jobs `runner` runs, taking any parameters.
+    pub fn with_runner(path: &'static str, runner: Arc<dyn Runner>) -> JobList {
+        JobList { path, runner, check: None, identify: super::http::anonymous(), gate: None }
     }
 
     /// Who owns a new job (the authenticated identity, say).
@@ -99,7 +104,7 @@ pub async fn mount(config: &Config, jobs: JobList) -> Result<Router, StartError>
     let engine = Engine::start(Arc::new(store), jobs.runner, super::engine::Config::from_serve(config))
         .await
         .map_err(StartError::Engine)?;
-    let router = super::http::routes_checked(engine, &config.base_path, jobs.path, jobs.identify, Some(jobs.check));
+    let router = super::http::routes_checked(engine, &config.base_path, jobs.path, jobs.identify, jobs.check);
     Ok(match jobs.gate {
         Some(gate) => router.route_layer(AuthLayer::new(gate)),
         None => router,
