@@ -7,9 +7,10 @@ use quote::quote;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Rust<'_> {
-    /// The `models` module: one item per named type.
+    /// The `models` module: one item per named type an operation of the `Api` trait can reach.
     pub fn models(&mut self) -> TokenStream {
-        let mut items: Vec<TokenStream> = (0..self.api.types.len()).map(|i| self.model(i)).collect();
+        let emitted: Vec<usize> = self.emitted.iter().copied().collect();
+        let mut items: Vec<TokenStream> = emitted.into_iter().map(|i| self.model(i)).collect();
         items.extend(self.xml_impls());
         let statics = self.pattern_statics();
         if items.is_empty() {
@@ -237,6 +238,7 @@ impl Rust<'_> {
             .api
             .operations
             .iter()
+            .filter(|op| op.served())
             .flat_map(|op| &op.responses)
             .filter_map(|r| r.body.as_ref())
             .filter(|b| b.kind == ResponseKind::Xml)
@@ -266,7 +268,7 @@ impl Rust<'_> {
     /// `ToXml` for the structs written as XML, and `XmlText` for every string enum.
     fn xml_impls(&self) -> Vec<TokenStream> {
         let mut out = Vec::new();
-        for def in &self.api.types {
+        for def in self.emitted.iter().map(|&i| &self.api.types[i]) {
             if let TypeKind::StringEnum { .. } = def.kind {
                 let name = ident(&def.name);
                 let string = self.string();

@@ -16,6 +16,8 @@ pub struct Rust<'a> {
     /// Regular expressions used by checks, by pattern, with their static's name.
     patterns: BTreeMap<String, syn::Ident>,
     needs_check: BTreeSet<usize>,
+    /// The types `models.rs` holds: those an operation of the `Api` trait can reach.
+    pub(super) emitted: BTreeSet<usize>,
     /// The path of the `models` module where this code is (`crate::models`, or the crate's name
     /// in integration tests).
     models: TokenStream,
@@ -38,8 +40,9 @@ pub fn doc_attrs(doc: Option<&str>) -> TokenStream {
 
 impl<'a> Rust<'a> {
     pub fn new(api: &'a Api, in_models: bool) -> Self {
-        let absolute = in_models && api.types.iter().any(|t| PRELUDE.contains(&t.name.as_str()));
-        Rust { api, absolute, patterns: BTreeMap::new(), needs_check: needs_check(api), models: quote!(crate::models) }
+        let emitted = emitted_types(api);
+        let absolute = in_models && emitted.iter().any(|&i| PRELUDE.contains(&api.types[i].name.as_str()));
+        Rust { api, absolute, patterns: BTreeMap::new(), needs_check: needs_check(api), emitted, models: quote!(crate::models) }
     }
 
     /// Refers to models through `krate::models` (for code outside the crate).
@@ -268,15 +271,58 @@ pub fn literal(ty: &Ty, value: &serde_json::Value) -> Option<TokenStream> {
     })
 }
 
-/// Which named types have something to check (directly or through what they contain).
-fn needs_check(api: &Api) -> BTreeSet<usize> {
-    fn ty_refs(ty: &Ty, out: &mut Vec<usize>) {
-        match ty {
-            Ty::Named(id) => out.push(id.0),
-            Ty::Vec(i) | Ty::Map(i) | Ty::Option(i) => ty_refs(i, out),
-            _ => {}
+/// The named types an operation the service implements can reach (its parameters, body,
+/// responses and response headers, and what their types contain), in arena order. The others —
+/// the UWS and VOSI documents the runtime writes itself — are not emitted.
+///
+/// Computed here until the IR records it (`ir::Api` would hold the set, decided in `lower`).
+pub fn emitted_types(api: &Api) -> BTreeSet<usize> {
+    let mut stack = Vec::new();
+    for op in api.operations.iter().filter(|op| op.served()) {
+        op.params.iter().for_each(|p| ty_refs(&p.ty, &mut stack));
+        if let Some(body) = &op.body {
+            ty_refs(&body.ty, &mut stack);
+            body.form_fields.iter().for_each(|f| ty_refs(&f.ty, &mut stack));
+        }
+        for r in &op.responses {
+            if let Some(body) = &r.body {
+                ty_refs(&body.ty, &mut stack);
+            }
+            r.headers.iter().for_each(|h| ty_refs(&h.ty, &mut stack));
         }
     }
+    let mut seen = BTreeSet::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        match &api.types[id].kind {
+            TypeKind::Struct { fields, additional, .. } => {
+                fields.iter().for_each(|f| ty_refs(&f.ty, &mut stack));
+                if let Some(a) = additional {
+                    ty_refs(a, &mut stack);
+                }
+            }
+            TypeKind::Union { variants, .. } => variants.iter().for_each(|v| ty_refs(&v.ty, &mut stack)),
+            TypeKind::Tuple(tys) => tys.iter().for_each(|t| ty_refs(t, &mut stack)),
+            TypeKind::Newtype(t) => ty_refs(t, &mut stack),
+            TypeKind::StringEnum { .. } => {}
+        }
+    }
+    seen
+}
+
+/// The named types `ty` refers to directly (through `Vec`, maps and `Option`).
+fn ty_refs(ty: &Ty, out: &mut Vec<usize>) {
+    match ty {
+        Ty::Named(id) => out.push(id.0),
+        Ty::Vec(i) | Ty::Map(i) | Ty::Option(i) => ty_refs(i, out),
+        _ => {}
+    }
+}
+
+/// Which named types have something to check (directly or through what they contain).
+fn needs_check(api: &Api) -> BTreeSet<usize> {
     let mut set = BTreeSet::new();
     loop {
         let before = set.len();

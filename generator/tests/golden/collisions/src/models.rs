@@ -201,6 +201,9 @@ impl rt::Validate for Api {
 pub struct Service {
     #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<i64>,
+    /// Shadows the prelude's `Default` in `models`.
+    #[serde(default, skip_serializing_if = "::std::option::Option::is_none")]
+    pub defaults: ::std::option::Option<crate::models::Default>,
 }
 impl rt::Validate for Service {
     fn validate(
