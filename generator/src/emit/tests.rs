@@ -323,8 +323,10 @@ impl Emitter<'_> {
                         put(&mut bad_wire, p, &Value::Array(values)).then_some(bad_wire)
                     });
                     let Some(bad_wire) = written else { continue };
-                    let parameter = format!("{}[0]", p.api_name);
-                    let rule = if rule == "enum" { "enum" } else { rule };
+                    // An item that does not parse (its type, or a named enum's values) is
+                    // refused naming the parameter; a rule checked after parsing names the item.
+                    let parsed = rule == "type" || (rule == "enum" && matches!(**item, Ty::Named(_)));
+                    let parameter = if parsed { p.api_name.clone() } else { format!("{}[0]", p.api_name) };
                     tests.push(self.rejection(op, &bad_wire, &format!("{}_rejects_an_item_of_{}_breaking_{}", op.name, p.name, rule), &parameter, rule));
                 }
                 // One more item than allowed: copies of the first (of a valid one if there is none).
