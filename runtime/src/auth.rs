@@ -203,7 +203,7 @@ impl Policy {
     }
 }
 
-/// The per-route settings of [`layer`].
+/// The per-route settings of [`AuthLayer`] and [`guard`].
 #[derive(Clone)]
 pub struct Gate {
     /// The shared policy.

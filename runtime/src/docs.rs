@@ -172,7 +172,7 @@ fn template_matches(template: &str, path: &str) -> bool {
     }
 }
 
-/// `router` with the pages for people of [`routes`] merged in, unless the server runs with
+/// `router` with the pages for people of `routes` merged in, unless the server runs with
 /// `--no-docs`. Routes the description defines itself win.
 pub fn merge(router: Router, config: &crate::serve::Config, openapi_json: &'static str) -> Router {
     if config.docs { router.merge(routes(&config.base_path, openapi_json)) } else { router }

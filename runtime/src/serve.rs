@@ -529,10 +529,10 @@ const DRAIN: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_secs(60);
 
 /// Serves HTTP/1.1 on `listener` until `signal` completes, then stops accepting, lets requests
-/// in flight finish (at most [`DRAIN`]) and closes idle connections.
+/// in flight finish (at most `DRAIN`, 10 s) and closes idle connections.
 ///
 /// A connection costs only its socket and a small task until its first bytes arrive (it is
-/// closed if none do within [`QUIET`]); hyper's buffers (8 KiB to read, 8 KiB for response heads)
+/// closed if none do within `QUIET`, 60 s); hyper's buffers (8 KiB to read, 8 KiB for response heads)
 /// are allocated then. With thousands of clients parked on UWS `WAIT`, connections are most of
 /// the server's memory (BENCHMARKS.md, UWS). A client that goes away mid-request is noticed at
 /// once and its handler dropped. Every request's extensions hold the peer's address, as axum's
@@ -543,7 +543,7 @@ pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Ou
 
 /// [`serve`] with `limits`: at most `max_connections` connections at once (the next is accepted
 /// when one closes; until then it waits in the kernel's backlog), and request bodies that must
-/// keep arriving (see [`crate::body::Timed`]).
+/// keep arriving (see `body::Timed`).
 pub async fn serve_with(listener: TcpListener, router: Router, signal: impl Future<Output = ()>, limits: Limits) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));

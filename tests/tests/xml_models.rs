@@ -2,7 +2,7 @@
 //! from the `xml` objects of its schemas, validates against
 //! the official UWS 1.1 schema: element order, qualified names, attributes, nil elements.
 
-use ivoagen_runtime::codegen::{chrono, xml};
+use ivoagen_runtime::xml;
 use golden_uws::models::{ErrorSummary, ErrorSummaryType, ExecutionPhase, Job, JobRef, Jobs, Parameter, Parameters, Result as JobResult, Results};
 
 fn validate(name: &str, document: &str) {

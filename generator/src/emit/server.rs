@@ -249,7 +249,7 @@ fn security_statics(api: &Api) -> TokenStream {
 
 /// `server(service, config)`: what `main` serves — the router, for `x-ivoa-uws` the UWS job list
 /// answered by the runtime's engine, whose jobs run the service's `…_job` method, and the
-/// runtime's landing page and interactive docs (`rt::docs::routes`).
+/// runtime's landing page and interactive docs (`rt::docs::merge`).
 fn server_fn(api: &Api) -> TokenStream {
     let secured = !api.security_schemes.is_empty();
     let make_policy = if secured {
