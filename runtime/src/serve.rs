@@ -456,6 +456,15 @@ pub enum StartError {
     },
     /// The UWS engine could not take over the jobs of a previous run.
     Engine(crate::uws::engine::EngineError),
+    /// The service could not start (its `Service::new` failed, or its authenticator).
+    Service(String),
+}
+
+impl StartError {
+    /// The service's own start-up failure, said in one line.
+    pub fn service(error: impl std::fmt::Display) -> StartError {
+        StartError::Service(error.to_string())
+    }
 }
 
 impl std::fmt::Display for StartError {
@@ -464,6 +473,7 @@ impl std::fmt::Display for StartError {
             StartError::AuthTokens(message) => write!(f, "--auth-tokens: {message}"),
             StartError::JobStore { path, error } => write!(f, "cannot open the job store {}: {error}", path.display()),
             StartError::Engine(error) => write!(f, "cannot start the UWS engine: {error}"),
+            StartError::Service(message) => write!(f, "cannot start the service: {message}"),
         }
     }
 }

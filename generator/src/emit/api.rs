@@ -127,9 +127,10 @@ pub fn api_module(api: &Api) -> TokenStream {
         quote! {
             /// Checks the credentials of every request (AuthVO). The default is the development
             /// authenticator: the credentials of `--auth-tokens FILE`, or none without it.
-            /// Override it to plug in your own token validation.
-            fn authenticator(&self, config: &rt::serve::Config) -> std::sync::Arc<dyn rt::auth::Authenticator> {
-                rt::auth::development(config).unwrap_or_else(|_| std::sync::Arc::new(rt::auth::Nobody))
+            /// Override it to plug in your own token validation; an error stops the server at
+            /// start-up with its message.
+            fn authenticator(&self, config: &rt::serve::Config) -> Result<std::sync::Arc<dyn rt::auth::Authenticator>, rt::serve::StartError> {
+                rt::auth::development(config)
             }
         }
     };
@@ -147,8 +148,11 @@ pub fn api_module(api: &Api) -> TokenStream {
 
         #[doc = #title_doc]
         ///
-        /// Implement this trait and pass the implementation to [`crate::router`]. An operation that
-        /// fails in a way the API does not declare returns an [`ivoagen_runtime::Error`].
+        /// Implement this trait; the generated `main` serves it with [`crate::server`] (every
+        /// route, the job list and the command line's flags), tests with [`crate::router`]. An
+        /// operation that fails in a way the API does not declare returns an
+        /// [`ivoagen_runtime::Error`] of the kind of failure; the runtime writes it in the
+        /// operation's error format.
         pub trait Api: Send + Sync + 'static {
             #(#methods)*
             #job_method

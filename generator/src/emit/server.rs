@@ -66,7 +66,10 @@ pub fn server_module(api: &Api) -> TokenStream {
     let router_at_body = if secured {
         quote! {
             let config = rt::serve::Config::default();
-            let policy = rt::auth::Policy::new(service.authenticator(&config), &config);
+            // Without a command line the default authenticator cannot fail; one that does
+            // authenticates nobody here, and `server` reports its error.
+            let authenticator = service.authenticator(&config).unwrap_or_else(|_| Arc::new(rt::auth::Nobody));
+            let policy = rt::auth::Policy::new(authenticator, &config);
             shared_router(Arc::new(service), base_path, &policy)
         }
     } else {
@@ -255,8 +258,7 @@ fn server_fn(api: &Api) -> TokenStream {
     let make_policy = if secured {
         quote! {
             // A bad token file stops the server rather than silently authenticating nobody.
-            rt::auth::development(config)?;
-            let policy = rt::auth::Policy::new(service.authenticator(config), config);
+            let policy = rt::auth::Policy::new(service.authenticator(config)?, config);
         }
     } else {
         quote!()

@@ -673,8 +673,9 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         quote!()
     } else {
         quote! {
-            fn authenticator(&self, _: &rt::serve::Config) -> Arc<dyn rt::auth::Authenticator> {
-                Arc::new(rt::auth::TokenFile::parse("ivoagen-test tester\nbasic:tester:ivoagen-test tester").unwrap())
+            fn authenticator(&self, _: &rt::serve::Config) -> Result<Arc<dyn rt::auth::Authenticator>, rt::serve::StartError> {
+                let tokens = rt::auth::TokenFile::parse("ivoagen-test tester\nbasic:tester:ivoagen-test tester").map_err(rt::serve::StartError::AuthTokens)?;
+                Ok(Arc::new(tokens))
             }
         }
     };

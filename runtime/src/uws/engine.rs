@@ -53,10 +53,10 @@ impl From<EngineError> for crate::Error {
     fn from(e: EngineError) -> Self {
         use http::StatusCode;
         match e {
-            EngineError::NotFound(m) => crate::Error::new(StatusCode::NOT_FOUND, m),
-            EngineError::Forbidden(m) => crate::Error::new(StatusCode::FORBIDDEN, m),
-            EngineError::Usage(m) => crate::Error::new(StatusCode::BAD_REQUEST, m),
-            EngineError::Quota(m) => crate::Error::new(StatusCode::TOO_MANY_REQUESTS, m),
+            EngineError::NotFound(m) => crate::Error::not_found(m),
+            EngineError::Forbidden(m) => crate::Error::new(crate::ivoa::Fault::Authorization, m),
+            EngineError::Usage(m) => crate::Error::usage(m),
+            EngineError::Quota(m) => crate::Error::with_status(StatusCode::TOO_MANY_REQUESTS, m),
             EngineError::Store(m) => crate::Error::internal(m),
         }
     }

@@ -117,6 +117,14 @@ pub struct JobError {
     pub message: String,
 }
 
+impl From<crate::Error> for JobError {
+    /// The job fails with the error's message after its label (`UsageError: …`); only an
+    /// unavailable resource is transient (a later job may succeed).
+    fn from(error: crate::Error) -> JobError {
+        JobError { fatal: error.fault != crate::ivoa::Fault::Unavailable, message: error.labelled() }
+    }
+}
+
 /// Everything the service knows about one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {

@@ -6,7 +6,6 @@ use super::engine::{Engine, JobFuture, ResultWriter, Runner};
 use super::http::{Check, Identify};
 use super::{Job, JobError};
 use crate::auth::{AuthLayer, Gate};
-use crate::ivoa::Fault;
 use crate::serve::{Config, StartError};
 use crate::RequestError;
 use axum::Router;
@@ -88,9 +87,7 @@ where
         let (service, run) = (self.service.clone(), self.run.clone());
         Box::pin(async move {
             // Checked at creation; a job restored from an older release may still be refused.
-            let request = request
-                .await
-                .map_err(|e| JobError { fatal: true, message: format!("{}: {}", Fault::Usage.label(), e.message) })?;
+            let request = request.await.map_err(|e| JobError::from(crate::Error::usage(e.message)))?;
             run(service, request, results).await
         })
     }

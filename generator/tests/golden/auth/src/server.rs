@@ -82,7 +82,10 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
 /// than nesting, which rewrites the URI of every request.
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
     let config = rt::serve::Config::default();
-    let policy = rt::auth::Policy::new(service.authenticator(&config), &config);
+    let authenticator = service
+        .authenticator(&config)
+        .unwrap_or_else(|_| Arc::new(rt::auth::Nobody));
+    let policy = rt::auth::Policy::new(authenticator, &config);
     shared_router(Arc::new(service), base_path, &policy)
 }
 fn shared_router<S: crate::api::Api>(
@@ -154,8 +157,7 @@ pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
 ) -> Result<Router, rt::serve::StartError> {
-    rt::auth::development(config)?;
-    let policy = rt::auth::Policy::new(service.authenticator(config), config);
+    let policy = rt::auth::Policy::new(service.authenticator(config)?, config);
     let router = shared_router(Arc::new(service), &config.base_path, &policy);
     Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
