@@ -362,3 +362,55 @@ fn needs_check(api: &Api) -> BTreeSet<usize> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// A file system holding one spec.
+    struct OneFile(&'static str);
+
+    impl crate::load::FileSystem for OneFile {
+        fn read(&self, _: &Path) -> Result<String, String> {
+            Ok(self.0.to_owned())
+        }
+    }
+
+    const SPEC: &str = "
+openapi: 3.1.0
+info: { title: Reach, version: '1' }
+paths:
+  /items:
+    get:
+      operationId: listItems
+      parameters:
+        - { name: kind, in: query, schema: { $ref: '#/components/schemas/Kind' } }
+      responses:
+        '200': { description: Items., content: { application/json: { schema: { $ref: '#/components/schemas/Page' } } } }
+        '400': { description: Bad., headers: { X-Code: { schema: { $ref: '#/components/schemas/Code' } } } }
+components:
+  schemas:
+    Kind: { type: string, enum: [a, b] }
+    Page: { type: object, properties: { items: { type: array, items: { $ref: '#/components/schemas/Item' } } } }
+    Item: { type: object, properties: { tags: { type: object, additionalProperties: { $ref: '#/components/schemas/Tag' } } } }
+    Tag: { type: object, properties: { label: { type: string } } }
+    Code: { type: string, enum: [x, y] }
+    Result: { type: object, properties: { orphan: { $ref: '#/components/schemas/Orphan' } } }
+    Orphan: { type: object, properties: { n: { type: integer } } }
+";
+
+    #[test]
+    fn only_what_an_operation_reaches_is_emitted() {
+        let Ok((api, _, _)) = crate::analyse(&OneFile(SPEC), Path::new("/spec.yaml")) else { panic!("the spec lowers") };
+        let emitted: Vec<&str> = emitted_types(&api).iter().map(|&i| api.types[i].name.as_str()).collect();
+        let mut expected = vec!["Code", "Item", "Kind", "Page", "Tag"];
+        let mut got = emitted.clone();
+        got.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(got, expected, "parameters, bodies, response headers and what they hold, transitively");
+        assert!(api.types.iter().any(|t| t.name == "Orphan"), "lowered, but reached by no operation");
+        // `Result` is not emitted, so `models` needs no absolute paths for the prelude's names.
+        assert!(!Rust::new(&api, true).absolute);
+    }
+}
