@@ -120,7 +120,6 @@ pub fn api_module(api: &Api) -> TokenStream {
             }
         }
     });
-    let allow = quote!();
     let authenticator_method = if api.security_schemes.is_empty() {
         quote!()
     } else {
@@ -144,7 +143,6 @@ pub fn api_module(api: &Api) -> TokenStream {
     };
     quote! {
         #imports
-        #allow
 
         #[doc = #title_doc]
         ///
