@@ -55,13 +55,14 @@ fn main() -> Result<(), String> {
             let body = rt::Bytes::from(body);
             let config = rt::serve::Config { data_dir: dir, data_dir_given: true, base_path: "/soda".into(), ..Default::default() };
             let runtime = rt::tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| e.to_string())?;
+            let service = Service::new(&config)?;
             runtime.block_on(async move {
                 let app = Router::new()
                     .route("/static", routing::get(move || {
                         let body = body.clone();
                         async move { rt::response::bytes_body(rt::http::StatusCode::OK, "application/fits", body) }
                     }))
-                    .merge(soda_cutout_server::router_at(Service::new(&config), "/soda"));
+                    .merge(soda_cutout_server::router_at(service, "/soda"));
                 let app = rt::serve::mount(app, &config);
                 let listener = rt::tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
                 eprintln!("listening on http://{}/", listener.local_addr().map_err(|e| e.to_string())?);

@@ -88,7 +88,10 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
 /// than nesting, which rewrites the URI of every request.
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
     let config = rt::serve::Config::default();
-    let policy = rt::auth::Policy::new(service.authenticator(&config), &config);
+    let authenticator = service
+        .authenticator(&config)
+        .unwrap_or_else(|_| Arc::new(rt::auth::Nobody));
+    let policy = rt::auth::Policy::new(authenticator, &config);
     shared_router(Arc::new(service), base_path, &policy)
 }
 fn shared_router<S: crate::api::Api>(
@@ -163,27 +166,6 @@ fn shared_router<S: crate::api::Api>(
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
 }
-/// Runs UWS jobs with the service's job method.
-struct JobRunner<S>(Arc<S>);
-impl<S: crate::api::Api> rt::uws::engine::Runner for JobRunner<S> {
-    fn run(
-        &self,
-        job: rt::uws::Job,
-        results: Arc<rt::uws::engine::ResultWriter>,
-    ) -> rt::uws::engine::JobFuture {
-        let service = self.0.clone();
-        Box::pin(async move {
-            let parts = rt::uws::parts_of(&job.parameters);
-            let request = soda_sync_request(&parts, rt::axum::body::Body::empty())
-                .await
-                .map_err(|e| rt::uws::JobError {
-                    fatal: true,
-                    message: format!("UsageError: {}", e.message),
-                })?;
-            service.soda_sync_job(request, results).await
-        })
-    }
-}
 /// The whole server, as `main` runs it: [`router_at`], a landing page at `{base}/`,
 /// interactive docs at `{base}/docs` (unless `--no-docs`), and the UWS job list at
 #[doc = concat!(
@@ -193,52 +175,32 @@ impl<S: crate::api::Api> rt::uws::engine::Runner for JobRunner<S> {
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
-) -> Result<Router, String> {
-    rt::auth::development(config)?;
-    let policy = rt::auth::Policy::new(service.authenticator(config), config);
+) -> Result<Router, rt::serve::StartError> {
+    let policy = rt::auth::Policy::new(service.authenticator(config)?, config);
     let service = Arc::new(service);
-    let store = rt::uws::store::SqliteStore::open(&config.job_store_path())
-        .map_err(|e| e.to_string())?;
-    let engine = rt::uws::engine::Engine::start(
-            Arc::new(store),
-            Arc::new(JobRunner(service.clone())),
-            rt::uws::engine::Config::from_serve(config),
+    let jobs = rt::uws::JobList::new(
+            "/async",
+            service.clone(),
+            |parts| async move {
+                soda_sync_request(&parts, rt::axum::body::Body::empty()).await
+            },
+            |service: Arc<S>, request, results| async move {
+                service.soda_sync_job(request, results).await
+            },
         )
-        .await
-        .map_err(|e| format!("cannot start the UWS engine: {e:?}"))?;
-    let check: rt::uws::http::Check = Arc::new(|pairs| {
-        Box::pin(async move {
-            let parts = rt::uws::parts_of(&pairs);
-            soda_sync_request(&parts, rt::axum::body::Body::empty()).await.map(drop)
-        })
-    });
-    let jobs = rt::uws::http::routes_checked(
-        engine,
-        &config.base_path,
-        "/async",
-        Arc::new(rt::auth::owner),
-        Some(check),
-    );
-    let jobs = jobs
-        .route_layer(
-            rt::auth::AuthLayer::new(
-                gate(
-                    &policy,
-                    rt::auth::Modality::Optional,
-                    SODA_SYNC_SCHEMES,
-                    rt::ErrorFormat::SodaText,
-                    false,
-                ),
+        .identify(Arc::new(rt::auth::owner))
+        .gate(
+            gate(
+                &policy,
+                rt::auth::Modality::Optional,
+                SODA_SYNC_SCHEMES,
+                rt::ErrorFormat::SodaText,
+                false,
             ),
         );
+    let jobs = rt::uws::mount(config, jobs).await?;
     let router = shared_router(service, &config.base_path, &policy).merge(jobs);
-    Ok(
-        if config.docs {
-            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
-        } else {
-            router
-        },
-    )
+    Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(
@@ -264,24 +226,7 @@ async fn soda_sync_request(
     body: rt::axum::body::Body,
 ) -> Result<crate::api::SodaSyncRequest, RequestError> {
     let mut raw = RawRequest::new(parts, Vec::new()).case_insensitive().form_is_query();
-    let bytes = rt::body::read(body).await?;
-    match rt::body::media_type(&parts.headers).as_deref() {
-        None if bytes.is_empty() => {}
-        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
-            rt::body::form(&mut raw, &bytes)
-        }
-        Some(media) if rt::body::matches(media, "multipart/form-data") => {
-            rt::body::multipart(&mut raw, &parts.headers, bytes).await?
-        }
-        other => {
-            return Err(
-                rt::body::unsupported(
-                    other,
-                    &["application/x-www-form-urlencoded", "multipart/form-data"],
-                ),
-            );
-        }
-    }
+    rt::body::form_parameters(&mut raw, &parts.headers, body).await?;
     let id = rt::params::required(
         rt::params::multi::<
             String,
@@ -364,24 +309,7 @@ async fn links_request(
     body: rt::axum::body::Body,
 ) -> Result<crate::api::LinksRequest, RequestError> {
     let mut raw = RawRequest::new(parts, Vec::new()).case_insensitive().form_is_query();
-    let bytes = rt::body::read(body).await?;
-    match rt::body::media_type(&parts.headers).as_deref() {
-        None if bytes.is_empty() => {}
-        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
-            rt::body::form(&mut raw, &bytes)
-        }
-        Some(media) if rt::body::matches(media, "multipart/form-data") => {
-            rt::body::multipart(&mut raw, &parts.headers, bytes).await?
-        }
-        other => {
-            return Err(
-                rt::body::unsupported(
-                    other,
-                    &["application/x-www-form-urlencoded", "multipart/form-data"],
-                ),
-            );
-        }
-    }
+    rt::body::form_parameters(&mut raw, &parts.headers, body).await?;
     let id = rt::params::required(
         rt::params::multi::<
             String,

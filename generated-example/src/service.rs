@@ -37,69 +37,37 @@ pub struct Service {
 
 impl Service {
     /// Builds the service when the server starts. Without `--data-dir`, the default directory
-    /// gets the sample datasets.
-    pub fn new(config: &rt::serve::Config) -> Self {
-        if !config.data_dir_given
-            && let Err(e) = sample::ensure(&config.data_dir)
-        {
-            eprintln!("soda-cutout-server: cannot write the sample data to {}: {e}", config.data_dir.display());
+    /// gets the sample datasets. Sample data that cannot be written, or a `SODA_OPEN_DATASETS`
+    /// that is not a positive number, stops the server.
+    pub fn new(config: &rt::serve::Config) -> Result<Self, String> {
+        if !config.data_dir_given {
+            sample::ensure(&config.data_dir)
+                .map_err(|e| format!("cannot write the sample data to {}: {e}", config.data_dir.display()))?;
         }
         let fail = std::env::var("SODA_ASYNC_NO_OVERLAP").is_ok_and(|v| v == "fail");
         let cap = match std::env::var("SODA_OPEN_DATASETS") {
-            Ok(v) => v.trim().parse().ok().filter(|&n| n > 0).unwrap_or_else(|| {
-                eprintln!("soda-cutout-server: SODA_OPEN_DATASETS=`{v}` is not a positive number; keeping {}", archive::OPEN_DATASETS);
-                archive::OPEN_DATASETS
-            }),
+            Ok(v) => v.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("SODA_OPEN_DATASETS=`{v}` is not a positive number"))?,
             Err(_) => archive::OPEN_DATASETS,
         };
         let archive = Archive::with_cap(config.data_dir.clone(), config.authority.clone(), cap);
-        Service { archive: Arc::new(archive), buffers: Buffers::new(buffers::KEPT, IN_MEMORY as usize), fail_jobs_without_overlap: fail }
+        Ok(Service { archive: Arc::new(archive), buffers: Buffers::new(buffers::KEPT, IN_MEMORY as usize), fail_jobs_without_overlap: fail })
     }
 }
 
-/// A SODA error: its kind, which decides the label and the status (SODA §5), and its message.
-struct Failure {
-    fault: Fault,
-    message: String,
+/// A dataset's pixels could not be read: a file cut short is damaged, anything else is the
+/// storage failing.
+fn reading(id: &str, e: &std::io::Error) -> rt::Error {
+    let fault = if e.kind() == std::io::ErrorKind::UnexpectedEof { Fault::Internal } else { Fault::Unavailable };
+    rt::Error::new(fault, format!("reading dataset `{id}` failed: {e}"))
 }
 
-impl Failure {
-    fn usage(message: impl Into<String>) -> Failure {
-        Failure { fault: Fault::Usage, message: message.into() }
+fn missing(error: Missing) -> rt::Error {
+    match error {
+        Missing::Invalid(m) => rt::Error::usage(m),
+        Missing::NotFound(m) => rt::Error::not_found(m),
+        Missing::Unavailable(m) => rt::Error::unavailable(m),
+        Missing::Damaged(m) => rt::Error::internal(m),
     }
-
-    fn text(&self) -> String {
-        format!("{}: {}", self.fault.label(), self.message)
-    }
-
-    /// A dataset's pixels could not be read: a file cut short is damaged, anything else is the
-    /// storage failing.
-    fn reading(id: &str, e: &std::io::Error) -> Failure {
-        let fault = if e.kind() == std::io::ErrorKind::UnexpectedEof { Fault::Internal } else { Fault::Unavailable };
-        Failure { fault, message: format!("reading dataset `{id}` failed: {e}") }
-    }
-
-    /// The answer to a synchronous request.
-    fn respond(self) -> Result<api::SodaSyncResponse, rt::Error> {
-        let text = self.text();
-        match self.fault {
-            Fault::Usage | Fault::MultiValued => Ok(api::SodaSyncResponse::BadRequest(text)),
-            Fault::NotFound => Ok(api::SodaSyncResponse::NotFound(text)),
-            Fault::Unavailable => Ok(api::SodaSyncResponse::ServiceUnavailable(text)),
-            // The runtime writes these with the same table: `Error`, 500.
-            fault => Err(rt::Error::new(fault.status(), self.message)),
-        }
-    }
-}
-
-fn missing(error: Missing) -> Failure {
-    let (fault, message) = match error {
-        Missing::Invalid(m) => (Fault::Usage, m),
-        Missing::NotFound(m) => (Fault::NotFound, m),
-        Missing::Unavailable(m) => (Fault::Unavailable, m),
-        Missing::Damaged(m) => (Fault::Internal, m),
-    };
-    Failure { fault, message }
 }
 
 /// The spatial filters of a request, in the order given: POS, then CIRCLE, then POLYGON.
@@ -128,9 +96,9 @@ fn pol(request: &api::SodaSyncRequest) -> Option<Vec<i32>> {
     request.pol.as_ref().filter(|p| !p.is_empty()).map(|labels| labels.iter().filter_map(|l| wcs::stokes_code(&l.to_string())).collect())
 }
 
-fn check_format(format: Option<&str>, accepted: &[&str], what: &str) -> Result<(), Failure> {
+fn check_format(format: Option<&str>, accepted: &[&str], what: &str) -> Result<(), rt::Error> {
     match format {
-        Some(f) if !accepted.iter().any(|a| a.eq_ignore_ascii_case(f.trim())) => Err(Failure::usage(format!("RESPONSEFORMAT `{f}` is not supported: {what}"))),
+        Some(f) if !accepted.iter().any(|a| a.eq_ignore_ascii_case(f.trim())) => Err(rt::Error::usage(format!("RESPONSEFORMAT `{f}` is not supported: {what}"))),
         _ => Ok(()),
     }
 }
@@ -163,10 +131,10 @@ enum Plan {
     NoOverlap(String),
 }
 
-fn plan(archive: &Archive, id: &str, filters: &Filters) -> Result<Plan, Failure> {
+fn plan(archive: &Archive, id: &str, filters: &Filters) -> Result<Plan, rt::Error> {
     let dataset = archive.get(id).map_err(missing)?;
     match cutout::plan(&dataset.image, &dataset.wcs, filters) {
-        Err(cutout::Unusable(m)) => Err(Failure::usage(format!("{id}: {m}"))),
+        Err(cutout::Unusable(m)) => Err(rt::Error::usage(format!("{id}: {m}"))),
         Ok(None) => Ok(Plan::NoOverlap(format!("the filters do not overlap dataset `{id}`"))),
         Ok(Some(pixels)) => {
             let header = fits::cutout_header(&dataset.image, &pixels);
@@ -178,7 +146,7 @@ fn plan(archive: &Archive, id: &str, filters: &Filters) -> Result<Plan, Failure>
 
 impl Api for Service {
     async fn soda_sync(&self, request: api::SodaSyncRequest) -> Result<api::SodaSyncResponse, rt::Error> {
-        let multi = |what: &str| Ok(api::SodaSyncResponse::BadRequest(format!("MultiValuedParamNotSupported: {what}; use the async endpoint (`async`, beside `sync`) for several cutouts")));
+        let multi = |what: &str| Err(rt::Error::multi_valued(format!("{what}; use the async endpoint (`async`, beside `sync`) for several cutouts")));
         if request.id.len() > 1 {
             return multi("sync cutouts take one ID");
         }
@@ -191,19 +159,17 @@ impl Api for Service {
         if request.time.as_ref().is_some_and(|t| t.len() > 1) {
             return multi("sync cutouts take one TIME");
         }
-        if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
-            return Ok(api::SodaSyncResponse::BadRequest(f.text()));
-        }
+        check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits")?;
         let (id, filters) = combinations(&request).remove(0);
         let (archive, buffers) = (self.archive.clone(), self.buffers.clone());
         // Plan, and make a small cutout at once, off the async threads: both read the file.
-        let planned = rt::tokio::task::spawn_blocking(move || -> Result<Result<Vec<u8>, Plan>, Failure> {
+        let planned = rt::tokio::task::spawn_blocking(move || -> Result<Result<Vec<u8>, Plan>, rt::Error> {
             let planned = plan(&archive, &id, &filters)?;
             if let Plan::Cut { dataset, pixels, header, length } = &planned
                 && *length <= IN_MEMORY
             {
                 let mut body = buffers.take(*length as usize);
-                fits::write_cutout(dataset.source(), &dataset.image, pixels, header, &mut body).map_err(|e| Failure::reading(&id, &e))?;
+                fits::write_cutout(dataset.source(), &dataset.image, pixels, header, &mut body).map_err(|e| reading(&id, &e))?;
                 return Ok(Ok(body));
             }
             Ok(Err(planned))
@@ -211,7 +177,7 @@ impl Api for Service {
         .await
         .map_err(|e| rt::Error::internal(format!("the cutout task failed: {e}")))?;
         let (dataset, pixels, header, length) = match planned {
-            Err(f) => return f.respond(),
+            Err(error) => return Err(error),
             Ok(Ok(body)) => return Ok(api::SodaSyncResponse::Ok(rt::Body::from(Buffers::body(&self.buffers, body)))),
             Ok(Err(Plan::NoOverlap(_))) => return Ok(api::SodaSyncResponse::NoContent),
             Ok(Err(Plan::Cut { dataset, pixels, header, length })) => (dataset, pixels, header, length),
@@ -232,13 +198,11 @@ impl Api for Service {
         request: api::SodaSyncRequest,
         results: Arc<rt::uws::engine::ResultWriter>,
     ) -> Result<(), rt::uws::JobError> {
-        let fatal = |message: String| rt::uws::JobError { fatal: true, message };
-        if let Err(f) = check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits") {
-            return Err(fatal(f.text()));
-        }
+        let failed = |error: rt::Error| rt::uws::JobError::from(error);
+        check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits").map_err(failed)?;
         let all = combinations(&request);
         if all.len() > MAX_COMBINATIONS {
-            return Err(fatal(format!("UsageError: the parameters make {} cutouts; a job makes at most {MAX_COMBINATIONS}", all.len())));
+            return Err(failed(rt::Error::usage(format!("the parameters make {} cutouts; a job makes at most {MAX_COMBINATIONS}", all.len()))));
         }
         let archive = self.archive.clone();
         let fail_without_overlap = self.fail_jobs_without_overlap;
@@ -248,7 +212,7 @@ impl Api for Service {
                 // Aborted, deleted, out of time or shutting down: stop before the next cutout
                 // (a cutout being written stops too: the writer refuses its bytes).
                 if results.is_cancelled() {
-                    return Err(fatal(format!("Error: stopped before cutout {n}")));
+                    return Err(failed(rt::Error::internal(format!("stopped before cutout {n}"))));
                 }
                 let problem = match plan(&archive, id, filters) {
                     Ok(Plan::Cut { dataset, pixels, header, .. }) => {
@@ -256,30 +220,28 @@ impl Api for Service {
                             .put_with(&format!("cutout-{n}.fits"), "application/fits", |out| {
                                 fits::write_cutout(&dataset.file, &dataset.image, &pixels, &header, out)
                             })
-                            .map_err(|e| fatal(format!("Error: cutout {n} ({id}) could not be written: {e}")))?;
+                            .map_err(|e| failed(rt::Error::internal(format!("cutout {n} ({id}) could not be written: {e}"))))?;
                         continue;
                     }
-                    Ok(Plan::NoOverlap(m)) => Failure { fault: Fault::NotFound, message: m },
-                    Err(f) => f,
+                    Ok(Plan::NoOverlap(m)) => rt::Error::not_found(m),
+                    Err(error) => error,
                 };
                 if fail_without_overlap {
-                    return Err(fatal(problem.text()));
+                    return Err(failed(problem));
                 }
                 results
-                    .put(&format!("cutout-{n}.txt"), "text/plain", problem.text().as_bytes())
-                    .map_err(|e| fatal(format!("Error: result {n} could not be written: {e}")))?;
+                    .put(&format!("cutout-{n}.txt"), "text/plain", problem.labelled().as_bytes())
+                    .map_err(|e| failed(rt::Error::internal(format!("result {n} could not be written: {e}"))))?;
             }
             Ok(())
         })
         .await
-        .map_err(|e| fatal(format!("Error: the job's task failed: {e}")))?
+        .map_err(|e| failed(rt::Error::internal(format!("the job's task failed: {e}"))))?
     }
 
     async fn links(&self, request: api::LinksRequest) -> Result<api::LinksResponse, rt::Error> {
         const VOTABLE: [&str; 5] = ["votable", "application/x-votable+xml", "application/x-votable+xml;content=datalink", "text/xml", "application/xml"];
-        if let Err(f) = check_format(request.responseformat.as_deref(), &VOTABLE, "links are a DataLink VOTable") {
-            return Ok(api::LinksResponse::BadRequest(datalink::error(&f.text())));
-        }
+        check_format(request.responseformat.as_deref(), &VOTABLE, "links are a DataLink VOTable")?;
         let archive = self.archive.clone();
         rt::tokio::task::spawn_blocking(move || {
             let found: Vec<(String, Result<Arc<Dataset>, Missing>)> = request.id.iter().map(|id| (id.clone(), archive.get(id))).collect();

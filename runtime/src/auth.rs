@@ -173,9 +173,9 @@ impl Authenticator for TokenFile {
 
 /// The development authenticator a generated server uses unless the service provides its own:
 /// the [`TokenFile`] of `--auth-tokens`, or [`Nobody`] without one.
-pub fn development(config: &crate::serve::Config) -> Result<Arc<dyn Authenticator>, String> {
+pub fn development(config: &crate::serve::Config) -> Result<Arc<dyn Authenticator>, crate::serve::StartError> {
     match &config.auth_tokens {
-        Some(path) => Ok(Arc::new(TokenFile::load(path).map_err(|e| format!("--auth-tokens: {e}"))?)),
+        Some(path) => Ok(Arc::new(TokenFile::load(path).map_err(crate::serve::StartError::AuthTokens)?)),
         None => Ok(Arc::new(Nobody)),
     }
 }
@@ -203,7 +203,7 @@ impl Policy {
     }
 }
 
-/// The per-route settings of [`layer`].
+/// The per-route settings of [`AuthLayer`] and [`guard`].
 #[derive(Clone)]
 pub struct Gate {
     /// The shared policy.

@@ -191,6 +191,101 @@ where
     }
 }
 
+/// How a body in one media type is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// JSON, decoded into the body's type.
+    Json,
+    /// UTF-8 text.
+    Text,
+    /// Bytes as they came.
+    Binary,
+    /// `application/x-www-form-urlencoded`: its pairs join the request's parameters.
+    Form,
+    /// `multipart/form-data`: its parts join the request's parameters and files.
+    Multipart,
+}
+
+/// One media type an operation accepts (a range such as `image/*` too), and how it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoding {
+    /// The declared media type.
+    pub media_type: &'static str,
+    /// How a body of this type is read.
+    pub kind: Kind,
+}
+
+impl Encoding {
+    /// `media_type` read as JSON.
+    pub const fn json(media_type: &'static str) -> Encoding {
+        Encoding { media_type, kind: Kind::Json }
+    }
+
+    /// `media_type` read as UTF-8 text.
+    pub const fn text(media_type: &'static str) -> Encoding {
+        Encoding { media_type, kind: Kind::Text }
+    }
+
+    /// `media_type` kept as bytes.
+    pub const fn binary(media_type: &'static str) -> Encoding {
+        Encoding { media_type, kind: Kind::Binary }
+    }
+
+    /// `media_type` read as a form (`application/x-www-form-urlencoded`).
+    pub const fn form(media_type: &'static str) -> Encoding {
+        Encoding { media_type, kind: Kind::Form }
+    }
+
+    /// `media_type` read as `multipart/form-data`.
+    pub const fn multipart(media_type: &'static str) -> Encoding {
+        Encoding { media_type, kind: Kind::Multipart }
+    }
+}
+
+/// What the parameters of a DALI-sync POST come in: a form or a multipart body.
+pub const FORM_PARAMETERS: &[Encoding] =
+    &[Encoding::form("application/x-www-form-urlencoded"), Encoding::multipart("multipart/form-data")];
+
+/// A body that arrived in one of the accepted encodings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The declared media type it matched.
+    pub media_type: &'static str,
+    /// How it reads (its fields are already in the request's parameters for forms).
+    pub kind: Kind,
+    /// Its bytes.
+    pub bytes: Bytes,
+}
+
+/// Reads a request's body and dispatches on its content type, the first of `accepted` that
+/// matches winning: `None` for no body, the body for one of `accepted` (the fields of a form or
+/// multipart body added to `raw`), 415 naming `accepted` for any other type.
+pub async fn receive(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body, accepted: &[Encoding]) -> Result<Option<Received>, RequestError> {
+    let bytes = read(body).await?;
+    let media = media_type(headers);
+    let encoding = match media.as_deref() {
+        None if bytes.is_empty() => return Ok(None),
+        None => None,
+        Some(media) => accepted.iter().find(|e| matches(media, e.media_type)),
+    };
+    let Some(encoding) = encoding else {
+        let names: Vec<&str> = accepted.iter().map(|e| e.media_type).collect();
+        return Err(unsupported(media.as_deref(), &names));
+    };
+    match encoding.kind {
+        Kind::Form => form(raw, &bytes),
+        Kind::Multipart => multipart(raw, headers, bytes.clone()).await?,
+        Kind::Json | Kind::Text | Kind::Binary => {}
+    }
+    Ok(Some(Received { media_type: encoding.media_type, kind: encoding.kind, bytes }))
+}
+
+/// Adds the parameters of a DALI-sync POST's form or multipart body to `raw` (415 for a body of
+/// another type).
+pub async fn form_parameters(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body) -> Result<(), RequestError> {
+    receive(raw, headers, body, FORM_PARAMETERS).await.map(drop)
+}
+
 /// The media type of the request without parameters, lower-cased (`application/json`), or
 /// `None` when the request has no `Content-Type`.
 pub fn media_type(headers: &HeaderMap) -> Option<String> {

@@ -172,6 +172,12 @@ fn template_matches(template: &str, path: &str) -> bool {
     }
 }
 
+/// `router` with the pages for people of `routes` merged in, unless the server runs with
+/// `--no-docs`. Routes the description defines itself win.
+pub fn merge(router: Router, config: &crate::serve::Config, openapi_json: &'static str) -> Router {
+    if config.docs { router.merge(routes(&config.base_path, openapi_json)) } else { router }
+}
+
 /// The landing page, the docs page and its assets for the description `openapi_json`, under
 /// `base_path` (`/soda`, or empty), for a server to merge into its router.
 ///

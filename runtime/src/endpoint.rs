@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// `handler`, calling `service`: see the [module documentation](self).
+/// `handler`, calling `service`: see the module documentation.
 pub fn endpoint<S, H, F>(handler: H, service: &Arc<S>) -> Endpoint<S, H>
 where
     H: Fn(Arc<S>, Request) -> F,

@@ -6,6 +6,8 @@ use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use std::fmt;
 
+use crate::ivoa::Fault;
+
 /// A request that does not satisfy the API description: answered with 4xx, naming the parameter
 /// and the rule it broke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,29 +64,66 @@ impl IntoResponse for RequestError {
     }
 }
 
-/// A failure inside the service, returned by an implementation instead of a declared response.
+/// A failure a service returns instead of a declared response: its kind, from the one table of
+/// SODA/DALI kinds ([`Fault`]: label and status), and a sentence for people. The runtime writes
+/// it in the operation's error format (SODA text, a DALI VOTable or JSON), so a service never
+/// writes labels or status codes itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
+    /// What went wrong: decides the label and, unless [`Error::with_status`] says otherwise, the status.
+    pub fault: Fault,
     /// HTTP status of the answer.
     pub status: StatusCode,
-    /// A sentence for people; sent to the client.
+    /// A sentence for people; sent to the client after the label.
     pub message: String,
 }
 
 impl Error {
-    /// An error with any status.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Error { status, message: message.into() }
+    /// An error of kind `fault`, with its status.
+    pub fn new(fault: Fault, message: impl Into<String>) -> Self {
+        Error { fault, status: fault.status(), message: message.into() }
     }
 
-    /// 500: the service failed.
+    /// An error with a status outside the table (`429`, `501`); its kind is the status's.
+    pub fn with_status(status: StatusCode, message: impl Into<String>) -> Self {
+        Error { fault: Fault::of(status, "service"), status, message: message.into() }
+    }
+
+    /// 400 `UsageError`: the request is wrong.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Fault::Usage, message)
+    }
+
+    /// 400 `MultiValuedParamNotSupported`: more values than the operation takes.
+    pub fn multi_valued(message: impl Into<String>) -> Self {
+        Self::new(Fault::MultiValued, message)
+    }
+
+    /// 404 `Error`: nothing has this identifier.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Fault::NotFound, message)
+    }
+
+    /// 503 `ServiceUnavailable`: storage or a resource the service needs is failing; a retry may
+    /// succeed.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(Fault::Unavailable, message)
+    }
+
+    /// 500 `Error`: the service failed, or its own data is damaged.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+        Self::new(Fault::Internal, message)
     }
 
     /// 501: the operation has no implementation yet (what a fresh scaffold answers).
     pub fn not_implemented(operation: &str) -> Self {
-        Self::new(StatusCode::NOT_IMPLEMENTED, format!("operation `{operation}` is not implemented"))
+        Self::with_status(StatusCode::NOT_IMPLEMENTED, format!("operation `{operation}` is not implemented"))
+    }
+
+    /// The message after its SODA label (`NotFound` → `Error: …`), as a SODA error document or a
+    /// UWS job's error summary starts.
+    pub fn labelled(&self) -> String {
+        format!("{}: {}", self.fault.label(), self.message)
     }
 }
 

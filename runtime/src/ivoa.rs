@@ -127,9 +127,22 @@ impl RequestError {
 }
 
 impl Error {
-    /// The answer to this error in `format`.
+    /// The answer to this error in `format`: its status, and its kind's label.
     pub fn respond(self, format: ErrorFormat) -> Response {
-        respond(format, self.status, "service", None, &self.message)
+        let label = self.fault.label();
+        match format {
+            ErrorFormat::Json => {
+                let body = serde_json::json!({ "error": "service", "parameter": null, "message": self.message });
+                (self.status, [(CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+            }
+            ErrorFormat::SodaText => {
+                (self.status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{label}: {}\n", self.message)).into_response()
+            }
+            ErrorFormat::DaliVotable => {
+                let document = votable_error(&format!("{label}: {}", self.message));
+                (self.status, [(CONTENT_TYPE, "application/x-votable+xml")], document).into_response()
+            }
+        }
     }
 }
 
@@ -152,8 +165,19 @@ mod tests {
         assert!(text.starts_with("UsageError: query parameter `CIRCLE`"), "{text}");
         let twice = RequestError::new("ID", "multiplicity", "given twice");
         assert!(body(twice.respond(ErrorFormat::SodaText)).await.2.starts_with("MultiValuedParamNotSupported: "));
-        let down = Error::new(StatusCode::SERVICE_UNAVAILABLE, "maintenance");
-        assert_eq!(body(down.respond(ErrorFormat::SodaText)).await.2, "ServiceUnavailable: maintenance\n");
+        let down = Error::unavailable("maintenance");
+        assert_eq!(body(down.respond(ErrorFormat::SodaText)).await, (StatusCode::SERVICE_UNAVAILABLE, "text/plain; charset=utf-8".into(), "ServiceUnavailable: maintenance\n".into()));
+        // The kind decides the label, not the status: two kinds share 400.
+        let several = body(Error::multi_valued("one ID").respond(ErrorFormat::SodaText)).await;
+        assert_eq!((several.0.as_u16(), several.2.as_str()), (400, "MultiValuedParamNotSupported: one ID\n"));
+        let missing = body(Error::not_found("no dataset `x`").respond(ErrorFormat::DaliVotable)).await;
+        assert_eq!(missing.0, StatusCode::NOT_FOUND);
+        assert!(missing.2.contains(">Error: no dataset `x`</INFO>"), "{}", missing.2);
+        let json = body(Error::usage("bad").respond(ErrorFormat::Json)).await;
+        assert_eq!((json.0.as_u16(), json.1.as_str()), (400, "application/json"));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&json.2).unwrap()["message"], "bad");
+        let later = Error::not_implemented("links");
+        assert_eq!((later.status.as_u16(), later.fault), (501, Fault::Internal));
     }
 
     #[test]

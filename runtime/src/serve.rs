@@ -420,7 +420,20 @@ async fn cors(
 /// The service's URL as the client of a request sees it: the configured public URL, or one built
 /// from the `Host` header, what trusted proxies say (see [`crate::forwarded`]) and the base path.
 pub fn request_base_url(parts: &http::request::Parts) -> String {
-    crate::vosi::base_url(&parts.headers, &parts.extensions)
+    base_url(&parts.headers, &parts.extensions)
+}
+
+/// The base URL of the service as the client of a request (its `headers` and `extensions`) sees
+/// it: the configured public URL if there is one, else the scheme, host, port and path prefix
+/// that trusted proxies report, or the `Host` header (see [`crate::forwarded`]), and the base path.
+/// The configuration comes from the [`Mount`] in the extensions, the peer from the
+/// `ConnectInfo` that [`serve`] puts there; without a `Mount`, no proxy is trusted.
+pub fn base_url(headers: &http::HeaderMap, extensions: &http::Extensions) -> String {
+    let peer = peer(extensions);
+    match extensions.get::<std::sync::Arc<Mount>>() {
+        Some(mount) => mount.base_url(headers, peer),
+        None => crate::forwarded::base_url(headers, peer, &[], ""),
+    }
 }
 
 /// The direct peer of a request: the TCP remote address [`serve`] put in its extensions.
@@ -428,12 +441,52 @@ pub fn peer(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
     extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
+/// Why a server could not start: each reaches the operator as one line on stderr, and a
+/// non-zero exit.
+#[derive(Debug)]
+pub enum StartError {
+    /// The development token file (`--auth-tokens`) could not be read or is malformed.
+    AuthTokens(String),
+    /// The UWS job store could not be opened.
+    JobStore {
+        /// The store's file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        error: crate::uws::store::StoreError,
+    },
+    /// The UWS engine could not take over the jobs of a previous run.
+    Engine(crate::uws::engine::EngineError),
+    /// The service could not start (its `Service::new` failed, or its authenticator).
+    Service(String),
+}
+
+impl StartError {
+    /// The service's own start-up failure, said in one line.
+    pub fn service(error: impl std::fmt::Display) -> StartError {
+        StartError::Service(error.to_string())
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::AuthTokens(message) => write!(f, "--auth-tokens: {message}"),
+            StartError::JobStore { path, error } => write!(f, "cannot open the job store {}: {error}", path.display()),
+            StartError::Engine(error) => write!(f, "cannot start the UWS engine: {error}"),
+            StartError::Service(message) => write!(f, "cannot start the service: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 /// The whole of a generated `main`: reads the configuration (`--help` and `--version` print to
 /// stdout and exit 0; a wrong command line prints to stderr and exits 2), builds the router (which
 /// may start services such as the UWS engine, hence async), serves until Ctrl-C or SIGTERM.
-pub fn main<F>(program: Program, make_router: impl FnOnce(Config) -> F) -> ExitCode
+pub fn main<F, E>(program: Program, make_router: impl FnOnce(Config) -> F) -> ExitCode
 where
-    F: std::future::Future<Output = Result<Router, String>>,
+    F: std::future::Future<Output = Result<Router, E>>,
+    E: std::fmt::Display,
 {
     let name = program.name;
     let config = match Config::parse(&program, std::env::args().skip(1), |k| std::env::var(k).ok()) {
@@ -455,7 +508,7 @@ where
         }
     };
     let served = runtime.block_on(async {
-        let router = make_router(config.clone()).await?;
+        let router = make_router(config.clone()).await.map_err(|e| e.to_string())?;
         run(mount(router, &config), &config, name).await.map_err(|e| e.to_string())
     });
     // Work still running on blocking threads (a job's last write, a store call) gets a moment to
@@ -486,10 +539,10 @@ const DRAIN: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_secs(60);
 
 /// Serves HTTP/1.1 on `listener` until `signal` completes, then stops accepting, lets requests
-/// in flight finish (at most [`DRAIN`]) and closes idle connections.
+/// in flight finish (at most `DRAIN`, 10 s) and closes idle connections.
 ///
 /// A connection costs only its socket and a small task until its first bytes arrive (it is
-/// closed if none do within [`QUIET`]); hyper's buffers (8 KiB to read, 8 KiB for response heads)
+/// closed if none do within `QUIET`, 60 s); hyper's buffers (8 KiB to read, 8 KiB for response heads)
 /// are allocated then. With thousands of clients parked on UWS `WAIT`, connections are most of
 /// the server's memory (BENCHMARKS.md, UWS). A client that goes away mid-request is noticed at
 /// once and its handler dropped. Every request's extensions hold the peer's address, as axum's
@@ -500,7 +553,7 @@ pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Ou
 
 /// [`serve`] with `limits`: at most `max_connections` connections at once (the next is accepted
 /// when one closes; until then it waits in the kernel's backlog), and request bodies that must
-/// keep arriving (see [`crate::body::Timed`]).
+/// keep arriving (see `body::Timed`).
 pub async fn serve_with(listener: TcpListener, router: Router, signal: impl Future<Output = ()>, limits: Limits) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
@@ -757,6 +810,28 @@ pub(crate) async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_url_prefers_configuration_then_trusted_forwarded_headers() {
+        use axum::extract::ConnectInfo;
+        use std::sync::Arc;
+        let mut h = http::HeaderMap::new();
+        h.insert("host", "127.0.0.1:8080".parse().unwrap());
+        let mut ext = http::Extensions::new();
+        let mount = Mount { base_path: "/soda".into(), trusted_proxies: crate::forwarded::Cidr::loopback(), ..Mount::default() };
+        ext.insert(Arc::new(mount.clone()));
+        assert_eq!(base_url(&h, &ext), "http://127.0.0.1:8080/soda");
+        h.insert("x-forwarded-host", "archive.example.org".parse().unwrap());
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert_eq!(base_url(&h, &ext), "http://127.0.0.1:8080/soda", "no peer known: nothing trusted");
+        ext.insert(ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 50000))));
+        assert_eq!(base_url(&h, &ext), "https://archive.example.org/soda");
+        ext.insert(ConnectInfo(std::net::SocketAddr::from(([192, 0, 2, 1], 50000))));
+        assert_eq!(base_url(&h, &ext), "http://127.0.0.1:8080/soda", "an untrusted peer");
+        ext.insert(Arc::new(Mount { public_url: Some("https://data.example.org/api/".into()), ..mount }));
+        assert_eq!(base_url(&h, &ext), "https://data.example.org/api");
+        assert_eq!(base_url(&h, &http::Extensions::new()), "http://127.0.0.1:8080", "no mount");
+    }
 
     /// A program with every optional flag.
     const ALL: Program = Program { name: "test-server", version: "1.2.3", about: "A test API", base_path: "", uws: true, auth: true, sync: true };

@@ -1,7 +1,6 @@
 //! VOSI 1.1: capabilities and availability documents.
 
 use crate::xml::XmlWriter;
-use http::HeaderMap;
 
 /// One capability: a standard the service implements at an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,19 +9,6 @@ pub struct Capability {
     pub standard_id: &'static str,
     /// The endpoint's path below the service's base URL (`/sync`).
     pub path: &'static str,
-}
-
-/// The base URL of the service as the client of a request (its `headers` and `extensions`) sees
-/// it: the configured public URL if there is one, else the scheme, host, port and path prefix
-/// that trusted proxies report, or the `Host` header (see [`crate::forwarded`]), and the base path.
-/// The configuration comes from the [`crate::serve::Mount`] in the extensions, the peer from the
-/// `ConnectInfo` that [`crate::serve::serve`] puts there; without a `Mount`, no proxy is trusted.
-pub fn base_url(headers: &HeaderMap, extensions: &http::Extensions) -> String {
-    let peer = crate::serve::peer(extensions);
-    match extensions.get::<std::sync::Arc<crate::serve::Mount>>() {
-        Some(mount) => mount.base_url(headers, peer),
-        None => crate::forwarded::base_url(headers, peer, &[], ""),
-    }
 }
 
 /// The `vosi:capabilities` document for `capabilities`, each endpoint under `base_url`.
@@ -69,39 +55,11 @@ pub fn started() -> chrono::DateTime<chrono::Utc> {
 
 /// The answer to GET `capabilities`, for `request`.
 pub fn capabilities_response<B>(list: &[Capability], request: &http::Request<B>) -> axum::response::Response {
-    let base = base_url(request.headers(), request.extensions());
+    let base = crate::serve::base_url(request.headers(), request.extensions());
     crate::response::text(http::StatusCode::OK, "application/xml", capabilities(list, &base))
 }
 
 /// The answer to GET `availability`: available since the process started.
 pub fn availability_response() -> axum::response::Response {
     crate::response::text(http::StatusCode::OK, "application/xml", availability(true, Some(started()), None))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_url_prefers_configuration_then_trusted_forwarded_headers() {
-        use crate::serve::Mount;
-        use axum::extract::ConnectInfo;
-        use std::sync::Arc;
-        let mut h = HeaderMap::new();
-        h.insert("host", "127.0.0.1:8080".parse().unwrap());
-        let mut ext = http::Extensions::new();
-        let mount = Mount { base_path: "/soda".into(), trusted_proxies: crate::forwarded::Cidr::loopback(), ..Mount::default() };
-        ext.insert(Arc::new(mount.clone()));
-        assert_eq!(base_url(&h, &ext), "http://127.0.0.1:8080/soda");
-        h.insert("x-forwarded-host", "archive.example.org".parse().unwrap());
-        h.insert("x-forwarded-proto", "https".parse().unwrap());
-        assert_eq!(base_url(&h, &ext), "http://127.0.0.1:8080/soda", "no peer known: nothing trusted");
-        ext.insert(ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 50000))));
-        assert_eq!(base_url(&h, &ext), "https://archive.example.org/soda");
-        ext.insert(ConnectInfo(std::net::SocketAddr::from(([192, 0, 2, 1], 50000))));
-        assert_eq!(base_url(&h, &ext), "http://127.0.0.1:8080/soda", "an untrusted peer");
-        ext.insert(Arc::new(Mount { public_url: Some("https://data.example.org/api/".into()), ..mount }));
-        assert_eq!(base_url(&h, &ext), "https://data.example.org/api");
-        assert_eq!(base_url(&h, &http::Extensions::new()), "http://127.0.0.1:8080", "no mount");
-    }
 }

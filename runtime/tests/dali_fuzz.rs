@@ -18,7 +18,7 @@
 
 use http::request::Parts;
 use ivoagen_runtime::dali::{Circle, Interval, Point, Polygon, Range, Shape, Timestamp};
-use ivoagen_runtime::params::{self, Location, RawRequest, Style};
+use ivoagen_runtime::codegen::{Location, RawRequest, Style, params};
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use std::fmt::{Debug, Display};

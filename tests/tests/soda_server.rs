@@ -74,6 +74,37 @@ fn sync_errors_carry_the_soda_labels() {
     assert_eq!(json.status, 415, "{}", json.text());
 }
 
+/// Runs the server with `args` and `env`, expecting it to refuse to start: its exit status and
+/// its stderr.
+fn refused(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(binary())
+        .args(args)
+        .args(["--bind", "127.0.0.1:0"])
+        .envs(env.iter().copied())
+        .output()
+        .expect("the server runs");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn start_up_failures_are_one_line_and_a_failing_exit() {
+    let data = root().join("target/e2e/data/start-up");
+    let _ = std::fs::remove_dir_all(&data);
+    soda_cutout_server::service::sample::ensure(&data).unwrap();
+    let data = data.to_str().unwrap();
+    // The token file, read once by the authenticator the service provides.
+    let missing = root().join("target/e2e/data/start-up/no-such-tokens");
+    let (code, stderr) = refused(&["--data-dir", data, "--auth-tokens", missing.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("soda-cutout-server: --auth-tokens: "), "{stderr}");
+    assert!(stderr.contains("no-such-tokens"), "{stderr}");
+    // The service's own `Service::new`.
+    let (code, stderr) = refused(&["--data-dir", data], &[("SODA_OPEN_DATASETS", "many")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr, "soda-cutout-server: cannot start the service: SODA_OPEN_DATASETS=`many` is not a positive number\n");
+}
+
 #[test]
 fn the_openapi_document_is_served() {
     let server = start("openapi", &[]);

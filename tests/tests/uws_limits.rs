@@ -4,7 +4,6 @@
 //! server processes.
 
 use ivoagen_e2e::{Server, built, http, root};
-use ivoagen_runtime::codegen::chrono;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,9 @@
-//! XML written by *generated* models, from the `xml` objects of `specs/uws.yaml`, validates against
+//! XML written by *generated* models (the `golden-uws` crate, generated from `specs/uws.yaml` alone),
+//! from the `xml` objects of its schemas, validates against
 //! the official UWS 1.1 schema: element order, qualified names, attributes, nil elements.
 
-use ivoagen_runtime::codegen::{chrono, xml};
-use soda_cutout_server::models::{ErrorSummary, ErrorSummaryType, ExecutionPhase, Job, JobRef, Jobs, Parameter, Parameters, ResultReference, Results};
+use ivoagen_runtime::xml;
+use golden_uws::models::{ErrorSummary, ErrorSummaryType, ExecutionPhase, Job, JobRef, Jobs, Parameter, Parameters, ResultReference, Results};
 
 fn validate(name: &str, document: &str) {
     ivoagen_e2e::xsd_validate("UWS-v1.1.xsd", name, document);

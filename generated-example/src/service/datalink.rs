@@ -166,8 +166,3 @@ fn descriptor(w: &mut XmlWriter, id: &str, dataset: &Dataset, base_url: &str) {
     w.end();
     w.end().end();
 }
-
-/// A DataLink error document (DataLink 1.1 §3.4): a VOTable whose QUERY_STATUS is ERROR.
-pub fn error(message: &str) -> String {
-    rt::ivoa::votable_error(message)
-}

@@ -6,6 +6,8 @@
 //!
 //! **Architecture invariant:** emitting does no I/O.
 
+mod api;
+mod models;
 mod rust;
 mod server;
 mod templates;
@@ -130,7 +132,7 @@ pub fn emit(api: &Api, options: &Options) -> Result<BTreeMap<String, File>, Stri
         /// The API description this server implements, served at `openapi.json`.
         pub const OPENAPI_JSON: &str = include_str!("openapi.json");
     };
-    let lib_doc = format!("//! {} {}, generated from its OpenAPI description.\n//!\n//! [`api::Api`] is the trait the service implements (in `service.rs`, which is yours);\n//! [`router`] serves it.\n", api.title, api.version);
+    let lib_doc = format!("//! {} {}, generated from its OpenAPI description.\n//!\n//! [`api::Api`] is the trait the service implements (in `service.rs`, which is yours);\n//! [`server`] serves it (what `main` runs), [`router`] its operations alone.\n", api.title, api.version);
     files.insert("src/lib.rs".into(), generated(format!("{rust_header}{lib_doc}{}", unparse(strip_doc_attr(lib))?)));
     let mut models = rust::Rust::new(api, true);
     let models_tokens = models.models();
@@ -140,7 +142,7 @@ pub fn emit(api: &Api, options: &Options) -> Result<BTreeMap<String, File>, Stri
     );
     files.insert(
         "src/api.rs".into(),
-        generated(format!("{rust_header}{}\n{}", module_doc("The service trait, and the request and response of each operation."), unparse(server::api_module(api))?)),
+        generated(format!("{rust_header}{}\n{}", module_doc("The service trait, and the request and response of each operation."), unparse(api::api_module(api))?)),
     );
     files.insert(
         "src/server.rs".into(),

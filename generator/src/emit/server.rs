@@ -1,289 +1,12 @@
-//! The `api` module (trait, request structs, response enums) and the `server` module (router,
-//! handlers, request extraction).
+//! `server.rs`: the router, one handler per operation (extraction and validation), and
+//! `server()`, the whole server `main` runs.
 
-use super::rust::{Rust, doc_attrs, ident};
+use super::api::request_ident;
+use super::rust::{Rust, ident};
 use crate::ir::*;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use std::collections::BTreeMap;
-
-fn request_ident(op: &Operation) -> syn::Ident {
-    ident(&op.request_type)
-}
-
-fn response_ident(op: &Operation) -> syn::Ident {
-    ident(&op.response_type)
-}
-
-/// The Rust type of a parameter's field in the request struct.
-pub fn param_ty(rust: &Rust, p: &Param) -> TokenStream {
-    let ty = rust.ty(&p.ty);
-    if p.required { ty } else { rust.option(ty) }
-}
-
-/// The Rust type of the request body field.
-pub fn body_ty(rust: &Rust, body: &RequestBody) -> TokenStream {
-    let ty = rust.ty(&body.ty);
-    if body.required { ty } else { rust.option(ty) }
-}
-
-/// The `api` module.
-pub fn api_module(api: &Api) -> TokenStream {
-    let rust = Rust::new(api, false);
-    let title_doc = format!(" The operations of {}.", api.title);
-    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
-    let methods = served.iter().map(|op| {
-        let name = ident(&op.name);
-        let (req, resp) = (request_ident(op), response_ident(op));
-        let doc = doc_attrs(op.doc.as_deref());
-        let route = format!(" `{} {}` (`{}`)", op.method.to_uppercase(), op.path, op.api_name);
-        // Clippy expects `new`, `from_*`, `into_*` and `*_mut` methods to take `self` in their
-        // own ways; these names are the API's.
-        let conventional = op.name == "new" || op.name.starts_with("into_") || op.name.starts_with("from_") || op.name.ends_with("_mut");
-        let allow = if conventional {
-            quote!(#[allow(clippy::wrong_self_convention, reason = "the name is the operationId's")])
-        } else {
-            quote!()
-        };
-        quote! {
-            #doc
-            #[doc = ""]
-            #[doc = #route]
-            #allow
-            fn #name(&self, request: #req) -> impl Future<Output = Result<#resp, rt::Error>> + Send;
-        }
-    });
-    let job_method = api.uws.as_ref().map(|uws| {
-        let op = &api.operations[uws.operation];
-        let name = ident(&op.job_method);
-        let req = request_ident(op);
-        let doc = format!(" Runs one UWS job of the job list at `{}`: the job's parameters, checked and typed as for [`Api::{}`], in; results written through `results`; the runtime does the rest (phases, WAIT, limits, destruction).", uws.jobs, op.name);
-        quote! {
-            #[doc = #doc]
-            fn #name(&self, request: #req, results: std::sync::Arc<rt::uws::engine::ResultWriter>) -> impl Future<Output = Result<(), rt::uws::JobError>> + Send;
-        }
-    });
-    let types = served.iter().map(|op| {
-        let (req, resp) = (request_ident(op), response_ident(op));
-        let method = &op.name;
-        let req_doc = format!(" The request of [`Api::{method}`].");
-        let resp_doc = format!(" The responses of [`Api::{method}`].");
-        let mut fields: Vec<TokenStream> = op
-            .params
-            .iter()
-            .map(|p| {
-                let name = ident(&p.name);
-                let ty = param_ty(&rust, p);
-                let where_ = match p.location {
-                    Location::Path => "path parameter",
-                    Location::Query => "query parameter",
-                    Location::Header => "header",
-                    Location::Cookie => "cookie",
-                    Location::Form => "form field",
-                };
-                let first = format!(" `{}` ({where_}).", p.api_name);
-                let doc = doc_attrs(p.doc.as_deref());
-                quote!(#[doc = #first] #doc pub #name: #ty,)
-            })
-            .collect();
-        if let Some(body) = &op.body {
-            let ty = body_ty(&rust, body);
-            let doc = doc_attrs(body.doc.as_deref());
-            fields.push(quote!(/// The request body. 
-                #doc pub body: #ty,));
-        }
-        if op.base_url {
-            fields.push(quote! {
-                /// The service's URL as the client sees it (`--public-url`, or the `Host` and
-                /// `X-Forwarded-*` headers, then the base path), for building absolute links.
-                pub base_url: String,
-            });
-        }
-        let variants = op.responses.iter().map(|r| response_variant(&rust, r));
-        let arms = op.responses.iter().map(response_arm);
-        // A binary body may be a stream, which can be neither cloned nor compared.
-        let streams = op.responses.iter().any(|r| r.body.as_ref().is_some_and(|b| b.ty == Ty::Body));
-        let resp_derive = if streams { quote!(#[derive(Debug)]) } else { quote!(#[derive(Debug, Clone, PartialEq)]) };
-        quote! {
-            #[doc = #req_doc]
-            #[derive(Debug, Clone, PartialEq)]
-            pub struct #req { #(#fields)* }
-
-            #[doc = #resp_doc]
-            #resp_derive
-            #[allow(clippy::large_enum_variant, reason = "built once per request and sent at once; boxing would only add an allocation")]
-            pub enum #resp { #(#variants)* }
-
-            impl IntoResponse for #resp {
-                fn into_response(self) -> Response {
-                    match self { #(#arms)* }
-                }
-            }
-        }
-    });
-    let allow = quote!();
-    let authenticator_method = if api.security_schemes.is_empty() {
-        quote!()
-    } else {
-        quote! {
-            /// Checks the credentials of every request (AuthVO). The default is the development
-            /// authenticator: the credentials of `--auth-tokens FILE`, or none without it.
-            /// Override it to plug in your own token validation.
-            fn authenticator(&self, config: &rt::serve::Config) -> std::sync::Arc<dyn rt::auth::Authenticator> {
-                rt::auth::development(config).unwrap_or_else(|_| std::sync::Arc::new(rt::auth::Nobody))
-            }
-        }
-    };
-    let imports = if served.is_empty() {
-        quote!()
-    } else {
-        quote! {
-            use ivoagen_runtime::codegen as rt;
-            use rt::axum::response::{IntoResponse, Response};
-        }
-    };
-    quote! {
-        #imports
-        #allow
-
-        #[doc = #title_doc]
-        ///
-        /// Implement this trait and pass the implementation to [`crate::router`]. An operation that
-        /// fails in a way the API does not declare returns an [`ivoagen_runtime::Error`].
-        pub trait Api: Send + Sync + 'static {
-            #(#methods)*
-            #job_method
-            #authenticator_method
-        }
-
-        #(#types)*
-    }
-}
-
-fn status_doc(r: &Response) -> String {
-    match r.status {
-        Status::Code(c) => format!(" {c}."),
-        Status::Range(d) => format!(" Any {d}xx status."),
-        Status::Default => " Any other status.".to_owned(),
-    }
-}
-
-fn response_variant(rust: &Rust, r: &Response) -> TokenStream {
-    let name = ident(&r.variant);
-    let mut doc = vec![status_doc(r)];
-    if let Some(d) = &r.doc {
-        doc.extend(d.lines().map(|l| format!(" {}", l.trim_end())));
-    }
-    let doc = doc.iter().map(|d| quote!(#[doc = #d]));
-    let needs_status = !matches!(r.status, Status::Code(_));
-    let body_ty = r.body.as_ref().map(|b| rust.ty(&b.ty));
-    if !needs_status && r.headers.is_empty() {
-        return match body_ty {
-            Some(t) => quote!(#(#doc)* #name(#t),),
-            None => quote!(#(#doc)* #name,),
-        };
-    }
-    let mut fields = Vec::new();
-    if needs_status {
-        fields.push(quote!(/// The status code to send.
-            status: rt::http::StatusCode,));
-    }
-    if let Some(t) = body_ty {
-        fields.push(quote!(/// The body.
-            body: #t,));
-    }
-    for h in &r.headers {
-        let hname = ident(&h.name);
-        let ty = rust.ty(&h.ty);
-        let ty = if h.required { ty } else { rust.option(ty) };
-        let hdoc = format!(" The `{}` header.", h.api_name);
-        fields.push(quote!(#[doc = #hdoc] #hname: #ty,));
-    }
-    quote!(#(#doc)* #name { #(#fields)* },)
-}
-
-fn response_arm(r: &Response) -> TokenStream {
-    let name = ident(&r.variant);
-    let status = match r.status {
-        Status::Code(c) => quote!(rt::response::status(#c)),
-        _ => quote!(status),
-    };
-    let build = |body: TokenStream| -> TokenStream {
-        match &r.body {
-            None => quote!(rt::response::empty(#status)),
-            Some(b) => {
-                let media = &b.media_type;
-                match b.kind {
-                    ResponseKind::Json => quote!(rt::response::json(#status, #media, &#body)),
-                    ResponseKind::Xml => {
-                        let root = b.xml_root.as_deref().unwrap_or("value");
-                        quote!(rt::response::xml(#status, #media, #root, &#body))
-                    }
-                    ResponseKind::Text => quote!(rt::response::text(#status, #media, #body)),
-                    ResponseKind::Binary => quote!(rt::response::body(#status, #media, #body)),
-                }
-            }
-        }
-    };
-    let needs_status = !matches!(r.status, Status::Code(_));
-    if !needs_status && r.headers.is_empty() {
-        return match &r.body {
-            Some(_) => {
-                let b = build(quote!(body));
-                quote!(Self::#name(body) => #b,)
-            }
-            None => {
-                let b = build(quote!());
-                quote!(Self::#name => #b,)
-            }
-        };
-    }
-    let mut bindings = Vec::new();
-    if needs_status {
-        bindings.push(quote!(status));
-    }
-    if r.body.is_some() {
-        bindings.push(quote!(body));
-    }
-    let mut header_stmts = Vec::new();
-    for h in &r.headers {
-        let hname = ident(&h.name);
-        let wire = &h.api_name;
-        bindings.push(quote!(#hname));
-        header_stmts.push(if h.required {
-            quote!(let response = rt::response::header(response, #wire, #hname);)
-        } else {
-            quote! {
-                let response = match #hname {
-                    Some(value) => rt::response::header(response, #wire, value),
-                    None => response,
-                };
-            }
-        });
-    }
-    let b = build(quote!(body));
-    if header_stmts.is_empty() {
-        return quote!(Self::#name { #(#bindings),* } => #b,);
-    }
-    // The last header's statement is the arm's value.
-    let last = r.headers.last().map(|h| {
-        let hname = ident(&h.name);
-        let wire = &h.api_name;
-        if h.required {
-            quote!(rt::response::header(response, #wire, #hname))
-        } else {
-            quote!(match #hname { Some(value) => rt::response::header(response, #wire, value), None => response })
-        }
-    });
-    header_stmts.pop();
-    quote! {
-        Self::#name { #(#bindings),* } => {
-            let response = #b;
-            #(#header_stmts)*
-            #last
-        }
-    }
-}
 
 /// The `server` module: `router` and one handler per operation.
 pub fn server_module(api: &Api) -> TokenStream {
@@ -343,7 +66,10 @@ pub fn server_module(api: &Api) -> TokenStream {
     let router_at_body = if secured {
         quote! {
             let config = rt::serve::Config::default();
-            let policy = rt::auth::Policy::new(service.authenticator(&config), &config);
+            // Without a command line the default authenticator cannot fail; one that does
+            // authenticates nobody here, and `server` reports its error.
+            let authenticator = service.authenticator(&config).unwrap_or_else(|_| Arc::new(rt::auth::Nobody));
+            let policy = rt::auth::Policy::new(authenticator, &config);
             shared_router(Arc::new(service), base_path, &policy)
         }
     } else {
@@ -382,7 +108,7 @@ pub fn server_module(api: &Api) -> TokenStream {
     let statics = rust.pattern_statics();
     let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
     let uses_raw = served.iter().any(|op| {
-        !op.params.is_empty() || op.dali_sync || op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)))
+        !op.params.is_empty() || op.dali_sync || op.body.is_some()
     });
     let uses_location = served.iter().any(|op| {
         op.params.iter().any(|p| p.ty != Ty::Binary)
@@ -529,52 +255,41 @@ fn security_statics(api: &Api) -> TokenStream {
 
 /// `server(service, config)`: what `main` serves — the router, for `x-ivoa-uws` the UWS job list
 /// answered by the runtime's engine, whose jobs run the service's `…_job` method, and the
-/// runtime's landing page and interactive docs (`rt::docs::routes`).
+/// runtime's landing page and interactive docs (`rt::docs::merge`).
 fn server_fn(api: &Api) -> TokenStream {
     let secured = !api.security_schemes.is_empty();
     let make_policy = if secured {
         quote! {
             // A bad token file stops the server rather than silently authenticating nobody.
-            rt::auth::development(config)?;
-            let policy = rt::auth::Policy::new(service.authenticator(config), config);
+            let policy = rt::auth::Policy::new(service.authenticator(config)?, config);
         }
     } else {
         quote!()
     };
     let policy_arg = if secured { quote!(, &policy) } else { quote!() };
-    // The landing page and the interactive docs; routes the spec defines itself win.
-    let merge_docs = quote! {
-        Ok(if config.docs { router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON)) } else { router })
-    };
     let Some(uws) = &api.uws else {
-        if secured {
-            return quote! {
-                /// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
-                /// interactive docs at `{base}/docs` (unless `--no-docs`).
-                pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
-                    #make_policy
-                    let router = shared_router(Arc::new(service), &config.base_path, &policy);
-                    #merge_docs
-                }
-            };
-        }
+        let router = if secured {
+            quote! {
+                #make_policy
+                let router = shared_router(Arc::new(service), &config.base_path, &policy);
+            }
+        } else {
+            quote!(let router = router_at(service, &config.base_path);)
+        };
         return quote! {
             /// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
             /// interactive docs at `{base}/docs` (unless `--no-docs`).
-            pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
-                let router = router_at(service, &config.base_path);
-                #merge_docs
+            pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, rt::serve::StartError> {
+                #router
+                Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
             }
         };
     };
+    let op = &api.operations[uws.operation];
     // The job routes are UWS, not the DALI-sync operation: `--refuse-sync-get` leaves their GETs
     // (the job list, a job, its phase and results) alone.
-    let uws_layer = match op_gate_as(api, &api.operations[uws.operation], quote!(&policy), false) {
-        Some(gate) => quote!(let jobs = jobs.route_layer(rt::auth::AuthLayer::new(#gate));),
-        None => quote!(),
-    };
-    let identify = if secured { quote!(Arc::new(rt::auth::owner)) } else { quote!(rt::uws::http::anonymous()) };
-    let op = &api.operations[uws.operation];
+    let gate = op_gate_as(api, op, quote!(&policy), false).map(|gate| quote!(.gate(#gate)));
+    let identify = secured.then(|| quote!(.identify(Arc::new(rt::auth::owner))));
     let extract = ident(&op.extractor);
     let job_method = ident(&op.job_method);
     let jobs = &uws.jobs;
@@ -583,45 +298,24 @@ fn server_fn(api: &Api) -> TokenStream {
     let has_path = op.params.iter().any(|p| p.location == Location::Path);
     let path_arg = if has_path { quote!(, Vec::new()) } else { quote!() };
     quote! {
-        /// Runs UWS jobs with the service's job method.
-        struct JobRunner<S>(Arc<S>);
-
-        impl<S: crate::api::Api> rt::uws::engine::Runner for JobRunner<S> {
-            fn run(&self, job: rt::uws::Job, results: Arc<rt::uws::engine::ResultWriter>) -> rt::uws::engine::JobFuture {
-                let service = self.0.clone();
-                Box::pin(async move {
-                    let parts = rt::uws::parts_of(&job.parameters);
-                    let request = #extract(&parts #path_arg #body_arg).await.map_err(|e| rt::uws::JobError { fatal: true, message: format!("UsageError: {}", e.message) })?;
-                    service.#job_method(request, results).await
-                })
-            }
-        }
-
         /// The whole server, as `main` runs it: [`router_at`], a landing page at `{base}/`,
         /// interactive docs at `{base}/docs` (unless `--no-docs`), and the UWS job list at
         #[doc = concat!(" `", #jobs, "`, answered by the runtime's engine (jobs and results under `config.data_dir`).")]
-        pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, String> {
+        pub async fn server<S: crate::api::Api>(service: S, config: &rt::serve::Config) -> Result<Router, rt::serve::StartError> {
             #make_policy
             let service = Arc::new(service);
-            let store = rt::uws::store::SqliteStore::open(&config.job_store_path()).map_err(|e| e.to_string())?;
-            let engine = rt::uws::engine::Engine::start(
-                Arc::new(store),
-                Arc::new(JobRunner(service.clone())),
-                rt::uws::engine::Config::from_serve(config),
+            // A job's parameters are read and checked as the operation reads them.
+            let jobs = rt::uws::JobList::new(
+                #jobs,
+                service.clone(),
+                |parts| async move { #extract(&parts #path_arg #body_arg).await },
+                |service: Arc<S>, request, results| async move { service.#job_method(request, results).await },
             )
-            .await
-            .map_err(|e| format!("cannot start the UWS engine: {e:?}"))?;
-            // A job's parameters are checked as the operation checks them, at creation.
-            let check: rt::uws::http::Check = Arc::new(|pairs| {
-                Box::pin(async move {
-                    let parts = rt::uws::parts_of(&pairs);
-                    #extract(&parts #path_arg #body_arg).await.map(drop)
-                })
-            });
-            let jobs = rt::uws::http::routes_checked(engine, &config.base_path, #jobs, #identify, Some(check));
-            #uws_layer
+            #identify
+            #gate;
+            let jobs = rt::uws::mount(config, jobs).await?;
             let router = shared_router(service, &config.base_path #policy_arg).merge(jobs);
-            #merge_docs
+            Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
         }
     }
 }
@@ -788,63 +482,15 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     let mut statements = Vec::new();
     let mut inits = Vec::new();
     let needs_body = op.body.is_some() || op.dali_sync;
-    let mut_raw = op.dali_sync || op.body.as_ref().is_some_and(|b| b.encodings.iter().any(|e| matches!(e.kind, BodyKind::Form | BodyKind::Multipart)));
-    let raw_binding = if mut_raw { quote!(let mut raw) } else { quote!(let raw) };
+    let raw_binding = if needs_body { quote!(let mut raw) } else { quote!(let raw) };
     let parts = if path_params.is_empty() { quote!(parts) } else { quote!(mut parts) };
-    let (parts_binding, body_read) = if needs_body {
-        (quote!(let (#parts, body) = request.into_parts();), quote!(let bytes = rt::body::read(body).await?;))
-    } else {
-        (quote!(let (#parts, _) = request.into_parts();), quote!())
-    };
+    let parts_binding = if needs_body { quote!(let (#parts, body) = request.into_parts();) } else { quote!(let (#parts, _) = request.into_parts();) };
     if op.dali_sync && op.body.is_none() {
         // DALI-sync: a POST carries the same parameters in a form or multipart body.
-        statements.push(body_read.clone());
-        statements.push(quote! {
-            match rt::body::media_type(&parts.headers).as_deref() {
-                None if bytes.is_empty() => {}
-                Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => rt::body::form(&mut raw, &bytes),
-                Some(media) if rt::body::matches(media, "multipart/form-data") => rt::body::multipart(&mut raw, &parts.headers, bytes).await?,
-                other => return Err(rt::body::unsupported(other, &["application/x-www-form-urlencoded", "multipart/form-data"])),
-            }
-        });
+        statements.push(quote!(rt::body::form_parameters(&mut raw, &parts.headers, body).await?;));
     }
     if let Some(body) = &op.body {
-        statements.push(body_read);
-        statements.push(quote!(let media_type = rt::body::media_type(&parts.headers);));
-        let ty = rust.ty(&body.ty);
-        let mut arms = Vec::new();
-        let accepted: Vec<&str> = body.encodings.iter().map(|e| e.media_type.as_str()).collect();
-        for e in &body.encodings {
-            let media = &e.media_type;
-            let decode = match e.kind {
-                BodyKind::Json => quote!(rt::body::json::<#ty>(&bytes)?),
-                BodyKind::Text => quote!(rt::body::text(&bytes)?),
-                BodyKind::Binary => quote!(bytes.clone()),
-                BodyKind::Form | BodyKind::Multipart => {
-                    let Ty::Named(id) = &body.ty else { continue };
-                    let TypeKind::Struct { fields, additional, .. } = &rust.api.types[id.0].kind else { continue };
-                    let members = struct_from_fields(rust, fields, Location::Form, |f| f.api_name.clone());
-                    let extra = if additional.is_some() { quote!(additional_properties: Default::default(),) } else { quote!() };
-                    let fill = if e.kind == BodyKind::Form {
-                        quote!(rt::body::form(&mut raw, &bytes);)
-                    } else {
-                        quote!(rt::body::multipart(&mut raw, &parts.headers, bytes.clone()).await?;)
-                    };
-                    quote!({
-                        #fill
-                        #ty { #members #extra }
-                    })
-                }
-            };
-            arms.push(quote!(Some(media) if rt::body::matches(media, #media) => Some(#decode),));
-        }
-        statements.push(quote! {
-            let body: Option<#ty> = match media_type.as_deref() {
-                None if bytes.is_empty() => None,
-                #(#arms)*
-                other => return Err(rt::body::unsupported(other, &[#(#accepted),*])),
-            };
-        });
+        statements.push(body_statements(rust, body));
         if body.required {
             statements.push(quote!(let body = body.ok_or_else(rt::body::missing)?;));
         }
@@ -890,7 +536,7 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
         builder.push(quote!(.form_is_query()));
     }
     let raw_new = quote!(#raw_binding = RawRequest::new(parts, #path_value) #(#builder)*;);
-    let uses_raw = !op.params.is_empty() || mut_raw;
+    let uses_raw = !op.params.is_empty() || needs_body;
     let raw_new = if uses_raw { raw_new } else { quote!() };
     if !uses_raw && !needs_body && !op.base_url {
         extract_decls[0] = quote!(_parts: &rt::http::request::Parts);
@@ -920,3 +566,90 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
         }
     }
 }
+
+/// The statements reading a declared body: the runtime reads it and dispatches on its content
+/// type (`rt::body::receive`); each way the body can be read becomes one expression.
+fn body_statements(rust: &Rust, body: &RequestBody) -> TokenStream {
+    let ty = rust.ty(&body.ty);
+    // A form or multipart body fills the parameters; it reads into a struct of its fields.
+    let fields = match &body.ty {
+        Ty::Named(id) => match &rust.api.types[id.0].kind {
+            TypeKind::Struct { fields, additional, .. } => {
+                let members = struct_from_fields(rust, fields, Location::Form, |f| f.api_name.clone());
+                let extra = if additional.is_some() { quote!(additional_properties: Default::default(),) } else { quote!() };
+                Some(quote!(#ty { #members #extra }))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    // The runtime's `Kind` of each encoding; encodings that read alike share an expression.
+    let mut encodings = Vec::new();
+    let mut ways: Vec<(BodyWay, Vec<syn::Ident>)> = Vec::new();
+    for e in &body.encodings {
+        let (kind, way) = match e.kind {
+            BodyKind::Json => ("Json", BodyWay::Json),
+            BodyKind::Text => ("Text", BodyWay::Text),
+            BodyKind::Binary => ("Binary", BodyWay::Binary),
+            // Without a struct to read into, the media type is not accepted (415).
+            BodyKind::Form if fields.is_some() => ("Form", BodyWay::Fields),
+            BodyKind::Multipart if fields.is_some() => ("Multipart", BodyWay::Fields),
+            BodyKind::Form | BodyKind::Multipart => continue,
+        };
+        let media = &e.media_type;
+        let constructor = ident(&kind.to_lowercase());
+        encodings.push(quote!(rt::body::Encoding::#constructor(#media),));
+        let kind = ident(kind);
+        match ways.iter_mut().find(|(w, _)| *w == way) {
+            Some((_, kinds)) if !kinds.contains(&kind) => kinds.push(kind),
+            Some(_) => {}
+            None => ways.push((way, vec![kind])),
+        }
+    }
+    let read_as = |way: &BodyWay| match way {
+        BodyWay::Json => quote!(rt::body::json::<#ty>(&received.bytes)?),
+        BodyWay::Text => quote!(rt::body::text(&received.bytes)?),
+        BodyWay::Binary => quote!(received.bytes),
+        BodyWay::Fields => fields.clone().unwrap_or_default(),
+    };
+    // A body read from the parameters it filled does not look at what was received.
+    let received = match ways.as_slice() {
+        [(BodyWay::Fields, _)] => quote!(_),
+        _ => quote!(received),
+    };
+    let read = match ways.as_slice() {
+        [(way, _)] => read_as(way),
+        _ => {
+            let covered: usize = ways.iter().map(|(_, kinds)| kinds.len()).sum();
+            let arms = ways.iter().map(|(way, kinds)| {
+                let read = read_as(way);
+                quote!(#(rt::body::Kind::#kinds)|* => #read,)
+            });
+            // `receive` returns only the kinds above; any other is refused as it would be.
+            let rest = (covered < BODY_KINDS).then(|| {
+                let declared: Vec<&str> = body.encodings.iter().map(|e| e.media_type.as_str()).collect();
+                quote!(_ => return Err(rt::body::unsupported(Some(received.media_type), &[#(#declared),*])),)
+            });
+            quote!(match received.kind { #(#arms)* #rest })
+        }
+    };
+    quote! {
+        let body: Option<#ty> = match rt::body::receive(&mut raw, &parts.headers, body, &[#(#encodings)*]).await? {
+            None => None,
+            Some(#received) => Some(#read),
+        };
+    }
+}
+
+/// How a received body becomes the request's value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyWay {
+    Json,
+    Text,
+    Binary,
+    /// A form or multipart body: a struct of the fields it added to the parameters.
+    Fields,
+}
+
+/// How many variants `rt::body::Kind` has.
+const BODY_KINDS: usize = 5;

@@ -144,7 +144,7 @@ fn scaffold(api: &Api, options: &Options) -> Result<String, String> {
             }
         }
     });
-    let imports = if served.is_empty() { quote!(use crate::api::Api; use ivoagen_runtime::codegen as rt;) } else { quote!(use crate::api::{self, Api}; use ivoagen_runtime::codegen as rt;) };
+    let imports = if served.is_empty() { quote!(use crate::api::Api; use ivoagen_runtime as rt;) } else { quote!(use crate::api::{self, Api}; use ivoagen_runtime as rt;) };
     let tokens = quote! {
         #imports
 
@@ -153,9 +153,10 @@ fn scaffold(api: &Api, options: &Options) -> Result<String, String> {
         pub struct Service;
 
         impl Service {
-            /// Builds the service when the server starts.
-            pub fn new(_config: &rt::serve::Config) -> Self {
-                Service
+            /// Builds the service when the server starts; an error stops the server, its
+            /// message on one line.
+            pub fn new(_config: &rt::serve::Config) -> Result<Self, String> {
+                Ok(Service)
             }
         }
 

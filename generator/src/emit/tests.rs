@@ -326,8 +326,10 @@ impl Emitter<'_> {
                         put(&mut bad_wire, p, &Value::Array(values)).then_some(bad_wire)
                     });
                     let Some(bad_wire) = written else { continue };
-                    let parameter = format!("{}[0]", p.api_name);
-                    let rule = if rule == "enum" { "enum" } else { rule };
+                    // An item that does not parse (its type, or a named enum's values) is
+                    // refused naming the parameter; a rule checked after parsing names the item.
+                    let parsed = rule == "type" || (rule == "enum" && matches!(**item, Ty::Named(_)));
+                    let parameter = if parsed { p.api_name.clone() } else { format!("{}[0]", p.api_name) };
                     tests.push(self.rejection(op, &bad_wire, &format!("{}_rejects_an_item_of_{}_breaking_{}", op.name, p.name, rule), &parameter, rule));
                 }
                 // One more item than allowed: copies of the first (of a valid one if there is none).
@@ -674,8 +676,9 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         quote!()
     } else {
         quote! {
-            fn authenticator(&self, _: &rt::serve::Config) -> Arc<dyn rt::auth::Authenticator> {
-                Arc::new(rt::auth::TokenFile::parse("ivoagen-test tester\nbasic:tester:ivoagen-test tester").unwrap())
+            fn authenticator(&self, _: &rt::serve::Config) -> Result<Arc<dyn rt::auth::Authenticator>, rt::serve::StartError> {
+                let tokens = rt::auth::TokenFile::parse("ivoagen-test tester\nbasic:tester:ivoagen-test tester").map_err(rt::serve::StartError::AuthTokens)?;
+                Ok(Arc::new(tokens))
             }
         }
     };

@@ -32,6 +32,17 @@ pub enum EngineError {
     Store(String),
 }
 
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::NotFound(m) | EngineError::Forbidden(m) | EngineError::Usage(m) | EngineError::Quota(m) => f.write_str(m),
+            EngineError::Store(m) => write!(f, "job store: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         EngineError::Store(e.0)
@@ -42,10 +53,10 @@ impl From<EngineError> for crate::Error {
     fn from(e: EngineError) -> Self {
         use http::StatusCode;
         match e {
-            EngineError::NotFound(m) => crate::Error::new(StatusCode::NOT_FOUND, m),
-            EngineError::Forbidden(m) => crate::Error::new(StatusCode::FORBIDDEN, m),
-            EngineError::Usage(m) => crate::Error::new(StatusCode::BAD_REQUEST, m),
-            EngineError::Quota(m) => crate::Error::new(StatusCode::TOO_MANY_REQUESTS, m),
+            EngineError::NotFound(m) => crate::Error::not_found(m),
+            EngineError::Forbidden(m) => crate::Error::new(crate::ivoa::Fault::Authorization, m),
+            EngineError::Usage(m) => crate::Error::usage(m),
+            EngineError::Quota(m) => crate::Error::with_status(StatusCode::TOO_MANY_REQUESTS, m),
             EngineError::Store(m) => crate::Error::internal(m),
         }
     }

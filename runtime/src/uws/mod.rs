@@ -9,7 +9,10 @@ pub mod documents;
 pub mod engine;
 pub mod http;
 pub mod limits;
+mod mount;
 pub mod store;
+
+pub use mount::{JobList, mount};
 
 use chrono::{DateTime, Utc};
 
@@ -112,6 +115,14 @@ pub struct JobError {
     pub fatal: bool,
     /// What went wrong.
     pub message: String,
+}
+
+impl From<crate::Error> for JobError {
+    /// The job fails with the error's message after its label (`UsageError: …`); only an
+    /// unavailable resource is transient (a later job may succeed).
+    fn from(error: crate::Error) -> JobError {
+        JobError { fatal: error.fault != crate::ivoa::Fault::Unavailable, message: error.labelled() }
+    }
 }
 
 /// Everything the service knows about one job.

@@ -5,7 +5,7 @@
 //! Serves `/uws/jobs` until killed; `--data-dir`, `--bind` and the `--uws-*` limits as every
 //! generated server.
 
-use ivoagen_runtime::codegen::{axum, serve, tokio, uws};
+use ivoagen_runtime::codegen::{serve, tokio, uws};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,10 +48,5 @@ impl uws::engine::Runner for Jobs {
 
 fn main() -> std::process::ExitCode {
     let program = serve::Program { name: "uws-test-server", version: env!("CARGO_PKG_VERSION"), about: "A UWS job list for the tests", base_path: "", uws: true, auth: false, sync: false };
-    serve::main(program, |config| async move {
-        let store = uws::store::SqliteStore::open(&config.job_store_path()).map_err(|e| e.to_string())?;
-        let engine = uws::engine::Engine::start(Arc::new(store), Arc::new(Jobs), uws::engine::Config::from_serve(&config)).await.map_err(|e| format!("{e:?}"))?;
-        let routes: axum::Router = uws::http::routes(engine, &config.base_path, "/uws/jobs", uws::http::anonymous());
-        Ok(routes)
-    })
+    serve::main(program, |config| async move { uws::mount(&config, uws::JobList::with_runner("/uws/jobs", Arc::new(Jobs))).await })
 }

@@ -3,7 +3,7 @@
 //! The `golden-archive` server: `golden-archive --help` lists its options.
 
 use golden_archive::{server, service::Service};
-use ivoagen_runtime::codegen::serve;
+use ivoagen_runtime::serve;
 
 /// What the runtime's command line needs to know about this server.
 const PROGRAM: serve::Program = serve::Program {
@@ -17,5 +17,8 @@ const PROGRAM: serve::Program = serve::Program {
 };
 
 fn main() -> std::process::ExitCode {
-    serve::main(PROGRAM, |config| async move { server(Service::new(&config), &config).await })
+    serve::main(PROGRAM, |config| async move {
+        let service = Service::new(&config).map_err(serve::StartError::service)?;
+        server(service, &config).await
+    })
 }

@@ -39,15 +39,9 @@ fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
-) -> Result<Router, String> {
+) -> Result<Router, rt::serve::StartError> {
     let router = router_at(service, &config.base_path);
-    Ok(
-        if config.docs {
-            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
-        } else {
-            router
-        },
-    )
+    Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(
@@ -120,40 +114,53 @@ async fn register_observation_request(
     body: rt::axum::body::Body,
 ) -> Result<crate::api::RegisterObservationRequest, RequestError> {
     let mut raw = RawRequest::new(parts, Vec::new());
-    let bytes = rt::body::read(body).await?;
-    let media_type = rt::body::media_type(&parts.headers);
-    let body: Option<crate::models::NewObservation> = match media_type.as_deref() {
-        None if bytes.is_empty() => None,
-        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
-            Some({
-                rt::body::form(&mut raw, &bytes);
-                crate::models::NewObservation {
-                    collection: rt::params::required(
-                        rt::params::single::<
-                            String,
-                        >(&raw, Location::Form, "collection")?,
-                        "collection",
-                    )?,
-                    target: rt::params::required(
-                        rt::params::single::<String>(&raw, Location::Form, "target")?,
-                        "target",
-                    )?,
-                    exposure: rt::params::single::<
-                        f64,
-                    >(&raw, Location::Form, "exposure")?,
-                }
-            })
-        }
-        Some(media) if rt::body::matches(media, "application/json") => {
-            Some(rt::body::json::<crate::models::NewObservation>(&bytes)?)
-        }
-        other => {
-            return Err(
-                rt::body::unsupported(
-                    other,
-                    &["application/x-www-form-urlencoded", "application/json"],
-                ),
-            );
+    let body: Option<crate::models::NewObservation> = match rt::body::receive(
+            &mut raw,
+            &parts.headers,
+            body,
+            &[
+                rt::body::Encoding::form("application/x-www-form-urlencoded"),
+                rt::body::Encoding::json("application/json"),
+            ],
+        )
+        .await?
+    {
+        None => None,
+        Some(received) => {
+            Some(
+                match received.kind {
+                    rt::body::Kind::Form => {
+                        crate::models::NewObservation {
+                            collection: rt::params::required(
+                                rt::params::single::<
+                                    String,
+                                >(&raw, Location::Form, "collection")?,
+                                "collection",
+                            )?,
+                            target: rt::params::required(
+                                rt::params::single::<
+                                    String,
+                                >(&raw, Location::Form, "target")?,
+                                "target",
+                            )?,
+                            exposure: rt::params::single::<
+                                f64,
+                            >(&raw, Location::Form, "exposure")?,
+                        }
+                    }
+                    rt::body::Kind::Json => {
+                        rt::body::json::<crate::models::NewObservation>(&received.bytes)?
+                    }
+                    _ => {
+                        return Err(
+                            rt::body::unsupported(
+                                Some(received.media_type),
+                                &["application/x-www-form-urlencoded", "application/json"],
+                            ),
+                        );
+                    }
+                },
+            )
         }
     };
     let body = body.ok_or_else(rt::body::missing)?;

@@ -82,7 +82,10 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
 /// than nesting, which rewrites the URI of every request.
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
     let config = rt::serve::Config::default();
-    let policy = rt::auth::Policy::new(service.authenticator(&config), &config);
+    let authenticator = service
+        .authenticator(&config)
+        .unwrap_or_else(|_| Arc::new(rt::auth::Nobody));
+    let policy = rt::auth::Policy::new(authenticator, &config);
     shared_router(Arc::new(service), base_path, &policy)
 }
 fn shared_router<S: crate::api::Api>(
@@ -153,17 +156,10 @@ fn shared_router<S: crate::api::Api>(
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
-) -> Result<Router, String> {
-    rt::auth::development(config)?;
-    let policy = rt::auth::Policy::new(service.authenticator(config), config);
+) -> Result<Router, rt::serve::StartError> {
+    let policy = rt::auth::Policy::new(service.authenticator(config)?, config);
     let router = shared_router(Arc::new(service), &config.base_path, &policy);
-    Ok(
-        if config.docs {
-            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
-        } else {
-            router
-        },
-    )
+    Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(
@@ -240,24 +236,7 @@ async fn sync_request(
     body: rt::axum::body::Body,
 ) -> Result<crate::api::SyncRequest, RequestError> {
     let mut raw = RawRequest::new(parts, Vec::new()).case_insensitive().form_is_query();
-    let bytes = rt::body::read(body).await?;
-    match rt::body::media_type(&parts.headers).as_deref() {
-        None if bytes.is_empty() => {}
-        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
-            rt::body::form(&mut raw, &bytes)
-        }
-        Some(media) if rt::body::matches(media, "multipart/form-data") => {
-            rt::body::multipart(&mut raw, &parts.headers, bytes).await?
-        }
-        other => {
-            return Err(
-                rt::body::unsupported(
-                    other,
-                    &["application/x-www-form-urlencoded", "multipart/form-data"],
-                ),
-            );
-        }
-    }
+    rt::body::form_parameters(&mut raw, &parts.headers, body).await?;
     let id = rt::params::single::<String>(&raw, Location::Query, "ID")?;
     Ok(crate::api::SyncRequest { id })
 }

@@ -47,15 +47,9 @@ fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
-) -> Result<Router, String> {
+) -> Result<Router, rt::serve::StartError> {
     let router = router_at(service, &config.base_path);
-    Ok(
-        if config.docs {
-            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
-        } else {
-            router
-        },
-    )
+    Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(
@@ -81,45 +75,28 @@ async fn create_job_request(
     body: rt::axum::body::Body,
 ) -> Result<crate::api::CreateJobRequest, RequestError> {
     let mut raw = RawRequest::new(parts, Vec::new());
-    let bytes = rt::body::read(body).await?;
-    let media_type = rt::body::media_type(&parts.headers);
-    let body: Option<crate::models::JobForm> = match media_type.as_deref() {
-        None if bytes.is_empty() => None,
-        Some(media) if rt::body::matches(media, "application/x-www-form-urlencoded") => {
-            Some({
-                rt::body::form(&mut raw, &bytes);
-                crate::models::JobForm {
-                    runid: rt::params::single::<String>(&raw, Location::Form, "RUNID")?,
-                    id: rt::params::multi::<
-                        String,
-                    >(&raw, Location::Form, "ID", rt::Style::FormExploded)?,
-                    phase: rt::params::single::<
-                        crate::models::JobFormPhase,
-                    >(&raw, Location::Form, "PHASE")?,
-                }
+    let body: Option<crate::models::JobForm> = match rt::body::receive(
+            &mut raw,
+            &parts.headers,
+            body,
+            &[
+                rt::body::Encoding::form("application/x-www-form-urlencoded"),
+                rt::body::Encoding::multipart("multipart/form-data"),
+            ],
+        )
+        .await?
+    {
+        None => None,
+        Some(_) => {
+            Some(crate::models::JobForm {
+                runid: rt::params::single::<String>(&raw, Location::Form, "RUNID")?,
+                id: rt::params::multi::<
+                    String,
+                >(&raw, Location::Form, "ID", rt::Style::FormExploded)?,
+                phase: rt::params::single::<
+                    crate::models::JobFormPhase,
+                >(&raw, Location::Form, "PHASE")?,
             })
-        }
-        Some(media) if rt::body::matches(media, "multipart/form-data") => {
-            Some({
-                rt::body::multipart(&mut raw, &parts.headers, bytes.clone()).await?;
-                crate::models::JobForm {
-                    runid: rt::params::single::<String>(&raw, Location::Form, "RUNID")?,
-                    id: rt::params::multi::<
-                        String,
-                    >(&raw, Location::Form, "ID", rt::Style::FormExploded)?,
-                    phase: rt::params::single::<
-                        crate::models::JobFormPhase,
-                    >(&raw, Location::Form, "PHASE")?,
-                }
-            })
-        }
-        other => {
-            return Err(
-                rt::body::unsupported(
-                    other,
-                    &["application/x-www-form-urlencoded", "multipart/form-data"],
-                ),
-            );
         }
     };
     let body = body.ok_or_else(rt::body::missing)?;
@@ -145,20 +122,21 @@ async fn upload_request(
     body: rt::axum::body::Body,
 ) -> Result<crate::api::UploadRequest, RequestError> {
     let mut raw = RawRequest::new(parts, Vec::new());
-    let bytes = rt::body::read(body).await?;
-    let media_type = rt::body::media_type(&parts.headers);
-    let body: Option<crate::models::UploadBody> = match media_type.as_deref() {
-        None if bytes.is_empty() => None,
-        Some(media) if rt::body::matches(media, "multipart/form-data") => {
-            Some({
-                rt::body::multipart(&mut raw, &parts.headers, bytes.clone()).await?;
-                crate::models::UploadBody {
-                    file: rt::params::required(rt::params::file(&raw, "file"), "file")?,
-                    note: rt::params::single::<String>(&raw, Location::Form, "note")?,
-                }
+    let body: Option<crate::models::UploadBody> = match rt::body::receive(
+            &mut raw,
+            &parts.headers,
+            body,
+            &[rt::body::Encoding::multipart("multipart/form-data")],
+        )
+        .await?
+    {
+        None => None,
+        Some(_) => {
+            Some(crate::models::UploadBody {
+                file: rt::params::required(rt::params::file(&raw, "file"), "file")?,
+                note: rt::params::single::<String>(&raw, Location::Form, "note")?,
             })
         }
-        other => return Err(rt::body::unsupported(other, &["multipart/form-data"])),
     };
     let body = body.ok_or_else(rt::body::missing)?;
     rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
@@ -180,14 +158,17 @@ async fn put_note_request(
     parts: &rt::http::request::Parts,
     body: rt::axum::body::Body,
 ) -> Result<crate::api::PutNoteRequest, RequestError> {
-    let bytes = rt::body::read(body).await?;
-    let media_type = rt::body::media_type(&parts.headers);
-    let body: Option<String> = match media_type.as_deref() {
-        None if bytes.is_empty() => None,
-        Some(media) if rt::body::matches(media, "text/plain") => {
-            Some(rt::body::text(&bytes)?)
-        }
-        other => return Err(rt::body::unsupported(other, &["text/plain"])),
+    let mut raw = RawRequest::new(parts, Vec::new());
+    let body: Option<String> = match rt::body::receive(
+            &mut raw,
+            &parts.headers,
+            body,
+            &[rt::body::Encoding::text("text/plain")],
+        )
+        .await?
+    {
+        None => None,
+        Some(received) => Some(rt::body::text(&received.bytes)?),
     };
     rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
     Ok(crate::api::PutNoteRequest { body })
@@ -213,15 +194,17 @@ async fn put_image_request(
     path: Vec<(String, String)>,
     body: rt::axum::body::Body,
 ) -> Result<crate::api::PutImageRequest, RequestError> {
-    let raw = RawRequest::new(parts, path);
-    let bytes = rt::body::read(body).await?;
-    let media_type = rt::body::media_type(&parts.headers);
-    let body: Option<rt::Bytes> = match media_type.as_deref() {
-        None if bytes.is_empty() => None,
-        Some(media) if rt::body::matches(media, "application/octet-stream") => {
-            Some(bytes.clone())
-        }
-        other => return Err(rt::body::unsupported(other, &["application/octet-stream"])),
+    let mut raw = RawRequest::new(parts, path);
+    let body: Option<rt::Bytes> = match rt::body::receive(
+            &mut raw,
+            &parts.headers,
+            body,
+            &[rt::body::Encoding::binary("application/octet-stream")],
+        )
+        .await?
+    {
+        None => None,
+        Some(received) => Some(received.bytes),
     };
     let body = body.ok_or_else(rt::body::missing)?;
     rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;

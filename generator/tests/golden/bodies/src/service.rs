@@ -2,14 +2,15 @@
 //! (Created by `cargo xtask codegen`.)
 
 use crate::api::{self, Api};
-use ivoagen_runtime::codegen as rt;
+use ivoagen_runtime as rt;
 /// The service. Keep here what the operations share (configuration, connections).
 #[derive(Debug, Clone)]
 pub struct Service;
 impl Service {
-    /// Builds the service when the server starts.
-    pub fn new(_config: &rt::serve::Config) -> Self {
-        Service
+    /// Builds the service when the server starts; an error stops the server, its
+    /// message on one line.
+    pub fn new(_config: &rt::serve::Config) -> Result<Self, String> {
+        Ok(Service)
     }
 }
 impl Api for Service {

@@ -6,8 +6,11 @@ use ivoagen_runtime::codegen as rt;
 use rt::axum::response::{IntoResponse, Response};
 /// The operations of Colliding names.
 ///
-/// Implement this trait and pass the implementation to [`crate::router`]. An operation that
-/// fails in a way the API does not declare returns an [`ivoagen_runtime::Error`].
+/// Implement this trait; the generated `main` serves it with [`crate::server`] (every
+/// route, the job list and the command line's flags), tests with [`crate::router`]. An
+/// operation that fails in a way the API does not declare returns an
+/// [`ivoagen_runtime::Error`] of the kind of failure; the runtime writes it in the
+/// operation's error format.
 pub trait Api: Send + Sync + 'static {
     /// Its request helper is `links_request`
     ///
@@ -146,13 +149,13 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), rt::uws::JobError>> + Send;
     /// Checks the credentials of every request (AuthVO). The default is the development
     /// authenticator: the credentials of `--auth-tokens FILE`, or none without it.
-    /// Override it to plug in your own token validation.
+    /// Override it to plug in your own token validation; an error stops the server at
+    /// start-up with its message.
     fn authenticator(
         &self,
         config: &rt::serve::Config,
-    ) -> std::sync::Arc<dyn rt::auth::Authenticator> {
+    ) -> Result<std::sync::Arc<dyn rt::auth::Authenticator>, rt::serve::StartError> {
         rt::auth::development(config)
-            .unwrap_or_else(|_| std::sync::Arc::new(rt::auth::Nobody))
     }
 }
 /// The request of [`Api::links`].

@@ -3,7 +3,7 @@
 //! Colliding names 1.0, generated from its OpenAPI description.
 //!
 //! [`api::Api`] is the trait the service implements (in `service.rs`, which is yours);
-//! [`router`] serves it.
+//! [`server`] serves it (what `main` runs), [`router`] its operations alone.
 #[rustfmt::skip]
 pub mod api;
 #[rustfmt::skip]

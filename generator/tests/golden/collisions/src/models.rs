@@ -178,6 +178,9 @@ impl rt::Validate for Api2 {
 pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<i64>,
+    /// Would shadow the prelude's `Default`; it becomes `Default2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<crate::models::Default2>,
 }
 impl rt::Validate for Service {
     fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {

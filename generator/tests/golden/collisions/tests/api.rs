@@ -175,13 +175,15 @@ impl Api for Recorder {
     ) -> Result<(), rt::uws::JobError> {
         Ok(())
     }
-    fn authenticator(&self, _: &rt::serve::Config) -> Arc<dyn rt::auth::Authenticator> {
-        Arc::new(
-            rt::auth::TokenFile::parse(
-                    "ivoagen-test tester\nbasic:tester:ivoagen-test tester",
-                )
-                .unwrap(),
-        )
+    fn authenticator(
+        &self,
+        _: &rt::serve::Config,
+    ) -> Result<Arc<dyn rt::auth::Authenticator>, rt::serve::StartError> {
+        let tokens = rt::auth::TokenFile::parse(
+                "ivoagen-test tester\nbasic:tester:ivoagen-test tester",
+            )
+            .map_err(rt::serve::StartError::AuthTokens)?;
+        Ok(Arc::new(tokens))
     }
 }
 /// Sends `request` through the router and returns the status and body.

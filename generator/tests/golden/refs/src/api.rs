@@ -6,8 +6,11 @@ use ivoagen_runtime::codegen as rt;
 use rt::axum::response::{IntoResponse, Response};
 /// The operations of References.
 ///
-/// Implement this trait and pass the implementation to [`crate::router`]. An operation that
-/// fails in a way the API does not declare returns an [`ivoagen_runtime::Error`].
+/// Implement this trait; the generated `main` serves it with [`crate::server`] (every
+/// route, the job list and the command line's flags), tests with [`crate::router`]. An
+/// operation that fails in a way the API does not declare returns an
+/// [`ivoagen_runtime::Error`] of the kind of failure; the runtime writes it in the
+/// operation's error format.
 pub trait Api: Send + Sync + 'static {
     ///
     /// `GET /stars/{name}` (`getStar`)

@@ -5,31 +5,6 @@
 use ivoagen_runtime::codegen as rt;
 #[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
 #[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct Star {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub magnitude: Option<f64>,
-    pub position: crate::models::StarPosition,
-}
-impl rt::Validate for Star {
-    fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
-        {
-            let path = path.property("magnitude");
-            let value = &self.magnitude;
-            if let Some(value) = value {
-                rt::validate::minimum(path, *value, -30f64, true)?;
-            }
-        }
-        {
-            let path = path.property("position");
-            let value = &self.position;
-            rt::Validate::validate(value, path)?;
-        }
-        Ok(())
-    }
-}
-#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
-#[serde(crate = "ivoagen_runtime::codegen::serde")]
 pub struct StarPosition {
     pub ra: f64,
     pub dec: f64,

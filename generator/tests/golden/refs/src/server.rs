@@ -31,15 +31,9 @@ fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
-) -> Result<Router, String> {
+) -> Result<Router, rt::serve::StartError> {
     let router = router_at(service, &config.base_path);
-    Ok(
-        if config.docs {
-            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
-        } else {
-            router
-        },
-    )
+    Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(

@@ -236,16 +236,6 @@ impl rt::Validate for DrawingEither {
         }
     }
 }
-#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
-#[serde(crate = "ivoagen_runtime::codegen::serde")]
-pub struct Base {
-    pub kind: String,
-}
-impl rt::Validate for Base {
-    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
-        Ok(())
-    }
-}
 impl rt::xml::XmlText for DrawingStatus {
     fn xml_text(&self) -> String {
         self.to_string()

@@ -6,7 +6,7 @@ use ivoagen_runtime::codegen as rt;
 use rt::axum::extract::Request;
 use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
-use rt::RequestError;
+use rt::{RawRequest, RequestError};
 use std::sync::Arc;
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
@@ -31,15 +31,9 @@ fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router
 pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
-) -> Result<Router, String> {
+) -> Result<Router, rt::serve::StartError> {
     let router = router_at(service, &config.base_path);
-    Ok(
-        if config.docs {
-            router.merge(rt::docs::routes(&config.base_path, crate::OPENAPI_JSON))
-        } else {
-            router
-        },
-    )
+    Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {
     rt::response::bytes_body(
@@ -67,14 +61,19 @@ async fn create_shape_request(
     parts: &rt::http::request::Parts,
     body: rt::axum::body::Body,
 ) -> Result<crate::api::CreateShapeRequest, RequestError> {
-    let bytes = rt::body::read(body).await?;
-    let media_type = rt::body::media_type(&parts.headers);
-    let body: Option<crate::models::Drawing> = match media_type.as_deref() {
-        None if bytes.is_empty() => None,
-        Some(media) if rt::body::matches(media, "application/json") => {
-            Some(rt::body::json::<crate::models::Drawing>(&bytes)?)
+    let mut raw = RawRequest::new(parts, Vec::new());
+    let body: Option<crate::models::Drawing> = match rt::body::receive(
+            &mut raw,
+            &parts.headers,
+            body,
+            &[rt::body::Encoding::json("application/json")],
+        )
+        .await?
+    {
+        None => None,
+        Some(received) => {
+            Some(rt::body::json::<crate::models::Drawing>(&received.bytes)?)
         }
-        other => return Err(rt::body::unsupported(other, &["application/json"])),
     };
     let body = body.ok_or_else(rt::body::missing)?;
     rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;

@@ -1,0 +1,287 @@
+//! `api.rs`: the `Api` trait the service implements, and the request struct and response enum of
+//! each operation.
+
+use super::rust::{Rust, doc_attrs, ident};
+use crate::ir::*;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+pub(super) fn request_ident(op: &Operation) -> syn::Ident {
+    ident(&op.request_type)
+}
+
+fn response_ident(op: &Operation) -> syn::Ident {
+    ident(&op.response_type)
+}
+
+/// The Rust type of a parameter's field in the request struct.
+pub fn param_ty(rust: &Rust, p: &Param) -> TokenStream {
+    let ty = rust.ty(&p.ty);
+    if p.required { ty } else { rust.option(ty) }
+}
+
+/// The Rust type of the request body field.
+pub fn body_ty(rust: &Rust, body: &RequestBody) -> TokenStream {
+    let ty = rust.ty(&body.ty);
+    if body.required { ty } else { rust.option(ty) }
+}
+
+/// The `api` module.
+pub fn api_module(api: &Api) -> TokenStream {
+    let rust = Rust::new(api, false);
+    let title_doc = format!(" The operations of {}.", api.title);
+    let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
+    let methods = served.iter().map(|op| {
+        let name = ident(&op.name);
+        let (req, resp) = (request_ident(op), response_ident(op));
+        let doc = doc_attrs(op.doc.as_deref());
+        let route = format!(" `{} {}` (`{}`)", op.method.to_uppercase(), op.path, op.api_name);
+        // Clippy expects `new`, `from_*`, `into_*` and `*_mut` methods to take `self` in their
+        // own ways; these names are the API's.
+        let conventional = op.name == "new" || op.name.starts_with("into_") || op.name.starts_with("from_") || op.name.ends_with("_mut");
+        let allow = if conventional {
+            quote!(#[allow(clippy::wrong_self_convention, reason = "the name is the operationId's")])
+        } else {
+            quote!()
+        };
+        quote! {
+            #doc
+            #[doc = ""]
+            #[doc = #route]
+            #allow
+            fn #name(&self, request: #req) -> impl Future<Output = Result<#resp, rt::Error>> + Send;
+        }
+    });
+    let job_method = api.uws.as_ref().map(|uws| {
+        let op = &api.operations[uws.operation];
+        let name = ident(&op.job_method);
+        let req = request_ident(op);
+        let doc = format!(" Runs one UWS job of the job list at `{}`: the job's parameters, checked and typed as for [`Api::{}`], in; results written through `results`; the runtime does the rest (phases, WAIT, limits, destruction).", uws.jobs, op.name);
+        quote! {
+            #[doc = #doc]
+            fn #name(&self, request: #req, results: std::sync::Arc<rt::uws::engine::ResultWriter>) -> impl Future<Output = Result<(), rt::uws::JobError>> + Send;
+        }
+    });
+    let types = served.iter().map(|op| {
+        let (req, resp) = (request_ident(op), response_ident(op));
+        let method = &op.name;
+        let req_doc = format!(" The request of [`Api::{method}`].");
+        let resp_doc = format!(" The responses of [`Api::{method}`].");
+        let mut fields: Vec<TokenStream> = op
+            .params
+            .iter()
+            .map(|p| {
+                let name = ident(&p.name);
+                let ty = param_ty(&rust, p);
+                let where_ = match p.location {
+                    Location::Path => "path parameter",
+                    Location::Query => "query parameter",
+                    Location::Header => "header",
+                    Location::Cookie => "cookie",
+                    Location::Form => "form field",
+                };
+                let first = format!(" `{}` ({where_}).", p.api_name);
+                let doc = doc_attrs(p.doc.as_deref());
+                quote!(#[doc = #first] #doc pub #name: #ty,)
+            })
+            .collect();
+        if let Some(body) = &op.body {
+            let ty = body_ty(&rust, body);
+            let doc = doc_attrs(body.doc.as_deref());
+            fields.push(quote!(/// The request body. 
+                #doc pub body: #ty,));
+        }
+        if op.base_url {
+            fields.push(quote! {
+                /// The service's URL as the client sees it (`--public-url`, or the `Host` and
+                /// `X-Forwarded-*` headers, then the base path), for building absolute links.
+                pub base_url: String,
+            });
+        }
+        let variants = op.responses.iter().map(|r| response_variant(&rust, r));
+        let arms = op.responses.iter().map(response_arm);
+        // A binary body may be a stream, which can be neither cloned nor compared.
+        let streams = op.responses.iter().any(|r| r.body.as_ref().is_some_and(|b| b.ty == Ty::Body));
+        let resp_derive = if streams { quote!(#[derive(Debug)]) } else { quote!(#[derive(Debug, Clone, PartialEq)]) };
+        quote! {
+            #[doc = #req_doc]
+            #[derive(Debug, Clone, PartialEq)]
+            pub struct #req { #(#fields)* }
+
+            #[doc = #resp_doc]
+            #resp_derive
+            #[allow(clippy::large_enum_variant, reason = "built once per request and sent at once; boxing would only add an allocation")]
+            pub enum #resp { #(#variants)* }
+
+            impl IntoResponse for #resp {
+                fn into_response(self) -> Response {
+                    match self { #(#arms)* }
+                }
+            }
+        }
+    });
+    let authenticator_method = if api.security_schemes.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            /// Checks the credentials of every request (AuthVO). The default is the development
+            /// authenticator: the credentials of `--auth-tokens FILE`, or none without it.
+            /// Override it to plug in your own token validation; an error stops the server at
+            /// start-up with its message.
+            fn authenticator(&self, config: &rt::serve::Config) -> Result<std::sync::Arc<dyn rt::auth::Authenticator>, rt::serve::StartError> {
+                rt::auth::development(config)
+            }
+        }
+    };
+    let imports = if served.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            use ivoagen_runtime::codegen as rt;
+            use rt::axum::response::{IntoResponse, Response};
+        }
+    };
+    quote! {
+        #imports
+
+        #[doc = #title_doc]
+        ///
+        /// Implement this trait; the generated `main` serves it with [`crate::server`] (every
+        /// route, the job list and the command line's flags), tests with [`crate::router`]. An
+        /// operation that fails in a way the API does not declare returns an
+        /// [`ivoagen_runtime::Error`] of the kind of failure; the runtime writes it in the
+        /// operation's error format.
+        pub trait Api: Send + Sync + 'static {
+            #(#methods)*
+            #job_method
+            #authenticator_method
+        }
+
+        #(#types)*
+    }
+}
+
+fn status_doc(r: &Response) -> String {
+    match r.status {
+        Status::Code(c) => format!(" {c}."),
+        Status::Range(d) => format!(" Any {d}xx status."),
+        Status::Default => " Any other status.".to_owned(),
+    }
+}
+
+fn response_variant(rust: &Rust, r: &Response) -> TokenStream {
+    let name = ident(&r.variant);
+    let mut doc = vec![status_doc(r)];
+    if let Some(d) = &r.doc {
+        doc.extend(d.lines().map(|l| format!(" {}", l.trim_end())));
+    }
+    let doc = doc.iter().map(|d| quote!(#[doc = #d]));
+    let needs_status = !matches!(r.status, Status::Code(_));
+    let body_ty = r.body.as_ref().map(|b| rust.ty(&b.ty));
+    if !needs_status && r.headers.is_empty() {
+        return match body_ty {
+            Some(t) => quote!(#(#doc)* #name(#t),),
+            None => quote!(#(#doc)* #name,),
+        };
+    }
+    let mut fields = Vec::new();
+    if needs_status {
+        fields.push(quote!(/// The status code to send.
+            status: rt::http::StatusCode,));
+    }
+    if let Some(t) = body_ty {
+        fields.push(quote!(/// The body.
+            body: #t,));
+    }
+    for h in &r.headers {
+        let hname = ident(&h.name);
+        let ty = rust.ty(&h.ty);
+        let ty = if h.required { ty } else { rust.option(ty) };
+        let hdoc = format!(" The `{}` header.", h.api_name);
+        fields.push(quote!(#[doc = #hdoc] #hname: #ty,));
+    }
+    quote!(#(#doc)* #name { #(#fields)* },)
+}
+
+fn response_arm(r: &Response) -> TokenStream {
+    let name = ident(&r.variant);
+    let status = match r.status {
+        Status::Code(c) => quote!(rt::response::status(#c)),
+        _ => quote!(status),
+    };
+    let build = |body: TokenStream| -> TokenStream {
+        match &r.body {
+            None => quote!(rt::response::empty(#status)),
+            Some(b) => {
+                let media = &b.media_type;
+                match b.kind {
+                    ResponseKind::Json => quote!(rt::response::json(#status, #media, &#body)),
+                    ResponseKind::Xml => {
+                        let root = b.xml_root.as_deref().unwrap_or("value");
+                        quote!(rt::response::xml(#status, #media, #root, &#body))
+                    }
+                    ResponseKind::Text => quote!(rt::response::text(#status, #media, #body)),
+                    ResponseKind::Binary => quote!(rt::response::body(#status, #media, #body)),
+                }
+            }
+        }
+    };
+    let needs_status = !matches!(r.status, Status::Code(_));
+    if !needs_status && r.headers.is_empty() {
+        return match &r.body {
+            Some(_) => {
+                let b = build(quote!(body));
+                quote!(Self::#name(body) => #b,)
+            }
+            None => {
+                let b = build(quote!());
+                quote!(Self::#name => #b,)
+            }
+        };
+    }
+    let mut bindings = Vec::new();
+    if needs_status {
+        bindings.push(quote!(status));
+    }
+    if r.body.is_some() {
+        bindings.push(quote!(body));
+    }
+    let mut header_stmts = Vec::new();
+    for h in &r.headers {
+        let hname = ident(&h.name);
+        let wire = &h.api_name;
+        bindings.push(quote!(#hname));
+        header_stmts.push(if h.required {
+            quote!(let response = rt::response::header(response, #wire, #hname);)
+        } else {
+            quote! {
+                let response = match #hname {
+                    Some(value) => rt::response::header(response, #wire, value),
+                    None => response,
+                };
+            }
+        });
+    }
+    let b = build(quote!(body));
+    if header_stmts.is_empty() {
+        return quote!(Self::#name { #(#bindings),* } => #b,);
+    }
+    // The last header's statement is the arm's value.
+    let last = r.headers.last().map(|h| {
+        let hname = ident(&h.name);
+        let wire = &h.api_name;
+        if h.required {
+            quote!(rt::response::header(response, #wire, #hname))
+        } else {
+            quote!(match #hname { Some(value) => rt::response::header(response, #wire, value), None => response })
+        }
+    });
+    header_stmts.pop();
+    quote! {
+        Self::#name { #(#bindings),* } => {
+            let response = #b;
+            #(#header_stmts)*
+            #last
+        }
+    }
+}

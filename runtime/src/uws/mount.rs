@@ -1,0 +1,109 @@
+//! The job list of a generated server in one call: [`mount`] opens the store, starts the engine
+//! with the service's job function, checks new jobs' parameters as the synchronous operation
+//! does, and puts the UWS routes behind the operation's authentication.
+
+use super::engine::{Engine, JobFuture, ResultWriter, Runner};
+use super::http::{Check, Identify};
+use super::{Job, JobError};
+use crate::auth::{AuthLayer, Gate};
+use crate::serve::{Config, StartError};
+use crate::RequestError;
+use axum::Router;
+use http::request::Parts;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Reads a job's parameters (as the head of a request) into the operation's typed request.
+type Extract<Req> = Arc<dyn Fn(Parts) -> Pin<Box<dyn Future<Output = Result<Req, RequestError>> + Send>> + Send + Sync>;
+
+/// What a job list needs from the generated code: where it is, how a job's parameters are read
+/// and what runs a job. Built with [`JobList::new`]; served by [`mount`].
+pub struct JobList {
+    path: &'static str,
+    runner: Arc<dyn Runner>,
+    check: Option<Check>,
+    identify: Identify,
+    gate: Option<Arc<Gate>>,
+}
+
+impl JobList {
+    /// The job list at `path` (below the base path) of `service`: `extract` reads a job's
+    /// parameters into the operation's request (as the synchronous operation does), `run` runs
+    /// one job. Jobs are anonymous until [`JobList::identify`] says otherwise.
+    pub fn new<S, Req, E, EF, R, RF>(path: &'static str, service: Arc<S>, extract: E, run: R) -> JobList
+    where
+        S: Send + Sync + 'static,
+        Req: Send + 'static,
+        E: Fn(Parts) -> EF + Send + Sync + 'static,
+        EF: Future<Output = Result<Req, RequestError>> + Send + 'static,
+        R: Fn(Arc<S>, Req, Arc<ResultWriter>) -> RF + Send + Sync + 'static,
+        RF: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        let extract: Extract<Req> = Arc::new(move |parts| Box::pin(extract(parts)));
+        let check_extract = extract.clone();
+        let check: Check = Arc::new(move |pairs| {
+            let request = check_extract(super::parts_of(&pairs));
+            Box::pin(async move { request.await.map(drop) })
+        });
+        let runner = Arc::new(Jobs { service, extract, run: Arc::new(run) });
+        JobList { path, runner, check: Some(check), identify: super::http::anonymous(), gate: None }
+    }
+
+    /// The job list at `path` whose jobs `runner` runs, taking any parameters.
+    pub fn with_runner(path: &'static str, runner: Arc<dyn Runner>) -> JobList {
+        JobList { path, runner, check: None, identify: super::http::anonymous(), gate: None }
+    }
+
+    /// Who owns a new job (the authenticated identity, say).
+    pub fn identify(mut self, identify: Identify) -> JobList {
+        self.identify = identify;
+        self
+    }
+
+    /// Puts every job route behind `gate`'s authentication.
+    pub fn gate(mut self, gate: Arc<Gate>) -> JobList {
+        self.gate = Some(gate);
+        self
+    }
+}
+
+/// The engine's view of a service's job function.
+struct Jobs<S, Req, R> {
+    service: Arc<S>,
+    extract: Extract<Req>,
+    run: Arc<R>,
+}
+
+impl<S, Req, R, RF> Runner for Jobs<S, Req, R>
+where
+    S: Send + Sync + 'static,
+    Req: Send + 'static,
+    R: Fn(Arc<S>, Req, Arc<ResultWriter>) -> RF + Send + Sync + 'static,
+    RF: Future<Output = Result<(), JobError>> + Send + 'static,
+{
+    fn run(&self, job: Job, results: Arc<ResultWriter>) -> JobFuture {
+        let request = (self.extract)(super::parts_of(&job.parameters));
+        let (service, run) = (self.service.clone(), self.run.clone());
+        Box::pin(async move {
+            // Checked at creation; a job restored from an older release may still be refused.
+            let request = request.await.map_err(|e| JobError::from(crate::Error::usage(e.message)))?;
+            run(service, request, results).await
+        })
+    }
+}
+
+/// The UWS routes of `jobs`, under `config.base_path`, answered by an engine started on the job
+/// store in `config.data_dir` with the `--uws-*` limits.
+pub async fn mount(config: &Config, jobs: JobList) -> Result<Router, StartError> {
+    let path = config.job_store_path();
+    let store = super::store::SqliteStore::open(&path).map_err(|error| StartError::JobStore { path, error })?;
+    let engine = Engine::start(Arc::new(store), jobs.runner, super::engine::Config::from_serve(config))
+        .await
+        .map_err(StartError::Engine)?;
+    let router = super::http::routes_checked(engine, &config.base_path, jobs.path, jobs.identify, jobs.check);
+    Ok(match jobs.gate {
+        Some(gate) => router.route_layer(AuthLayer::new(gate)),
+        None => router,
+    })
+}
