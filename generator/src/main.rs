@@ -44,7 +44,7 @@ enum Command {
         /// of the runtime written beside the crate.
         #[arg(long)]
         runtime_version: Option<String>,
-        /// Apply an IVOA profile (dali, uws, soda) to a spec without `x-ivoa-*` keys first.
+        /// Apply an IVOA profile (dali, uws, soda, scs, sia, ssa, datalink) first (default: the spec's `x-ivoa-standard`).
         #[arg(long)]
         profile: Option<Profile>,
         /// Let `$ref`s lead into this folder too (besides the spec's own folder); repeatable.
@@ -55,7 +55,7 @@ enum Command {
     Augment {
         /// The OpenAPI document (YAML or JSON).
         spec: PathBuf,
-        /// The profile: dali, uws or soda.
+        /// The profile: dali, uws, soda, scs, sia, ssa or datalink.
         #[arg(long)]
         profile: Profile,
         /// Where to write the augmented document (default: standard output).
