@@ -147,15 +147,13 @@ fn place_of(doc: &Document, file: FileId, pointer: Vec<String>) -> Place {
 pub fn augment(doc: &mut Document, profile: Profile) -> Vec<Diagnostic> {
     match profile.standard() {
         Some(standard) => standard.apply(doc),
-        None => {
-            augment_by_names(doc, profile);
-            Vec::new()
-        }
+        None => augment_by_names(doc, profile),
     }
 }
 
 /// The `dali`, `uws` and `soda` profiles: what the names of paths and parameters imply.
-fn augment_by_names(doc: &mut Document, profile: Profile) {
+fn augment_by_names(doc: &mut Document, profile: Profile) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
     let error_format = match profile {
         Profile::Dali => "dali-votable",
         _ => "soda-text",
@@ -189,6 +187,7 @@ fn augment_by_names(doc: &mut Document, profile: Profile) {
         let Some(item_node) = doc.node(&crate::load::Target { file: item.0, pointer: item.1.clone() }) else { continue };
         let methods: Vec<String> = item_node.entries().iter().map(|(k, _)| k.name.clone()).filter(|m| METHODS.contains(&m.as_str())).collect();
         let shared_params = item_node.get("parameters").map_or(0, |p| p.items().len());
+        let explicit_post = item_node.key_span("post");
         for method in methods {
             let mut op_place = item.clone();
             op_place.1.push(method.clone());
@@ -219,8 +218,13 @@ fn augment_by_names(doc: &mut Document, profile: Profile) {
                 _ => {}
             }
             if let Some(op) = node_mut(doc, &op_place) {
+                let author_sync = op.get("x-ivoa-sync").is_some();
                 for (key, value) in settings {
-                    set_default(op, key, value);
+                    match explicit_post {
+                        // The spec's own POST is served as written (see `Standard::apply`).
+                        Some(span) if key == "x-ivoa-sync" && !author_sync => diagnostics.push(explicit_post_kept(&format!("the `{profile}` profile"), &path, span)),
+                        _ => set_default(op, key, value),
+                    }
                 }
             }
             if profile == Profile::Uws {
@@ -253,6 +257,14 @@ fn augment_by_names(doc: &mut Document, profile: Profile) {
             }
         }
     }
+    diagnostics
+}
+
+/// The warning for a query resource whose path item declares its own POST: DALI-sync is not added.
+fn explicit_post_kept(by: &str, path: &str, span: Span) -> Diagnostic {
+    Diagnostic::warning("ivoagen::ivoa::explicit-post", Some(span), format!("{by} makes `{path}` DALI-sync, but the spec declares its own POST: DALI-sync is not added"))
+        .label("this POST is served as written")
+        .help("remove this POST to have GET's parameters accepted in POST bodies, or write `x-ivoa-sync: false` on the GET to silence this")
 }
 
 /// What a profile knows of a data-access standard.
@@ -462,11 +474,7 @@ impl Standard {
                 set_default(op, "x-ivoa-base-url", Value::Bool(true));
             }
             match explicit_post {
-                Some(span) if self.sync && !author_sync => diagnostics.push(
-                    Diagnostic::warning("ivoagen::ivoa::explicit-post", Some(span), format!("{} makes `{path}` DALI-sync, but the spec declares its own POST: DALI-sync is not added", self.title))
-                        .label("this POST is served as written")
-                        .help("remove this POST to have GET's parameters accepted in POST bodies, or write `x-ivoa-sync: false` on the GET to silence this"),
-                ),
+                Some(span) if self.sync && !author_sync => diagnostics.push(explicit_post_kept(self.title, path, span)),
                 _ if self.sync => set_default(op, "x-ivoa-sync", Value::Bool(true)),
                 _ => {}
             }

@@ -31,6 +31,7 @@ pub const TARGETS: &[Target] = &[
     Target { spec: "generator/tests/features/refs/openapi.yaml", dir: "generator/tests/golden/refs", crate_name: "golden-refs" },
     Target { spec: "generator/tests/features/auth.yaml", dir: "generator/tests/golden/auth", crate_name: "golden-auth" },
     Target { spec: "generator/tests/features/collisions.yaml", dir: "generator/tests/golden/collisions", crate_name: "golden-collisions" },
+    Target { spec: "generator/tests/features/standards.yaml", dir: "generator/tests/golden/standards", crate_name: "golden-standards" },
 ];
 
 fn root() -> PathBuf {

@@ -44,7 +44,58 @@ struct NamedOperation<'n> {
     uws: bool,
 }
 
+/// Why `path` cannot be a route, and what to write instead: a parameter that shares its segment
+/// with text (`{name}.{ext}`), a fragment (`#`) or a query (`?`), none of which a request's path
+/// can carry.
+fn unroutable(path: &str) -> Option<(&'static str, &'static str)> {
+    if path.split('/').any(|seg| seg.contains('{') && !(seg.starts_with('{') && seg.ends_with('}') && seg.matches('{').count() == 1)) {
+        return Some(("a parameter shares a segment with text", "each path parameter must fill a whole segment, as in `/files/{name}`"));
+    }
+    if path.contains('#') {
+        return Some(("it has a fragment (`#`), which clients never send", "give the operation a path of its own, as in `/token/refresh`"));
+    }
+    if path.contains('?') {
+        return Some(("it has a query (`?`), which is not part of a route", "declare the query as parameters `in: query`"));
+    }
+    None
+}
+
+/// An explicit operation the runtime already answers beside a GET of the same path item.
+enum Beside {
+    /// A POST beside an `x-ivoa-sync` GET, whose POST the runtime serves with the GET's request.
+    SyncPost,
+    /// A HEAD beside an `x-ivoa-vosi` GET, which answers HEAD itself.
+    VosiHead,
+}
+
+fn beside_runtime_operation(item: &Node, method: &str) -> Option<Beside> {
+    let get = item.get("get")?;
+    match method {
+        "post" if get.get("x-ivoa-sync").and_then(Node::as_bool) == Some(true) => Some(Beside::SyncPost),
+        "head" if get.get("x-ivoa-vosi").is_some() => Some(Beside::VosiHead),
+        _ => None,
+    }
+}
+
 impl<'a> Lowerer<'a> {
+    /// An explicit operation that a runtime-answered GET already covers: a POST beside a
+    /// DALI-sync GET is refused (two operations would claim one route, and the router and the
+    /// generated tests would disagree on which answers); a HEAD beside VOSI is left out, as the
+    /// runtime answers HEAD from the GET.
+    fn diagnose_beside(&mut self, beside: Beside, path: &str, span: Span) {
+        match beside {
+            Beside::SyncPost => {
+                self.error("ivoagen::ivoa::sync-post", span, format!("`{path}` declares a POST beside its `x-ivoa-sync` GET, which already answers POST"))
+                    .set_label("a second POST")
+                    .set_help("remove this POST (DALI-sync serves POST with the GET's parameters), or remove `x-ivoa-sync` from the GET");
+            }
+            Beside::VosiHead => {
+                self.warn("ivoagen::ivoa::vosi-head", span, format!("`{path}` declares a HEAD beside its VOSI GET; the runtime answers HEAD from the GET, and this operation is left out"))
+                    .set_help("remove this HEAD operation");
+            }
+        }
+    }
+
     /// Every operation of `paths`, in document order, with its names: what it is (served,
     /// routed, the UWS jobs' parameters, secured) decides which names it needs, and
     /// [`Lowerer::namer`] decides them. Names come before any schema is lowered, so that models
@@ -62,9 +113,9 @@ impl<'a> Lowerer<'a> {
                 self.error("ivoagen::lower::path", path_key.span, format!("path `{path}` does not start with `/`"));
                 continue;
             }
-            if path.split('/').any(|seg| seg.contains('{') && !(seg.starts_with('{') && seg.ends_with('}') && seg.matches('{').count() == 1)) {
-                self.error("ivoagen::lower::path", path_key.span, format!("path `{path}` mixes a parameter with text in one segment"))
-                    .set_help("each path parameter must fill a whole segment, as in `/files/{name}`");
+            if let Some((why, help)) = unroutable(&path) {
+                // One path the router cannot take costs its own operations, not the spec.
+                self.warn("ivoagen::lower::unroutable", path_key.span, format!("path `{path}` cannot be routed: {why}; its operations are left out")).set_help(help);
                 continue;
             }
             let shape = normalize_path(&path);
@@ -73,6 +124,10 @@ impl<'a> Lowerer<'a> {
             for (method_key, op_node) in item.entries() {
                 let method = method_key.name.as_str();
                 if !METHODS.contains(&method) {
+                    continue;
+                }
+                if let Some(refused) = beside_runtime_operation(item, method) {
+                    self.diagnose_beside(refused, &path, method_key.span);
                     continue;
                 }
                 let api_name = match op_node.get("operationId").and_then(Node::as_str) {
