@@ -9,6 +9,7 @@ pub mod augment;
 pub mod diagnostics;
 pub mod emit;
 pub mod examples;
+pub mod init;
 pub mod ir;
 pub mod load;
 pub mod lower;

@@ -155,7 +155,7 @@ fn ensure_venv() -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
-    ensure_apt(&[("xmllint", "libxml2-utils"), ("imcopy", "libcfitsio-bin"), ("nginx", "nginx"), ("chromium", "chromium"), ("chromedriver", "chromium-driver")])?;
+    ensure_apt(&[("xmllint", "libxml2-utils"), ("imcopy", "libcfitsio-bin"), ("nginx", "nginx"), ("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("stilts", "stilts")])?;
     ensure_venv()?;
     let stale = codegen(true)?;
     if stale > 0 {
