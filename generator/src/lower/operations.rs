@@ -44,6 +44,18 @@ struct NamedOperation<'n> {
     uws: bool,
 }
 
+/// Whether `default` is a value of `ty` that a parameter's field can hold instead of `None`.
+fn default_fits(ty: &Ty, default: &serde_json::Value) -> bool {
+    match ty {
+        Ty::Bool => default.is_boolean(),
+        Ty::I32 => default.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+        Ty::I64 => default.is_i64(),
+        Ty::F32 | Ty::F64 => default.is_number(),
+        Ty::String => default.is_string(),
+        _ => false,
+    }
+}
+
 /// Why `path` cannot be a route, and what to write instead: a parameter that shares its segment
 /// with text (`{name}.{ext}`), a fragment (`#`) or a query (`?`), none of which a request's path
 /// can carry.
@@ -216,6 +228,7 @@ impl<'a> Lowerer<'a> {
                     constraints: Constraints::default(),
                     doc: None,
                     example: None,
+                    default: None,
                     span: node.span,
                 });
             }
@@ -337,6 +350,11 @@ impl<'a> Lowerer<'a> {
         if let Some(s) = schema_node {
             examples.extend(schema_examples(self.doc, schema_file, s));
         }
+        let default = schema_node
+            .map(|s| self.doc.resolve(schema_file, s).1)
+            .and_then(|s| s.get("default"))
+            .map(Node::to_json)
+            .filter(|d| !required && matches!(shape, ParamShape::Scalar) && default_fits(&ty, d));
         Some(Param {
             name: unique(field_name(&api_name), taken),
             api_name,
@@ -347,6 +365,7 @@ impl<'a> Lowerer<'a> {
             constraints,
             doc: doc_text(node),
             example: examples.into_iter().next(),
+            default,
             span: node.span,
         })
     }
@@ -465,6 +484,7 @@ impl<'a> Lowerer<'a> {
                     constraints: f.constraints.clone(),
                     doc: None,
                     example: None,
+                    default: None,
                     span,
                 }
             })
@@ -658,6 +678,26 @@ mod tests {
         );
         let params: Vec<(&str, Location, &Ty, bool)> = ops[0].params.iter().map(|p| (p.api_name.as_str(), p.location, &p.ty, p.required)).collect();
         assert_eq!(params, [("cat", Location::Path, &Ty::String, true), ("toy", Location::Path, &Ty::I64, true), ("q", Location::Query, &Ty::Bool, true)]);
+    }
+
+    /// A scalar default makes the field a value; one that does not fit the type, or a required
+    /// or array parameter's, leaves the field as it was.
+    #[test]
+    fn a_scalar_default_is_kept_only_where_it_fits() {
+        let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /s:\n    get:\n      parameters:\n        - {name: VERB, in: query, schema: {type: integer, enum: [1, 2, 3], default: 2}}\n        - {name: F, in: query, schema: {type: string, default: all}}\n        - {name: X, in: query, schema: {type: integer, default: two}}\n        - {name: R, in: query, required: true, schema: {type: number, default: 1}}\n        - {name: A, in: query, schema: {type: array, items: {type: integer}, default: [1]}}\n      responses: { '204': { description: none } }\n";
+        let (api, diagnostics) = lowered(spec);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let api = api.expect("lowered");
+        let defaults: Vec<(&str, Option<serde_json::Value>, bool)> = api.operations[0].params.iter().map(|p| (p.api_name.as_str(), p.default.clone(), p.always_present())).collect();
+        let expected = [
+            ("VERB", Some(serde_json::json!(2)), true),
+            ("F", Some(serde_json::json!("all")), true),
+            ("X", None, false),
+            ("R", None, true),
+            ("A", None, false),
+        ];
+        let expected: Vec<(&str, Option<serde_json::Value>, bool)> = expected.into_iter().collect();
+        assert_eq!(defaults, expected);
     }
 
     #[test]
