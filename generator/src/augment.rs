@@ -664,6 +664,32 @@ mod tests {
 }
 
 #[cfg(test)]
+mod explicit_post_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    /// The TAP draft's shape under `--profile soda`: a GET and an explicit POST on `/sync`. The
+    /// POST stays the spec's own operation, and DALI-sync is not added beside it.
+    #[test]
+    fn a_named_profile_adds_no_dali_sync_beside_an_explicit_post() {
+        let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /sync:\n    get:\n      responses: {'204': {description: ok}}\n    post:\n      responses: {'204': {description: ok}}\n";
+        let fs: BTreeMap<PathBuf, String> = [(PathBuf::from("s.yaml"), spec.to_owned())].into();
+        let (mut doc, _) = crate::load::load(&fs, Path::new("s.yaml")).expect("the spec loads");
+        let diagnostics = augment(&mut doc, Profile::Soda);
+        assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::explicit-post"]);
+        let sync = doc.root().get("paths").and_then(|p| p.get("/sync")).and_then(|i| i.get("get")).expect("the GET");
+        assert!(sync.get("x-ivoa-sync").is_none());
+        assert_eq!(sync.get("x-ivoa-standard-id").and_then(Node::as_str), Some("ivo://ivoa.net/std/SODA#sync-1.0"), "the rest of the profile applies");
+        let (api, lowered) = crate::lower::lower(&doc);
+        assert!(lowered.is_empty(), "{lowered:?}");
+        let api = api.expect("lowered");
+        let methods: Vec<(&str, bool)> = api.operations.iter().map(|op| (op.method.as_str(), op.dali_sync)).collect();
+        assert_eq!(methods, [("get", false), ("post", false)]);
+    }
+}
+
+#[cfg(test)]
 mod standard_tests {
     use super::*;
     use crate::ir::{DaliType, Ty, Vosi};
