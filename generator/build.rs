@@ -31,6 +31,25 @@ fn main() {
             .to_owned()
     };
     std::fs::write(&out, code).expect("OUT_DIR is writable");
+    embed_specs(&workspace.join("specs"));
+}
+
+/// The starting specs of `ivoagen init` (`specs/*.yaml`), carried like the runtime: present in a
+/// checkout, absent from the published package (whose `init` then says so).
+fn embed_specs(specs: &Path) {
+    println!("cargo::rerun-if-changed={}", specs.display());
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("specs.rs");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(specs)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect())
+        .unwrap_or_default();
+    names.sort();
+    let mut code = String::from("/// The specs of `specs/`, by file name.\npub const SPECS: &[(&str, &str)] = &[\n");
+    for path in &names {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let _ = writeln!(code, "    ({name:?}, include_str!({:?})),", path.display().to_string());
+    }
+    code.push_str("];\n");
+    std::fs::write(&out, code).expect("OUT_DIR is writable");
 }
 
 fn bundle(workspace: &Path, runtime: &Path) -> Result<String, String> {

@@ -546,6 +546,7 @@ mod tests {
             constraints: constraints(|c| c.max_length = Some(8)),
             doc: None,
             example: Some(example),
+            default: None,
             span: Span::start_of(FileId::ROOT),
         };
         let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      operationId: a\n      responses: {'204': {description: none}}\n";

@@ -498,8 +498,18 @@ pub struct Param {
     pub doc: Option<String>,
     /// An example value that satisfies the schema, for the generated tests.
     pub example: Option<serde_json::Value>,
+    /// The schema's `default` of an optional scalar parameter of a number, boolean or string
+    /// type: its field is then the value (the default when the request has none), not an `Option`.
+    pub default: Option<serde_json::Value>,
     /// Where it is declared.
     pub span: Span,
+}
+
+impl Param {
+    /// Whether the request struct's field always has a value: required, or defaulted.
+    pub fn always_present(&self) -> bool {
+        self.required || self.default.is_some()
+    }
 }
 
 /// How a request body is decoded.

@@ -9,6 +9,7 @@ pub mod augment;
 pub mod diagnostics;
 pub mod emit;
 pub mod examples;
+pub mod init;
 pub mod ir;
 pub mod load;
 pub mod lower;
@@ -64,8 +65,15 @@ pub fn analyse_with_options(
     load: &LoadOptions,
 ) -> Result<(ir::Api, Vec<Diagnostic>, SourceMap), Failure> {
     let (mut doc, mut diagnostics) = load::load_with(fs, spec, load).map_err(|(sources, diagnostics)| Failure { diagnostics, sources })?;
-    if let Some(profile) = profile {
-        augment::augment(&mut doc, profile);
+    let declared = match augment::declared(&doc) {
+        Ok(declared) => declared,
+        Err(error) => {
+            diagnostics.push(*error);
+            return Err(Failure { diagnostics, sources: doc.sources });
+        }
+    };
+    if let Some(profile) = profile.or(declared) {
+        diagnostics.extend(augment::augment(&mut doc, profile));
     }
     let (api, lowered) = lower::lower(&doc);
     diagnostics.extend(lowered);

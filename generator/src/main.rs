@@ -5,6 +5,7 @@ use ivoagen::diagnostics::{Diagnostic, Severity};
 use ivoagen::load::{LoadOptions, RealFs};
 use ivoagen::source::SourceMap;
 use ivoagen::augment::Profile;
+use ivoagen::init::Service;
 use ivoagen::{Options, RuntimeDependency};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ enum Command {
         /// of the runtime written beside the crate.
         #[arg(long)]
         runtime_version: Option<String>,
-        /// Apply an IVOA profile (dali, uws, soda) to a spec without `x-ivoa-*` keys first.
+        /// Apply an IVOA profile (dali, uws, soda, scs, sia, ssa, datalink) first (default: the spec's `x-ivoa-standard`).
         #[arg(long)]
         profile: Option<Profile>,
         /// Let `$ref`s lead into this folder too (besides the spec's own folder); repeatable.
@@ -55,7 +56,7 @@ enum Command {
     Augment {
         /// The OpenAPI document (YAML or JSON).
         spec: PathBuf,
-        /// The profile: dali, uws or soda.
+        /// The profile: dali, uws, soda, scs, sia, ssa or datalink.
         #[arg(long)]
         profile: Profile,
         /// Where to write the augmented document (default: standard output).
@@ -64,6 +65,15 @@ enum Command {
         /// Let `$ref`s lead into this folder too (besides the spec's own folder); repeatable.
         #[arg(long = "allow-ref-dir", value_name = "DIR")]
         allow_ref_dir: Vec<PathBuf>,
+    },
+    /// Start a new service from a template: a starting spec (in `NAME/spec/`) and the crate
+    /// generated from it, with a service stub that answers a small valid result.
+    Init {
+        /// The standard: scs, sia, ssa, datalink or soda.
+        #[arg(long)]
+        service: Service,
+        /// The folder to create; its name is the package name.
+        name: PathBuf,
     },
     /// Print the diagnostics of a spec without generating anything.
     Validate {
@@ -148,9 +158,57 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ivoagen init --service SERVICE NAME`: the template's spec and stub, and the crate generated
+/// from them, written to the new folder `NAME`.
+fn init(service: Service, dir: &std::path::Path) -> ExitCode {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !ivoagen::is_crate_name(&name) {
+        eprintln!("ivoagen: `{name}` is not a valid crate name: use letters, digits, `-` and `_`, starting with a letter");
+        return ExitCode::from(2);
+    }
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        eprintln!("ivoagen: {} exists and is not empty; init writes only into a new or empty folder", dir.display());
+        return ExitCode::from(3);
+    }
+    let Some(specs) = ivoagen::init::spec_files(service) else {
+        eprintln!("ivoagen: this build carries no templates; install ivoagen from a checkout or with `cargo install --git`");
+        return ExitCode::from(2);
+    };
+    let spec = ivoagen::init::spec_path(service);
+    let fs: std::collections::BTreeMap<PathBuf, String> = specs.iter().map(|(path, text)| (PathBuf::from(path), text.clone())).collect();
+    let runtime = RuntimeDependency::default_for_this_build();
+    let generated = ivoagen::analyse(&fs, std::path::Path::new(&spec)).and_then(|(api, diagnostics, sources)| {
+        let given = Some(name.clone()).filter(|n| *n != ivoagen::crate_name(&api.title));
+        let command = ivoagen::regenerate_command(&spec, None, given.as_deref(), &runtime);
+        let options = Options { crate_name: name.clone(), runtime, command, ci: true };
+        ivoagen::render(&api, diagnostics, sources, &options).map(|generated| (generated, options.command))
+    });
+    let (generated, command) = match generated {
+        Ok(generated) => generated,
+        Err(failure) => {
+            print(&failure.diagnostics, &failure.sources);
+            return ExitCode::from(2);
+        }
+    };
+    print(&generated.diagnostics, &generated.sources);
+    let files = ivoagen::init::with_template(generated.files, service, &specs);
+    match ivoagen::write::write(dir, &files) {
+        Ok(report) => {
+            eprintln!("{}: a {} service, {} files created from {spec}", dir.display(), service.name(), report.created.len() + report.written.len());
+            eprintln!("next: cd {} && cargo run   (the service is src/service.rs; after editing {spec}, run `{command}` there)", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ivoagen: cannot write {}: {e}", dir.display());
+            ExitCode::from(3)
+        }
+    }
+}
+
 fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Init { service, name } => init(service, &name),
         Command::Validate { spec, allow_ref_dir } => match ivoagen::analyse_with_options(&RealFs, &spec, None, &load_options(allow_ref_dir)) {
             Ok((api, diagnostics, sources)) => {
                 print(&diagnostics, &sources);

@@ -145,6 +145,13 @@ diagnosed! {
     unchecked_pattern => "tests/broken/pattern.yaml", "ivoagen::lower::pattern" at "tests/broken/pattern.yaml:8:69";
     bad_status => "tests/broken/status.yaml", "ivoagen::lower::status" at "tests/broken/status.yaml:8:9";
     xml_body => "tests/broken/xml-body.yaml", "ivoagen::lower::xml-body" at "tests/broken/xml-body.yaml:9:11";
+    unknown_standard => "tests/broken/standard.yaml", "ivoagen::ivoa::standard" at "tests/broken/standard.yaml:3:18";
+    explicit_post_beside_dali_sync => "tests/broken/explicit-post.yaml", "ivoagen::ivoa::explicit-post" at "tests/broken/explicit-post.yaml:9:5";
+    no_resource_for_the_standard => "tests/broken/no-resource.yaml", "ivoagen::ivoa::no-resource" at "tests/broken/no-resource.yaml:4:1";
+    sync_post_beside_dali_sync => "tests/broken/sync-post.yaml", "ivoagen::ivoa::sync-post" at "tests/broken/sync-post.yaml:9:5";
+    vosi_head_left_out => "tests/features/standards.yaml", "ivoagen::ivoa::vosi-head" at "tests/features/standards.yaml:49:5";
+    unroutable_paths_left_out => "tests/features/standards.yaml", "ivoagen::lower::unroutable" at "tests/features/standards.yaml:53:3";
+    profile_disagrees => "tests/broken/profile-disagrees.yaml", "ivoagen::ivoa::profile-disagrees" at "tests/broken/profile-disagrees.yaml:9:59";
 }
 
 /// Codes no spec can make ivoagen report, each with why: they mean a bug in ivoagen.

@@ -12,7 +12,7 @@ fn validate(path: &std::path::Path) -> std::process::Output {
 
 #[test]
 fn the_ivoa_specs_are_valid_openapi() {
-    for spec in ["soda.yaml", "dali.yaml", "uws.yaml", "vosi.yaml"] {
+    for spec in ["soda.yaml", "dali.yaml", "uws.yaml", "vosi.yaml", "scs.yaml", "sia.yaml", "ssa.yaml", "datalink.yaml"] {
         let out = validate(&root().join("specs").join(spec));
         assert!(out.status.success(), "{spec}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }

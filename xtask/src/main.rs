@@ -32,6 +32,7 @@ pub const TARGETS: &[Target] = &[
     Target { spec: "generator/tests/features/auth.yaml", dir: "generator/tests/golden/auth", crate_name: "golden-auth" },
     Target { spec: "generator/tests/features/collisions.yaml", dir: "generator/tests/golden/collisions", crate_name: "golden-collisions" },
     Target { spec: "specs/uws.yaml", dir: "generator/tests/golden/uws", crate_name: "golden-uws" },
+    Target { spec: "generator/tests/features/standards.yaml", dir: "generator/tests/golden/standards", crate_name: "golden-standards" },
 ];
 
 fn root() -> PathBuf {
@@ -155,7 +156,7 @@ fn ensure_venv() -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
-    ensure_apt(&[("xmllint", "libxml2-utils"), ("imcopy", "libcfitsio-bin"), ("nginx", "nginx"), ("chromium", "chromium"), ("chromedriver", "chromium-driver")])?;
+    ensure_apt(&[("xmllint", "libxml2-utils"), ("imcopy", "libcfitsio-bin"), ("nginx", "nginx"), ("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("stilts", "stilts")])?;
     ensure_venv()?;
     let stale = codegen(true)?;
     if stale > 0 {

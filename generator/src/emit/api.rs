@@ -17,7 +17,7 @@ fn response_ident(op: &Operation) -> syn::Ident {
 /// The Rust type of a parameter's field in the request struct.
 pub fn param_ty(rust: &Rust, p: &Param) -> TokenStream {
     let ty = rust.ty(&p.ty);
-    if p.required { ty } else { rust.option(ty) }
+    if p.always_present() { ty } else { rust.option(ty) }
 }
 
 /// The Rust type of the request body field.

@@ -2,7 +2,7 @@
 //! `server()`, the whole server `main` runs.
 
 use super::api::request_ident;
-use super::rust::{Rust, ident};
+use super::rust::{Rust, ident, literal};
 use crate::ir::*;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -411,6 +411,7 @@ fn struct_from_fields(rust: &Rust, fields: &[Field], loc: Location, key: impl Fn
             constraints: Constraints::default(),
             doc: None,
             example: None,
+            default: None,
             span: crate::source::Span::start_of(crate::source::FileId::ROOT),
         };
         let value = fetch(rust, &p, &wire);
@@ -500,11 +501,17 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
         let field = ident(&p.name);
         let wire = p.api_name.as_str();
         let value = fetch(rust, p, wire);
-        let value = if p.required { quote!(rt::params::required(#value, #wire)?) } else { value };
+        let default = p.default.as_ref().and_then(|d| literal(&p.ty, d));
+        let value = match default {
+            _ if p.required => quote!(rt::params::required(#value, #wire)?),
+            Some(default) if p.ty == Ty::String => quote!(#value.unwrap_or_else(|| #default.to_owned())),
+            Some(default) => quote!(#value.unwrap_or(#default)),
+            None => value,
+        };
         statements.push(quote!(let #field = #value;));
-        let ty = if p.required { p.ty.clone() } else { Ty::Option(Box::new(p.ty.clone())) };
+        let ty = if p.always_present() { p.ty.clone() } else { Ty::Option(Box::new(p.ty.clone())) };
         if rust.has_checks(&ty, &p.constraints) {
-            if p.required {
+            if p.always_present() {
                 let checks = rust.checks(quote!(value), &ty, &p.constraints, quote!(#wire));
                 statements.push(quote!({
                     let value = &#field;

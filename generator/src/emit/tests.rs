@@ -238,13 +238,19 @@ impl Emitter<'_> {
             match &p.example {
                 Some(example) if put(&mut wire, p, example) => {
                     let expected = self.expected(&p.ty, example);
-                    assertions.push(if p.required { quote!(assert_eq!(request.#field, #expected);) } else { quote!(assert_eq!(request.#field, Some(#expected));) });
+                    assertions.push(if p.always_present() { quote!(assert_eq!(request.#field, #expected);) } else { quote!(assert_eq!(request.#field, Some(#expected));) });
                     sent.push(p);
                 }
                 _ if p.required => {
                     return vec![self.unreachable_note(op, &format!("no example can be written for the required parameter `{}`", p.api_name))];
                 }
-                _ => assertions.push(quote!(assert_eq!(request.#field, None);)),
+                _ => assertions.push(match &p.default {
+                    Some(default) => {
+                        let expected = self.expected(&p.ty, default);
+                        quote!(assert_eq!(request.#field, #expected);)
+                    }
+                    None => quote!(assert_eq!(request.#field, None);),
+                }),
             }
         }
         let mut body_kind = None;

@@ -44,7 +44,70 @@ struct NamedOperation<'n> {
     uws: bool,
 }
 
+/// Whether `default` is a value of `ty` that a parameter's field can hold instead of `None`.
+fn default_fits(ty: &Ty, default: &serde_json::Value) -> bool {
+    match ty {
+        Ty::Bool => default.is_boolean(),
+        Ty::I32 => default.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+        Ty::I64 => default.is_i64(),
+        Ty::F32 | Ty::F64 => default.is_number(),
+        Ty::String => default.is_string(),
+        _ => false,
+    }
+}
+
+/// Why `path` cannot be a route, and what to write instead: a parameter that shares its segment
+/// with text (`{name}.{ext}`), a fragment (`#`) or a query (`?`), none of which a request's path
+/// can carry.
+fn unroutable(path: &str) -> Option<(&'static str, &'static str)> {
+    if path.split('/').any(|seg| seg.contains('{') && !(seg.starts_with('{') && seg.ends_with('}') && seg.matches('{').count() == 1)) {
+        return Some(("a parameter shares a segment with text", "each path parameter must fill a whole segment, as in `/files/{name}`"));
+    }
+    if path.contains('#') {
+        return Some(("it has a fragment (`#`), which clients never send", "give the operation a path of its own, as in `/token/refresh`"));
+    }
+    if path.contains('?') {
+        return Some(("it has a query (`?`), which is not part of a route", "declare the query as parameters `in: query`"));
+    }
+    None
+}
+
+/// An explicit operation the runtime already answers beside a GET of the same path item.
+enum Beside {
+    /// A POST beside an `x-ivoa-sync` GET, whose POST the runtime serves with the GET's request.
+    SyncPost,
+    /// A HEAD beside an `x-ivoa-vosi` GET, which answers HEAD itself.
+    VosiHead,
+}
+
+fn beside_runtime_operation(item: &Node, method: &str) -> Option<Beside> {
+    let get = item.get("get")?;
+    match method {
+        "post" if get.get("x-ivoa-sync").and_then(Node::as_bool) == Some(true) => Some(Beside::SyncPost),
+        "head" if get.get("x-ivoa-vosi").is_some() => Some(Beside::VosiHead),
+        _ => None,
+    }
+}
+
 impl<'a> Lowerer<'a> {
+    /// An explicit operation that a runtime-answered GET already covers: a POST beside a
+    /// DALI-sync GET is refused (two operations would claim one route, and the router and the
+    /// generated tests would disagree on which answers); a HEAD beside VOSI is left out, as the
+    /// runtime answers HEAD from the GET.
+    fn diagnose_beside(&mut self, beside: Beside, path: &str, span: Span) {
+        match beside {
+            Beside::SyncPost => {
+                self.error("ivoagen::ivoa::sync-post", span, format!("`{path}` declares a POST beside its `x-ivoa-sync` GET, which already answers POST"))
+                    .set_label("a second POST")
+                    .set_help("remove this POST (DALI-sync serves POST with the GET's parameters), or remove `x-ivoa-sync` from the GET");
+            }
+            Beside::VosiHead => {
+                self.warn("ivoagen::ivoa::vosi-head", span, format!("`{path}` declares a HEAD beside its VOSI GET; the runtime answers HEAD from the GET, and this operation is left out"))
+                    .set_help("remove this HEAD operation");
+            }
+        }
+    }
+
     /// Every operation of `paths`, in document order, with its names: what it is (served,
     /// routed, the UWS jobs' parameters, secured) decides which names it needs, and
     /// [`Lowerer::namer`] decides them. Names come before any schema is lowered, so that models
@@ -62,9 +125,9 @@ impl<'a> Lowerer<'a> {
                 self.error("ivoagen::lower::path", path_key.span, format!("path `{path}` does not start with `/`"));
                 continue;
             }
-            if path.split('/').any(|seg| seg.contains('{') && !(seg.starts_with('{') && seg.ends_with('}') && seg.matches('{').count() == 1)) {
-                self.error("ivoagen::lower::path", path_key.span, format!("path `{path}` mixes a parameter with text in one segment"))
-                    .set_help("each path parameter must fill a whole segment, as in `/files/{name}`");
+            if let Some((why, help)) = unroutable(&path) {
+                // One path the router cannot take costs its own operations, not the spec.
+                self.warn("ivoagen::lower::unroutable", path_key.span, format!("path `{path}` cannot be routed: {why}; its operations are left out")).set_help(help);
                 continue;
             }
             let shape = normalize_path(&path);
@@ -73,6 +136,10 @@ impl<'a> Lowerer<'a> {
             for (method_key, op_node) in item.entries() {
                 let method = method_key.name.as_str();
                 if !METHODS.contains(&method) {
+                    continue;
+                }
+                if let Some(refused) = beside_runtime_operation(item, method) {
+                    self.diagnose_beside(refused, &path, method_key.span);
                     continue;
                 }
                 let api_name = match op_node.get("operationId").and_then(Node::as_str) {
@@ -161,6 +228,7 @@ impl<'a> Lowerer<'a> {
                     constraints: Constraints::default(),
                     doc: None,
                     example: None,
+                    default: None,
                     span: node.span,
                 });
             }
@@ -282,6 +350,11 @@ impl<'a> Lowerer<'a> {
         if let Some(s) = schema_node {
             examples.extend(schema_examples(self.doc, schema_file, s));
         }
+        let default = schema_node
+            .map(|s| self.doc.resolve(schema_file, s).1)
+            .and_then(|s| s.get("default"))
+            .map(Node::to_json)
+            .filter(|d| !required && matches!(shape, ParamShape::Scalar) && default_fits(&ty, d));
         Some(Param {
             name: unique(field_name(&api_name), taken),
             api_name,
@@ -292,6 +365,7 @@ impl<'a> Lowerer<'a> {
             constraints,
             doc: doc_text(node),
             example: examples.into_iter().next(),
+            default,
             span: node.span,
         })
     }
@@ -410,6 +484,7 @@ impl<'a> Lowerer<'a> {
                     constraints: f.constraints.clone(),
                     doc: None,
                     example: None,
+                    default: None,
                     span,
                 }
             })
@@ -603,6 +678,26 @@ mod tests {
         );
         let params: Vec<(&str, Location, &Ty, bool)> = ops[0].params.iter().map(|p| (p.api_name.as_str(), p.location, &p.ty, p.required)).collect();
         assert_eq!(params, [("cat", Location::Path, &Ty::String, true), ("toy", Location::Path, &Ty::I64, true), ("q", Location::Query, &Ty::Bool, true)]);
+    }
+
+    /// A scalar default makes the field a value; one that does not fit the type, or a required
+    /// or array parameter's, leaves the field as it was.
+    #[test]
+    fn a_scalar_default_is_kept_only_where_it_fits() {
+        let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /s:\n    get:\n      parameters:\n        - {name: VERB, in: query, schema: {type: integer, enum: [1, 2, 3], default: 2}}\n        - {name: F, in: query, schema: {type: string, default: all}}\n        - {name: X, in: query, schema: {type: integer, default: two}}\n        - {name: R, in: query, required: true, schema: {type: number, default: 1}}\n        - {name: A, in: query, schema: {type: array, items: {type: integer}, default: [1]}}\n      responses: { '204': { description: none } }\n";
+        let (api, diagnostics) = lowered(spec);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let api = api.expect("lowered");
+        let defaults: Vec<(&str, Option<serde_json::Value>, bool)> = api.operations[0].params.iter().map(|p| (p.api_name.as_str(), p.default.clone(), p.always_present())).collect();
+        let expected = [
+            ("VERB", Some(serde_json::json!(2)), true),
+            ("F", Some(serde_json::json!("all")), true),
+            ("X", None, false),
+            ("R", None, true),
+            ("A", None, false),
+        ];
+        let expected: Vec<(&str, Option<serde_json::Value>, bool)> = expected.into_iter().collect();
+        assert_eq!(defaults, expected);
     }
 
     #[test]

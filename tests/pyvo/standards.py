@@ -1,0 +1,39 @@
+"""pyvo against the services `ivoagen init` writes: prints a JSON object of what came back.
+
+Usage: standards.py scs|sia|ssa|datalink BASE_URL
+"""
+
+import json
+import sys
+import urllib.parse
+
+import pyvo
+
+
+def main():
+    kind, base = sys.argv[1], sys.argv[2]
+    if kind == "scs":
+        results = pyvo.dal.SCSService(base + "/search?").search(pos=(10.68, 41.27), radius=0.5)
+        out = {"rows": len(results), "ids": sorted(str(r["id"]) for r in results)}
+    elif kind == "sia":
+        results = pyvo.dal.SIA2Service(base).search(pos=(10.68, 41.27, 0.5))
+        out = {"rows": len(results), "access_urls": [r.access_url for r in results], "dataproduct_type": [str(r.dataproduct_type) for r in results]}
+    elif kind == "ssa":
+        results = pyvo.dal.SSAService(base + "/query").search(pos=(10.68, 41.27), diameter=0.1)
+        out = {"rows": len(results), "access_urls": [r.getdataurl() for r in results], "titles": [str(r.title) for r in results]}
+    elif kind == "datalink":
+        ids = ["ivo://example.org/data?sample-1", "ivo://example.org/data?nothing"]
+        query = "&".join("ID=" + urllib.parse.quote(i, safe="") for i in ids)
+        results = pyvo.dal.adhoc.DatalinkResults.from_result_url(base + "/links?" + query)
+        out = {
+            "rows": len(results),
+            # Read by column (`bysemantics` reads the semantics vocabulary from the network).
+            "this": [str(r["access_url"]) for r in results if r["semantics"] == "#this" and r["access_url"]],
+            "errors": [str(r["error_message"]) for r in results if r["error_message"]],
+        }
+    else:
+        raise SystemExit("unknown service " + kind)
+    print(json.dumps(out))
+
+
+main()

@@ -1,0 +1,134 @@
+//! `ivoagen init` for each data-access standard, as a stranger uses it: the installed CLI, a
+//! folder outside the repository, and the generated servers, built once in the shared target
+//! directory and run with their stubs, answering real clients: pyvo's `SCSService`,
+//! `SIA2Service`, `SSAService` and `DatalinkResults`, and STILTS (`votlint` on every VOTable sent,
+//! errors included; `datalinklint` on the DataLink service; `cone` on the cone search).
+
+use ivoagen_e2e::{Server, http, root, target_dir, work_dir};
+use ivoagen_runtime::codegen::serde_json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The templates, with the package name each crate gets (distinct from every other test's, as the
+/// target directory is shared).
+const SERVICES: &[(&str, &str)] = &[("scs", "init-scs"), ("sia", "init-sia"), ("ssa", "init-ssa"), ("datalink", "init-datalink")];
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn succeeds(what: &str, out: &Output) {
+    assert!(out.status.success(), "{what} failed ({}):\n{}\n{}", out.status, text(&out.stdout), text(&out.stderr));
+}
+
+fn cargo(dir: &Path) -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(dir).env("CARGO_TARGET_DIR", target_dir()).env_remove("RUSTFLAGS").env_remove("CARGO_MANIFEST_DIR");
+    command
+}
+
+/// `ivoagen`, installed with `cargo install --locked` into a root of this test's own.
+fn install() -> PathBuf {
+    let install_root = work_dir().join("install-standards");
+    let _ = std::fs::remove_dir_all(&install_root);
+    let out = cargo(&root()).args(["install", "--locked", "--debug", "--quiet", "--path", "generator", "--root"]).arg(&install_root).output().expect("cargo runs");
+    succeeds("cargo install", &out);
+    install_root.join("bin/ivoagen")
+}
+
+fn python() -> PathBuf {
+    let python = root().join("target/venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `cargo xtask ci`, which creates the venv", python.display());
+    python
+}
+
+/// `stilts TASK ARGS…`; its output (STILTS reports on standard output).
+fn stilts(args: &[&str]) -> String {
+    let out = Command::new("stilts").args(args).output().expect("stilts is installed (cargo xtask ci installs the Debian package)");
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "stilts {args:?} failed:\n{all}");
+    all
+}
+
+/// The lines of a votlint report that are errors.
+fn errors(report: &str) -> Vec<&str> {
+    report.lines().filter(|l| l.starts_with("ERROR")).collect()
+}
+
+/// Sends `GET target` and checks the answer is a VOTable votlint finds no error in.
+fn votlint(server: &Server, target: &str, status: u16, name: &str) -> String {
+    let response = http(&server.addr, "GET", target, &[], b"");
+    assert_eq!(response.status, status, "{target}: {}", response.text());
+    let file = work_dir().join(format!("standards-{name}.vot"));
+    std::fs::write(&file, &response.body).expect("target/e2e is writable");
+    let report = stilts(&["votlint", &format!("votable={}", file.display()), "ucd=true", "unit=true"]);
+    assert!(errors(&report).is_empty(), "{target}: votlint errors:\n{report}\n{}", response.text());
+    response.text()
+}
+
+#[test]
+fn every_init_template_builds_serves_and_answers_pyvo_and_stilts() {
+    let ivoagen = install();
+    let dir = std::env::temp_dir().join(format!("ivoagen-standards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
+    for (service, package) in SERVICES {
+        let out = Command::new(&ivoagen).args(["init", "--service", service, package]).current_dir(&dir).output().expect("ivoagen runs");
+        succeeds(&format!("ivoagen init --service {service}"), &out);
+        assert!(text(&out.stderr).contains("cargo run"), "init says what to do next:\n{}", text(&out.stderr));
+    }
+    // The four crates, one after the other into one target directory: the registry's crates compile once.
+    let started = std::time::Instant::now();
+    for (_, package) in SERVICES {
+        succeeds(&format!("{package}: cargo build"), &cargo(&dir.join(package)).args(["build", "--offline", "--quiet"]).output().expect("cargo runs"));
+    }
+    eprintln!("the four init crates built in {:.0?}", started.elapsed());
+
+    for (service, package) in SERVICES {
+        let server = Server::start(&target_dir().join("debug").join(package), &[]);
+        let base = format!("http://{}/{service}", server.addr);
+        let out = Command::new(python()).arg(root().join("tests/pyvo/standards.py")).args([service, &base.as_str()]).output().expect("python runs");
+        succeeds(&format!("pyvo on {service}"), &out);
+        let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{service}: {e}: {}", text(&out.stdout)));
+        assert!(found["rows"].as_u64().is_some_and(|rows| rows >= 1), "{service}: no rows: {found}");
+        let prefix = format!("/{service}");
+        match *service {
+            "scs" => {
+                assert_eq!(found["ids"], serde_json::json!(["M31", "M32"]), "the two sample objects within 0.5°");
+                votlint(&server, &format!("{prefix}/search?RA=10.68&DEC=41.27&SR=0.5"), 200, "scs");
+                votlint(&server, &format!("{prefix}/search?RA=10.68&DEC=41.27&SR=0"), 200, "scs-metadata");
+                votlint(&server, &format!("{prefix}/search?RA=10.68&DEC=91&SR=0.5"), 400, "scs-error");
+                let cone = stilts(&["cone", &format!("serviceurl={base}/search?"), "lon=10.68", "lat=41.27", "radius=0.5", "ofmt=csv"]);
+                assert!(cone.contains("M31") && cone.contains("M32") && !cone.contains("M110"), "stilts cone:\n{cone}");
+            }
+            "sia" => {
+                assert_eq!(found["dataproduct_type"], serde_json::json!(["image"]), "{found}");
+                votlint(&server, &format!("{prefix}/query?POS=CIRCLE+10.68+41.27+0.5"), 200, "sia");
+                votlint(&server, &format!("{prefix}/query?MAXREC=0"), 200, "sia-metadata");
+                let error = votlint(&server, &format!("{prefix}/query?POS=CIRCLE+10.68+41.27"), 400, "sia-error");
+                assert!(error.contains("QUERY_STATUS"), "{error}");
+                let post = http(&server.addr, "POST", &format!("{prefix}/query"), &[("content-type", "application/x-www-form-urlencoded")], b"POS=CIRCLE+10.68+41.27+0.5");
+                assert_eq!(post.status, 200, "SIA 2.0's query resource is DALI-sync: {}", post.text());
+            }
+            "ssa" => {
+                assert_eq!(found["titles"], serde_json::json!(["Sample spectrum of M31"]), "{found}");
+                let answer = votlint(&server, &format!("{prefix}/query?REQUEST=queryData&POS=10.68,41.27&SIZE=0.1&BAND=1E-7/3E-6&TIME=1998-05-21/1999-01-01"), 200, "ssa");
+                assert!(answer.contains(r#"<INFO name="SERVICE_PROTOCOL" value="1.1">SSAP</INFO>"#), "{answer}");
+                votlint(&server, &format!("{prefix}/query?request=QUERYDATA&BAND=V"), 200, "ssa-band-name");
+                votlint(&server, &format!("{prefix}/query?REQUEST=queryData&POS=CIRCLE+10+41+1"), 400, "ssa-error");
+            }
+            "datalink" => {
+                assert_eq!(found["this"], serde_json::json!(["https://example.org/data/sample-1.fits"]), "{found}");
+                assert!(found["errors"][0].as_str().is_some_and(|e| e.starts_with("NotFoundFault")), "{found}");
+                let links = votlint(&server, &format!("{prefix}/links?ID=ivo%3A%2F%2Fexample.org%2Fdata%3Fsample-1"), 200, "datalink");
+                assert!(links.contains(r#"<INFO name="standardID" value="ivo://ivoa.net/std/DataLink#links-1.1"/>"#), "{links}");
+                votlint(&server, &format!("{prefix}/links?RESPONSEFORMAT=text/csv"), 400, "datalink-error");
+                let report = stilts(&["datalinklint", &format!("votable={base}/links?ID=ivo%3A%2F%2Fexample.org%2Fdata%3Fsample-1")]);
+                assert!(report.contains("Totals: Errors: 0;") && report.contains("Failures: 0"), "datalinklint:\n{report}");
+            }
+            _ => unreachable!("the services are listed above"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
