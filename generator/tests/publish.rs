@@ -39,6 +39,33 @@ fn the_soda_description_declares_sync_posts_job_parameters_and_414() {
 
 #[test]
 fn a_post_the_author_declared_is_kept() {
+    // The DALI profile would make the GET DALI-sync (it also answers POST); beside the author's
+    // own POST it does not, and the published description keeps the author's POST as written.
+    let spec = r#"
+openapi: 3.1.0
+info: { title: t, version: "1" }
+paths:
+  /sync:
+    get:
+      operationId: sync
+      parameters:
+        - { name: ID, in: query, schema: { type: string } }
+      responses: { '200': { description: ok } }
+    post:
+      operationId: own
+      responses: { '200': { description: mine } }
+"#;
+    let fs: BTreeMap<PathBuf, String> = [(PathBuf::from("/spec.yaml"), spec.to_owned())].into();
+    let (api, diagnostics, _) = ivoagen::analyse_with(&fs, Path::new("/spec.yaml"), Some(ivoagen::augment::Profile::Dali)).unwrap_or_else(|f| panic!("{:?}", f.diagnostics));
+    assert!(api.operations.iter().all(|op| !op.dali_sync), "no DALI-sync beside the author's POST");
+    assert!(diagnostics.iter().any(|d| d.message.contains("POST")), "a warning says the profile left the GET alone: {diagnostics:?}");
+    let doc: Value = serde_json::from_str(&api.openapi_json).unwrap();
+    assert_eq!(doc["paths"]["/sync"]["post"]["operationId"], "own");
+    assert!(doc["paths"]["/sync"]["post"].get("requestBody").is_none());
+}
+
+#[test]
+fn a_post_beside_an_x_ivoa_sync_get_is_refused() {
     let spec = r#"
 openapi: 3.1.0
 info: { title: t, version: "1" }
@@ -55,7 +82,8 @@ paths:
       responses: { '200': { description: mine } }
 "#;
     let fs: BTreeMap<PathBuf, String> = [(PathBuf::from("/spec.yaml"), spec.to_owned())].into();
-    let doc = published(&fs, Path::new("/spec.yaml"));
-    assert_eq!(doc["paths"]["/sync"]["post"]["operationId"], "own");
-    assert!(doc["paths"]["/sync"]["post"].get("requestBody").is_none());
+    let (doc, _) = load(&fs, Path::new("/spec.yaml")).unwrap();
+    let (api, diagnostics) = ivoagen::lower::lower(&doc);
+    assert!(api.is_none());
+    assert!(diagnostics.iter().any(|d| d.code == "ivoagen::ivoa::sync-post"), "{diagnostics:?}");
 }
