@@ -15,10 +15,12 @@ enum Call {
     SodaSync(api::SodaSyncRequest),
     Links(api::LinksRequest),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -31,14 +33,20 @@ impl Api for Recorder {
         request: api::SodaSyncRequest,
     ) -> Result<api::SodaSyncResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::SodaSync(request));
-        Err(rt::Error::not_implemented("sodaSync"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::SodaSync(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("sodaSync")),
+        }
     }
     async fn links(
         &self,
         request: api::LinksRequest,
     ) -> Result<api::LinksResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Links(request));
-        Err(rt::Error::not_implemented("links"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Links(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("links")),
+        }
     }
     async fn soda_sync_job(
         &self,
@@ -67,6 +75,42 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    SodaSync(api::SodaSyncResponse),
+    Links(api::LinksResponse),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = soda_cutout_server::router(recorder.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -324,6 +368,75 @@ async fn soda_sync_reaches_the_service_with_typed_values_as_a_multipart_post() {
     assert_eq!(
         request.responseformat, Some(expect:: < String > ("\"application/fits\""))
     );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_sends_200_ok() {
+    let answer = Answer::SodaSync(api::SodaSyncResponse::Ok(rt::Body::from("example")));
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
+        )
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/fits"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_sends_204_no_content() {
+    let answer = Answer::SodaSync(api::SodaSyncResponse::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
+        )
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_sends_400_bad_request() {
+    let answer = Answer::SodaSync(
+        api::SodaSyncResponse::BadRequest("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
+        )
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain; charset=utf-8"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_sends_404_not_found() {
+    let answer = Answer::SodaSync(api::SodaSyncResponse::NotFound("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
+        )
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain; charset=utf-8"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_sends_503_service_unavailable() {
+    let answer = Answer::SodaSync(
+        api::SodaSyncResponse::ServiceUnavailable("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
+        )
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 503u16, Some("text/plain; charset=utf-8"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn soda_sync_rejects_an_item_of_id_breaking_min_length() {
@@ -761,6 +874,39 @@ async fn links_reaches_the_service_with_typed_values_as_a_multipart_post() {
         request.responseformat, Some(expect:: < String >
         ("\"application/x-votable+xml;content=datalink\""))
     );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_sends_200_ok() {
+    let answer = Answer::Links(api::LinksResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/links?ID=sample-image&RESPONSEFORMAT=application%2Fx-votable%2Bxml%3Bcontent%3Ddatalink",
+        )
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(
+            answer,
+            request,
+            200u16,
+            Some("application/x-votable+xml;content=datalink"),
+            &[],
+        )
+        .await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_sends_400_bad_request() {
+    let answer = Answer::Links(api::LinksResponse::BadRequest("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/links?ID=sample-image&RESPONSEFORMAT=application%2Fx-votable%2Bxml%3Bcontent%3Ddatalink",
+        )
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("application/x-votable+xml"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn links_rejects_an_item_of_id_breaking_min_length() {

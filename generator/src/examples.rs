@@ -149,7 +149,14 @@ fn named_ok(api: &Api, id: TypeId, value: &Value, out: &mut Vec<&'static str>, d
             }
             true
         }
-        TypeKind::Union { variants, .. } => variants.iter().any(|v| violations(api, value, &v.ty, &Constraints::default()).is_empty()),
+        TypeKind::Union { variants, discriminator } => {
+            // With a discriminator, only the variant its value names can accept the value.
+            let tag = discriminator.as_ref().map(|d| value.get(d).and_then(Value::as_str));
+            variants
+                .iter()
+                .filter(|v| tag.is_none_or(|tag| tag.is_some() && tag == v.tag.as_deref()))
+                .any(|v| violations(api, value, &v.ty, &Constraints::default()).is_empty())
+        }
         TypeKind::Tuple(tys) => value.as_array().is_some_and(|items| {
             items.len() == tys.len() && items.iter().zip(tys).all(|(v, t)| violations(api, v, t, &Constraints::default()).is_empty())
         }),
@@ -303,7 +310,14 @@ fn make(api: &Api, ty: &Ty, c: &Constraints, depth: usize) -> Option<Value> {
                 }
                 Value::Object(map)
             }
-            TypeKind::Union { variants, .. } => variants.iter().find_map(|v| make(api, &v.ty, &Constraints::default(), depth + 1))?,
+            TypeKind::Union { variants, discriminator } => variants.iter().find_map(|v| {
+                let mut value = make(api, &v.ty, &Constraints::default(), depth + 1)?;
+                // The discriminating property names the variant.
+                if let (Some(property), Some(tag), Value::Object(map)) = (discriminator, &v.tag, &mut value) {
+                    map.insert(property.clone(), json!(tag));
+                }
+                Some(value)
+            })?,
             TypeKind::Tuple(tys) => Value::Array(tys.iter().map(|t| make(api, t, &Constraints::default(), depth + 1)).collect::<Option<_>>()?),
             TypeKind::Newtype(ty) => make(api, ty, &Constraints::default(), depth + 1)?,
         },
@@ -568,5 +582,30 @@ mod tests {
         assert_eq!(scalar_text(&json!("a b")), "a b");
         assert_eq!(scalar_text(&json!(1.5)), "1.5");
         assert_eq!(scalar_text(&json!(true)), "true");
+    }
+
+    #[test]
+    fn a_discriminated_union_is_synthesised_with_its_tag_and_checked_against_it() {
+        let yaml = "openapi: 3.1.0
+info: { title: t, version: '1' }
+paths: {}
+components:
+  schemas:
+    Shape:
+      oneOf: [{ $ref: '#/components/schemas/Circle' }, { $ref: '#/components/schemas/Square' }]
+      discriminator: { propertyName: kind, mapping: { circle: '#/components/schemas/Circle', square: '#/components/schemas/Square' } }
+    Circle: { type: object, required: [kind, radius], properties: { kind: { type: string }, radius: { type: number } } }
+    Square: { type: object, required: [kind, side], properties: { kind: { type: string }, side: { type: number } } }
+";
+        let (api, diagnostics) = crate::lower::lowered(yaml);
+        let api = api.unwrap_or_else(|| panic!("{diagnostics:?}"));
+        let shape = api.types.iter().position(|t| t.name == "Shape").expect("Shape is lowered");
+        let ty = Ty::Named(TypeId(shape));
+        let value = synthesize(&api, &ty, &Constraints::default()).expect("a shape can be made");
+        assert_eq!(value, json!({ "kind": "circle", "radius": 1.0 }));
+        let none = Constraints::default();
+        assert!(violations(&api, &json!({ "kind": "square", "side": 1.0 }), &ty, &none).is_empty());
+        assert!(!violations(&api, &json!({ "kind": "square", "radius": 1.0 }), &ty, &none).is_empty(), "a circle tagged as a square");
+        assert!(!violations(&api, &json!({ "kind": "example", "radius": 1.0 }), &ty, &none).is_empty(), "a tag no variant has");
     }
 }

@@ -1,7 +1,9 @@
 //! The generated crate's `tests/api.rs`: every operation is called through the real router with
 //! a request built from the spec's examples (or values made from its schemas), and the test
 //! asserts the typed values the service received; every declared constraint is broken once and
-//! the test asserts the 400 that names the parameter and the rule.
+//! the test asserts the 400 that names the parameter and the rule; every declared response is
+//! sent by the service (a value made from its schema) and the test asserts its status, content
+//! type and headers as they reach the client.
 
 use super::rust::{Rust, ident};
 use crate::examples::{breakable_rules, scalar_text, synthesize, violating};
@@ -190,6 +192,10 @@ struct Emitter<'a> {
     rust: Rust<'a>,
     names: BTreeSet<String>,
     uses_rejected: bool,
+    /// Whether a response test builds a value with `expect`.
+    answers_expect: bool,
+    /// The operations (by `type_name`) whose responses a test has the service send.
+    answered: BTreeSet<String>,
     /// The error formats rejection tests assert, so only the helpers used are emitted.
     formats: BTreeSet<&'static str>,
 }
@@ -303,6 +309,10 @@ impl Emitter<'_> {
         }
         for (suffix, variant_wire) in &variants {
             tests.push(self.happy(op, variant_wire, suffix, &assertions, single));
+        }
+        // Each declared response, sent by the service and checked on the wire.
+        for response in &op.responses {
+            tests.push(self.answer(op, &wire, response));
         }
 
         // Each declared constraint, broken on its own.
@@ -426,6 +436,110 @@ impl Emitter<'_> {
         }
     }
 
+    /// A test in which the service sends `response`, answering a valid request: the status, the
+    /// content type and each declared header are asserted as the spec declares them.
+    fn answer(&mut self, op: &Operation, wire: &Wire, response: &Response) -> TokenStream {
+        let status = representative_status(op, response);
+        let name = self.test_name(format!("{}_sends_{}_{}", op.name, status, crate::naming::field_name(&response.variant)));
+        let built = self.response_value(op, response, status);
+        let built = match built {
+            Ok(built) => built,
+            Err(why) => {
+                let reason = format!("the `{status}` response cannot be built: {why}");
+                return quote! {
+                    #[test]
+                    #[ignore = #reason]
+                    fn #name() {}
+                };
+            }
+        };
+        let (value, headers) = built;
+        self.answered.insert(op.type_name.clone());
+        let variant = ident(&op.type_name);
+        let request = wire.tokens();
+        let content_type = match &response.body {
+            Some(body) => {
+                let media = &body.media_type;
+                quote!(Some(#media))
+            }
+            None => quote!(None),
+        };
+        quote! {
+            #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+            async fn #name() {
+                let answer = Answer::#variant(#value);
+                let request = #request;
+                assert_answer(answer, request, #status, #content_type, &[#(#headers),*]).await;
+            }
+        }
+    }
+
+    /// The response value the test service sends for `response` with `status`, and the headers
+    /// it must carry on the wire; or why no value can be made.
+    fn response_value(&mut self, op: &Operation, response: &Response, status: u16) -> Result<(TokenStream, Vec<TokenStream>), String> {
+        let enum_ty = ident(&op.response_type);
+        let variant = ident(&response.variant);
+        let body = match &response.body {
+            Some(body) => Some(self.value(&body.ty).ok_or_else(|| format!("no value of its `{}` body can be made", body.media_type))?),
+            None => None,
+        };
+        let mut fields = Vec::new();
+        let mut headers = Vec::new();
+        for h in &response.headers {
+            let made = synthesize(self.rust.api, &h.ty, &Constraints::default());
+            let Some(value) = made.filter(is_scalar_json) else {
+                return Err(format!("no value of its header `{}` can be made", h.api_name));
+            };
+            let field = ident(&h.name);
+            let rust_value = self.value(&h.ty).ok_or_else(|| format!("no value of its header `{}` can be made", h.api_name))?;
+            fields.push(if h.required { quote!(#field: #rust_value) } else { quote!(#field: Some(#rust_value)) });
+            let wire_name = h.api_name.to_ascii_lowercase();
+            // What the runtime writes is the value's `Display`; for strings, integers and
+            // booleans that is the text the spec's value is written as.
+            headers.push(match h.ty.unwrap_option() {
+                Ty::String | Ty::I32 | Ty::I64 | Ty::Bool => {
+                    let text = scalar_text(&value);
+                    quote!((#wire_name, #text))
+                }
+                _ => quote!((#wire_name, #rust_value.to_string().as_str())),
+            });
+        }
+        let value = if matches!(response.status, Status::Code(_)) && response.headers.is_empty() {
+            match body {
+                Some(body) => quote!(api::#enum_ty::#variant(#body)),
+                None => quote!(api::#enum_ty::#variant),
+            }
+        } else {
+            let status_field = (!matches!(response.status, Status::Code(_))).then(|| quote!(status: rt::response::status(#status),));
+            let body_field = body.map(|body| quote!(body: #body,));
+            quote!(api::#enum_ty::#variant { #status_field #body_field #(#fields),* })
+        };
+        Ok((value, headers))
+    }
+
+    /// A Rust expression for a valid value of `ty`, made from its schema.
+    fn value(&mut self, ty: &Ty) -> Option<TokenStream> {
+        let value = synthesize(self.rust.api, ty, &Constraints::default())?;
+        Some(match ty {
+            Ty::String => {
+                let text = value.as_str()?;
+                quote!(#text.to_owned())
+            }
+            Ty::Binary => {
+                let bytes = proc_macro2::Literal::byte_string(scalar_text(&value).as_bytes());
+                quote!(rt::Bytes::from_static(#bytes))
+            }
+            Ty::Body => {
+                let text = scalar_text(&value);
+                quote!(rt::Body::from(#text))
+            }
+            _ => {
+                self.answers_expect = true;
+                self.expected(ty, &value)
+            }
+        })
+    }
+
     fn rejection(&mut self, op: &Operation, wire: &Wire, name: &str, parameter: &str, rule: &str) -> TokenStream {
         let name = self.test_name(name.to_owned());
         let request = wire.tokens();
@@ -506,6 +620,25 @@ impl Emitter<'_> {
     }
 }
 
+/// The status a test sends for `response`: its code, or for a range or `default` the first code
+/// no other response of the operation declares (for `default`: a server error, else a client
+/// error, a redirection, a success).
+fn representative_status(op: &Operation, response: &Response) -> u16 {
+    let declared = |code: u16| {
+        op.responses.iter().any(|r| match r.status {
+            Status::Code(c) => c == code,
+            Status::Range(d) => code / 100 == d && response.status != r.status,
+            Status::Default => false,
+        })
+    };
+    let candidates: Vec<u16> = match response.status {
+        Status::Code(c) => return c,
+        Status::Range(d) => (d * 100..d * 100 + 100).collect(),
+        Status::Default => (500..600).chain(400..500).chain(300..400).chain(200..300).collect(),
+    };
+    candidates.into_iter().find(|&c| !declared(c)).unwrap_or(500)
+}
+
 /// The request with parameter `p` removed.
 fn without(wire: &Wire, op: &Operation, p: &Param) -> Wire {
     let mut w = wire.clone();
@@ -552,7 +685,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
     };
     if api.operations.iter().all(|op| !op.served()) && !api.operations.is_empty() {
         // Only VOSI operations: the trait is empty.
-        let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, formats: BTreeSet::new() };
+        let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, answers_expect: false, answered: BTreeSet::new(), formats: BTreeSet::new() };
         let tests: Vec<TokenStream> = api.operations.iter().filter_map(|op| emitter.vosi(api, op)).collect();
         return quote! {
             #common
@@ -590,7 +723,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
             #openapi_test
         };
     }
-    let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, formats: BTreeSet::new() };
+    let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, answers_expect: false, answered: BTreeSet::new(), formats: BTreeSet::new() };
     let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
     let single = served.len() == 1;
     let mut tests: Vec<TokenStream> = served.iter().flat_map(|op| emitter.operation(op, single)).collect();
@@ -600,17 +733,69 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         let req = ident(&op.request_type);
         quote!(#v(api::#req),)
     });
+    let answered = &emitter.answered;
     let methods = served.iter().map(|op| {
         let name = ident(&op.name);
         let v = ident(&op.type_name);
         let req = ident(&op.request_type);
         let resp = ident(&op.response_type);
         let api_name = &op.api_name;
+        let reply = if answered.contains(&op.type_name) {
+            quote! {
+                match self.answer.lock().unwrap().take() {
+                    Some(Answer::#v(response)) => Ok(response),
+                    _ => Err(rt::Error::not_implemented(#api_name)),
+                }
+            }
+        } else {
+            quote!(Err(rt::Error::not_implemented(#api_name)))
+        };
         quote! {
             async fn #name(&self, request: api::#req) -> Result<api::#resp, rt::Error> {
                 self.calls.lock().unwrap().push(Call::#v(request));
-                Err(rt::Error::not_implemented(#api_name))
+                #reply
             }
+        }
+    });
+    let answers = if answered.is_empty() {
+        quote!()
+    } else {
+        let variants = served.iter().filter(|op| answered.contains(&op.type_name)).map(|op| {
+            let v = ident(&op.type_name);
+            let resp = ident(&op.response_type);
+            quote!(#v(api::#resp),)
+        });
+        quote! {
+            /// A response the recorder sends instead of 501, once.
+            enum Answer { #(#variants)* }
+
+            impl Recorder {
+                fn answering(answer: Answer) -> Self {
+                    let recorder = Recorder::default();
+                    *recorder.answer.lock().unwrap() = Some(answer);
+                    recorder
+                }
+            }
+
+            /// Sends `request` to a service that answers `answer` and asserts what reaches the
+            /// client: `status`, the `content-type` (none for an empty body) and `headers`.
+            async fn assert_answer(answer: Answer, request: Request<Body>, status: u16, content_type: Option<&str>, headers: &[(&str, &str)]) {
+                let recorder = Recorder::answering(answer);
+                let response = #krate::router(recorder.clone()).oneshot(request).await.unwrap();
+                assert_eq!(response.status().as_u16(), status);
+                let sent = |name: &str| response.headers().get(name).map(|value| value.to_str().unwrap());
+                assert_eq!(sent("content-type"), content_type);
+                for &(name, value) in headers {
+                    assert_eq!(sent(name), Some(value), "the `{name}` header");
+                }
+                assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
+            }
+        }
+    };
+    let answer_field = (!answered.is_empty()).then(|| {
+        quote! {
+            /// What to send instead of 501.
+            answer: Arc<Mutex<Option<Answer>>>,
         }
     });
     // UWS jobs are driven through the runtime's engine, not through `router`; the recorder only
@@ -667,7 +852,8 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
     } else {
         quote!()
     };
-    let uses_expect = served.iter().any(|op| op.params.iter().any(|p| p.example.is_some()) || op.body.as_ref().is_some_and(|b| b.example.is_some() && b.ty != Ty::Binary));
+    let uses_expect = emitter.answers_expect
+        || served.iter().any(|op| op.params.iter().any(|p| p.example.is_some()) || op.body.as_ref().is_some_and(|b| b.example.is_some() && b.ty != Ty::Binary));
     let expect = if uses_expect {
         quote! {
             /// The value a JSON text stands for, as the service should receive it.
@@ -698,10 +884,11 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         #[allow(dead_code)] // Operations with no runnable example are recorded but not inspected.
         enum Call { #(#variants)* }
 
-        /// A service that records every call and answers 501.
+        /// A service that records every call and answers 501, or the answer it is given.
         #[derive(Clone, Default)]
         struct Recorder {
             calls: Arc<Mutex<Vec<Call>>>,
+            #answer_field
         }
 
         impl Recorder {
@@ -724,11 +911,36 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
             (status, body.to_vec())
         }
 
+        #answers
         #expect
         #rejected
         #soda
         #votable
         #openapi_test
         #(#tests)*
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    /// The statuses the tests send for each response of the one operation of `responses` (YAML).
+    fn statuses(responses: &str) -> Vec<u16> {
+        let yaml = format!("openapi: 3.1.0\ninfo: {{ title: t, version: '1' }}\npaths:\n  /a:\n    get:\n      operationId: a\n      responses:\n{responses}");
+        let (api, diagnostics) = crate::lower::lowered(&yaml);
+        let api = api.unwrap_or_else(|| panic!("{diagnostics:?}"));
+        let op = &api.operations[0];
+        op.responses.iter().map(|r| representative_status(op, r)).collect()
+    }
+
+    #[test]
+    fn a_range_or_default_is_sent_as_a_code_no_other_response_declares() {
+        let declared = "        '200': { description: ok }\n        '400': { description: bad }\n        4XX: { description: other }\n        5XX: { description: server }\n        default: { description: any }\n";
+        let mut sent = statuses(declared);
+        sent.sort_unstable();
+        assert_eq!(sent, [200, 300, 400, 401, 500]);
+        assert_eq!(statuses("        2XX: { description: ok }\n"), [200]);
+        assert_eq!(statuses("        default: { description: any }\n"), [500]);
     }
 }

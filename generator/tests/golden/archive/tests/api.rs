@@ -16,10 +16,12 @@ enum Call {
     RegisterObservation(api::RegisterObservationRequest),
     GetObservation(api::GetObservationRequest),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -32,21 +34,30 @@ impl Api for Recorder {
         request: api::ListObservationsRequest,
     ) -> Result<api::ListObservationsResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::ListObservations(request));
-        Err(rt::Error::not_implemented("listObservations"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::ListObservations(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("listObservations")),
+        }
     }
     async fn register_observation(
         &self,
         request: api::RegisterObservationRequest,
     ) -> Result<api::RegisterObservationResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::RegisterObservation(request));
-        Err(rt::Error::not_implemented("registerObservation"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::RegisterObservation(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("registerObservation")),
+        }
     }
     async fn get_observation(
         &self,
         request: api::GetObservationRequest,
     ) -> Result<api::GetObservationResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetObservation(request));
-        Err(rt::Error::not_implemented("getObservation"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetObservation(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getObservation")),
+        }
     }
 }
 /// Sends `request` through the router and returns the status and body.
@@ -58,6 +69,43 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    ListObservations(api::ListObservationsResponse),
+    RegisterObservation(api::RegisterObservationResponse),
+    GetObservation(api::GetObservationResponse),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = golden_archive::router(recorder.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -112,6 +160,22 @@ async fn list_observations_reaches_the_service_with_typed_values() {
     );
     assert_eq!(request.maxrec, Some(expect:: < i64 > ("100")));
     assert_eq!(request.band, Some(expect:: < String > ("\"5e-7 6e-7\"")));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_observations_sends_200_ok() {
+    let answer = Answer::ListObservations(
+        api::ListObservationsResponse::Ok(
+            expect::<
+                Vec<golden_archive::models::Observation>,
+            >("[{\"collection\":\"a\",\"target\":\"example\",\"obsId\":\"example\"}]"),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/observations?collection=hst&collection=jwst&maxrec=100&band=5e-7%206e-7")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn list_observations_rejects_an_item_of_collection_breaking_pattern() {
@@ -245,6 +309,19 @@ async fn register_observation_reaches_the_service_with_typed_values() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn register_observation_sends_303_see_other() {
+    let answer = Answer::RegisterObservation(api::RegisterObservationResponse::SeeOther {
+        location: "example".to_owned(),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/observations")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("collection=hst&target=M31&exposure=1200"))
+        .unwrap();
+    assert_answer(answer, request, 303u16, None, &[("location", "example")]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_observation_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -266,6 +343,34 @@ async fn get_observation_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.obs_id, expect:: < String > ("\"hst-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_observation_sends_200_ok() {
+    let answer = Answer::GetObservation(
+        api::GetObservationResponse::Ok(
+            expect::<
+                golden_archive::models::Observation,
+            >("{\"collection\":\"a\",\"target\":\"example\",\"obsId\":\"example\"}"),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/observations/hst-0001")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_observation_sends_404_not_found() {
+    let answer = Answer::GetObservation(
+        api::GetObservationResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/observations/hst-0001")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_observation_rejects_obs_id_breaking_max_length() {

@@ -17,10 +17,12 @@ enum Call {
     Required(api::RequiredRequest),
     Sync(api::SyncRequest),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -33,28 +35,40 @@ impl Api for Recorder {
         request: api::OpenRequest,
     ) -> Result<api::OpenResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Open(request));
-        Err(rt::Error::not_implemented("open"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Open(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("open")),
+        }
     }
     async fn optional(
         &self,
         request: api::OptionalRequest,
     ) -> Result<api::OptionalResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Optional(request));
-        Err(rt::Error::not_implemented("optional"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Optional(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("optional")),
+        }
     }
     async fn required(
         &self,
         request: api::RequiredRequest,
     ) -> Result<api::RequiredResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Required(request));
-        Err(rt::Error::not_implemented("required"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Required(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("required")),
+        }
     }
     async fn sync(
         &self,
         request: api::SyncRequest,
     ) -> Result<api::SyncResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Sync(request));
-        Err(rt::Error::not_implemented("sync"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Sync(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("sync")),
+        }
     }
     fn authenticator(
         &self,
@@ -73,6 +87,41 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    Open(api::OpenResponse),
+    Optional(api::OptionalResponse),
+    Required(api::RequiredResponse),
+    Sync(api::SyncResponse),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = golden_auth::router(recorder.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -124,6 +173,17 @@ async fn open_reaches_the_service_with_typed_values() {
     assert!(matches!(call, Call::Open(_)), "another operation was called: {call:?}");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn open_sends_200_ok() {
+    let answer = Answer::Open(api::OpenResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/open")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn optional_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -145,6 +205,17 @@ async fn optional_reaches_the_service_with_typed_values() {
     assert!(matches!(call, Call::Optional(_)), "another operation was called: {call:?}");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn optional_sends_200_ok() {
+    let answer = Answer::Optional(api::OptionalResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/optional")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn required_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -164,6 +235,17 @@ async fn required_reaches_the_service_with_typed_values() {
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "required");
     let call = calls.remove(0);
     assert!(matches!(call, Call::Required(_)), "another operation was called: {call:?}");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn required_sends_200_ok() {
+    let answer = Answer::Required(api::RequiredResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/required")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn sync_reaches_the_service_with_typed_values() {
@@ -266,6 +348,17 @@ async fn sync_reaches_the_service_with_typed_values_as_a_multipart_post() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.id, Some(expect:: < String > ("\"example\"")));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn sync_sends_200_ok() {
+    let answer = Answer::Sync(api::SyncResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/sync?ID=example")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn sync_rejects_id_given_twice() {

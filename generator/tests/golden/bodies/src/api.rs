@@ -172,13 +172,26 @@ pub enum GetImageResponse {
     /// 200.
     /// The image.
     Ok(rt::Body),
+    /// 400.
+    /// The name is not one the archive knows.
+    BadRequest(String),
     /// Any 4xx status.
-    /// A client error.
+    /// Another client error.
     Status4xx {
         /// The status code to send.
         status: rt::http::StatusCode,
         /// The body.
         body: crate::models::Problem,
+    },
+    /// Any other status.
+    /// Any other failure; try again later.
+    Default {
+        /// The status code to send.
+        status: rt::http::StatusCode,
+        /// The body.
+        body: String,
+        /// The `retry-after` header.
+        retry_after: Option<i64>,
     },
 }
 impl IntoResponse for GetImageResponse {
@@ -187,8 +200,18 @@ impl IntoResponse for GetImageResponse {
             Self::Ok(body) => {
                 rt::response::body(rt::response::status(200u16), "image/fits", body)
             }
+            Self::BadRequest(body) => {
+                rt::response::text(rt::response::status(400u16), "text/plain", body)
+            }
             Self::Status4xx { status, body } => {
                 rt::response::json(status, "application/problem+json", &body)
+            }
+            Self::Default { status, body, retry_after } => {
+                let response = rt::response::text(status, "text/plain", body);
+                match retry_after {
+                    Some(value) => rt::response::header(response, "retry-after", value),
+                    None => response,
+                }
             }
         }
     }

@@ -18,10 +18,12 @@ enum Call {
     PutImage(api::PutImageRequest),
     GetImage(api::GetImageRequest),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -34,35 +36,50 @@ impl Api for Recorder {
         request: api::CreateJobRequest,
     ) -> Result<api::CreateJobResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::CreateJob(request));
-        Err(rt::Error::not_implemented("createJob"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::CreateJob(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("createJob")),
+        }
     }
     async fn upload(
         &self,
         request: api::UploadRequest,
     ) -> Result<api::UploadResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Upload(request));
-        Err(rt::Error::not_implemented("upload"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Upload(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("upload")),
+        }
     }
     async fn put_note(
         &self,
         request: api::PutNoteRequest,
     ) -> Result<api::PutNoteResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::PutNote(request));
-        Err(rt::Error::not_implemented("putNote"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::PutNote(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("putNote")),
+        }
     }
     async fn put_image(
         &self,
         request: api::PutImageRequest,
     ) -> Result<api::PutImageResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::PutImage(request));
-        Err(rt::Error::not_implemented("putImage"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::PutImage(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("putImage")),
+        }
     }
     async fn get_image(
         &self,
         request: api::GetImageRequest,
     ) -> Result<api::GetImageResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetImage(request));
-        Err(rt::Error::not_implemented("getImage"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetImage(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getImage")),
+        }
     }
 }
 /// Sends `request` through the router and returns the status and body.
@@ -74,6 +91,45 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    CreateJob(api::CreateJobResponse),
+    Upload(api::UploadResponse),
+    PutNote(api::PutNoteResponse),
+    PutImage(api::PutImageResponse),
+    GetImage(api::GetImageResponse),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = golden_bodies::router(recorder.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -128,6 +184,32 @@ async fn create_job_reaches_the_service_with_typed_values() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn create_job_sends_303_see_other() {
+    let answer = Answer::CreateJob(api::CreateJobResponse::SeeOther {
+        location: "example".to_owned(),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("RUNID=run-1&ID=a&ID=b&PHASE=RUN"))
+        .unwrap();
+    assert_answer(answer, request, 303u16, None, &[("location", "example")]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn create_job_sends_400_bad_request() {
+    let answer = Answer::CreateJob(
+        api::CreateJobResponse::BadRequest("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("RUNID=run-1&ID=a&ID=b&PHASE=RUN"))
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn upload_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -159,6 +241,21 @@ async fn upload_reaches_the_service_with_typed_values() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn upload_sends_204_no_content() {
+    let answer = Answer::Upload(api::UploadResponse::NoContent);
+    let request = Request::builder()
+        .method("POST")
+        .uri("/uploads")
+        .header("content-type", "multipart/form-data; boundary=BOUNDARY")
+        .body(
+            Body::from(
+                "--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file.bin\"\r\nContent-Type: application/octet-stream\r\n\r\nsome bytes\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--BOUNDARY--\r\n",
+            ),
+        )
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn put_note_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -181,6 +278,17 @@ async fn put_note_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.body, Some(expect:: < String > ("\"example\"")));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn put_note_sends_200_ok() {
+    let answer = Answer::PutNote(api::PutNoteResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("PUT")
+        .uri("/notes")
+        .header("content-type", "text/plain")
+        .body(Body::from("example"))
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/xml"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn put_image_reaches_the_service_with_typed_values() {
@@ -206,6 +314,17 @@ async fn put_image_reaches_the_service_with_typed_values() {
     };
     assert_eq!(request.name, expect:: < String > ("\"a\""));
     assert_eq!(request.body, rt::Bytes::from_static(b"example"));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn put_image_sends_201_created() {
+    let answer = Answer::PutImage(api::PutImageResponse::Created);
+    let request = Request::builder()
+        .method("PUT")
+        .uri("/images/a")
+        .header("content-type", "application/octet-stream")
+        .body(Body::from("example"))
+        .unwrap();
+    assert_answer(answer, request, 201u16, None, &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn put_image_rejects_name_breaking_pattern() {
@@ -245,4 +364,54 @@ async fn get_image_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.name, expect:: < String > ("\"m31\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_image_sends_200_ok() {
+    let answer = Answer::GetImage(api::GetImageResponse::Ok(rt::Body::from("example")));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/images/m31")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("image/fits"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_image_sends_400_bad_request() {
+    let answer = Answer::GetImage(
+        api::GetImageResponse::BadRequest("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/images/m31")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_image_sends_401_status4xx() {
+    let answer = Answer::GetImage(api::GetImageResponse::Status4xx {
+        status: rt::response::status(401u16),
+        body: expect::<golden_bodies::models::Problem>("{}"),
+    });
+    let request = Request::builder()
+        .method("GET")
+        .uri("/images/m31")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 401u16, Some("application/problem+json"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_image_sends_500_default() {
+    let answer = Answer::GetImage(api::GetImageResponse::Default {
+        status: rt::response::status(500u16),
+        body: "example".to_owned(),
+        retry_after: Some(expect::<i64>("1")),
+    });
+    let request = Request::builder()
+        .method("GET")
+        .uri("/images/m31")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 500u16, Some("text/plain"), &[("retry-after", "1")])
+        .await;
 }

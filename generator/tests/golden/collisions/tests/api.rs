@@ -31,10 +31,12 @@ enum Call {
     Submit(api::SubmitRequest),
     SubmitJob2(api::SubmitJob2Request),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -47,126 +49,180 @@ impl Api for Recorder {
         request: api::LinksRequest,
     ) -> Result<api::LinksResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Links(request));
-        Err(rt::Error::not_implemented("links"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Links(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("links")),
+        }
     }
     async fn links_request_2(
         &self,
         request: api::LinksRequest2Request,
     ) -> Result<api::LinksRequest2Response, rt::Error> {
         self.calls.lock().unwrap().push(Call::LinksRequest2(request));
-        Err(rt::Error::not_implemented("linksRequest"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::LinksRequest2(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("linksRequest")),
+        }
     }
     async fn router_2(
         &self,
         request: api::Router2Request,
     ) -> Result<api::Router2Response, rt::Error> {
         self.calls.lock().unwrap().push(Call::Router2(request));
-        Err(rt::Error::not_implemented("router"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Router2(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("router")),
+        }
     }
     async fn server_2(
         &self,
         request: api::Server2Request,
     ) -> Result<api::Server2Response, rt::Error> {
         self.calls.lock().unwrap().push(Call::Server2(request));
-        Err(rt::Error::not_implemented("server"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Server2(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("server")),
+        }
     }
     async fn authenticator_2(
         &self,
         request: api::Authenticator2Request,
     ) -> Result<api::Authenticator2Response, rt::Error> {
         self.calls.lock().unwrap().push(Call::Authenticator2(request));
-        Err(rt::Error::not_implemented("authenticator"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Authenticator2(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("authenticator")),
+        }
     }
     async fn service_2(
         &self,
         request: api::Service2Request,
     ) -> Result<api::Service2Response, rt::Error> {
         self.calls.lock().unwrap().push(Call::Service2(request));
-        Err(rt::Error::not_implemented("service"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Service2(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("service")),
+        }
     }
     async fn api(
         &self,
         request: api::ApiRequest,
     ) -> Result<api::ApiResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Api(request));
-        Err(rt::Error::not_implemented("Api"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Api(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("Api")),
+        }
     }
     async fn into_2(
         &self,
         request: api::Into2Request,
     ) -> Result<api::Into2Response, rt::Error> {
         self.calls.lock().unwrap().push(Call::Into2(request));
-        Err(rt::Error::not_implemented("into"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Into2(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("into")),
+        }
     }
     async fn new(
         &self,
         request: api::NewRequest,
     ) -> Result<api::NewResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::New(request));
-        Err(rt::Error::not_implemented("new"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::New(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("new")),
+        }
     }
     async fn next(
         &self,
         request: api::NextRequest,
     ) -> Result<api::NextResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Next(request));
-        Err(rt::Error::not_implemented("next"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Next(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("next")),
+        }
     }
     async fn default_2(
         &self,
         request: api::Default2Request,
     ) -> Result<api::Default2Response, rt::Error> {
         self.calls.lock().unwrap().push(Call::Default2(request));
-        Err(rt::Error::not_implemented("default"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Default2(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("default")),
+        }
     }
     async fn clone_2(
         &self,
         request: api::Clone2Request,
     ) -> Result<api::Clone2Response, rt::Error> {
         self.calls.lock().unwrap().push(Call::Clone2(request));
-        Err(rt::Error::not_implemented("clone"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Clone2(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("clone")),
+        }
     }
     async fn from_file(
         &self,
         request: api::FromFileRequest,
     ) -> Result<api::FromFileResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::FromFile(request));
-        Err(rt::Error::not_implemented("fromFile"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::FromFile(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("fromFile")),
+        }
     }
     async fn is_ready(
         &self,
         request: api::IsReadyRequest,
     ) -> Result<api::IsReadyResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::IsReady(request));
-        Err(rt::Error::not_implemented("isReady"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::IsReady(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("isReady")),
+        }
     }
     async fn to_text(
         &self,
         request: api::ToTextRequest,
     ) -> Result<api::ToTextResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::ToText(request));
-        Err(rt::Error::not_implemented("to_text"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::ToText(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("to_text")),
+        }
     }
     async fn result(
         &self,
         request: api::ResultRequest,
     ) -> Result<api::ResultResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Result(request));
-        Err(rt::Error::not_implemented("Result"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Result(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("Result")),
+        }
     }
     async fn submit(
         &self,
         request: api::SubmitRequest,
     ) -> Result<api::SubmitResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Submit(request));
-        Err(rt::Error::not_implemented("submit"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Submit(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("submit")),
+        }
     }
     async fn submit_job_2(
         &self,
         request: api::SubmitJob2Request,
     ) -> Result<api::SubmitJob2Response, rt::Error> {
         self.calls.lock().unwrap().push(Call::SubmitJob2(request));
-        Err(rt::Error::not_implemented("submitJob"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::SubmitJob2(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("submitJob")),
+        }
     }
     async fn submit_job(
         &self,
@@ -195,6 +251,58 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    Links(api::LinksResponse),
+    LinksRequest2(api::LinksRequest2Response),
+    Router2(api::Router2Response),
+    Server2(api::Server2Response),
+    Authenticator2(api::Authenticator2Response),
+    Service2(api::Service2Response),
+    Api(api::ApiResponse),
+    Into2(api::Into2Response),
+    New(api::NewResponse),
+    Next(api::NextResponse),
+    Default2(api::Default2Response),
+    Clone2(api::Clone2Response),
+    FromFile(api::FromFileResponse),
+    IsReady(api::IsReadyResponse),
+    ToText(api::ToTextResponse),
+    Result(api::ResultResponse),
+    Submit(api::SubmitResponse),
+    SubmitJob2(api::SubmitJob2Response),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = golden_collisions::router(recorder.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -249,6 +357,22 @@ async fn links_reaches_the_service_with_typed_values() {
     assert_eq!(request.parts2, Some(expect:: < i64 > ("3")));
     assert_eq!(request.base_url2, Some(expect:: < String > ("\"here\"")));
     assert_eq!(request.body2, Some(expect:: < String > ("\"b\"")));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_sends_200_ok() {
+    let answer = Answer::Links(
+        api::LinksResponse::Ok(
+            expect::<golden_collisions::models::LinksRequest2>("{\"id\":\"example\"}"),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here")
+        .header("authorization", "Bearer ivoagen-test")
+        .header("body", "b")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn links_requires_id() {
@@ -384,6 +508,21 @@ async fn links_request_2_reaches_the_service_with_typed_values() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_request_2_sends_200_ok() {
+    let answer = Answer::LinksRequest2(
+        api::LinksRequest2Response::Ok(
+            expect::<golden_collisions::models::Result2>("{}"),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/links-request")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn router_2_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -403,6 +542,17 @@ async fn router_2_reaches_the_service_with_typed_values() {
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "router");
     let call = calls.remove(0);
     assert!(matches!(call, Call::Router2(_)), "another operation was called: {call:?}");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn router_2_sends_204_no_content() {
+    let answer = Answer::Router2(api::Router2Response::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/router")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn server_2_reaches_the_service_with_typed_values() {
@@ -428,6 +578,18 @@ async fn server_2_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.body, expect:: < golden_collisions::models::Option2 > ("{}"));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn server_2_sends_204_no_content() {
+    let answer = Answer::Server2(api::Server2Response::NoContent);
+    let request = Request::builder()
+        .method("POST")
+        .uri("/server")
+        .header("authorization", "Bearer ivoagen-test")
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn server_2_rejects_body_name_breaking_min_length() {
@@ -487,6 +649,19 @@ async fn authenticator_2_reaches_the_service_with_typed_values() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn authenticator_2_sends_200_ok() {
+    let answer = Answer::Authenticator2(
+        api::Authenticator2Response::Ok("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/authenticator")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn service_2_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -506,6 +681,19 @@ async fn service_2_reaches_the_service_with_typed_values() {
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "service");
     let call = calls.remove(0);
     assert!(matches!(call, Call::Service2(_)), "another operation was called: {call:?}");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn service_2_sends_200_ok() {
+    let answer = Answer::Service2(
+        api::Service2Response::Ok(expect::<golden_collisions::models::Service>("{}")),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/service")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn api_reaches_the_service_with_typed_values() {
@@ -529,6 +717,19 @@ async fn api_reaches_the_service_with_typed_values() {
     assert!(matches!(call, Call::Api(_)), "another operation was called: {call:?}");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn api_sends_200_ok() {
+    let answer = Answer::Api(
+        api::ApiResponse::Ok(expect::<golden_collisions::models::Api2>("{}")),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/api")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn into_2_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -548,6 +749,17 @@ async fn into_2_reaches_the_service_with_typed_values() {
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "into");
     let call = calls.remove(0);
     assert!(matches!(call, Call::Into2(_)), "another operation was called: {call:?}");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn into_2_sends_204_no_content() {
+    let answer = Answer::Into2(api::Into2Response::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/into")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn new_reaches_the_service_with_typed_values() {
@@ -571,6 +783,17 @@ async fn new_reaches_the_service_with_typed_values() {
     assert!(matches!(call, Call::New(_)), "another operation was called: {call:?}");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn new_sends_204_no_content() {
+    let answer = Answer::New(api::NewResponse::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/new")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn next_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -590,6 +813,17 @@ async fn next_reaches_the_service_with_typed_values() {
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "next");
     let call = calls.remove(0);
     assert!(matches!(call, Call::Next(_)), "another operation was called: {call:?}");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn next_sends_204_no_content() {
+    let answer = Answer::Next(api::NextResponse::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/next")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn default_2_reaches_the_service_with_typed_values() {
@@ -613,6 +847,17 @@ async fn default_2_reaches_the_service_with_typed_values() {
     assert!(matches!(call, Call::Default2(_)), "another operation was called: {call:?}");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn default_2_sends_204_no_content() {
+    let answer = Answer::Default2(api::Default2Response::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/default")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn clone_2_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -632,6 +877,17 @@ async fn clone_2_reaches_the_service_with_typed_values() {
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "clone");
     let call = calls.remove(0);
     assert!(matches!(call, Call::Clone2(_)), "another operation was called: {call:?}");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn clone_2_sends_204_no_content() {
+    let answer = Answer::Clone2(api::Clone2Response::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/clone")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn from_file_reaches_the_service_with_typed_values() {
@@ -655,6 +911,17 @@ async fn from_file_reaches_the_service_with_typed_values() {
     assert!(matches!(call, Call::FromFile(_)), "another operation was called: {call:?}");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn from_file_sends_204_no_content() {
+    let answer = Answer::FromFile(api::FromFileResponse::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/from-file")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn is_ready_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -674,6 +941,17 @@ async fn is_ready_reaches_the_service_with_typed_values() {
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "isReady");
     let call = calls.remove(0);
     assert!(matches!(call, Call::IsReady(_)), "another operation was called: {call:?}");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn is_ready_sends_204_no_content() {
+    let answer = Answer::IsReady(api::IsReadyResponse::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/is-ready")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn to_text_reaches_the_service_with_typed_values() {
@@ -697,6 +975,17 @@ async fn to_text_reaches_the_service_with_typed_values() {
     assert!(matches!(call, Call::ToText(_)), "another operation was called: {call:?}");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn to_text_sends_204_no_content() {
+    let answer = Answer::ToText(api::ToTextResponse::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/to-text")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn result_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -716,6 +1005,19 @@ async fn result_reaches_the_service_with_typed_values() {
     assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "Result");
     let call = calls.remove(0);
     assert!(matches!(call, Call::Result(_)), "another operation was called: {call:?}");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn result_sends_200_ok() {
+    let answer = Answer::Result(
+        api::ResultResponse::Ok(expect::<golden_collisions::models::Box2>("{}")),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/result")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn submit_reaches_the_service_with_typed_values() {
@@ -740,6 +1042,17 @@ async fn submit_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.n, Some(expect:: < i64 > ("2")));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn submit_sends_200_ok() {
+    let answer = Answer::Submit(api::SubmitResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/submit?n=2")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn submit_rejects_n_breaking_minimum() {
@@ -795,4 +1108,15 @@ async fn submit_job_2_reaches_the_service_with_typed_values() {
     assert!(
         matches!(call, Call::SubmitJob2(_)), "another operation was called: {call:?}"
     );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn submit_job_2_sends_204_no_content() {
+    let answer = Answer::SubmitJob2(api::SubmitJob2Response::NoContent);
+    let request = Request::builder()
+        .method("GET")
+        .uri("/submit-job")
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 204u16, None, &[]).await;
 }

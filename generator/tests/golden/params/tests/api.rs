@@ -14,10 +14,12 @@ use std::sync::{Arc, Mutex};
 enum Call {
     GetItem(api::GetItemRequest),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -30,7 +32,10 @@ impl Api for Recorder {
         request: api::GetItemRequest,
     ) -> Result<api::GetItemResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetItem(request));
-        Err(rt::Error::not_implemented("getItem"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetItem(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getItem")),
+        }
     }
 }
 /// Sends `request` through the router and returns the status and body.
@@ -42,6 +47,41 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    GetItem(api::GetItemResponse),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = golden_params::router(recorder.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -113,6 +153,38 @@ async fn get_item_reaches_the_service_with_typed_values() {
         request.since, Some(expect:: < rt::chrono::DateTime < rt::chrono::Utc > >
         ("\"2024-05-06T07:08:09Z\""))
     );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_item_sends_200_ok() {
+    let answer = Answer::GetItem(
+        api::GetItemResponse::Ok(
+            expect::<golden_params::models::Item>("{\"id\":1,\"name\":\"example\"}"),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/items/42?limit=10&ratio=0.25&tag=red&tag=green&ids=1%2C2%2C3&filter%5Bcolor%5D=blue&filter%5Bsize%5D=3&order=desc&code=ABC&since=2024-05-06T07%3A08%3A09Z",
+        )
+        .header("x-request-id", "0b7c5d2e-8a4e-4d7a-9d43-5c1f2f6b8a11")
+        .header("cookie", "session=abc123")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_item_sends_404_not_found() {
+    let answer = Answer::GetItem(api::GetItemResponse::NotFound);
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/items/42?limit=10&ratio=0.25&tag=red&tag=green&ids=1%2C2%2C3&filter%5Bcolor%5D=blue&filter%5Bsize%5D=3&order=desc&code=ABC&since=2024-05-06T07%3A08%3A09Z",
+        )
+        .header("x-request-id", "0b7c5d2e-8a4e-4d7a-9d43-5c1f2f6b8a11")
+        .header("cookie", "session=abc123")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, None, &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_item_rejects_item_id_breaking_minimum() {

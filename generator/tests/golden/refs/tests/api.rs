@@ -14,10 +14,12 @@ use std::sync::{Arc, Mutex};
 enum Call {
     GetStar(api::GetStarRequest),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -30,7 +32,10 @@ impl Api for Recorder {
         request: api::GetStarRequest,
     ) -> Result<api::GetStarResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetStar(request));
-        Err(rt::Error::not_implemented("getStar"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetStar(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getStar")),
+        }
     }
 }
 /// Sends `request` through the router and returns the status and body.
@@ -39,6 +44,38 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    GetStar(api::GetStarResponse),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = golden_refs::router(recorder.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -85,6 +122,22 @@ async fn get_star_reaches_the_service_with_typed_values() {
     let call = calls.remove(0);
     let Call::GetStar(request) = call;
     assert_eq!(request.name, expect:: < String > ("\"Vega\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_star_sends_200_ok() {
+    let answer = Answer::GetStar(
+        api::GetStarResponse::Ok(
+            expect::<
+                golden_refs::models::Star2,
+            >("{\"name\":\"example\",\"position\":{\"ra\":0.0,\"dec\":-90.0}}"),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/stars/Vega")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_star_rejects_name_breaking_max_length() {

@@ -14,10 +14,12 @@ use std::sync::{Arc, Mutex};
 enum Call {
     CreateShape(api::CreateShapeRequest),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -30,7 +32,10 @@ impl Api for Recorder {
         request: api::CreateShapeRequest,
     ) -> Result<api::CreateShapeResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::CreateShape(request));
-        Err(rt::Error::not_implemented("createShape"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::CreateShape(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("createShape")),
+        }
     }
 }
 /// Sends `request` through the router and returns the status and body.
@@ -42,6 +47,41 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    CreateShape(api::CreateShapeResponse),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = golden_schemas::router(recorder.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -96,6 +136,29 @@ async fn create_shape_reaches_the_service_with_typed_values() {
         request.body, expect:: < golden_schemas::models::Drawing >
         ("{\"name\":\"sketch\",\"shapes\":[{\"kind\":\"circle\",\"radius\":2.5},{\"kind\":\"square\",\"side\":3}],\"origin\":[0.5,-1.5],\"labels\":{\"a\":1,\"b\":2},\"status\":\"draft\",\"priority\":2,\"note\":null,\"version\":1,\"created\":\"2024-01-02T03:04:05Z\",\"day\":\"2024-01-02\",\"owner\":\"3fa85f64-5717-4562-b3fc-2c963f66afa6\",\"tree\":{\"value\":1,\"children\":[{\"value\":2,\"children\":[]}]},\"anything\":[1,\"two\"],\"either\":7}")
     );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn create_shape_sends_201_created() {
+    let answer = Answer::CreateShape(
+        api::CreateShapeResponse::Created(
+            expect::<
+                golden_schemas::models::Drawing,
+            >(
+                "{\"name\":\"example\",\"shapes\":[{\"kind\":\"circle\",\"radius\":0.5}],\"version\":1}",
+            ),
+        ),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/shapes")
+        .header("content-type", "application/json")
+        .body(
+            Body::from(
+                "{\"name\":\"sketch\",\"shapes\":[{\"kind\":\"circle\",\"radius\":2.5},{\"kind\":\"square\",\"side\":3}],\"origin\":[0.5,-1.5],\"labels\":{\"a\":1,\"b\":2},\"status\":\"draft\",\"priority\":2,\"note\":null,\"version\":1,\"created\":\"2024-01-02T03:04:05Z\",\"day\":\"2024-01-02\",\"owner\":\"3fa85f64-5717-4562-b3fc-2c963f66afa6\",\"tree\":{\"value\":1,\"children\":[{\"value\":2,\"children\":[]}]},\"anything\":[1,\"two\"],\"either\":7}",
+            ),
+        )
+        .unwrap();
+    assert_answer(answer, request, 201u16, Some("application/json"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn create_shape_rejects_body_name_breaking_max_length() {

@@ -15,10 +15,12 @@ enum Call {
     Links(api::LinksRequest),
     LinksByForm(api::LinksByFormRequest),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -31,14 +33,20 @@ impl Api for Recorder {
         request: api::LinksRequest,
     ) -> Result<api::LinksResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::Links(request));
-        Err(rt::Error::not_implemented("links"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::Links(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("links")),
+        }
     }
     async fn links_by_form(
         &self,
         request: api::LinksByFormRequest,
     ) -> Result<api::LinksByFormResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::LinksByForm(request));
-        Err(rt::Error::not_implemented("linksByForm"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::LinksByForm(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("linksByForm")),
+        }
     }
 }
 /// Sends `request` through the router and returns the status and body.
@@ -50,6 +58,42 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    Links(api::LinksResponse),
+    LinksByForm(api::LinksByFormResponse),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = golden_standards::router(recorder.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -134,6 +178,23 @@ async fn links_reaches_the_service_with_typed_values_with_names_in_any_case() {
     assert_eq!(request.id, Some(expect:: < Vec < String > > ("[\"ds-1\"]")));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_sends_200_ok() {
+    let answer = Answer::Links(api::LinksResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/links?ID=ds-1")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(
+            answer,
+            request,
+            200u16,
+            Some("application/x-votable+xml;content=datalink"),
+            &[],
+        )
+        .await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn links_rejects_an_item_of_id_breaking_min_length() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -174,6 +235,24 @@ async fn links_by_form_reaches_the_service_with_typed_values() {
         request.body, expect:: < golden_standards::models::LinksByFormBody >
         ("{\"ID\":\"example\"}")
     );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_by_form_sends_200_ok() {
+    let answer = Answer::LinksByForm(api::LinksByFormResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("POST")
+        .uri("/links")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("ID=example"))
+        .unwrap();
+    assert_answer(
+            answer,
+            request,
+            200u16,
+            Some("application/x-votable+xml;content=datalink"),
+            &[],
+        )
+        .await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn capabilities_answers_the_vosi_document() {

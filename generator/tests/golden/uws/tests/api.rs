@@ -30,10 +30,12 @@ enum Call {
     PostJobParameters(api::PostJobParametersRequest),
     GetJobOwner(api::GetJobOwnerRequest),
 }
-/// A service that records every call and answers 501.
+/// A service that records every call and answers 501, or the answer it is given.
 #[derive(Clone, Default)]
 struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// What to send instead of 501.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 impl Recorder {
     fn take(&self) -> Vec<Call> {
@@ -46,119 +48,170 @@ impl Api for Recorder {
         request: api::ListJobsRequest,
     ) -> Result<api::ListJobsResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::ListJobs(request));
-        Err(rt::Error::not_implemented("listJobs"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::ListJobs(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("listJobs")),
+        }
     }
     async fn create_job(
         &self,
         request: api::CreateJobRequest,
     ) -> Result<api::CreateJobResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::CreateJob(request));
-        Err(rt::Error::not_implemented("createJob"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::CreateJob(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("createJob")),
+        }
     }
     async fn get_job(
         &self,
         request: api::GetJobRequest,
     ) -> Result<api::GetJobResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetJob(request));
-        Err(rt::Error::not_implemented("getJob"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetJob(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getJob")),
+        }
     }
     async fn post_job(
         &self,
         request: api::PostJobRequest,
     ) -> Result<api::PostJobResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::PostJob(request));
-        Err(rt::Error::not_implemented("postJob"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::PostJob(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("postJob")),
+        }
     }
     async fn delete_job(
         &self,
         request: api::DeleteJobRequest,
     ) -> Result<api::DeleteJobResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::DeleteJob(request));
-        Err(rt::Error::not_implemented("deleteJob"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::DeleteJob(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("deleteJob")),
+        }
     }
     async fn get_job_phase(
         &self,
         request: api::GetJobPhaseRequest,
     ) -> Result<api::GetJobPhaseResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetJobPhase(request));
-        Err(rt::Error::not_implemented("getJobPhase"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetJobPhase(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getJobPhase")),
+        }
     }
     async fn post_job_phase(
         &self,
         request: api::PostJobPhaseRequest,
     ) -> Result<api::PostJobPhaseResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::PostJobPhase(request));
-        Err(rt::Error::not_implemented("postJobPhase"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::PostJobPhase(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("postJobPhase")),
+        }
     }
     async fn get_job_execution_duration(
         &self,
         request: api::GetJobExecutionDurationRequest,
     ) -> Result<api::GetJobExecutionDurationResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetJobExecutionDuration(request));
-        Err(rt::Error::not_implemented("getJobExecutionDuration"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetJobExecutionDuration(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getJobExecutionDuration")),
+        }
     }
     async fn post_job_execution_duration(
         &self,
         request: api::PostJobExecutionDurationRequest,
     ) -> Result<api::PostJobExecutionDurationResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::PostJobExecutionDuration(request));
-        Err(rt::Error::not_implemented("postJobExecutionDuration"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::PostJobExecutionDuration(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("postJobExecutionDuration")),
+        }
     }
     async fn get_job_destruction(
         &self,
         request: api::GetJobDestructionRequest,
     ) -> Result<api::GetJobDestructionResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetJobDestruction(request));
-        Err(rt::Error::not_implemented("getJobDestruction"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetJobDestruction(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getJobDestruction")),
+        }
     }
     async fn post_job_destruction(
         &self,
         request: api::PostJobDestructionRequest,
     ) -> Result<api::PostJobDestructionResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::PostJobDestruction(request));
-        Err(rt::Error::not_implemented("postJobDestruction"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::PostJobDestruction(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("postJobDestruction")),
+        }
     }
     async fn get_job_quote(
         &self,
         request: api::GetJobQuoteRequest,
     ) -> Result<api::GetJobQuoteResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetJobQuote(request));
-        Err(rt::Error::not_implemented("getJobQuote"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetJobQuote(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getJobQuote")),
+        }
     }
     async fn get_job_error(
         &self,
         request: api::GetJobErrorRequest,
     ) -> Result<api::GetJobErrorResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetJobError(request));
-        Err(rt::Error::not_implemented("getJobError"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetJobError(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getJobError")),
+        }
     }
     async fn get_job_results(
         &self,
         request: api::GetJobResultsRequest,
     ) -> Result<api::GetJobResultsResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetJobResults(request));
-        Err(rt::Error::not_implemented("getJobResults"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetJobResults(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getJobResults")),
+        }
     }
     async fn get_job_parameters(
         &self,
         request: api::GetJobParametersRequest,
     ) -> Result<api::GetJobParametersResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetJobParameters(request));
-        Err(rt::Error::not_implemented("getJobParameters"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetJobParameters(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getJobParameters")),
+        }
     }
     async fn post_job_parameters(
         &self,
         request: api::PostJobParametersRequest,
     ) -> Result<api::PostJobParametersResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::PostJobParameters(request));
-        Err(rt::Error::not_implemented("postJobParameters"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::PostJobParameters(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("postJobParameters")),
+        }
     }
     async fn get_job_owner(
         &self,
         request: api::GetJobOwnerRequest,
     ) -> Result<api::GetJobOwnerResponse, rt::Error> {
         self.calls.lock().unwrap().push(Call::GetJobOwner(request));
-        Err(rt::Error::not_implemented("getJobOwner"))
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetJobOwner(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getJobOwner")),
+        }
     }
 }
 /// Sends `request` through the router and returns the status and body.
@@ -167,6 +220,54 @@ async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u
     let status = response.status();
     let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
     (status, body.to_vec())
+}
+/// A response the recorder sends instead of 501, once.
+enum Answer {
+    ListJobs(api::ListJobsResponse),
+    CreateJob(api::CreateJobResponse),
+    GetJob(api::GetJobResponse),
+    PostJob(api::PostJobResponse),
+    DeleteJob(api::DeleteJobResponse),
+    GetJobPhase(api::GetJobPhaseResponse),
+    PostJobPhase(api::PostJobPhaseResponse),
+    GetJobExecutionDuration(api::GetJobExecutionDurationResponse),
+    PostJobExecutionDuration(api::PostJobExecutionDurationResponse),
+    GetJobDestruction(api::GetJobDestructionResponse),
+    PostJobDestruction(api::PostJobDestructionResponse),
+    GetJobQuote(api::GetJobQuoteResponse),
+    GetJobError(api::GetJobErrorResponse),
+    GetJobResults(api::GetJobResultsResponse),
+    GetJobParameters(api::GetJobParametersResponse),
+    PostJobParameters(api::PostJobParametersResponse),
+    GetJobOwner(api::GetJobOwnerResponse),
+}
+impl Recorder {
+    fn answering(answer: Answer) -> Self {
+        let recorder = Recorder::default();
+        *recorder.answer.lock().unwrap() = Some(answer);
+        recorder
+    }
+}
+/// Sends `request` to a service that answers `answer` and asserts what reaches the
+/// client: `status`, the `content-type` (none for an empty body) and `headers`.
+async fn assert_answer(
+    answer: Answer,
+    request: Request<Body>,
+    status: u16,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+) {
+    let recorder = Recorder::answering(answer);
+    let response = golden_uws::router(recorder.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), status);
+    let sent = |name: &str| {
+        response.headers().get(name).map(|value| value.to_str().unwrap())
+    };
+    assert_eq!(sent("content-type"), content_type);
+    for &(name, value) in headers {
+        assert_eq!(sent(name), Some(value), "the `{name}` header");
+    }
+    assert_eq!(recorder.take().len(), 1, "the service was not called exactly once");
 }
 /// The value a JSON text stands for, as the service should receive it.
 fn expect<T: rt::serde::de::DeserializeOwned>(json: &str) -> T {
@@ -223,6 +324,32 @@ async fn list_jobs_reaches_the_service_with_typed_values() {
         ("\"2024-01-02T03:04:05Z\""))
     );
     assert_eq!(request.last, Some(expect:: < i64 > ("1")));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_jobs_sends_200_ok() {
+    let answer = Answer::ListJobs(
+        api::ListJobsResponse::Ok(
+            expect::<golden_uws::models::Jobs>("{\"version\":\"1.1\"}"),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs?PHASE=PENDING&AFTER=2024-01-02T03%3A04%3A05Z&LAST=1")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/xml"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn list_jobs_sends_400_bad_request() {
+    let answer = Answer::ListJobs(
+        api::ListJobsResponse::BadRequest("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs?PHASE=PENDING&AFTER=2024-01-02T03%3A04%3A05Z&LAST=1")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn list_jobs_rejects_an_item_of_phase_breaking_enum() {
@@ -313,6 +440,60 @@ async fn create_job_reaches_the_service_with_typed_values() {
     assert_eq!(request.body, expect:: < golden_uws::models::JobParameters > ("{}"));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn create_job_sends_303_see_other() {
+    let answer = Answer::CreateJob(api::CreateJobResponse::SeeOther {
+        location: "example".to_owned(),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 303u16, None, &[("location", "example")]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn create_job_sends_400_bad_request() {
+    let answer = Answer::CreateJob(
+        api::CreateJobResponse::BadRequest("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn create_job_sends_403_forbidden() {
+    let answer = Answer::CreateJob(
+        api::CreateJobResponse::Forbidden("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 403u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn create_job_sends_429_too_many_requests() {
+    let answer = Answer::CreateJob(api::CreateJobResponse::TooManyRequests {
+        body: "example".to_owned(),
+        retry_after: expect::<i64>("1"),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 429u16, Some("text/plain"), &[("retry-after", "1")])
+        .await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_reaches_the_service_with_typed_values() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -339,6 +520,44 @@ async fn get_job_reaches_the_service_with_typed_values() {
         request.phase, Some(expect:: < golden_uws::models::ExecutionPhase >
         ("\"PENDING\""))
     );
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_sends_200_ok() {
+    let answer = Answer::GetJob(
+        api::GetJobResponse::Ok(
+            expect::<
+                golden_uws::models::Job,
+            >(
+                "{\"version\":\"1.1\",\"jobId\":\"example\",\"phase\":\"PENDING\",\"creationTime\":\"2024-01-02T03:04:05Z\",\"executionDuration\":0,\"results\":{}}",
+            ),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001?WAIT=-1&PHASE=PENDING")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/xml"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_sends_400_bad_request() {
+    let answer = Answer::GetJob(api::GetJobResponse::BadRequest("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001?WAIT=-1&PHASE=PENDING")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_sends_404_not_found() {
+    let answer = Answer::GetJob(api::GetJobResponse::NotFound("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001?WAIT=-1&PHASE=PENDING")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_rejects_job_id_breaking_pattern() {
@@ -444,6 +663,41 @@ async fn post_job_reaches_the_service_with_typed_values() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_sends_303_see_other() {
+    let answer = Answer::PostJob(api::PostJobResponse::SeeOther {
+        location: "example".to_owned(),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("ACTION=DELETE"))
+        .unwrap();
+    assert_answer(answer, request, 303u16, None, &[("location", "example")]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_sends_400_bad_request() {
+    let answer = Answer::PostJob(api::PostJobResponse::BadRequest("example".to_owned()));
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("ACTION=DELETE"))
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_sends_404_not_found() {
+    let answer = Answer::PostJob(api::PostJobResponse::NotFound("example".to_owned()));
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("ACTION=DELETE"))
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn post_job_rejects_job_id_breaking_pattern() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -483,6 +737,30 @@ async fn delete_job_reaches_the_service_with_typed_values() {
     assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn delete_job_sends_303_see_other() {
+    let answer = Answer::DeleteJob(api::DeleteJobResponse::SeeOther {
+        location: "example".to_owned(),
+    });
+    let request = Request::builder()
+        .method("DELETE")
+        .uri("/jobs/j-0001")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 303u16, None, &[("location", "example")]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn delete_job_sends_404_not_found() {
+    let answer = Answer::DeleteJob(
+        api::DeleteJobResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("DELETE")
+        .uri("/jobs/j-0001")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn delete_job_rejects_job_id_breaking_pattern() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -519,6 +797,28 @@ async fn get_job_phase_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_phase_sends_200_ok() {
+    let answer = Answer::GetJobPhase(api::GetJobPhaseResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/phase")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_phase_sends_404_not_found() {
+    let answer = Answer::GetJobPhase(
+        api::GetJobPhaseResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/phase")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_phase_rejects_job_id_breaking_pattern() {
@@ -564,6 +864,58 @@ async fn post_job_phase_reaches_the_service_with_typed_values() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_phase_sends_303_see_other() {
+    let answer = Answer::PostJobPhase(api::PostJobPhaseResponse::SeeOther {
+        location: "example".to_owned(),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/phase")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("PHASE=RUN"))
+        .unwrap();
+    assert_answer(answer, request, 303u16, None, &[("location", "example")]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_phase_sends_400_bad_request() {
+    let answer = Answer::PostJobPhase(
+        api::PostJobPhaseResponse::BadRequest("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/phase")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("PHASE=RUN"))
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_phase_sends_403_forbidden() {
+    let answer = Answer::PostJobPhase(
+        api::PostJobPhaseResponse::Forbidden("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/phase")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("PHASE=RUN"))
+        .unwrap();
+    assert_answer(answer, request, 403u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_phase_sends_404_not_found() {
+    let answer = Answer::PostJobPhase(
+        api::PostJobPhaseResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/phase")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("PHASE=RUN"))
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn post_job_phase_rejects_job_id_breaking_pattern() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -603,6 +955,30 @@ async fn get_job_execution_duration_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_execution_duration_sends_200_ok() {
+    let answer = Answer::GetJobExecutionDuration(
+        api::GetJobExecutionDurationResponse::Ok("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/executionduration")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_execution_duration_sends_404_not_found() {
+    let answer = Answer::GetJobExecutionDuration(
+        api::GetJobExecutionDurationResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/executionduration")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_execution_duration_rejects_job_id_breaking_pattern() {
@@ -650,6 +1026,58 @@ async fn post_job_execution_duration_reaches_the_service_with_typed_values() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_execution_duration_sends_303_see_other() {
+    let answer = Answer::PostJobExecutionDuration(api::PostJobExecutionDurationResponse::SeeOther {
+        location: "example".to_owned(),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/executionduration")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("EXECUTIONDURATION=0"))
+        .unwrap();
+    assert_answer(answer, request, 303u16, None, &[("location", "example")]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_execution_duration_sends_400_bad_request() {
+    let answer = Answer::PostJobExecutionDuration(
+        api::PostJobExecutionDurationResponse::BadRequest("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/executionduration")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("EXECUTIONDURATION=0"))
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_execution_duration_sends_403_forbidden() {
+    let answer = Answer::PostJobExecutionDuration(
+        api::PostJobExecutionDurationResponse::Forbidden("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/executionduration")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("EXECUTIONDURATION=0"))
+        .unwrap();
+    assert_answer(answer, request, 403u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_execution_duration_sends_404_not_found() {
+    let answer = Answer::PostJobExecutionDuration(
+        api::PostJobExecutionDurationResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/executionduration")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("EXECUTIONDURATION=0"))
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn post_job_execution_duration_rejects_job_id_breaking_pattern() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -687,6 +1115,30 @@ async fn get_job_destruction_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_destruction_sends_200_ok() {
+    let answer = Answer::GetJobDestruction(
+        api::GetJobDestructionResponse::Ok("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/destruction")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_destruction_sends_404_not_found() {
+    let answer = Answer::GetJobDestruction(
+        api::GetJobDestructionResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/destruction")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_destruction_rejects_job_id_breaking_pattern() {
@@ -732,6 +1184,45 @@ async fn post_job_destruction_reaches_the_service_with_typed_values() {
     );
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_destruction_sends_303_see_other() {
+    let answer = Answer::PostJobDestruction(api::PostJobDestructionResponse::SeeOther {
+        location: "example".to_owned(),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/destruction")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("DESTRUCTION=2024-01-02T03%3A04%3A05Z"))
+        .unwrap();
+    assert_answer(answer, request, 303u16, None, &[("location", "example")]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_destruction_sends_400_bad_request() {
+    let answer = Answer::PostJobDestruction(
+        api::PostJobDestructionResponse::BadRequest("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/destruction")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("DESTRUCTION=2024-01-02T03%3A04%3A05Z"))
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_destruction_sends_404_not_found() {
+    let answer = Answer::PostJobDestruction(
+        api::PostJobDestructionResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/destruction")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("DESTRUCTION=2024-01-02T03%3A04%3A05Z"))
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn post_job_destruction_rejects_job_id_breaking_pattern() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -769,6 +1260,28 @@ async fn get_job_quote_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_quote_sends_200_ok() {
+    let answer = Answer::GetJobQuote(api::GetJobQuoteResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/quote")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_quote_sends_404_not_found() {
+    let answer = Answer::GetJobQuote(
+        api::GetJobQuoteResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/quote")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_quote_rejects_job_id_breaking_pattern() {
@@ -809,6 +1322,28 @@ async fn get_job_error_reaches_the_service_with_typed_values() {
     assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_error_sends_200_ok() {
+    let answer = Answer::GetJobError(api::GetJobErrorResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/error")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_error_sends_404_not_found() {
+    let answer = Answer::GetJobError(
+        api::GetJobErrorResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/error")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_error_rejects_job_id_breaking_pattern() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -847,6 +1382,30 @@ async fn get_job_results_reaches_the_service_with_typed_values() {
     assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_results_sends_200_ok() {
+    let answer = Answer::GetJobResults(
+        api::GetJobResultsResponse::Ok(expect::<golden_uws::models::Results>("{}")),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/results")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/xml"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_results_sends_404_not_found() {
+    let answer = Answer::GetJobResults(
+        api::GetJobResultsResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/results")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_results_rejects_job_id_breaking_pattern() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -883,6 +1442,30 @@ async fn get_job_parameters_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_parameters_sends_200_ok() {
+    let answer = Answer::GetJobParameters(
+        api::GetJobParametersResponse::Ok(expect::<golden_uws::models::Parameters>("{}")),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/parameters")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/xml"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_parameters_sends_404_not_found() {
+    let answer = Answer::GetJobParameters(
+        api::GetJobParametersResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/parameters")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_parameters_rejects_job_id_breaking_pattern() {
@@ -925,6 +1508,58 @@ async fn post_job_parameters_reaches_the_service_with_typed_values() {
     assert_eq!(request.body, expect:: < golden_uws::models::JobParameters > ("{}"));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_parameters_sends_303_see_other() {
+    let answer = Answer::PostJobParameters(api::PostJobParametersResponse::SeeOther {
+        location: "example".to_owned(),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/parameters")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 303u16, None, &[("location", "example")]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_parameters_sends_400_bad_request() {
+    let answer = Answer::PostJobParameters(
+        api::PostJobParametersResponse::BadRequest("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/parameters")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_parameters_sends_403_forbidden() {
+    let answer = Answer::PostJobParameters(
+        api::PostJobParametersResponse::Forbidden("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/parameters")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 403u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_parameters_sends_404_not_found() {
+    let answer = Answer::PostJobParameters(
+        api::PostJobParametersResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/parameters")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn post_job_parameters_rejects_job_id_breaking_pattern() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -962,6 +1597,28 @@ async fn get_job_owner_reaches_the_service_with_typed_values() {
         panic!("another operation was called: {call:?}")
     };
     assert_eq!(request.job_id, expect:: < String > ("\"j-0001\""));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_owner_sends_200_ok() {
+    let answer = Answer::GetJobOwner(api::GetJobOwnerResponse::Ok("example".to_owned()));
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/owner")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_job_owner_sends_404_not_found() {
+    let answer = Answer::GetJobOwner(
+        api::GetJobOwnerResponse::NotFound("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/jobs/j-0001/owner")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn get_job_owner_rejects_job_id_breaking_pattern() {
