@@ -476,6 +476,7 @@ mod tests {
             kind: TypeKind::StringEnum { variants: ["radio", "optical"].map(|v| Variant { name: v.into(), api_name: v.into() }).into() },
             span: Span::start_of(FileId::ROOT),
             xml: None,
+            reachable: false,
         };
         Api {
             title: "t".into(),

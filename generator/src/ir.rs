@@ -110,6 +110,10 @@ pub struct TypeDef {
     pub span: Span,
     /// The schema's `xml` object, if it has one.
     pub xml: Option<Xml>,
+    /// Whether an operation the service implements can reach it (through its parameters, body,
+    /// responses and response headers, transitively), so that `models.rs` holds it. The others,
+    /// the UWS and VOSI documents the runtime writes itself, are lowered but not emitted.
+    pub reachable: bool,
 }
 
 /// An OpenAPI `xml` object (name, namespace, prefix, attribute, wrapped), plus `x-ivoa-text`:
@@ -252,6 +256,29 @@ impl Ty {
     /// Whether values of this type are numbers.
     pub fn is_number(&self) -> bool {
         matches!(self, Ty::I32 | Ty::I64 | Ty::F32 | Ty::F64)
+    }
+
+    /// The named type this refers to, through `Vec`, maps and `Option`.
+    pub fn named(&self) -> Option<TypeId> {
+        match self {
+            Ty::Named(id) => Some(*id),
+            Ty::Vec(inner) | Ty::Map(inner) | Ty::Option(inner) => inner.named(),
+            _ => None,
+        }
+    }
+}
+
+impl TypeKind {
+    /// The types a value of this kind holds directly: fields and additional properties,
+    /// alternatives, positions, the wrapped type.
+    pub fn parts(&self) -> Vec<&Ty> {
+        match self {
+            TypeKind::Struct { fields, additional, .. } => fields.iter().map(|f| &f.ty).chain(additional).collect(),
+            TypeKind::Union { variants, .. } => variants.iter().map(|v| &v.ty).collect(),
+            TypeKind::Tuple(tys) => tys.iter().collect(),
+            TypeKind::Newtype(ty) => vec![ty],
+            TypeKind::StringEnum { .. } => Vec::new(),
+        }
     }
 }
 

@@ -73,7 +73,7 @@ enum Space {
 }
 
 /// The types and traits of Rust's prelude: a model of the same name would shadow it for every
-/// user of `models` (generated code itself names them by absolute paths).
+/// user of `models`, generated code included, which names them plainly (`Option`, `String`).
 const PRELUDE: &[&str] = &[
     "Option", "Result", "Box", "Vec", "String", "ToString", "ToOwned", "Clone", "Copy", "Default", "Drop", "Send",
     "Sync", "Sized", "Unpin", "Fn", "FnMut", "FnOnce", "AsRef", "AsMut", "From", "Into", "TryFrom", "TryInto",
@@ -107,7 +107,6 @@ const RESERVED: &[(Space, &str, &str)] = &[
     (Space::Value, "gate", "a function of `server.rs`"),
     (Space::Value, "rt", "an import of `server.rs`"),
     (Space::Value, "routing", "an import of `server.rs`"),
-    (Space::Value, "drop", "a prelude function `server.rs` calls"),
     (Space::Value, "service", "a variable of `shared_router`"),
     (Space::Value, "base_path", "a variable of `shared_router`"),
     (Space::Value, "policy", "a variable of `shared_router`"),

@@ -17,18 +17,18 @@ fn response_ident(op: &Operation) -> syn::Ident {
 /// The Rust type of a parameter's field in the request struct.
 pub fn param_ty(rust: &Rust, p: &Param) -> TokenStream {
     let ty = rust.ty(&p.ty);
-    if p.always_present() { ty } else { rust.option(ty) }
+    if p.always_present() { ty } else { quote!(Option<#ty>) }
 }
 
 /// The Rust type of the request body field.
 pub fn body_ty(rust: &Rust, body: &RequestBody) -> TokenStream {
     let ty = rust.ty(&body.ty);
-    if body.required { ty } else { rust.option(ty) }
+    if body.required { ty } else { quote!(Option<#ty>) }
 }
 
 /// The `api` module.
 pub fn api_module(api: &Api) -> TokenStream {
-    let rust = Rust::new(api, false);
+    let rust = Rust::new(api);
     let title_doc = format!(" The operations of {}.", api.title);
     let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
     let methods = served.iter().map(|op| {
@@ -196,7 +196,7 @@ fn response_variant(rust: &Rust, r: &Response) -> TokenStream {
     for h in &r.headers {
         let hname = ident(&h.name);
         let ty = rust.ty(&h.ty);
-        let ty = if h.required { ty } else { rust.option(ty) };
+        let ty = if h.required { ty } else { quote!(Option<#ty>) };
         let hdoc = format!(" The `{}` header.", h.api_name);
         fields.push(quote!(#[doc = #hdoc] #hname: #ty,));
     }

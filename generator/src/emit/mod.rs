@@ -134,7 +134,7 @@ pub fn emit(api: &Api, options: &Options) -> Result<BTreeMap<String, File>, Stri
     };
     let lib_doc = format!("//! {} {}, generated from its OpenAPI description.\n//!\n//! [`api::Api`] is the trait the service implements (in `service.rs`, which is yours);\n//! [`server`] serves it (what `main` runs), [`router`] its operations alone.\n", api.title, api.version);
     files.insert("src/lib.rs".into(), generated(format!("{rust_header}{lib_doc}{}", unparse(strip_doc_attr(lib))?)));
-    let mut models = rust::Rust::new(api, true);
+    let mut models = rust::Rust::new(api);
     let models_tokens = models.models();
     files.insert(
         "src/models.rs".into(),

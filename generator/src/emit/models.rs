@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 impl Rust<'_> {
     /// The `models` module: one item per named type an operation of the `Api` trait can reach.
     pub fn models(&mut self) -> TokenStream {
-        let emitted: Vec<usize> = self.emitted.iter().copied().collect();
-        let mut items: Vec<TokenStream> = emitted.into_iter().map(|i| self.model(i)).collect();
+        let reachable: Vec<usize> = self.api.types.iter().enumerate().filter(|(_, def)| def.reachable).map(|(i, _)| i).collect();
+        let mut items: Vec<TokenStream> = reachable.into_iter().map(|i| self.model(i)).collect();
         items.extend(self.xml_impls());
         let statics = self.pattern_statics();
         if items.is_empty() {
@@ -29,8 +29,6 @@ impl Rust<'_> {
         let doc = doc_attrs(def.doc.as_deref());
         let serde_crate = quote!(#[serde(crate = "ivoagen_runtime::codegen::serde")]);
         let derive_data = quote!(#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]);
-        let result = self.result();
-        let string = self.string();
         match &def.kind {
             TypeKind::Struct { fields, additional, deny_unknown } => {
                 let mut members = Vec::new();
@@ -45,17 +43,19 @@ impl Rust<'_> {
                     let ty = if f.boxed {
                         match &f.ty {
                             Ty::Option(inner) => {
-                                let boxed = self.boxed(self.ty(inner));
-                                self.option(boxed)
+                                let inner = self.ty(inner);
+                                quote!(Option<Box<#inner>>)
                             }
-                            other => self.boxed(self.ty(other)),
+                            other => {
+                                let inner = self.ty(other);
+                                quote!(Box<#inner>)
+                            }
                         }
                     } else {
                         self.ty(&f.ty)
                     };
                     if !f.required && matches!(f.ty, Ty::Option(_)) {
-                        let skip = if self.absolute { "::std::option::Option::is_none" } else { "Option::is_none" };
-                        attrs.push(quote!(default, skip_serializing_if = #skip));
+                        attrs.push(quote!(default, skip_serializing_if = "Option::is_none"));
                     }
                     let serde = if attrs.is_empty() { quote!() } else { quote!(#[serde(#(#attrs),*)]) };
                     let fdoc = doc_attrs(f.doc.as_deref());
@@ -77,7 +77,7 @@ impl Rust<'_> {
                     members.push(quote! {
                         /// Properties not named above.
                         #[serde(flatten)]
-                        pub additional_properties: ::std::collections::BTreeMap<#string, #value>,
+                        pub additional_properties: ::std::collections::BTreeMap<String, #value>,
                     });
                 } else if *deny_unknown {
                     container.push(quote!(deny_unknown_fields));
@@ -90,7 +90,7 @@ impl Rust<'_> {
                     pub struct #name { #(#members)* }
 
                     impl rt::Validate for #name {
-                        fn validate(&self, #path_arg: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
+                        fn validate(&self, #path_arg: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
                             #(#checks)*
                             Ok(())
                         }
@@ -120,9 +120,9 @@ impl Rust<'_> {
                     }
 
                     impl ::std::str::FromStr for #name {
-                        type Err = #string;
+                        type Err = String;
 
-                        fn from_str(value: &str) -> #result<Self, Self::Err> {
+                        fn from_str(value: &str) -> Result<Self, Self::Err> {
                             match value {
                                 #(#wire => Ok(Self::#names),)*
                                 _ => Err(format!(#expected)),
@@ -133,13 +133,13 @@ impl Rust<'_> {
                     impl rt::FromParam for #name {
                         const RULE: &'static str = "enum";
 
-                        fn from_param(value: &str) -> #result<Self, #string> {
+                        fn from_param(value: &str) -> Result<Self, String> {
                             value.parse()
                         }
                     }
 
                     impl rt::Validate for #name {
-                        fn validate(&self, _path: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
+                        fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
                             Ok(())
                         }
                     }
@@ -157,7 +157,7 @@ impl Rust<'_> {
                 let names: Vec<_> = variants.iter().map(|v| ident(&v.name)).collect();
                 let validate = quote! {
                     impl rt::Validate for #name {
-                        fn validate(&self, path: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
+                        fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
                             match self { #(Self::#names(value) => rt::Validate::validate(value, path),)* }
                         }
                     }
@@ -180,7 +180,7 @@ impl Rust<'_> {
                             pub enum #name { #(#arms)* }
 
                             impl<'de> rt::serde::Deserialize<'de> for #name {
-                                fn deserialize<D: rt::serde::Deserializer<'de>>(deserializer: D) -> #result<Self, D::Error> {
+                                fn deserialize<D: rt::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                                     use rt::serde::de::Error as _;
                                     let value = <rt::serde_json::Value as rt::serde::Deserialize>::deserialize(deserializer)?;
                                     let tag = value.get(#property).and_then(rt::serde_json::Value::as_str).map(str::to_owned);
@@ -205,7 +205,7 @@ impl Rust<'_> {
                     pub struct #name(#(pub #tys_tokens),*);
 
                     impl rt::Validate for #name {
-                        fn validate(&self, path: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
+                        fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
                             #(rt::Validate::validate(&self.#idx, path)?;)*
                             Ok(())
                         }
@@ -221,7 +221,7 @@ impl Rust<'_> {
                     pub struct #name(pub #inner);
 
                     impl rt::Validate for #name {
-                        fn validate(&self, path: rt::validate::Path<'_>) -> #result<(), rt::RequestError> {
+                        fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
                             rt::Validate::validate(&self.0, path)
                         }
                     }
@@ -268,13 +268,12 @@ impl Rust<'_> {
     /// `ToXml` for the structs written as XML, and `XmlText` for every string enum.
     fn xml_impls(&self) -> Vec<TokenStream> {
         let mut out = Vec::new();
-        for def in self.emitted.iter().map(|&i| &self.api.types[i]) {
+        for def in self.api.types.iter().filter(|def| def.reachable) {
             if let TypeKind::StringEnum { .. } = def.kind {
                 let name = ident(&def.name);
-                let string = self.string();
                 out.push(quote! {
                     impl rt::xml::XmlText for #name {
-                        fn xml_text(&self) -> #string {
+                        fn xml_text(&self) -> String {
                             self.to_string()
                         }
                     }

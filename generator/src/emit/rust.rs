@@ -5,19 +5,12 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Names in the Rust prelude that a generated model could shadow.
-const PRELUDE: &[&str] = &["String", "Vec", "Option", "Some", "None", "Box", "Result", "Ok", "Err", "Default", "Clone", "Copy", "Send", "Sync"];
-
 /// Context for emitting type references and checks in one module.
 pub struct Rust<'a> {
     pub api: &'a Api,
-    /// Whether std names must be written as absolute paths (a model shadows one).
-    pub(super) absolute: bool,
     /// Regular expressions used by checks, by pattern, with their static's name.
     patterns: BTreeMap<String, syn::Ident>,
     needs_check: BTreeSet<usize>,
-    /// The types `models.rs` holds: those an operation of the `Api` trait can reach.
-    pub(super) emitted: BTreeSet<usize>,
     /// The path of the `models` module where this code is (`crate::models`, or the crate's name
     /// in integration tests).
     models: TokenStream,
@@ -39,36 +32,14 @@ pub fn doc_attrs(doc: Option<&str>) -> TokenStream {
 }
 
 impl<'a> Rust<'a> {
-    pub fn new(api: &'a Api, in_models: bool) -> Self {
-        let emitted = emitted_types(api);
-        let absolute = in_models && emitted.iter().any(|&i| PRELUDE.contains(&api.types[i].name.as_str()));
-        Rust { api, absolute, patterns: BTreeMap::new(), needs_check: needs_check(api), emitted, models: quote!(crate::models) }
+    pub fn new(api: &'a Api) -> Self {
+        Rust { api, patterns: BTreeMap::new(), needs_check: needs_check(api), models: quote!(crate::models) }
     }
 
     /// Refers to models through `krate::models` (for code outside the crate).
     pub fn outside(mut self, krate: &syn::Ident) -> Self {
         self.models = quote!(#krate::models);
         self
-    }
-
-    pub fn string(&self) -> TokenStream {
-        if self.absolute { quote!(::std::string::String) } else { quote!(String) }
-    }
-
-    pub fn option(&self, inner: TokenStream) -> TokenStream {
-        if self.absolute { quote!(::std::option::Option<#inner>) } else { quote!(Option<#inner>) }
-    }
-
-    pub fn some(&self) -> TokenStream {
-        if self.absolute { quote!(::std::option::Option::Some) } else { quote!(Some) }
-    }
-
-    pub fn boxed(&self, inner: TokenStream) -> TokenStream {
-        if self.absolute { quote!(::std::boxed::Box<#inner>) } else { quote!(Box<#inner>) }
-    }
-
-    pub fn result(&self) -> TokenStream {
-        if self.absolute { quote!(::std::result::Result) } else { quote!(Result) }
     }
 
     /// The tokens of a type reference.
@@ -79,7 +50,7 @@ impl<'a> Rust<'a> {
             Ty::I64 => quote!(i64),
             Ty::F32 => quote!(f32),
             Ty::F64 => quote!(f64),
-            Ty::String => self.string(),
+            Ty::String => quote!(String),
             Ty::Date => quote!(rt::chrono::NaiveDate),
             Ty::DateTime => quote!(rt::chrono::DateTime<rt::chrono::Utc>),
             Ty::Uuid => quote!(rt::Uuid),
@@ -97,13 +68,16 @@ impl<'a> Rust<'a> {
             }
             Ty::Vec(inner) => {
                 let inner = self.ty(inner);
-                if self.absolute { quote!(::std::vec::Vec<#inner>) } else { quote!(Vec<#inner>) }
+                quote!(Vec<#inner>)
             }
             Ty::Map(inner) => {
-                let (inner, string) = (self.ty(inner), self.string());
-                quote!(::std::collections::BTreeMap<#string, #inner>)
+                let inner = self.ty(inner);
+                quote!(::std::collections::BTreeMap<String, #inner>)
             }
-            Ty::Option(inner) => self.option(self.ty(inner)),
+            Ty::Option(inner) => {
+                let inner = self.ty(inner);
+                quote!(Option<#inner>)
+            }
         }
     }
 
@@ -113,11 +87,7 @@ impl<'a> Rust<'a> {
     }
 
     fn ty_needs_check(&self, ty: &Ty) -> bool {
-        match ty {
-            Ty::Named(id) => self.needs_check.contains(&id.0),
-            Ty::Vec(inner) | Ty::Map(inner) | Ty::Option(inner) => self.ty_needs_check(inner),
-            _ => false,
-        }
+        ty.named().is_some_and(|id| self.needs_check.contains(&id.0))
     }
 
     /// The statics holding the regular expressions the checks use.
@@ -143,10 +113,9 @@ impl<'a> Rust<'a> {
             if !self.has_checks(inner, c) {
                 return quote!();
             }
-            let some = self.some();
             let body = self.checks(quote!(value), inner, c, path);
             return quote! {
-                if let #some(value) = #value { #body }
+                if let Some(value) = #value { #body }
             };
         }
         let mut out = Vec::new();
@@ -271,146 +240,22 @@ pub fn literal(ty: &Ty, value: &serde_json::Value) -> Option<TokenStream> {
     })
 }
 
-/// The named types an operation the service implements can reach (its parameters, body,
-/// responses and response headers, and what their types contain), in arena order. The others —
-/// the UWS and VOSI documents the runtime writes itself — are not emitted.
-///
-/// Computed here until the IR records it (`ir::Api` would hold the set, decided in `lower`).
-pub fn emitted_types(api: &Api) -> BTreeSet<usize> {
-    let mut stack = Vec::new();
-    for op in api.operations.iter().filter(|op| op.served()) {
-        op.params.iter().for_each(|p| ty_refs(&p.ty, &mut stack));
-        if let Some(body) = &op.body {
-            ty_refs(&body.ty, &mut stack);
-            body.form_fields.iter().for_each(|f| ty_refs(&f.ty, &mut stack));
-        }
-        for r in &op.responses {
-            if let Some(body) = &r.body {
-                ty_refs(&body.ty, &mut stack);
-            }
-            r.headers.iter().for_each(|h| ty_refs(&h.ty, &mut stack));
-        }
-    }
-    let mut seen = BTreeSet::new();
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id) {
-            continue;
-        }
-        match &api.types[id].kind {
-            TypeKind::Struct { fields, additional, .. } => {
-                fields.iter().for_each(|f| ty_refs(&f.ty, &mut stack));
-                if let Some(a) = additional {
-                    ty_refs(a, &mut stack);
-                }
-            }
-            TypeKind::Union { variants, .. } => variants.iter().for_each(|v| ty_refs(&v.ty, &mut stack)),
-            TypeKind::Tuple(tys) => tys.iter().for_each(|t| ty_refs(t, &mut stack)),
-            TypeKind::Newtype(t) => ty_refs(t, &mut stack),
-            TypeKind::StringEnum { .. } => {}
-        }
-    }
-    seen
-}
-
-/// The named types `ty` refers to directly (through `Vec`, maps and `Option`).
-fn ty_refs(ty: &Ty, out: &mut Vec<usize>) {
-    match ty {
-        Ty::Named(id) => out.push(id.0),
-        Ty::Vec(i) | Ty::Map(i) | Ty::Option(i) => ty_refs(i, out),
-        _ => {}
-    }
-}
-
 /// Which named types have something to check (directly or through what they contain).
 fn needs_check(api: &Api) -> BTreeSet<usize> {
     let mut set = BTreeSet::new();
     loop {
         let before = set.len();
         for (i, def) in api.types.iter().enumerate() {
-            if set.contains(&i) {
-                continue;
-            }
-            let mut refs = Vec::new();
             let direct = match &def.kind {
-                TypeKind::Struct { fields, additional, .. } => {
-                    fields.iter().for_each(|f| ty_refs(&f.ty, &mut refs));
-                    if let Some(a) = additional {
-                        ty_refs(a, &mut refs);
-                    }
-                    fields.iter().any(|f| !f.constraints.is_empty())
-                }
-                TypeKind::Union { variants, .. } => {
-                    variants.iter().for_each(|v| ty_refs(&v.ty, &mut refs));
-                    false
-                }
-                TypeKind::Tuple(tys) => {
-                    tys.iter().for_each(|t| ty_refs(t, &mut refs));
-                    false
-                }
-                TypeKind::Newtype(t) => {
-                    ty_refs(t, &mut refs);
-                    false
-                }
-                TypeKind::StringEnum { .. } => false,
+                TypeKind::Struct { fields, .. } => fields.iter().any(|f| !f.constraints.is_empty()),
+                _ => false,
             };
-            if direct || refs.iter().any(|r| set.contains(r)) {
+            if direct || def.kind.parts().into_iter().filter_map(Ty::named).any(|id| set.contains(&id.0)) {
                 set.insert(i);
             }
         }
         if set.len() == before {
             return set;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    /// A file system holding one spec.
-    struct OneFile(&'static str);
-
-    impl crate::load::FileSystem for OneFile {
-        fn read(&self, _: &Path) -> Result<String, String> {
-            Ok(self.0.to_owned())
-        }
-    }
-
-    const SPEC: &str = "
-openapi: 3.1.0
-info: { title: Reach, version: '1' }
-paths:
-  /items:
-    get:
-      operationId: listItems
-      parameters:
-        - { name: kind, in: query, schema: { $ref: '#/components/schemas/Kind' } }
-      responses:
-        '200': { description: Items., content: { application/json: { schema: { $ref: '#/components/schemas/Page' } } } }
-        '400': { description: Bad., headers: { X-Code: { schema: { $ref: '#/components/schemas/Code' } } } }
-components:
-  schemas:
-    Kind: { type: string, enum: [a, b] }
-    Page: { type: object, properties: { items: { type: array, items: { $ref: '#/components/schemas/Item' } } } }
-    Item: { type: object, properties: { tags: { type: object, additionalProperties: { $ref: '#/components/schemas/Tag' } } } }
-    Tag: { type: object, properties: { label: { type: string } } }
-    Code: { type: string, enum: [x, y] }
-    Result: { type: object, properties: { orphan: { $ref: '#/components/schemas/Orphan' } } }
-    Orphan: { type: object, properties: { n: { type: integer } } }
-";
-
-    #[test]
-    fn only_what_an_operation_reaches_is_emitted() {
-        let Ok((api, _, _)) = crate::analyse(&OneFile(SPEC), Path::new("/spec.yaml")) else { panic!("the spec lowers") };
-        let emitted: Vec<&str> = emitted_types(&api).iter().map(|&i| api.types[i].name.as_str()).collect();
-        let mut expected = vec!["Code", "Item", "Kind", "Page", "Tag"];
-        let mut got = emitted.clone();
-        got.sort_unstable();
-        expected.sort_unstable();
-        assert_eq!(got, expected, "parameters, bodies, response headers and what they hold, transitively");
-        assert!(api.types.iter().any(|t| t.name == "Orphan"), "lowered, but reached by no operation");
-        // `Result` is not emitted, so `models` needs no absolute paths for the prelude's names.
-        assert!(!Rust::new(&api, true).absolute);
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 /// The `server` module: `router` and one handler per operation.
 pub fn server_module(api: &Api) -> TokenStream {
-    let mut rust = Rust::new(api, false);
+    let mut rust = Rust::new(api);
     // Operations sharing a route are registered together.
     let mut routes: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
     let mut order = Vec::new();

@@ -685,7 +685,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
     };
     if api.operations.iter().all(|op| !op.served()) && !api.operations.is_empty() {
         // Only VOSI operations: the trait is empty.
-        let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, answers_expect: false, answered: BTreeSet::new(), formats: BTreeSet::new() };
+        let mut emitter = Emitter { rust: Rust::new(api).outside(&krate), names: BTreeSet::new(), uses_rejected: false, answers_expect: false, answered: BTreeSet::new(), formats: BTreeSet::new() };
         let tests: Vec<TokenStream> = api.operations.iter().filter_map(|op| emitter.vosi(api, op)).collect();
         return quote! {
             #common
@@ -723,7 +723,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
             #openapi_test
         };
     }
-    let mut emitter = Emitter { rust: Rust::new(api, false).outside(&krate), names: BTreeSet::new(), uses_rejected: false, answers_expect: false, answered: BTreeSet::new(), formats: BTreeSet::new() };
+    let mut emitter = Emitter { rust: Rust::new(api).outside(&krate), names: BTreeSet::new(), uses_rejected: false, answers_expect: false, answered: BTreeSet::new(), formats: BTreeSet::new() };
     let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
     let single = served.len() == 1;
     let mut tests: Vec<TokenStream> = served.iter().flat_map(|op| emitter.operation(op, single)).collect();

@@ -184,6 +184,7 @@ impl Lowerer<'_> {
         };
         self.check_required_cycles(&api);
         box_cycles(&mut api);
+        mark_reachable(&mut api);
         Some(api)
     }
 
@@ -199,6 +200,24 @@ impl Lowerer<'_> {
         };
         let path = path.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
         if path.starts_with('/') && !path.contains(['{', '}']) { path.to_owned() } else { String::new() }
+    }
+}
+
+/// Marks the named types an operation the service implements can reach (`TypeDef::reachable`).
+fn mark_reachable(api: &mut Api) {
+    let mut stack: Vec<TypeId> = Vec::new();
+    for op in api.operations.iter().filter(|op| op.served()) {
+        let params = op.params.iter().map(|p| &p.ty);
+        let body = op.body.iter().flat_map(|b| std::iter::once(&b.ty).chain(b.form_fields.iter().map(|f| &f.ty)));
+        let responses = op.responses.iter().flat_map(|r| r.body.iter().map(|b| &b.ty).chain(r.headers.iter().map(|h| &h.ty)));
+        stack.extend(params.chain(body).chain(responses).filter_map(Ty::named));
+    }
+    while let Some(id) = stack.pop() {
+        let def = &mut api.types[id.0];
+        if !def.reachable {
+            def.reachable = true;
+            stack.extend(def.kind.parts().into_iter().filter_map(Ty::named));
+        }
     }
 }
 
@@ -235,5 +254,40 @@ mod tests {
         let (api, diagnostics) = lowered("openapi: 2.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n");
         assert!(api.is_none());
         assert_eq!(codes(&diagnostics), ["ivoagen::load::version"]);
+    }
+
+    #[test]
+    fn only_the_types_a_served_operation_reaches_are_marked() {
+        let (api, diagnostics) = lowered(
+            "
+openapi: 3.1.0
+info: { title: Reach, version: '1' }
+paths:
+  /items:
+    get:
+      operationId: listItems
+      parameters:
+        - { name: kind, in: query, schema: { $ref: '#/components/schemas/Kind' } }
+      responses:
+        '200': { description: Items., content: { application/json: { schema: { $ref: '#/components/schemas/Page' } } } }
+        '400': { description: Bad., headers: { X-Code: { schema: { $ref: '#/components/schemas/Code' } } } }
+components:
+  schemas:
+    Kind: { type: string, enum: [a, b] }
+    Page: { type: object, properties: { items: { type: array, items: { $ref: '#/components/schemas/Item' } } } }
+    Item: { type: object, properties: { tags: { type: object, additionalProperties: { $ref: '#/components/schemas/Tag' } } } }
+    Tag: { type: object, properties: { label: { type: string } } }
+    Code: { type: string, enum: [x, y] }
+    Result: { type: object, properties: { orphan: { $ref: '#/components/schemas/Orphan' } } }
+    Orphan: { type: object, properties: { n: { type: integer } } }
+",
+        );
+        let api = api.unwrap_or_else(|| panic!("{diagnostics:?}"));
+        let mut reachable: Vec<&str> = api.types.iter().filter(|t| t.reachable).map(|t| t.name.as_str()).collect();
+        reachable.sort_unstable();
+        assert_eq!(reachable, ["Code", "Item", "Kind", "Page", "Tag"], "parameters, bodies, response headers and what they hold, transitively");
+        let mut left: Vec<&str> = api.types.iter().filter(|t| !t.reachable).map(|t| t.name.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["Orphan", "Result2"], "lowered (a prelude name renamed), but reached by no operation");
     }
 }

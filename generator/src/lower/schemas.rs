@@ -303,7 +303,7 @@ impl Lowerer<'_> {
 
     fn fill(&mut self, id: TypeId, node: &Node, kind: TypeKind) {
         let (name, api_name, span) = self.pending_names.remove(&id).expect("reserved before being filled");
-        self.types[id.0] = Some(TypeDef { name, api_name, doc: doc_text(node), kind, span, xml: node.get("xml").map(xml_object) });
+        self.types[id.0] = Some(TypeDef { name, api_name, doc: doc_text(node), kind, span, xml: node.get("xml").map(xml_object), reachable: false });
     }
 
     pub(super) fn named_type(&mut self, file: FileId, node: &Node, target: Option<Target>, hint: &str) -> TypeId {
