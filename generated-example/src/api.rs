@@ -77,10 +77,6 @@ pub struct SodaSyncRequest {
 }
 /// The responses of [`Api::soda_sync`].
 #[derive(Debug)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum SodaSyncResponse {
     /// 200.
     /// The cutout.
@@ -148,10 +144,6 @@ pub struct LinksRequest {
 }
 /// The responses of [`Api::links`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum LinksResponse {
     /// 200.
     /// A DataLink VOTable; an ID that names no dataset gets a row with a `NotFoundFault` error message.

@@ -640,14 +640,20 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::{DaliType, Ty, Vosi};
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
+
+    /// One spec (`s.yaml`), loaded.
+    fn loaded(spec: &str) -> Document {
+        let fs: BTreeMap<PathBuf, String> = [(PathBuf::from("s.yaml"), spec.to_owned())].into();
+        crate::load::load(&fs, Path::new("s.yaml")).expect("the spec loads").0
+    }
 
     #[test]
     fn soda_profile_marks_sync_vosi_and_xtypes_but_keeps_what_the_author_wrote() {
         let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\nx-ivoa-error-format: json\npaths:\n  /sync:\n    get:\n      parameters:\n        - {name: circle, in: query, schema: {type: string}}\n        - {name: ID, in: query, schema: {type: string}}\n      responses: {'200': {description: ok}}\n  /capabilities:\n    get:\n      responses: {'200': {description: ok}}\n";
-        let fs: BTreeMap<PathBuf, String> = [(PathBuf::from("s.yaml"), spec.to_owned())].into();
-        let (mut doc, _) = crate::load::load(&fs, Path::new("s.yaml")).unwrap();
+        let mut doc = loaded(spec);
         assert!(augment(&mut doc, Profile::Soda).is_empty());
         let root = doc.root();
         assert_eq!(root.get("x-ivoa-error-format").unwrap().as_str(), Some("json"), "the author's setting stays");
@@ -661,21 +667,13 @@ mod tests {
         let caps = root.get("paths").unwrap().get("/capabilities").unwrap().get("get").unwrap();
         assert_eq!(caps.get("x-ivoa-vosi").unwrap().as_str(), Some("capabilities"));
     }
-}
-
-#[cfg(test)]
-mod explicit_post_tests {
-    use super::*;
-    use std::collections::BTreeMap;
-    use std::path::{Path, PathBuf};
 
     /// The TAP draft's shape under `--profile soda`: a GET and an explicit POST on `/sync`. The
     /// POST stays the spec's own operation, and DALI-sync is not added beside it.
     #[test]
     fn a_named_profile_adds_no_dali_sync_beside_an_explicit_post() {
         let spec = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /sync:\n    get:\n      responses: {'204': {description: ok}}\n    post:\n      responses: {'204': {description: ok}}\n";
-        let fs: BTreeMap<PathBuf, String> = [(PathBuf::from("s.yaml"), spec.to_owned())].into();
-        let (mut doc, _) = crate::load::load(&fs, Path::new("s.yaml")).expect("the spec loads");
+        let mut doc = loaded(spec);
         let diagnostics = augment(&mut doc, Profile::Soda);
         assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::explicit-post"]);
         let sync = doc.root().get("paths").and_then(|p| p.get("/sync")).and_then(|i| i.get("get")).expect("the GET");
@@ -687,22 +685,13 @@ mod explicit_post_tests {
         let methods: Vec<(&str, bool)> = api.operations.iter().map(|op| (op.method.as_str(), op.dali_sync)).collect();
         assert_eq!(methods, [("get", false), ("post", false)]);
     }
-}
-
-#[cfg(test)]
-mod standard_tests {
-    use super::*;
-    use crate::ir::{DaliType, Ty, Vosi};
-    use std::collections::BTreeMap;
-    use std::path::{Path, PathBuf};
 
     const HEAD: &str = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n";
     const OK: &str = "responses: {'200': {description: ok, content: {application/x-votable+xml: {schema: {type: string}}}}}";
 
     /// The spec augmented with `profile` and lowered: the API and every diagnostic.
     fn augmented(spec: &str, profile: Profile) -> (crate::ir::Api, Vec<Diagnostic>) {
-        let fs: BTreeMap<PathBuf, String> = [(PathBuf::from("s.yaml"), spec.to_owned())].into();
-        let (mut doc, _) = crate::load::load(&fs, Path::new("s.yaml")).expect("the spec loads");
+        let mut doc = loaded(spec);
         let mut diagnostics = augment(&mut doc, profile);
         let (api, lowered) = crate::lower::lower(&doc);
         diagnostics.extend(lowered);

@@ -89,6 +89,21 @@ fn color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// Prints the diagnostics of a generation; gives its files and regenerate command, or the exit
+/// code of a generation that failed.
+fn reported(generated: Result<(ivoagen::Generated, String), ivoagen::Failure>) -> Result<(ivoagen::Generated, String), ExitCode> {
+    match generated {
+        Ok((generated, command)) => {
+            print(&generated.diagnostics, &generated.sources);
+            Ok((generated, command))
+        }
+        Err(failure) => {
+            print(&failure.diagnostics, &failure.sources);
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn print(diagnostics: &[Diagnostic], sources: &SourceMap) {
     for d in diagnostics {
         eprint!("{}", d.render(sources, color()));
@@ -183,14 +198,10 @@ fn init(service: Service, dir: &std::path::Path) -> ExitCode {
         let options = Options { crate_name: name.clone(), runtime, command, ci: true };
         ivoagen::render(&api, diagnostics, sources, &options).map(|generated| (generated, options.command))
     });
-    let (generated, command) = match generated {
+    let (generated, command) = match reported(generated) {
         Ok(generated) => generated,
-        Err(failure) => {
-            print(&failure.diagnostics, &failure.sources);
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    print(&generated.diagnostics, &generated.sources);
     let files = ivoagen::init::with_template(generated.files, service, &specs);
     match ivoagen::write::write(dir, &files) {
         Ok(report) => {
@@ -276,14 +287,10 @@ fn run() -> ExitCode {
                 let options = Options { crate_name: given.unwrap_or(default_name), runtime, command, ci: true };
                 ivoagen::render(&api, diagnostics, sources, &options).map(|generated| (generated, options.command))
             });
-            let (generated, command) = match generated {
+            let (generated, command) = match reported(generated) {
                 Ok(generated) => generated,
-                Err(failure) => {
-                    print(&failure.diagnostics, &failure.sources);
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
-            print(&generated.diagnostics, &generated.sources);
             if check {
                 match ivoagen::write::check(&output, &generated.files) {
                     Ok(report) if report.is_fresh() => {

@@ -18,34 +18,29 @@ fn words(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
+/// `cased` made an identifier: `empty` when it is empty, `lead` before a leading digit, and a
+/// trailing `_` when it is a keyword.
+fn identifier(mut cased: String, empty: &str, lead: char) -> String {
+    if cased.is_empty() {
+        cased.push_str(empty);
+    }
+    if cased.starts_with(|c: char| c.is_ascii_digit()) {
+        cased.insert(0, lead);
+    }
+    if KEYWORDS.contains(&cased.as_str()) {
+        cased.push('_');
+    }
+    cased
+}
+
 /// A type or variant name: `UpperCamelCase`, never empty, never starting with a digit.
 pub fn type_name(name: &str) -> String {
-    let mut out = words(name).to_upper_camel_case();
-    if out.is_empty() {
-        out.push_str("Value");
-    }
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, 'V');
-    }
-    if out == "Self" {
-        out.push('_');
-    }
-    out
+    identifier(words(name).to_upper_camel_case(), "Value", 'V')
 }
 
 /// A field, method or module name: `snake_case`, never empty, never a keyword.
 pub fn field_name(name: &str) -> String {
-    let mut out = words(name).to_snake_case();
-    if out.is_empty() {
-        out.push_str("value");
-    }
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    if KEYWORDS.contains(&out.as_str()) {
-        out.push('_');
-    }
-    out
+    identifier(words(name).to_snake_case(), "value", '_')
 }
 
 /// Makes `name` unique among `taken` by appending a number, and records it.

@@ -103,6 +103,11 @@ pub fn api_module(api: &Api) -> TokenStream {
         // A binary body may be a stream, which can be neither cloned nor compared.
         let streams = op.responses.iter().any(|r| r.body.as_ref().is_some_and(|b| b.ty == Ty::Body));
         let resp_derive = if streams { quote!(#[derive(Debug)]) } else { quote!(#[derive(Debug, Clone, PartialEq)]) };
+        let large = if op.responses.iter().any(may_be_large) {
+            quote!(#[allow(clippy::large_enum_variant, reason = "built once per request and sent at once; boxing would only add an allocation")])
+        } else {
+            quote!()
+        };
         quote! {
             #[doc = #req_doc]
             #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +115,7 @@ pub fn api_module(api: &Api) -> TokenStream {
 
             #[doc = #resp_doc]
             #resp_derive
-            #[allow(clippy::large_enum_variant, reason = "built once per request and sent at once; boxing would only add an allocation")]
+            #large
             pub enum #resp { #(#variants)* }
 
             impl IntoResponse for #resp {
@@ -159,6 +164,30 @@ pub fn api_module(api: &Api) -> TokenStream {
 
         #(#types)*
     }
+}
+
+/// Whether the variant of `r` may be large enough for clippy's `large_enum_variant` (200 bytes
+/// more than another): it holds a model or a DALI value, whose size is not known here, or
+/// fields of about 150 bytes or more.
+fn may_be_large(r: &Response) -> bool {
+    /// A bound on the size of a value of `ty` on a 64-bit target; `None` when not known here.
+    fn size(ty: &Ty) -> Option<usize> {
+        Some(match ty {
+            Ty::Bool => 1,
+            Ty::I32 | Ty::F32 | Ty::Date => 4,
+            Ty::I64 | Ty::F64 => 8,
+            Ty::DateTime => 12,
+            Ty::Uuid | Ty::Body => 16,
+            Ty::String | Ty::Vec(_) | Ty::Map(_) => 24,
+            Ty::Binary | Ty::Json => 32,
+            Ty::Option(inner) => size(inner)? + 8,
+            Ty::Named(_) | Ty::Dali(_) => return None,
+        })
+    }
+    let body = r.body.iter().map(|b| size(&b.ty));
+    let headers = r.headers.iter().map(|h| size(&h.ty).map(|n| if h.required { n } else { n + 8 }));
+    let total: Option<usize> = body.chain(headers).sum();
+    total.is_none_or(|bytes| bytes + 2 >= 150)
 }
 
 fn status_doc(r: &Response) -> String {

@@ -196,8 +196,10 @@ struct Emitter<'a> {
     answers_expect: bool,
     /// The operations (by `type_name`) whose responses a test has the service send.
     answered: BTreeSet<String>,
-    /// The error formats rejection tests assert, so only the helpers used are emitted.
-    formats: BTreeSet<&'static str>,
+    /// Whether a rejection test asserts an error written as text (SODA, DALI VOTable).
+    uses_naming: bool,
+    /// The operations (by `type_name`) whose recorded request a test reads.
+    inspected: BTreeSet<String>,
 }
 
 impl Emitter<'_> {
@@ -413,6 +415,9 @@ impl Emitter<'_> {
         let variant = ident(&op.type_name);
         let name = self.test_name(format!("{}_reaches_the_service_with_typed_values{suffix}", op.name));
         let request = wire.tokens();
+        if !assertions.is_empty() {
+            self.inspected.insert(op.type_name.clone());
+        }
         let bind = if assertions.is_empty() {
             quote!(assert!(matches!(call, Call::#variant(_)), "another operation was called: {call:?}");)
         } else if single {
@@ -549,13 +554,20 @@ impl Emitter<'_> {
                 self.uses_rejected = true;
                 quote!(assert_rejected(status, &body, #parameter, #rule);)
             }
-            ErrorFormat::SodaText => {
-                self.formats.insert("soda");
-                quote!(assert_rejected_soda(status, &body, #label, #parameter);)
-            }
-            ErrorFormat::DaliVotable => {
-                self.formats.insert("votable");
-                quote!(assert_rejected_votable(status, &body, #label, #parameter);)
+            ErrorFormat::SodaText | ErrorFormat::DaliVotable => {
+                self.uses_naming = true;
+                // SODA's text starts with the label; DALI's VOTable has it in its QUERY_STATUS.
+                let format = if op.error_format == ErrorFormat::SodaText {
+                    let start = format!("{label}: ");
+                    quote!(text.starts_with(#start))
+                } else {
+                    let info = format!("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{label}: ");
+                    quote!(text.contains(#info))
+                };
+                quote! {
+                    let text = assert_rejected_naming(status, &body, #parameter);
+                    assert!(#format, "{text}");
+                }
             }
         };
         quote! {
@@ -572,6 +584,7 @@ impl Emitter<'_> {
     /// A VOSI endpoint: the runtime answers with the document, listing every capability.
     fn vosi(&mut self, api: &Api, op: &Operation) -> Option<TokenStream> {
         let kind = op.vosi?;
+        let recorder = recorder(api);
         let name = self.test_name(format!("{}_answers_the_vosi_document", op.name));
         let path = &op.path;
         let checks: Vec<TokenStream> = match kind {
@@ -594,7 +607,7 @@ impl Emitter<'_> {
             async fn #name() {
                 for method in ["GET", "HEAD"] {
                     let request = Request::builder().method(method).uri(#path).header("host", "archive.test").body(Body::empty()).unwrap();
-                    let (status, body) = send(&Recorder::default(), request).await;
+                    let (status, body) = send(&#recorder, request).await;
                     assert_eq!(status, StatusCode::OK, "{method}");
                     if method == "HEAD" {
                         assert!(body.is_empty(), "HEAD has no body");
@@ -618,6 +631,11 @@ impl Emitter<'_> {
             fn #name() {}
         }
     }
+}
+
+/// How a test makes the recorder: a unit struct when no operation is served.
+fn recorder(api: &Api) -> TokenStream {
+    if api.operations.iter().any(Operation::served) { quote!(Recorder::default()) } else { quote!(Recorder) }
 }
 
 /// The status a test sends for `response`: its code, or for a range or `default` the first code
@@ -664,7 +682,7 @@ fn without(wire: &Wire, op: &Operation, p: &Param) -> Wire {
 pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
     let krate = ident(crate_ident);
     let title = &api.title;
-    let recorder = if api.operations.is_empty() { quote!(Recorder) } else { quote!(Recorder::default()) };
+    let recorder = recorder(api);
     let openapi_test = quote! {
         #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
         async fn serves_its_openapi_document() {
@@ -683,47 +701,47 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         use rt::http::{Request, StatusCode};
         use rt::tower::ServiceExt;
     };
-    if api.operations.iter().all(|op| !op.served()) && !api.operations.is_empty() {
-        // Only VOSI operations: the trait is empty.
-        let mut emitter = Emitter { rust: Rust::new(api).outside(&krate), names: BTreeSet::new(), uses_rejected: false, answers_expect: false, answered: BTreeSet::new(), formats: BTreeSet::new() };
+    let send = quote! {
+        /// Sends `request` through the router and returns the status and body.
+        async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+            let response = #krate::router(recorder.clone()).oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            (status, body.to_vec())
+        }
+    };
+    let mut emitter = Emitter {
+        rust: Rust::new(api).outside(&krate),
+        names: BTreeSet::new(),
+        uses_rejected: false,
+        answers_expect: false,
+        answered: BTreeSet::new(),
+        uses_naming: false,
+        inspected: BTreeSet::new(),
+    };
+    if !api.operations.iter().any(Operation::served) {
+        // The trait is empty; VOSI endpoints, if any, are answered by the runtime.
         let tests: Vec<TokenStream> = api.operations.iter().filter_map(|op| emitter.vosi(api, op)).collect();
+        let (doc, send) = if tests.is_empty() {
+            (" The API has no operations; the recorder has nothing to record.", quote!())
+        } else {
+            (" The API has no operations for a service to implement.", send)
+        };
         return quote! {
             #common
             use #krate::api::Api;
 
-            /// The API has no operations for a service to implement.
+            #[doc = #doc]
             #[derive(Clone)]
             struct Recorder;
 
             impl Api for Recorder {}
 
-            /// Sends `request` through the router and returns the status and body.
-            async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-                let response = #krate::router(recorder.clone()).oneshot(request).await.unwrap();
-                let status = response.status();
-                let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-                (status, body.to_vec())
-            }
-
+            #send
             #openapi_test
             #(#tests)*
         };
     }
-    if api.operations.is_empty() {
-        return quote! {
-            #common
-            use #krate::api::Api;
-
-            /// The API has no operations; the recorder has nothing to record.
-            #[derive(Clone)]
-            struct Recorder;
-
-            impl Api for Recorder {}
-
-            #openapi_test
-        };
-    }
-    let mut emitter = Emitter { rust: Rust::new(api).outside(&krate), names: BTreeSet::new(), uses_rejected: false, answers_expect: false, answered: BTreeSet::new(), formats: BTreeSet::new() };
     let served: Vec<&Operation> = api.operations.iter().filter(|op| op.served()).collect();
     let single = served.len() == 1;
     let mut tests: Vec<TokenStream> = served.iter().flat_map(|op| emitter.operation(op, single)).collect();
@@ -733,6 +751,11 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         let req = ident(&op.request_type);
         quote!(#v(api::#req),)
     });
+    let uninspected = if served.iter().all(|op| emitter.inspected.contains(&op.type_name)) {
+        quote!()
+    } else {
+        quote!(#[allow(dead_code, reason = "an operation with no runnable example, or no values to check, is recorded but its request is not read")])
+    };
     let answered = &emitter.answered;
     let methods = served.iter().map(|op| {
         let name = ident(&op.name);
@@ -824,29 +847,16 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
     } else {
         quote!()
     };
-    let soda = if emitter.formats.contains("soda") {
+    let naming = if emitter.uses_naming {
         quote! {
-            /// Asserts a SODA error: text/plain starting with `label`, naming `parameter`.
-            fn assert_rejected_soda(status: StatusCode, body: &[u8], label: &str, parameter: &str) {
-                let text = String::from_utf8_lossy(body);
+            /// Asserts a 400 whose text names `parameter` (an item's index aside), and returns
+            /// the text for the checks of its format.
+            fn assert_rejected_naming(status: StatusCode, body: &[u8], parameter: &str) -> String {
+                let text = String::from_utf8_lossy(body).into_owned();
                 assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
-                assert!(text.starts_with(&format!("{label}: ")), "{text}");
                 let name = parameter.split('[').next().unwrap_or(parameter);
                 assert!(text.to_lowercase().contains(&name.to_lowercase()), "the message names `{parameter}`: {text}");
-            }
-        }
-    } else {
-        quote!()
-    };
-    let votable = if emitter.formats.contains("votable") {
-        quote! {
-            /// Asserts a DALI VOTable error naming `parameter`.
-            fn assert_rejected_votable(status: StatusCode, body: &[u8], label: &str, parameter: &str) {
-                let text = String::from_utf8_lossy(body);
-                assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
-                assert!(text.contains(&format!("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{label}: ")), "{text}");
-                let name = parameter.split('[').next().unwrap_or(parameter);
-                assert!(text.to_lowercase().contains(&name.to_lowercase()), "the message names `{parameter}`: {text}");
+                text
             }
         }
     } else {
@@ -881,7 +891,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
 
         /// One call the service received.
         #[derive(Debug)]
-        #[allow(dead_code)] // Operations with no runnable example are recorded but not inspected.
+        #uninspected
         enum Call { #(#variants)* }
 
         /// A service that records every call and answers 501, or the answer it is given.
@@ -903,19 +913,12 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
             #authenticator
         }
 
-        /// Sends `request` through the router and returns the status and body.
-        async fn send(recorder: &Recorder, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-            let response = #krate::router(recorder.clone()).oneshot(request).await.unwrap();
-            let status = response.status();
-            let body = rt::axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-            (status, body.to_vec())
-        }
+        #send
 
         #answers
         #expect
         #rejected
-        #soda
-        #votable
+        #naming
         #openapi_test
         #(#tests)*
     }

@@ -6,7 +6,7 @@
 //! `Retry-After`) an owner's job quota used up.
 
 use super::engine::{Engine, EngineError, Requested};
-use super::{Phase, documents};
+use super::{Job, Phase, documents};
 use crate::ivoa::ErrorFormat;
 use crate::params::RawRequest;
 use crate::serve::Mount;
@@ -121,6 +121,11 @@ impl Uws {
 
     fn owner(&self, parts: &Parts) -> Option<String> {
         (self.identify)(parts)
+    }
+
+    /// The job `id`, when the caller of `parts` owns it.
+    async fn job(&self, parts: &Parts, id: &str) -> Result<Job, Failure> {
+        self.engine.get(self.owner(parts).as_deref(), id).await.map_err(fail)
     }
 }
 
@@ -261,7 +266,7 @@ async fn job_action(State(uws): State<Uws>, Path(id): Path<String>, request: Req
 
 async fn phase(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
-    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    let job = uws.job(&parts, &id).await?;
     Ok(text(job.phase.to_string()))
 }
 
@@ -279,7 +284,7 @@ async fn set_phase(State(uws): State<Uws>, Path(id): Path<String>, request: Requ
 
 async fn execution_duration(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
-    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    let job = uws.job(&parts, &id).await?;
     Ok(text(job.execution_duration.to_string()))
 }
 
@@ -299,7 +304,7 @@ fn seconds(value: &str) -> Result<u64, Failure> {
 
 async fn destruction(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
-    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    let job = uws.job(&parts, &id).await?;
     Ok(text(job.destruction.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()))
 }
 
@@ -314,14 +319,14 @@ async fn set_destruction(State(uws): State<Uws>, Path(id): Path<String>, request
 
 async fn quote(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
-    uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    uws.job(&parts, &id).await?;
     // No estimate is made; UWS allows an empty quote.
     Ok(text(String::new()))
 }
 
 async fn error(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
-    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    let job = uws.job(&parts, &id).await?;
     match job.error {
         // A failed job's error document is served with 200 (DALI).
         Some(e) => Ok(text(format!("Error: {}\n", e.message))),
@@ -333,7 +338,7 @@ async fn error(State(uws): State<Uws>, Path(id): Path<String>, request: Request)
 
 async fn results(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
-    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    let job = uws.job(&parts, &id).await?;
     Ok(xml(documents::results(&job, &format!("{}/{id}", uws.jobs_url(&parts)))))
 }
 
@@ -376,7 +381,7 @@ impl futures_core::Stream for FileStream {
 
 async fn parameters(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
-    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    let job = uws.job(&parts, &id).await?;
     Ok(xml(documents::parameters(&job)))
 }
 
@@ -414,6 +419,6 @@ async fn set_parameters(State(uws): State<Uws>, Path(id): Path<String>, request:
 
 async fn owner(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
-    let job = uws.engine.get(uws.owner(&parts).as_deref(), &id).await.map_err(fail)?;
+    let job = uws.job(&parts, &id).await?;
     Ok(text(job.owner.unwrap_or_default()))
 }

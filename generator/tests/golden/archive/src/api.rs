@@ -49,10 +49,6 @@ pub struct ListObservationsRequest {
 }
 /// The responses of [`Api::list_observations`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum ListObservationsResponse {
     /// 200.
     /// The matching observations.
@@ -79,10 +75,6 @@ pub struct RegisterObservationRequest {
 }
 /// The responses of [`Api::register_observation`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum RegisterObservationResponse {
     /// 303.
     /// The new observation.

@@ -56,10 +56,6 @@ pub trait Api: Send + Sync + 'static {
 pub struct OpenRequest {}
 /// The responses of [`Api::open`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum OpenResponse {
     /// 200.
     /// Always.
@@ -79,10 +75,6 @@ impl IntoResponse for OpenResponse {
 pub struct OptionalRequest {}
 /// The responses of [`Api::optional`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum OptionalResponse {
     /// 200.
     /// Always.
@@ -102,10 +94,6 @@ impl IntoResponse for OptionalResponse {
 pub struct RequiredRequest {}
 /// The responses of [`Api::required`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum RequiredResponse {
     /// 200.
     /// Authenticated.
@@ -128,10 +116,6 @@ pub struct SyncRequest {
 }
 /// The responses of [`Api::sync`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum SyncResponse {
     /// 200.
     /// Done.

@@ -52,10 +52,6 @@ pub struct CreateJobRequest {
 }
 /// The responses of [`Api::create_job`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum CreateJobResponse {
     /// 303.
     /// See the new job.
@@ -88,10 +84,6 @@ pub struct UploadRequest {
 }
 /// The responses of [`Api::upload`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum UploadResponse {
     /// 204.
     /// Stored.
@@ -112,10 +104,6 @@ pub struct PutNoteRequest {
 }
 /// The responses of [`Api::put_note`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum PutNoteResponse {
     /// 200.
     /// The note, as XML written by the service.
@@ -140,10 +128,6 @@ pub struct PutImageRequest {
 }
 /// The responses of [`Api::put_image`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum PutImageResponse {
     /// 201.
     /// Stored.

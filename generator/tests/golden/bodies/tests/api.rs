@@ -10,7 +10,6 @@ use golden_bodies::api::{self, Api};
 use std::sync::{Arc, Mutex};
 /// One call the service received.
 #[derive(Debug)]
-#[allow(dead_code)]
 enum Call {
     CreateJob(api::CreateJobRequest),
     Upload(api::UploadRequest),

@@ -235,10 +235,6 @@ impl IntoResponse for LinksRequest2Response {
 pub struct Router2Request {}
 /// The responses of [`Api::router_2`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum Router2Response {
     /// 204.
     /// Nothing.
@@ -259,10 +255,6 @@ pub struct Server2Request {
 }
 /// The responses of [`Api::server_2`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum Server2Response {
     /// 204.
     /// Nothing.
@@ -280,10 +272,6 @@ impl IntoResponse for Server2Response {
 pub struct Authenticator2Request {}
 /// The responses of [`Api::authenticator_2`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum Authenticator2Response {
     /// 200.
     /// A text.
@@ -357,10 +345,6 @@ impl IntoResponse for ApiResponse {
 pub struct Into2Request {}
 /// The responses of [`Api::into_2`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum Into2Response {
     /// 204.
     /// Nothing.
@@ -378,10 +362,6 @@ impl IntoResponse for Into2Response {
 pub struct NewRequest {}
 /// The responses of [`Api::new`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum NewResponse {
     /// 204.
     /// Nothing.
@@ -399,10 +379,6 @@ impl IntoResponse for NewResponse {
 pub struct NextRequest {}
 /// The responses of [`Api::next`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum NextResponse {
     /// 204.
     /// Nothing.
@@ -420,10 +396,6 @@ impl IntoResponse for NextResponse {
 pub struct Default2Request {}
 /// The responses of [`Api::default_2`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum Default2Response {
     /// 204.
     /// Nothing.
@@ -441,10 +413,6 @@ impl IntoResponse for Default2Response {
 pub struct Clone2Request {}
 /// The responses of [`Api::clone_2`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum Clone2Response {
     /// 204.
     /// Nothing.
@@ -462,10 +430,6 @@ impl IntoResponse for Clone2Response {
 pub struct FromFileRequest {}
 /// The responses of [`Api::from_file`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum FromFileResponse {
     /// 204.
     /// Nothing.
@@ -483,10 +447,6 @@ impl IntoResponse for FromFileResponse {
 pub struct IsReadyRequest {}
 /// The responses of [`Api::is_ready`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum IsReadyResponse {
     /// 204.
     /// Nothing.
@@ -504,10 +464,6 @@ impl IntoResponse for IsReadyResponse {
 pub struct ToTextRequest {}
 /// The responses of [`Api::to_text`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum ToTextResponse {
     /// 204.
     /// Nothing.
@@ -555,10 +511,6 @@ pub struct SubmitRequest {
 }
 /// The responses of [`Api::submit`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum SubmitResponse {
     /// 200.
     /// Done.
@@ -578,10 +530,6 @@ impl IntoResponse for SubmitResponse {
 pub struct SubmitJob2Request {}
 /// The responses of [`Api::submit_job_2`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum SubmitJob2Response {
     /// 204.
     /// Nothing.

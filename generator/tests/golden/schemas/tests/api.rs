@@ -10,7 +10,6 @@ use golden_schemas::api::{self, Api};
 use std::sync::{Arc, Mutex};
 /// One call the service received.
 #[derive(Debug)]
-#[allow(dead_code)]
 enum Call {
     CreateShape(api::CreateShapeRequest),
 }

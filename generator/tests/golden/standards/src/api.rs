@@ -36,10 +36,6 @@ pub struct LinksRequest {
 }
 /// The responses of [`Api::links`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum LinksResponse {
     /// 200.
     /// The links.
@@ -66,10 +62,6 @@ pub struct LinksByFormRequest {
 }
 /// The responses of [`Api::links_by_form`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum LinksByFormResponse {
     /// 200.
     /// The links.

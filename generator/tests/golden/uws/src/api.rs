@@ -176,10 +176,6 @@ pub struct CreateJobRequest {
 }
 /// The responses of [`Api::create_job`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum CreateJobResponse {
     /// 303.
     /// The new job.
@@ -287,10 +283,6 @@ pub struct PostJobRequest {
 }
 /// The responses of [`Api::post_job`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum PostJobResponse {
     /// 303.
     /// The job list.
@@ -330,10 +322,6 @@ pub struct DeleteJobRequest {
 }
 /// The responses of [`Api::delete_job`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum DeleteJobResponse {
     /// 303.
     /// The job list.
@@ -367,10 +355,6 @@ pub struct GetJobPhaseRequest {
 }
 /// The responses of [`Api::get_job_phase`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum GetJobPhaseResponse {
     /// 200.
     /// The phase word.
@@ -402,10 +386,6 @@ pub struct PostJobPhaseRequest {
 }
 /// The responses of [`Api::post_job_phase`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum PostJobPhaseResponse {
     /// 303.
     /// The job.
@@ -451,10 +431,6 @@ pub struct GetJobExecutionDurationRequest {
 }
 /// The responses of [`Api::get_job_execution_duration`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum GetJobExecutionDurationResponse {
     /// 200.
     /// Seconds the job may run (0 = unlimited).
@@ -486,10 +462,6 @@ pub struct PostJobExecutionDurationRequest {
 }
 /// The responses of [`Api::post_job_execution_duration`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum PostJobExecutionDurationResponse {
     /// 303.
     /// The job.
@@ -535,10 +507,6 @@ pub struct GetJobDestructionRequest {
 }
 /// The responses of [`Api::get_job_destruction`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum GetJobDestructionResponse {
     /// 200.
     /// When the job will be destroyed (ISO 8601, UTC).
@@ -570,10 +538,6 @@ pub struct PostJobDestructionRequest {
 }
 /// The responses of [`Api::post_job_destruction`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum PostJobDestructionResponse {
     /// 303.
     /// The job (the server may have chosen another time).
@@ -613,10 +577,6 @@ pub struct GetJobQuoteRequest {
 }
 /// The responses of [`Api::get_job_quote`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum GetJobQuoteResponse {
     /// 200.
     /// When the job is expected to complete (ISO 8601, UTC); empty when unknown.
@@ -646,10 +606,6 @@ pub struct GetJobErrorRequest {
 }
 /// The responses of [`Api::get_job_error`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum GetJobErrorResponse {
     /// 200.
     /// What went wrong, for a job in phase ERROR (a DALI error document); empty for a job that has not failed.
@@ -757,10 +713,6 @@ pub struct PostJobParametersRequest {
 }
 /// The responses of [`Api::post_job_parameters`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum PostJobParametersResponse {
     /// 303.
     /// The job.
@@ -806,10 +758,6 @@ pub struct GetJobOwnerRequest {
 }
 /// The responses of [`Api::get_job_owner`].
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "built once per request and sent at once; boxing would only add an allocation"
-)]
 pub enum GetJobOwnerResponse {
     /// 200.
     /// The owner's identity; empty for an anonymous job.
