@@ -404,8 +404,9 @@ pub fn breakable_rules(api: &Api, ty: &Ty, c: &Constraints) -> Vec<&'static str>
     rules
 }
 
-/// Picks, for every parameter and body, the first example that satisfies its schema, or makes
-/// one. Examples that do not satisfy the schema are dropped (the spec is wrong, not the server).
+/// Picks, for every parameter, request body and response body, the first example that satisfies
+/// its schema, or makes one. Examples that do not satisfy the schema are dropped (the spec is
+/// wrong, not the server).
 pub fn choose(api: &mut Api) {
     let snapshot = api.clone();
     for op in &mut api.operations {
@@ -417,6 +418,13 @@ pub fn choose(api: &mut Api) {
                 .or_else(|| synthesize(&snapshot, &p.ty, &p.constraints).filter(|e| wire_ok(&snapshot, e, p)));
         }
         if let Some(body) = &mut op.body {
+            body.example = body
+                .example
+                .take()
+                .filter(|e| violations(&snapshot, e, &body.ty, &Constraints::default()).is_empty())
+                .or_else(|| synthesize(&snapshot, &body.ty, &Constraints::default()));
+        }
+        for body in op.responses.iter_mut().filter_map(|r| r.body.as_mut()) {
             body.example = body
                 .example
                 .take()
@@ -608,5 +616,24 @@ components:
         assert!(violations(&api, &json!({ "kind": "square", "side": 1.0 }), &ty, &none).is_empty());
         assert!(!violations(&api, &json!({ "kind": "square", "radius": 1.0 }), &ty, &none).is_empty(), "a circle tagged as a square");
         assert!(!violations(&api, &json!({ "kind": "example", "radius": 1.0 }), &ty, &none).is_empty(), "a tag no variant has");
+    }
+
+    #[test]
+    fn a_response_keeps_a_valid_example_and_gets_a_made_one_for_an_invalid_one() {
+        let yaml = "openapi: 3.1.0
+info: { title: t, version: '1' }
+paths:
+  /a:
+    get:
+      operationId: a
+      responses:
+        '200': { description: ok, content: { text/plain: { schema: { type: string }, example: all well } } }
+        '400': { description: bad, content: { application/json: { schema: { type: integer }, example: one } } }
+";
+        let (api, diagnostics) = crate::lower::lowered(yaml);
+        let mut api = api.unwrap_or_else(|| panic!("{diagnostics:?}"));
+        choose(&mut api);
+        let examples: Vec<Option<&Value>> = api.operations[0].responses.iter().map(|r| r.body.as_ref().and_then(|b| b.example.as_ref())).collect();
+        assert_eq!(examples, [Some(&json!("all well")), Some(&json!(1))], "`one` is no integer");
     }
 }

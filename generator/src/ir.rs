@@ -615,6 +615,8 @@ pub struct ResponseBody {
     pub ty: Ty,
     /// For XML models: the qualified name of the root element (`uws:job`).
     pub xml_root: Option<String>,
+    /// An example that satisfies the schema, for the generated tests.
+    pub example: Option<serde_json::Value>,
 }
 
 /// A declared response header.

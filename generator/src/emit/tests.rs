@@ -2,7 +2,7 @@
 //! a request built from the spec's examples (or values made from its schemas), and the test
 //! asserts the typed values the service received; every declared constraint is broken once and
 //! the test asserts the 400 that names the parameter and the rule; every declared response is
-//! sent by the service (a value made from its schema) and the test asserts its status, content
+//! sent by the service (its example, or a value made from its schema) and the test asserts its status, content
 //! type and headers as they reach the client.
 
 use super::rust::{Rust, ident};
@@ -485,7 +485,7 @@ impl Emitter<'_> {
         let enum_ty = ident(&op.response_type);
         let variant = ident(&response.variant);
         let body = match &response.body {
-            Some(body) => Some(self.value(&body.ty).ok_or_else(|| format!("no value of its `{}` body can be made", body.media_type))?),
+            Some(body) => Some(self.value(&body.ty, body.example.as_ref()).ok_or_else(|| format!("no value of its `{}` body can be made", body.media_type))?),
             None => None,
         };
         let mut fields = Vec::new();
@@ -496,7 +496,7 @@ impl Emitter<'_> {
                 return Err(format!("no value of its header `{}` can be made", h.api_name));
             };
             let field = ident(&h.name);
-            let rust_value = self.value(&h.ty).ok_or_else(|| format!("no value of its header `{}` can be made", h.api_name))?;
+            let rust_value = self.value(&h.ty, Some(&value)).ok_or_else(|| format!("no value of its header `{}` can be made", h.api_name))?;
             fields.push(if h.required { quote!(#field: #rust_value) } else { quote!(#field: Some(#rust_value)) });
             let wire_name = h.api_name.to_ascii_lowercase();
             // What the runtime writes is the value's `Display`; for strings, integers and
@@ -522,9 +522,12 @@ impl Emitter<'_> {
         Ok((value, headers))
     }
 
-    /// A Rust expression for a valid value of `ty`, made from its schema.
-    fn value(&mut self, ty: &Ty) -> Option<TokenStream> {
-        let value = synthesize(self.rust.api, ty, &Constraints::default())?;
+    /// A Rust expression for `example`, a valid value of `ty` (made from its schema when absent).
+    fn value(&mut self, ty: &Ty, example: Option<&Value>) -> Option<TokenStream> {
+        let value = match example {
+            Some(example) => example.clone(),
+            None => synthesize(self.rust.api, ty, &Constraints::default())?,
+        };
         Some(match ty {
             Ty::String => {
                 let text = value.as_str()?;

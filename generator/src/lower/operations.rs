@@ -524,10 +524,11 @@ impl<'a> Lowerer<'a> {
                 let media_type = chosen.0.name.clone();
                 let essence = media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
                 let schema = chosen.1.get("schema");
+                let example = media_example(self.doc, rfile, &chosen.1).or_else(|| schema.and_then(|s| schema_examples(self.doc, rfile, s).into_iter().next()));
                 let hint = format!("{op_type}{variant}Body");
                 if is_json(&essence) {
                     let ty = schema.map_or(Ty::Json, |s| self.schema(rfile, s, &hint).0);
-                    return Some(ResponseBody { media_type, kind: ResponseKind::Json, ty, xml_root: None });
+                    return Some(ResponseBody { media_type, kind: ResponseKind::Json, ty, xml_root: None, example });
                 }
                 if is_xml(&essence) {
                     // A model with an `xml` object is written from it; anything else is the service's text.
@@ -540,13 +541,13 @@ impl<'a> Lowerer<'a> {
                                 Some(prefix) => format!("{prefix}:{local}"),
                                 None => local,
                             };
-                            return Some(ResponseBody { media_type, kind: ResponseKind::Xml, ty: Ty::Named(id), xml_root: Some(root) });
+                            return Some(ResponseBody { media_type, kind: ResponseKind::Xml, ty: Ty::Named(id), xml_root: Some(root), example });
                         }
                     }
                 }
                 let textual = essence.starts_with("text/") || is_xml(&essence);
                 let (kind, ty) = if textual { (ResponseKind::Text, Ty::String) } else { (ResponseKind::Binary, Ty::Body) };
-                Some(ResponseBody { media_type, kind, ty, xml_root: None })
+                Some(ResponseBody { media_type, kind, ty, xml_root: None, example })
             });
             let mut header_names = BTreeSet::new();
             let headers = response

@@ -280,7 +280,9 @@ async fn put_note_reaches_the_service_with_typed_values() {
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn put_note_sends_200_ok() {
-    let answer = Answer::PutNote(api::PutNoteResponse::Ok("example".to_owned()));
+    let answer = Answer::PutNote(
+        api::PutNoteResponse::Ok("<note>a note</note>".to_owned()),
+    );
     let request = Request::builder()
         .method("PUT")
         .uri("/notes")
