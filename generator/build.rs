@@ -31,11 +31,12 @@ fn main() {
             .to_owned()
     };
     std::fs::write(&out, code).expect("OUT_DIR is writable");
-    embed_specs(&workspace.join("specs"));
+    embed_specs(&manifest_dir.join("specs"));
 }
 
-/// The starting specs of `ivoagen init` (`specs/*.yaml`), carried like the runtime: present in a
-/// checkout, absent from the published package (whose `init` then says so).
+/// The starting specs of `ivoagen init`: `generator/specs/`, the copy of the repository's
+/// `specs/*.yaml` that `cargo xtask codegen` keeps (and `--check` checks), inside this package so
+/// that an install from the published package carries them too.
 fn embed_specs(specs: &Path) {
     println!("cargo::rerun-if-changed={}", specs.display());
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("specs.rs");

@@ -70,7 +70,7 @@ impl std::str::FromStr for Service {
 pub const SPEC_DIR: &str = "spec";
 
 /// The template's spec files, by path relative to the crate (under [`SPEC_DIR`]); `None` when
-/// this build of ivoagen carries no specs (the published package).
+/// this build of ivoagen lacks one of them (a package built without `generator/specs/`).
 pub fn spec_files(service: Service) -> Option<BTreeMap<String, String>> {
     service
         .spec_files()
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn every_template_generates_cleanly_and_its_stub_names_the_trait_methods() {
         for (name, service) in Service::ALL {
-            let specs = spec_files(service).expect("a checkout carries the specs");
+            let specs = spec_files(service).expect("the package carries the specs");
             let fs: BTreeMap<PathBuf, String> = specs.iter().map(|(path, text)| (PathBuf::from(path), text.clone())).collect();
             let (api, diagnostics, _) = crate::analyse(&fs, std::path::Path::new(&spec_path(service))).unwrap_or_else(|f| panic!("{name}: {:?}", f.diagnostics));
             assert!(diagnostics.is_empty(), "{name}: {diagnostics:?}");

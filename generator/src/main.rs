@@ -186,7 +186,7 @@ fn init(service: Service, dir: &std::path::Path) -> ExitCode {
         return ExitCode::from(3);
     }
     let Some(specs) = ivoagen::init::spec_files(service) else {
-        eprintln!("ivoagen: this build carries no templates; install ivoagen from a checkout or with `cargo install --git`");
+        eprintln!("ivoagen: this build carries no templates (it was built without generator/specs/); install ivoagen with `cargo install --locked ivoagen` or from a checkout");
         return ExitCode::from(2);
     };
     let spec = ivoagen::init::spec_path(service);

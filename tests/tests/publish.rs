@@ -15,4 +15,11 @@ fn ivoagen_runtime_and_ivoagen_pass_cargo_publish_dry_run() {
         let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:") && !l.contains("aborting upload due to dry run")).collect();
         assert!(warnings.is_empty(), "cargo publish warns about {package}:\n{}", warnings.join("\n"));
     }
+    // The generator's package carries the starting specs of `ivoagen init`.
+    let out = cargo(&root()).args(["package", "--list", "--allow-dirty", "-p", "ivoagen"]).output().expect("cargo runs");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for spec in ["dali", "vosi", "uws", "soda", "scs", "sia", "ssa", "datalink"] {
+        assert!(listed.lines().any(|l| l == format!("specs/{spec}.yaml")), "specs/{spec}.yaml is not in the ivoagen package:\n{listed}");
+    }
 }

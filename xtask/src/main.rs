@@ -84,7 +84,52 @@ pub fn codegen(check: bool) -> Result<usize, String> {
             }
         }
     }
-    Ok(stale)
+    Ok(stale + mirror_specs(&root, check)?)
+}
+
+/// Keeps `generator/specs/` a copy of `specs/*.yaml`: the generator's package carries the
+/// starting specs of `ivoagen init` from there (a package holds only files inside its folder).
+/// Returns the number of stale copies (check) or an error.
+fn mirror_specs(root: &Path, check: bool) -> Result<usize, String> {
+    let yaml_in = |dir: &Path| -> Result<std::collections::BTreeMap<String, Vec<u8>>, String> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        };
+        let mut files = std::collections::BTreeMap::new();
+        for entry in entries {
+            let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                files.insert(name, std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?);
+            }
+        }
+        Ok(files)
+    };
+    let (source, copy) = (root.join("specs"), root.join("generator/specs"));
+    let (wanted, present) = (yaml_in(&source)?, yaml_in(&copy)?);
+    let stale: Vec<&String> = wanted.iter().filter(|(name, bytes)| present.get(*name) != Some(*bytes)).map(|(name, _)| name).collect();
+    let orphaned: Vec<&String> = present.keys().filter(|name| !wanted.contains_key(*name)).collect();
+    if check {
+        for name in &stale {
+            eprintln!("stale: generator/specs/{name} (a copy of specs/{name}: run `cargo xtask codegen`)");
+        }
+        for name in &orphaned {
+            eprintln!("orphaned: generator/specs/{name}");
+        }
+        return Ok(usize::from(!stale.is_empty() || !orphaned.is_empty()));
+    }
+    std::fs::create_dir_all(&copy).map_err(|e| format!("{}: {e}", copy.display()))?;
+    for name in stale {
+        std::fs::write(copy.join(name), &wanted[name]).map_err(|e| format!("generator/specs/{name}: {e}"))?;
+        eprintln!("wrote generator/specs/{name}");
+    }
+    for name in orphaned {
+        std::fs::remove_file(copy.join(name)).map_err(|e| format!("generator/specs/{name}: {e}"))?;
+        eprintln!("removed generator/specs/{name}");
+    }
+    Ok(0)
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
