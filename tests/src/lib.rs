@@ -24,11 +24,28 @@ pub fn target_dir() -> PathBuf {
     work_dir().join("target")
 }
 
-/// `cargo` with the shared target directory.
+/// `cargo` with the shared target directory, and nothing of this test's own build environment.
 pub fn cargo(dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(dir).env("CARGO_TARGET_DIR", target_dir()).env_remove("RUSTFLAGS");
+    cmd.current_dir(dir).env("CARGO_TARGET_DIR", target_dir()).env_remove("RUSTFLAGS").env_remove("CARGO_MANIFEST_DIR");
     cmd
+}
+
+/// `ivoagen`, installed as the README says (`cargo install --locked`) into `work_dir()/name`.
+/// `--debug` only to share the test build's compiled dependencies.
+pub fn install_ivoagen(name: &str) -> PathBuf {
+    let install_root = work_dir().join(name);
+    let _ = std::fs::remove_dir_all(&install_root);
+    let out = cargo(&root()).args(["install", "--locked", "--debug", "--quiet", "--path", "generator", "--root"]).arg(&install_root).output().expect("cargo runs");
+    assert!(out.status.success(), "cargo install failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    install_root.join("bin/ivoagen")
+}
+
+/// The Python of the test venv (pyvo, astropy, Selenium, schemathesis), which `cargo xtask ci` creates.
+pub fn python() -> PathBuf {
+    let python = root().join("target/venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `cargo xtask ci`, which creates the venv", python.display());
+    python
 }
 
 /// The debug binary of workspace package `package`, built (into the shared target directory) the

@@ -4,9 +4,9 @@
 //! "Try it out", once on the server and once through a proxy mounting it under a prefix of its
 //! own. `cargo xtask ci` installs chromium, chromium-driver and the venv with Selenium.
 
-use ivoagen_e2e::{Server, built, http, root};
+use ivoagen_e2e::{Server, built, http, python, root};
 use soda_cutout_server::service::sample;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// The base path the server runs under: not the `/soda` of the description's `servers`, so that
@@ -18,12 +18,6 @@ fn start(name: &str) -> Server {
     let _ = std::fs::remove_dir_all(&data);
     sample::ensure(&data).expect("the sample data can be written");
     Server::start(&built("soda-cutout-server"), &["--data-dir", data.to_str().expect("a UTF-8 path"), "--base-path", BASE])
-}
-
-fn python() -> PathBuf {
-    let python = root().join("target/venv/bin/python");
-    assert!(python.exists(), "{} is missing: run `cargo xtask ci`, which creates the venv with Selenium", python.display());
-    python
 }
 
 #[test]

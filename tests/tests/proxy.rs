@@ -3,17 +3,11 @@
 //! `Location`s) name the proxy's scheme, host and path prefix, pyvo follows them through the proxy,
 //! and forwarding headers from a peer that is not a trusted proxy are ignored.
 
-use ivoagen_e2e::{Response, Server, built, http, root};
+use ivoagen_e2e::{Response, Server, built, http, python, root};
 use soda_cutout_server::service::sample;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn python() -> PathBuf {
-    let python = root().join("target/venv/bin/python");
-    assert!(python.exists(), "{} is missing: run `cargo xtask ci`, which creates the venv", python.display());
-    python
-}
 
 /// A fresh directory under `target/e2e/proxy`.
 fn fresh_dir(name: &str) -> PathBuf {

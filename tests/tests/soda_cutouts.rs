@@ -2,7 +2,7 @@
 //! clients, CFITSIO's `imcopy` as the reference for pixels, astropy's `all_world2pix` as the
 //! reference for world coordinates, and every error case of SODA §5.
 
-use ivoagen_e2e::{Response, Server, built, http, root, soda_error};
+use ivoagen_e2e::{Response, Server, built, http, python, root, soda_error};
 use ivoagen_runtime::codegen::serde_json::{self, json};
 use soda_cutout_server::service::{fits, sample, wcs};
 use std::path::PathBuf;
@@ -10,12 +10,6 @@ use std::process::{Command, Stdio};
 
 fn binary() -> PathBuf {
     built("soda-cutout-server")
-}
-
-fn python() -> PathBuf {
-    let python = root().join("target/venv/bin/python");
-    assert!(python.exists(), "{} is missing: run `cargo xtask ci`, which creates the venv", python.display());
-    python
 }
 
 /// A data directory with the samples and a FITS image without any WCS.

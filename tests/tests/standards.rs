@@ -4,9 +4,8 @@
 //! `SIA2Service`, `SSAService` and `DatalinkResults`, and STILTS (`votlint` on every VOTable sent,
 //! errors included; `datalinklint` on the DataLink service; `cone` on the cone search).
 
-use ivoagen_e2e::{Server, http, root, target_dir, work_dir};
+use ivoagen_e2e::{Server, cargo, http, install_ivoagen, python, root, target_dir, work_dir};
 use ivoagen_runtime::codegen::serde_json;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The templates, with the package name each crate gets (distinct from every other test's, as the
@@ -20,27 +19,6 @@ fn text(bytes: &[u8]) -> String {
 #[track_caller]
 fn succeeds(what: &str, out: &Output) {
     assert!(out.status.success(), "{what} failed ({}):\n{}\n{}", out.status, text(&out.stdout), text(&out.stderr));
-}
-
-fn cargo(dir: &Path) -> Command {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.current_dir(dir).env("CARGO_TARGET_DIR", target_dir()).env_remove("RUSTFLAGS").env_remove("CARGO_MANIFEST_DIR");
-    command
-}
-
-/// `ivoagen`, installed with `cargo install --locked` into a root of this test's own.
-fn install() -> PathBuf {
-    let install_root = work_dir().join("install-standards");
-    let _ = std::fs::remove_dir_all(&install_root);
-    let out = cargo(&root()).args(["install", "--locked", "--debug", "--quiet", "--path", "generator", "--root"]).arg(&install_root).output().expect("cargo runs");
-    succeeds("cargo install", &out);
-    install_root.join("bin/ivoagen")
-}
-
-fn python() -> PathBuf {
-    let python = root().join("target/venv/bin/python");
-    assert!(python.exists(), "{} is missing: run `cargo xtask ci`, which creates the venv", python.display());
-    python
 }
 
 /// `stilts TASK ARGS…`; its output (STILTS reports on standard output).
@@ -69,7 +47,7 @@ fn votlint(server: &Server, target: &str, status: u16, name: &str) -> String {
 
 #[test]
 fn every_init_template_builds_serves_and_answers_pyvo_and_stilts() {
-    let ivoagen = install();
+    let ivoagen = install_ivoagen("install-standards");
     let dir = std::env::temp_dir().join(format!("ivoagen-standards-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the temporary directory is writable");

@@ -6,7 +6,7 @@
 //! Every crate shares one target directory, so the registry's crates compile once; each crate's
 //! copy of the runtime compiles once per crate.
 
-use ivoagen_e2e::{root, target_dir, work_dir};
+use ivoagen_e2e::{cargo, install_ivoagen, root, target_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -28,25 +28,7 @@ const CORPUS: &[&str] = &[
 /// `ivoagen`, installed once per test run with `cargo install --locked` into its own root.
 fn ivoagen() -> &'static Path {
     static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let install_root = work_dir().join("install");
-        let _ = std::fs::remove_dir_all(&install_root);
-        // `--debug` only to share the test build's compiled dependencies; the command is otherwise the README's.
-        let out = cargo(&root())
-            .args(["install", "--locked", "--debug", "--quiet", "--path", "generator", "--root"])
-            .arg(&install_root)
-            .output()
-            .expect("cargo runs");
-        assert!(out.status.success(), "cargo install failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        install_root.join("bin/ivoagen")
-    })
-}
-
-/// `cargo` with the shared target directory, and nothing of this repository's environment.
-fn cargo(dir: &Path) -> Command {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.current_dir(dir).env("CARGO_TARGET_DIR", target_dir()).env_remove("RUSTFLAGS").env_remove("CARGO_MANIFEST_DIR");
-    command
+    INSTALLED.get_or_init(|| install_ivoagen("install"))
 }
 
 /// A folder outside the repository (and outside any Cargo workspace), empty; a test removes it
