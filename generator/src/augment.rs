@@ -279,6 +279,8 @@ pub struct Standard {
     base_url: bool,
     /// The query parameters.
     rules: fn() -> Vec<Rule>,
+    /// Its error document (`x-ivoa-error-format`).
+    error_format: &'static str,
 }
 
 /// One query parameter of a standard.
@@ -309,7 +311,7 @@ impl Rule {
 }
 
 /// Simple Cone Search 1.03 (REC 2008-02-22).
-static SCS: Standard = Standard { title: "Simple Cone Search 1.03", standard_id: "ivo://ivoa.net/std/ConeSearch", sync: false, base_url: false, rules: scs_rules };
+static SCS: Standard = Standard { title: "Simple Cone Search 1.03", standard_id: "ivo://ivoa.net/std/ConeSearch", sync: false, base_url: false, rules: scs_rules, error_format: "scs-votable" };
 
 fn scs_rules() -> Vec<Rule> {
     vec![
@@ -321,7 +323,7 @@ fn scs_rules() -> Vec<Rule> {
 }
 
 /// SIA 2.0 (REC 2015-12-23).
-static SIA: Standard = Standard { title: "SIA 2.0", standard_id: "ivo://ivoa.net/std/SIA#query-2.0", sync: true, base_url: true, rules: sia_rules };
+static SIA: Standard = Standard { title: "SIA 2.0", standard_id: "ivo://ivoa.net/std/SIA#query-2.0", sync: true, base_url: true, rules: sia_rules, error_format: "dali-votable" };
 
 fn sia_rules() -> Vec<Rule> {
     let shape = json!({"type": "string", "x-ivoa-xtype": "shape"});
@@ -356,7 +358,7 @@ const NUMBER: &str = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?";
 const ISO: &str = r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?Z?";
 
 /// SSA 1.1 (REC 2012-02-10).
-static SSA: Standard = Standard { title: "SSA 1.1", standard_id: "ivo://ivoa.net/std/SSA", sync: false, base_url: true, rules: ssa_rules };
+static SSA: Standard = Standard { title: "SSA 1.1", standard_id: "ivo://ivoa.net/std/SSA", sync: false, base_url: true, rules: ssa_rules, error_format: "dali-votable" };
 
 fn ssa_rules() -> Vec<Rule> {
     let n = NUMBER;
@@ -374,7 +376,7 @@ fn ssa_rules() -> Vec<Rule> {
 }
 
 /// DataLink 1.1 (REC 2023-12-15), the `{links}` resource.
-static DATALINK: Standard = Standard { title: "DataLink 1.1", standard_id: "ivo://ivoa.net/std/DataLink#links-1.1", sync: true, base_url: true, rules: datalink_rules };
+static DATALINK: Standard = Standard { title: "DataLink 1.1", standard_id: "ivo://ivoa.net/std/DataLink#links-1.1", sync: true, base_url: true, rules: datalink_rules, error_format: "dali-votable" };
 
 fn datalink_rules() -> Vec<Rule> {
     vec![
@@ -433,7 +435,7 @@ impl Standard {
     fn apply(&self, doc: &mut Document) -> Vec<Diagnostic> {
         let mut diagnostics = Vec::new();
         set_default(doc.root_mut(), "x-ivoa-case-insensitive", Value::Bool(true));
-        set_default(doc.root_mut(), "x-ivoa-error-format", string("dali-votable"));
+        set_default(doc.root_mut(), "x-ivoa-error-format", string(self.error_format));
         let paths: Vec<String> = doc.root().get("paths").map(|p| p.entries().iter().map(|(k, _)| k.name.clone()).collect()).unwrap_or_default();
         let mut vosi = (false, false);
         let mut resource: Option<String> = None;

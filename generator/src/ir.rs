@@ -336,6 +336,9 @@ pub enum ErrorFormat {
     SodaText,
     /// `dali-votable`: a VOTable with `QUERY_STATUS` = `ERROR`.
     DaliVotable,
+    /// `scs-votable`: Simple Cone Search 1.03's VOTable, `INFO name="Error"` (§2 item 3), with
+    /// DALI's `QUERY_STATUS` beside it.
+    ScsVotable,
 }
 
 /// A VOSI endpoint the runtime answers (`x-ivoa-vosi`).

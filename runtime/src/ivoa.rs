@@ -7,6 +7,9 @@
 //!   `ServiceUnavailable` or `Error` — then `: ` and the details.
 //! - `dali-votable` (DALI 1.1 §4.4): a VOTable with one `RESOURCE type="results"` holding
 //!   `INFO name="QUERY_STATUS" value="ERROR"`.
+//! - `scs-votable` (Simple Cone Search 1.03 §2 item 3): `text/xml`, a VOTable whose
+//!   `INFO name="Error"`, a child of `VOTABLE`, carries the message in `value`; its
+//!   `RESOURCE type="results"` also holds DALI's `QUERY_STATUS`, for clients of later versions.
 
 use crate::error::{Error, RequestError};
 use crate::xml::XmlWriter;
@@ -23,6 +26,8 @@ pub enum ErrorFormat {
     SodaText,
     /// A DALI VOTable error document.
     DaliVotable,
+    /// A Simple Cone Search 1.03 VOTable error document (`INFO name="Error"`).
+    ScsVotable,
 }
 
 /// What went wrong, as SODA/DALI sort failures: the one table of labels (SODA 1.0 §5) and
@@ -101,6 +106,26 @@ pub fn votable_error(message: &str) -> String {
     w.finish()
 }
 
+/// A Simple Cone Search 1.03 error document (§2 item 3) carrying `message`: `INFO name="Error"`
+/// under `VOTABLE`, and DALI's `QUERY_STATUS` in the results resource.
+pub fn scs_votable_error(message: &str) -> String {
+    let mut w = XmlWriter::new();
+    w.start("VOTABLE", &[("version", "1.4"), ("xmlns", "http://www.ivoa.net/xml/VOTable/v1.3")])
+        .empty("INFO", &[("name", "Error"), ("value", message)])
+        .start("RESOURCE", &[("type", "results")])
+        .text_element("INFO", &[("name", "QUERY_STATUS"), ("value", "ERROR")], message);
+    w.finish()
+}
+
+/// The answer carrying the error document `text` in `format`, one of the VOTable formats or SODA's text.
+fn document(format: ErrorFormat, status: StatusCode, text: &str) -> Response {
+    match format {
+        ErrorFormat::ScsVotable => (status, [(CONTENT_TYPE, "text/xml")], scs_votable_error(text)).into_response(),
+        ErrorFormat::DaliVotable => (status, [(CONTENT_TYPE, "application/x-votable+xml")], votable_error(text)).into_response(),
+        ErrorFormat::Json | ErrorFormat::SodaText => (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{text}\n")).into_response(),
+    }
+}
+
 /// An error answer in `format`.
 pub fn respond(format: ErrorFormat, status: StatusCode, rule: &str, parameter: Option<&str>, message: &str) -> Response {
     match format {
@@ -108,13 +133,8 @@ pub fn respond(format: ErrorFormat, status: StatusCode, rule: &str, parameter: O
             let body = serde_json::json!({ "error": rule, "parameter": parameter, "message": message });
             (status, [(CONTENT_TYPE, "application/json")], body.to_string()).into_response()
         }
-        ErrorFormat::SodaText => {
-            let body = format!("{}: {message}\n", label(status, rule));
-            (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
-        }
-        ErrorFormat::DaliVotable => {
-            let text = format!("{}: {message}", label(status, rule));
-            (status, [(CONTENT_TYPE, "application/x-votable+xml")], votable_error(&text)).into_response()
+        ErrorFormat::SodaText | ErrorFormat::DaliVotable | ErrorFormat::ScsVotable => {
+            document(format, status, &format!("{}: {message}", label(status, rule)))
         }
     }
 }
@@ -135,12 +155,8 @@ impl Error {
                 let body = serde_json::json!({ "error": "service", "parameter": null, "message": self.message });
                 (self.status, [(CONTENT_TYPE, "application/json")], body.to_string()).into_response()
             }
-            ErrorFormat::SodaText => {
-                (self.status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{label}: {}\n", self.message)).into_response()
-            }
-            ErrorFormat::DaliVotable => {
-                let document = votable_error(&format!("{label}: {}", self.message));
-                (self.status, [(CONTENT_TYPE, "application/x-votable+xml")], document).into_response()
+            ErrorFormat::SodaText | ErrorFormat::DaliVotable | ErrorFormat::ScsVotable => {
+                document(format, self.status, &format!("{label}: {}", self.message))
             }
         }
     }
@@ -198,5 +214,17 @@ mod tests {
         assert_eq!((status.as_u16(), ct.as_str()), (400, "application/x-votable+xml"));
         assert_eq!(doc.matches("<RESOURCE").count(), 1);
         assert!(doc.contains(r#"<INFO name="QUERY_STATUS" value="ERROR">UsageError: not a number</INFO>"#), "{doc}");
+    }
+
+    #[tokio::test]
+    async fn cone_search_errors_carry_an_error_info_under_votable() {
+        let e = RequestError::new("DEC", "maximum", "91 is above 90");
+        let (status, ct, doc) = body(e.respond(ErrorFormat::ScsVotable)).await;
+        assert_eq!((status.as_u16(), ct.as_str()), (400, "text/xml"));
+        let info = doc.find(r#"<INFO name="Error" value="UsageError: 91 is above 90"/>"#).expect("the Error INFO");
+        assert!(info < doc.find("<RESOURCE").expect("a resource"), "the INFO is a child of VOTABLE: {doc}");
+        assert!(doc.contains(r#"<INFO name="QUERY_STATUS" value="ERROR">UsageError: 91 is above 90</INFO>"#), "{doc}");
+        let (_, _, service) = body(Error::unavailable("catalogue offline").respond(ErrorFormat::ScsVotable)).await;
+        assert!(service.contains(r#"value="ServiceUnavailable: catalogue offline""#), "{service}");
     }
 }

@@ -22,6 +22,7 @@ fn validate(schema: &str, name: &str, document: &str) {
 #[test]
 fn votable_error_documents_validate() {
     validate("VOTable-v1.4.xsd", "error.vot", &ivoa::votable_error("UsageError: <bad> & \"worse\""));
+    validate("VOTable-v1.4.xsd", "scs-error.vot", &ivoa::scs_votable_error("UsageError: <bad> & \"worse\""));
 }
 
 #[test]

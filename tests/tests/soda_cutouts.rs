@@ -216,6 +216,7 @@ fn every_soda_error_has_its_label_status_and_type() {
     // DataLink: an unknown ID is a row with NotFoundFault; a bad format is a VOTable error.
     let links = get(&server, "/soda/links?ID=nope");
     assert_eq!(links.status, 200);
+    assert!(links.text().contains(r#"<INFO name="standardID" value="ivo://ivoa.net/std/DataLink#links-1.1"/>"#), "DataLink 1.1 §3: {}", links.text());
     assert!(links.text().contains("<TD>NotFoundFault: no dataset has ID `nope`</TD>"), "{}", links.text());
     let bad = get(&server, "/soda/links?ID=sample-image&RESPONSEFORMAT=text/csv");
     assert_eq!(bad.status, 400);

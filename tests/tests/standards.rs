@@ -76,7 +76,8 @@ fn every_init_template_builds_serves_and_answers_pyvo_and_stilts() {
                 assert_eq!(found["ids"], serde_json::json!(["M31", "M32"]), "the two sample objects within 0.5°");
                 votlint(&server, &format!("{prefix}/search?RA=10.68&DEC=41.27&SR=0.5"), 200, "scs");
                 votlint(&server, &format!("{prefix}/search?RA=10.68&DEC=41.27&SR=0"), 200, "scs-metadata");
-                votlint(&server, &format!("{prefix}/search?RA=10.68&DEC=91&SR=0.5"), 400, "scs-error");
+                let error = votlint(&server, &format!("{prefix}/search?RA=10.68&DEC=91&SR=0.5"), 400, "scs-error");
+                assert!(error.contains(r#"<INFO name="Error" value="UsageError: "#), "SCS 1.03 §2 item 3: {error}");
                 let cone = stilts(&["cone", &format!("serviceurl={base}/search?"), "lon=10.68", "lat=41.27", "radius=0.5", "ofmt=csv"]);
                 assert!(cone.contains("M31") && cone.contains("M32") && !cone.contains("M110"), "stilts cone:\n{cone}");
             }

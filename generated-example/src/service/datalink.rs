@@ -45,6 +45,8 @@ pub fn document(links: &[Link<'_>], base_url: &str) -> String {
     w.start("VOTABLE", &[("version", "1.4"), ("xmlns", "http://www.ivoa.net/xml/VOTable/v1.3")]);
     w.start("RESOURCE", &[("type", "results")]);
     w.empty("INFO", &[("name", "QUERY_STATUS"), ("value", "OK")]);
+    // DataLink 1.1 §3: the results resource names the standard it answers.
+    w.empty("INFO", &[("name", "standardID"), ("value", "ivo://ivoa.net/std/DataLink#links-1.1")]);
     w.start("TABLE", &[] as &[(&str, &str)]);
     field(&mut w, "ID", "meta.id;meta.main", &[("ID", "ID"), STRING[0], STRING[1]]);
     field(&mut w, "access_url", "meta.ref.url", &STRING);

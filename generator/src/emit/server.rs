@@ -432,6 +432,7 @@ fn error_format(op: &Operation) -> TokenStream {
         ErrorFormat::Json => quote!(rt::ErrorFormat::Json),
         ErrorFormat::SodaText => quote!(rt::ErrorFormat::SodaText),
         ErrorFormat::DaliVotable => quote!(rt::ErrorFormat::DaliVotable),
+        ErrorFormat::ScsVotable => quote!(rt::ErrorFormat::ScsVotable),
     }
 }
 

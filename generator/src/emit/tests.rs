@@ -557,15 +557,23 @@ impl Emitter<'_> {
                 self.uses_rejected = true;
                 quote!(assert_rejected(status, &body, #parameter, #rule);)
             }
-            ErrorFormat::SodaText | ErrorFormat::DaliVotable => {
+            ErrorFormat::SodaText | ErrorFormat::DaliVotable | ErrorFormat::ScsVotable => {
                 self.uses_naming = true;
-                // SODA's text starts with the label; DALI's VOTable has it in its QUERY_STATUS.
-                let format = if op.error_format == ErrorFormat::SodaText {
-                    let start = format!("{label}: ");
-                    quote!(text.starts_with(#start))
-                } else {
-                    let info = format!("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{label}: ");
-                    quote!(text.contains(#info))
+                // SODA's text starts with the label; DALI's VOTable has it in its QUERY_STATUS,
+                // SCS's in the value of its `Error` INFO.
+                let format = match op.error_format {
+                    ErrorFormat::SodaText => {
+                        let start = format!("{label}: ");
+                        quote!(text.starts_with(#start))
+                    }
+                    ErrorFormat::ScsVotable => {
+                        let info = format!("<INFO name=\"Error\" value=\"{label}: ");
+                        quote!(text.contains(#info))
+                    }
+                    _ => {
+                        let info = format!("<INFO name=\"QUERY_STATUS\" value=\"ERROR\">{label}: ");
+                        quote!(text.contains(#info))
+                    }
                 };
                 quote! {
                     let text = assert_rejected_naming(status, &body, #parameter);

@@ -59,9 +59,10 @@ impl Lowerer<'_> {
                 Some("json") => ErrorFormat::Json,
                 Some("soda-text") => ErrorFormat::SodaText,
                 Some("dali-votable") => ErrorFormat::DaliVotable,
+                Some("scs-votable") => ErrorFormat::ScsVotable,
                 _ => {
                     self.error("ivoagen::ivoa::error-format", n.span, "unknown `x-ivoa-error-format`")
-                        .set_help("use one of: json, soda-text, dali-votable");
+                        .set_help("use one of: json, soda-text, dali-votable, scs-votable");
                     ErrorFormat::Json
                 }
             },
