@@ -36,6 +36,19 @@ pub trait Api: Send + Sync + 'static {
         request: SodaSyncRequest,
         results: std::sync::Arc<rt::uws::engine::ResultWriter>,
     ) -> impl Future<Output = Result<(), rt::uws::JobError>> + Send;
+    /// What VOSI availability reports (VOSI 1.1 §3.3). The default: available since the
+    /// server started. Override it to report a backend that is down or planned
+    /// maintenance (`downAt`, `backAt`), with notes for people.
+    fn vosi_availability(&self) -> impl Future<Output = rt::vosi::Availability> + Send {
+        async { rt::vosi::Availability::up() }
+    }
+    /// The registry extension of the capability `standard_id` in VOSI capabilities
+    /// (VOResource 1.1 §3.2.1): TAPRegExt's languages, output formats and limits,
+    /// SimpleDALRegExt's `maxSR` or `testQuery`. The default: none, a plain capability.
+    fn vosi_capability(&self, standard_id: &str) -> Option<rt::vosi::Extension> {
+        let _ = standard_id;
+        None
+    }
     /// Checks the credentials of every request (AuthVO). The default is the development
     /// authenticator: the credentials of `--auth-tokens FILE`, or none without it.
     /// Override it to plug in your own token validation; an error stops the server at

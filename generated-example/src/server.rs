@@ -4,7 +4,6 @@
 
 use ivoagen_runtime::codegen as rt;
 use rt::axum::extract::Request;
-use rt::axum::handler::Handler;
 use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
 use rt::{Location, RawRequest, RequestError};
@@ -155,13 +154,19 @@ fn shared_router<S: crate::api::Api>(
         .route(
             &[base_path, "/capabilities"].concat(),
             routing::get_service(
-                rt::auth::guard(&get_capabilities_gate, get_capabilities.with_state(())),
+                rt::auth::guard(
+                    &get_capabilities_gate,
+                    rt::endpoint(get_capabilities::<S>, &service),
+                ),
             ),
         )
         .route(
             &[base_path, "/availability"].concat(),
             routing::get_service(
-                rt::auth::guard(&get_availability_gate, get_availability.with_state(())),
+                rt::auth::guard(
+                    &get_availability_gate,
+                    rt::endpoint(get_availability::<S>, &service),
+                ),
             ),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
@@ -338,10 +343,20 @@ async fn links_request(
     })
 }
 /// `GET /capabilities` (`getCapabilities`): VOSI, answered by the runtime.
-async fn get_capabilities(request: rt::axum::extract::Request) -> Response {
-    rt::vosi::capabilities_response(CAPABILITIES, &request)
+async fn get_capabilities<S: crate::api::Api>(
+    service: Arc<S>,
+    request: rt::axum::extract::Request,
+) -> Response {
+    rt::vosi::capabilities_response(
+        CAPABILITIES,
+        &request,
+        |id| service.vosi_capability(id),
+    )
 }
 /// `GET /availability` (`getAvailability`): VOSI, answered by the runtime.
-async fn get_availability() -> Response {
-    rt::vosi::availability_response()
+async fn get_availability<S: crate::api::Api>(
+    service: Arc<S>,
+    _: rt::axum::extract::Request,
+) -> Response {
+    rt::vosi::availability_response(&service.vosi_availability().await)
 }

@@ -145,6 +145,14 @@ fn plan(archive: &Archive, id: &str, filters: &Filters) -> Result<Plan, rt::Erro
 }
 
 impl Api for Service {
+    /// Available while the data directory can be read; otherwise down, saying why.
+    async fn vosi_availability(&self) -> rt::vosi::Availability {
+        match self.archive.readable() {
+            Ok(()) => rt::vosi::Availability::up(),
+            Err(why) => rt::vosi::Availability::down(why),
+        }
+    }
+
     async fn soda_sync(&self, request: api::SodaSyncRequest) -> Result<api::SodaSyncResponse, rt::Error> {
         let multi = |what: &str| Err(rt::Error::multi_valued(format!("{what}; use the async endpoint (`async`, beside `sync`) for several cutouts")));
         if request.id.len() > 1 {

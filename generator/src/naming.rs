@@ -83,6 +83,8 @@ const CONSTRUCTORS: &[&str] = &["Some", "None", "Ok", "Err"];
 /// Names the generated crate uses for itself, with what they are (for the warning).
 const RESERVED: &[(Space, &str, &str)] = &[
     (Space::Method, "authenticator", "a provided method of `Api`"),
+    (Space::Method, "vosi_availability", "a provided method of `Api`"),
+    (Space::Method, "vosi_capability", "a provided method of `Api`"),
     // Methods of prelude traits that a service (`Clone`, `Default`) or the `Arc` holding it
     // has: calling an `Api` method of the same name would be ambiguous, or reach those.
     (Space::Method, "clone", "a method of `Clone`, which services implement"),

@@ -44,6 +44,25 @@ fn vosi_documents_validate_and_name_every_endpoint() {
     let availability = http(&server.addr, "GET", "/soda/availability", &[], b"");
     assert_eq!(availability.status, 200);
     xsd_validate("VOSIAvailability-v1.0.xsd", "availability.xml", &availability.text());
+    assert!(availability.text().contains("<vosi:available>true</vosi:available>"), "{}", availability.text());
+    assert!(availability.text().contains("<vosi:upSince>"), "{}", availability.text());
+}
+
+#[test]
+fn availability_says_when_the_data_cannot_be_read() {
+    let server = start("availability-down", &[]);
+    let data = root().join("target/e2e/data/availability-down");
+    std::fs::remove_dir_all(&data).unwrap();
+    let availability = http(&server.addr, "GET", "/soda/availability", &[], b"");
+    assert_eq!(availability.status, 200, "VOSI answers 200 either way: the document says which");
+    let text = availability.text();
+    xsd_validate("VOSIAvailability-v1.0.xsd", "availability-down.xml", &text);
+    assert!(text.contains("<vosi:available>false</vosi:available>"), "{text}");
+    assert!(text.contains("<vosi:note>the data directory cannot be read: "), "{text}");
+    // The service comes back with its data.
+    soda_cutout_server::service::sample::ensure(&data).unwrap();
+    let text = http(&server.addr, "GET", "/soda/availability", &[], b"").text();
+    assert!(text.contains("<vosi:available>true</vosi:available>"), "{text}");
 }
 
 #[test]

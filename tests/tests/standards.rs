@@ -78,6 +78,10 @@ fn every_init_template_builds_serves_and_answers_pyvo_and_stilts() {
                 votlint(&server, &format!("{prefix}/search?RA=10.68&DEC=41.27&SR=0"), 200, "scs-metadata");
                 let error = votlint(&server, &format!("{prefix}/search?RA=10.68&DEC=91&SR=0.5"), 400, "scs-error");
                 assert!(error.contains(r#"<INFO name="Error" value="UsageError: "#), "SCS 1.03 §2 item 3: {error}");
+                let caps = http(&server.addr, "GET", &format!("{prefix}/capabilities"), &[], b"").text();
+                assert!(caps.contains(r#"standardID="ivo://ivoa.net/std/ConeSearch" xmlns:cs="http://www.ivoa.net/xml/ConeSearch/v1.0" xsi:type="cs:ConeSearch">"#), "the service's extension: {caps}");
+                let compact: String = caps.lines().map(str::trim).collect();
+                assert!(compact.contains("</interface><maxSR>180</maxSR><maxRecords>3</maxRecords><verbosity>false</verbosity><testQuery><ra>10.68</ra>"), "in SimpleDALRegExt's order: {caps}");
                 let cone = stilts(&["cone", &format!("serviceurl={base}/search?"), "lon=10.68", "lat=41.27", "radius=0.5", "ofmt=csv"]);
                 assert!(cone.contains("M31") && cone.contains("M32") && !cone.contains("M110"), "stilts cone:\n{cone}");
             }

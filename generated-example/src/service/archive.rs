@@ -101,6 +101,11 @@ impl Archive {
         Archive { dir, authority, open: Mutex::new(Open { cap, clock: 0, datasets: HashMap::new() }) }
     }
 
+    /// Whether the data directory can be listed: what VOSI availability reports.
+    pub fn readable(&self) -> Result<(), String> {
+        std::fs::read_dir(&self.dir).map(drop).map_err(|e| format!("the data directory cannot be read: {e}"))
+    }
+
     /// The name in the directory an ID stands for.
     pub fn name_of<'a>(&self, id: &'a str) -> Result<&'a str, Missing> {
         let name = match id.split_once('?') {

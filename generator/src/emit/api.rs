@@ -138,8 +138,36 @@ pub fn api_module(api: &Api) -> TokenStream {
             }
         }
     };
-    let imports = if served.is_empty() {
+    let has = |kind: Vosi| api.operations.iter().any(|op| op.vosi == Some(kind));
+    let availability_method = if has(Vosi::Availability) {
+        quote! {
+            /// What VOSI availability reports (VOSI 1.1 §3.3). The default: available since the
+            /// server started. Override it to report a backend that is down or planned
+            /// maintenance (`downAt`, `backAt`), with notes for people.
+            fn vosi_availability(&self) -> impl Future<Output = rt::vosi::Availability> + Send {
+                async { rt::vosi::Availability::up() }
+            }
+        }
+    } else {
         quote!()
+    };
+    let capability_method = if has(Vosi::Capabilities) {
+        quote! {
+            /// The registry extension of the capability `standard_id` in VOSI capabilities
+            /// (VOResource 1.1 §3.2.1): TAPRegExt's languages, output formats and limits,
+            /// SimpleDALRegExt's `maxSR` or `testQuery`. The default: none, a plain capability.
+            fn vosi_capability(&self, standard_id: &str) -> Option<rt::vosi::Extension> {
+                let _ = standard_id;
+                None
+            }
+        }
+    } else {
+        quote!()
+    };
+    let imports = if served.is_empty() && !has(Vosi::Availability) && !has(Vosi::Capabilities) {
+        quote!()
+    } else if served.is_empty() {
+        quote!(use ivoagen_runtime::codegen as rt;)
     } else {
         quote! {
             use ivoagen_runtime::codegen as rt;
@@ -159,6 +187,8 @@ pub fn api_module(api: &Api) -> TokenStream {
         pub trait Api: Send + Sync + 'static {
             #(#methods)*
             #job_method
+            #availability_method
+            #capability_method
             #authenticator_method
         }
 

@@ -26,7 +26,7 @@ pub fn server_module(api: &Api) -> TokenStream {
             .iter()
             .map(|op| {
                 let handler = ident(&op.name);
-                let handler = if op.vosi.is_some() { quote!(#handler.with_state(())) } else { quote!(rt::endpoint(#handler::<S>, &service)) };
+                let handler = quote!(rt::endpoint(#handler::<S>, &service));
                 (op.method.clone(), handler)
             })
             .collect();
@@ -119,15 +119,12 @@ pub fn server_module(api: &Api) -> TokenStream {
         (true, false) => quote!(use rt::{RawRequest, RequestError};),
         _ => quote!(use rt::RequestError;),
     };
-    // Each served operation is an endpoint calling the service; VOSI handlers are axum handlers
-    // without state.
-    let with_state = if served.is_empty() { quote!(let _ = service;) } else { quote!() };
-    let server_fn = server_fn(api);
+    // Each served operation and each VOSI endpoint is an endpoint calling the service.
     let vosi = api.operations.iter().any(|op| op.vosi.is_some());
-    let handler_import = if vosi { quote!(use rt::axum::handler::Handler;) } else { quote!() };
+    let with_state = if served.is_empty() && !vosi { quote!(let _ = service;) } else { quote!() };
+    let server_fn = server_fn(api);
     let imports = if served.is_empty() {
         quote! {
-            #handler_import
             use rt::axum::response::Response;
             use rt::axum::{Router, routing};
             use std::sync::Arc;
@@ -135,7 +132,6 @@ pub fn server_module(api: &Api) -> TokenStream {
     } else {
         quote! {
             use rt::axum::extract::Request;
-            #handler_import
             use rt::axum::response::{IntoResponse, Response};
             use rt::axum::{Router, routing};
             #raw_import
@@ -436,21 +432,21 @@ fn error_format(op: &Operation) -> TokenStream {
     }
 }
 
-/// A VOSI endpoint, answered by the runtime.
+/// A VOSI endpoint, answered by the runtime with what the service says of itself.
 fn vosi_handler(op: &Operation, kind: Vosi) -> TokenStream {
     let name = ident(&op.name);
     let doc = format!(" `{} {}` (`{}`): VOSI, answered by the runtime.", op.method.to_uppercase(), op.path, op.api_name);
     match kind {
         Vosi::Capabilities => quote! {
             #[doc = #doc]
-            async fn #name(request: rt::axum::extract::Request) -> Response {
-                rt::vosi::capabilities_response(CAPABILITIES, &request)
+            async fn #name<S: crate::api::Api>(service: Arc<S>, request: rt::axum::extract::Request) -> Response {
+                rt::vosi::capabilities_response(CAPABILITIES, &request, |id| service.vosi_capability(id))
             }
         },
         Vosi::Availability => quote! {
             #[doc = #doc]
-            async fn #name() -> Response {
-                rt::vosi::availability_response()
+            async fn #name<S: crate::api::Api>(service: Arc<S>, _: rt::axum::extract::Request) -> Response {
+                rt::vosi::availability_response(&service.vosi_availability().await)
             }
         },
     }

@@ -27,6 +27,19 @@ fn separation((ra1, dec1): (f64, f64), (ra2, dec2): (f64, f64)) -> f64 {
 }
 
 impl Api for Service {
+    /// The cone search's registry extension in VOSI capabilities (SimpleDALRegExt 1.1 §2.1): the
+    /// largest radius, whether VERB is honoured and a query that finds rows.
+    fn vosi_capability(&self, standard_id: &str) -> Option<rt::vosi::Extension> {
+        use rt::vosi::{Element, Extension};
+        (standard_id == "ivo://ivoa.net/std/ConeSearch").then(|| {
+            Extension::new("cs", "ConeSearch", "http://www.ivoa.net/xml/ConeSearch/v1.0")
+                .element(Element::leaf("maxSR", 180))
+                .element(Element::leaf("maxRecords", CATALOGUE.len()))
+                .element(Element::leaf("verbosity", false))
+                .element(Element::new("testQuery").child(Element::leaf("ra", 10.68)).child(Element::leaf("dec", 41.27)).child(Element::leaf("sr", 0.5)))
+        })
+    }
+
     /// The rows within `SR` degrees of (`RA`, `DEC`), in a VOTable with the three columns SCS
     /// 1.03 requires; `SR=0` gets the columns only.
     async fn cone_search(&self, request: api::ConeSearchRequest) -> Result<api::ConeSearchResponse, rt::Error> {

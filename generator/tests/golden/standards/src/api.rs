@@ -24,6 +24,19 @@ pub trait Api: Send + Sync + 'static {
         &self,
         request: LinksByFormRequest,
     ) -> impl Future<Output = Result<LinksByFormResponse, rt::Error>> + Send;
+    /// What VOSI availability reports (VOSI 1.1 §3.3). The default: available since the
+    /// server started. Override it to report a backend that is down or planned
+    /// maintenance (`downAt`, `backAt`), with notes for people.
+    fn vosi_availability(&self) -> impl Future<Output = rt::vosi::Availability> + Send {
+        async { rt::vosi::Availability::up() }
+    }
+    /// The registry extension of the capability `standard_id` in VOSI capabilities
+    /// (VOResource 1.1 §3.2.1): TAPRegExt's languages, output formats and limits,
+    /// SimpleDALRegExt's `maxSR` or `testQuery`. The default: none, a plain capability.
+    fn vosi_capability(&self, standard_id: &str) -> Option<rt::vosi::Extension> {
+        let _ = standard_id;
+        None
+    }
 }
 /// The request of [`Api::links`].
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,6 @@
 
 use ivoagen_runtime::codegen as rt;
 use rt::axum::extract::Request;
-use rt::axum::handler::Handler;
 use rt::axum::response::{IntoResponse, Response};
 use rt::axum::{Router, routing};
 use rt::{Location, RawRequest, RequestError};
@@ -43,11 +42,11 @@ fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router
         )
         .route(
             &[base_path, "/capabilities"].concat(),
-            routing::get_service(capabilities.with_state(())),
+            routing::get_service(rt::endpoint(capabilities::<S>, &service)),
         )
         .route(
             &[base_path, "/availability"].concat(),
-            routing::get_service(get_availability.with_state(())),
+            routing::get_service(rt::endpoint(get_availability::<S>, &service)),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
 }
@@ -143,10 +142,20 @@ async fn links_by_form_request(
     })
 }
 /// `GET /capabilities` (`capabilities`): VOSI, answered by the runtime.
-async fn capabilities(request: rt::axum::extract::Request) -> Response {
-    rt::vosi::capabilities_response(CAPABILITIES, &request)
+async fn capabilities<S: crate::api::Api>(
+    service: Arc<S>,
+    request: rt::axum::extract::Request,
+) -> Response {
+    rt::vosi::capabilities_response(
+        CAPABILITIES,
+        &request,
+        |id| service.vosi_capability(id),
+    )
 }
 /// `GET /availability` (`get /availability`): VOSI, answered by the runtime.
-async fn get_availability() -> Response {
-    rt::vosi::availability_response()
+async fn get_availability<S: crate::api::Api>(
+    service: Arc<S>,
+    _: rt::axum::extract::Request,
+) -> Response {
+    rt::vosi::availability_response(&service.vosi_availability().await)
 }
