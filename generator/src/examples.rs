@@ -424,7 +424,7 @@ pub fn choose(api: &mut Api) {
                 .filter(|e| violations(&snapshot, e, &body.ty, &Constraints::default()).is_empty())
                 .or_else(|| synthesize(&snapshot, &body.ty, &Constraints::default()));
         }
-        for body in op.responses.iter_mut().filter_map(|r| r.body.as_mut()) {
+        for body in op.responses.iter_mut().flat_map(|r| r.bodies.iter_mut()) {
             body.example = body
                 .example
                 .take()
@@ -633,7 +633,7 @@ paths:
         let (api, diagnostics) = crate::lower::lowered(yaml);
         let mut api = api.unwrap_or_else(|| panic!("{diagnostics:?}"));
         choose(&mut api);
-        let examples: Vec<Option<&Value>> = api.operations[0].responses.iter().map(|r| r.body.as_ref().and_then(|b| b.example.as_ref())).collect();
+        let examples: Vec<Option<&Value>> = api.operations[0].responses.iter().map(|r| r.bodies.first().and_then(|b| b.example.as_ref())).collect();
         assert_eq!(examples, [Some(&json!("all well")), Some(&json!(1))], "`one` is no integer");
     }
 }

@@ -612,6 +612,9 @@ pub enum ResponseKind {
 pub struct ResponseBody {
     /// The media type sent in `Content-Type`.
     pub media_type: String,
+    /// Its variant in the response's body enum, when the response declares several media
+    /// types (`Csv` for `text/csv`).
+    pub variant: String,
     /// How it is written.
     pub kind: ResponseKind,
     /// The Rust type the implementation returns.
@@ -644,8 +647,12 @@ pub struct Response {
     pub variant: String,
     /// `description`.
     pub doc: Option<String>,
-    /// The body, if any.
-    pub body: Option<ResponseBody>,
+    /// The bodies, one per declared media type in the description's order (the first is the
+    /// default); empty for none.
+    pub bodies: Vec<ResponseBody>,
+    /// With several media types: the name of the enum whose variants are the bodies
+    /// (`TapSyncOkBody`), which the service chooses from.
+    pub body_enum: Option<String>,
     /// Declared headers.
     pub headers: Vec<ResponseHeader>,
 }

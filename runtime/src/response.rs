@@ -166,8 +166,57 @@ impl axum::body::HttpBody for ChannelBody {
     }
 }
 
+/// The short forms of RESPONSEFORMAT (DALI 1.1 §3.2.1, TAP 1.1 §2.7.1) and the media types each
+/// stands for, the first the one a service writes.
+const SHORT_FORMS: &[(&str, &[&str])] = &[
+    ("votable", &["application/x-votable+xml", "text/xml"]),
+    ("csv", &["text/csv"]),
+    ("tsv", &["text/tab-separated-values"]),
+    ("fits", &["application/fits"]),
+    ("text", &["text/plain"]),
+    ("html", &["text/html"]),
+    ("json", &["application/json"]),
+];
+
+/// The media type of `offered` (a response's `MEDIA_TYPES`, the first the default) that the
+/// RESPONSEFORMAT `requested` asks for (DALI 1.1 §3.2.1): absent or empty, the first; a short form
+/// (`votable`, `csv`, `tsv`, `fits`, `text`, `html`, `json`) or a media type, compared without
+/// case. A media type's parameters (`;content=datalink`) must match when given; when not, the
+/// first offered type with that essence is chosen. Anything else is a `UsageError` naming what
+/// is offered.
+pub fn negotiate(requested: Option<&str>, offered: &[&'static str]) -> Result<&'static str, crate::Error> {
+    let compact = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let essence = |s: &str| s.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let Some(requested) = requested.map(str::trim).filter(|r| !r.is_empty()) else {
+        return offered.first().copied().ok_or_else(|| crate::Error::internal("the response offers no media type"));
+    };
+    let wanted = compact(requested);
+    let found = match SHORT_FORMS.iter().find(|(short, _)| *short == wanted) {
+        Some((_, types)) => offered.iter().find(|o| types.contains(&essence(o).as_str())),
+        None if wanted.contains(';') => offered.iter().find(|o| compact(o) == wanted),
+        None => offered.iter().find(|o| essence(o) == wanted),
+    };
+    found.copied().ok_or_else(|| crate::Error::usage(format!("RESPONSEFORMAT `{requested}` is not offered: use one of {}", offered.join(", "))))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn responseformat_chooses_among_the_offered_media_types() {
+        let offered = &["application/x-votable+xml", "text/csv", "application/fits", "application/x-votable+xml;serialization=binary2"];
+        assert_eq!(negotiate(None, offered).unwrap(), "application/x-votable+xml");
+        assert_eq!(negotiate(Some(" "), offered).unwrap(), "application/x-votable+xml");
+        assert_eq!(negotiate(Some("csv"), offered).unwrap(), "text/csv");
+        assert_eq!(negotiate(Some("CSV"), offered).unwrap(), "text/csv");
+        assert_eq!(negotiate(Some("votable"), offered).unwrap(), "application/x-votable+xml");
+        assert_eq!(negotiate(Some("Text/CSV"), offered).unwrap(), "text/csv");
+        assert_eq!(negotiate(Some("application/x-votable+xml; serialization=BINARY2"), offered).unwrap(), "application/x-votable+xml;serialization=binary2");
+        let refused = negotiate(Some("tsv"), offered).unwrap_err();
+        assert_eq!(refused.fault, crate::ivoa::Fault::Usage);
+        assert!(refused.message.contains("use one of application/x-votable+xml, text/csv"), "{}", refused.message);
+        assert!(negotiate(Some("application/x-votable+xml;serialization=tabledata"), offered).is_err());
+    }
+
     use super::*;
     use std::io::Write;
 

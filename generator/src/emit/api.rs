@@ -4,7 +4,7 @@
 use super::rust::{Rust, doc_attrs, ident};
 use crate::ir::*;
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{ToTokens, quote};
 
 pub(super) fn request_ident(op: &Operation) -> syn::Ident {
     ident(&op.request_type)
@@ -101,7 +101,8 @@ pub fn api_module(api: &Api) -> TokenStream {
         let variants = op.responses.iter().map(|r| response_variant(&rust, r));
         let arms = op.responses.iter().map(response_arm);
         // A binary body may be a stream, which can be neither cloned nor compared.
-        let streams = op.responses.iter().any(|r| r.body.as_ref().is_some_and(|b| b.ty == Ty::Body));
+        let streams = op.responses.iter().any(|r| r.bodies.iter().any(|b| b.ty == Ty::Body));
+        let body_enums = op.responses.iter().filter_map(|r| body_enum(&rust, op, r));
         let resp_derive = if streams { quote!(#[derive(Debug)]) } else { quote!(#[derive(Debug, Clone, PartialEq)]) };
         let large = if op.responses.iter().any(may_be_large) {
             quote!(#[allow(clippy::large_enum_variant, reason = "built once per request and sent at once; boxing would only add an allocation")])
@@ -123,6 +124,8 @@ pub fn api_module(api: &Api) -> TokenStream {
                     match self { #(#arms)* }
                 }
             }
+
+            #(#body_enums)*
         }
     });
     let authenticator_method = if api.security_schemes.is_empty() {
@@ -196,28 +199,37 @@ pub fn api_module(api: &Api) -> TokenStream {
     }
 }
 
-/// Whether the variant of `r` may be large enough for clippy's `large_enum_variant` (200 bytes
-/// more than another): it holds a model or a DALI value, whose size is not known here, or
-/// fields of about 150 bytes or more.
-fn may_be_large(r: &Response) -> bool {
-    /// A bound on the size of a value of `ty` on a 64-bit target; `None` when not known here.
-    fn size(ty: &Ty) -> Option<usize> {
-        Some(match ty {
-            Ty::Bool => 1,
-            Ty::I32 | Ty::F32 | Ty::Date => 4,
-            Ty::I64 | Ty::F64 => 8,
-            Ty::DateTime => 12,
-            Ty::Uuid | Ty::Body => 16,
-            Ty::String | Ty::Vec(_) | Ty::Map(_) => 24,
-            Ty::Binary | Ty::Json => 32,
-            Ty::Option(inner) => size(inner)? + 8,
-            Ty::Named(_) | Ty::Dali(_) => return None,
-        })
-    }
-    let body = r.body.iter().map(|b| size(&b.ty));
-    let headers = r.headers.iter().map(|h| size(&h.ty).map(|n| if h.required { n } else { n + 8 }));
-    let total: Option<usize> = body.chain(headers).sum();
+/// A bound on the size of a value of `ty` on a 64-bit target; `None` when not known here.
+fn size(ty: &Ty) -> Option<usize> {
+    Some(match ty {
+        Ty::Bool => 1,
+        Ty::I32 | Ty::F32 | Ty::Date => 4,
+        Ty::I64 | Ty::F64 => 8,
+        Ty::DateTime => 12,
+        Ty::Uuid | Ty::Body => 16,
+        Ty::String | Ty::Vec(_) | Ty::Map(_) => 24,
+        Ty::Binary | Ty::Json => 32,
+        Ty::Option(inner) => size(inner)? + 8,
+        Ty::Named(_) | Ty::Dali(_) => return None,
+    })
+}
+
+/// Whether fields of these sizes may make a variant large enough for clippy's
+/// `large_enum_variant` (200 bytes more than another): a size not known here (a model or a
+/// DALI value), or about 150 bytes or more in all.
+fn large(sizes: impl IntoIterator<Item = Option<usize>>) -> bool {
+    let total: Option<usize> = sizes.into_iter().sum();
     total.is_none_or(|bytes| bytes + 2 >= 150)
+}
+
+/// Whether the variant of `r` may be large (see [`large`]); an enum of bodies counts as unknown.
+fn may_be_large(r: &Response) -> bool {
+    let body = match r.body_enum {
+        Some(_) => vec![None],
+        None => r.bodies.iter().map(|b| size(&b.ty)).collect(),
+    };
+    let headers = r.headers.iter().map(|h| size(&h.ty).map(|n| if h.required { n } else { n + 8 }));
+    large(body.into_iter().chain(headers))
 }
 
 fn status_doc(r: &Response) -> String {
@@ -236,7 +248,11 @@ fn response_variant(rust: &Rust, r: &Response) -> TokenStream {
     }
     let doc = doc.iter().map(|d| quote!(#[doc = #d]));
     let needs_status = !matches!(r.status, Status::Code(_));
-    let body_ty = r.body.as_ref().map(|b| rust.ty(&b.ty));
+    let body_ty = match (&r.body_enum, r.bodies.first()) {
+        (Some(name), _) => Some(ident(name).into_token_stream()),
+        (None, Some(b)) => Some(rust.ty(&b.ty)),
+        (None, None) => None,
+    };
     if !needs_status && r.headers.is_empty() {
         return match body_ty {
             Some(t) => quote!(#(#doc)* #name(#t),),
@@ -262,6 +278,64 @@ fn response_variant(rust: &Rust, r: &Response) -> TokenStream {
     quote!(#(#doc)* #name { #(#fields)* },)
 }
 
+/// `body`, a value of `b`'s type, written with `status` as `b` says.
+fn write_body(b: &ResponseBody, status: &TokenStream, body: TokenStream) -> TokenStream {
+    let media = &b.media_type;
+    match b.kind {
+        ResponseKind::Json => quote!(rt::response::json(#status, #media, &#body)),
+        ResponseKind::Xml => {
+            let root = b.xml_root.as_deref().unwrap_or("value");
+            quote!(rt::response::xml(#status, #media, #root, &#body))
+        }
+        ResponseKind::Text => quote!(rt::response::text(#status, #media, #body)),
+        ResponseKind::Binary => quote!(rt::response::body(#status, #media, #body)),
+    }
+}
+
+/// The enum of a response that declares several media types: one variant per media type, the
+/// media types in order, and how each is written.
+fn body_enum(rust: &Rust, op: &Operation, r: &Response) -> Option<TokenStream> {
+    let name = ident(r.body_enum.as_ref()?);
+    let doc = format!(" The body of [`{}::{}`]: one variant per media type the description declares.", op.response_type, r.variant);
+    let variants = r.bodies.iter().map(|b| {
+        let variant = ident(&b.variant);
+        let ty = rust.ty(&b.ty);
+        let doc = format!(" `{}`.", b.media_type);
+        quote!(#[doc = #doc] #variant(#ty),)
+    });
+    let arms = r.bodies.iter().map(|b| {
+        let variant = ident(&b.variant);
+        let write = write_body(b, &quote!(status), quote!(body));
+        quote!(Self::#variant(body) => #write,)
+    });
+    let media_types = r.bodies.iter().map(|b| b.media_type.as_str());
+    let streams = r.bodies.iter().any(|b| b.ty == Ty::Body);
+    let derive = if streams { quote!(#[derive(Debug)]) } else { quote!(#[derive(Debug, Clone, PartialEq)]) };
+    let large = if r.bodies.iter().any(|b| large([size(&b.ty)])) {
+        quote!(#[allow(clippy::large_enum_variant, reason = "built once per request and sent at once; boxing would only add an allocation")])
+    } else {
+        quote!()
+    };
+    Some(quote! {
+        #[doc = #doc]
+        ///
+        /// The service chooses one: [`ivoagen_runtime::response::negotiate`] picks the media type
+        /// DALI's `RESPONSEFORMAT` asks for among [`Self::MEDIA_TYPES`].
+        #derive
+        #large
+        pub enum #name { #(#variants)* }
+
+        impl #name {
+            /// The media types, in the description's order: the first is the default.
+            pub const MEDIA_TYPES: &[&str] = &[#(#media_types),*];
+
+            fn respond(self, status: rt::http::StatusCode) -> Response {
+                match self { #(#arms)* }
+            }
+        }
+    })
+}
+
 fn response_arm(r: &Response) -> TokenStream {
     let name = ident(&r.variant);
     let status = match r.status {
@@ -269,25 +343,15 @@ fn response_arm(r: &Response) -> TokenStream {
         _ => quote!(status),
     };
     let build = |body: TokenStream| -> TokenStream {
-        match &r.body {
-            None => quote!(rt::response::empty(#status)),
-            Some(b) => {
-                let media = &b.media_type;
-                match b.kind {
-                    ResponseKind::Json => quote!(rt::response::json(#status, #media, &#body)),
-                    ResponseKind::Xml => {
-                        let root = b.xml_root.as_deref().unwrap_or("value");
-                        quote!(rt::response::xml(#status, #media, #root, &#body))
-                    }
-                    ResponseKind::Text => quote!(rt::response::text(#status, #media, #body)),
-                    ResponseKind::Binary => quote!(rt::response::body(#status, #media, #body)),
-                }
-            }
+        match (&r.body_enum, r.bodies.first()) {
+            (Some(_), _) => quote!(#body.respond(#status)),
+            (None, Some(b)) => write_body(b, &status, body),
+            (None, None) => quote!(rt::response::empty(#status)),
         }
     };
     let needs_status = !matches!(r.status, Status::Code(_));
     if !needs_status && r.headers.is_empty() {
-        return match &r.body {
+        return match r.bodies.first() {
             Some(_) => {
                 let b = build(quote!(body));
                 quote!(Self::#name(body) => #b,)
@@ -302,7 +366,7 @@ fn response_arm(r: &Response) -> TokenStream {
     if needs_status {
         bindings.push(quote!(status));
     }
-    if r.body.is_some() {
+    if !r.bodies.is_empty() {
         bindings.push(quote!(body));
     }
     let mut header_stmts = Vec::new();

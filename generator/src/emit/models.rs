@@ -240,7 +240,7 @@ impl Rust<'_> {
             .iter()
             .filter(|op| op.served())
             .flat_map(|op| &op.responses)
-            .filter_map(|r| r.body.as_ref())
+            .flat_map(|r| &r.bodies)
             .filter(|b| b.kind == ResponseKind::Xml)
             .filter_map(|b| match b.ty {
                 Ty::Named(id) => Some(id.0),

@@ -314,7 +314,11 @@ impl Emitter<'_> {
         }
         // Each declared response, sent by the service and checked on the wire.
         for response in &op.responses {
-            tests.push(self.answer(op, &wire, response));
+            match response.body_enum {
+                // Each of several media types.
+                Some(_) => tests.extend(response.bodies.iter().map(|body| self.answer(op, &wire, response, Some(body)))),
+                None => tests.push(self.answer(op, &wire, response, response.bodies.first())),
+            }
         }
 
         // Each declared constraint, broken on its own.
@@ -443,10 +447,14 @@ impl Emitter<'_> {
 
     /// A test in which the service sends `response`, answering a valid request: the status, the
     /// content type and each declared header are asserted as the spec declares them.
-    fn answer(&mut self, op: &Operation, wire: &Wire, response: &Response) -> TokenStream {
+    fn answer(&mut self, op: &Operation, wire: &Wire, response: &Response, body: Option<&ResponseBody>) -> TokenStream {
         let status = representative_status(op, response);
-        let name = self.test_name(format!("{}_sends_{}_{}", op.name, status, crate::naming::field_name(&response.variant)));
-        let built = self.response_value(op, response, status);
+        let mut name = format!("{}_sends_{}_{}", op.name, status, crate::naming::field_name(&response.variant));
+        if let (Some(_), Some(body)) = (&response.body_enum, body) {
+            name.push_str(&format!("_as_{}", crate::naming::field_name(&body.variant)));
+        }
+        let name = self.test_name(name);
+        let built = self.response_value(op, response, status, body);
         let built = match built {
             Ok(built) => built,
             Err(why) => {
@@ -462,7 +470,7 @@ impl Emitter<'_> {
         self.answered.insert(op.type_name.clone());
         let variant = ident(&op.type_name);
         let request = wire.tokens();
-        let content_type = match &response.body {
+        let content_type = match body {
             Some(body) => {
                 let media = &body.media_type;
                 quote!(Some(#media))
@@ -481,11 +489,20 @@ impl Emitter<'_> {
 
     /// The response value the test service sends for `response` with `status`, and the headers
     /// it must carry on the wire; or why no value can be made.
-    fn response_value(&mut self, op: &Operation, response: &Response, status: u16) -> Result<(TokenStream, Vec<TokenStream>), String> {
+    fn response_value(&mut self, op: &Operation, response: &Response, status: u16, body: Option<&ResponseBody>) -> Result<(TokenStream, Vec<TokenStream>), String> {
         let enum_ty = ident(&op.response_type);
         let variant = ident(&response.variant);
-        let body = match &response.body {
-            Some(body) => Some(self.value(&body.ty, body.example.as_ref()).ok_or_else(|| format!("no value of its `{}` body can be made", body.media_type))?),
+        let body = match body {
+            Some(body) => {
+                let value = self.value(&body.ty, body.example.as_ref()).ok_or_else(|| format!("no value of its `{}` body can be made", body.media_type))?;
+                Some(match &response.body_enum {
+                    Some(name) => {
+                        let (name, media) = (ident(name), ident(&body.variant));
+                        quote!(api::#name::#media(#value))
+                    }
+                    None => value,
+                })
+            }
             None => None,
         };
         let mut fields = Vec::new();

@@ -209,7 +209,7 @@ fn mark_reachable(api: &mut Api) {
     for op in api.operations.iter().filter(|op| op.served()) {
         let params = op.params.iter().map(|p| &p.ty);
         let body = op.body.iter().flat_map(|b| std::iter::once(&b.ty).chain(b.form_fields.iter().map(|f| &f.ty)));
-        let responses = op.responses.iter().flat_map(|r| r.body.iter().map(|b| &b.ty).chain(r.headers.iter().map(|h| &h.ty)));
+        let responses = op.responses.iter().flat_map(|r| r.bodies.iter().map(|b| &b.ty).chain(r.headers.iter().map(|h| &h.ty)));
         stack.extend(params.chain(body).chain(responses).filter_map(Ty::named));
     }
     while let Some(id) = stack.pop() {

@@ -515,40 +515,21 @@ impl<'a> Lowerer<'a> {
             };
             let variant = unique(variant_name(status), &mut taken);
             let (rfile, response, _) = self.doc.resolve(file, response);
-            let body = response.get("content").and_then(|content| {
-                let entries = content.entries();
-                let chosen = entries
-                    .iter()
-                    .find(|(k, _)| is_json(&k.name.to_ascii_lowercase()))
-                    .or_else(|| entries.first())?;
-                let media_type = chosen.0.name.clone();
+            let mut variants = BTreeSet::new();
+            let entries = response.get("content").map(Node::entries).unwrap_or_default();
+            let several = entries.len() > 1;
+            let mut bodies = Vec::new();
+            for (media, media_node) in entries {
+                let media_type = media.name.clone();
                 let essence = media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-                let schema = chosen.1.get("schema");
-                let example = media_example(self.doc, rfile, &chosen.1).or_else(|| schema.and_then(|s| schema_examples(self.doc, rfile, s).into_iter().next()));
-                let hint = format!("{op_type}{variant}Body");
-                if is_json(&essence) {
-                    let ty = schema.map_or(Ty::Json, |s| self.schema(rfile, s, &hint).0);
-                    return Some(ResponseBody { media_type, kind: ResponseKind::Json, ty, xml_root: None, example });
-                }
-                if is_xml(&essence) {
-                    // A model with an `xml` object is written from it; anything else is the service's text.
-                    if let Some(Ty::Named(id)) = schema.map(|s| self.schema(rfile, s, &hint).0) {
-                        let def = self.types.get(id.0).and_then(Option::as_ref);
-                        if let Some(def) = def.filter(|d| d.xml.is_some() && matches!(d.kind, TypeKind::Struct { .. })) {
-                            let xml = def.xml.clone().unwrap_or_default();
-                            let local = xml.name.unwrap_or_else(|| def.api_name.rsplit('/').next().unwrap_or_default().to_owned());
-                            let root = match xml.prefix {
-                                Some(prefix) => format!("{prefix}:{local}"),
-                                None => local,
-                            };
-                            return Some(ResponseBody { media_type, kind: ResponseKind::Xml, ty: Ty::Named(id), xml_root: Some(root), example });
-                        }
-                    }
-                }
-                let textual = essence.starts_with("text/") || is_xml(&essence);
-                let (kind, ty) = if textual { (ResponseKind::Text, Ty::String) } else { (ResponseKind::Binary, Ty::Body) };
-                Some(ResponseBody { media_type, kind, ty, xml_root: None, example })
-            });
+                let media_variant = media_variant_name(&media_type, &mut variants);
+                let schema = media_node.get("schema");
+                let example = media_example(self.doc, rfile, media_node).or_else(|| schema.and_then(|s| schema_examples(self.doc, rfile, s).into_iter().next()));
+                // Inline schemas are named after where they are: the media type's variant too when there are several.
+                let hint = if several { format!("{op_type}{variant}{media_variant}Body") } else { format!("{op_type}{variant}Body") };
+                bodies.push(self.response_body(rfile, schema, &essence, &hint, ResponseBody { media_type, variant: media_variant, kind: ResponseKind::Text, ty: Ty::String, xml_root: None, example }));
+            }
+            let body_enum = several.then(|| self.namer.model(&format!("{op_type}{variant}Body")).0);
             let mut header_names = BTreeSet::new();
             let headers = response
                 .get("headers")
@@ -570,10 +551,58 @@ impl<'a> Lowerer<'a> {
                     }
                 })
                 .collect();
-            out.push(Response { status, variant, doc: doc_text(response), body, headers });
+            out.push(Response { status, variant, doc: doc_text(response), bodies, body_enum, headers });
         }
         out
     }
+}
+
+impl Lowerer<'_> {
+    /// The body of one media type of a response, from its schema: JSON is serialised, a model
+    /// with an `xml` object written as XML, text sent as the service's `String`, anything else
+    /// as bytes. `body` has the media type, its variant and its example.
+    fn response_body(&mut self, file: FileId, schema: Option<&Node>, essence: &str, hint: &str, body: ResponseBody) -> ResponseBody {
+        if is_json(essence) {
+            let ty = schema.map_or(Ty::Json, |s| self.schema(file, s, hint).0);
+            return ResponseBody { kind: ResponseKind::Json, ty, ..body };
+        }
+        if is_xml(essence) {
+            // A model with an `xml` object is written from it; anything else is the service's text.
+            if let Some(Ty::Named(id)) = schema.map(|s| self.schema(file, s, hint).0) {
+                let def = self.types.get(id.0).and_then(Option::as_ref);
+                if let Some(def) = def.filter(|d| d.xml.is_some() && matches!(d.kind, TypeKind::Struct { .. })) {
+                    let xml = def.xml.clone().unwrap_or_default();
+                    let local = xml.name.unwrap_or_else(|| def.api_name.rsplit('/').next().unwrap_or_default().to_owned());
+                    let root = match xml.prefix {
+                        Some(prefix) => format!("{prefix}:{local}"),
+                        None => local,
+                    };
+                    return ResponseBody { kind: ResponseKind::Xml, ty: Ty::Named(id), xml_root: Some(root), ..body };
+                }
+            }
+        }
+        let textual = essence.starts_with("text/") || is_xml(essence);
+        let (kind, ty) = if textual { (ResponseKind::Text, Ty::String) } else { (ResponseKind::Binary, Ty::Body) };
+        ResponseBody { kind, ty, ..body }
+    }
+}
+
+/// The variant of a media type in a response's body enum: its subtype without `x-`, `vnd.` and a
+/// structured suffix (`application/x-votable+xml` → `Votable`, `text/csv` → `Csv`); the whole
+/// type when that is taken (`text/xml` beside `application/xml` → `TextXml`), then a number.
+fn media_variant_name(media_type: &str, taken: &mut BTreeSet<String>) -> String {
+    let essence = media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let (kind, subtype) = essence.split_once('/').unwrap_or((&essence, ""));
+    let subtype = subtype.trim_start_matches("x-").trim_start_matches("vnd.");
+    let short = subtype.split('+').next().unwrap_or_default();
+    let short = if short.is_empty() || short == "*" { "any" } else { short };
+    let wanted = crate::naming::type_name(short);
+    if !taken.contains(&wanted) {
+        taken.insert(wanted.clone());
+        return wanted;
+    }
+    let subtype = subtype.replace('*', "any");
+    unique(crate::naming::type_name(&format!("{kind} {subtype}")), taken)
 }
 
 fn media_example(doc: &Document, file: FileId, media: &Node) -> Option<serde_json::Value> {
@@ -716,7 +745,7 @@ mod tests {
         let ops = operations(
             "  /a:\n    get:\n      operationId: a\n      responses:\n        '200': { description: ok, content: { application/json: { schema: { type: integer } } } }\n        '404': { description: missing, content: { text/plain: { schema: { type: string } } } }\n        '4XX': { description: other }\n        '299': { description: odd, content: { image/png: {} } }\n        default: { description: any }\n",
         );
-        let responses: Vec<(&str, Status, Option<ResponseKind>)> = ops[0].responses.iter().map(|r| (r.variant.as_str(), r.status, r.body.as_ref().map(|b| b.kind))).collect();
+        let responses: Vec<(&str, Status, Option<ResponseKind>)> = ops[0].responses.iter().map(|r| (r.variant.as_str(), r.status, r.bodies.first().map(|b| b.kind))).collect();
         assert_eq!(
             responses,
             [
@@ -727,6 +756,24 @@ mod tests {
                 ("Default", Status::Default, None),
             ]
         );
+    }
+
+    #[test]
+    fn a_response_with_several_media_types_keeps_each_under_its_own_variant() {
+        let mut taken = std::collections::BTreeSet::new();
+        let names: Vec<String> = ["application/x-votable+xml;content=datalink", "text/csv", "application/vnd.ms-excel", "text/xml", "application/xml", "application/xml; charset=utf-8", "image/*"]
+            .iter()
+            .map(|m| super::media_variant_name(m, &mut taken))
+            .collect();
+        assert_eq!(names, ["Votable", "Csv", "MsExcel", "Xml", "ApplicationXml", "ApplicationXml2", "Any"]);
+        let ops = operations(
+            "  /a:\n    get:\n      operationId: a\n      responses:\n        '200':\n          description: ok\n          content:\n            text/csv: { schema: { type: string } }\n            application/fits: { schema: { type: string, format: binary } }\n            application/json: { schema: { type: object, properties: { n: { type: integer } } } }\n        '204': { description: none, content: { text/plain: { schema: { type: string } } } }\n",
+        );
+        let ok = &ops[0].responses[0];
+        assert_eq!(ok.body_enum.as_deref(), Some("AOkBody"));
+        let bodies: Vec<(&str, &str, ResponseKind)> = ok.bodies.iter().map(|b| (b.variant.as_str(), b.media_type.as_str(), b.kind)).collect();
+        assert_eq!(bodies, [("Csv", "text/csv", ResponseKind::Text), ("Fits", "application/fits", ResponseKind::Binary), ("Json", "application/json", ResponseKind::Json)]);
+        assert_eq!(ops[0].responses[1].body_enum, None, "one media type is the body itself");
     }
 
     #[test]

@@ -31,6 +31,13 @@ pub trait Api: Send + Sync + 'static {
         &self,
         request: PutNoteRequest,
     ) -> impl Future<Output = Result<PutNoteResponse, rt::Error>> + Send;
+    /// A table in the format RESPONSEFORMAT names, as DALI services answer.
+    ///
+    /// `GET /tables/{name}` (`getTable`)
+    fn get_table(
+        &self,
+        request: GetTableRequest,
+    ) -> impl Future<Output = Result<GetTableResponse, rt::Error>> + Send;
     ///
     /// `PUT /images/{name}` (`putImage`)
     fn put_image(
@@ -114,6 +121,97 @@ impl IntoResponse for PutNoteResponse {
         match self {
             Self::Ok(body) => {
                 rt::response::text(rt::response::status(200u16), "application/xml", body)
+            }
+        }
+    }
+}
+/// The request of [`Api::get_table`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetTableRequest {
+    /// `name` (path parameter).
+    pub name: String,
+    /// `RESPONSEFORMAT` (query parameter).
+    pub responseformat: Option<String>,
+}
+/// The responses of [`Api::get_table`].
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
+pub enum GetTableResponse {
+    /// 200.
+    /// The table, in one of four formats.
+    Ok(GetTableOkBody),
+    /// 400.
+    /// A format that is not offered, in either of two XML types.
+    BadRequest(GetTableBadRequestBody),
+}
+impl IntoResponse for GetTableResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => body.respond(rt::response::status(200u16)),
+            Self::BadRequest(body) => body.respond(rt::response::status(400u16)),
+        }
+    }
+}
+/// The body of [`GetTableResponse::Ok`]: one variant per media type the description declares.
+///
+/// The service chooses one: [`ivoagen_runtime::response::negotiate`] picks the media type
+/// DALI's `RESPONSEFORMAT` asks for among [`Self::MEDIA_TYPES`].
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per request and sent at once; boxing would only add an allocation"
+)]
+pub enum GetTableOkBody {
+    /// `application/x-votable+xml`.
+    Votable(String),
+    /// `text/csv`.
+    Csv(String),
+    /// `application/fits`.
+    Fits(rt::Body),
+    /// `application/json`.
+    Json(crate::models::GetTableOkJsonBody),
+}
+impl GetTableOkBody {
+    /// The media types, in the description's order: the first is the default.
+    pub const MEDIA_TYPES: &[&str] = &[
+        "application/x-votable+xml",
+        "text/csv",
+        "application/fits",
+        "application/json",
+    ];
+    fn respond(self, status: rt::http::StatusCode) -> Response {
+        match self {
+            Self::Votable(body) => {
+                rt::response::text(status, "application/x-votable+xml", body)
+            }
+            Self::Csv(body) => rt::response::text(status, "text/csv", body),
+            Self::Fits(body) => rt::response::body(status, "application/fits", body),
+            Self::Json(body) => rt::response::json(status, "application/json", &body),
+        }
+    }
+}
+/// The body of [`GetTableResponse::BadRequest`]: one variant per media type the description declares.
+///
+/// The service chooses one: [`ivoagen_runtime::response::negotiate`] picks the media type
+/// DALI's `RESPONSEFORMAT` asks for among [`Self::MEDIA_TYPES`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetTableBadRequestBody {
+    /// `text/xml`.
+    Xml(String),
+    /// `application/xml`.
+    ApplicationXml(String),
+}
+impl GetTableBadRequestBody {
+    /// The media types, in the description's order: the first is the default.
+    pub const MEDIA_TYPES: &[&str] = &["text/xml", "application/xml"];
+    fn respond(self, status: rt::http::StatusCode) -> Response {
+        match self {
+            Self::Xml(body) => rt::response::text(status, "text/xml", body),
+            Self::ApplicationXml(body) => {
+                rt::response::text(status, "application/xml", body)
             }
         }
     }

@@ -96,6 +96,16 @@ impl rt::Validate for UploadBody {
         Ok(())
     }
 }
+#[derive(Debug, Clone, PartialEq, rt::serde::Serialize, rt::serde::Deserialize)]
+#[serde(crate = "ivoagen_runtime::codegen::serde")]
+pub struct GetTableOkJsonBody {
+    pub rows: Vec<String>,
+}
+impl rt::Validate for GetTableOkJsonBody {
+    fn validate(&self, _path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
+        Ok(())
+    }
+}
 impl rt::xml::XmlText for JobFormPhase {
     fn xml_text(&self) -> String {
         self.to_string()

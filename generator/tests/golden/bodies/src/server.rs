@@ -36,6 +36,10 @@ fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router
             routing::put_service(rt::endpoint(put_note::<S>, &service)),
         )
         .route(
+            &[base_path, "/tables/{name}"].concat(),
+            routing::get_service(rt::endpoint(get_table::<S>, &service)),
+        )
+        .route(
             &[base_path, "/images/{name}"].concat(),
             routing::put_service(rt::endpoint(put_image::<S>, &service))
                 .get_service(rt::endpoint(get_image::<S>, &service)),
@@ -172,6 +176,39 @@ async fn put_note_request(
     };
     rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
     Ok(crate::api::PutNoteRequest { body })
+}
+/// `GET /tables/{name}` (`getTable`): extracts and checks the request, then calls the service.
+async fn get_table<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let path = match rt::params::path_pairs(&mut parts, &["name"]).await {
+        Ok(path) => path,
+        Err(rejection) => return rejection,
+    };
+    let request = match get_table_request(&parts, path).await {
+        Ok(request) => request,
+        Err(error) => return error.respond(rt::ErrorFormat::Json),
+    };
+    match service.get_table(request).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.respond(rt::ErrorFormat::Json),
+    }
+}
+async fn get_table_request(
+    parts: &rt::http::request::Parts,
+    path: Vec<(String, String)>,
+) -> Result<crate::api::GetTableRequest, RequestError> {
+    let raw = RawRequest::new(parts, path);
+    let name = rt::params::required(
+        rt::params::single::<String>(&raw, Location::Path, "name")?,
+        "name",
+    )?;
+    let responseformat = rt::params::single::<
+        String,
+    >(&raw, Location::Query, "RESPONSEFORMAT")?;
+    Ok(crate::api::GetTableRequest {
+        name,
+        responseformat,
+    })
 }
 /// `PUT /images/{name}` (`putImage`): extracts and checks the request, then calls the service.
 async fn put_image<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {

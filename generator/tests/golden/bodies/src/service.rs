@@ -32,6 +32,22 @@ impl Api for Service {
     ) -> Result<api::PutNoteResponse, rt::Error> {
         Err(rt::Error::not_implemented("putNote"))
     }
+    /// The table `name`, in the format RESPONSEFORMAT asks for (the first declared by default).
+    async fn get_table(
+        &self,
+        request: api::GetTableRequest,
+    ) -> Result<api::GetTableResponse, rt::Error> {
+        use api::GetTableOkBody as Body;
+        let rows = [("M31", 10.68), ("M32", 10.67)];
+        let name = rt::xml::escape(&request.name);
+        let body = match rt::response::negotiate(request.responseformat.as_deref(), Body::MEDIA_TYPES)? {
+            "text/csv" => Body::Csv(rows.iter().map(|(id, ra)| format!("{id},{ra}\n")).fold("id,ra\n".to_owned(), |all, row| all + &row)),
+            "application/fits" => Body::Fits(ivoagen_runtime::codegen::Body::from(vec![b' '; 2880])),
+            "application/json" => Body::Json(crate::models::GetTableOkJsonBody { rows: rows.iter().map(|(id, _)| (*id).to_owned()).collect() }),
+            _ => Body::Votable(format!("<VOTABLE version=\"1.4\"><RESOURCE type=\"results\" name=\"{name}\"/></VOTABLE>")),
+        };
+        Ok(api::GetTableResponse::Ok(body))
+    }
     async fn put_image(
         &self,
         _request: api::PutImageRequest,

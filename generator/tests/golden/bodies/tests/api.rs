@@ -14,6 +14,7 @@ enum Call {
     CreateJob(api::CreateJobRequest),
     Upload(api::UploadRequest),
     PutNote(api::PutNoteRequest),
+    GetTable(api::GetTableRequest),
     PutImage(api::PutImageRequest),
     GetImage(api::GetImageRequest),
 }
@@ -60,6 +61,16 @@ impl Api for Recorder {
             _ => Err(rt::Error::not_implemented("putNote")),
         }
     }
+    async fn get_table(
+        &self,
+        request: api::GetTableRequest,
+    ) -> Result<api::GetTableResponse, rt::Error> {
+        self.calls.lock().unwrap().push(Call::GetTable(request));
+        match self.answer.lock().unwrap().take() {
+            Some(Answer::GetTable(response)) => Ok(response),
+            _ => Err(rt::Error::not_implemented("getTable")),
+        }
+    }
     async fn put_image(
         &self,
         request: api::PutImageRequest,
@@ -96,6 +107,7 @@ enum Answer {
     CreateJob(api::CreateJobResponse),
     Upload(api::UploadResponse),
     PutNote(api::PutNoteResponse),
+    GetTable(api::GetTableResponse),
     PutImage(api::PutImageResponse),
     GetImage(api::GetImageResponse),
 }
@@ -290,6 +302,131 @@ async fn put_note_sends_200_ok() {
         .body(Body::from("example"))
         .unwrap();
     assert_answer(answer, request, 200u16, Some("application/xml"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_table_reaches_the_service_with_typed_values() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/tables/stars?RESPONSEFORMAT=csv")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        status, StatusCode::NOT_IMPLEMENTED, "{}", String::from_utf8_lossy(& body)
+    );
+    let mut calls = recorder.take();
+    assert_eq!(calls.len(), 1, "`{}` was not called exactly once", "getTable");
+    let call = calls.remove(0);
+    let Call::GetTable(request) = call else {
+        panic!("another operation was called: {call:?}")
+    };
+    assert_eq!(request.name, expect:: < String > ("\"stars\""));
+    assert_eq!(request.responseformat, Some(expect:: < String > ("\"csv\"")));
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_table_sends_200_ok_as_votable() {
+    let answer = Answer::GetTable(
+        api::GetTableResponse::Ok(
+            api::GetTableOkBody::Votable("<VOTABLE version=\"1.4\"/>".to_owned()),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/tables/stars?RESPONSEFORMAT=csv")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/x-votable+xml"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_table_sends_200_ok_as_csv() {
+    let answer = Answer::GetTable(
+        api::GetTableResponse::Ok(
+            api::GetTableOkBody::Csv("id,ra\nM31,10.68\n".to_owned()),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/tables/stars?RESPONSEFORMAT=csv")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("text/csv"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_table_sends_200_ok_as_fits() {
+    let answer = Answer::GetTable(
+        api::GetTableResponse::Ok(api::GetTableOkBody::Fits(rt::Body::from("example"))),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/tables/stars?RESPONSEFORMAT=csv")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/fits"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_table_sends_200_ok_as_json() {
+    let answer = Answer::GetTable(
+        api::GetTableResponse::Ok(
+            api::GetTableOkBody::Json(
+                expect::<
+                    golden_bodies::models::GetTableOkJsonBody,
+                >("{\"rows\":[\"example\"]}"),
+            ),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/tables/stars?RESPONSEFORMAT=csv")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 200u16, Some("application/json"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_table_sends_400_bad_request_as_xml() {
+    let answer = Answer::GetTable(
+        api::GetTableResponse::BadRequest(
+            api::GetTableBadRequestBody::Xml("example".to_owned()),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/tables/stars?RESPONSEFORMAT=csv")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("text/xml"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_table_sends_400_bad_request_as_application_xml() {
+    let answer = Answer::GetTable(
+        api::GetTableResponse::BadRequest(
+            api::GetTableBadRequestBody::ApplicationXml("example".to_owned()),
+        ),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri("/tables/stars?RESPONSEFORMAT=csv")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 400u16, Some("application/xml"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn get_table_rejects_responseformat_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri("/tables/stars?RESPONSEFORMAT=csv&RESPONSEFORMAT=csv")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "RESPONSEFORMAT", "multiplicity");
+    assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn put_image_reaches_the_service_with_typed_values() {
