@@ -23,22 +23,27 @@ const CAPABILITIES: &[rt::vosi::Capability] = &[
     rt::vosi::Capability {
         standard_id: "ivo://ivoa.net/std/SODA#sync-1.0",
         path: "/sync",
+        version: None,
     },
     rt::vosi::Capability {
         standard_id: "ivo://ivoa.net/std/DataLink#links-1.1",
         path: "/links",
+        version: None,
     },
     rt::vosi::Capability {
         standard_id: "ivo://ivoa.net/std/VOSI#capabilities",
         path: "/capabilities",
+        version: None,
     },
     rt::vosi::Capability {
         standard_id: "ivo://ivoa.net/std/VOSI#availability",
         path: "/availability",
+        version: None,
     },
     rt::vosi::Capability {
         standard_id: "ivo://ivoa.net/std/SODA#async-1.0",
         path: "/async",
+        version: None,
     },
 ];
 /// The security schemes of the API description (`token`, `password`), with their AuthVO challenges.

@@ -34,11 +34,13 @@ pub enum Profile {
     Ssa,
     /// DataLink 1.1 (`{links}`).
     Datalink,
+    /// TAP 1.1.
+    Tap,
 }
 
 impl Profile {
     /// Every profile with its name, as `--profile` and `x-ivoa-standard` spell it.
-    pub const ALL: [(&'static str, Profile); 7] = [
+    pub const ALL: [(&'static str, Profile); 8] = [
         ("dali", Profile::Dali),
         ("uws", Profile::Uws),
         ("soda", Profile::Soda),
@@ -46,6 +48,7 @@ impl Profile {
         ("sia", Profile::Sia),
         ("ssa", Profile::Ssa),
         ("datalink", Profile::Datalink),
+        ("tap", Profile::Tap),
     ];
 
     /// The data-access standard this profile knows, if it is one.
@@ -56,6 +59,7 @@ impl Profile {
             Profile::Sia => Some(&SIA),
             Profile::Ssa => Some(&SSA),
             Profile::Datalink => Some(&DATALINK),
+            Profile::Tap => Some(&TAP),
         }
     }
 }
@@ -281,6 +285,18 @@ pub struct Standard {
     rules: fn() -> Vec<Rule>,
     /// Its error document (`x-ivoa-error-format`).
     error_format: &'static str,
+    /// The standard's other resources, by the last segment of their path, with their standardID:
+    /// GETs the service implements that are not the query resource (TAP's `tables`).
+    others: &'static [(&'static str, &'static str)],
+    /// Whether the standard has an asynchronous resource: a UWS job list at `async`, beside the
+    /// query resource, whose jobs take the query resource's parameters.
+    jobs: bool,
+    /// The version of the standard's interface VOSI capabilities name (`version="1.1"`); absent
+    /// means the standard's first.
+    interface_version: Option<&'static str>,
+    /// Whether VOSI capabilities give the service's base URL, not the query resource's, as the
+    /// capability's access URL (TAP 1.1 §2.4).
+    base_access_url: bool,
 }
 
 /// One query parameter of a standard.
@@ -311,7 +327,7 @@ impl Rule {
 }
 
 /// Simple Cone Search 1.03 (REC 2008-02-22).
-static SCS: Standard = Standard { title: "Simple Cone Search 1.03", standard_id: "ivo://ivoa.net/std/ConeSearch", sync: false, base_url: false, rules: scs_rules, error_format: "scs-votable" };
+static SCS: Standard = Standard { others: &[], jobs: false, interface_version: None, base_access_url: false, title: "Simple Cone Search 1.03", standard_id: "ivo://ivoa.net/std/ConeSearch", sync: false, base_url: false, rules: scs_rules, error_format: "scs-votable" };
 
 fn scs_rules() -> Vec<Rule> {
     vec![
@@ -323,7 +339,7 @@ fn scs_rules() -> Vec<Rule> {
 }
 
 /// SIA 2.0 (REC 2015-12-23).
-static SIA: Standard = Standard { title: "SIA 2.0", standard_id: "ivo://ivoa.net/std/SIA#query-2.0", sync: true, base_url: true, rules: sia_rules, error_format: "dali-votable" };
+static SIA: Standard = Standard { others: &[], jobs: false, interface_version: None, base_access_url: false, title: "SIA 2.0", standard_id: "ivo://ivoa.net/std/SIA#query-2.0", sync: true, base_url: true, rules: sia_rules, error_format: "dali-votable" };
 
 fn sia_rules() -> Vec<Rule> {
     let shape = json!({"type": "string", "x-ivoa-xtype": "shape"});
@@ -358,7 +374,7 @@ const NUMBER: &str = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?";
 const ISO: &str = r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?Z?";
 
 /// SSA 1.1 (REC 2012-02-10).
-static SSA: Standard = Standard { title: "SSA 1.1", standard_id: "ivo://ivoa.net/std/SSA", sync: false, base_url: true, rules: ssa_rules, error_format: "dali-votable" };
+static SSA: Standard = Standard { others: &[], jobs: false, interface_version: None, base_access_url: false, title: "SSA 1.1", standard_id: "ivo://ivoa.net/std/SSA", sync: false, base_url: true, rules: ssa_rules, error_format: "dali-votable" };
 
 fn ssa_rules() -> Vec<Rule> {
     let n = NUMBER;
@@ -376,7 +392,7 @@ fn ssa_rules() -> Vec<Rule> {
 }
 
 /// DataLink 1.1 (REC 2023-12-15), the `{links}` resource.
-static DATALINK: Standard = Standard { title: "DataLink 1.1", standard_id: "ivo://ivoa.net/std/DataLink#links-1.1", sync: true, base_url: true, rules: datalink_rules, error_format: "dali-votable" };
+static DATALINK: Standard = Standard { others: &[], jobs: false, interface_version: None, base_access_url: false, title: "DataLink 1.1", standard_id: "ivo://ivoa.net/std/DataLink#links-1.1", sync: true, base_url: true, rules: datalink_rules, error_format: "dali-votable" };
 
 fn datalink_rules() -> Vec<Rule> {
     vec![
@@ -387,6 +403,34 @@ fn datalink_rules() -> Vec<Rule> {
             json!({"type": "string", "pattern": r"^(votable|application/x-votable\+xml(;\s*content=datalink)?)$"}),
             "The response's format: a DataLink VOTable.",
         ),
+    ]
+}
+
+/// TAP 1.1 (REC 2019-09-27): `sync` is the query resource, `async` its UWS job list, `tables` the
+/// VOSI tables, `examples` DALI examples; the capability's access URL is the service's base.
+static TAP: Standard = Standard {
+    title: "TAP 1.1",
+    standard_id: "ivo://ivoa.net/std/TAP",
+    sync: true,
+    base_url: false,
+    rules: tap_rules,
+    error_format: "dali-votable",
+    others: &[("tables", "ivo://ivoa.net/std/VOSI#tables-1.1"), ("examples", "ivo://ivoa.net/std/DALI#examples")],
+    jobs: true,
+    interface_version: Some("1.1"),
+    base_access_url: true,
+};
+
+fn tap_rules() -> Vec<Rule> {
+    let text = json!({"type": "string", "minLength": 1});
+    vec![
+        rule("LANG", "§2.7.1", text.clone(), "The query language: `ADQL` (or `ADQL-2.0`, `ADQL-2.1`).").required(),
+        rule("QUERY", "§2.7.2", text.clone(), "The query, in LANG."),
+        rule("RESPONSEFORMAT", "§2.7.3", text.clone(), "The result's format: a media type or `votable`, `csv`, `tsv`, `fits`, `text`, `html`."),
+        rule("FORMAT", "§2.7.3", text, "RESPONSEFORMAT's older name."),
+        rule("MAXREC", "§2.7.4", json!({"type": "integer", "minimum": 0}), "The most rows to return; 0 asks for the columns only."),
+        rule("RUNID", "DALI §3.2.5", json!({"type": "string", "maxLength": 64}), "An identifier the client gives the request, echoed in the result."),
+        rule("UPLOAD", "§2.7.5", json!({"type": "string", "pattern": r"^[A-Za-z]\w*,\S+$"}), "`name,URI`: a table to upload as `TAP_UPLOAD.name`, from a URL or `param:PART`, the multipart file part PART.").repeatable(),
     ]
 }
 
@@ -439,7 +483,12 @@ impl Standard {
         let paths: Vec<String> = doc.root().get("paths").map(|p| p.entries().iter().map(|(k, _)| k.name.clone()).collect()).unwrap_or_default();
         let mut vosi = (false, false);
         let mut resource: Option<String> = None;
+        // The job lists, answered by the runtime's UWS engine, with every path below them.
+        let job_lists: Vec<&String> = paths.iter().filter(|p| self.jobs && p.rsplit('/').next() == Some("async")).collect();
         for path in &paths {
+            if job_lists.iter().any(|jobs| path.strip_prefix(jobs.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))) {
+                continue;
+            }
             let item = place_of(doc, FileId::ROOT, vec!["paths".into(), path.clone()]);
             let Some(item_node) = node_at(doc, &item) else { continue };
             let last = path.rsplit('/').next().unwrap_or_default();
@@ -469,9 +518,22 @@ impl Standard {
                 Some(_) => continue,
                 None => {}
             }
+            if let Some((_, id)) = self.others.iter().find(|(other, _)| *other == last) {
+                if let Some(op) = node_mut(doc, &pointer_with(&item, &["get"])) {
+                    set_default(op, "x-ivoa-standard-id", string(id));
+                }
+                continue;
+            }
             resource.get_or_insert_with(|| path.clone());
+            let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent).to_owned();
             let Some(op) = node_mut(doc, &pointer_with(&item, &["get"])) else { continue };
             set_default(op, "x-ivoa-standard-id", string(self.standard_id));
+            if let Some(version) = self.interface_version {
+                set_default(op, "x-ivoa-interface-version", string(version));
+            }
+            if self.base_access_url {
+                set_default(op, "x-ivoa-access-path", string(&parent));
+            }
             if self.base_url {
                 set_default(op, "x-ivoa-base-url", Value::Bool(true));
             }
@@ -492,6 +554,9 @@ impl Standard {
         // VOSI availability and capabilities, siblings of the resource (DALI §2), when missing.
         let parent = resource.rsplit_once('/').map_or("", |(parent, _)| parent).to_owned();
         let span = doc.root().span;
+        if self.jobs {
+            self.add_jobs(doc, &paths, &resource, &parent, &mut diagnostics);
+        }
         let missing: Vec<(String, Node)> = [("capabilities", "VOSI capabilities", vosi.0), ("availability", "VOSI availability", vosi.1)]
             .into_iter()
             .filter(|(kind, _, present)| !present && !paths.contains(&format!("{parent}/{kind}")))
@@ -501,6 +566,26 @@ impl Standard {
             entries.extend(missing.into_iter().map(|(path, item)| (synthetic(span)(&path), item)));
         }
         diagnostics
+    }
+
+    /// The UWS job list at `PARENT/async`, whose jobs take the parameters of the query resource
+    /// `resource`; a warning when the spec lacks the path.
+    fn add_jobs(&self, doc: &mut Document, paths: &[String], resource: &str, parent: &str, diagnostics: &mut Vec<Diagnostic>) {
+        let jobs = format!("{parent}/async");
+        let span = doc.root().span;
+        if !paths.contains(&jobs) {
+            diagnostics.push(
+                Diagnostic::warning("ivoagen::ivoa::no-jobs", Some(doc.root().key_span("paths").unwrap_or(span)), format!("{} has an asynchronous resource at `{jobs}`, which the spec lacks", self.title))
+                    .help(format!("add the UWS job list under `{jobs}` (`$ref` the paths of ivoagen's `uws.yaml`), or write `x-ivoa-uws` yourself")),
+            );
+            return;
+        }
+        let item = place_of(doc, FileId::ROOT, vec!["paths".into(), resource.to_owned()]);
+        // An operation without an operationId is named from its method and path.
+        let parameters = node_at(doc, &pointer_with(&item, &["get", "operationId"])).and_then(Node::as_str).map_or_else(|| format!("get {resource}"), str::to_owned);
+        let key = synthetic(span);
+        let value = Value::Map(vec![(key("jobs"), Node { value: string(&jobs), span }), (key("parameters"), Node { value: string(&parameters), span })]);
+        set_default(doc.root_mut(), "x-ivoa-uws", value);
     }
 
     /// The standard's rules on the query parameters of the operation at `op` (its own and its
@@ -698,6 +783,33 @@ mod tests {
         let (api, lowered) = crate::lower::lower(&doc);
         diagnostics.extend(lowered);
         (api.unwrap_or_else(|| panic!("{diagnostics:?}")), diagnostics)
+    }
+
+    /// The TAP draft's shape: `/sync` without an operationId (beside an explicit POST), its own
+    /// `/async` operations, `/tables`, no VOSI. The TAP profile makes `/async` the UWS job list
+    /// of `/sync`'s parameters (named from method and path), marks `/tables`, adds LANG and VOSI,
+    /// and gives the service's base as the TAP capability's access URL.
+    #[test]
+    fn tap_makes_async_the_job_list_of_sync_whatever_its_operation_ids() {
+        let spec = format!(
+            "{HEAD}paths:\n  /sync:\n    get:\n      parameters:\n        - {{name: QUERY, in: query, schema: {{type: string}}}}\n      {OK}\n    post:\n      {OK}\n  /async:\n    get:\n      {OK}\n    post:\n      {OK}\n  /async/{{jobId}}:\n    get:\n      parameters: [{{name: jobId, in: path, required: true, schema: {{type: string}}}}]\n      {OK}\n  /tables:\n    get:\n      operationId: tables\n      {OK}\n"
+        );
+        let (api, diagnostics) = augmented(&spec, Profile::Tap);
+        assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::explicit-post"], "{diagnostics:?}");
+        let uws = api.uws.as_ref().expect("a job list");
+        assert_eq!(uws.jobs, "/async");
+        let sync = &api.operations[uws.operation];
+        assert_eq!((sync.api_name.as_str(), sync.method.as_str()), ("get /sync", "get"));
+        assert_eq!(sync.standard_id.as_deref(), Some("ivo://ivoa.net/std/TAP"));
+        assert_eq!((sync.access_path.as_deref(), sync.interface_version.as_deref()), (Some(""), Some("1.1")));
+        let lang = sync.params.iter().find(|p| p.api_name == "LANG").expect("LANG added");
+        assert!(lang.required);
+        let served: Vec<&str> = api.operations.iter().filter(|op| op.served()).map(|op| op.api_name.as_str()).collect();
+        assert_eq!(served, ["get /sync", "post /sync", "tables"], "the job list is the runtime's");
+        let tables = api.operations.iter().find(|op| op.api_name == "tables").expect("tables");
+        assert_eq!(tables.standard_id.as_deref(), Some("ivo://ivoa.net/std/VOSI#tables-1.1"));
+        let vosi: Vec<(&str, Option<Vosi>)> = api.operations.iter().filter(|op| op.vosi.is_some()).map(|op| (op.path.as_str(), op.vosi)).collect();
+        assert_eq!(vosi, [("/capabilities", Some(Vosi::Capabilities)), ("/availability", Some(Vosi::Availability))]);
     }
 
     fn matches(pattern: &str, value: &str) -> bool {

@@ -20,14 +20,16 @@ pub enum Service {
     Ssa,
     /// DataLink 1.1.
     Datalink,
+    /// TAP 1.1 (sync, async on UWS, VOSI tables, TAPRegExt capabilities).
+    Tap,
     /// SODA 1.0 (sync, async on UWS, DataLink); its stub answers 501 until implemented.
     Soda,
 }
 
 impl Service {
     /// Every template with its name.
-    pub const ALL: [(&'static str, Service); 5] =
-        [("scs", Service::Scs), ("sia", Service::Sia), ("ssa", Service::Ssa), ("datalink", Service::Datalink), ("soda", Service::Soda)];
+    pub const ALL: [(&'static str, Service); 6] =
+        [("scs", Service::Scs), ("sia", Service::Sia), ("ssa", Service::Ssa), ("datalink", Service::Datalink), ("tap", Service::Tap), ("soda", Service::Soda)];
 
     /// The template's name, which is also its spec's file name without `.yaml`.
     pub fn name(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Service {
             Service::Sia => &["sia.yaml", "dali.yaml", "vosi.yaml"],
             Service::Ssa => &["ssa.yaml", "vosi.yaml"],
             Service::Datalink => &["datalink.yaml", "vosi.yaml"],
+            Service::Tap => &["tap.yaml", "dali.yaml", "uws.yaml", "vosi.yaml"],
             Service::Soda => &["soda.yaml", "dali.yaml", "uws.yaml", "vosi.yaml"],
         }
     }
@@ -52,6 +55,7 @@ impl Service {
             Service::Sia => Some(include_str!("../templates/init/sia.rs")),
             Service::Ssa => Some(include_str!("../templates/init/ssa.rs")),
             Service::Datalink => Some(include_str!("../templates/init/datalink.rs")),
+            Service::Tap => Some(include_str!("../templates/init/tap.rs")),
             Service::Soda => None,
         }
     }
@@ -124,8 +128,12 @@ mod tests {
                 // The provided methods a stub may override.
                 .filter(|name| !["vosi_capability", "vosi_availability", "authenticator"].contains(&name.as_str()))
                 .collect();
-            let served: Vec<String> = api.operations.iter().filter(|op| op.vosi.is_none()).map(|op| op.name.clone()).collect();
-            assert_eq!(implemented, served, "{name}");
+            let mut required: Vec<String> = api.operations.iter().filter(|op| op.served()).map(|op| op.name.clone()).collect();
+            required.extend(api.uws.as_ref().map(|uws| api.operations[uws.operation].job_method.clone()));
+            let mut implemented = implemented;
+            implemented.sort();
+            required.sort();
+            assert_eq!(implemented, required, "{name}");
         }
     }
 }

@@ -444,6 +444,11 @@ pub struct Operation {
     pub error_format: ErrorFormat,
     /// `x-ivoa-standard-id`: the capability this endpoint implements, for VOSI.
     pub standard_id: Option<String>,
+    /// `x-ivoa-access-path`: the path VOSI capabilities give as the capability's access URL,
+    /// when not the operation's own (TAP's is the service's base, `""`).
+    pub access_path: Option<String>,
+    /// `x-ivoa-interface-version`: the version of the standard's interface (`1.1`).
+    pub interface_version: Option<String>,
     /// `x-ivoa-vosi`: the runtime answers this operation; it is not part of the trait.
     pub vosi: Option<Vosi>,
     /// Part of the UWS job API of `x-ivoa-uws`: the runtime answers it.

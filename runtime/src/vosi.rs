@@ -15,6 +15,8 @@ pub struct Capability {
     pub standard_id: &'static str,
     /// The endpoint's path below the service's base URL (`/sync`).
     pub path: &'static str,
+    /// The version of the standard's interface (`version="1.1"`), when not its first.
+    pub version: Option<&'static str>,
 }
 
 /// A registry extension of a capability (VOResource 1.1 §3.2.1): the capability's `xsi:type`
@@ -124,8 +126,10 @@ pub fn capabilities_with(capabilities: &[Capability], base_url: &str, extension:
             attributes.push(("xsi:type".to_owned(), e.xsi_type.as_str()));
         }
         let attributes: Vec<(&str, &str)> = attributes.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let mut interface = vec![("xsi:type", "vs:ParamHTTP"), ("role", "std")];
+        interface.extend(c.version.map(|v| ("version", v)));
         w.start("capability", &attributes)
-            .start("interface", &[("xsi:type", "vs:ParamHTTP"), ("role", "std")])
+            .start("interface", &interface)
             .text_element("accessURL", &[("use", "full")], &format!("{base_url}{}", c.path))
             .end();
         for element in extension.iter().flat_map(|e| &e.elements) {
@@ -221,7 +225,7 @@ mod tests {
 
     #[test]
     fn an_extension_types_its_capability_and_follows_the_interface() {
-        let list = [Capability { standard_id: "ivo://ivoa.net/std/ConeSearch", path: "/search" }, Capability { standard_id: "ivo://ivoa.net/std/VOSI#capabilities", path: "/capabilities" }];
+        let list = [Capability { standard_id: "ivo://ivoa.net/std/ConeSearch", path: "/search", version: None }, Capability { standard_id: "ivo://ivoa.net/std/VOSI#capabilities", path: "/capabilities", version: None }];
         let doc = capabilities_with(&list, "http://h/scs", |id| {
             (id == "ivo://ivoa.net/std/ConeSearch").then(|| {
                 Extension::new("cs", "ConeSearch", "http://www.ivoa.net/xml/ConeSearch/v1.0")

@@ -28,9 +28,9 @@ fn votable_error_documents_validate() {
 #[test]
 fn capabilities_validate() {
     let caps = [
-        vosi::Capability { standard_id: "ivo://ivoa.net/std/SODA#sync-1.0", path: "/sync" },
-        vosi::Capability { standard_id: "ivo://ivoa.net/std/VOSI#capabilities", path: "/capabilities" },
-        vosi::Capability { standard_id: "ivo://ivoa.net/std/VOSI#availability", path: "/availability" },
+        vosi::Capability { standard_id: "ivo://ivoa.net/std/SODA#sync-1.0", path: "/sync", version: None },
+        vosi::Capability { standard_id: "ivo://ivoa.net/std/VOSI#capabilities", path: "/capabilities", version: None },
+        vosi::Capability { standard_id: "ivo://ivoa.net/std/VOSI#availability", path: "/availability", version: None },
     ];
     validate("capabilities-wrapper.xsd", "capabilities.xml", &vosi::capabilities(&caps, "http://127.0.0.1:8080/soda"));
 }

@@ -1,6 +1,6 @@
 """pyvo against the services `ivoagen init` writes: prints a JSON object of what came back.
 
-Usage: standards.py scs|sia|ssa|datalink BASE_URL
+Usage: standards.py scs|sia|ssa|datalink|tap BASE_URL
 """
 
 import json
@@ -30,6 +30,32 @@ def main():
             # Read by column (`bysemantics` reads the semantics vocabulary from the network).
             "this": [str(r["access_url"]) for r in results if r["semantics"] == "#this" and r["access_url"]],
             "errors": [str(r["error_message"]) for r in results if r["error_message"]],
+        }
+    elif kind == "tap":
+        service = pyvo.dal.TAPService(base)
+        sync = service.run_sync("SELECT TOP 2 id, ra AS alpha FROM sample.objects")
+        job = service.submit_job("SELECT * FROM sample.objects", maxrec=1)
+        job.run().wait(timeout=30)
+        job.raise_if_error()
+        asynchronous = job.fetch_result()
+        failed = service.submit_job("SELECT * FROM elsewhere")
+        failed.run().wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=30)
+        try:
+            failed.raise_if_error()
+            error = None
+        except pyvo.dal.DALQueryError as e:
+            error = str(e)
+        job.delete()
+        out = {
+            "rows": len(sync),
+            "sync_columns": [f.name for f in sync.fielddescs],
+            "sync_ids": [str(r["id"]) for r in sync],
+            "async_ids": [str(r["id"]) for r in asynchronous],
+            "async_overflow": asynchronous.query_status == "OVERFLOW",
+            "failed_phase": failed.phase,
+            "failed_error": error,
+            "tables": sorted(service.tables.keys()),
+            "languages": [language.name for language in service.capabilities[0].languages] if hasattr(service.capabilities[0], "languages") else [],
         }
     else:
         raise SystemExit("unknown service " + kind)

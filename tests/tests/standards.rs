@@ -1,8 +1,9 @@
 //! `ivoagen init` for each data-access standard, as a stranger uses it: the installed CLI, a
 //! folder outside the repository, and the generated servers, built once in the shared target
 //! directory and run with their stubs, answering real clients: pyvo's `SCSService`,
-//! `SIA2Service`, `SSAService` and `DatalinkResults`, and STILTS (`votlint` on every VOTable sent,
-//! errors included; `datalinklint` on the DataLink service; `cone` on the cone search).
+//! `SIA2Service`, `SSAService`, `DatalinkResults` and `TAPService` (sync and async), and STILTS
+//! (`votlint` on every VOTable sent, errors included; `datalinklint` on the DataLink service;
+//! `cone` on the cone search; `taplint` on the TAP service).
 
 use ivoagen_e2e::{Server, cargo, http, install_ivoagen, python, root, target_dir, work_dir};
 use ivoagen_runtime::codegen::serde_json;
@@ -10,7 +11,13 @@ use std::process::{Command, Output};
 
 /// The templates, with the package name each crate gets (distinct from every other test's, as the
 /// target directory is shared).
-const SERVICES: &[(&str, &str)] = &[("scs", "init-scs"), ("sia", "init-sia"), ("ssa", "init-ssa"), ("datalink", "init-datalink")];
+const SERVICES: &[(&str, &str)] = &[("scs", "init-scs"), ("sia", "init-sia"), ("ssa", "init-ssa"), ("datalink", "init-datalink"), ("tap", "init-tap")];
+
+/// The taplint stages the TAP template passes whole: tables metadata (schema and content),
+/// capabilities (schema, TAP and TAPRegExt content), availability, sync GET and POST queries,
+/// async queries and UWS behaviour. The template has no database, so neither TAP_SCHEMA (TMS,
+/// TMC, MDQ, which reads TAP_SCHEMA's metadata), nor uploads, examples or ObsCore/ObsLocTAP.
+const TAPLINT_STAGES: &str = "TMV TME CPV CAP AVV QGE QPO QAS UWS";
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -56,12 +63,12 @@ fn every_init_template_builds_serves_and_answers_pyvo_and_stilts() {
         succeeds(&format!("ivoagen init --service {service}"), &out);
         assert!(text(&out.stderr).contains("cargo run"), "init says what to do next:\n{}", text(&out.stderr));
     }
-    // The four crates, one after the other into one target directory: the registry's crates compile once.
+    // The crates, one after the other into one target directory: the registry's crates compile once.
     let started = std::time::Instant::now();
     for (_, package) in SERVICES {
         succeeds(&format!("{package}: cargo build"), &cargo(&dir.join(package)).args(["build", "--offline", "--quiet"]).output().expect("cargo runs"));
     }
-    eprintln!("the four init crates built in {:.0?}", started.elapsed());
+    eprintln!("the {} init crates built in {:.0?}", SERVICES.len(), started.elapsed());
 
     for (service, package) in SERVICES {
         let server = Server::start(&target_dir().join("debug").join(package), &[]);
@@ -109,6 +116,40 @@ fn every_init_template_builds_serves_and_answers_pyvo_and_stilts() {
                 votlint(&server, &format!("{prefix}/links?RESPONSEFORMAT=text/csv"), 400, "datalink-error");
                 let report = stilts(&["datalinklint", &format!("votable={base}/links?ID=ivo%3A%2F%2Fexample.org%2Fdata%3Fsample-1")]);
                 assert!(report.contains("Totals: Errors: 0;") && report.contains("Failures: 0"), "datalinklint:\n{report}");
+            }
+            "tap" => {
+                assert_eq!(found["sync_columns"], serde_json::json!(["id", "alpha"]), "columns named as the query says: {found}");
+                assert_eq!(found["sync_ids"], serde_json::json!(["M31", "M32"]), "{found}");
+                assert_eq!(found["async_ids"], serde_json::json!(["M31"]), "MAXREC=1 in an async job: {found}");
+                assert_eq!(found["async_overflow"], true, "TAP 1.1 §4.4: {found}");
+                assert_eq!(found["failed_phase"], "ERROR", "{found}");
+                assert!(found["failed_error"].as_str().is_some_and(|e| e.contains("UsageError: this sample service answers only")), "the job's VOTable error document, read by pyvo: {found}");
+                assert_eq!(found["tables"], serde_json::json!(["sample.objects"]), "{found}");
+                assert_eq!(found["languages"], serde_json::json!(["ADQL"]), "TAPRegExt, read by pyvo: {found}");
+                // RESPONSEFORMAT (and FORMAT) choose among the declared media types.
+                let query = "LANG=ADQL&QUERY=SELECT+id,ra+FROM+sample.objects";
+                for (format, media, first_line) in [("csv", "text/csv", "id,ra"), ("text/csv", "text/csv", "id,ra"), ("tsv", "text/tab-separated-values", "id\tra")] {
+                    for name in ["RESPONSEFORMAT", "format"] {
+                        let answer = http(&server.addr, "GET", &format!("{prefix}/sync?{query}&{name}={format}"), &[], b"");
+                        assert_eq!((answer.status, answer.header("content-type")), (200, Some(media)), "{name}={format}: {}", answer.text());
+                        assert!(answer.text().starts_with(&format!("{first_line}\r\nM31")), "{name}={format}: {}", answer.text());
+                    }
+                }
+                let votable = votlint(&server, &format!("{prefix}/sync?{query}&RESPONSEFORMAT=votable&MAXREC=2"), 200, "tap");
+                assert!(votable.contains(r#"<INFO name="QUERY_STATUS" value="OVERFLOW"/>"#), "{votable}");
+                let refused = votlint(&server, &format!("{prefix}/sync?{query}&RESPONSEFORMAT=application/fits"), 400, "tap-format");
+                assert!(refused.contains("UsageError: RESPONSEFORMAT `application/fits` is not offered"), "{refused}");
+                let post = http(&server.addr, "POST", &format!("{prefix}/sync"), &[("content-type", "application/x-www-form-urlencoded")], query.as_bytes());
+                assert_eq!(post.status, 200, "TAP's sync resource is DALI-sync: {}", post.text());
+                // The job list speaks VOTable too (TAP 1.1 §3.3): an unknown job.
+                let missing = http(&server.addr, "GET", &format!("{prefix}/async/nosuchjob"), &[], b"");
+                assert_eq!((missing.status, missing.header("content-type")), (404, Some("application/x-votable+xml")), "{}", missing.text());
+                // The capability's access URL is the service's base (TAP 1.1 §2.4), interface 1.1.
+                let caps = http(&server.addr, "GET", &format!("{prefix}/capabilities"), &[], b"").text();
+                assert!(caps.contains(r#"<interface xsi:type="vs:ParamHTTP" role="std" version="1.1">"#) && caps.contains(&format!("<accessURL use=\"full\">{base}</accessURL>")), "{caps}");
+                let report = stilts(&["taplint", &format!("tapurl={base}"), &format!("stages={TAPLINT_STAGES}"), "maxrepeat=20"]);
+                let summary = report.lines().find(|l| l.starts_with("Totals:")).unwrap_or_default();
+                assert!(summary.starts_with("Totals: Errors: 0;") && summary.contains("Failures: 0"), "taplint:\n{report}");
             }
             _ => unreachable!("the services are listed above"),
         }

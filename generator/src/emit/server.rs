@@ -87,15 +87,19 @@ pub fn server_module(api: &Api) -> TokenStream {
     let mut capabilities = Vec::new();
     for op in &api.operations {
         if let Some(id) = &op.standard_id {
-            let path = &op.path;
-            let entry = quote!(rt::vosi::Capability { standard_id: #id, path: #path },);
+            let path = op.access_path.as_ref().unwrap_or(&op.path);
+            let version = match &op.interface_version {
+                Some(v) => quote!(Some(#v)),
+                None => quote!(None),
+            };
+            let entry = quote!(rt::vosi::Capability { standard_id: #id, path: #path, version: #version },);
             if !capabilities.iter().any(|c: &TokenStream| c.to_string() == entry.to_string()) {
                 capabilities.push(entry);
             }
         }
     }
     if let Some(Uws { jobs, standard_id: Some(id), .. }) = &api.uws {
-        capabilities.push(quote!(rt::vosi::Capability { standard_id: #id, path: #jobs },));
+        capabilities.push(quote!(rt::vosi::Capability { standard_id: #id, path: #jobs, version: None },));
     }
     let capabilities = if api.operations.iter().any(|op| op.vosi == Some(Vosi::Capabilities)) {
         quote! {
@@ -286,6 +290,12 @@ fn server_fn(api: &Api) -> TokenStream {
     // (the job list, a job, its phase and results) alone.
     let gate = op_gate_as(api, op, quote!(&policy), false).map(|gate| quote!(.gate(#gate)));
     let identify = secured.then(|| quote!(.identify(Arc::new(rt::auth::owner))));
+    // A job list of a VOTable-speaking operation (TAP) answers its errors, and failed jobs'
+    // error documents, as VOTables; otherwise as UWS's text.
+    let errors = matches!(op.error_format, ErrorFormat::DaliVotable | ErrorFormat::ScsVotable).then(|| {
+        let format = error_format(op);
+        quote!(.errors(#format))
+    });
     let extract = ident(&op.extractor);
     let job_method = ident(&op.job_method);
     let jobs = &uws.jobs;
@@ -308,6 +318,7 @@ fn server_fn(api: &Api) -> TokenStream {
                 |service: Arc<S>, request, results| async move { service.#job_method(request, results).await },
             )
             #identify
+            #errors
             #gate;
             let jobs = rt::uws::mount(config, jobs).await?;
             let router = shared_router(service, &config.base_path #policy_arg).merge(jobs);

@@ -248,6 +248,8 @@ impl<'a> Lowerer<'a> {
             security,
             error_format: ivoa.error_format,
             standard_id: ivoa.standard_id,
+            access_path: ivoa.access_path,
+            interface_version: ivoa.interface_version,
             vosi: ivoa.vosi,
             uws,
             api_name,

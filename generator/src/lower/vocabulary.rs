@@ -84,6 +84,8 @@ impl Lowerer<'_> {
             base_url: op.get("x-ivoa-base-url").and_then(Node::as_bool).unwrap_or(false),
             error_format,
             standard_id: op.get("x-ivoa-standard-id").and_then(Node::as_str).map(str::to_owned),
+            access_path: op.get("x-ivoa-access-path").and_then(Node::as_str).map(|p| p.trim_end_matches('/').to_owned()),
+            interface_version: op.get("x-ivoa-interface-version").and_then(Node::as_str).map(str::to_owned),
             vosi,
         }
     }
@@ -96,6 +98,8 @@ pub(super) struct IvoaSettings {
     pub(super) base_url: bool,
     pub(super) error_format: ErrorFormat,
     pub(super) standard_id: Option<String>,
+    pub(super) access_path: Option<String>,
+    pub(super) interface_version: Option<String>,
     pub(super) vosi: Option<Vosi>,
 }
 

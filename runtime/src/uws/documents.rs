@@ -9,7 +9,8 @@ const UWS: &str = "http://www.ivoa.net/xml/UWS/v1.0";
 const XLINK: &str = "http://www.w3.org/1999/xlink";
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
-fn instant(t: DateTime<Utc>) -> String {
+/// An instant as every UWS document writes it (RFC 3339, UTC, the fraction it has).
+pub(super) fn instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 

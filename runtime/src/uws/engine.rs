@@ -603,6 +603,17 @@ impl Engine {
         self.save(job).await
     }
 
+    /// `RUNID`: the client's name for the job (at most 64 characters, DALI 1.1 §3.2.5), in any phase.
+    pub async fn set_run_id(&self, owner: Option<&str>, id: &str, run_id: String) -> Result<Job, EngineError> {
+        if run_id.chars().count() > 64 {
+            return Err(EngineError::Usage("RUNID is longer than 64 characters".into()));
+        }
+        let _turn = self.inner.transitions.lock().await;
+        let mut job = self.get(owner, id).await?;
+        job.run_id = Some(run_id);
+        self.save(job).await
+    }
+
     /// Replaces parameters of a pending job (DALI 1.1 §2.1).
     pub async fn set_parameters(&self, owner: Option<&str>, id: &str, parameters: Vec<(String, String)>) -> Result<Job, EngineError> {
         let _turn = self.inner.transitions.lock().await;

@@ -1,7 +1,8 @@
 //! Every UWS 1.1 endpoint (§2.2) as axum routes over an [`Engine`]: the job list with its filters,
 //! creation with `303` and `PHASE=RUN` (body or query), the job document with WAIT, and each
-//! sub-resource. Parameter names are case-insensitive (DALI §3.1); errors are `text/plain` with the
-//! SODA/DALI label and the UWS status: 400 bad value, 403 a change not allowed in this phase,
+//! sub-resource. Parameter names are case-insensitive (DALI §3.1); errors are in the job list's
+//! error format (`text/plain` by default; a DALI VOTable for TAP) with the SODA/DALI label and the
+//! UWS status: 400 bad value, 403 a change not allowed in this phase,
 //! 404 no such job (another owner's job too: its existence is not revealed), 429 (with
 //! `Retry-After`) an owner's job quota used up.
 
@@ -40,16 +41,18 @@ struct Uws {
     jobs_path: String,
     identify: Identify,
     check: Option<Check>,
+    format: ErrorFormat,
 }
 
 /// The UWS routes for the job list at `base_path` + `jobs_path` (`/soda` + `/async`).
 pub fn routes(engine: Engine, base_path: &str, jobs_path: &str, identify: Identify) -> Router {
-    routes_checked(engine, base_path, jobs_path, identify, None)
+    routes_checked(engine, base_path, jobs_path, identify, None, ErrorFormat::SodaText)
 }
 
-/// [`routes`], with the parameters of every new job checked by `check` first.
-pub fn routes_checked(engine: Engine, base_path: &str, jobs_path: &str, identify: Identify, check: Option<Check>) -> Router {
-    let uws = Uws { engine, base_path: base_path.to_owned(), jobs_path: jobs_path.to_owned(), identify, check };
+/// [`routes`], with the parameters of every new job checked by `check` first, and errors (of
+/// the job API and failed jobs' error documents) written in `format`.
+pub fn routes_checked(engine: Engine, base_path: &str, jobs_path: &str, identify: Identify, check: Option<Check>, format: ErrorFormat) -> Router {
+    let uws = Uws { engine, base_path: base_path.to_owned(), jobs_path: jobs_path.to_owned(), identify, check, format };
     let at = |tail: &str| format!("{base_path}{jobs_path}{tail}");
     Router::new()
         .route(&at(""), get(list).post(create))
@@ -63,8 +66,29 @@ pub fn routes_checked(engine: Engine, base_path: &str, jobs_path: &str, identify
         .route(&at("/{job}/results/{result}"), get(result))
         .route(&at("/{job}/parameters"), get(parameters).post(set_parameters))
         .route(&at("/{job}/owner"), get(owner))
+        .layer(axum::middleware::map_response_with_state(format, in_format))
         .with_state(uws)
 }
+
+/// A failure answered in the job list's error format: [`Failure`] writes SODA text and leaves
+/// the error beside it, which this writes again in `format` when that is another.
+async fn in_format(State(format): State<ErrorFormat>, mut response: Response) -> Response {
+    match response.extensions_mut().remove::<Failed>() {
+        Some(Failed(error)) if format != ErrorFormat::SodaText => {
+            let headers = std::mem::take(response.headers_mut());
+            let mut rewritten = error.respond(format);
+            if let Some(retry) = headers.get(http::header::RETRY_AFTER) {
+                rewritten.headers_mut().insert(http::header::RETRY_AFTER, retry.clone());
+            }
+            rewritten
+        }
+        _ => response,
+    }
+}
+
+/// The error a [`Failure`] answered, for [`in_format`].
+#[derive(Debug, Clone)]
+struct Failed(crate::RequestError);
 
 /// An error of the job API, answered in the documented UWS error format (text/plain with the
 /// label and the UWS status).
@@ -78,7 +102,9 @@ const QUOTA_RETRY: &str = "60";
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let quota = self.0.status == StatusCode::TOO_MANY_REQUESTS;
+        let failed = Failed(self.0.clone());
         let mut response = self.0.respond(ErrorFormat::SodaText);
+        response.extensions_mut().insert(failed);
         if quota {
             response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static(QUOTA_RETRY));
         }
@@ -305,7 +331,8 @@ fn seconds(value: &str) -> Result<u64, Failure> {
 async fn destruction(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
     let job = uws.job(&parts, &id).await?;
-    Ok(text(job.destruction.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()))
+    // Written as the job document writes it, so that both say the same instant.
+    Ok(text(job.destruction.map(documents::instant).unwrap_or_default()))
 }
 
 async fn set_destruction(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
@@ -328,7 +355,10 @@ async fn error(State(uws): State<Uws>, Path(id): Path<String>, request: Request)
     let (parts, _) = request.into_parts();
     let job = uws.job(&parts, &id).await?;
     match job.error {
-        // A failed job's error document is served with 200 (DALI).
+        // A failed job's error document is served with 200 (DALI); TAP's is a VOTable (§3.3).
+        Some(e) if matches!(uws.format, ErrorFormat::DaliVotable | ErrorFormat::ScsVotable) => {
+            Ok((StatusCode::OK, [(CONTENT_TYPE, "application/x-votable+xml")], crate::ivoa::votable_error(&e.message)).into_response())
+        }
         Some(e) => Ok(text(format!("Error: {}\n", e.message))),
         // A job that has not failed is still there: its error is empty (as an unknown quote is),
         // not 404, which says there is no such job.
@@ -387,8 +417,8 @@ async fn parameters(State(uws): State<Uws>, Path(id): Path<String>, request: Req
 
 /// Changes parameters of a pending job: the job's parameters with the changes applied are
 /// checked as at creation (400, nothing changed, if they would be refused there); `PHASE=RUN` or
-/// `PHASE=ABORT` then acts on the job (UWS 1.1 §2.2.3), as the UWS control parameters
-/// `EXECUTIONDURATION`, `DESTRUCTION` and `RUNID` are never job parameters.
+/// `PHASE=ABORT` then acts on the job (UWS 1.1 §2.2.3); `RUNID` sets the job's runId (as TAP
+/// clients do), while `EXECUTIONDURATION` and `DESTRUCTION` have their own resources.
 async fn set_parameters(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, body) = request.into_parts();
     let mut pairs = form_pairs(&parts, body).await?;
@@ -397,7 +427,8 @@ async fn set_parameters(State(uws): State<Uws>, Path(id): Path<String>, request:
     if let Some(p) = phase.as_deref().filter(|p| !matches!(*p, "RUN" | "ABORT")) {
         return Err(usage(format!("PHASE must be RUN or ABORT, got `{p}`")));
     }
-    for control in ["RUNID", "EXECUTIONDURATION", "DESTRUCTION"] {
+    let run_id = single(&mut pairs, "RUNID")?;
+    for control in ["EXECUTIONDURATION", "DESTRUCTION"] {
         if !take(&mut pairs, control).is_empty() {
             return Err(usage(format!("{control} is not a job parameter: POST it to the job's `{}` resource", control.to_ascii_lowercase())));
         }
@@ -408,6 +439,9 @@ async fn set_parameters(State(uws): State<Uws>, Path(id): Path<String>, request:
             check(super::engine::merged(&job.parameters, pairs.clone())).await?;
         }
         uws.engine.set_parameters(owner.as_deref(), &id, pairs).await.map_err(fail)?;
+    }
+    if let Some(run_id) = run_id {
+        uws.engine.set_run_id(owner.as_deref(), &id, run_id).await.map_err(fail)?;
     }
     match phase.as_deref() {
         Some("RUN") => drop(uws.engine.run(owner.as_deref(), &id).await.map_err(fail)?),

@@ -8,6 +8,7 @@ use super::{Job, JobError};
 use crate::auth::{AuthLayer, Gate};
 use crate::serve::{Config, StartError};
 use crate::RequestError;
+use crate::ivoa::ErrorFormat;
 use axum::Router;
 use http::request::Parts;
 use std::future::Future;
@@ -25,6 +26,7 @@ pub struct JobList {
     check: Option<Check>,
     identify: Identify,
     gate: Option<Arc<Gate>>,
+    format: ErrorFormat,
 }
 
 impl JobList {
@@ -47,17 +49,24 @@ impl JobList {
             Box::pin(async move { request.await.map(drop) })
         });
         let runner = Arc::new(Jobs { service, extract, run: Arc::new(run) });
-        JobList { path, runner, check: Some(check), identify: super::http::anonymous(), gate: None }
+        JobList { path, runner, check: Some(check), identify: super::http::anonymous(), gate: None, format: ErrorFormat::SodaText }
     }
 
     /// The job list at `path` whose jobs `runner` runs, taking any parameters.
     pub fn with_runner(path: &'static str, runner: Arc<dyn Runner>) -> JobList {
-        JobList { path, runner, check: None, identify: super::http::anonymous(), gate: None }
+        JobList { path, runner, check: None, identify: super::http::anonymous(), gate: None, format: ErrorFormat::SodaText }
     }
 
     /// Who owns a new job (the authenticated identity, say).
     pub fn identify(mut self, identify: Identify) -> JobList {
         self.identify = identify;
+        self
+    }
+
+    /// Writes the job API's errors, and failed jobs' error documents, in `format` (SODA text by
+    /// default; a DALI VOTable for TAP, whose `/error` is a VOTable, TAP 1.1 §3.3).
+    pub fn errors(mut self, format: ErrorFormat) -> JobList {
+        self.format = format;
         self
     }
 
@@ -101,7 +110,7 @@ pub async fn mount(config: &Config, jobs: JobList) -> Result<Router, StartError>
     let engine = Engine::start(Arc::new(store), jobs.runner, super::engine::Config::from_serve(config))
         .await
         .map_err(StartError::Engine)?;
-    let router = super::http::routes_checked(engine, &config.base_path, jobs.path, jobs.identify, jobs.check);
+    let router = super::http::routes_checked(engine, &config.base_path, jobs.path, jobs.identify, jobs.check, jobs.format);
     Ok(match jobs.gate {
         Some(gate) => router.route_layer(AuthLayer::new(gate)),
         None => router,

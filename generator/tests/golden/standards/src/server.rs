@@ -13,14 +13,17 @@ const CAPABILITIES: &[rt::vosi::Capability] = &[
     rt::vosi::Capability {
         standard_id: "ivo://ivoa.net/std/DataLink#links-1.1",
         path: "/links",
+        version: None,
     },
     rt::vosi::Capability {
         standard_id: "ivo://ivoa.net/std/VOSI#capabilities",
         path: "/capabilities",
+        version: None,
     },
     rt::vosi::Capability {
         standard_id: "ivo://ivoa.net/std/VOSI#availability",
         path: "/availability",
+        version: None,
     },
 ];
 /// The router serving every operation of `service`, and the API description at
