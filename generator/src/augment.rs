@@ -524,6 +524,10 @@ impl Standard {
                 }
                 continue;
             }
+            // Below another resource (TAP's `/tables/{name}`): the service's own operation.
+            if self.others.iter().any(|(other, _)| path.split('/').rev().skip(1).any(|segment| segment == *other)) {
+                continue;
+            }
             resource.get_or_insert_with(|| path.clone());
             let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent).to_owned();
             let Some(op) = node_mut(doc, &pointer_with(&item, &["get"])) else { continue };

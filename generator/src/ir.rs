@@ -444,6 +444,9 @@ pub struct Operation {
     pub error_format: ErrorFormat,
     /// `x-ivoa-standard-id`: the capability this endpoint implements, for VOSI.
     pub standard_id: Option<String>,
+    /// Whether the request carries the multipart body's file parts (`uploads`), which DALI
+    /// UPLOAD's `param:PART` names: a DALI-sync operation with an `UPLOAD` parameter.
+    pub uploads: bool,
     /// `x-ivoa-access-path`: the path VOSI capabilities give as the capability's access URL,
     /// when not the operation's own (TAP's is the service's base, `""`).
     pub access_path: Option<String>,

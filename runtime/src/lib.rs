@@ -12,6 +12,7 @@ pub mod forwarded;
 pub mod ivoa;
 pub mod response;
 pub mod serve;
+pub mod upload;
 pub mod uws;
 pub mod vosi;
 pub mod xml;
@@ -72,6 +73,7 @@ pub mod codegen {
     pub use crate::params::{FromParam, Location, RawRequest, Style};
     pub use crate::response;
     pub use crate::serve;
+    pub use crate::upload;
     pub use crate::uws;
     pub use crate::validate::Validate;
     pub use crate::vosi;

@@ -217,6 +217,11 @@ impl<'a> RawRequest<'a> {
         self.form.iter().cloned()
     }
 
+    /// Every file part of the body, in order.
+    pub fn files(&self) -> &[FilePart] {
+        &self.files
+    }
+
     /// The bytes of the file part `name`, if the body had one.
     pub fn file(&self, name: &str) -> Option<&FilePart> {
         self.files.iter().find(|f| f.name == name)

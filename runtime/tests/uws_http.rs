@@ -4,7 +4,8 @@
 use axum::body::Body;
 use http::{Request, StatusCode};
 use ivoagen_runtime::uws::engine::{Config, Engine, JobFuture, ResultWriter, Runner};
-use ivoagen_runtime::uws::http::{Identify, routes};
+use ivoagen_runtime::ivoa::ErrorFormat;
+use ivoagen_runtime::uws::http::{Identify, routes_checked};
 use ivoagen_runtime::uws::store::SqliteStore;
 use ivoagen_runtime::uws::{Job, JobError};
 use std::sync::Arc;
@@ -16,18 +17,64 @@ impl Runner for Cutout {
     fn run(&self, job: Job, results: Arc<ResultWriter>) -> JobFuture {
         Box::pin(async move {
             let id = job.parameters.iter().find(|(n, _)| n.eq_ignore_ascii_case("ID")).map(|(_, v)| v.clone()).unwrap_or_default();
+            if id == "fail" {
+                return Err(JobError { fatal: true, message: "UsageError: no such dataset".into() });
+            }
+            // The files the creating request sent come back as results.
+            let uploads = results.uploads();
+            for file in uploads.files() {
+                results.put(&format!("upload-{}", file.name), file.content_type.as_deref().unwrap_or("application/octet-stream"), &file.data).map_err(|e| JobError { fatal: true, message: e.to_string() })?;
+            }
             results.put("cutout", "application/fits", format!("cutout of {id}").as_bytes()).map_err(|e| JobError { fatal: true, message: e.to_string() })
         })
     }
 }
 
+fn data_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ivoagen-uws-http-{}-{name}", std::process::id()))
+}
+
 async fn app(name: &str) -> axum::Router {
-    let data = std::env::temp_dir().join(format!("ivoagen-uws-http-{}-{name}", std::process::id()));
+    app_in(name, ErrorFormat::SodaText).await
+}
+
+/// The job list at `/soda/async`, its errors in `format`.
+async fn app_in(name: &str, format: ErrorFormat) -> axum::Router {
+    let data = data_dir(name);
     let _ = std::fs::remove_dir_all(&data);
     let store = Arc::new(SqliteStore::open(&data.join("jobs.sqlite")).unwrap());
     let engine = Engine::start(store, Arc::new(Cutout), Config::new(&data)).await.unwrap();
     let identify: Identify = Arc::new(|parts| parts.headers.get("x-user").and_then(|v| v.to_str().ok()).map(str::to_owned));
-    routes(engine, "/soda", "/async", identify)
+    routes_checked(engine, "/soda", "/async", identify, None, format)
+}
+
+/// Sends `method uri` with a multipart body of `fields` and `files` (name, content type, bytes).
+async fn send_multipart(app: &axum::Router, method: &str, uri: &str, fields: &[(&str, &str)], files: &[(&str, &str, &str)]) -> (StatusCode, Option<String>, String) {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!("--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+    }
+    for (name, content_type, data) in files {
+        body.push_str(&format!("--B\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.vot\"\r\nContent-Type: {content_type}\r\n\r\n{data}\r\n"));
+    }
+    body.push_str("--B--\r\n");
+    let request = Request::builder().method(method).uri(uri).header("host", "archive.test").header("content-type", "multipart/form-data; boundary=B").body(Body::from(body)).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, location, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Waits until the job at `path` has ended; its document.
+async fn ended(app: &axum::Router, path: &str) -> String {
+    for _ in 0..50 {
+        let (_, _, _, document) = send(app, "GET", &format!("{path}?WAIT=1"), None, None).await;
+        if ["COMPLETED", "ERROR", "ABORTED"].iter().any(|p| document.contains(&format!("<uws:phase>{p}</uws:phase>"))) {
+            return document;
+        }
+    }
+    panic!("the job at {path} did not end");
 }
 
 async fn send(app: &axum::Router, method: &str, uri: &str, user: Option<&str>, form: Option<&str>) -> (StatusCode, Option<String>, String, String) {
@@ -150,4 +197,52 @@ async fn errors_of_the_job_api_have_the_uws_statuses() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
     let (status, _, _, owner) = send(&app, "GET", &format!("{path}/owner"), Some("alice"), None).await;
     assert_eq!((status, owner.as_str()), (StatusCode::OK, "alice"));
+}
+
+#[tokio::test]
+async fn a_jobs_files_are_kept_until_it_runs_and_removed_with_it() {
+    let app = app("uploads").await;
+    let (status, location, body) = send_multipart(&app, "POST", "/soda/async", &[("ID", "m31"), ("UPLOAD", "t1,param:t1"), ("PHASE", "RUN")], &[("t1", "application/x-votable+xml", "<VOTABLE/>")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let path = location.unwrap().trim_start_matches("http://archive.test").to_owned();
+    let document = ended(&app, &path).await;
+    assert!(document.contains("<uws:phase>COMPLETED</uws:phase>"), "{document}");
+    validate("job-with-upload.xml", &document);
+    assert!(document.contains(r#"mime-type="application/x-votable+xml""#), "{document}");
+    let (status, _, content_type, result) = send(&app, "GET", &format!("{path}/results/upload-t1"), None, None).await;
+    assert_eq!((status, content_type.as_str(), result.as_str()), (StatusCode::OK, "application/x-votable+xml", "<VOTABLE/>"));
+    let id = path.rsplit('/').next().unwrap();
+    let kept = data_dir("uploads").join("results").join(id).join(".uploads");
+    assert!(kept.join("data/t1").is_file(), "kept in the job's folder");
+    assert!(!document.contains(".uploads"), "not a result: {document}");
+    let (status, _, _, _) = send(&app, "DELETE", &path, None, None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(!kept.exists(), "removed with the job");
+    // A part name that could leave the job's folder is refused, and no job is made.
+    let (status, _, body) = send_multipart(&app, "POST", "/soda/async", &[("ID", "m31")], &[("../t1", "text/plain", "x")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, _, _, list) = send(&app, "GET", "/soda/async", None, None).await;
+    assert!(!list.contains("<uws:jobref"), "{list}");
+}
+
+#[tokio::test]
+async fn a_votable_job_list_answers_errors_and_error_documents_as_votables() {
+    let app = app_in("votable", ErrorFormat::DaliVotable).await;
+    let (status, _, content_type, body) = send(&app, "GET", "/soda/async/nosuchjob", None, None).await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::NOT_FOUND, "application/x-votable+xml"));
+    assert!(body.contains(r#"<INFO name="QUERY_STATUS" value="ERROR">"#), "{body}");
+    let (_, location, _, _) = send(&app, "POST", "/soda/async?PHASE=RUN", None, Some("ID=fail")).await;
+    let path = location.unwrap().trim_start_matches("http://archive.test").to_owned();
+    let document = ended(&app, &path).await;
+    assert!(document.contains("<uws:phase>ERROR</uws:phase>"), "{document}");
+    let (status, _, content_type, error) = send(&app, "GET", &format!("{path}/error"), None, None).await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/x-votable+xml"), "TAP 1.1 §3.3: {error}");
+    assert!(error.contains(r#"value="ERROR">UsageError: no such dataset</INFO>"#), "{error}");
+    // RUNID may be posted to the parameters, and /destruction says what the job says.
+    let (status, _, _, _) = send(&app, "POST", &format!("{path}/parameters"), None, Some("RUNID=renamed")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, _, document) = send(&app, "GET", &path, None, None).await;
+    assert!(document.contains("<uws:runId>renamed</uws:runId>"), "{document}");
+    let (_, _, _, destruction) = send(&app, "GET", &format!("{path}/destruction"), None, None).await;
+    assert!(document.contains(&format!("<uws:destruction>{destruction}</uws:destruction>")), "{destruction} in {document}");
 }

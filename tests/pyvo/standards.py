@@ -46,7 +46,18 @@ def main():
         except pyvo.dal.DALQueryError as e:
             error = str(e)
         job.delete()
+        # A table uploaded inline (UPLOAD=t1,param:t1 and the file part t1), sync and async.
+        from astropy.table import Table
+        table = Table({"name": ["A", "B", "C"], "flux": [1.5, 2.5, 3.5]})
+        echoed = service.run_sync("SELECT * FROM TAP_UPLOAD.t1", uploads={"t1": table})
+        upload_job = service.submit_job("SELECT * FROM TAP_UPLOAD.mine", uploads={"mine": table})
+        upload_job.run().wait(timeout=30)
+        upload_job.raise_if_error()
+        echoed_async = upload_job.fetch_result()
+        upload_job.delete()
         out = {
+            "uploaded_sync": [str(r["name"]) for r in echoed],
+            "uploaded_async": [float(r["flux"]) for r in echoed_async],
             "rows": len(sync),
             "sync_columns": [f.name for f in sync.fielddescs],
             "sync_ids": [str(r["id"]) for r in sync],

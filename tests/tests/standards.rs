@@ -125,6 +125,20 @@ fn every_init_template_builds_serves_and_answers_pyvo_and_stilts() {
                 assert_eq!(found["failed_phase"], "ERROR", "{found}");
                 assert!(found["failed_error"].as_str().is_some_and(|e| e.contains("UsageError: this sample service answers only")), "the job's VOTable error document, read by pyvo: {found}");
                 assert_eq!(found["tables"], serde_json::json!(["sample.objects"]), "{found}");
+                // Multipart file parts reach the service as files, named by UPLOAD's param:PART,
+                // in a sync request and in an async job (kept with the job, read when it runs).
+                assert_eq!(found["uploaded_sync"], serde_json::json!(["A", "B", "C"]), "{found}");
+                assert_eq!(found["uploaded_async"], serde_json::json!([1.5, 2.5, 3.5]), "{found}");
+                let multipart = |upload: &str, part: &str| {
+                    let body = format!("--B\r\nContent-Disposition: form-data; name=\"LANG\"\r\n\r\nADQL\r\n--B\r\nContent-Disposition: form-data; name=\"QUERY\"\r\n\r\nSELECT * FROM TAP_UPLOAD.t\r\n--B\r\nContent-Disposition: form-data; name=\"UPLOAD\"\r\n\r\n{upload}\r\n--B\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"t.vot\"\r\nContent-Type: application/x-votable+xml\r\n\r\n<VOTABLE/>\r\n--B--\r\n");
+                    body.into_bytes()
+                };
+                let form = [("content-type", "multipart/form-data; boundary=B")];
+                let missing = http(&server.addr, "POST", &format!("{prefix}/sync"), &form, &multipart("t,param:other", "t"));
+                assert_eq!(missing.status, 400, "{}", missing.text());
+                assert!(missing.text().contains("UsageError: UPLOAD `t,param:other`: the request has no file part `other`"), "{}", missing.text());
+                let escaping = http(&server.addr, "POST", &format!("{prefix}/async"), &form, &multipart("t,param:../t", "../t"));
+                assert_eq!(escaping.status, 400, "a part name a job cannot keep: {}", escaping.text());
                 assert_eq!(found["languages"], serde_json::json!(["ADQL"]), "TAPRegExt, read by pyvo: {found}");
                 // RESPONSEFORMAT (and FORMAT) choose among the declared media types.
                 let query = "LANG=ADQL&QUERY=SELECT+id,ra+FROM+sample.objects";

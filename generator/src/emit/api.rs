@@ -91,6 +91,14 @@ pub fn api_module(api: &Api) -> TokenStream {
             fields.push(quote!(/// The request body. 
                 #doc pub body: #ty,));
         }
+        if op.uploads {
+            fields.push(quote! {
+                /// The file parts of a multipart request (or of the request that created the
+                /// job), which UPLOAD's `param:PART` names: see
+                /// [`ivoagen_runtime::upload::Uploads::resolve`].
+                pub uploads: rt::upload::Uploads,
+            });
+        }
         if op.base_url {
             fields.push(quote! {
                 /// The service's URL as the client sees it (`--public-url`, or the `Host` and

@@ -542,6 +542,9 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     if op.base_url {
         inits.push(quote!(base_url: rt::serve::request_base_url(parts),));
     }
+    if op.uploads {
+        inits.push(quote!(uploads: rt::upload::Uploads::received(&raw, parts),));
+    }
     // Statements about the body come first (a form body fills `raw`), parameters after.
     let mut builder = Vec::new();
     if op.case_insensitive {

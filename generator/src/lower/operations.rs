@@ -192,7 +192,7 @@ impl<'a> Lowerer<'a> {
         let mut params = Vec::new();
         // Fields of the request struct, and variables of the request helper, that a parameter
         // must not take (`raw` holds the parameters read so far).
-        let mut taken: BTreeSet<String> = ["body", "base_url", "raw", "parts"].map(str::to_owned).into();
+        let mut taken: BTreeSet<String> = ["body", "base_url", "uploads", "raw", "parts"].map(str::to_owned).into();
         let own: Vec<&Node> = node.get("parameters").map(Node::items).unwrap_or_default().iter().collect();
         let mut declared: Vec<(FileId, &Node)> = Vec::new();
         for p in own.iter().chain(&site.shared) {
@@ -248,6 +248,7 @@ impl<'a> Lowerer<'a> {
             security,
             error_format: ivoa.error_format,
             standard_id: ivoa.standard_id,
+            uploads: ivoa.dali_sync && params.iter().any(|p| p.location == Location::Query && p.api_name.eq_ignore_ascii_case("UPLOAD")),
             access_path: ivoa.access_path,
             interface_version: ivoa.interface_version,
             vosi: ivoa.vosi,

@@ -1,7 +1,9 @@
 //! The TAP service: `ivoagen init` wrote this file once and never overwrites it. It serves one
-//! sample table, `sample.objects`, and answers the one query shape a sample can answer without a
-//! database: `SELECT [TOP n] * | columns FROM sample.objects`. Anything else is refused with a
-//! UsageError that says so. Replace `run` with a call to your database's ADQL translator.
+//! sample table, `sample.objects`, and answers the query shapes a sample can answer without a
+//! database: `SELECT [TOP n] * | columns FROM sample.objects`, and `SELECT * FROM TAP_UPLOAD.name`
+//! for a VOTable uploaded inline (`UPLOAD=name,param:PART` and the file part PART), answered as
+//! it was sent. Anything else is refused with a UsageError that says so. Replace `answer` with a
+//! call to your database's ADQL translator.
 
 use crate::api::{self, Api};
 use ivoagen_runtime as rt;
@@ -149,6 +151,48 @@ fn votable(table: &Table) -> String {
     )
 }
 
+/// The answer to `request` in `format`: an uploaded table, or a query of the sample table.
+fn answer(request: &api::QueryRequest, format: &str) -> Result<api::QueryOkBody, rt::Error> {
+    // Every UPLOAD must name a table the request carries (TAP 1.1 §2.7.5).
+    let mut uploaded = Vec::new();
+    for value in request.upload.iter().flatten() {
+        let upload = request.uploads.resolve(value)?;
+        match upload.source {
+            rt::upload::Source::Inline(file) => uploaded.push((upload.table, file)),
+            rt::upload::Source::Url(url) => return Err(rt::Error::usage(format!("this sample reads tables uploaded inline (`param:PART`), not from {url}"))),
+        }
+    }
+    let query = request.query.as_deref().unwrap_or_default();
+    let words: Vec<&str> = query.split_whitespace().collect();
+    match words.as_slice() {
+        [select, "*", from, table] if select.eq_ignore_ascii_case("select") && from.eq_ignore_ascii_case("from") && table.get(..11).is_some_and(|schema| schema.eq_ignore_ascii_case("tap_upload.")) => {
+            let name = &table[11..];
+            let (_, file) = uploaded.iter().find(|(t, _)| t.eq_ignore_ascii_case(name)).ok_or_else(|| rt::Error::usage(format!("no UPLOAD names the table `{name}`")))?;
+            if format != "application/x-votable+xml" {
+                return Err(rt::Error::usage("this sample answers an uploaded table as the VOTable it was sent"));
+            }
+            let text = std::str::from_utf8(&file.data).ok().and_then(as_result).ok_or_else(|| rt::Error::usage(format!("the uploaded table `{name}` is not a VOTable")))?;
+            Ok(api::QueryOkBody::Votable(text))
+        }
+        _ => Ok(write(&run(request)?, format)),
+    }
+}
+
+/// An uploaded VOTable as a TAP result (TAP 1.1 §4.4): its first RESOURCE marked
+/// `type="results"` (unless it has a type), with `QUERY_STATUS` OK first; `None` when it has no
+/// RESOURCE with content.
+fn as_result(votable: &str) -> Option<String> {
+    let start = votable.find("<RESOURCE")?;
+    let end = start + votable[start..].find('>')?;
+    let tag = &votable[start..end];
+    if tag.ends_with('/') {
+        return None;
+    }
+    let tag = if tag.contains("type=") { tag.to_owned() } else { format!("{tag} type=\"results\"") };
+    let status = if votable[end..].trim_start_matches('>').trim_start().starts_with("<INFO name=\"QUERY_STATUS\"") { "" } else { "<INFO name=\"QUERY_STATUS\" value=\"OK\"/>" };
+    Some(format!("{}{tag}>{status}{}", &votable[..start], &votable[end + 1..]))
+}
+
 /// The format RESPONSEFORMAT (or its older name, FORMAT) asks for.
 fn format(request: &api::QueryRequest) -> Result<&'static str, rt::Error> {
     let asked = request.responseformat.as_deref().or(request.format.as_deref());
@@ -159,13 +203,13 @@ impl Api for Service {
     /// The query's result, at once.
     async fn query(&self, request: api::QueryRequest) -> Result<api::QueryResponse, rt::Error> {
         let format = format(&request)?;
-        Ok(api::QueryResponse::Ok(write(&run(&request)?, format)))
+        Ok(api::QueryResponse::Ok(answer(&request, format)?))
     }
 
     /// The query's result as the job's one result, `result` (TAP 1.1 §2.2.2).
     async fn query_job(&self, request: api::QueryRequest, results: Arc<rt::uws::engine::ResultWriter>) -> Result<(), rt::uws::JobError> {
         let format = format(&request)?;
-        let (bytes, media) = match write(&run(&request)?, format) {
+        let (bytes, media) = match answer(&request, format)? {
             api::QueryOkBody::Votable(text) => (text, "application/x-votable+xml"),
             api::QueryOkBody::Csv(text) => (text, "text/csv"),
             api::QueryOkBody::TabSeparatedValues(text) => (text, "text/tab-separated-values"),

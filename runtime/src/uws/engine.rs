@@ -177,6 +177,12 @@ impl ResultWriter {
         results
     }
 
+    /// The files the request that created the job sent (DALI UPLOAD's `param:PART`), kept in
+    /// the job's folder by [`Engine::attach`]. Blocking: it reads them.
+    pub fn uploads(&self) -> crate::upload::Uploads {
+        crate::upload::Uploads::load(&self.dir.join(UPLOADS))
+    }
+
     /// Stores a result; `id` becomes part of its URL.
     pub fn put(&self, id: &str, mime_type: &str, bytes: &[u8]) -> std::io::Result<()> {
         self.put_with(id, mime_type, |file| std::io::Write::write_all(file, bytes))
@@ -234,6 +240,10 @@ impl ResultWriter {
         Ok(())
     }
 }
+
+/// The folder of a job's folder that holds the files of the request that created it: no result
+/// id starts with `.`, so none can be this.
+const UPLOADS: &str = ".uploads";
 
 /// The work of a job, which the service provides.
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
@@ -601,6 +611,13 @@ impl Engine {
         let mut job = self.get(owner, id).await?;
         job.destruction = Some(self.destruction_for(job.creation_time, Some(at)));
         self.save(job).await
+    }
+
+    /// Keeps the files of the request that created the pending job `id` (DALI UPLOAD's
+    /// `param:PART`) in its folder, where [`ResultWriter::uploads`] reads them when it runs.
+    pub async fn attach(&self, id: &str, uploads: crate::upload::Uploads) -> Result<(), EngineError> {
+        let dir = self.results_dir(id).join(UPLOADS);
+        tokio::task::spawn_blocking(move || uploads.store(&dir)).await.map_err(|e| EngineError::Store(e.to_string()))?.map_err(EngineError::Store)
     }
 
     /// `RUNID`: the client's name for the job (at most 64 characters, DALI 1.1 §3.2.5), in any phase.

@@ -169,6 +169,11 @@ fn see_other(url: String) -> Response {
 
 /// The parameters of a form or multipart body (and the query string), names as sent.
 async fn form_pairs(parts: &Parts, body: Body) -> Result<Vec<(String, String)>, Failure> {
+    form_request(parts, body).await.map(|(pairs, _)| pairs)
+}
+
+/// [`form_pairs`], and the multipart body's file parts.
+async fn form_request(parts: &Parts, body: Body) -> Result<(Vec<(String, String)>, crate::upload::Uploads), Failure> {
     let bytes = crate::body::read(body).await?;
     let mut raw = RawRequest::new(parts, Vec::new());
     match crate::body::media_type(&parts.headers).as_deref() {
@@ -183,7 +188,8 @@ async fn form_pairs(parts: &Parts, body: Body) -> Result<Vec<(String, String)>, 
     }
     let mut pairs: Vec<(String, String)> = parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     pairs.extend(raw.form_pairs());
-    Ok(pairs)
+    let uploads = crate::upload::Uploads::received(&raw, parts);
+    Ok((pairs, uploads))
 }
 
 fn take(pairs: &mut Vec<(String, String)>, name: &str) -> Vec<String> {
@@ -231,7 +237,8 @@ async fn list(State(uws): State<Uws>, request: Request) -> Answer {
 
 async fn create(State(uws): State<Uws>, request: Request) -> Answer {
     let (parts, body) = request.into_parts();
-    let mut pairs = form_pairs(&parts, body).await?;
+    let (mut pairs, uploads) = form_request(&parts, body).await?;
+    uploads.check().map_err(usage)?;
     let run = match single(&mut pairs, "PHASE")?.as_deref() {
         None => false,
         Some("RUN") => true,
@@ -245,7 +252,18 @@ async fn create(State(uws): State<Uws>, request: Request) -> Answer {
     if let Some(check) = &uws.check {
         check(pairs.clone()).await?;
     }
-    let job = uws.engine.create_with(uws.owner(&parts).as_deref(), run_id, pairs, run, requested).await.map_err(fail)?;
+    let owner = uws.owner(&parts);
+    // A job with files runs once they are kept: created pending, then run.
+    let job = uws.engine.create_with(owner.as_deref(), run_id, pairs, run && uploads.is_empty(), requested).await.map_err(fail)?;
+    if !uploads.is_empty() {
+        if let Err(e) = uws.engine.attach(&job.id, uploads).await {
+            let _ = uws.engine.delete(owner.as_deref(), &job.id).await;
+            return Err(fail(e));
+        }
+        if run {
+            uws.engine.run(owner.as_deref(), &job.id).await.map_err(fail)?;
+        }
+    }
     Ok(see_other(format!("{}/{}", uws.jobs_url(&parts), job.id)))
 }
 

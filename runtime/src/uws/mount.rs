@@ -92,9 +92,14 @@ where
     RF: Future<Output = Result<(), JobError>> + Send + 'static,
 {
     fn run(&self, job: Job, results: Arc<ResultWriter>) -> JobFuture {
-        let request = (self.extract)(super::parts_of(&job.parameters));
-        let (service, run) = (self.service.clone(), self.run.clone());
+        let (service, run, extract) = (self.service.clone(), self.run.clone(), self.extract.clone());
         Box::pin(async move {
+            // The files the creating request sent, for the request's `uploads`.
+            let writer = results.clone();
+            let uploads = tokio::task::spawn_blocking(move || writer.uploads()).await.unwrap_or_default();
+            let mut parts = super::parts_of(&job.parameters);
+            parts.extensions.insert(uploads);
+            let request = extract(parts);
             // Checked at creation; a job restored from an older release may still be refused.
             let request = request.await.map_err(|e| JobError::from(crate::Error::usage(e.message)))?;
             run(service, request, results).await
