@@ -199,6 +199,9 @@ pub async fn server<S: crate::api::Api>(
             },
         )
         .identify(Arc::new(rt::auth::owner))
+        .names(
+            &["ID", "POS", "CIRCLE", "POLYGON", "BAND", "TIME", "POL", "RESPONSEFORMAT"],
+        )
         .gate(
             gate(
                 &policy,

@@ -166,24 +166,20 @@ fn augment_by_names(doc: &mut Document, profile: Profile) -> Vec<Diagnostic> {
     set_default(doc.root_mut(), "x-ivoa-error-format", string(error_format));
 
     let paths: Vec<String> = doc.root().get("paths").map(|p| p.entries().iter().map(|(k, _)| k.name.clone()).collect()).unwrap_or_default();
-    // SODA: the async endpoints are UWS, and a job takes the sync operation's parameters.
-    if profile == Profile::Soda && paths.iter().any(|p| p == "/async") {
+    // DALI-async is UWS (DALI §2): `/async` is the job list, and a job takes the parameters of
+    // `/sync`'s GET (named from method and path when it has no operationId).
+    if profile != Profile::Uws && paths.iter().any(|p| p == "/async") {
         let sync = place_of(doc, FileId::ROOT, vec!["paths".into(), "/sync".into()]);
-        let sync_id = doc
-            .node(&crate::load::Target { file: sync.0, pointer: sync.1 })
-            .and_then(|item| item.get("get"))
-            .and_then(|op| op.get("operationId"))
-            .and_then(Node::as_str)
-            .map(str::to_owned);
+        let sync_get = doc.node(&crate::load::Target { file: sync.0, pointer: sync.1 }).and_then(|item| item.get("get"));
+        let sync_id = sync_get.map(|op| op.get("operationId").and_then(Node::as_str).map_or_else(|| "get /sync".to_owned(), str::to_owned));
         if let Some(id) = sync_id {
             let span = doc.root().span;
             let key = synthetic(span);
-            let value = Value::Map(vec![
-                (key("jobs"), Node { value: string("/async"), span }),
-                (key("parameters"), Node { value: string(&id), span }),
-                (key("standard-id"), Node { value: string("ivo://ivoa.net/std/SODA#async-1.0"), span }),
-            ]);
-            set_default(doc.root_mut(), "x-ivoa-uws", value);
+            let mut value = vec![(key("jobs"), Node { value: string("/async"), span }), (key("parameters"), Node { value: string(&id), span })];
+            if profile == Profile::Soda {
+                value.push((key("standard-id"), Node { value: string("ivo://ivoa.net/std/SODA#async-1.0"), span }));
+            }
+            set_default(doc.root_mut(), "x-ivoa-uws", Value::Map(value));
         }
     }
     for path in paths {
@@ -206,12 +202,15 @@ fn augment_by_names(doc: &mut Document, profile: Profile) -> Vec<Diagnostic> {
                     settings.push(("x-ivoa-vosi", string("availability")));
                     settings.push(("x-ivoa-standard-id", string("ivo://ivoa.net/std/VOSI#availability")));
                 }
-                // DataLink `links` (DataLink 1.1 §3): DALI-sync, VOTable errors, absolute URLs.
+                // DataLink `links` (DataLink 1.1 §3): DALI-sync, VOTable errors (on the path
+                // item, so that an explicit POST writes them too), absolute URLs.
                 ("links", "get") if profile == Profile::Soda => {
                     settings.push(("x-ivoa-sync", Value::Bool(true)));
                     settings.push(("x-ivoa-standard-id", string("ivo://ivoa.net/std/DataLink#links-1.1")));
-                    settings.push(("x-ivoa-error-format", string("dali-votable")));
                     settings.push(("x-ivoa-base-url", Value::Bool(true)));
+                    if let Some(item_node) = node_mut(doc, &item) {
+                        set_default(item_node, "x-ivoa-error-format", string("dali-votable"));
+                    }
                 }
                 ("sync", "get") if profile != Profile::Uws => {
                     settings.push(("x-ivoa-sync", Value::Bool(true)));
@@ -814,6 +813,25 @@ mod tests {
         assert_eq!(tables.standard_id.as_deref(), Some("ivo://ivoa.net/std/VOSI#tables-1.1"));
         let vosi: Vec<(&str, Option<Vosi>)> = api.operations.iter().filter(|op| op.vosi.is_some()).map(|op| (op.path.as_str(), op.vosi)).collect();
         assert_eq!(vosi, [("/capabilities", Some(Vosi::Capabilities)), ("/availability", Some(Vosi::Availability))]);
+    }
+
+    /// DALI-async is UWS whatever the profile that knows `/sync`: the job list takes `/sync`'s
+    /// parameters even when its GET has no operationId; SODA's explicit POST on `/links` writes
+    /// DataLink's VOTable errors, as its GET does.
+    #[test]
+    fn async_is_a_job_list_without_operation_ids_and_links_errors_are_votables_whatever_the_method() {
+        let spec = format!("{HEAD}paths:\n  /sync:\n    get:\n      {OK}\n  /async:\n    get:\n      {OK}\n");
+        for profile in [Profile::Dali, Profile::Soda] {
+            let (api, diagnostics) = augmented(&spec, profile);
+            assert!(diagnostics.is_empty(), "{profile}: {diagnostics:?}");
+            let uws = api.uws.as_ref().unwrap_or_else(|| panic!("{profile}: a job list"));
+            assert_eq!(api.operations[uws.operation].api_name, "get /sync", "{profile}");
+            assert_eq!(uws.standard_id.as_deref(), (profile == Profile::Soda).then_some("ivo://ivoa.net/std/SODA#async-1.0"));
+        }
+        let spec = format!("{HEAD}paths:\n  /links:\n    get:\n      {OK}\n    post:\n      {OK}\n");
+        let (api, _) = augmented(&spec, Profile::Soda);
+        let formats: Vec<(&str, crate::ir::ErrorFormat)> = api.operations.iter().map(|op| (op.method.as_str(), op.error_format)).collect();
+        assert_eq!(formats, [("get", crate::ir::ErrorFormat::DaliVotable), ("post", crate::ir::ErrorFormat::DaliVotable)]);
     }
 
     fn matches(pattern: &str, value: &str) -> bool {

@@ -5,7 +5,7 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use ivoagen_runtime::uws::engine::{Config, Engine, JobFuture, ResultWriter, Runner};
 use ivoagen_runtime::ivoa::ErrorFormat;
-use ivoagen_runtime::uws::http::{Identify, routes_checked};
+use ivoagen_runtime::uws::http::{Identify, Settings, routes_checked};
 use ivoagen_runtime::uws::store::SqliteStore;
 use ivoagen_runtime::uws::{Job, JobError};
 use std::sync::Arc;
@@ -35,17 +35,21 @@ fn data_dir(name: &str) -> std::path::PathBuf {
 }
 
 async fn app(name: &str) -> axum::Router {
-    app_in(name, ErrorFormat::SodaText).await
+    app_with(name, Settings::default()).await
 }
 
-/// The job list at `/soda/async`, its errors in `format`.
+/// The job list at `/soda/async`, its errors in `format`, its parameters ID and CIRCLE.
 async fn app_in(name: &str, format: ErrorFormat) -> axum::Router {
+    app_with(name, Settings { format, names: &["ID", "CIRCLE"], ..Settings::default() }).await
+}
+
+async fn app_with(name: &str, settings: Settings) -> axum::Router {
     let data = data_dir(name);
     let _ = std::fs::remove_dir_all(&data);
     let store = Arc::new(SqliteStore::open(&data.join("jobs.sqlite")).unwrap());
     let engine = Engine::start(store, Arc::new(Cutout), Config::new(&data)).await.unwrap();
     let identify: Identify = Arc::new(|parts| parts.headers.get("x-user").and_then(|v| v.to_str().ok()).map(str::to_owned));
-    routes_checked(engine, "/soda", "/async", identify, None, format)
+    routes_checked(engine, "/soda", "/async", identify, settings)
 }
 
 /// Sends `method uri` with a multipart body of `fields` and `files` (name, content type, bytes).
@@ -245,4 +249,18 @@ async fn a_votable_job_list_answers_errors_and_error_documents_as_votables() {
     assert!(document.contains("<uws:runId>renamed</uws:runId>"), "{document}");
     let (_, _, _, destruction) = send(&app, "GET", &format!("{path}/destruction"), None, None).await;
     assert!(document.contains(&format!("<uws:destruction>{destruction}</uws:destruction>")), "{destruction} in {document}");
+}
+
+#[tokio::test]
+async fn a_job_keeps_each_parameter_under_its_declared_name() {
+    let app = app_in("names", ErrorFormat::SodaText).await;
+    let (_, location, _, _) = send(&app, "POST", "/soda/async", None, Some("id=m31&Circle=1+2+3&other=x")).await;
+    let path = location.unwrap().trim_start_matches("http://archive.test").to_owned();
+    let (_, _, _, _) = send(&app, "POST", &format!("{path}/parameters"), None, Some("circle=4+5+6")).await;
+    let (_, _, _, parameters) = send(&app, "GET", &format!("{path}/parameters"), None, None).await;
+    validate("parameters-named.xml", &parameters);
+    assert!(parameters.contains(r#"<uws:parameter id="ID">m31</uws:parameter>"#), "{parameters}");
+    assert!(parameters.contains(r#"<uws:parameter id="CIRCLE">4 5 6</uws:parameter>"#), "one CIRCLE, replaced: {parameters}");
+    assert!(!parameters.contains(r#"id="Circle""#) && !parameters.contains(r#"id="circle""#), "{parameters}");
+    assert!(parameters.contains(r#"<uws:parameter id="other">x</uws:parameter>"#), "an undeclared name is kept as sent: {parameters}");
 }

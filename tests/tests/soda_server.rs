@@ -151,6 +151,8 @@ fn async_jobs_run_on_the_uws_engine() {
         }
     }
     xsd_validate("UWS-v1.1.xsd", "async-job.xml", &job);
+    // The parameters as the description names them, however the client spelt them.
+    assert!(job.contains(r#"<uws:parameter id="ID">m31</uws:parameter>"#) && job.contains(r#"<uws:parameter id="CIRCLE">10 20 0.5</uws:parameter>"#), "{job}");
     // No dataset is called m31: the job completes with one text/plain result saying so (SODA §3.1).
     assert!(job.contains("<uws:phase>COMPLETED</uws:phase>"), "{job}");
     let result = http(&server.addr, "GET", &format!("{path}/results/cutout-1.txt"), &[], b"");

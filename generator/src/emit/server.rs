@@ -296,6 +296,11 @@ fn server_fn(api: &Api) -> TokenStream {
         let format = error_format(op);
         quote!(.errors(#format))
     });
+    // A case-insensitive operation's jobs keep each parameter under its declared name.
+    let names = op.case_insensitive.then(|| {
+        let names = op.params.iter().filter(|p| matches!(p.location, Location::Query | Location::Form)).map(|p| p.api_name.as_str());
+        quote!(.names(&[#(#names),*]))
+    });
     let extract = ident(&op.extractor);
     let job_method = ident(&op.job_method);
     let jobs = &uws.jobs;
@@ -319,6 +324,7 @@ fn server_fn(api: &Api) -> TokenStream {
             )
             #identify
             #errors
+            #names
             #gate;
             let jobs = rt::uws::mount(config, jobs).await?;
             let router = shared_router(service, &config.base_path #policy_arg).merge(jobs);

@@ -40,19 +40,37 @@ struct Uws {
     base_path: String,
     jobs_path: String,
     identify: Identify,
-    check: Option<Check>,
-    format: ErrorFormat,
+    settings: Settings,
+}
+
+/// What a job list knows of the operation whose parameters its jobs take.
+#[derive(Clone)]
+pub struct Settings {
+    /// Checks the parameters of every new job first.
+    pub check: Option<Check>,
+    /// How errors of the job API, and failed jobs' error documents, are written.
+    pub format: ErrorFormat,
+    /// The parameters' names as the operation declares them: a job keeps a parameter under its
+    /// declared name, however the client spelt it (DALI names ignore case), so `lang` and
+    /// `LANG` are one parameter.
+    pub names: &'static [&'static str],
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { check: None, format: ErrorFormat::SodaText, names: &[] }
+    }
 }
 
 /// The UWS routes for the job list at `base_path` + `jobs_path` (`/soda` + `/async`).
 pub fn routes(engine: Engine, base_path: &str, jobs_path: &str, identify: Identify) -> Router {
-    routes_checked(engine, base_path, jobs_path, identify, None, ErrorFormat::SodaText)
+    routes_checked(engine, base_path, jobs_path, identify, Settings::default())
 }
 
-/// [`routes`], with the parameters of every new job checked by `check` first, and errors (of
-/// the job API and failed jobs' error documents) written in `format`.
-pub fn routes_checked(engine: Engine, base_path: &str, jobs_path: &str, identify: Identify, check: Option<Check>, format: ErrorFormat) -> Router {
-    let uws = Uws { engine, base_path: base_path.to_owned(), jobs_path: jobs_path.to_owned(), identify, check, format };
+/// [`routes`], with the operation's `settings`.
+pub fn routes_checked(engine: Engine, base_path: &str, jobs_path: &str, identify: Identify, settings: Settings) -> Router {
+    let format = settings.format;
+    let uws = Uws { engine, base_path: base_path.to_owned(), jobs_path: jobs_path.to_owned(), identify, settings };
     let at = |tail: &str| format!("{base_path}{jobs_path}{tail}");
     Router::new()
         .route(&at(""), get(list).post(create))
@@ -143,6 +161,17 @@ impl Uws {
             None => Mount { base_path: self.base_path.clone(), ..Mount::default() }.base_url(&parts.headers, peer),
         };
         format!("{base}{}", self.jobs_path)
+    }
+
+    /// Names each pair as the operation declares it, when one of its names matches ignoring case.
+    fn declared(&self, pairs: &mut [(String, String)]) {
+        for (name, _) in pairs.iter_mut() {
+            if let Some(declared) = self.settings.names.iter().find(|d| d.eq_ignore_ascii_case(name)) {
+                if name != declared {
+                    *name = (*declared).to_owned();
+                }
+            }
+        }
     }
 
     fn owner(&self, parts: &Parts) -> Option<String> {
@@ -238,6 +267,7 @@ async fn list(State(uws): State<Uws>, request: Request) -> Answer {
 async fn create(State(uws): State<Uws>, request: Request) -> Answer {
     let (parts, body) = request.into_parts();
     let (mut pairs, uploads) = form_request(&parts, body).await?;
+    uws.declared(&mut pairs);
     uploads.check().map_err(usage)?;
     let run = match single(&mut pairs, "PHASE")?.as_deref() {
         None => false,
@@ -249,7 +279,7 @@ async fn create(State(uws): State<Uws>, request: Request) -> Answer {
         execution_duration: single(&mut pairs, "EXECUTIONDURATION")?.map(|v| seconds(&v)).transpose()?,
         destruction: single(&mut pairs, "DESTRUCTION")?.map(|v| instant(&v).ok_or_else(|| usage(format!("DESTRUCTION `{v}` is not an ISO 8601 instant")))).transpose()?,
     };
-    if let Some(check) = &uws.check {
+    if let Some(check) = &uws.settings.check {
         check(pairs.clone()).await?;
     }
     let owner = uws.owner(&parts);
@@ -374,7 +404,7 @@ async fn error(State(uws): State<Uws>, Path(id): Path<String>, request: Request)
     let job = uws.job(&parts, &id).await?;
     match job.error {
         // A failed job's error document is served with 200 (DALI); TAP's is a VOTable (§3.3).
-        Some(e) if matches!(uws.format, ErrorFormat::DaliVotable | ErrorFormat::ScsVotable) => {
+        Some(e) if matches!(uws.settings.format, ErrorFormat::DaliVotable | ErrorFormat::ScsVotable) => {
             Ok((StatusCode::OK, [(CONTENT_TYPE, "application/x-votable+xml")], crate::ivoa::votable_error(&e.message)).into_response())
         }
         Some(e) => Ok(text(format!("Error: {}\n", e.message))),
@@ -440,6 +470,7 @@ async fn parameters(State(uws): State<Uws>, Path(id): Path<String>, request: Req
 async fn set_parameters(State(uws): State<Uws>, Path(id): Path<String>, request: Request) -> Answer {
     let (parts, body) = request.into_parts();
     let mut pairs = form_pairs(&parts, body).await?;
+    uws.declared(&mut pairs);
     let owner = uws.owner(&parts);
     let phase = single(&mut pairs, "PHASE")?;
     if let Some(p) = phase.as_deref().filter(|p| !matches!(*p, "RUN" | "ABORT")) {
@@ -453,7 +484,7 @@ async fn set_parameters(State(uws): State<Uws>, Path(id): Path<String>, request:
     }
     if !pairs.is_empty() {
         let job = uws.engine.get(owner.as_deref(), &id).await.map_err(fail)?;
-        if let Some(check) = &uws.check {
+        if let Some(check) = &uws.settings.check {
             check(super::engine::merged(&job.parameters, pairs.clone())).await?;
         }
         uws.engine.set_parameters(owner.as_deref(), &id, pairs).await.map_err(fail)?;

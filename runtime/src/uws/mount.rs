@@ -3,7 +3,7 @@
 //! does, and puts the UWS routes behind the operation's authentication.
 
 use super::engine::{Engine, JobFuture, ResultWriter, Runner};
-use super::http::{Check, Identify};
+use super::http::{Check, Identify, Settings};
 use super::{Job, JobError};
 use crate::auth::{AuthLayer, Gate};
 use crate::serve::{Config, StartError};
@@ -23,10 +23,9 @@ type Extract<Req> = Arc<dyn Fn(Parts) -> Pin<Box<dyn Future<Output = Result<Req,
 pub struct JobList {
     path: &'static str,
     runner: Arc<dyn Runner>,
-    check: Option<Check>,
+    settings: Settings,
     identify: Identify,
     gate: Option<Arc<Gate>>,
-    format: ErrorFormat,
 }
 
 impl JobList {
@@ -49,12 +48,12 @@ impl JobList {
             Box::pin(async move { request.await.map(drop) })
         });
         let runner = Arc::new(Jobs { service, extract, run: Arc::new(run) });
-        JobList { path, runner, check: Some(check), identify: super::http::anonymous(), gate: None, format: ErrorFormat::SodaText }
+        JobList { path, runner, settings: Settings { check: Some(check), ..Settings::default() }, identify: super::http::anonymous(), gate: None }
     }
 
     /// The job list at `path` whose jobs `runner` runs, taking any parameters.
     pub fn with_runner(path: &'static str, runner: Arc<dyn Runner>) -> JobList {
-        JobList { path, runner, check: None, identify: super::http::anonymous(), gate: None, format: ErrorFormat::SodaText }
+        JobList { path, runner, settings: Settings::default(), identify: super::http::anonymous(), gate: None }
     }
 
     /// Who owns a new job (the authenticated identity, say).
@@ -66,7 +65,14 @@ impl JobList {
     /// Writes the job API's errors, and failed jobs' error documents, in `format` (SODA text by
     /// default; a DALI VOTable for TAP, whose `/error` is a VOTable, TAP 1.1 §3.3).
     pub fn errors(mut self, format: ErrorFormat) -> JobList {
-        self.format = format;
+        self.settings.format = format;
+        self
+    }
+
+    /// Keeps each job parameter under `names`' spelling (the operation's declared names), however
+    /// the client spelt it: DALI names ignore case, and a job's parameters list each once.
+    pub fn names(mut self, names: &'static [&'static str]) -> JobList {
+        self.settings.names = names;
         self
     }
 
@@ -115,7 +121,7 @@ pub async fn mount(config: &Config, jobs: JobList) -> Result<Router, StartError>
     let engine = Engine::start(Arc::new(store), jobs.runner, super::engine::Config::from_serve(config))
         .await
         .map_err(StartError::Engine)?;
-    let router = super::http::routes_checked(engine, &config.base_path, jobs.path, jobs.identify, jobs.check, jobs.format);
+    let router = super::http::routes_checked(engine, &config.base_path, jobs.path, jobs.identify, jobs.settings);
     Ok(match jobs.gate {
         Some(gate) => router.route_layer(AuthLayer::new(gate)),
         None => router,
