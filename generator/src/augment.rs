@@ -270,6 +270,14 @@ fn explicit_post_kept(by: &str, path: &str, span: Span) -> Diagnostic {
         .help("remove this POST to have GET's parameters accepted in POST bodies, or write `x-ivoa-sync: false` on the GET to silence this")
 }
 
+/// Whether the operation `op` (in `file`) takes every parameter in the query and no body, as
+/// the IVOA's drafts declare POSTs that DALI makes form posts.
+fn query_only(doc: &Document, file: FileId, op: &Node) -> bool {
+    let (file, op, _) = doc.resolve(file, op);
+    op.get("requestBody").is_none()
+        && op.get("parameters").map(Node::items).unwrap_or_default().iter().all(|p| doc.resolve(file, p).1.get("in").and_then(Node::as_str) == Some("query"))
+}
+
 /// What a profile knows of a data-access standard.
 pub struct Standard {
     /// The standard's name and version, for messages.
@@ -500,6 +508,7 @@ impl Standard {
             let kind = kind.map(str::to_owned);
             // Every other GET is the standard's query resource, whatever its path.
             let explicit_post = item_node.key_span("post");
+            let query_only_post = item_node.get("post").is_some_and(|post| query_only(doc, item.0, post));
             let author_sync = get.get("x-ivoa-sync").is_some();
             match kind.as_deref() {
                 Some(kind @ ("capabilities" | "availability")) => {
@@ -541,6 +550,19 @@ impl Standard {
                 set_default(op, "x-ivoa-base-url", Value::Bool(true));
             }
             match explicit_post {
+                // The IVOA's drafts declare the query's POST with its parameters `in: query` and
+                // no body: the standard makes it DALI-sync, so it is served as the GET's POST.
+                Some(span) if self.sync && !author_sync && query_only_post => {
+                    set_default(op, "x-ivoa-sync", Value::Bool(true));
+                    if let Some(Node { value: Value::Map(entries), .. }) = node_mut(doc, &item) {
+                        entries.retain(|(k, _)| k.name != "post");
+                    }
+                    diagnostics.push(
+                        Diagnostic::warning("ivoagen::ivoa::repaired", Some(span), format!("the POST of `{path}` declares its parameters in the query and no body; {} makes the query resource DALI-sync, so it is served as the GET's POST (the parameters in the query or in a form or multipart body)", self.title))
+                            .label("served as DALI-sync")
+                            .help("declare the parameters on the GET only, or give the POST a requestBody to serve it as written"),
+                    );
+                }
                 Some(span) if self.sync && !author_sync => diagnostics.push(explicit_post_kept(self.title, path, span)),
                 _ if self.sync => set_default(op, "x-ivoa-sync", Value::Bool(true)),
                 _ => {}
@@ -788,7 +810,7 @@ mod tests {
         (api.unwrap_or_else(|| panic!("{diagnostics:?}")), diagnostics)
     }
 
-    /// The TAP draft's shape: `/sync` without an operationId (beside an explicit POST), its own
+    /// The TAP draft's shape: `/sync` without an operationId (beside a bodiless POST), its own
     /// `/async` operations, `/tables`, no VOSI. The TAP profile makes `/async` the UWS job list
     /// of `/sync`'s parameters (named from method and path), marks `/tables`, adds LANG and VOSI,
     /// and gives the service's base as the TAP capability's access URL.
@@ -798,7 +820,7 @@ mod tests {
             "{HEAD}paths:\n  /sync:\n    get:\n      parameters:\n        - {{name: QUERY, in: query, schema: {{type: string}}}}\n      {OK}\n    post:\n      {OK}\n  /async:\n    get:\n      {OK}\n    post:\n      {OK}\n  /async/{{jobId}}:\n    get:\n      parameters: [{{name: jobId, in: path, required: true, schema: {{type: string}}}}]\n      {OK}\n  /tables:\n    get:\n      operationId: tables\n      {OK}\n"
         );
         let (api, diagnostics) = augmented(&spec, Profile::Tap);
-        assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::explicit-post"], "{diagnostics:?}");
+        assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::repaired"], "the bodiless POST is DALI-sync's: {diagnostics:?}");
         let uws = api.uws.as_ref().expect("a job list");
         assert_eq!(uws.jobs, "/async");
         let sync = &api.operations[uws.operation];
@@ -808,7 +830,8 @@ mod tests {
         let lang = sync.params.iter().find(|p| p.api_name == "LANG").expect("LANG added");
         assert!(lang.required);
         let served: Vec<&str> = api.operations.iter().filter(|op| op.served()).map(|op| op.api_name.as_str()).collect();
-        assert_eq!(served, ["get /sync", "post /sync", "tables"], "the job list is the runtime's");
+        assert_eq!(served, ["get /sync", "tables"], "the job list is the runtime's");
+        assert!(sync.dali_sync);
         let tables = api.operations.iter().find(|op| op.api_name == "tables").expect("tables");
         assert_eq!(tables.standard_id.as_deref(), Some("ivo://ivoa.net/std/VOSI#tables-1.1"));
         let vosi: Vec<(&str, Option<Vosi>)> = api.operations.iter().filter(|op| op.vosi.is_some()).map(|op| (op.path.as_str(), op.vosi)).collect();
@@ -913,14 +936,22 @@ mod tests {
         assert_eq!(paths, ["/query", "/capabilities", "/availability"], "the spec's capabilities kept, availability added");
     }
 
-    /// DataLink: an explicit POST beside the resource is kept as written, and DALI-sync is not
-    /// added (so POST is one operation, not two), with a warning at the POST.
+    /// DataLink: an explicit POST with a body beside the resource is kept as written, and
+    /// DALI-sync is not added (so POST is one operation, not two), with a warning at the POST. A
+    /// POST with its parameters in the query and no body, as the IVOA's drafts write it, is
+    /// repaired into the GET's DALI-sync POST, with a warning.
     #[test]
     fn datalink_leaves_an_explicit_post_alone_and_says_so() {
-        let spec = format!("{HEAD}paths:\n  /links:\n    get:\n      parameters:\n        - {{name: ID, in: query}}\n      {OK}\n    post:\n      {OK}\n");
+        let form = "requestBody: {content: {application/x-www-form-urlencoded: {schema: {type: object, properties: {ID: {type: string}}}}}}";
+        let spec = format!("{HEAD}paths:\n  /links:\n    get:\n      parameters:\n        - {{name: ID, in: query}}\n      {OK}\n    post:\n      {form}\n      {OK}\n");
         let (api, diagnostics) = augmented(&spec, Profile::Datalink);
         assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::explicit-post"]);
         assert!(!api.operations[0].dali_sync);
+        let drafted = format!("{HEAD}paths:\n  /links:\n    get:\n      parameters:\n        - {{name: ID, in: query}}\n      {OK}\n    post:\n      parameters:\n        - {{name: ID, in: query}}\n      {OK}\n");
+        let (repaired, diagnostics) = augmented(&drafted, Profile::Datalink);
+        assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::repaired"]);
+        let methods: Vec<(&str, bool)> = repaired.operations.iter().filter(|op| op.served()).map(|op| (op.method.as_str(), op.dali_sync)).collect();
+        assert_eq!(methods, [("get", true)], "one operation, GET and POST");
         assert_eq!(api.operations[0].params[0].ty, Ty::Vec(Box::new(Ty::String)));
         let without_post = spec.split("    post:").next().expect("the GET");
         let (api, diagnostics) = augmented(without_post, Profile::Datalink);

@@ -67,8 +67,9 @@ fn augment_writes_one_bundled_document_with_the_profile() {
 }
 
 /// The TAP PR's own description (`tests/corpus/ivoa/tap-pr`, an unmerged branch of the TAP
-/// standard; its `include/` files are missing upstream, so the test writes minimal ones) under
-/// `--profile tap`: `/sync` has no operationId and an explicit POST, `/async` its own operations.
+/// standard; its `include/` files are missing upstream, so `tap-pr-includes` stands in) under
+/// `--profile tap`: `/sync` has no operationId and a POST with its parameters in the query,
+/// `/async` its own operations.
 #[test]
 fn the_tap_prs_description_under_the_tap_profile() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/ivoa/tap-pr");
@@ -84,32 +85,24 @@ fn the_tap_prs_description_under_the_tap_profile() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.join("parameters").join(entry.file_name())).unwrap();
     }
-    let ok = "get:\n  responses:\n    '200':\n      description: ok\n      content: {application/xml: {schema: {type: string}}}\n";
-    let includes = [
-        ("include/UWS/uws-job.yaml", "get:\n  parameters: [{name: jobID, in: path, required: true, schema: {type: string}}]\n  responses: {'200': {description: the job}}\n".to_owned()),
-        ("include/UWS/uws-responses.yaml", "job-listing: {description: the jobs}\ncreated: {description: the new job}\n".to_owned()),
-        ("include/VOSI/std-responses.yaml", "not-authenticated: {description: no credentials}\npermission-denied: {description: not allowed}\n".to_owned()),
-        ("include/VOSI/vosi-tableset.yaml", ok.to_owned()),
-        ("include/VOSI/vosi-table.yaml", ok.replace("get:\n", "get:\n  parameters: [{name: name, in: path, required: true, schema: {type: string}}]\n")),
-        ("include/VOSI/vosi-availability.yaml", ok.to_owned()),
-        ("include/VOSI/vosi-capabilities.yaml", ok.to_owned()),
-    ];
-    for (file, text) in includes {
-        std::fs::write(dir.join(file), text).unwrap();
+    for entry in ["UWS/uws-job.yaml", "UWS/uws-responses.yaml", "VOSI/std-responses.yaml", "VOSI/vosi-tableset.yaml", "VOSI/vosi-table.yaml", "VOSI/vosi-availability.yaml", "VOSI/vosi-capabilities.yaml"] {
+        std::fs::copy(corpus.join("../tap-pr-includes/include").join(entry), dir.join("include").join(entry)).unwrap();
     }
     let spec = dir.join("openapi.yaml");
     let (api, diagnostics, sources) = ivoagen::analyse_with(&RealFs, &spec, Some(Profile::Tap)).unwrap_or_else(|f| panic!("{:?}", f.diagnostics));
     let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
-    // The spec's POST /sync is kept, with a warning; its UPLOAD is one string, where DALI repeats it.
-    assert_eq!(codes, ["ivoagen::ivoa::explicit-post", "ivoagen::ivoa::profile-disagrees"], "{diagnostics:?}");
+    // The POST /sync, its parameters in the query and no body, is repaired into DALI-sync; its
+    // UPLOAD is one string, where DALI repeats it.
+    assert_eq!(codes, ["ivoagen::ivoa::repaired", "ivoagen::ivoa::profile-disagrees"], "{diagnostics:?}");
     let uws = api.uws.as_ref().expect("/async is the UWS job list");
     assert_eq!((uws.jobs.as_str(), api.operations[uws.operation].api_name.as_str()), ("/async", "get /sync"));
     let served: Vec<&str> = api.operations.iter().filter(|op| op.served()).map(|op| op.api_name.as_str()).collect();
-    assert_eq!(served, ["get /sync", "post /sync", "get /tables", "get /tables/{name}"], "no stub for the job list");
+    assert_eq!(served, ["get /sync", "get /tables", "get /tables/{name}"], "no stub for the job list, one for both methods of /sync");
+    assert!(api.operations[uws.operation].dali_sync);
     let ids: Vec<(&str, Option<&str>)> = api.operations.iter().filter(|op| op.served()).map(|op| (op.api_name.as_str(), op.standard_id.as_deref())).collect();
     assert_eq!(
         ids,
-        [("get /sync", Some("ivo://ivoa.net/std/TAP")), ("post /sync", None), ("get /tables", Some("ivo://ivoa.net/std/VOSI#tables-1.1")), ("get /tables/{name}", None)]
+        [("get /sync", Some("ivo://ivoa.net/std/TAP")), ("get /tables", Some("ivo://ivoa.net/std/VOSI#tables-1.1")), ("get /tables/{name}", None)]
     );
     let sync = &api.operations[uws.operation];
     assert!(sync.params.iter().any(|p| p.api_name == "LANG" && p.required));

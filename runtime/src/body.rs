@@ -6,6 +6,7 @@ use crate::params::{FilePart, RawRequest};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
+use std::path::PathBuf;
 
 /// The largest request body read into memory (64 MiB).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -17,6 +18,39 @@ pub const BUFFERED_BODIES: usize = 256 * 1024 * 1024;
 
 /// Bodies this small are read without taking from [`BUFFERED_BODIES`] (64 KiB).
 pub const SMALL_BODY: usize = 64 * 1024;
+
+/// A multipart file part larger than this is written to a temporary file as it arrives, not
+/// held in memory (1 MiB).
+pub const SPILL: usize = 1024 * 1024;
+
+/// The most one multipart request may write to temporary files (1 GiB); more answers 413.
+pub const MAX_UPLOAD: u64 = 1024 * 1024 * 1024;
+
+/// Takes from the budget what `size` bytes need beyond what `held` holds; a body up to
+/// [`SMALL_BODY`] takes nothing, and one the budget cannot cover now is refused with 503.
+fn take_budget(held: &mut Option<tokio::sync::SemaphorePermit<'static>>, size: usize) -> Result<(), RequestError> {
+    let want = size.div_ceil(1024) as u32;
+    let have = held.as_ref().map_or(0, |p| p.num_permits() as u32);
+    if size <= SMALL_BODY || want <= have {
+        return Ok(());
+    }
+    let extra = BUDGET
+        .try_acquire_many(want - have)
+        .map_err(|_| RequestError::request(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is receiving too many large request bodies; retry later"))?;
+    match held {
+        Some(permit) => permit.merge(extra),
+        None => *held = Some(extra),
+    }
+    Ok(())
+}
+
+/// `bytes`, holding `held` (their share of the budget) until dropped.
+fn budgeted(bytes: Bytes, held: Option<tokio::sync::SemaphorePermit<'static>>) -> Bytes {
+    match held {
+        Some(permit) => Bytes::from_owner(Budgeted(bytes, permit)),
+        None => bytes,
+    }
+}
 
 /// What is left of [`BUFFERED_BODIES`], in KiB.
 static BUDGET: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BUFFERED_BODIES / 1024);
@@ -38,23 +72,7 @@ pub async fn read(body: axum::body::Body) -> Result<Bytes, RequestError> {
     let mut first: Option<Bytes> = None;
     let mut more: Vec<u8> = Vec::new();
     let mut held: Option<tokio::sync::SemaphorePermit<'static>> = None;
-    // Takes from the budget what `size` bytes need beyond what is held.
-    let budget = |held: &mut Option<tokio::sync::SemaphorePermit<'static>>, size: usize| -> Result<(), RequestError> {
-        let want = size.div_ceil(1024) as u32;
-        let have = held.as_ref().map_or(0, |p| p.num_permits() as u32);
-        if size <= SMALL_BODY || want <= have {
-            return Ok(());
-        }
-        let extra = BUDGET
-            .try_acquire_many(want - have)
-            .map_err(|_| RequestError::request(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is receiving too many large request bodies; retry later"))?;
-        match held {
-            Some(permit) => permit.merge(extra),
-            None => *held = Some(extra),
-        }
-        Ok(())
-    };
-    budget(&mut held, declared)?;
+    take_budget(&mut held, declared)?;
     let mut total = 0usize;
     while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
         let frame = frame.map_err(|e| {
@@ -69,7 +87,7 @@ pub async fn read(body: axum::body::Body) -> Result<Bytes, RequestError> {
         if total > MAX_BODY {
             return Err(too_large());
         }
-        budget(&mut held, total)?;
+        take_budget(&mut held, total)?;
         // One chunk is kept as it came; only a body of several is copied together, into a
         // buffer of the declared length.
         match &first {
@@ -85,10 +103,7 @@ pub async fn read(body: axum::body::Body) -> Result<Bytes, RequestError> {
     }
     let bytes = first.unwrap_or_else(|| Bytes::from(more));
     // A large body keeps its share of the budget until it is dropped.
-    Ok(match held {
-        Some(permit) => Bytes::from_owner(Budgeted(bytes, permit)),
-        None => bytes,
-    })
+    Ok(budgeted(bytes, held))
 }
 
 /// Bytes holding their share of [`BUFFERED_BODIES`].
@@ -261,8 +276,14 @@ pub struct Received {
 /// matches winning: `None` for no body, the body for one of `accepted` (the fields of a form or
 /// multipart body added to `raw`), 415 naming `accepted` for any other type.
 pub async fn receive(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body, accepted: &[Encoding]) -> Result<Option<Received>, RequestError> {
-    let bytes = read(body).await?;
     let media = media_type(headers);
+    // A multipart body is read as it arrives, its large files going to temporary files.
+    let multipart_encoding = media.as_deref().and_then(|m| accepted.iter().find(|e| matches(m, e.media_type))).filter(|e| e.kind == Kind::Multipart);
+    if let Some(encoding) = multipart_encoding {
+        multipart(raw, headers, body).await?;
+        return Ok(Some(Received { media_type: encoding.media_type, kind: encoding.kind, bytes: Bytes::new() }));
+    }
+    let bytes = read(body).await?;
     let encoding = match media.as_deref() {
         None if bytes.is_empty() => return Ok(None),
         None => None,
@@ -274,8 +295,7 @@ pub async fn receive(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::
     };
     match encoding.kind {
         Kind::Form => form(raw, &bytes),
-        Kind::Multipart => multipart(raw, headers, bytes.clone()).await?,
-        Kind::Json | Kind::Text | Kind::Binary => {}
+        Kind::Json | Kind::Text | Kind::Binary | Kind::Multipart => {}
     }
     Ok(Some(Received { media_type: encoding.media_type, kind: encoding.kind, bytes }))
 }
@@ -338,29 +358,42 @@ pub fn form(raw: &mut RawRequest<'_>, bytes: &Bytes) {
     raw.add_form(form_urlencoded::parse(bytes).into_owned());
 }
 
-/// Adds the parts of a `multipart/form-data` body to `raw`: text parts as form fields, parts
-/// with a file name or a non-text content type as files.
+/// Adds the parts of a `multipart/form-data` body to `raw` as they arrive: text parts as form
+/// fields, parts with a file name or a non-text content type as files. What is held in memory
+/// (the fields, and files up to [`SPILL`]) is at most [`MAX_BODY`] and takes from the budget of
+/// [`BUFFERED_BODIES`]; larger files go to temporary files, at most [`MAX_UPLOAD`] in all.
 ///
 /// The future is boxed: multipart bodies are rare, and a parser's state inline would make every
 /// request handler's future larger.
 pub fn multipart<'a, 'r: 'a>(
     raw: &'a mut RawRequest<'r>,
     headers: &'a HeaderMap,
-    bytes: Bytes,
+    body: axum::body::Body,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + 'a>> {
-    Box::pin(multipart_fields(raw, headers, bytes))
+    Box::pin(multipart_fields(raw, headers, body))
 }
 
-async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, bytes: Bytes) -> Result<(), RequestError> {
-    let malformed = |e: multer::Error| RequestError::new("body", "type", format!("malformed multipart body: {e}"));
+/// What reading a multipart body failed on, as the request's error.
+fn multipart_error(e: multer::Error) -> RequestError {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } => RequestError::request(StatusCode::PAYLOAD_TOO_LARGE, "size", format!("the multipart body is larger than {} bytes", MAX_UPLOAD + MAX_BODY as u64)),
+        e if is_timeout(&e) => RequestError::request(StatusCode::REQUEST_TIMEOUT, "timeout", format!("the request body stopped arriving: {e}")),
+        e => RequestError::new("body", "type", format!("malformed multipart body: {e}")),
+    }
+}
+
+async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body) -> Result<(), RequestError> {
+    use tokio::io::AsyncWriteExt;
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let boundary = multer::parse_boundary(content_type).map_err(malformed)?;
-    let stream = futures_once(bytes);
-    let mut parts = multer::Multipart::new(stream, boundary);
-    while let Some(field) = parts.next_field().await.map_err(malformed)? {
+    let boundary = multer::parse_boundary(content_type).map_err(multipart_error)?;
+    let limits = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(MAX_UPLOAD + MAX_BODY as u64));
+    let mut parts = multer::Multipart::with_constraints(body.into_data_stream(), boundary, limits);
+    let too_large = |what: &str, limit: u64| RequestError::request(StatusCode::PAYLOAD_TOO_LARGE, "size", format!("the multipart body's {what} are larger than {limit} bytes"));
+    let (mut in_memory, mut on_disk) = (0usize, 0u64);
+    while let Some(mut field) = parts.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         // A part's name is a parameter name: printable ASCII but `"` and `\`, as the published
         // description says (a quoted header parameter cannot carry control characters, and
@@ -371,11 +404,52 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, bytes: 
         let content_type = field.content_type().map(|m| m.essence_str().to_owned());
         let is_file = field.file_name().is_some()
             || content_type.as_deref().is_some_and(|t| !t.starts_with("text/"));
-        let data = field.bytes().await.map_err(malformed)?;
+        let mut data: Vec<u8> = Vec::new();
+        let mut held = None;
+        let mut spilled: Option<(tokio::fs::File, PathBuf, u64)> = None;
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if spilled.is_none() && is_file && data.len() + chunk.len() > SPILL {
+                let (file, path) = temporary_file().await?;
+                in_memory -= data.len();
+                let written = data.len() as u64;
+                spilled = Some((file, path, written));
+                if let Some((file, path, _)) = &mut spilled {
+                    file.write_all(&data).await.map_err(|e| spill_failed(path, &e))?;
+                }
+                data = Vec::new();
+                held = None;
+            }
+            match &mut spilled {
+                Some((file, path, written)) => {
+                    on_disk += chunk.len() as u64;
+                    if on_disk > MAX_UPLOAD {
+                        return Err(too_large("files", MAX_UPLOAD));
+                    }
+                    file.write_all(&chunk).await.map_err(|e| spill_failed(path, &e))?;
+                    *written += chunk.len() as u64;
+                }
+                None => {
+                    in_memory += chunk.len();
+                    if in_memory > MAX_BODY {
+                        return Err(too_large("fields", MAX_BODY as u64));
+                    }
+                    take_budget(&mut held, data.len() + chunk.len())?;
+                    data.extend_from_slice(&chunk);
+                }
+            }
+        }
+        let content = match spilled {
+            Some((mut file, path, written)) => {
+                file.flush().await.map_err(|e| spill_failed(&path, &e))?;
+                crate::upload::Content::File(std::sync::Arc::new(crate::upload::OnDisk::temporary(path, written)))
+            }
+            None => crate::upload::Content::Memory(budgeted(Bytes::from(data), held)),
+        };
         if is_file {
-            raw.add_file(FilePart { name, content_type, data });
+            raw.add_file(FilePart { name, content_type, content });
         } else {
-            let value = String::from_utf8(data.to_vec()).map_err(|_| {
+            let crate::upload::Content::Memory(bytes) = content else { unreachable!("only files are written to disk") };
+            let value = String::from_utf8(bytes.to_vec()).map_err(|_| {
                 RequestError::new(name.clone(), "type", format!("form field `{name}` is not valid UTF-8"))
             })?;
             raw.add_form([(name, value)]);
@@ -384,21 +458,22 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, bytes: 
     Ok(())
 }
 
-fn futures_once(bytes: Bytes) -> impl futures_core::Stream<Item = Result<Bytes, std::convert::Infallible>> {
-    Once(Some(bytes))
+/// A new temporary file for a large part, in `ivoagen-uploads` of the system's temporary folder.
+async fn temporary_file() -> Result<(tokio::fs::File, PathBuf), RequestError> {
+    let dir = std::env::temp_dir().join("ivoagen-uploads");
+    let id = crate::uws::engine::new_id().map_err(|e| RequestError::request(StatusCode::INTERNAL_SERVER_ERROR, "body", e.to_string()))?;
+    let path = dir.join(id);
+    let created = async {
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await
+    };
+    let file = created.await.map_err(|e| spill_failed(&path, &e))?;
+    Ok((file, path))
 }
 
-struct Once(Option<Bytes>);
-
-impl futures_core::Stream for Once {
-    type Item = Result<Bytes, std::convert::Infallible>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        std::task::Poll::Ready(self.0.take().map(Ok))
-    }
+fn spill_failed(path: &std::path::Path, e: &std::io::Error) -> RequestError {
+    let _ = std::fs::remove_file(path);
+    RequestError::request(StatusCode::SERVICE_UNAVAILABLE, "storage", format!("a large file part could not be written to a temporary file: {e}"))
 }
 
 #[cfg(test)]
@@ -453,9 +528,46 @@ mod tests {
         headers.insert(http::header::CONTENT_TYPE, "multipart/form-data; boundary=XX".parse().unwrap());
         let parts = http::Request::builder().body(()).unwrap().into_parts().0;
         let mut raw = RawRequest::new(&parts, Vec::new());
-        multipart(&mut raw, &headers, Bytes::from(body)).await.unwrap();
+        multipart(&mut raw, &headers, axum::body::Body::from(body)).await.unwrap();
         assert_eq!(raw.values(crate::params::Location::Form, "id"), ["a", "b"]);
-        assert_eq!(raw.file("f").unwrap().data.as_ref(), b"\x01\x02");
+        assert_eq!(raw.file("f").unwrap().content.bytes().unwrap().as_ref(), b"\x01\x02");
+    }
+
+    #[tokio::test]
+    async fn a_large_file_part_goes_to_a_temporary_file_as_it_arrives() {
+        let large = vec![b'x'; 3 * SPILL + 7];
+        let mut body = b"--XX\r\nContent-Disposition: form-data; name=\"id\"\r\n\r\na\r\n--XX\r\nContent-Disposition: form-data; name=\"big\"; filename=\"t.vot\"\r\n\r\n".to_vec();
+        body.extend_from_slice(&large);
+        body.extend_from_slice(b"\r\n--XX\r\nContent-Disposition: form-data; name=\"small\"; filename=\"s\"\r\n\r\nabc\r\n--XX--\r\n");
+        // In chunks of 64 KiB, as a socket delivers it.
+        let chunks: Vec<Result<Bytes, std::convert::Infallible>> = body.chunks(64 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let stream = axum::body::Body::from_stream(futures_util_stream(chunks));
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, "multipart/form-data; boundary=XX".parse().unwrap());
+        let parts = http::Request::builder().body(()).unwrap().into_parts().0;
+        let mut raw = RawRequest::new(&parts, Vec::new());
+        multipart(&mut raw, &headers, stream).await.unwrap();
+        assert_eq!(raw.values(crate::params::Location::Form, "id"), ["a"]);
+        let big = raw.file("big").unwrap().content.clone();
+        let path = big.path().expect("written to a file").to_owned();
+        assert_eq!((big.len(), big.bytes().unwrap().as_ref()), (large.len() as u64, large.as_slice()));
+        assert!(raw.file("small").unwrap().content.path().is_none(), "a small file stays in memory");
+        drop(raw);
+        assert!(path.exists(), "held by the clone");
+        drop(big);
+        assert!(!path.exists(), "removed once nothing holds it");
+    }
+
+    /// A stream of `items`.
+    fn futures_util_stream(items: Vec<Result<Bytes, std::convert::Infallible>>) -> impl futures_core::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+        struct Items(std::collections::VecDeque<Result<Bytes, std::convert::Infallible>>);
+        impl futures_core::Stream for Items {
+            type Item = Result<Bytes, std::convert::Infallible>;
+            fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+                std::task::Poll::Ready(self.0.pop_front())
+            }
+        }
+        Items(items.into())
     }
 
     #[tokio::test]
@@ -466,7 +578,7 @@ mod tests {
         for (name, ok) in [("ID", true), ("a.b-c_d~", true), ("", false), ("a b", false), ("\\", false), ("é", false)] {
             let body = format!("--XX\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\nv\r\n--XX--\r\n");
             let mut raw = RawRequest::new(&parts, Vec::new());
-            let result = multipart(&mut raw, &headers, Bytes::from(body)).await;
+            let result = multipart(&mut raw, &headers, axum::body::Body::from(body)).await;
             assert_eq!(result.is_ok(), ok, "{name:?}: {result:?}");
         }
     }

@@ -58,8 +58,8 @@ pub struct FilePart {
     pub name: String,
     /// The part's declared content type, if any.
     pub content_type: Option<String>,
-    /// The part's bytes.
-    pub data: Bytes,
+    /// The part's bytes: in memory, or in a temporary file when large.
+    pub content: crate::upload::Content,
 }
 
 /// Every parameter of one request, before any parsing. It borrows the request: the query string
@@ -452,9 +452,14 @@ pub fn required<T>(value: Option<T>, name: &str) -> Result<T, RequestError> {
     value.ok_or_else(|| RequestError::missing(name))
 }
 
-/// The bytes of a binary multipart field.
-pub fn file(raw: &RawRequest, name: &str) -> Option<Bytes> {
-    raw.file(name).map(|f| f.data.clone())
+/// The bytes of a binary multipart field (a typed `Bytes` field, so in memory: one written to a
+/// temporary file is read back, and one larger than [`crate::body::MAX_BODY`] refused with 413).
+pub fn file(raw: &RawRequest, name: &str) -> Result<Option<Bytes>, RequestError> {
+    let Some(part) = raw.file(name) else { return Ok(None) };
+    if part.content.len() > crate::body::MAX_BODY as u64 {
+        return Err(RequestError::request(http::StatusCode::PAYLOAD_TOO_LARGE, "size", format!("the file part `{name}` is larger than {} bytes", crate::body::MAX_BODY)));
+    }
+    part.content.bytes().map(Some).map_err(|e| RequestError::request(http::StatusCode::INTERNAL_SERVER_ERROR, "body", format!("the file part `{name}` could not be read back: {e}")))
 }
 
 /// A single-valued parameter whose value is JSON (`content: application/json`, or a structured

@@ -1,6 +1,8 @@
 //! Building responses with the content type the API description declares.
 
-use axum::body::Body;
+/// The body of a binary response: built from bytes (`Body::from(vec)`) or streamed
+/// ([`streamed`]).
+pub use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};

@@ -2,12 +2,14 @@
 //! `name,URI`, where the URI is an `http(s)` URL the service reads or `param:PART`, a file part
 //! of the same multipart request — or, for an asynchronous job, of the request that created it.
 //!
-//! A synchronous request's files are held in memory, within the body limits every request has
-//! (`MAX_BODY`, and one budget for all bodies being read); a job's are written to the job's
-//! directory when it is created, removed with it, and read back when it runs.
+//! A file part is read as it arrives: up to [`crate::body::SPILL`] in memory, larger ones into
+//! a temporary file (removed when the request is done with it), at most
+//! [`crate::body::MAX_UPLOAD`] in files per request. A job's files are kept in the job's folder
+//! when it is created, removed with it, and read back when it runs.
 
 use bytes::Bytes;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A file part of a multipart request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +18,84 @@ pub struct File {
     pub name: String,
     /// The part's declared content type, if any.
     pub content_type: Option<String>,
-    /// Its bytes.
-    pub data: Bytes,
+    /// Its bytes, in memory or in a file.
+    pub content: Content,
+}
+
+/// The bytes of a file part: in memory when small, in a file when large (a temporary one for a
+/// request, removed once nothing holds it; the job's own for a job).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Held in memory.
+    Memory(Bytes),
+    /// In a file.
+    File(Arc<OnDisk>),
+}
+
+/// A file holding a part's bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OnDisk {
+    path: PathBuf,
+    len: u64,
+    /// Removed when dropped: a request's temporary file.
+    temporary: bool,
+}
+
+impl OnDisk {
+    /// A temporary file of `len` bytes at `path`, removed when dropped.
+    pub(crate) fn temporary(path: PathBuf, len: u64) -> Self {
+        OnDisk { path, len, temporary: true }
+    }
+}
+
+impl Drop for OnDisk {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Content {
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Memory(bytes) => bytes.len() as u64,
+            Content::File(file) => file.len,
+        }
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The file holding it, when it is not in memory: read it from there to keep memory small.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Content::Memory(_) => None,
+            Content::File(file) => Some(&file.path),
+        }
+    }
+
+    /// The bytes, read into memory when they are in a file. Blocking for a file.
+    pub fn bytes(&self) -> std::io::Result<Bytes> {
+        match self {
+            Content::Memory(bytes) => Ok(bytes.clone()),
+            Content::File(file) => std::fs::read(&file.path).map(Bytes::from),
+        }
+    }
+
+    /// Writes the bytes to `to` (a hard link for a file, when the file system allows).
+    fn save(&self, to: &Path) -> std::io::Result<()> {
+        match self {
+            Content::Memory(bytes) => std::fs::write(to, bytes),
+            Content::File(file) => {
+                let _ = std::fs::remove_file(to);
+                std::fs::hard_link(&file.path, to).or_else(|_| std::fs::copy(&file.path, to).map(drop))
+            }
+        }
+    }
 }
 
 /// The file parts of a request, which UPLOAD's `param:PART` references name.
@@ -91,7 +169,7 @@ impl Uploads {
     /// those stored with a job when the request is a job's parameters.
     #[doc(hidden)]
     pub fn received(raw: &crate::params::RawRequest, parts: &http::request::Parts) -> Uploads {
-        let mut files: Vec<File> = raw.files().iter().map(|f| File { name: f.name.clone(), content_type: f.content_type.clone(), data: f.data.clone() }).collect();
+        let mut files: Vec<File> = raw.files().iter().map(|f| File { name: f.name.clone(), content_type: f.content_type.clone(), content: f.content.clone() }).collect();
         if let Some(stored) = parts.extensions.get::<Uploads>() {
             files.extend(stored.files.iter().cloned());
         }
@@ -115,23 +193,24 @@ impl Uploads {
         let (data, types) = (dir.join("data"), dir.join("type"));
         let written = std::fs::create_dir_all(&data).and_then(|()| std::fs::create_dir_all(&types)).and_then(|()| {
             self.files.iter().try_for_each(|file| {
-                std::fs::write(data.join(&file.name), &file.data)?;
+                file.content.save(&data.join(&file.name))?;
                 std::fs::write(types.join(&file.name), file.content_type.as_deref().unwrap_or_default())
             })
         });
         written.map_err(|e| format!("the job's files could not be written: {e}"))
     }
 
-    /// The files [`Uploads::store`] wrote into `dir`; none when there is no such folder.
+    /// The files [`Uploads::store`] wrote into `dir`, left there (not read into memory); none
+    /// when there is no such folder.
     pub(crate) fn load(dir: &Path) -> Uploads {
         let Ok(entries) = std::fs::read_dir(dir.join("data")) else { return Uploads::default() };
         let mut files: Vec<File> = entries
             .filter_map(Result::ok)
             .filter_map(|entry| {
                 let name = entry.file_name().into_string().ok()?;
-                let data = std::fs::read(entry.path()).ok()?;
+                let len = entry.metadata().ok()?.len();
                 let content_type = std::fs::read_to_string(dir.join("type").join(&name)).ok().filter(|t| !t.is_empty());
-                Some(File { name, content_type, data: Bytes::from(data) })
+                Some(File { name, content_type, content: Content::File(Arc::new(OnDisk { path: entry.path(), len, temporary: false })) })
             })
             .collect();
         files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -149,7 +228,7 @@ mod tests {
     use super::*;
 
     fn file(name: &str, data: &'static [u8]) -> File {
-        File { name: name.to_owned(), content_type: Some("application/x-votable+xml".to_owned()), data: Bytes::from_static(data) }
+        File { name: name.to_owned(), content_type: Some("application/x-votable+xml".to_owned()), content: Content::Memory(Bytes::from_static(data)) }
     }
 
     #[test]
@@ -157,7 +236,7 @@ mod tests {
         let uploads = Uploads::new(vec![file("t1", b"<VOTABLE/>")]);
         let inline = uploads.resolve("mine,param:t1").unwrap();
         assert_eq!(inline.table, "mine");
-        assert!(matches!(inline.source, Source::Inline(f) if f.data == "<VOTABLE/>"));
+        assert!(matches!(inline.source, Source::Inline(f) if f.content.bytes().unwrap() == "<VOTABLE/>"));
         assert!(matches!(uploads.resolve("x,param:T1").unwrap().source, Source::Inline(_)), "part names ignore case");
         assert_eq!(uploads.resolve("t,https://example.org/t.vot").unwrap().source, Source::Url("https://example.org/t.vot"));
         for (bad, says) in [("t1", "is not `name,URI`"), ("1t,param:t1", "is not a table name"), ("t,param:t2", "has no file part `t2`"), ("t,ftp://x/y", "neither an http(s) URL")] {
@@ -171,9 +250,21 @@ mod tests {
     fn a_jobs_files_are_stored_and_read_back_and_no_name_leaves_the_folder() {
         let dir = std::env::temp_dir().join(format!("ivoagen-uploads-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let uploads = Uploads::new(vec![file("t1", b"one"), File { name: "t2.csv".into(), content_type: None, data: Bytes::from_static(b"two") }]);
-        uploads.store(&dir).unwrap();
-        assert_eq!(Uploads::load(&dir), uploads);
+        let spilled = dir.join("spilled");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&spilled, b"two").unwrap();
+        let on_disk = Content::File(Arc::new(OnDisk::temporary(spilled.clone(), 3)));
+        let uploads = Uploads::new(vec![file("t1", b"one"), File { name: "t2.csv".into(), content_type: None, content: on_disk }]);
+        let job = dir.join("job");
+        uploads.store(&job).unwrap();
+        let loaded = Uploads::load(&job);
+        let read: Vec<(&str, Option<&str>, Bytes)> = loaded.files().iter().map(|f| (f.name.as_str(), f.content_type.as_deref(), f.content.bytes().unwrap())).collect();
+        assert_eq!(read, [("t1", Some("application/x-votable+xml"), Bytes::from_static(b"one")), ("t2.csv", None, Bytes::from_static(b"two"))]);
+        assert!(loaded.files()[1].content.path().is_some(), "a job's file is read where it is");
+        drop(uploads);
+        assert!(!spilled.exists(), "a request's temporary file goes with it");
+        drop(loaded);
+        assert!(job.join("data/t2.csv").exists(), "a job's files stay");
         for bad in ["../x", ".hidden", "a/b", ""] {
             assert!(Uploads::new(vec![file(bad, b"x")]).store(&dir).is_err(), "{bad:?}");
         }

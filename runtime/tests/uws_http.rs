@@ -23,7 +23,7 @@ impl Runner for Cutout {
             // The files the creating request sent come back as results.
             let uploads = results.uploads();
             for file in uploads.files() {
-                results.put(&format!("upload-{}", file.name), file.content_type.as_deref().unwrap_or("application/octet-stream"), &file.data).map_err(|e| JobError { fatal: true, message: e.to_string() })?;
+                results.put(&format!("upload-{}", file.name), file.content_type.as_deref().unwrap_or("application/octet-stream"), &file.content.bytes().unwrap()).map_err(|e| JobError { fatal: true, message: e.to_string() })?;
             }
             results.put("cutout", "application/fits", format!("cutout of {id}").as_bytes()).map_err(|e| JobError { fatal: true, message: e.to_string() })
         })

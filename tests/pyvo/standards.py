@@ -34,10 +34,7 @@ def main():
     elif kind == "tap":
         service = pyvo.dal.TAPService(base)
         sync = service.run_sync("SELECT TOP 2 id, ra AS alpha FROM sample.objects")
-        job = service.submit_job("SELECT * FROM sample.objects", maxrec=1)
-        job.run().wait(timeout=30)
-        job.raise_if_error()
-        asynchronous = job.fetch_result()
+        asynchronous = service.run_async("SELECT * FROM sample.objects", maxrec=1)
         failed = service.submit_job("SELECT * FROM elsewhere")
         failed.run().wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=30)
         try:
@@ -45,18 +42,29 @@ def main():
             error = None
         except pyvo.dal.DALQueryError as e:
             error = str(e)
-        job.delete()
+        # RESPONSEFORMAT=fits: a FITS binary table, read by astropy.
+        import io
+        import requests
+        from astropy.io import fits
+        answer = requests.get(base + "/sync", params={"LANG": "ADQL", "QUERY": "SELECT id, dec AS delta FROM sample.objects", "RESPONSEFORMAT": "fits"}, timeout=30)
+        with fits.open(io.BytesIO(answer.content)) as hdus:
+            fits_table = {"content_type": answer.headers["content-type"], "columns": hdus[1].columns.names, "ids": [str(v) for v in hdus[1].data["id"]], "delta": [float(v) for v in hdus[1].data["delta"]], "unit": hdus[1].columns["delta"].unit}
         # A table uploaded inline (UPLOAD=t1,param:t1 and the file part t1), sync and async.
         from astropy.table import Table
         table = Table({"name": ["A", "B", "C"], "flux": [1.5, 2.5, 3.5]})
         echoed = service.run_sync("SELECT * FROM TAP_UPLOAD.t1", uploads={"t1": table})
+        # A table of some megabytes: its file part is written to a temporary file as it arrives.
+        big = Table({"n": list(range(200000))})
+        echoed_big = service.run_sync("SELECT * FROM TAP_UPLOAD.big", uploads={"big": big})
         upload_job = service.submit_job("SELECT * FROM TAP_UPLOAD.mine", uploads={"mine": table})
         upload_job.run().wait(timeout=30)
         upload_job.raise_if_error()
         echoed_async = upload_job.fetch_result()
         upload_job.delete()
         out = {
+            "fits": fits_table,
             "uploaded_sync": [str(r["name"]) for r in echoed],
+            "uploaded_big": [len(echoed_big), int(echoed_big.to_table()["n"].sum())],
             "uploaded_async": [float(r["flux"]) for r in echoed_async],
             "rows": len(sync),
             "sync_columns": [f.name for f in sync.fielddescs],

@@ -157,6 +157,29 @@ fn the_dockerfile_build_runs_in_the_crate_directory_alone() {
     passed(&dir);
 }
 
+/// The TAP PR's own description (an unmerged branch of the TAP standard), with stand-ins for the
+/// `include/` files upstream lacks, under `--profile tap`: a crate that builds clippy-clean and
+/// passes its tests, `/async` the runtime's job list rather than stubs.
+#[test]
+fn the_tap_prs_description_builds_under_the_tap_profile() {
+    let ivoagen = ivoagen();
+    let dir = outside("tap-pr");
+    copy_tree(&root().join("tests/corpus/ivoa/tap-pr"), &dir, &[]);
+    copy_tree(&root().join("tests/corpus/ivoa/tap-pr-includes"), &dir, &[]);
+    let generated = run(&dir, ivoagen, &["generate", "openapi.yaml", "-o", "tap-pr-server", "--profile", "tap"]);
+    succeeds("generate --profile tap", &generated);
+    assert!(text(&generated.stderr).contains("ivoagen::ivoa::repaired"), "the bodiless POST /sync is served as DALI-sync, said:\n{}", text(&generated.stderr));
+    let svc = dir.join("tap-pr-server");
+    let api = std::fs::read_to_string(svc.join("src/api.rs")).unwrap();
+    assert!(api.contains("fn get_sync_job(") && !api.contains("fn post_async("), "the job list is the runtime's:\n{api}");
+    succeeds("clippy", &cargo(&svc).args(["clippy", "--offline", "--quiet", "--all-targets", "--", "-D", "warnings"]).output().unwrap());
+    let test = cargo(&svc).args(["test", "--offline", "--quiet"]).output().unwrap();
+    succeeds("test", &test);
+    let ran: u64 = text(&test.stdout).lines().filter_map(|l| l.strip_prefix("test result: ok. ")).filter_map(|l| l.split(' ').next()?.parse::<u64>().ok()).sum();
+    assert!(ran >= 10, "{ran} generated tests ran:\n{}", text(&test.stdout));
+    passed(&dir);
+}
+
 fn copy_tree(from: &Path, to: &Path, ignored: &[String]) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

@@ -1,7 +1,7 @@
 //! `api.rs`: the `Api` trait the service implements, and the request struct and response enum of
 //! each operation.
 
-use super::rust::{Rust, doc_attrs, ident};
+use super::rust::{Rust, doc_attrs, ident, variant_names_allow};
 use crate::ir::*;
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
@@ -117,6 +117,8 @@ pub fn api_module(api: &Api) -> TokenStream {
         } else {
             quote!()
         };
+        let variant_names: Vec<&str> = op.responses.iter().map(|r| r.variant.as_str()).collect();
+        let names_allow = variant_names_allow(&op.response_type, &variant_names);
         quote! {
             #[doc = #req_doc]
             #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +127,7 @@ pub fn api_module(api: &Api) -> TokenStream {
             #[doc = #resp_doc]
             #resp_derive
             #large
+            #names_allow
             pub enum #resp { #(#variants)* }
 
             impl IntoResponse for #resp {
@@ -324,6 +327,8 @@ fn body_enum(rust: &Rust, op: &Operation, r: &Response) -> Option<TokenStream> {
     } else {
         quote!()
     };
+    let variant_names: Vec<&str> = r.bodies.iter().map(|b| b.variant.as_str()).collect();
+    let names_allow = variant_names_allow(r.body_enum.as_deref().unwrap_or_default(), &variant_names);
     Some(quote! {
         #[doc = #doc]
         ///
@@ -331,6 +336,7 @@ fn body_enum(rust: &Rust, op: &Operation, r: &Response) -> Option<TokenStream> {
         /// DALI's `RESPONSEFORMAT` asks for among [`Self::MEDIA_TYPES`].
         #derive
         #large
+        #names_allow
         pub enum #name { #(#variants)* }
 
         impl #name {

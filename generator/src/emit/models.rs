@@ -1,6 +1,6 @@
 //! `models.rs`: one Rust item per schema type, with its checks and XML writing.
 
-use super::rust::{Rust, doc_attrs, ident};
+use super::rust::{Rust, doc_attrs, ident, variant_names_allow};
 use crate::ir::*;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -107,10 +107,13 @@ impl Rust<'_> {
                 } else {
                     quote!(f.write_str(match self { #(Self::#names => #wire,)* }))
                 };
+                let variant_names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+                let names_allow = variant_names_allow(&def.name, &variant_names);
                 quote! {
                     #doc
                     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, rt::serde::Serialize, rt::serde::Deserialize)]
                     #serde_crate
+                    #names_allow
                     pub enum #name { #( #[serde(rename = #wire)] #names, )* }
 
                     impl ::std::fmt::Display for #name {
@@ -155,6 +158,8 @@ impl Rust<'_> {
                     })
                     .collect();
                 let names: Vec<_> = variants.iter().map(|v| ident(&v.name)).collect();
+                let variant_names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+                let names_allow = variant_names_allow(&def.name, &variant_names);
                 let validate = quote! {
                     impl rt::Validate for #name {
                         fn validate(&self, path: rt::validate::Path<'_>) -> Result<(), rt::RequestError> {
@@ -167,6 +172,7 @@ impl Rust<'_> {
                         #doc
                         #derive_data
                         #[serde(crate = "ivoagen_runtime::codegen::serde", untagged)]
+                        #names_allow
                         pub enum #name { #(#arms)* }
                         #validate
                     },
@@ -177,6 +183,7 @@ impl Rust<'_> {
                             #doc
                             #[derive(Debug, Clone, PartialEq, rt::serde::Serialize)]
                             #[serde(crate = "ivoagen_runtime::codegen::serde", untagged)]
+                            #names_allow
                             pub enum #name { #(#arms)* }
 
                             impl<'de> rt::serde::Deserialize<'de> for #name {

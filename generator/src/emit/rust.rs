@@ -22,6 +22,35 @@ pub fn ident(name: &str) -> syn::Ident {
 }
 
 /// Doc attributes for an optional description.
+/// `#[allow(clippy::enum_variant_names)]`, with its reason, where clippy would find the variant
+/// names of the enum `name` repeating each other or the enum's name: three or more sharing their
+/// first or last word, or one starting or ending with the enum's name. The names come from the
+/// description (operationIds, statuses, media types, values), which the generator keeps as they
+/// are rather than shortens.
+pub fn variant_names_allow(name: &str, variants: &[&str]) -> TokenStream {
+    fn words(name: &str) -> Vec<String> {
+        let mut words: Vec<String> = Vec::new();
+        for c in name.chars() {
+            match words.last_mut() {
+                Some(word) if !c.is_uppercase() => word.push(c),
+                _ => words.push(c.to_string()),
+            }
+        }
+        words
+    }
+    let split: Vec<Vec<String>> = variants.iter().map(|v| words(v)).collect();
+    let shared = |pick: fn(&Vec<String>) -> Option<&String>| split.len() >= 3 && split.iter().all(|w| pick(w).is_some() && pick(w) == pick(&split[0]));
+    let repeats_enum = variants.iter().any(|v| {
+        let after = v.strip_prefix(name).and_then(|rest| rest.chars().next());
+        after.is_some_and(|c| !c.is_lowercase()) || (v.len() > name.len() && v.ends_with(name))
+    });
+    if shared(|w| w.first()) || shared(|w| w.last()) || repeats_enum {
+        quote!(#[allow(clippy::enum_variant_names, reason = "the variants are named as the description names them")])
+    } else {
+        quote!()
+    }
+}
+
 pub fn doc_attrs(doc: Option<&str>) -> TokenStream {
     let Some(doc) = doc else { return quote!() };
     let lines = doc.lines().map(|l| {
@@ -257,5 +286,22 @@ fn needs_check(api: &Api) -> BTreeSet<usize> {
         if set.len() == before {
             return set;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_names_clippy_would_call_repetitive_get_an_allow() {
+        let allowed = |name: &str, variants: &[&str]| !variant_names_allow(name, variants).is_empty();
+        assert!(allowed("Call", &["GetSync", "GetTables", "GetTablesName"]), "a shared first word");
+        assert!(allowed("Kind", &["ImageFile", "CubeFile", "TableFile"]), "a shared last word");
+        assert!(allowed("Phase", &["PhaseRun", "Abort"]), "the enum's name first");
+        assert!(allowed("Phase", &["Run", "AbortPhase"]), "the enum's name last");
+        assert!(!allowed("Call", &["GetSync", "GetTables"]), "two are not enough");
+        assert!(!allowed("Response", &["Ok", "NotFound", "Default"]));
+        assert!(!allowed("Phase", &["Phases", "Run", "Abort"]), "a longer word is not the name");
     }
 }

@@ -357,7 +357,7 @@ fn style(s: ArrayStyle) -> TokenStream {
 fn fetch(rust: &Rust, p: &Param, wire: &str) -> TokenStream {
     let loc = location(p.location);
     match &p.shape {
-        ParamShape::Scalar if p.ty == Ty::Binary => quote!(rt::params::file(&raw, #wire)),
+        ParamShape::Scalar if p.ty == Ty::Binary => quote!(rt::params::file(&raw, #wire)?),
         ParamShape::Scalar => {
             let ty = rust.ty(&p.ty);
             quote!(rt::params::single::<#ty>(&raw, #loc, #wire)?)

@@ -779,6 +779,8 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         let req = ident(&op.request_type);
         quote!(#v(api::#req),)
     });
+    let call_names: Vec<&str> = served.iter().map(|op| op.type_name.as_str()).collect();
+    let call_names_allow = super::rust::variant_names_allow("Call", &call_names);
     let uninspected = if served.iter().all(|op| emitter.inspected.contains(&op.type_name)) {
         quote!()
     } else {
@@ -816,8 +818,11 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
             let resp = ident(&op.response_type);
             quote!(#v(api::#resp),)
         });
+        let variant_names: Vec<&str> = served.iter().filter(|op| answered.contains(&op.type_name)).map(|op| op.type_name.as_str()).collect();
+        let names_allow = super::rust::variant_names_allow("Answer", &variant_names);
         quote! {
             /// A response the recorder sends instead of 501, once.
+            #names_allow
             enum Answer { #(#variants)* }
 
             impl Recorder {
@@ -920,6 +925,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         /// One call the service received.
         #[derive(Debug)]
         #uninspected
+        #call_names_allow
         enum Call { #(#variants)* }
 
         /// A service that records every call and answers 501, or the answer it is given.

@@ -2,7 +2,7 @@
 //! sample table, `sample.objects`, and answers the query shapes a sample can answer without a
 //! database: `SELECT [TOP n] * | columns FROM sample.objects`, and `SELECT * FROM TAP_UPLOAD.name`
 //! for a VOTable uploaded inline (`UPLOAD=name,param:PART` and the file part PART), answered as
-//! it was sent. Anything else is refused with a UsageError that says so. Replace `answer` with a
+//! it was sent; results in VOTable, CSV, TSV or a FITS binary table. Anything else is refused with a UsageError that says so. Replace `answer` with a
 //! call to your database's ADQL translator.
 
 use crate::api::{self, Api};
@@ -99,8 +99,33 @@ fn run(request: &api::QueryRequest) -> Result<Table, rt::Error> {
     Ok(Table { columns, overflow: wanted > maxrec, rows })
 }
 
+/// A result written in one of the formats: text, or bytes (FITS).
+enum Encoded {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Encoded {
+    /// The body of the sync answer in `format` (the format it was written in).
+    fn body(self, format: &str) -> api::QueryOkBody {
+        match (self, format) {
+            (Encoded::Bytes(bytes), _) => api::QueryOkBody::Fits(rt::response::Body::from(bytes)),
+            (Encoded::Text(text), "text/csv") => api::QueryOkBody::Csv(text),
+            (Encoded::Text(text), "text/tab-separated-values") => api::QueryOkBody::TabSeparatedValues(text),
+            (Encoded::Text(text), _) => api::QueryOkBody::Votable(text),
+        }
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Encoded::Text(text) => text.into_bytes(),
+            Encoded::Bytes(bytes) => bytes,
+        }
+    }
+}
+
 /// `table` in `format`, one of the media types the query's response declares.
-fn write(table: &Table, format: &str) -> api::QueryOkBody {
+fn write(table: &Table, format: &str) -> Encoded {
     let names = table.columns.iter().map(|(_, name)| name.as_str());
     match format {
         "text/csv" | "text/tab-separated-values" => {
@@ -110,10 +135,73 @@ fn write(table: &Table, format: &str) -> api::QueryOkBody {
                 text += &table.columns.iter().map(|(c, _)| row[*c].as_str()).collect::<Vec<_>>().join(separator);
                 text += "\r\n";
             }
-            if format == "text/csv" { api::QueryOkBody::Csv(text) } else { api::QueryOkBody::TabSeparatedValues(text) }
+            Encoded::Text(text)
         }
-        _ => api::QueryOkBody::Votable(votable(table)),
+        "application/fits" => Encoded::Bytes(fits(table)),
+        _ => Encoded::Text(votable(table)),
     }
+}
+
+/// One 80-character FITS header card: `KEY     = value`, strings quoted.
+fn card(key: &str, value: &str) -> String {
+    let line = if key == "END" { key.to_owned() } else { format!("{key:<8}= {value:>20}") };
+    format!("{line:<80}")
+}
+
+/// A FITS string value: quoted, at least 8 characters inside the quotes.
+fn quoted(text: &str) -> String {
+    format!("'{:<8}'", text.replace('\'', "''"))
+}
+
+/// `cards` padded to whole 2880-byte blocks.
+fn header(cards: &[String]) -> Vec<u8> {
+    let mut bytes = cards.concat().into_bytes();
+    bytes.resize(bytes.len().div_ceil(2880) * 2880, b' ');
+    bytes
+}
+
+/// `table` as a FITS file: an empty primary HDU, then a binary table (FITS 4.0 §7.3) with a
+/// `nA` column for text (n the longest value) and `D` (big-endian double) for numbers.
+fn fits(table: &Table) -> Vec<u8> {
+    let width = |c: usize| table.rows.iter().map(|row| row[c].len()).max().unwrap_or(0).max(1);
+    let mut out = header(&[card("SIMPLE", "T"), card("BITPIX", "8"), card("NAXIS", "0"), card("EXTEND", "T"), card("END", "")]);
+    let row_bytes: usize = table.columns.iter().map(|(c, _)| if COLUMNS[*c].1 == "char" { width(*c) } else { 8 }).sum();
+    let mut cards = vec![
+        card("XTENSION", &quoted("BINTABLE")),
+        card("BITPIX", "8"),
+        card("NAXIS", "2"),
+        card("NAXIS1", &row_bytes.to_string()),
+        card("NAXIS2", &table.rows.len().to_string()),
+        card("PCOUNT", "0"),
+        card("GCOUNT", "1"),
+        card("TFIELDS", &table.columns.len().to_string()),
+    ];
+    for (i, (c, name)) in table.columns.iter().enumerate() {
+        let (_, datatype, _, unit, _) = COLUMNS[*c];
+        let n = i + 1;
+        cards.push(card(&format!("TTYPE{n}"), &quoted(name)));
+        cards.push(card(&format!("TFORM{n}"), &quoted(&if datatype == "char" { format!("{}A", width(*c)) } else { "D".to_owned() })));
+        if !unit.is_empty() {
+            cards.push(card(&format!("TUNIT{n}"), &quoted(unit)));
+        }
+    }
+    cards.push(card("END", ""));
+    out.extend(header(&cards));
+    let start = out.len();
+    for row in &table.rows {
+        for (c, _) in &table.columns {
+            if COLUMNS[*c].1 == "char" {
+                let mut text = row[*c].clone().into_bytes();
+                text.resize(width(*c), b' ');
+                out.extend(text);
+            } else {
+                out.extend(row[*c].parse::<f64>().unwrap_or(f64::NAN).to_be_bytes());
+            }
+        }
+    }
+    let data = out.len() - start;
+    out.resize(start + data.div_ceil(2880) * 2880, 0);
+    out
 }
 
 /// `table` as a VOTable (TAP 1.1 §4.4): QUERY_STATUS OK, then OVERFLOW after the table when
@@ -152,7 +240,7 @@ fn votable(table: &Table) -> String {
 }
 
 /// The answer to `request` in `format`: an uploaded table, or a query of the sample table.
-fn answer(request: &api::QueryRequest, format: &str) -> Result<api::QueryOkBody, rt::Error> {
+fn answer(request: &api::QueryRequest, format: &str) -> Result<Encoded, rt::Error> {
     // Every UPLOAD must name a table the request carries (TAP 1.1 §2.7.5).
     let mut uploaded = Vec::new();
     for value in request.upload.iter().flatten() {
@@ -171,8 +259,10 @@ fn answer(request: &api::QueryRequest, format: &str) -> Result<api::QueryOkBody,
             if format != "application/x-votable+xml" {
                 return Err(rt::Error::usage("this sample answers an uploaded table as the VOTable it was sent"));
             }
-            let text = std::str::from_utf8(&file.data).ok().and_then(as_result).ok_or_else(|| rt::Error::usage(format!("the uploaded table `{name}` is not a VOTable")))?;
-            Ok(api::QueryOkBody::Votable(text))
+            // A sample reads the table whole; a database would stream it from `file.content.path()`.
+            let bytes = file.content.bytes().map_err(|e| rt::Error::internal(format!("the uploaded table `{name}` could not be read: {e}")))?;
+            let text = std::str::from_utf8(&bytes).ok().and_then(as_result).ok_or_else(|| rt::Error::usage(format!("the uploaded table `{name}` is not a VOTable")))?;
+            Ok(Encoded::Text(text))
         }
         _ => Ok(write(&run(request)?, format)),
     }
@@ -203,18 +293,14 @@ impl Api for Service {
     /// The query's result, at once.
     async fn query(&self, request: api::QueryRequest) -> Result<api::QueryResponse, rt::Error> {
         let format = format(&request)?;
-        Ok(api::QueryResponse::Ok(answer(&request, format)?))
+        Ok(api::QueryResponse::Ok(answer(&request, format)?.body(format)))
     }
 
     /// The query's result as the job's one result, `result` (TAP 1.1 §2.2.2).
     async fn query_job(&self, request: api::QueryRequest, results: Arc<rt::uws::engine::ResultWriter>) -> Result<(), rt::uws::JobError> {
         let format = format(&request)?;
-        let (bytes, media) = match answer(&request, format)? {
-            api::QueryOkBody::Votable(text) => (text, "application/x-votable+xml"),
-            api::QueryOkBody::Csv(text) => (text, "text/csv"),
-            api::QueryOkBody::TabSeparatedValues(text) => (text, "text/tab-separated-values"),
-        };
-        results.put("result", media, bytes.as_bytes()).map_err(|e| rt::uws::JobError::from(rt::Error::internal(format!("the result could not be written: {e}"))))
+        let bytes = answer(&request, format)?.into_bytes();
+        results.put("result", format, &bytes).map_err(|e| rt::uws::JobError::from(rt::Error::internal(format!("the result could not be written: {e}"))))
     }
 
     /// The sample table's description (VOSI 1.1 tableset).
@@ -265,6 +351,7 @@ impl Api for Service {
                 .element(format("application/x-votable+xml", "votable", Some(&format!("{TR}#output-votable-td"))))
                 .element(format("text/csv", "csv", None))
                 .element(format("text/tab-separated-values", "tsv", None))
+                .element(format("application/fits", "fits", None))
                 .element(pair("retentionPeriod", limits.destruction.as_secs(), limits.max_destruction.as_secs()))
                 .element(pair("executionDuration", limits.execution_duration, limits.max_execution_duration))
                 .element(rows("outputLimit", MAXREC.0, MAXREC.1))

@@ -203,18 +203,8 @@ async fn form_pairs(parts: &Parts, body: Body) -> Result<Vec<(String, String)>, 
 
 /// [`form_pairs`], and the multipart body's file parts.
 async fn form_request(parts: &Parts, body: Body) -> Result<(Vec<(String, String)>, crate::upload::Uploads), Failure> {
-    let bytes = crate::body::read(body).await?;
     let mut raw = RawRequest::new(parts, Vec::new());
-    match crate::body::media_type(&parts.headers).as_deref() {
-        None if bytes.is_empty() => {}
-        Some(m) if crate::body::matches(m, "application/x-www-form-urlencoded") => crate::body::form(&mut raw, &bytes),
-        Some(m) if crate::body::matches(m, "multipart/form-data") => {
-            crate::body::multipart(&mut raw, &parts.headers, bytes).await?;
-        }
-        other => {
-            return Err(crate::body::unsupported(other, &["application/x-www-form-urlencoded", "multipart/form-data"]).into());
-        }
-    }
+    crate::body::form_parameters(&mut raw, &parts.headers, body).await?;
     let mut pairs: Vec<(String, String)> = parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     pairs.extend(raw.form_pairs());
     let uploads = crate::upload::Uploads::received(&raw, parts);

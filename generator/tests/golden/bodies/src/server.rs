@@ -137,7 +137,7 @@ async fn upload_request(
         None => None,
         Some(_) => {
             Some(crate::models::UploadBody {
-                file: rt::params::required(rt::params::file(&raw, "file"), "file")?,
+                file: rt::params::required(rt::params::file(&raw, "file")?, "file")?,
                 note: rt::params::single::<String>(&raw, Location::Form, "note")?,
             })
         }

@@ -42,7 +42,7 @@ impl Api for Service {
         let name = rt::xml::escape(&request.name);
         let body = match rt::response::negotiate(request.responseformat.as_deref(), Body::MEDIA_TYPES)? {
             "text/csv" => Body::Csv(rows.iter().map(|(id, ra)| format!("{id},{ra}\n")).fold("id,ra\n".to_owned(), |all, row| all + &row)),
-            "application/fits" => Body::Fits(ivoagen_runtime::codegen::Body::from(vec![b' '; 2880])),
+            "application/fits" => Body::Fits(rt::response::Body::from(vec![b' '; 2880])),
             "application/json" => Body::Json(crate::models::GetTableOkJsonBody { rows: rows.iter().map(|(id, _)| (*id).to_owned()).collect() }),
             _ => Body::Votable(format!("<VOTABLE version=\"1.4\"><RESOURCE type=\"results\" name=\"{name}\"/></VOTABLE>")),
         };
