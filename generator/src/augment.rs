@@ -179,7 +179,7 @@ fn augment_by_names(doc: &mut Document, profile: Profile) -> Vec<Diagnostic> {
             if profile == Profile::Soda {
                 value.push((key("standard-id"), Node { value: string("ivo://ivoa.net/std/SODA#async-1.0"), span }));
             }
-            set_default(doc.root_mut(), "x-ivoa-uws", Value::Map(value));
+            add_job_list(doc, "/async", Value::Map(value), &format!("the `{profile}` profile"), &mut diagnostics);
         }
     }
     for path in paths {
@@ -268,6 +268,32 @@ fn explicit_post_kept(by: &str, path: &str, span: Span) -> Diagnostic {
     Diagnostic::warning("ivoagen::ivoa::explicit-post", Some(span), format!("{by} makes `{path}` DALI-sync, but the spec declares its own POST: DALI-sync is not added"))
         .label("this POST is served as written")
         .help("remove this POST to have GET's parameters accepted in POST bodies, or write `x-ivoa-sync: false` on the GET to silence this")
+}
+
+/// Sets `x-ivoa-uws` to `value` (the job list at `jobs`), unless the author wrote it; then a
+/// warning at `jobs` when the spec declares operations there or below, which the runtime answers
+/// as UWS 1.1 says instead.
+fn add_job_list(doc: &mut Document, jobs: &str, value: Value, by: &str, diagnostics: &mut Vec<Diagnostic>) {
+    if doc.root().get("x-ivoa-uws").is_some() {
+        return;
+    }
+    set_default(doc.root_mut(), "x-ivoa-uws", value);
+    let Some(paths) = doc.root().get("paths") else { return };
+    let below = |path: &str| path.strip_prefix(jobs).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    let declared: usize = paths
+        .entries()
+        .iter()
+        .filter(|(k, _)| below(&k.name))
+        .map(|(k, _)| place_of(doc, FileId::ROOT, vec!["paths".into(), k.name.clone()]))
+        .filter_map(|item| node_at(doc, &item).map(|n| n.entries().iter().filter(|(m, _)| METHODS.contains(&m.name.as_str())).count()))
+        .sum();
+    if declared > 0 {
+        diagnostics.push(
+            Diagnostic::warning("ivoagen::ivoa::job-list", paths.key_span(jobs), format!("{by} makes `{jobs}` a UWS job list: the runtime answers it and every path below it as UWS 1.1 says (303 after creation and after each change, WAIT, the job documents), so {what} not served as written", what = if declared == 1 { "the spec's operation there is".to_owned() } else { format!("the spec's {declared} operations there are") }))
+                .label("the runtime's job list")
+                .help("write `x-ivoa-uws` yourself to choose the job list, or leave these paths out"),
+        );
+    }
 }
 
 /// Whether the operation `op` (in `file`) takes every parameter in the query and no body, as
@@ -610,7 +636,7 @@ impl Standard {
         let parameters = node_at(doc, &pointer_with(&item, &["get", "operationId"])).and_then(Node::as_str).map_or_else(|| format!("get {resource}"), str::to_owned);
         let key = synthetic(span);
         let value = Value::Map(vec![(key("jobs"), Node { value: string(&jobs), span }), (key("parameters"), Node { value: string(&parameters), span })]);
-        set_default(doc.root_mut(), "x-ivoa-uws", value);
+        add_job_list(doc, &jobs, value, self.title, diagnostics);
     }
 
     /// The standard's rules on the query parameters of the operation at `op` (its own and its
@@ -820,7 +846,9 @@ mod tests {
             "{HEAD}paths:\n  /sync:\n    get:\n      parameters:\n        - {{name: QUERY, in: query, schema: {{type: string}}}}\n      {OK}\n    post:\n      {OK}\n  /async:\n    get:\n      {OK}\n    post:\n      {OK}\n  /async/{{jobId}}:\n    get:\n      parameters: [{{name: jobId, in: path, required: true, schema: {{type: string}}}}]\n      {OK}\n  /tables:\n    get:\n      operationId: tables\n      {OK}\n"
         );
         let (api, diagnostics) = augmented(&spec, Profile::Tap);
-        assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::repaired"], "the bodiless POST is DALI-sync's: {diagnostics:?}");
+        // The bodiless POST is DALI-sync's, and the spec's operations under /async the runtime's.
+        assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::repaired", "ivoagen::ivoa::job-list"], "{diagnostics:?}");
+        assert!(diagnostics[1].message.contains("the spec's 3 operations there are not served as written"), "{}", diagnostics[1].message);
         let uws = api.uws.as_ref().expect("a job list");
         assert_eq!(uws.jobs, "/async");
         let sync = &api.operations[uws.operation];
@@ -846,7 +874,7 @@ mod tests {
         let spec = format!("{HEAD}paths:\n  /sync:\n    get:\n      {OK}\n  /async:\n    get:\n      {OK}\n");
         for profile in [Profile::Dali, Profile::Soda] {
             let (api, diagnostics) = augmented(&spec, profile);
-            assert!(diagnostics.is_empty(), "{profile}: {diagnostics:?}");
+            assert_eq!(diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), ["ivoagen::ivoa::job-list"], "{profile}: {diagnostics:?}");
             let uws = api.uws.as_ref().unwrap_or_else(|| panic!("{profile}: a job list"));
             assert_eq!(api.operations[uws.operation].api_name, "get /sync", "{profile}");
             assert_eq!(uws.standard_id.as_deref(), (profile == Profile::Soda).then_some("ivo://ivoa.net/std/SODA#async-1.0"));

@@ -148,6 +148,7 @@ diagnosed! {
     unknown_standard => "tests/broken/standard.yaml", "ivoagen::ivoa::standard" at "tests/broken/standard.yaml:3:18";
     explicit_post_beside_dali_sync => "tests/broken/explicit-post.yaml", "ivoagen::ivoa::explicit-post" at "tests/broken/explicit-post.yaml:9:5";
     no_resource_for_the_standard => "tests/broken/no-resource.yaml", "ivoagen::ivoa::no-resource" at "tests/broken/no-resource.yaml:4:1";
+    job_list_taken_over => "tests/broken/job-list.yaml", "ivoagen::ivoa::job-list" at "tests/broken/job-list.yaml:9:3";
     repaired_post => "tests/broken/repaired.yaml", "ivoagen::ivoa::repaired" at "tests/broken/repaired.yaml:11:5";
     no_job_list_for_tap => "tests/broken/no-jobs.yaml", "ivoagen::ivoa::no-jobs" at "tests/broken/no-jobs.yaml:4:1";
     sync_post_beside_dali_sync => "tests/broken/sync-post.yaml", "ivoagen::ivoa::sync-post" at "tests/broken/sync-post.yaml:9:5";
