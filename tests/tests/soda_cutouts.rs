@@ -21,6 +21,11 @@ fn data_dir(name: &str) -> PathBuf {
         [("SIMPLE", "T"), ("BITPIX", "16"), ("NAXIS", "2"), ("NAXIS1", "10"), ("NAXIS2", "10")].map(|(k, v)| fits::value_card(k, v, None)),
     );
     fits::write_image(&data.join("plain.fits"), &header, &[0u8; 200]).unwrap();
+    // A Spitzer IRAC header with SIP distortion (tests/fits/PROVENANCE.md), over 256 × 256 pixels
+    // each holding its own position (x + 1000 y, big-endian float32).
+    let irac = std::fs::read(root().join("tests/fits/sip/irac_sip.hdr")).unwrap();
+    let pixels: Vec<u8> = (1..=256).flat_map(|y| (1..=256).flat_map(move |x| ((x + 1000 * y) as f32).to_be_bytes())).collect();
+    fits::write_image(&data.join("irac-sip.fits"), &header_of(&irac), &pixels).unwrap();
     data
 }
 
@@ -88,6 +93,9 @@ fn cutouts_are_pixel_for_pixel_cfitsio_imcopy() {
         ("sample-image", "POLYGON=10.65+41.24+10.72+41.23+10.73+41.30+10.66+41.31", json!({"polygon": [10.65, 41.24, 10.72, 41.23, 10.73, 41.30, 10.66, 41.31]})),
         ("sample-cube", "POS=RANGE+83.75+83.85+-5.45+-5.33&BAND=5.02e-7+5.17e-7", json!({"range": [83.75, 83.85, -5.45, -5.33], "band": [5.02e-7, 5.17e-7]})),
         ("sample-cube", "CIRCLE=83.8017+-5.4122+0.0712&POL=I", json!({"circle": [83.8017, -5.4122, 0.0712], "pol": ["I"]})),
+        // SIP: near two corners of the IRAC detector, where the distortion moves the sky by a pixel.
+        ("irac-sip", "CIRCLE=6.19934695+-2.08790557+0.004", json!({"circle": [6.19934695, -2.08790557, 0.004]})),
+        ("irac-sip", "POLYGON=6.1050+-2.0560+6.1080+-2.0560+6.1060+-2.0520", json!({"polygon": [6.1050, -2.0560, 6.1080, -2.0560, 6.1060, -2.0520]})),
     ];
     // The box of each cutout, computed from the request alone by astropy's WCS, not by the server.
     let input: Vec<serde_json::Value> = cases
@@ -177,6 +185,69 @@ fn world_to_pixel_matches_astropy() {
         }
     }
     eprintln!("world_to_pixel vs astropy all_world2pix: worst difference {worst:e} pixels");
+}
+
+/// Every header of a FITS file (or of a bare header file), HDU by HDU.
+fn headers_of(bytes: &[u8]) -> Vec<fits::Header> {
+    let mut headers = Vec::new();
+    let mut at = 0;
+    while at + fits::CARD <= bytes.len() {
+        let header = header_of(&bytes[at..]);
+        let naxis = header.number("NAXIS").unwrap_or(0.0) as usize;
+        let pixels: usize = if naxis == 0 { 0 } else { (1..=naxis).map(|i| header.number(&format!("NAXIS{i}")).unwrap_or(0.0) as usize).product() };
+        let data = pixels * (header.number("BITPIX").unwrap_or(8.0).abs() as usize / 8);
+        at += fits::padded((header.cards().len() + 1) * fits::CARD) + fits::padded(data);
+        headers.push(header);
+    }
+    headers
+}
+
+/// SIP distortion on real instrument headers (Spitzer IRAC, HST ACS/WFC, astropy's SIP tests;
+/// `tests/fits/PROVENANCE.md`): world → pixel as astropy's `all_world2pix` solves it, and pixel
+/// → world back, over each detector.
+#[test]
+fn sip_world_to_pixel_matches_astropy_on_instrument_headers() {
+    let mut cases = Vec::new();
+    let mut ours = Vec::new();
+    let mut shifts = Vec::new();
+    for file in ["irac_sip.hdr", "j94f05bgq_flt.fits", "sip.fits", "sip2.fits"] {
+        let bytes = std::fs::read(root().join("tests/fits/sip").join(file)).unwrap();
+        for header in headers_of(&bytes).into_iter().filter(|h| h.number("A_ORDER").is_some()) {
+            let wcs = wcs::Wcs::from_header(&header, 2);
+            let celestial = wcs.celestial.unwrap_or_else(|| panic!("{file}: {:?}", wcs.celestial_problem));
+            // The same header without its distortion, to measure what SIP moves.
+            let plain_cards: Vec<String> = header.cards().iter().filter(|c| !["A_", "B_", "AP_", "BP_"].iter().any(|k| c.starts_with(k))).map(|c| c.replace("-SIP'", "'    ")).collect();
+            let plain = wcs::Wcs::from_header(&fits::Header::from_cards(plain_cards), 2).celestial.expect("TAN without SIP");
+            let (cx, cy) = (header.number("CRPIX1").unwrap(), header.number("CRPIX2").unwrap());
+            let mut world = Vec::new();
+            let mut shift = 0.0f64;
+            for i in 0..=8 {
+                for j in 0..=8 {
+                    let (px, py) = (0.5 + 2.0 * cx * i as f64 / 8.0, 0.5 + 2.0 * cy * j as f64 / 8.0);
+                    let (lon, lat) = celestial.pixel_to_world(px, py).unwrap();
+                    let (qx, qy) = plain.world_to_pixel(lon, lat).unwrap();
+                    shift = shift.max((qx - px).hypot(qy - py));
+                    world.push((lon, lat));
+                }
+            }
+            shifts.push((file, shift));
+            ours.push(world.iter().map(|&(l, b)| celestial.world_to_pixel(l, b).unwrap()).collect::<Vec<_>>());
+            cases.push(json!({ "cards": header.cards(), "world": world.iter().map(|&(l, b)| [l, b]).collect::<Vec<_>>() }));
+        }
+    }
+    assert_eq!(cases.len(), 5, "IRAC, two ACS chips and astropy's two SIP headers");
+    let theirs: Vec<Vec<(f64, f64)>> = serde_json::from_value(python_json("tests/pyvo/world2pix.py", &serde_json::to_vec(&cases).unwrap())).unwrap();
+    let mut worst = 0.0f64;
+    for (case, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        for (p, q) in a.iter().zip(b) {
+            let d = (p.0 - q.0).hypot(p.1 - q.1);
+            worst = worst.max(d);
+            assert!(d < 1e-6, "case {case}: ours {p:?}, astropy {q:?}");
+        }
+    }
+    let acs = shifts.iter().filter(|(f, _)| *f == "j94f05bgq_flt.fits").map(|(_, s)| *s).fold(0.0, f64::max);
+    assert!(acs > 20.0, "SIP moves an ACS/WFC corner by tens of pixels: {shifts:?}");
+    eprintln!("SIP world_to_pixel vs astropy all_world2pix: worst difference {worst:e} pixels; what SIP moves: {shifts:?}");
 }
 
 #[test]

@@ -71,7 +71,9 @@ fn every_init_template_builds_serves_and_answers_pyvo_and_stilts() {
     eprintln!("the {} init crates built in {:.0?}", SERVICES.len(), started.elapsed());
 
     for (service, package) in SERVICES {
-        let server = Server::start(&target_dir().join("debug").join(package), &[]);
+        // Each server's data (the TAP job store) in a folder of its own, not the test's working directory.
+        let data = dir.join(format!("{package}-data"));
+        let server = Server::start(&target_dir().join("debug").join(package), &["--data-dir", data.to_str().expect("a UTF-8 path")]);
         let base = format!("http://{}/{service}", server.addr);
         let out = Command::new(python()).arg(root().join("tests/pyvo/standards.py")).args([service, &base.as_str()]).output().expect("python runs");
         succeeds(&format!("pyvo on {service}"), &out);

@@ -1,6 +1,6 @@
 //! World coordinates of FITS images (Greisen & Calabretta 2002, Calabretta & Greisen 2002): the
-//! celestial axes through a zenithal projection (TAN, SIN, ARC, STG, ZEA), and linear spectral
-//! (WAVE, FREQ), time and STOKES axes.
+//! celestial axes through a zenithal projection (TAN, SIN, ARC, STG, ZEA), with SIP distortion
+//! (Shupe et al. 2005) on TAN, and linear spectral (WAVE, FREQ), time and STOKES axes.
 //!
 //! Pixel coordinates are FITS ones: 1-based, pixel `n` covering `[n - 0.5, n + 0.5]`.
 
@@ -78,6 +78,104 @@ pub struct Celestial {
     projection: Projection,
     /// LONPOLE, degrees.
     phi_p: f64,
+    /// SIP distortion (`-SIP`), if any.
+    sip: Option<Sip>,
+}
+
+/// SIP distortion polynomials (Shupe et al. 2005): pixel offsets `(u, v)` from CRPIX become
+/// `(u + f(u, v), v + g(u, v))` before the CD matrix. The inverse polynomials (`AP`, `BP`), when
+/// given, are only the first guess: the inverse is solved with the forward ones, to far below a
+/// thousandth of a pixel, as astropy's `all_world2pix` does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sip {
+    /// `A_p_q` and `B_p_q`: `(p, q, a, b)`.
+    forward: Vec<(i32, i32, f64, f64)>,
+    /// `AP_p_q` and `BP_p_q`, if the header has them.
+    inverse: Vec<(i32, i32, f64, f64)>,
+}
+
+impl Sip {
+    /// The highest order SIP allows here: a header asking more is refused rather than read slowly.
+    const MAX_ORDER: i32 = 9;
+
+    /// The SIP of a header (`A_ORDER`, `B_ORDER`, their coefficients, and `AP`/`BP` if present).
+    fn from_header(header: &Header) -> Result<Sip, String> {
+        let terms = |a: &str, b: &str| -> Result<Vec<(i32, i32, f64, f64)>, String> {
+            let order = |key: &str| header.number(&format!("{key}_ORDER"));
+            let n = match (order(a), order(b)) {
+                (None, None) => return Ok(Vec::new()),
+                (Some(x), Some(y)) => x.max(y),
+                (Some(x), None) | (None, Some(x)) => x,
+            };
+            if !(0.0..=Self::MAX_ORDER as f64).contains(&n) {
+                return Err(format!("{a}_ORDER {n} is not a SIP order (0 to {})", Self::MAX_ORDER));
+            }
+            let n = n as i32;
+            let mut terms = Vec::new();
+            for p in 0..=n {
+                for q in 0..=(n - p) {
+                    let coefficient = |key: &str| header.number(&format!("{key}_{p}_{q}")).unwrap_or(0.0);
+                    let (ca, cb) = (coefficient(a), coefficient(b));
+                    if ca != 0.0 || cb != 0.0 {
+                        terms.push((p, q, ca, cb));
+                    }
+                }
+            }
+            Ok(terms)
+        };
+        let forward = terms("A", "B")?;
+        if header.number("A_ORDER").is_none() || header.number("B_ORDER").is_none() {
+            return Err("a -SIP projection without A_ORDER and B_ORDER".into());
+        }
+        Ok(Sip { forward, inverse: terms("AP", "BP")? })
+    }
+
+    /// `Σ c u^p v^q` of `terms`, both polynomials at once.
+    fn eval(terms: &[(i32, i32, f64, f64)], u: f64, v: f64) -> (f64, f64) {
+        terms.iter().fold((0.0, 0.0), |(f, g), &(p, q, a, b)| {
+            let m = u.powi(p) * v.powi(q);
+            (f + a * m, g + b * m)
+        })
+    }
+
+    /// Pixel offsets from CRPIX → the distorted offsets the CD matrix takes.
+    fn distort(&self, u: f64, v: f64) -> (f64, f64) {
+        let (f, g) = Self::eval(&self.forward, u, v);
+        (u + f, v + g)
+    }
+
+    /// The distorted offsets `(x, y)` → the pixel offsets from CRPIX: the inverse polynomials (or
+    /// `(x, y)` itself) as the first guess, then Newton's method on the forward ones.
+    fn undistort(&self, x: f64, y: f64) -> Option<(f64, f64)> {
+        let (mut u, mut v) = if self.inverse.is_empty() {
+            (x, y)
+        } else {
+            let (f, g) = Self::eval(&self.inverse, x, y);
+            (x + f, y + g)
+        };
+        for _ in 0..50 {
+            let (du_f, dv_f, du_g, dv_g) = self.forward.iter().fold((0.0, 0.0, 0.0, 0.0), |acc, &(p, q, a, b)| {
+                let du = if p > 0 { p as f64 * u.powi(p - 1) * v.powi(q) } else { 0.0 };
+                let dv = if q > 0 { q as f64 * u.powi(p) * v.powi(q - 1) } else { 0.0 };
+                (acc.0 + a * du, acc.1 + a * dv, acc.2 + b * du, acc.3 + b * dv)
+            });
+            let (fx, fy) = self.distort(u, v);
+            let (rx, ry) = (fx - x, fy - y);
+            let (j11, j12, j21, j22) = (1.0 + du_f, dv_f, du_g, 1.0 + dv_g);
+            let det = j11 * j22 - j12 * j21;
+            if det == 0.0 || !det.is_finite() {
+                return None;
+            }
+            let (step_u, step_v) = ((j22 * rx - j12 * ry) / det, (j11 * ry - j21 * rx) / det);
+            u -= step_u;
+            v -= step_v;
+            if step_u.hypot(step_v) < 1e-11 {
+                return (u.is_finite() && v.is_finite()).then_some((u, v));
+            }
+        }
+        // Not converged: the point is far outside where the polynomials hold.
+        None
+    }
 }
 
 impl Celestial {
@@ -93,14 +191,22 @@ impl Celestial {
         let r = self.projection.radius(theta)?;
         let (x, y) = (r * phi.to_radians().sin(), -r * phi.to_radians().cos());
         let m = &self.inverse;
-        let px = m[0][0] * x + m[0][1] * y + self.crpix[0];
-        let py = m[1][0] * x + m[1][1] * y + self.crpix[1];
+        let (u, v) = (m[0][0] * x + m[0][1] * y, m[1][0] * x + m[1][1] * y);
+        let (u, v) = match &self.sip {
+            Some(sip) => sip.undistort(u, v)?,
+            None => (u, v),
+        };
+        let (px, py) = (u + self.crpix[0], v + self.crpix[1]);
         (px.is_finite() && py.is_finite()).then_some((px, py))
     }
 
     /// The world `(lon, lat)` degrees at pixel `(x, y)`, lon in [0, 360).
     pub fn pixel_to_world(&self, px: f64, py: f64) -> Option<(f64, f64)> {
         let (dx, dy) = (px - self.crpix[0], py - self.crpix[1]);
+        let (dx, dy) = match &self.sip {
+            Some(sip) => sip.distort(dx, dy),
+            None => (dx, dy),
+        };
         let x = self.cd[0][0] * dx + self.cd[0][1] * dy;
         let y = self.cd[1][0] * dx + self.cd[1][1] * dy;
         let r = x.hypot(y);
@@ -243,12 +349,21 @@ impl Wcs {
                     celestial_problem = Some(format!("CTYPE{bi} = '{}': projection parameters PV{bi}_m are not supported", header.text(&key("CTYPE", bi)).unwrap_or_default()));
                     None
                 } else {
-                    match Projection::parse(&lcode) {
+                    let (code, sip) = match lcode.strip_suffix("-SIP") {
+                        Some(code) => (code, true),
+                        None => (lcode.as_str(), false),
+                    };
+                    match Projection::parse(code) {
                         None => {
-                            celestial_problem = Some(format!("projection `{lcode}` is not supported (TAN, SIN, ARC, STG, ZEA are)"));
+                            let hint = if code == "TPV" { " (TPV distortion is not supported; SIP is)" } else { "" };
+                            celestial_problem = Some(format!("projection `{lcode}` is not supported (TAN, SIN, ARC, STG, ZEA are, and TAN-SIP){hint}"));
                             None
                         }
-                        Some(projection) => Self::celestial(header, li, bi, projection).map_err(|e| celestial_problem = Some(e)).ok(),
+                        Some(projection) if sip && projection != Projection::Tan => {
+                            celestial_problem = Some(format!("projection `{lcode}`: SIP distortion is defined on TAN only"));
+                            None
+                        }
+                        Some(projection) => Self::celestial(header, li, bi, projection, sip).map_err(|e| celestial_problem = Some(e)).ok(),
                     }
                 }
             }
@@ -266,7 +381,7 @@ impl Wcs {
         Wcs { celestial, celestial_problem, axes, time_coverage }
     }
 
-    fn celestial(header: &Header, li: usize, bi: usize, projection: Projection) -> Result<Celestial, String> {
+    fn celestial(header: &Header, li: usize, bi: usize, projection: Projection, sip: bool) -> Result<Celestial, String> {
         let num = |k: String| header.number(&k);
         let cd_given = [(li, li), (li, bi), (bi, li), (bi, bi)].iter().any(|(i, j)| num(format!("CD{i}_{j}")).is_some());
         let cd = if cd_given {
@@ -301,6 +416,7 @@ impl Wcs {
             inverse,
             projection,
             phi_p,
+            sip: if sip { Some(Sip::from_header(header)?) } else { None },
         })
     }
 }
@@ -351,6 +467,29 @@ mod tests {
 
     fn header(cards: &[(&str, &str)]) -> Header {
         Header::from_cards(cards.iter().map(|(k, v)| value_card(k, v, None)))
+    }
+
+    #[test]
+    fn sip_round_trips_and_other_distortions_are_refused_saying_so() {
+        let sip = |ctype1: &str, ctype2: &str, extra: &[(&str, &str)]| {
+            let mut cards = vec![("CTYPE1", quoted(ctype1)), ("CTYPE2", quoted(ctype2)), ("CRPIX1", "100".into()), ("CRPIX2", "50".into()), ("CRVAL1", "10".into()), ("CRVAL2", "-30".into()), ("CD1_1", "-1e-4".into()), ("CD2_2", "1e-4".into())];
+            cards.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            Wcs::from_header(&Header::from_cards(cards.iter().map(|(k, v)| value_card(k, v, None))), 2)
+        };
+        let terms = [("A_ORDER", "2"), ("B_ORDER", "2"), ("A_2_0", "1e-5"), ("A_1_1", "-2e-5"), ("B_0_2", "3e-5"), ("B_1_1", "1e-5")];
+        let wcs = sip("RA---TAN-SIP", "DEC--TAN-SIP", &terms);
+        let c = wcs.celestial.unwrap_or_else(|| panic!("{:?}", wcs.celestial_problem));
+        for (x, y) in [(1.0, 1.0), (200.0, 100.0), (100.0, 50.0), (-300.0, 400.0)] {
+            let (lon, lat) = c.pixel_to_world(x, y).unwrap();
+            let (bx, by) = c.world_to_pixel(lon, lat).unwrap();
+            assert!((bx - x).abs() < 1e-8 && (by - y).abs() < 1e-8, "({x}, {y}) came back as ({bx}, {by})");
+        }
+        let tpv = sip("RA---TPV", "DEC--TPV", &[]);
+        assert!(tpv.celestial.is_none() && tpv.celestial_problem.as_deref().is_some_and(|p| p.contains("TPV distortion is not supported; SIP is")), "{:?}", tpv.celestial_problem);
+        let on_sin = sip("RA---SIN-SIP", "DEC--SIN-SIP", &terms);
+        assert!(on_sin.celestial_problem.as_deref().is_some_and(|p| p.contains("SIP distortion is defined on TAN only")), "{:?}", on_sin.celestial_problem);
+        let unordered = sip("RA---TAN-SIP", "DEC--TAN-SIP", &[("A_ORDER", "40"), ("B_ORDER", "2")]);
+        assert!(unordered.celestial_problem.as_deref().is_some_and(|p| p.contains("A_ORDER 40 is not a SIP order")), "{:?}", unordered.celestial_problem);
     }
 
     #[test]
