@@ -24,7 +24,7 @@ fn cut(archive: &Archive, out: &mut Vec<u8>) -> fits::PixelBox {
     let header = fits::cutout_header(&dataset.image, &pixels);
     out.clear();
     out.reserve(fits::cutout_len(&header, &dataset.image, &pixels) as usize);
-    fits::write_cutout(dataset.source(), &dataset.image, &pixels, &header, out).expect("readable");
+    fits::write_cutout(&dataset.reader(true), &dataset.image, &pixels, &header, out).expect("readable");
     pixels
 }
 

@@ -54,10 +54,12 @@ impl Service {
     }
 }
 
-/// A dataset's pixels could not be read: a file cut short is damaged, anything else is the
-/// storage failing.
+/// A dataset's pixels could not be read: a file cut short or a compressed stream that does not
+/// decompress is damaged, anything else is the storage failing.
 fn reading(id: &str, e: &std::io::Error) -> rt::Error {
-    let fault = if e.kind() == std::io::ErrorKind::UnexpectedEof { Fault::Internal } else { Fault::Unavailable };
+    // Cut short, or a compressed stream that does not decompress: the file is damaged.
+    let damaged = matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData);
+    let fault = if damaged { Fault::Internal } else { Fault::Unavailable };
     rt::Error::new(fault, format!("reading dataset `{id}` failed: {e}"))
 }
 
@@ -177,7 +179,7 @@ impl Api for Service {
                 && *length <= IN_MEMORY
             {
                 let mut body = buffers.take(*length as usize);
-                fits::write_cutout(dataset.source(), &dataset.image, pixels, header, &mut body).map_err(|e| reading(&id, &e))?;
+                fits::write_cutout(&dataset.reader(true), &dataset.image, pixels, header, &mut body).map_err(|e| reading(&id, &e))?;
                 return Ok(Ok(body));
             }
             Ok(Err(planned))
@@ -192,7 +194,7 @@ impl Api for Service {
         };
         let (mut writer, body) = rt::response::streamed(Some(length), 256 * 1024);
         rt::tokio::task::spawn_blocking(move || {
-            if let Err(e) = fits::write_cutout(&dataset.file, &dataset.image, &pixels, &header, &mut writer)
+            if let Err(e) = fits::write_cutout(&dataset.reader(false), &dataset.image, &pixels, &header, &mut writer)
                 && e.kind() != std::io::ErrorKind::BrokenPipe
             {
                 writer.fail(e);
@@ -226,7 +228,7 @@ impl Api for Service {
                     Ok(Plan::Cut { dataset, pixels, header, .. }) => {
                         results
                             .put_with(&format!("cutout-{n}.fits"), "application/fits", |out| {
-                                fits::write_cutout(&dataset.file, &dataset.image, &pixels, &header, out)
+                                fits::write_cutout(&dataset.reader(false), &dataset.image, &pixels, &header, out)
                             })
                             .map_err(|e| failed(rt::Error::internal(format!("cutout {n} ({id}) could not be written: {e}"))))?;
                         continue;

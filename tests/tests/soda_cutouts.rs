@@ -187,6 +187,56 @@ fn world_to_pixel_matches_astropy() {
     eprintln!("world_to_pixel vs astropy all_world2pix: worst difference {worst:e} pixels");
 }
 
+/// A whole-file gzip (`NAME.fits.gz`) is served as `ID=NAME`, decompressed as it is read: its
+/// cutouts are byte for byte those of the same file uncompressed, sync and async; a gzip file cut
+/// short is damaged data (500 `Error`), not a missing dataset.
+#[test]
+fn gzip_files_are_served_by_their_name_decompressed_as_they_are_read() {
+    let (server, data) = start("gzip", &[]);
+    let gzip = |from: &str, to: &str| {
+        let out = Command::new("gzip").arg("-c").arg(data.join(from)).output().expect("gzip runs");
+        assert!(out.status.success());
+        std::fs::write(data.join(to), &out.stdout).unwrap();
+        out.stdout
+    };
+    gzip("sample-image.fits", "image-gz.fits.gz");
+    gzip("sample-cube.fits", "cube-gz.fits.gz");
+    for (plain, gz, filters) in [
+        ("sample-image", "image-gz", "CIRCLE=10.70+41.26+0.02"),
+        ("sample-image", "image-gz", "POS=RANGE+10.6+10.7+41.2+41.3"),
+        ("sample-cube", "cube-gz", "CIRCLE=83.82+-5.39+0.1&BAND=5.1e-7+5.3e-7&POL=Q&POL=U"),
+        ("sample-cube", "cube-gz", "POL=V"),
+    ] {
+        let expected = get(&server, &format!("/soda/sync?ID={plain}&{filters}"));
+        let answer = get(&server, &format!("/soda/sync?ID={gz}&{filters}"));
+        assert_eq!((answer.status, answer.header("content-type")), (200, Some("application/fits")), "{gz} {filters}: {}", answer.text());
+        assert!(answer.body == expected.body, "{gz} {filters}: not the bytes of the uncompressed file's cutout");
+    }
+    // Async: one result per cutout, the same bytes.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let created = http(&server.addr, "POST", "/soda/async?PHASE=RUN", &form, b"ID=image-gz&CIRCLE=10.70+41.26+0.02");
+    let job = created.header("location").unwrap().trim_start_matches(&format!("http://{}", server.addr)).to_owned();
+    let mut document = String::new();
+    for _ in 0..30 {
+        document = get(&server, &format!("{job}?WAIT=-1")).text();
+        if !document.contains("<uws:phase>QUEUED</uws:phase>") && !document.contains("<uws:phase>EXECUTING</uws:phase>") {
+            break;
+        }
+    }
+    assert!(document.contains("<uws:phase>COMPLETED</uws:phase>"), "{document}");
+    let result = get(&server, &format!("{job}/results/cutout-1.fits"));
+    assert!(result.body == get(&server, "/soda/sync?ID=sample-image&CIRCLE=10.70+41.26+0.02").body, "the async cutout of the gzip file");
+    // Cut short: the header reads, the pixels of the image's top rows do not (a small cutout,
+    // built before it is sent; a large one is streamed, so its status is sent before its pixels).
+    let whole = gzip("sample-image.fits", "short-gz.fits.gz");
+    std::fs::write(data.join("short-gz.fits.gz"), &whole[..whole.len() / 2]).unwrap();
+    assert_eq!(get(&server, "/soda/sync?ID=short-gz&CIRCLE=10.68+41.14+0.005").status, 200, "the bottom rows decompress");
+    soda_error(&get(&server, "/soda/sync?ID=short-gz&CIRCLE=10.68+41.40+0.005"), 500, "Error");
+    // Not gzip at all behind the name: damaged, not missing.
+    std::fs::write(data.join("bad-gz.fits.gz"), b"not a gzip stream at all").unwrap();
+    soda_error(&get(&server, "/soda/sync?ID=bad-gz&CIRCLE=10.68+41.27+0.2"), 500, "Error");
+}
+
 /// Every header of a FITS file (or of a bare header file), HDU by HDU.
 fn headers_of(bytes: &[u8]) -> Vec<fits::Header> {
     let mut headers = Vec::new();

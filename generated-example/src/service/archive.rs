@@ -21,6 +21,8 @@ pub struct Dataset {
     /// The file mapped in memory, when the system allows: small cutouts copy from it without a
     /// system call per row.
     pub map: Option<memmap2::Mmap>,
+    /// Whether the file is gzip-compressed as a whole (`NAME.fits.gz`): read forward only.
+    pub gzip: bool,
     stamp: (u64, Option<SystemTime>),
 }
 
@@ -127,9 +129,19 @@ impl Archive {
     /// The dataset an ID names.
     pub fn get(&self, id: &str) -> Result<Arc<Dataset>, Missing> {
         let name = self.name_of(id)?;
-        let path = self.dir.join(format!("{name}.fits"));
         let not_found = || Missing::NotFound(format!("no dataset has ID `{id}`"));
-        let meta = std::fs::metadata(&path).map_err(|e| match std::fs::metadata(&self.dir) {
+        // `NAME.fits`, else `NAME.fits.gz`.
+        let plain = self.dir.join(format!("{name}.fits"));
+        let gzipped = self.dir.join(format!("{name}.fits.gz"));
+        let (path, meta) = match std::fs::metadata(&plain) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::metadata(&gzipped) {
+                Ok(meta) => (gzipped, Ok(meta)),
+                Err(_) => (plain, Err(e)),
+            },
+            found => (plain, found),
+        };
+        let gzip = path.extension().is_some_and(|e| e == "gz");
+        let meta = meta.map_err(|e| match std::fs::metadata(&self.dir) {
             Ok(dir) if dir.is_dir() && e.kind() == std::io::ErrorKind::NotFound => not_found(),
             _ => Missing::Unavailable(format!("the data cannot be read: {e}")),
         })?;
@@ -153,14 +165,16 @@ impl Archive {
             opened => opened,
         }
         .map_err(|e| Missing::Unavailable(format!("dataset `{id}` cannot be opened: {e}")))?;
-        let image = Image::open(&file).map_err(|e| match e {
+        let image = if gzip { Image::open_gzip(&file) } else { Image::open(&file) };
+        let image = image.map_err(|e| match e {
+            FitsError::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::InvalidData => Missing::Damaged(format!("dataset `{id}` is damaged: {e}")),
             FitsError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Missing::Damaged(format!("dataset `{id}` is damaged: {e}")),
             FitsError::Io(e) => Missing::Unavailable(format!("dataset `{id}` cannot be read: {e}")),
             FitsError::Format(m) => Missing::Damaged(format!("dataset `{id}` is damaged: {m}")),
         })?;
         let wcs = Wcs::from_header(&image.header, image.axes.len());
-        let map = map(&file);
-        let dataset = Arc::new(Dataset { file, image, wcs, map, stamp });
+        let map = if gzip { None } else { map(&file) };
+        let dataset = Arc::new(Dataset { file, image, wcs, map, gzip, stamp });
         if let Ok(mut open) = self.open.lock() {
             open.insert(name, dataset.clone());
         }
@@ -185,12 +199,34 @@ impl fits::Source for memmap2::Mmap {
     }
 }
 
+/// Where one cutout reads its pixels.
+pub enum Reader<'a> {
+    /// The file mapped in memory.
+    Mapped(&'a memmap2::Mmap),
+    /// The file, with positioned reads.
+    File(&'a File),
+    /// A gzip file, decompressed forward for this cutout alone.
+    Gzip(Box<fits::Gzipped<'a>>),
+}
+
+impl fits::Source for Reader<'_> {
+    fn copy(&self, at: u64, len: usize, buffer: &mut Vec<u8>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match self {
+            Reader::Mapped(map) => map.copy(at, len, buffer, out),
+            Reader::File(file) => file.copy(at, len, buffer, out),
+            Reader::Gzip(stream) => stream.copy(at, len, buffer, out),
+        }
+    }
+}
+
 impl Dataset {
-    /// Where small cutouts read their pixels: the mapping if there is one, else the file.
-    pub fn source(&self) -> &dyn fits::Source {
-        match &self.map {
-            Some(map) => map,
-            None => &self.file,
+    /// Where one cutout reads its pixels: a gzip file's own decompressing stream; otherwise the
+    /// memory map when `mapped` asks for it and there is one (small cutouts), else the file.
+    pub fn reader(&self, mapped: bool) -> Reader<'_> {
+        match (&self.map, self.gzip) {
+            (_, true) => Reader::Gzip(Box::new(fits::Gzipped::new(&self.file))),
+            (Some(map), false) if mapped => Reader::Mapped(map),
+            _ => Reader::File(&self.file),
         }
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! Only what a cutout needs (FITS 4.0 §3–4, §7.1): the 2880-byte blocks, 80-character cards, the
 //! primary HDU or the first IMAGE extension, and raw big-endian data copied as it is, so any
-//! BITPIX, BSCALE and BZERO survive unchanged.
+//! BITPIX, BSCALE and BZERO survive unchanged. A file may be gzip-compressed as a whole
+//! (`NAME.fits.gz`): it is read forward as it is decompressed, never held in memory.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::sync::Mutex;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -212,19 +214,30 @@ impl Image {
     /// has no data.
     pub fn open(file: &File) -> Result<Image, FitsError> {
         let length = file.metadata()?.len();
+        Image::read(&mut Positioned(file), Some(length))
+    }
+
+    /// [`Image::open`] for a gzip-compressed file, read forward as it is decompressed (only as far
+    /// as the image's header).
+    pub fn open_gzip(file: &File) -> Result<Image, FitsError> {
+        Image::read(&mut Forward::new(gzip(file)), None)
+    }
+
+    /// The first image of the HDUs `blocks` reads; `length`, the file's length when known.
+    fn read(blocks: &mut dyn Blocks, length: Option<u64>) -> Result<Image, FitsError> {
         let mut offset = 0u64;
         loop {
-            let (header, header_len) = read_header(file, offset)?;
+            let (header, header_len) = read_header(blocks, offset)?;
             let data_offset = offset + header_len as u64;
             let (image, data_len) = Image::from_header(header, data_offset)?;
             if let Some(image) = image.filter(|i| !i.axes.is_empty() && i.axes.iter().all(|&n| n > 0)) {
-                if image.data_offset + image.data_len() > length {
+                if length.is_some_and(|length| image.data_offset + image.data_len() > length) {
                     return Err(FitsError::Format("the file is shorter than its header says".into()));
                 }
                 return Ok(image);
             }
             offset = data_offset + padded(data_len as usize) as u64;
-            if offset >= length {
+            if length.is_some_and(|length| offset >= length) {
                 return Err(FitsError::Format("the file holds no image".into()));
             }
         }
@@ -276,12 +289,112 @@ impl Image {
     }
 }
 
-fn read_header(file: &File, offset: u64) -> Result<(Header, usize), FitsError> {
+/// Reads blocks at increasing offsets: a file anywhere, a decompressed stream forward only.
+trait Blocks {
+    fn read_exact_at(&mut self, buf: &mut [u8], at: u64) -> io::Result<()>;
+}
+
+/// A file read at any offset.
+struct Positioned<'a>(&'a File);
+
+impl Blocks for Positioned<'_> {
+    fn read_exact_at(&mut self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        FileExt::read_exact_at(self.0, buf, at)
+    }
+}
+
+/// A stream read forward: bytes before the offset asked for are skipped, and an offset already
+/// passed cannot be read again.
+pub struct Forward<R> {
+    inner: R,
+    position: u64,
+}
+
+impl<R: Read> Forward<R> {
+    /// `inner`, from its start.
+    pub fn new(inner: R) -> Self {
+        Forward { inner, position: 0 }
+    }
+
+    /// Skips to `at`.
+    fn seek(&mut self, at: u64) -> io::Result<()> {
+        if at < self.position {
+            return Err(io::Error::other(format!("a compressed file is read forward: offset {at} is behind {}", self.position)));
+        }
+        let skip = at - self.position;
+        let skipped = io::copy(&mut (&mut self.inner).take(skip), &mut io::sink())?;
+        self.position += skipped;
+        if skipped < skip {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file is shorter than its header says"));
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Blocks for Forward<R> {
+    fn read_exact_at(&mut self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        self.seek(at)?;
+        self.inner.read_exact(buf)?;
+        self.position += buf.len() as u64;
+        Ok(())
+    }
+}
+
+/// A file read from its start with positioned reads, so that readers of one shared file never
+/// move each other's position.
+pub struct FromStart<'a> {
+    file: &'a File,
+    position: u64,
+}
+
+impl Read for FromStart<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.position)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+/// The decompressed bytes of a gzip file (of every member, as `gzip -d` gives them), read from
+/// its start through a 64 KiB buffer.
+pub fn gzip(file: &File) -> flate2::read::MultiGzDecoder<io::BufReader<FromStart<'_>>> {
+    flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(64 * 1024, FromStart { file, position: 0 }))
+}
+
+/// A cutout's source in a gzip-compressed file: decompressed from the start as the cutout reads
+/// forward, so a cutout costs the decompression of the file up to its box's last byte, and its
+/// memory the decoder's window and buffers (about 100 KiB) and the copy buffer.
+pub struct Gzipped<'a>(Mutex<Forward<flate2::read::MultiGzDecoder<io::BufReader<FromStart<'a>>>>>);
+
+impl<'a> Gzipped<'a> {
+    /// The decompressed bytes of `file`, for one cutout.
+    pub fn new(file: &'a File) -> Self {
+        Gzipped(Mutex::new(Forward::new(gzip(file))))
+    }
+}
+
+impl Source for Gzipped<'_> {
+    fn copy(&self, at: u64, mut len: usize, buffer: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+        let mut stream = self.0.lock().map_err(|_| io::Error::other("a cutout's reader was poisoned"))?;
+        buffer.resize(len.min(1 << 20), 0);
+        let mut at = at;
+        while len > 0 {
+            let n = len.min(buffer.len());
+            stream.read_exact_at(&mut buffer[..n], at)?;
+            out.write_all(&buffer[..n])?;
+            at += n as u64;
+            len -= n;
+        }
+        Ok(())
+    }
+}
+
+fn read_header(blocks: &mut dyn Blocks, offset: u64) -> Result<(Header, usize), FitsError> {
     let mut cards = Vec::new();
     let mut block = [0u8; BLOCK];
     let mut at = offset;
     loop {
-        file.read_exact_at(&mut block, at).map_err(|e| match e.kind() {
+        blocks.read_exact_at(&mut block, at).map_err(|e| match e.kind() {
             io::ErrorKind::UnexpectedEof => FitsError::Format("the header has no END card".into()),
             _ => FitsError::Io(e),
         })?;
