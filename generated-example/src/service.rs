@@ -129,21 +129,75 @@ fn combinations(request: &api::SodaSyncRequest) -> Vec<(String, Filters)> {
 
 /// What a cutout comes to before any pixel is read.
 enum Plan {
-    Cut { dataset: Arc<Dataset>, pixels: fits::PixelBox, header: fits::Header, length: u64 },
+    Cut { dataset: Arc<Dataset>, parts: Vec<Part>, length: u64 },
     NoOverlap(String),
 }
 
+/// One image of a cutout: the extension it is cut from (none: the dataset's only image), its
+/// box and its header.
+struct Part {
+    extension: Option<usize>,
+    pixels: fits::PixelBox,
+    header: fits::Header,
+}
+
+/// The cutout of `filters` on dataset `id`. A multi-extension file is cut extension by
+/// extension: each image extension with the axes the filters need is a candidate, and each that
+/// the filters meet gives its own box; those they miss are left out, and when they miss every
+/// candidate there is no overlap.
 fn plan(archive: &Archive, id: &str, filters: &Filters) -> Result<Plan, rt::Error> {
     let dataset = archive.get(id).map_err(missing)?;
-    match cutout::plan(&dataset.image, &dataset.wcs, filters) {
-        Err(cutout::Unusable(m)) => Err(rt::Error::usage(format!("{id}: {m}"))),
-        Ok(None) => Ok(Plan::NoOverlap(format!("the filters do not overlap dataset `{id}`"))),
-        Ok(Some(pixels)) => {
-            let header = fits::cutout_header(&dataset.image, &pixels);
-            let length = fits::cutout_len(&header, &dataset.image, &pixels);
-            Ok(Plan::Cut { dataset, pixels, header, length })
+    let no_overlap = || Plan::NoOverlap(format!("the filters do not overlap dataset `{id}`"));
+    if dataset.extensions.is_empty() {
+        return match cutout::plan(&dataset.image, &dataset.wcs, filters) {
+            Err(cutout::Unusable(m)) => Err(rt::Error::usage(format!("{id}: {m}"))),
+            Ok(None) => Ok(no_overlap()),
+            Ok(Some(pixels)) => {
+                let header = fits::cutout_header(&dataset.image, &pixels);
+                let length = fits::cutout_len(&header, &dataset.image, &pixels);
+                Ok(Plan::Cut { dataset, parts: vec![Part { extension: None, pixels, header }], length })
+            }
+        };
+    }
+    let (mut parts, mut candidates, mut problem) = (Vec::new(), 0, None);
+    for (i, extension) in dataset.extensions.iter().enumerate() {
+        match cutout::plan(&extension.image, &extension.wcs, filters) {
+            Err(cutout::Unusable(m)) => {
+                problem.get_or_insert(m);
+            }
+            Ok(None) => candidates += 1,
+            Ok(Some(pixels)) => {
+                candidates += 1;
+                parts.push(Part { extension: Some(i), header: fits::extension_header(&extension.image, &pixels), pixels });
+            }
         }
     }
+    if candidates == 0 {
+        return Err(rt::Error::usage(format!("{id}: {}", problem.unwrap_or_else(|| "no extension can be cut".to_owned()))));
+    }
+    if parts.is_empty() {
+        return Ok(no_overlap());
+    }
+    let primary = fits::multi_extension_primary(&dataset.primary).to_bytes().len() as u64;
+    let length = primary + parts.iter().map(|p| fits::cutout_len(&p.header, image_of(&dataset, p), &p.pixels)).sum::<u64>();
+    Ok(Plan::Cut { dataset, parts, length })
+}
+
+/// The image `part` is cut from.
+fn image_of<'a>(dataset: &'a Dataset, part: &Part) -> &'a fits::Image {
+    part.extension.map_or(&dataset.image, |i| &dataset.extensions[i].image)
+}
+
+/// Writes the cutout `parts` of `dataset` read through `reader`: one image as a FITS file, or
+/// the primary header and each cut extension for a multi-extension file.
+fn write_cutout(reader: &archive::Reader<'_>, dataset: &Dataset, parts: &[Part], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    if !dataset.extensions.is_empty() {
+        out.write_all(&fits::multi_extension_primary(&dataset.primary).to_bytes())?;
+    }
+    for part in parts {
+        fits::write_cutout(reader, image_of(dataset, part), &part.pixels, &part.header, out)?;
+    }
+    Ok(())
 }
 
 impl Api for Service {
@@ -175,26 +229,26 @@ impl Api for Service {
         // Plan, and make a small cutout at once, off the async threads: both read the file.
         let planned = rt::tokio::task::spawn_blocking(move || -> Result<Result<Vec<u8>, Plan>, rt::Error> {
             let planned = plan(&archive, &id, &filters)?;
-            if let Plan::Cut { dataset, pixels, header, length } = &planned
+            if let Plan::Cut { dataset, parts, length } = &planned
                 && *length <= IN_MEMORY
             {
                 let mut body = buffers.take(*length as usize);
-                fits::write_cutout(&dataset.reader(true), &dataset.image, pixels, header, &mut body).map_err(|e| reading(&id, &e))?;
+                write_cutout(&dataset.reader(true), dataset, parts, &mut body).map_err(|e| reading(&id, &e))?;
                 return Ok(Ok(body));
             }
             Ok(Err(planned))
         })
         .await
         .map_err(|e| rt::Error::internal(format!("the cutout task failed: {e}")))?;
-        let (dataset, pixels, header, length) = match planned {
+        let (dataset, parts, length) = match planned {
             Err(error) => return Err(error),
             Ok(Ok(body)) => return Ok(api::SodaSyncResponse::Ok(rt::Body::from(Buffers::body(&self.buffers, body)))),
             Ok(Err(Plan::NoOverlap(_))) => return Ok(api::SodaSyncResponse::NoContent),
-            Ok(Err(Plan::Cut { dataset, pixels, header, length })) => (dataset, pixels, header, length),
+            Ok(Err(Plan::Cut { dataset, parts, length })) => (dataset, parts, length),
         };
         let (mut writer, body) = rt::response::streamed(Some(length), 256 * 1024);
         rt::tokio::task::spawn_blocking(move || {
-            if let Err(e) = fits::write_cutout(&dataset.reader(false), &dataset.image, &pixels, &header, &mut writer)
+            if let Err(e) = write_cutout(&dataset.reader(false), &dataset, &parts, &mut writer)
                 && e.kind() != std::io::ErrorKind::BrokenPipe
             {
                 writer.fail(e);
@@ -225,11 +279,9 @@ impl Api for Service {
                     return Err(failed(rt::Error::internal(format!("stopped before cutout {n}"))));
                 }
                 let problem = match plan(&archive, id, filters) {
-                    Ok(Plan::Cut { dataset, pixels, header, .. }) => {
+                    Ok(Plan::Cut { dataset, parts, .. }) => {
                         results
-                            .put_with(&format!("cutout-{n}.fits"), "application/fits", |out| {
-                                fits::write_cutout(&dataset.reader(false), &dataset.image, &pixels, &header, out)
-                            })
+                            .put_with(&format!("cutout-{n}.fits"), "application/fits", |out| write_cutout(&dataset.reader(false), &dataset, &parts, out))
                             .map_err(|e| failed(rt::Error::internal(format!("cutout {n} ({id}) could not be written: {e}"))))?;
                         continue;
                     }

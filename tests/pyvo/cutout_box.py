@@ -1,6 +1,6 @@
 """The pixel box a SODA cutout should have, computed with astropy alone, for comparison with the server.
 
-Reads JSON from stdin: [{"file": path, "circle": [lon, lat, r] | "polygon": [lon, lat, ...] |
+Reads JSON from stdin: [{"file": path, "hdu": n (optional, 0 by default), "circle": [lon, lat, r] | "polygon": [lon, lat, ...] |
 "range": [lon1, lon2, lat1, lat2], "band": [lo, hi] (metres), "pol": ["Q", ...]}, ...]
 Writes JSON to stdout: for each case, [[first, last], ...] per FITS axis (1-based, inclusive).
 
@@ -73,7 +73,7 @@ def pixel_range(lo, hi, n):
 
 out = []
 for case in json.load(sys.stdin):
-    header = fits.getheader(case["file"])
+    header = fits.getheader(case["file"], case.get("hdu", 0))
     wcs = WCS(header)
     naxis = [header[f"NAXIS{i}"] for i in range(1, header["NAXIS"] + 1)]
     box = [[1, n] for n in naxis]

@@ -119,3 +119,26 @@ assert kinds == ["application/fits", "text/plain", "text/plain", "application/fi
 assert results[1].text.startswith("Error: "), results[1].text
 assert results[0].content == circle_bytes
 print("async: 4 combinations, 2 cutouts and 2 text/plain errors")
+
+# 6. A multi-extension file (HST WFPC2, four SCI extensions, the first without celestial axes):
+#    SodaQuery gets the primary header and each extension the circle meets, EXTNAME/EXTVER kept;
+#    DataLink's processed() the same bytes.
+query = SodaQuery(sync, circle=(215.5905, -12.7352, 0.0005) * u.deg, session=session)
+query["ID"] = "test0"
+mef_bytes = query.execute_stream().read()
+mef = fits.open(io.BytesIO(mef_bytes))
+assert [(hdu.name, hdu.ver) for hdu in mef[1:]] == [("SCI", 2), ("SCI", 3), ("SCI", 4)], [(h.name, h.ver) for h in mef]
+for hdu in mef[1:]:
+    assert hdu.data is not None and hdu.data.shape[0] > 0
+    # The circle's centre falls in each cut extension's box (they overlap on the sky).
+    x, y = WCS(hdu.header).celestial.all_world2pix([[215.5905, -12.7352]], 1)[0]
+    ny, nx = hdu.data.shape
+    assert 0.5 <= x <= nx + 0.5 and 0.5 <= y <= ny + 0.5, (hdu.ver, x, y, hdu.data.shape)
+links = DatalinkResults.from_result_url(base + "/links?ID=test0", session=session)
+processed = links.get_first_proc().processed(circle=(215.5905, -12.7352, 0.0005) * u.deg).read()
+assert processed == mef_bytes, "the DataLink cutout of the multi-extension file differs"
+this = next(row for row in links if row.semantics == "#this")
+whole = session.get(this.access_url)
+assert int(this.content_length) == len(whole.content), (this.content_length, len(whole.content))
+assert len(fits.open(io.BytesIO(whole.content))) == 5, "the whole file: primary and four extensions"
+print("multi-extension: SCI 2, 3, 4 cut, SCI 1 left out, datalink processed() the same bytes")

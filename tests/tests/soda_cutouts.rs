@@ -26,6 +26,8 @@ fn data_dir(name: &str) -> PathBuf {
     let irac = std::fs::read(root().join("tests/fits/sip/irac_sip.hdr")).unwrap();
     let pixels: Vec<u8> = (1..=256).flat_map(|y| (1..=256).flat_map(move |x| ((x + 1000 * y) as f32).to_be_bytes())).collect();
     fits::write_image(&data.join("irac-sip.fits"), &header_of(&irac), &pixels).unwrap();
+    // A real multi-extension file: HST WFPC2, four SCI extensions, the first without celestial axes.
+    std::fs::copy(root().join("tests/fits/test0.fits"), data.join("test0.fits")).unwrap();
     data
 }
 
@@ -55,7 +57,7 @@ fn pyvo_and_astropy_use_the_cutouts() {
     let out = Command::new(python()).arg(root().join("tests/pyvo/soda_cutouts.py")).arg(format!("http://{}/soda", server.addr)).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "pyvo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for check in ["sync circle centre", "band: WAVE axis 5 long", "pol: STOKES axis 2 long", "time: inside", "cube circle centre", "datalink: processed()", "async: one result", "async: 4 combinations"] {
+    for check in ["sync circle centre", "band: WAVE axis 5 long", "pol: STOKES axis 2 long", "time: inside", "cube circle centre", "datalink: processed()", "async: one result", "async: 4 combinations", "multi-extension: SCI 2, 3, 4 cut"] {
         assert!(stdout.contains(check), "`{check}` missing from:\n{stdout}");
     }
 }
@@ -235,6 +237,64 @@ fn gzip_files_are_served_by_their_name_decompressed_as_they_are_read() {
     // Not gzip at all behind the name: damaged, not missing.
     std::fs::write(data.join("bad-gz.fits.gz"), b"not a gzip stream at all").unwrap();
     soda_error(&get(&server, "/soda/sync?ID=bad-gz&CIRCLE=10.68+41.27+0.2"), 500, "Error");
+}
+
+/// Each HDU of a FITS file: its header and its data (unpadded).
+fn hdus_of(bytes: &[u8]) -> Vec<(fits::Header, Vec<u8>)> {
+    let mut hdus = Vec::new();
+    let mut at = 0;
+    while at + fits::BLOCK <= bytes.len() {
+        let header = header_of(&bytes[at..]);
+        let start = at + fits::padded((header.cards().len() + 1) * fits::CARD);
+        let naxis = header.number("NAXIS").unwrap_or(0.0) as usize;
+        let len = if naxis == 0 { 0 } else { (1..=naxis).map(|i| header.number(&format!("NAXIS{i}")).unwrap() as usize).product::<usize>() * (header.number("BITPIX").unwrap().abs() as usize / 8) };
+        hdus.push((header, bytes[start..start + len].to_vec()));
+        at = start + fits::padded(len);
+    }
+    hdus
+}
+
+/// A multi-extension file (HST WFPC2, `tests/fits/test0.fits`) is cut extension by extension:
+/// the extensions with celestial axes that the region meets, each to astropy's box for it and
+/// pixel for pixel CFITSIO's `imcopy` of that extension's section, after the file's primary
+/// header; EXTNAME and EXTVER kept; the extension without celestial axes left out.
+#[test]
+fn multi_extension_files_are_cut_extension_by_extension() {
+    let (server, data) = start("multi-extension", &[]);
+    let work = root().join("target/e2e/multi-extension");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let file = data.join("test0.fits");
+    for (circle, region) in [("215.5905+-12.7352+0.0005", [215.5905, -12.7352, 0.0005]), ("215.5915+-12.7350+0.0002", [215.5915, -12.7350, 0.0002])] {
+        let response = get(&server, &format!("/soda/sync?ID=test0&CIRCLE={circle}"));
+        assert_eq!((response.status, response.header("content-type")), (200, Some("application/fits")), "{}", response.text());
+        let hdus = hdus_of(&response.body);
+        let original = hdus_of(&std::fs::read(&file).unwrap());
+        assert_eq!(hdus[0].0.cards(), original[0].0.cards(), "the file's primary header, as it was");
+        let cut: Vec<usize> = hdus[1..].iter().map(|(h, _)| h.number("EXTVER").unwrap() as usize).collect();
+        assert!(!cut.is_empty() && !cut.contains(&1), "SCI 1 has no celestial axes: {cut:?}");
+        // astropy's box on each extension with celestial axes: those it meets are those cut.
+        let input: Vec<serde_json::Value> = (2..=4).map(|v| json!({"file": file, "hdu": v, "circle": region})).collect();
+        let all: Vec<Vec<Option<(usize, usize)>>> = serde_json::from_value(python_json("tests/pyvo/cutout_box.py", &serde_json::to_vec(&input).unwrap())).unwrap();
+        let met: Vec<usize> = (2..=4).zip(&all).filter(|(_, b)| b.iter().all(Option::is_some)).map(|(v, _)| v).collect();
+        assert_eq!(cut, met, "the extensions astropy finds the region on");
+        let boxes: Vec<&Vec<Option<(usize, usize)>>> = cut.iter().map(|&v| &all[v - 2]).collect();
+        for ((header, pixels), (&v, expected)) in hdus[1..].iter().zip(cut.iter().zip(boxes)) {
+            assert_eq!((header.text("XTENSION").as_deref(), header.text("EXTNAME").as_deref()), (Some("IMAGE"), Some("SCI")));
+            let expected: Vec<(usize, usize)> = expected.iter().map(|b| b.expect("astropy meets the extension too")).collect();
+            let section: Vec<String> = expected.iter().map(|(first, last)| format!("{first}:{last}")).collect();
+            let out = work.join(format!("{circle}-{v}.fits"));
+            let status = Command::new("imcopy").arg(format!("{}[{v}][{}]", file.display(), section.join(","))).arg(&out).stdout(Stdio::null()).status().expect("imcopy runs");
+            assert!(status.success());
+            let theirs = hdus_of(&std::fs::read(&out).unwrap());
+            for key in ["NAXIS1", "NAXIS2", "CRPIX1", "CRPIX2"] {
+                assert_eq!(header.number(key), theirs[0].0.number(key), "SCI {v}: {key} (astropy's box [{}])", section.join(","));
+            }
+            assert!(*pixels == theirs[0].1, "SCI {v}: pixels differ from imcopy [{}]", section.join(","));
+        }
+    }
+    // Outside every extension: no content.
+    assert_eq!(get(&server, "/soda/sync?ID=test0&CIRCLE=10+10+0.001").status, 204);
 }
 
 /// Every header of a FITS file (or of a bare header file), HDU by HDU.

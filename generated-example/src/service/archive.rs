@@ -14,16 +14,31 @@ use std::time::SystemTime;
 pub struct Dataset {
     /// The open file; cutouts read it with positioned reads, so it is shared.
     pub file: File,
-    /// Its image HDU.
+    /// Its image HDU: the only one, or of a multi-extension file the first with celestial axes
+    /// (else the first), which DataLink describes.
     pub image: Image,
     /// Its world coordinates.
     pub wcs: Wcs,
+    /// A multi-extension file (a primary HDU without data, then several images): every image
+    /// extension with its world coordinates, in file order; empty for a single image.
+    pub extensions: Vec<Extension>,
+    /// The primary HDU's header.
+    pub primary: fits::Header,
     /// The file mapped in memory, when the system allows: small cutouts copy from it without a
     /// system call per row.
     pub map: Option<memmap2::Mmap>,
     /// Whether the file is gzip-compressed as a whole (`NAME.fits.gz`): read forward only.
     pub gzip: bool,
     stamp: (u64, Option<SystemTime>),
+}
+
+/// An image extension of a multi-extension file.
+#[derive(Debug)]
+pub struct Extension {
+    /// The extension.
+    pub image: Image,
+    /// Its world coordinates (with the primary's keywords when it says `INHERIT = T`).
+    pub wcs: Wcs,
 }
 
 /// Why an ID names no dataset.
@@ -165,16 +180,28 @@ impl Archive {
             opened => opened,
         }
         .map_err(|e| Missing::Unavailable(format!("dataset `{id}` cannot be opened: {e}")))?;
-        let image = if gzip { Image::open_gzip(&file) } else { Image::open(&file) };
-        let image = image.map_err(|e| match e {
+        // A gzip stream is read forward: only its first image, whose header comes first.
+        let hdus = if gzip { Image::open_gzip(&file).map(|image| fits::Hdus { primary: image.header.clone(), images: vec![image] }) } else { Image::open_all(&file) };
+        let hdus = hdus.map_err(|e| match e {
             FitsError::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::InvalidData => Missing::Damaged(format!("dataset `{id}` is damaged: {e}")),
             FitsError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Missing::Damaged(format!("dataset `{id}` is damaged: {e}")),
             FitsError::Io(e) => Missing::Unavailable(format!("dataset `{id}` cannot be read: {e}")),
             FitsError::Format(m) => Missing::Damaged(format!("dataset `{id}` is damaged: {m}")),
         })?;
-        let wcs = Wcs::from_header(&image.header, image.axes.len());
+        let fits::Hdus { primary, mut images } = hdus;
+        let wcs_of = |image: &Image| Wcs::from_header(&fits::inherited(&primary, image), image.axes.len());
+        let multi = images.len() > 1 && !images[0].is_primary();
+        let (image, wcs, extensions) = if multi {
+            let extensions: Vec<Extension> = images.into_iter().map(|image| Extension { wcs: wcs_of(&image), image }).collect();
+            let described = extensions.iter().position(|e| e.wcs.celestial.is_some()).unwrap_or(0);
+            (extensions[described].image.clone(), extensions[described].wcs.clone(), extensions)
+        } else {
+            let image = images.swap_remove(0);
+            let wcs = wcs_of(&image);
+            (image, wcs, Vec::new())
+        };
         let map = if gzip { None } else { map(&file) };
-        let dataset = Arc::new(Dataset { file, image, wcs, map, gzip, stamp });
+        let dataset = Arc::new(Dataset { file, image, wcs, extensions, primary, map, gzip, stamp });
         if let Ok(mut open) = self.open.lock() {
             open.insert(name, dataset.clone());
         }
@@ -220,6 +247,18 @@ impl fits::Source for Reader<'_> {
 }
 
 impl Dataset {
+    /// The length of the whole dataset as a cutout without filters sends it (DataLink's `#this`):
+    /// its image, or the primary header and every image extension.
+    pub fn whole_len(&self) -> u64 {
+        let whole = |image: &Image| -> fits::PixelBox { image.axes.iter().map(|&n| (1, n)).collect() };
+        if self.extensions.is_empty() {
+            let pixels = whole(&self.image);
+            return fits::cutout_len(&fits::cutout_header(&self.image, &pixels), &self.image, &pixels);
+        }
+        let primary = fits::multi_extension_primary(&self.primary).to_bytes().len() as u64;
+        primary + self.extensions.iter().map(|e| (e, whole(&e.image))).map(|(e, pixels)| fits::cutout_len(&fits::extension_header(&e.image, &pixels), &e.image, &pixels)).sum::<u64>()
+    }
+
     /// Where one cutout reads its pixels: a gzip file's own decompressing stream; otherwise the
     /// memory map when `mapped` asks for it and there is one (small cutouts), else the file.
     pub fn reader(&self, mapped: bool) -> Reader<'_> {

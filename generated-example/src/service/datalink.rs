@@ -2,7 +2,6 @@
 //! descriptor (DataLink §4) whose input parameters advertise that dataset's ranges.
 
 use crate::service::archive::Dataset;
-use crate::service::fits::{self, PixelBox};
 use crate::service::wcs::{self, Axis};
 use ivoagen_runtime::codegen as rt;
 use rt::xml::XmlWriter;
@@ -60,8 +59,7 @@ pub fn document(links: &[Link<'_>], base_url: &str) -> String {
     for (n, link) in links.iter().enumerate() {
         let row: [String; 8] = match link {
             Link::Found { id, dataset } => {
-                let whole: PixelBox = dataset.image.axes.iter().map(|&a| (1, a)).collect();
-                let length = fits::cutout_len(&fits::cutout_header(&dataset.image, &whole), &dataset.image, &whole);
+                let length = dataset.whole_len();
                 w.start("TR", &[] as &[(&str, &str)]);
                 for cell in [
                     id.to_string(),

@@ -185,6 +185,15 @@ pub struct Image {
     pub data_offset: u64,
 }
 
+/// The HDUs of a file a cutout may read: its primary header and its images with data.
+#[derive(Debug)]
+pub struct Hdus {
+    /// The primary HDU's header.
+    pub primary: Header,
+    /// Each image HDU with data, in file order.
+    pub images: Vec<Image>,
+}
+
 /// Why a file cannot be served.
 #[derive(Debug)]
 pub enum FitsError {
@@ -215,6 +224,47 @@ impl Image {
     pub fn open(file: &File) -> Result<Image, FitsError> {
         let length = file.metadata()?.len();
         Image::read(&mut Positioned(file), Some(length))
+    }
+
+    /// Every HDU of a file: its primary header, and each image HDU with data, in file order.
+    pub fn open_all(file: &File) -> Result<Hdus, FitsError> {
+        let length = file.metadata()?.len();
+        let blocks = &mut Positioned(file);
+        let mut offset = 0u64;
+        let mut primary = None;
+        let mut images = Vec::new();
+        while offset < length {
+            // After an image, what does not read as an HDU (trailing bytes) ends the file.
+            let read = read_header(blocks, offset).and_then(|(header, header_len)| {
+                let data_offset = offset + header_len as u64;
+                if primary.is_none() {
+                    primary = Some(header.clone());
+                }
+                Ok((Image::from_header(header, data_offset)?, data_offset))
+            });
+            let ((image, data_len), data_offset) = match read {
+                Ok(read) => read,
+                Err(_) if !images.is_empty() => break,
+                Err(e) => return Err(e),
+            };
+            if let Some(image) = image.filter(|i| !i.axes.is_empty() && i.axes.iter().all(|&n| n > 0)) {
+                if image.data_offset + image.data_len() > length {
+                    return Err(FitsError::Format("the file is shorter than its header says".into()));
+                }
+                images.push(image);
+            }
+            offset = data_offset + padded(data_len as usize) as u64;
+        }
+        let primary = primary.ok_or_else(|| FitsError::Format("the file is empty".into()))?;
+        if images.is_empty() {
+            return Err(FitsError::Format("the file holds no image".into()));
+        }
+        Ok(Hdus { primary, images })
+    }
+
+    /// Whether the image is the primary HDU's (not an extension's).
+    pub fn is_primary(&self) -> bool {
+        self.header.cards.first().is_some_and(|c| card_keyword(c) == "SIMPLE")
     }
 
     /// [`Image::open`] for a gzip-compressed file, read forward as it is decompressed (only as far
@@ -418,12 +468,36 @@ pub type PixelBox = Vec<(usize, usize)>;
 /// The header of a cutout of `image` over `pixels`: NAXISn set to the box, CRPIXn shifted; a
 /// checksum no longer true is dropped; an extension becomes a primary HDU.
 pub fn cutout_header(image: &Image, pixels: &PixelBox) -> Header {
-    let mut header = image.header.clone();
+    let mut header = extension_header(image, pixels);
     if card_keyword(&header.cards[0]) == "XTENSION" {
         header.cards[0] = value_card("SIMPLE", "T", Some("conforms to FITS standard"));
         header.remove("PCOUNT");
         header.remove("GCOUNT");
     }
+    header
+}
+
+/// The header an extension's keywords are read from: its own, and with `INHERIT = T` the primary
+/// header's keywords it lacks (not those describing the primary's own data).
+pub fn inherited(primary: &Header, image: &Image) -> Header {
+    if image.is_primary() || !matches!(image.header.get("INHERIT"), Some(Value::Logical(true))) {
+        return image.header.clone();
+    }
+    let structural = |k: &str| ["SIMPLE", "BITPIX", "EXTEND", "COMMENT", "HISTORY", "", "CHECKSUM", "DATASUM"].contains(&k) || k.starts_with("NAXIS");
+    let mut header = image.header.clone();
+    for card in &primary.cards {
+        let keyword = card_keyword(card);
+        if !structural(keyword) && image.header.get(keyword).is_none() {
+            header.cards.push(card.clone());
+        }
+    }
+    header
+}
+
+/// The header of the cut extension `image` over `pixels` in a multi-extension cutout: as
+/// [`cutout_header`], but it stays an extension (EXTNAME, EXTVER and INHERIT kept).
+pub fn extension_header(image: &Image, pixels: &PixelBox) -> Header {
+    let mut header = image.header.clone();
     for (i, &(first, last)) in pixels.iter().enumerate() {
         let axis = i + 1;
         header.set_number(&format!("NAXIS{axis}"), (last - first + 1) as f64);
@@ -433,6 +507,19 @@ pub fn cutout_header(image: &Image, pixels: &PixelBox) -> Header {
     }
     header.remove("CHECKSUM");
     header.remove("DATASUM");
+    header
+}
+
+/// The primary header of a multi-extension cutout: the file's own, without a checksum no longer
+/// true, saying that extensions follow.
+pub fn multi_extension_primary(primary: &Header) -> Header {
+    let mut header = primary.clone();
+    header.remove("CHECKSUM");
+    header.remove("DATASUM");
+    if header.get("EXTEND").is_none() {
+        let after = header.cards.iter().rposition(|c| card_keyword(c).starts_with("NAXIS")).map_or(header.cards.len(), |i| i + 1);
+        header.cards.insert(after, value_card("EXTEND", "T", Some("extensions follow")));
+    }
     header
 }
 
