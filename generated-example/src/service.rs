@@ -69,6 +69,7 @@ fn missing(error: Missing) -> rt::Error {
         Missing::NotFound(m) => rt::Error::not_found(m),
         Missing::Unavailable(m) => rt::Error::unavailable(m),
         Missing::Damaged(m) => rt::Error::internal(m),
+        Missing::Unsupported(m) => rt::Error::with_status(rt::http::StatusCode::NOT_IMPLEMENTED, m),
     }
 }
 
@@ -314,7 +315,7 @@ impl Api for Service {
                     Err(Missing::Invalid(m)) => datalink::Link::Fault { id, message: format!("UsageFault: {m}") },
                     Err(Missing::NotFound(m)) => datalink::Link::Fault { id, message: format!("NotFoundFault: {m}") },
                     Err(Missing::Unavailable(m)) => datalink::Link::Fault { id, message: format!("TransientFault: {m}") },
-                    Err(Missing::Damaged(m)) => datalink::Link::Fault { id, message: format!("FatalFault: {m}") },
+                    Err(Missing::Damaged(m) | Missing::Unsupported(m)) => datalink::Link::Fault { id, message: format!("FatalFault: {m}") },
                 })
                 .collect();
             api::LinksResponse::Ok(datalink::document(&links, &request.base_url))

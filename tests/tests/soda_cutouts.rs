@@ -28,6 +28,8 @@ fn data_dir(name: &str) -> PathBuf {
     fits::write_image(&data.join("irac-sip.fits"), &header_of(&irac), &pixels).unwrap();
     // A real multi-extension file: HST WFPC2, four SCI extensions, the first without celestial axes.
     std::fs::copy(root().join("tests/fits/test0.fits"), data.join("test0.fits")).unwrap();
+    // A real tile-compressed image (RICE_1), which the server does not read yet.
+    std::fs::copy(root().join("tests/fits/comp.fits"), data.join("comp.fits")).unwrap();
     data
 }
 
@@ -386,6 +388,12 @@ fn every_soda_error_has_its_label_status_and_type() {
         let text = response.text();
         assert!(text.contains("given several") || text.contains("use the async endpoint (`async`, beside `sync`) for several cutouts"), "{text}");
     }
+    // Error (501): a tile-compressed image, the server's limit (neither missing nor damaged).
+    let compressed = get(&server, "/soda/sync?ID=comp&CIRCLE=10+10+1");
+    soda_error(&compressed, 501, "Error");
+    assert!(compressed.text().contains("tile-compressed (ZIMAGE, ZCMPTYPE = 'RICE_1')"), "{}", compressed.text());
+    let links = get(&server, "/soda/links?ID=comp").text();
+    assert!(links.contains("FatalFault: dataset `comp` cannot be cut"), "{links}");
     // Error (404): no dataset has the ID; a DID of another authority.
     soda_error(&get(&server, "/soda/sync?ID=m31"), 404, "Error");
     soda_error(&get(&server, "/soda/sync?ID=ivo://elsewhere.org/x?sample-image"), 404, "Error");

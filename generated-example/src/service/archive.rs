@@ -54,6 +54,9 @@ pub enum Missing {
     /// The data directory itself cannot be read (storage unmounted or failing):
     /// `ServiceUnavailable`, 503.
     Unavailable(String),
+    /// A FITS image in a form this server does not read yet (tile compression): the service's
+    /// limit, not the client's request nor damaged data: `Error`, 501.
+    Unsupported(String),
 }
 
 /// How many datasets stay open by default (env `SODA_OPEN_DATASETS`): each holds a file
@@ -187,6 +190,7 @@ impl Archive {
             FitsError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Missing::Damaged(format!("dataset `{id}` is damaged: {e}")),
             FitsError::Io(e) => Missing::Unavailable(format!("dataset `{id}` cannot be read: {e}")),
             FitsError::Format(m) => Missing::Damaged(format!("dataset `{id}` is damaged: {m}")),
+            FitsError::Unsupported(m) => Missing::Unsupported(format!("dataset `{id}` cannot be cut: {m}")),
         })?;
         let fits::Hdus { primary, mut images } = hdus;
         let wcs_of = |image: &Image| Wcs::from_header(&fits::inherited(&primary, image), image.axes.len());

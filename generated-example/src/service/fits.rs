@@ -201,13 +201,15 @@ pub enum FitsError {
     Io(io::Error),
     /// The file is not a FITS image this server can cut.
     Format(String),
+    /// The file is a FITS image in a form this server does not read yet.
+    Unsupported(String),
 }
 
 impl std::fmt::Display for FitsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FitsError::Io(e) => write!(f, "{e}"),
-            FitsError::Format(m) => f.write_str(m),
+            FitsError::Format(m) | FitsError::Unsupported(m) => f.write_str(m),
         }
     }
 }
@@ -233,12 +235,17 @@ impl Image {
         let mut offset = 0u64;
         let mut primary = None;
         let mut images = Vec::new();
+        // A tile-compressed image (a BINTABLE with ZIMAGE = T), not read yet: its algorithm.
+        let mut compressed = None;
         while offset < length {
             // After an image, what does not read as an HDU (trailing bytes) ends the file.
             let read = read_header(blocks, offset).and_then(|(header, header_len)| {
                 let data_offset = offset + header_len as u64;
                 if primary.is_none() {
                     primary = Some(header.clone());
+                }
+                if matches!(header.get("ZIMAGE"), Some(Value::Logical(true))) {
+                    compressed.get_or_insert(header.text("ZCMPTYPE").unwrap_or_default());
                 }
                 Ok((Image::from_header(header, data_offset)?, data_offset))
             });
@@ -256,10 +263,11 @@ impl Image {
             offset = data_offset + padded(data_len as usize) as u64;
         }
         let primary = primary.ok_or_else(|| FitsError::Format("the file is empty".into()))?;
-        if images.is_empty() {
-            return Err(FitsError::Format("the file holds no image".into()));
+        match (images.is_empty(), compressed) {
+            (true, Some(algorithm)) => Err(FitsError::Unsupported(format!("its image is tile-compressed (ZIMAGE, ZCMPTYPE = '{algorithm}'), which this server does not read yet: serve it uncompressed (funpack)"))),
+            (true, None) => Err(FitsError::Format("the file holds no image".into())),
+            (false, _) => Ok(Hdus { primary, images }),
         }
-        Ok(Hdus { primary, images })
     }
 
     /// Whether the image is the primary HDU's (not an extension's).
