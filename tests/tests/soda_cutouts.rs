@@ -70,12 +70,19 @@ fn header_of(bytes: &[u8]) -> fits::Header {
     fits::Header::from_cards(cards.collect::<Vec<_>>())
 }
 
-/// The data of a FITS file: what follows the header, without padding.
+/// The length of the data an HDU's header describes, without padding.
+fn data_len(header: &fits::Header) -> usize {
+    let naxis = header.number("NAXIS").unwrap_or(0.0) as usize;
+    if naxis == 0 {
+        return 0;
+    }
+    (1..=naxis).map(|i| header.number(&format!("NAXIS{i}")).unwrap_or(0.0) as usize).product::<usize>() * (header.number("BITPIX").unwrap_or(8.0).abs() as usize / 8)
+}
+
+/// The data of the first HDU of a FITS file, without padding.
 fn data_of(bytes: &[u8], header: &fits::Header) -> Vec<u8> {
     let start = fits::padded((header.cards().len() + 1) * fits::CARD);
-    let naxis = header.number("NAXIS").unwrap() as usize;
-    let len = (1..=naxis).map(|i| header.number(&format!("NAXIS{i}")).unwrap() as usize).product::<usize>() * (header.number("BITPIX").unwrap().abs() as usize / 8);
-    bytes[start..start + len].to_vec()
+    bytes[start..start + data_len(header)].to_vec()
 }
 
 #[test]
@@ -247,11 +254,9 @@ fn hdus_of(bytes: &[u8]) -> Vec<(fits::Header, Vec<u8>)> {
     let mut at = 0;
     while at + fits::BLOCK <= bytes.len() {
         let header = header_of(&bytes[at..]);
-        let start = at + fits::padded((header.cards().len() + 1) * fits::CARD);
-        let naxis = header.number("NAXIS").unwrap_or(0.0) as usize;
-        let len = if naxis == 0 { 0 } else { (1..=naxis).map(|i| header.number(&format!("NAXIS{i}")).unwrap() as usize).product::<usize>() * (header.number("BITPIX").unwrap().abs() as usize / 8) };
-        hdus.push((header, bytes[start..start + len].to_vec()));
-        at = start + fits::padded(len);
+        let data = data_of(&bytes[at..], &header);
+        at += fits::padded((header.cards().len() + 1) * fits::CARD) + fits::padded(data.len());
+        hdus.push((header, data));
     }
     hdus
 }
@@ -305,10 +310,7 @@ fn headers_of(bytes: &[u8]) -> Vec<fits::Header> {
     let mut at = 0;
     while at + fits::CARD <= bytes.len() {
         let header = header_of(&bytes[at..]);
-        let naxis = header.number("NAXIS").unwrap_or(0.0) as usize;
-        let pixels: usize = if naxis == 0 { 0 } else { (1..=naxis).map(|i| header.number(&format!("NAXIS{i}")).unwrap_or(0.0) as usize).product() };
-        let data = pixels * (header.number("BITPIX").unwrap_or(8.0).abs() as usize / 8);
-        at += fits::padded((header.cards().len() + 1) * fits::CARD) + fits::padded(data);
+        at += fits::padded((header.cards().len() + 1) * fits::CARD) + fits::padded(data_len(&header));
         headers.push(header);
     }
     headers

@@ -432,18 +432,9 @@ impl<'a> Gzipped<'a> {
 }
 
 impl Source for Gzipped<'_> {
-    fn copy(&self, at: u64, mut len: usize, buffer: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+    fn copy(&self, at: u64, len: usize, buffer: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
         let mut stream = self.0.lock().map_err(|_| io::Error::other("a cutout's reader was poisoned"))?;
-        buffer.resize(len.min(1 << 20), 0);
-        let mut at = at;
-        while len > 0 {
-            let n = len.min(buffer.len());
-            stream.read_exact_at(&mut buffer[..n], at)?;
-            out.write_all(&buffer[..n])?;
-            at += n as u64;
-            len -= n;
-        }
-        Ok(())
+        copy_through(at, len, buffer, out, |chunk, at| stream.read_exact_at(chunk, at))
     }
 }
 
@@ -546,17 +537,23 @@ pub trait Source {
 }
 
 impl Source for File {
-    fn copy(&self, mut at: u64, mut len: usize, buffer: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
-        buffer.resize(len.min(1 << 20), 0);
-        while len > 0 {
-            let n = len.min(buffer.len());
-            self.read_exact_at(&mut buffer[..n], at)?;
-            out.write_all(&buffer[..n])?;
-            at += n as u64;
-            len -= n;
-        }
-        Ok(())
+    fn copy(&self, at: u64, len: usize, buffer: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+        copy_through(at, len, buffer, out, |chunk, at| FileExt::read_exact_at(self, chunk, at))
     }
+}
+
+/// Copies `len` bytes from offset `at` to `out` through `buffer` (at most 1 MiB), each chunk read
+/// by `read` at its offset.
+fn copy_through(mut at: u64, mut len: usize, buffer: &mut Vec<u8>, out: &mut dyn Write, mut read: impl FnMut(&mut [u8], u64) -> io::Result<()>) -> io::Result<()> {
+    buffer.resize(len.min(1 << 20), 0);
+    while len > 0 {
+        let n = len.min(buffer.len());
+        read(&mut buffer[..n], at)?;
+        out.write_all(&buffer[..n])?;
+        at += n as u64;
+        len -= n;
+    }
+    Ok(())
 }
 
 impl Source for [u8] {
