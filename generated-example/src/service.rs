@@ -9,6 +9,7 @@ pub mod cutout;
 pub mod datalink;
 pub mod fits;
 pub mod sample;
+pub mod tiles;
 pub mod wcs;
 
 use crate::api::{self, Api};

@@ -28,7 +28,7 @@ fn data_dir(name: &str) -> PathBuf {
     fits::write_image(&data.join("irac-sip.fits"), &header_of(&irac), &pixels).unwrap();
     // A real multi-extension file: HST WFPC2, four SCI extensions, the first without celestial axes.
     std::fs::copy(root().join("tests/fits/test0.fits"), data.join("test0.fits")).unwrap();
-    // A real tile-compressed image (RICE_1), which the server does not read yet.
+    // A real tile-compressed image (RICE_1).
     std::fs::copy(root().join("tests/fits/comp.fits"), data.join("comp.fits")).unwrap();
     data
 }
@@ -304,6 +304,99 @@ fn multi_extension_files_are_cut_extension_by_extension() {
     assert_eq!(get(&server, "/soda/sync?ID=test0&CIRCLE=10+10+0.001").status, 204);
 }
 
+/// Tile-compressed images, as `fpack` writes them: a real RICE_1 file (`tests/fits/comp.fits`)
+/// and an int16 image fpacked with RICE_1 (row tiles and 64 × 48 tiles), GZIP_1 and GZIP_2, each
+/// cut to astropy's box and pixel for pixel CFITSIO's section copy of the compressed file;
+/// PLIO_1, HCOMPRESS_1 and quantized floats refused with 501 saying so.
+#[test]
+fn tile_compressed_images_are_cut_as_cfitsio_copies_their_sections() {
+    let (server, data) = start("tiles", &[]);
+    let work = root().join("target/e2e/tiles");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    // An int16 image, 300 × 200, TAN at 1 arcsecond near M31, with negative values too.
+    let header = fits::Header::from_cards(
+        [
+            ("SIMPLE", "T".to_owned()),
+            ("BITPIX", "16".into()),
+            ("NAXIS", "2".into()),
+            ("NAXIS1", "300".into()),
+            ("NAXIS2", "200".into()),
+            ("CTYPE1", fits::quoted("RA---TAN")),
+            ("CTYPE2", fits::quoted("DEC--TAN")),
+            ("CRPIX1", "150.5".into()),
+            ("CRPIX2", "100.5".into()),
+            ("CRVAL1", "10.68".into()),
+            ("CRVAL2", "41.27".into()),
+            ("CD1_1", (-1.0f64 / 3600.0).to_string()),
+            ("CD2_2", (1.0f64 / 3600.0).to_string()),
+            ("RADESYS", fits::quoted("ICRS")),
+        ]
+        .iter()
+        .map(|(k, v)| fits::value_card(k, v, None)),
+    );
+    let pixels: Vec<u8> = (0..200i32).flat_map(|y| (0..300i32).flat_map(move |x| (((x * 37 + y * 101) % 4000 - 2000 + (x * y) % 17) as i16).to_be_bytes())).collect();
+    fits::write_image(&work.join("int16.fits"), &header, &pixels).unwrap();
+    // PLIO takes non-negative pixels only.
+    let positive: Vec<u8> = pixels.chunks(2).flat_map(|p| i16::from_be_bytes([p[0], p[1]]).unsigned_abs().min(i16::MAX as u16).to_be_bytes()).collect();
+    fits::write_image(&work.join("positive.fits"), &header, &positive).unwrap();
+    let fpack_from = |source: &str, args: &[&str], name: &str| {
+        let out = data.join(format!("{name}.fits.fz"));
+        let status = Command::new("fpack").args(args).arg("-O").arg(&out).arg(work.join(source)).status().expect("fpack runs (`cargo xtask ci` installs libcfitsio-bin)");
+        assert!(status.success(), "fpack {args:?}");
+        out
+    };
+    let fpack = |args: &[&str], name: &str| fpack_from("int16.fits", args, name);
+    let mut cases: Vec<(PathBuf, &str)> = vec![(data.join("comp.fits"), "comp")];
+    for (args, name) in [(&["-r"][..], "int16-rice"), (&["-r", "-t", "64,48"][..], "int16-rice-tiles"), (&["-g"][..], "int16-gzip1"), (&["-g2", "-t", "64,48"][..], "int16-gzip2")] {
+        cases.push((fpack(args, name), name));
+    }
+    let regions = |name: &str| -> Vec<[f64; 3]> {
+        if name == "comp" { vec![[50.5054, -37.4766, 0.02], [50.48, -37.46, 0.05]] } else { vec![[10.68, 41.27, 0.01], [10.70, 41.26, 0.004], [10.66, 41.29, 0.02]] }
+    };
+    let mut n = 0;
+    for (file, id) in &cases {
+        let input: Vec<serde_json::Value> = regions(id).iter().map(|r| json!({"file": file, "hdu": 1, "circle": r})).collect();
+        let boxes: Vec<Vec<(usize, usize)>> = serde_json::from_value(python_json("tests/pyvo/cutout_box.py", &serde_json::to_vec(&input).unwrap())).unwrap();
+        for (region, expected) in regions(id).iter().zip(&boxes) {
+            n += 1;
+            let response = get(&server, &format!("/soda/sync?ID={id}&CIRCLE={}+{}+{}", region[0], region[1], region[2]));
+            assert_eq!(response.status, 200, "{id} {region:?}: {}", response.text());
+            let ours = header_of(&response.body);
+            let section: Vec<String> = expected.iter().map(|(first, last)| format!("{first}:{last}")).collect();
+            let out = work.join(format!("{n}.fits"));
+            let status = Command::new("imcopy").arg(format!("{}[1][{}]", file.display(), section.join(","))).arg(&out).stdout(Stdio::null()).status().expect("imcopy runs");
+            assert!(status.success(), "imcopy {id} [{}]", section.join(","));
+            let theirs_bytes = std::fs::read(&out).unwrap();
+            let theirs = header_of(&theirs_bytes);
+            for key in ["BITPIX", "NAXIS1", "NAXIS2", "CRPIX1", "CRPIX2", "CRVAL1", "CD1_1", "CDELT1"] {
+                assert_eq!(ours.number(key), theirs.number(key), "{id} {region:?}: {key} (astropy's box [{}])", section.join(","));
+            }
+            assert!(data_of(&response.body, &ours) == data_of(&theirs_bytes, &theirs), "{id} {region:?}: pixels differ from imcopy [{}]", section.join(","));
+        }
+    }
+    // What is not read yet says so.
+    fpack_from("positive.fits", &["-p"], "int16-plio");
+    fpack(&["-h"], "int16-hcompress");
+    for (id, algorithm) in [("int16-plio", "PLIO_1"), ("int16-hcompress", "HCOMPRESS_1")] {
+        let refused = get(&server, &format!("/soda/sync?ID={id}&CIRCLE=10.68+41.27+0.01"));
+        soda_error(&refused, 501, "Error");
+        assert!(refused.text().contains(&format!("ZCMPTYPE = '{algorithm}'")), "{}", refused.text());
+    }
+    let status = Command::new("fpack").args(["-q", "4", "-O"]).arg(data.join("float-quantized.fits.fz")).arg(data.join("sample-image.fits")).status().unwrap();
+    assert!(status.success());
+    let refused = get(&server, "/soda/sync?ID=float-quantized&CIRCLE=10.68+41.27+0.01");
+    soda_error(&refused, 501, "Error");
+    assert!(refused.text().contains("floating-point pixels, quantized"), "{}", refused.text());
+    // DataLink says the same of it: the server's limit, a FatalFault.
+    let links = get(&server, "/soda/links?ID=float-quantized").text();
+    assert!(links.contains("FatalFault: dataset `float-quantized` cannot be cut"), "{links}");
+    // And the real file's whole image, through DataLink's #this length, is what a cutout sends.
+    let links = get(&server, "/soda/links?ID=comp").text();
+    let whole = get(&server, "/soda/sync?ID=comp");
+    assert!(links.contains(&format!("<TD>{}</TD>", whole.body.len())), "{links}");
+}
+
 /// Every header of a FITS file (or of a bare header file), HDU by HDU.
 fn headers_of(bytes: &[u8]) -> Vec<fits::Header> {
     let mut headers = Vec::new();
@@ -390,12 +483,6 @@ fn every_soda_error_has_its_label_status_and_type() {
         let text = response.text();
         assert!(text.contains("given several") || text.contains("use the async endpoint (`async`, beside `sync`) for several cutouts"), "{text}");
     }
-    // Error (501): a tile-compressed image, the server's limit (neither missing nor damaged).
-    let compressed = get(&server, "/soda/sync?ID=comp&CIRCLE=10+10+1");
-    soda_error(&compressed, 501, "Error");
-    assert!(compressed.text().contains("tile-compressed (ZIMAGE, ZCMPTYPE = 'RICE_1')"), "{}", compressed.text());
-    let links = get(&server, "/soda/links?ID=comp").text();
-    assert!(links.contains("FatalFault: dataset `comp` cannot be cut"), "{links}");
     // Error (404): no dataset has the ID; a DID of another authority.
     soda_error(&get(&server, "/soda/sync?ID=m31"), 404, "Error");
     soda_error(&get(&server, "/soda/sync?ID=ivo://elsewhere.org/x?sample-image"), 404, "Error");

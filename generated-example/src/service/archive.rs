@@ -148,14 +148,14 @@ impl Archive {
     pub fn get(&self, id: &str) -> Result<Arc<Dataset>, Missing> {
         let name = self.name_of(id)?;
         let not_found = || Missing::NotFound(format!("no dataset has ID `{id}`"));
-        // `NAME.fits`, else `NAME.fits.gz`.
+        // `NAME.fits`, else `NAME.fits.fz` (tile-compressed, as `fpack` names it), else `NAME.fits.gz`.
         let plain = self.dir.join(format!("{name}.fits"));
-        let gzipped = self.dir.join(format!("{name}.fits.gz"));
         let (path, meta) = match std::fs::metadata(&plain) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::metadata(&gzipped) {
-                Ok(meta) => (gzipped, Ok(meta)),
-                Err(_) => (plain, Err(e)),
-            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ["fits.fz", "fits.gz"]
+                .iter()
+                .map(|extension| self.dir.join(format!("{name}.{extension}")))
+                .find_map(|path| std::fs::metadata(&path).ok().map(|meta| (path, Ok(meta))))
+                .unwrap_or((plain, Err(e))),
             found => (plain, found),
         };
         let gzip = path.extension().is_some_and(|e| e == "gz");

@@ -466,7 +466,7 @@ mod tests {
         all.extend(cards.iter().map(|(k, v)| value_card(k, v, None)));
         let header = Header::from_cards(all);
         let wcs = Wcs::from_header(&header, axes.len());
-        (Image { header, pixel_size: 4, axes: axes.to_vec(), data_offset: 2880 }, wcs)
+        (Image { header, pixel_size: 4, axes: axes.to_vec(), data_offset: 2880, tiled: None }, wcs)
     }
 
     fn tan() -> (Image, Wcs) {

@@ -181,8 +181,10 @@ pub struct Image {
     pub pixel_size: usize,
     /// The length of each axis, `NAXIS1` first.
     pub axes: Vec<usize>,
-    /// Where the data starts in the file.
+    /// Where the data starts in the file (for a tile-compressed image, in its uncompressed data).
     pub data_offset: u64,
+    /// A tile-compressed image: how its tiles are read.
+    pub tiled: Option<std::sync::Arc<crate::service::tiles::Tiled>>,
 }
 
 /// The HDUs of a file a cutout may read: its primary header and its images with data.
@@ -244,8 +246,17 @@ impl Image {
                 if primary.is_none() {
                     primary = Some(header.clone());
                 }
-                if matches!(header.get("ZIMAGE"), Some(Value::Logical(true))) {
-                    compressed.get_or_insert(header.text("ZCMPTYPE").unwrap_or_default());
+                // A tile-compressed image: read through its tiles, or refused saying why.
+                match crate::service::tiles::Tiled::from_header(&header, data_offset) {
+                    Ok(Some((tiled, mut image))) => {
+                        image.tiled = Some(std::sync::Arc::new(tiled));
+                        let (_, data_len) = Image::from_header(header, data_offset)?;
+                        return Ok(((Some(image), data_len), data_offset));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        compressed.get_or_insert(e);
+                    }
                 }
                 Ok((Image::from_header(header, data_offset)?, data_offset))
             });
@@ -255,7 +266,7 @@ impl Image {
                 Err(e) => return Err(e),
             };
             if let Some(image) = image.filter(|i| !i.axes.is_empty() && i.axes.iter().all(|&n| n > 0)) {
-                if image.data_offset + image.data_len() > length {
+                if image.tiled.is_none() && image.data_offset + image.data_len() > length {
                     return Err(FitsError::Format("the file is shorter than its header says".into()));
                 }
                 images.push(image);
@@ -264,7 +275,7 @@ impl Image {
         }
         let primary = primary.ok_or_else(|| FitsError::Format("the file is empty".into()))?;
         match (images.is_empty(), compressed) {
-            (true, Some(algorithm)) => Err(FitsError::Unsupported(format!("its image is tile-compressed (ZIMAGE, ZCMPTYPE = '{algorithm}'), which this server does not read yet: serve it uncompressed (funpack)"))),
+            (true, Some(refused)) => Err(refused),
             (true, None) => Err(FitsError::Format("the file holds no image".into())),
             (false, _) => Ok(Hdus { primary, images }),
         }
@@ -335,7 +346,7 @@ impl Image {
         if !is_image {
             return Ok((None, data_len));
         }
-        Ok((Some(Image { header, pixel_size, axes, data_offset }), data_len))
+        Ok((Some(Image { header, pixel_size, axes, data_offset, tiled: None }), data_len))
     }
 
     /// The length of the data in bytes, without padding.
@@ -567,6 +578,14 @@ impl Source for [u8] {
 /// the box's data copied run by run (a run is the longest stretch contiguous on disk), then zero
 /// padding. Memory stays at one buffer of at most 1 MiB whatever the box.
 pub fn write_cutout(source: &(impl Source + ?Sized), image: &Image, pixels: &PixelBox, header: &Header, out: &mut dyn Write) -> io::Result<()> {
+    if let Some(tiled) = &image.tiled {
+        // The box's pixels from the tiles they fall in.
+        return write_cutout_from(&crate::service::tiles::TiledSource::new(tiled, source), image, pixels, header, out);
+    }
+    write_cutout_from(source, image, pixels, header, out)
+}
+
+fn write_cutout_from(source: &(impl Source + ?Sized), image: &Image, pixels: &PixelBox, header: &Header, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(&header.to_bytes())?;
     let size = image.pixel_size as u64;
     // Axes the box covers whole, from the first, merge into one run with the next axis.

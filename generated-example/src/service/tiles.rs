@@ -1,0 +1,423 @@
+//! Tile-compressed images (the FITS tiled image compression convention, FITS 4.0 §10.1), as
+//! `fpack` writes them: an image stored as a BINTABLE with `ZIMAGE = T`, one row per tile, each
+//! tile's pixels compressed into a variable-length array of the heap.
+//!
+//! Integer images (`ZBITPIX` 8, 16, 32) compressed with `RICE_1`, `GZIP_1` or `GZIP_2` are read,
+//! losslessly; a cutout decompresses only the tiles its box meets. Quantized floating-point images
+//! (`ZQUANTIZ`) and the `PLIO_1` and `HCOMPRESS_1` algorithms are refused, saying so.
+
+use crate::service::fits::{FitsError, Header, Image, Source, Value, value_card};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::Mutex;
+
+/// How the tiles are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Algorithm {
+    /// Rice coding of pixel differences in blocks of `block` pixels, each value `bytes` wide.
+    Rice { block: usize, bytes: usize },
+    /// gzip of the big-endian pixels.
+    Gzip1,
+    /// gzip of the big-endian pixels with their bytes shuffled (all first bytes, then all second…).
+    Gzip2,
+}
+
+/// A variable-length array column of the table: where its descriptor lies in a row, and whether
+/// the descriptor is 64-bit (`Q`) rather than 32-bit (`P`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Column {
+    offset: u64,
+    wide: bool,
+    /// The size of one element (`B` 1, `I` 2, `J` 4).
+    element: usize,
+}
+
+/// A tile-compressed image: where its table and heap lie in the file, and how its tiles are cut
+/// and compressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tiled {
+    algorithm: Algorithm,
+    /// The image's axes, `ZNAXIS1` first.
+    axes: Vec<usize>,
+    /// The tile's size on each axis (`ZTILEn`); tiles at the far edges are cut short.
+    tile: Vec<usize>,
+    /// Bytes per pixel (`|ZBITPIX| / 8`).
+    pixel_size: usize,
+    /// Where the table's rows start, and the length of a row.
+    rows_at: u64,
+    row_len: u64,
+    /// Where the heap starts.
+    heap_at: u64,
+    compressed: Column,
+    /// `UNCOMPRESSED_DATA`, where a tile that would not compress is kept as it is.
+    uncompressed: Option<Column>,
+}
+
+/// The keywords of the table that describe the compression, not the image.
+fn table_keyword(keyword: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "XTENSION", "BITPIX", "PCOUNT", "GCOUNT", "TFIELDS", "THEAP", "ZIMAGE", "ZCMPTYPE", "ZBITPIX", "ZNAXIS", "ZQUANTIZ",
+        "ZDITHER0", "ZSIMPLE", "ZEXTEND", "ZTENSION", "ZPCOUNT", "ZGCOUNT", "ZHECKSUM", "ZDATASUM", "ZBLOCKED", "CHECKSUM",
+        "DATASUM",
+    ];
+    const NUMBERED: &[&str] = &["NAXIS", "TTYPE", "TFORM", "TUNIT", "TDIM", "TNULL", "TSCAL", "TZERO", "TDISP", "ZNAXIS", "ZTILE", "ZNAME", "ZVAL"];
+    EXACT.contains(&keyword) || NUMBERED.iter().any(|p| keyword.strip_prefix(p).is_some_and(|n| n.is_empty() || n.bytes().all(|b| b.is_ascii_digit())))
+}
+
+impl Tiled {
+    /// The compressed image a BINTABLE header at `data_offset` describes: `None` when it is not
+    /// one (`ZIMAGE` absent), an error saying why when it is one this module does not read.
+    pub fn from_header(header: &Header, data_offset: u64) -> Result<Option<(Tiled, Image)>, FitsError> {
+        if !matches!(header.get("ZIMAGE"), Some(Value::Logical(true))) {
+            return Ok(None);
+        }
+        let unsupported = |why: String| FitsError::Unsupported(format!("its image is tile-compressed ({why}), which this server does not read yet: serve it uncompressed (funpack)"));
+        let format = |why: &str| FitsError::Format(format!("a tile-compressed image with {why}"));
+        let algorithm_name = header.text("ZCMPTYPE").unwrap_or_default();
+        let zbitpix = header.number("ZBITPIX").ok_or_else(|| format("no ZBITPIX"))? as i64;
+        if header.get("ZQUANTIZ").is_some() || zbitpix < 0 {
+            return Err(unsupported(format!("ZCMPTYPE = '{algorithm_name}', floating-point pixels, quantized")));
+        }
+        let pixel_size = match zbitpix {
+            8 => 1,
+            16 => 2,
+            32 => 4,
+            other => return Err(format(&format!("ZBITPIX {other}"))),
+        };
+        // ZNAMEi/ZVALi: the algorithm's parameters.
+        let parameter = |name: &str| (1..=99).find_map(|i| (header.text(&format!("ZNAME{i}"))?.eq_ignore_ascii_case(name)).then(|| header.number(&format!("ZVAL{i}")))?);
+        let algorithm = match algorithm_name.as_str() {
+            "RICE_1" | "RICE_ONE" => {
+                let bytes = parameter("BYTEPIX").map_or(4, |b| b as usize);
+                if ![1, 2, 4].contains(&bytes) {
+                    return Err(format(&format!("BYTEPIX {bytes}")));
+                }
+                Algorithm::Rice { block: parameter("BLOCKSIZE").map_or(32, |b| b as usize).max(1), bytes }
+            }
+            "GZIP_1" => Algorithm::Gzip1,
+            "GZIP_2" => Algorithm::Gzip2,
+            other => return Err(unsupported(format!("ZCMPTYPE = '{other}'"))),
+        };
+        let naxis = header.number("ZNAXIS").ok_or_else(|| format("no ZNAXIS"))? as usize;
+        if !(1..=999).contains(&naxis) {
+            return Err(format("ZNAXIS out of range"));
+        }
+        let mut axes = Vec::with_capacity(naxis);
+        let mut tile = Vec::with_capacity(naxis);
+        for i in 1..=naxis {
+            let n = header.number(&format!("ZNAXIS{i}")).filter(|n| (1.0..=1e12).contains(n)).ok_or_else(|| format(&format!("no valid ZNAXIS{i}")))? as usize;
+            let default = if i == 1 { n } else { 1 };
+            axes.push(n);
+            tile.push((header.number(&format!("ZTILE{i}")).map_or(default, |t| t as usize)).clamp(1, n));
+        }
+        // The columns: their descriptors' places in a row.
+        let fields = header.number("TFIELDS").unwrap_or(0.0) as usize;
+        let mut at = 0u64;
+        let (mut compressed, mut uncompressed) = (None, None);
+        for i in 1..=fields.min(999) {
+            let tform = header.text(&format!("TFORM{i}")).ok_or_else(|| format(&format!("no TFORM{i}")))?;
+            let (width, column) = column_of(&tform).ok_or_else(|| format(&format!("TFORM{i} = '{tform}'")))?;
+            match header.text(&format!("TTYPE{i}")).unwrap_or_default().to_uppercase().as_str() {
+                "COMPRESSED_DATA" => compressed = column.map(|c| Column { offset: at, ..c }),
+                "UNCOMPRESSED_DATA" => uncompressed = column.map(|c| Column { offset: at, ..c }),
+                _ => {}
+            }
+            at += width;
+        }
+        let compressed = compressed.ok_or_else(|| format("no COMPRESSED_DATA column"))?;
+        let row_len = header.number("NAXIS1").ok_or_else(|| format("no NAXIS1"))? as u64;
+        let rows = header.number("NAXIS2").ok_or_else(|| format("no NAXIS2"))? as u64;
+        let tiles: u64 = axes.iter().zip(&tile).map(|(&n, &t)| n.div_ceil(t) as u64).product();
+        if rows < tiles {
+            return Err(format(&format!("{rows} rows for {tiles} tiles")));
+        }
+        let heap_at = data_offset + header.number("THEAP").map_or(row_len * rows, |t| t as u64);
+        let tiled = Tiled { algorithm, axes: axes.clone(), tile, pixel_size, rows_at: data_offset, row_len, heap_at, compressed, uncompressed };
+        // The image's own header: the table's, without what describes the table and the compression.
+        let mut cards = vec![value_card("XTENSION", "'IMAGE   '", Some("an image, tile-compressed in the file")), value_card("BITPIX", &zbitpix.to_string(), None), value_card("NAXIS", &naxis.to_string(), None)];
+        cards.extend(axes.iter().enumerate().map(|(i, n)| value_card(&format!("NAXIS{}", i + 1), &n.to_string(), None)));
+        cards.push(value_card("PCOUNT", "0", None));
+        cards.push(value_card("GCOUNT", "1", None));
+        cards.extend(header.cards().iter().filter(|c| !table_keyword(c.get(..8).unwrap_or(c).trim_end())).cloned());
+        let image = Image { header: Header::from_cards(cards), pixel_size, axes, data_offset: 0, tiled: None };
+        Ok(Some((tiled, image)))
+    }
+
+    /// The number of pixels of the tile whose first pixel is at `corner`, and its size on each axis.
+    fn tile_shape(&self, corner: &[usize]) -> Vec<usize> {
+        corner.iter().zip(&self.tile).zip(&self.axes).map(|((&c, &t), &n)| t.min(n - c)).collect()
+    }
+
+    /// Reads the descriptor of `column` in row `row`: the number of elements and their offset in
+    /// the heap.
+    fn descriptor(&self, source: &(impl Source + ?Sized), column: Column, row: u64) -> io::Result<(u64, u64)> {
+        let width = if column.wide { 16 } else { 8 };
+        let bytes = read(source, self.rows_at + row * self.row_len + column.offset, width)?;
+        Ok(if column.wide {
+            (u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default()), u64::from_be_bytes(bytes[8..].try_into().unwrap_or_default()))
+        } else {
+            (u32::from_be_bytes(bytes[..4].try_into().unwrap_or_default()) as u64, u32::from_be_bytes(bytes[4..].try_into().unwrap_or_default()) as u64)
+        })
+    }
+
+    /// The pixels of tile `index` (big-endian, first axis fastest), read and decompressed.
+    fn decode(&self, source: &(impl Source + ?Sized), index: u64, pixels: usize) -> io::Result<Vec<u8>> {
+        let damaged = |why: String| io::Error::new(io::ErrorKind::InvalidData, format!("tile {} {why}", index + 1));
+        let (count, offset) = self.descriptor(source, self.compressed, index)?;
+        if count == 0 {
+            // A tile kept as it is.
+            let column = self.uncompressed.ok_or_else(|| damaged("has no data".into()))?;
+            let (count, offset) = self.descriptor(source, column, index)?;
+            if column.element != self.pixel_size || count as usize != pixels {
+                return Err(damaged("is kept uncompressed in another type".into()));
+            }
+            return read(source, self.heap_at + offset, pixels * self.pixel_size);
+        }
+        let bytes = read(source, self.heap_at + offset, usize::try_from(count * self.compressed.element as u64).map_err(|_| damaged("is too large".into()))?)?;
+        let length = pixels * self.pixel_size;
+        match self.algorithm {
+            Algorithm::Rice { block, bytes: width } => {
+                let values = rice(&bytes, pixels, block, width).ok_or_else(|| damaged("does not decompress (RICE_1)".into()))?;
+                // Values narrower than the pixels are signed: extended to the pixel's width.
+                let shift = 32 - 8 * width as u32;
+                let mut out = Vec::with_capacity(length);
+                for v in values {
+                    let v = if self.pixel_size > width { (((v << shift) as i32) >> shift) as u32 } else { v };
+                    out.extend_from_slice(&v.to_be_bytes()[4 - self.pixel_size..]);
+                }
+                Ok(out)
+            }
+            Algorithm::Gzip1 | Algorithm::Gzip2 => {
+                let mut raw = Vec::with_capacity(length);
+                flate2::read::GzDecoder::new(&bytes[..]).take(length as u64 + 1).read_to_end(&mut raw).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
+                if raw.len() != length {
+                    return Err(damaged(format!("decompresses to {} bytes, not {length}", raw.len())));
+                }
+                if self.algorithm == Algorithm::Gzip2 {
+                    // Unshuffle: byte b of pixel i is at b × pixels + i.
+                    let mut out = vec![0u8; length];
+                    for (b, plane) in raw.chunks(pixels).enumerate() {
+                        for (i, &byte) in plane.iter().enumerate() {
+                            out[i * self.pixel_size + b] = byte;
+                        }
+                    }
+                    return Ok(out);
+                }
+                Ok(raw)
+            }
+        }
+    }
+}
+
+/// The width in a row of a column of form `tform` (`1PB(2880)`, `1QB`, `1J`…), and for a
+/// variable-length array column its descriptor.
+fn column_of(tform: &str) -> Option<(u64, Option<Column>)> {
+    let tform = tform.trim();
+    let digits = tform.bytes().take_while(u8::is_ascii_digit).count();
+    let repeat: u64 = if digits == 0 { 1 } else { tform[..digits].parse().ok()? };
+    let mut code = tform[digits..].chars();
+    let kind = code.next()?;
+    let size = |c: char| -> Option<usize> {
+        Some(match c {
+            'L' | 'X' | 'B' | 'A' => 1,
+            'I' => 2,
+            'J' | 'E' => 4,
+            'K' | 'D' | 'C' => 8,
+            'M' => 16,
+            _ => return None,
+        })
+    };
+    match kind {
+        'P' | 'Q' => {
+            let element = size(code.next()?)?;
+            let wide = kind == 'Q';
+            Some((repeat * if wide { 16 } else { 8 }, Some(Column { offset: 0, wide, element })))
+        }
+        'X' => Some((repeat.div_ceil(8), None)),
+        other => Some((repeat * size(other)? as u64, None)),
+    }
+}
+
+/// `len` raw bytes of the file at `at`, through `source`.
+fn read(source: &(impl Source + ?Sized), at: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(len);
+    source.copy(at, len, &mut Vec::new(), &mut out)?;
+    Ok(out)
+}
+
+/// Decodes `pixels` values Rice-coded in `data` (blocks of `block` values, each value `width`
+/// bytes): the first value as it is, then for each block a code (fs + 1) of 3, 4 or 5 bits
+/// saying how its differences are written — all zero (fs < 0), each in `8 × width` plain bits (fs
+/// at its maximum), or each as a unary high part and `fs` low bits — each difference mapped from
+/// its sign to an even (positive) or odd (negative) number. `None` when `data` ends too soon.
+fn rice(data: &[u8], pixels: usize, block: usize, width: usize) -> Option<Vec<u32>> {
+    let (fs_bits, fs_max, bits) = match width {
+        1 => (3, 6, 8),
+        2 => (4, 14, 16),
+        _ => (5, 25, 32),
+    };
+    let mask: u32 = if bits == 32 { u32::MAX } else { (1 << bits) - 1 };
+    let mut reader = Bits { data, at: width, bit: 0 };
+    let mut last = data.get(..width)?.iter().fold(0u32, |v, &b| (v << 8) | b as u32);
+    let mut out = Vec::with_capacity(pixels);
+    while out.len() < pixels {
+        let fs = reader.take(fs_bits)? as i32 - 1;
+        let end = (out.len() + block).min(pixels);
+        while out.len() < end {
+            let diff = if fs < 0 {
+                0
+            } else if fs == fs_max {
+                reader.take(bits)?
+            } else {
+                let high = reader.zeros()?;
+                let low = if fs > 0 { reader.take(fs as u32)? } else { 0 };
+                (high << fs) | low
+            };
+            // Even: a positive difference; odd: a negative one.
+            let signed = if diff & 1 == 0 { diff >> 1 } else { !(diff >> 1) };
+            last = last.wrapping_add(signed) & mask;
+            out.push(last);
+        }
+    }
+    Some(out)
+}
+
+/// A reader of bits, most significant first.
+struct Bits<'a> {
+    data: &'a [u8],
+    at: usize,
+    /// Bits of `data[at]` already read.
+    bit: u32,
+}
+
+impl Bits<'_> {
+    /// The next `n` bits (at most 32) as a number.
+    fn take(&mut self, n: u32) -> Option<u32> {
+        let mut value: u64 = 0;
+        let mut left = n;
+        while left > 0 {
+            let byte = *self.data.get(self.at)? as u64;
+            let available = 8 - self.bit;
+            let now = left.min(available);
+            let part = (byte >> (available - now)) & ((1 << now) - 1);
+            value = (value << now) | part;
+            left -= now;
+            self.bit += now;
+            if self.bit == 8 {
+                self.bit = 0;
+                self.at += 1;
+            }
+        }
+        Some(value as u32)
+    }
+
+    /// The number of 0 bits before the next 1 bit, which is read too.
+    fn zeros(&mut self) -> Option<u32> {
+        let mut count = 0;
+        loop {
+            let byte = *self.data.get(self.at)? & (0xff >> self.bit);
+            if byte == 0 {
+                count += 8 - self.bit;
+                self.bit = 0;
+                self.at += 1;
+                continue;
+            }
+            let leading = byte.leading_zeros() - self.bit;
+            count += leading;
+            self.bit += leading + 1;
+            if self.bit == 8 {
+                self.bit = 0;
+                self.at += 1;
+            }
+            return Some(count);
+        }
+    }
+}
+
+/// A cutout's source for a tile-compressed image: offsets in the image's uncompressed data (as
+/// [`Image`] lays it out) are answered from the tiles they fall in, each tile decompressed once
+/// and kept while the cutout goes through it (at most [`KEPT`] bytes of tiles at once).
+pub struct TiledSource<'a, S: Source + ?Sized> {
+    tiled: &'a Tiled,
+    file: &'a S,
+    tiles: Mutex<HashMap<u64, Vec<u8>>>,
+}
+
+/// The most bytes of decompressed tiles one cutout keeps (64 MiB): a cutout's rows go through the
+/// same tiles again until the box leaves them.
+const KEPT: usize = 64 << 20;
+
+impl<'a, S: Source + ?Sized> TiledSource<'a, S> {
+    /// The image `tiled` of the file read through `file`.
+    pub fn new(tiled: &'a Tiled, file: &'a S) -> Self {
+        TiledSource { tiled, file, tiles: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<S: Source + ?Sized> Source for TiledSource<'_, S> {
+    fn copy(&self, at: u64, len: usize, _: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+        let t = self.tiled;
+        let size = t.pixel_size as u64;
+        let mut tiles = self.tiles.lock().map_err(|_| io::Error::other("a cutout's tiles were poisoned"))?;
+        let (mut pixel, mut left) = (at / size, len as u64 / size);
+        while left > 0 {
+            // The pixel's coordinates, its tile's corner and index, and its place in the tile.
+            let mut coordinates = Vec::with_capacity(t.axes.len());
+            let mut rest = pixel;
+            for &n in &t.axes {
+                coordinates.push((rest % n as u64) as usize);
+                rest /= n as u64;
+            }
+            let corner: Vec<usize> = coordinates.iter().zip(&t.tile).map(|(&c, &s)| c - c % s).collect();
+            let shape = t.tile_shape(&corner);
+            let (mut index, mut stride) = (0u64, 1u64);
+            for ((&c, &s), &n) in corner.iter().zip(&t.tile).zip(&t.axes) {
+                index += (c / s) as u64 * stride;
+                stride *= n.div_ceil(s) as u64;
+            }
+            let (mut within, mut step) = (0usize, 1usize);
+            for ((&c, &k), &w) in coordinates.iter().zip(&corner).zip(&shape) {
+                within += (c - k) * step;
+                step *= w;
+            }
+            // As many pixels as stay in this tile's row.
+            let run = left.min((shape[0] - (coordinates[0] - corner[0])) as u64) as usize;
+            if !tiles.contains_key(&index) {
+                if tiles.values().map(Vec::len).sum::<usize>() > KEPT {
+                    tiles.clear();
+                }
+                let decoded = t.decode(self.file, index, shape.iter().product())?;
+                tiles.insert(index, decoded);
+            }
+            let tile = &tiles[&index];
+            let from = within * t.pixel_size;
+            out.write_all(tile.get(from..from + run * t.pixel_size).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "a tile is shorter than its shape"))?)?;
+            pixel += run as u64;
+            left -= run as u64;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_read_most_significant_first_and_count_zeros() {
+        let mut bits = Bits { data: &[0b1010_0000, 0b0000_0001, 0b1000_0000], at: 0, bit: 0 };
+        assert_eq!(bits.take(3), Some(0b101));
+        assert_eq!(bits.zeros(), Some(12), "five zeros left in the first byte, seven in the second, then its 1");
+        assert_eq!(bits.take(1), Some(1));
+        assert_eq!(bits.zeros(), None, "the data ends first");
+    }
+
+    #[test]
+    fn table_forms_give_widths_and_descriptors() {
+        assert_eq!(column_of("1PB(2880)"), Some((8, Some(Column { offset: 0, wide: false, element: 1 }))));
+        assert_eq!(column_of("1QI"), Some((16, Some(Column { offset: 0, wide: true, element: 2 }))));
+        assert_eq!(column_of("1D"), Some((8, None)));
+        assert_eq!(column_of("12X"), Some((2, None)));
+        assert_eq!(column_of("1Z"), None);
+    }
+}
