@@ -2,9 +2,12 @@
 //! `fpack` writes them: an image stored as a BINTABLE with `ZIMAGE = T`, one row per tile, each
 //! tile's pixels compressed into a variable-length array of the heap.
 //!
-//! Integer images (`ZBITPIX` 8, 16, 32) compressed with `RICE_1`, `GZIP_1` or `GZIP_2` are read,
-//! losslessly; a cutout decompresses only the tiles its box meets. Quantized floating-point images
-//! (`ZQUANTIZ`) and the `PLIO_1` and `HCOMPRESS_1` algorithms are refused, saying so.
+//! Tiles compressed with `RICE_1`, `GZIP_1` or `GZIP_2` are read: integer images (`ZBITPIX` 8, 16,
+//! 32) losslessly, floating-point ones (`ZBITPIX` -32, -64) quantized to integers with `ZSCALE` and
+//! `ZZERO` per tile, restored with the subtractive dither of `ZQUANTIZ` and `ZDITHER0` exactly as
+//! CFITSIO restores them (its random sequence, its arithmetic), `ZBLANK` becoming NaN; a tile kept
+//! uncompressed, or gzipped whole, is read too. A cutout decompresses only the tiles its box meets.
+//! The `PLIO_1` and `HCOMPRESS_1` algorithms are refused, saying so.
 
 use crate::service::fits::{FitsError, Header, Image, Source, Value, value_card};
 use std::collections::HashMap;
@@ -32,9 +35,60 @@ struct Column {
     element: usize,
 }
 
+/// A number per tile: a column of the table (its place in a row and its form) or a keyword.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PerTile {
+    Column { offset: u64, code: char },
+    Keyword(f64),
+}
+
+/// How quantized floating-point pixels are restored (`ZQUANTIZ`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dither {
+    /// `NO_DITHER`: `value × ZSCALE + ZZERO`.
+    None,
+    /// `SUBTRACTIVE_DITHER_1`: the random offset each pixel was quantized with is taken back.
+    Subtractive,
+    /// `SUBTRACTIVE_DITHER_2`: as 1, and a pixel quantized to the zero code is exactly 0.
+    SubtractiveZero,
+}
+
+/// The quantization of a floating-point image's tiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Quantized {
+    dither: Dither,
+    /// `ZDITHER0`: where the random sequence starts for the first tile.
+    seed: i64,
+    scale: PerTile,
+    zero: PerTile,
+    /// `ZBLANK`: the code of a null (NaN) pixel.
+    blank: Option<PerTile>,
+}
+
+/// The code a pixel quantized to exactly 0 is stored as under `SUBTRACTIVE_DITHER_2`.
+const ZERO_CODE: i32 = -2147483646;
+
+/// The random numbers the subtractive dither uses: the Park–Miller sequence (a = 16807,
+/// m = 2³¹ − 1, seed 1) as single-precision values, 10,000 of them, as the convention defines
+/// them and CFITSIO computes them.
+fn randoms() -> &'static [f32] {
+    static RANDOMS: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    RANDOMS.get_or_init(|| {
+        let (a, m) = (16807.0f64, 2147483647.0f64);
+        let mut seed = 1.0f64;
+        (0..10_000)
+            .map(|_| {
+                let t = a * seed;
+                seed = t - m * (t / m).trunc();
+                (seed / m) as f32
+            })
+            .collect()
+    })
+}
+
 /// A tile-compressed image: where its table and heap lie in the file, and how its tiles are cut
 /// and compressed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tiled {
     algorithm: Algorithm,
     /// The image's axes, `ZNAXIS1` first.
@@ -51,13 +105,17 @@ pub struct Tiled {
     compressed: Column,
     /// `UNCOMPRESSED_DATA`, where a tile that would not compress is kept as it is.
     uncompressed: Option<Column>,
+    /// `GZIP_COMPRESSED_DATA`, where a floating-point tile that would not quantize is kept gzipped.
+    gzipped: Option<Column>,
+    /// The quantization of a floating-point image.
+    quantized: Option<Quantized>,
 }
 
 /// The keywords of the table that describe the compression, not the image.
 fn table_keyword(keyword: &str) -> bool {
     const EXACT: &[&str] = &[
         "XTENSION", "BITPIX", "PCOUNT", "GCOUNT", "TFIELDS", "THEAP", "ZIMAGE", "ZCMPTYPE", "ZBITPIX", "ZNAXIS", "ZQUANTIZ",
-        "ZDITHER0", "ZSIMPLE", "ZEXTEND", "ZTENSION", "ZPCOUNT", "ZGCOUNT", "ZHECKSUM", "ZDATASUM", "ZBLOCKED", "CHECKSUM",
+        "ZDITHER0", "ZSCALE", "ZZERO", "ZBLANK", "ZSIMPLE", "ZEXTEND", "ZTENSION", "ZPCOUNT", "ZGCOUNT", "ZHECKSUM", "ZDATASUM", "ZBLOCKED", "CHECKSUM",
         "DATASUM",
     ];
     const NUMBERED: &[&str] = &["NAXIS", "TTYPE", "TFORM", "TUNIT", "TDIM", "TNULL", "TSCAL", "TZERO", "TDISP", "ZNAXIS", "ZTILE", "ZNAME", "ZVAL"];
@@ -75,13 +133,11 @@ impl Tiled {
         let format = |why: &str| FitsError::Format(format!("a tile-compressed image with {why}"));
         let algorithm_name = header.text("ZCMPTYPE").unwrap_or_default();
         let zbitpix = header.number("ZBITPIX").ok_or_else(|| format("no ZBITPIX"))? as i64;
-        if header.get("ZQUANTIZ").is_some() || zbitpix < 0 {
-            return Err(unsupported(format!("ZCMPTYPE = '{algorithm_name}', floating-point pixels, quantized")));
-        }
         let pixel_size = match zbitpix {
             8 => 1,
             16 => 2,
-            32 => 4,
+            32 | -32 => 4,
+            -64 => 8,
             other => return Err(format(&format!("ZBITPIX {other}"))),
         };
         // ZNAMEi/ZVALi: the algorithm's parameters.
@@ -110,21 +166,49 @@ impl Tiled {
             axes.push(n);
             tile.push((header.number(&format!("ZTILE{i}")).map_or(default, |t| t as usize)).clamp(1, n));
         }
-        // The columns: their descriptors' places in a row.
+        // The columns: their descriptors' places in a row, and the numbers per tile.
         let fields = header.number("TFIELDS").unwrap_or(0.0) as usize;
         let mut at = 0u64;
-        let (mut compressed, mut uncompressed) = (None, None);
+        let (mut compressed, mut uncompressed, mut gzipped) = (None, None, None);
+        let mut per_tile: HashMap<String, PerTile> = HashMap::new();
         for i in 1..=fields.min(999) {
             let tform = header.text(&format!("TFORM{i}")).ok_or_else(|| format(&format!("no TFORM{i}")))?;
             let (width, column) = column_of(&tform).ok_or_else(|| format(&format!("TFORM{i} = '{tform}'")))?;
-            match header.text(&format!("TTYPE{i}")).unwrap_or_default().to_uppercase().as_str() {
+            let name = header.text(&format!("TTYPE{i}")).unwrap_or_default().to_uppercase();
+            match name.as_str() {
                 "COMPRESSED_DATA" => compressed = column.map(|c| Column { offset: at, ..c }),
                 "UNCOMPRESSED_DATA" => uncompressed = column.map(|c| Column { offset: at, ..c }),
+                "GZIP_COMPRESSED_DATA" => gzipped = column.map(|c| Column { offset: at, ..c }),
+                "ZSCALE" | "ZZERO" | "ZBLANK" => {
+                    let code = tform.trim().trim_start_matches(|c: char| c.is_ascii_digit()).chars().next().unwrap_or(' ');
+                    if !matches!(code, 'D' | 'E' | 'J' | 'I') {
+                        return Err(format(&format!("{name} of form '{tform}'")));
+                    }
+                    per_tile.insert(name, PerTile::Column { offset: at, code });
+                }
                 _ => {}
             }
             at += width;
         }
         let compressed = compressed.ok_or_else(|| format("no COMPRESSED_DATA column"))?;
+        let number = |name: &str| per_tile.get(name).copied().or_else(|| header.number(name).map(PerTile::Keyword));
+        let quantized = if zbitpix < 0 {
+            let dither = match header.text("ZQUANTIZ").unwrap_or_else(|| "NO_DITHER".into()).as_str() {
+                // Not quantized: the floats themselves, compressed losslessly.
+                "NONE" => None,
+                "NO_DITHER" => Some(Dither::None),
+                "SUBTRACTIVE_DITHER_1" => Some(Dither::Subtractive),
+                "SUBTRACTIVE_DITHER_2" => Some(Dither::SubtractiveZero),
+                other => return Err(unsupported(format!("ZQUANTIZ = '{other}'"))),
+            };
+            match (dither, number("ZSCALE"), number("ZZERO")) {
+                (Some(dither), Some(scale), Some(zero)) => Some(Quantized { dither, seed: header.number("ZDITHER0").map_or(1, |s| s as i64), scale, zero, blank: number("ZBLANK") }),
+                // Floats without a scale are kept whole (gzipped or uncompressed).
+                _ => None,
+            }
+        } else {
+            None
+        };
         let row_len = header.number("NAXIS1").ok_or_else(|| format("no NAXIS1"))? as u64;
         let rows = header.number("NAXIS2").ok_or_else(|| format("no NAXIS2"))? as u64;
         let tiles: u64 = axes.iter().zip(&tile).map(|(&n, &t)| n.div_ceil(t) as u64).product();
@@ -132,7 +216,7 @@ impl Tiled {
             return Err(format(&format!("{rows} rows for {tiles} tiles")));
         }
         let heap_at = data_offset + header.number("THEAP").map_or(row_len * rows, |t| t as u64);
-        let tiled = Tiled { algorithm, axes: axes.clone(), tile, pixel_size, rows_at: data_offset, row_len, heap_at, compressed, uncompressed };
+        let tiled = Tiled { algorithm, axes: axes.clone(), tile, pixel_size, rows_at: data_offset, row_len, heap_at, compressed, uncompressed, gzipped, quantized };
         // The image's own header: the table's, without what describes the table and the compression.
         let mut cards = vec![value_card("XTENSION", "'IMAGE   '", Some("an image, tile-compressed in the file")), value_card("BITPIX", &zbitpix.to_string(), None), value_card("NAXIS", &naxis.to_string(), None)];
         cards.extend(axes.iter().enumerate().map(|(i, n)| value_card(&format!("NAXIS{}", i + 1), &n.to_string(), None)));
@@ -160,53 +244,122 @@ impl Tiled {
         })
     }
 
+    /// The number per tile `value` for tile `row`.
+    fn per_tile(&self, source: &(impl Source + ?Sized), value: PerTile, row: u64) -> io::Result<f64> {
+        let (offset, code) = match value {
+            PerTile::Keyword(v) => return Ok(v),
+            PerTile::Column { offset, code } => (offset, code),
+        };
+        let at = self.rows_at + row * self.row_len + offset;
+        Ok(match code {
+            'D' => f64::from_be_bytes(read(source, at, 8)?.try_into().unwrap_or_default()),
+            'E' => f32::from_be_bytes(read(source, at, 4)?.try_into().unwrap_or_default()) as f64,
+            'J' => i32::from_be_bytes(read(source, at, 4)?.try_into().unwrap_or_default()) as f64,
+            _ => i16::from_be_bytes(read(source, at, 2)?.try_into().unwrap_or_default()) as f64,
+        })
+    }
+
     /// The pixels of tile `index` (big-endian, first axis fastest), read and decompressed.
     fn decode(&self, source: &(impl Source + ?Sized), index: u64, pixels: usize) -> io::Result<Vec<u8>> {
         let damaged = |why: String| io::Error::new(io::ErrorKind::InvalidData, format!("tile {} {why}", index + 1));
+        let length = pixels * self.pixel_size;
         let (count, offset) = self.descriptor(source, self.compressed, index)?;
         if count == 0 {
-            // A tile kept as it is.
+            // A tile kept as it is, or (floating-point) gzipped whole.
+            if let Some(column) = self.gzipped {
+                let (count, offset) = self.descriptor(source, column, index)?;
+                if count > 0 {
+                    return gunzip(&read(source, self.heap_at + offset, count as usize)?, length).map_err(|e| damaged(format!("does not decompress (gzip): {e}")));
+                }
+            }
             let column = self.uncompressed.ok_or_else(|| damaged("has no data".into()))?;
             let (count, offset) = self.descriptor(source, column, index)?;
             if column.element != self.pixel_size || count as usize != pixels {
                 return Err(damaged("is kept uncompressed in another type".into()));
             }
-            return read(source, self.heap_at + offset, pixels * self.pixel_size);
+            return read(source, self.heap_at + offset, length);
         }
         let bytes = read(source, self.heap_at + offset, usize::try_from(count * self.compressed.element as u64).map_err(|_| damaged("is too large".into()))?)?;
-        let length = pixels * self.pixel_size;
-        match self.algorithm {
-            Algorithm::Rice { block, bytes: width } => {
-                let values = rice(&bytes, pixels, block, width).ok_or_else(|| damaged("does not decompress (RICE_1)".into()))?;
+        // Quantized floats are stored as 32-bit codes.
+        let width = if self.quantized.is_some() { 4 } else { self.pixel_size };
+        let codes = match self.algorithm {
+            Algorithm::Rice { block, bytes: rice_width } => {
+                let values = rice(&bytes, pixels, block, rice_width).ok_or_else(|| damaged("does not decompress (RICE_1)".into()))?;
                 // Values narrower than the pixels are signed: extended to the pixel's width.
-                let shift = 32 - 8 * width as u32;
-                let mut out = Vec::with_capacity(length);
+                let shift = 32 - 8 * rice_width as u32;
+                let mut out = Vec::with_capacity(pixels * width);
                 for v in values {
-                    let v = if self.pixel_size > width { (((v << shift) as i32) >> shift) as u32 } else { v };
-                    out.extend_from_slice(&v.to_be_bytes()[4 - self.pixel_size..]);
+                    let v = if width > rice_width { (((v << shift) as i32) >> shift) as u32 } else { v };
+                    out.extend_from_slice(&v.to_be_bytes()[4 - width..]);
                 }
-                Ok(out)
+                out
             }
             Algorithm::Gzip1 | Algorithm::Gzip2 => {
-                let mut raw = Vec::with_capacity(length);
-                flate2::read::GzDecoder::new(&bytes[..]).take(length as u64 + 1).read_to_end(&mut raw).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
-                if raw.len() != length {
-                    return Err(damaged(format!("decompresses to {} bytes, not {length}", raw.len())));
-                }
+                let raw = gunzip(&bytes, pixels * width).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
                 if self.algorithm == Algorithm::Gzip2 {
                     // Unshuffle: byte b of pixel i is at b × pixels + i.
-                    let mut out = vec![0u8; length];
+                    let mut out = vec![0u8; raw.len()];
                     for (b, plane) in raw.chunks(pixels).enumerate() {
                         for (i, &byte) in plane.iter().enumerate() {
-                            out[i * self.pixel_size + b] = byte;
+                            out[i * width + b] = byte;
                         }
                     }
-                    return Ok(out);
+                    out
+                } else {
+                    raw
                 }
-                Ok(raw)
+            }
+        };
+        let Some(q) = self.quantized else { return Ok(codes) };
+        let (scale, zero) = (self.per_tile(source, q.scale, index)?, self.per_tile(source, q.zero, index)?);
+        let blank = q.blank.map(|b| self.per_tile(source, b, index)).transpose()?.map(|b| b as i32);
+        Ok(unquantize(&codes, q.dither, (index as i64 + q.seed - 1).rem_euclid(10_000) as usize, scale, zero, blank, self.pixel_size))
+    }
+}
+
+/// `data` gunzipped, which must give `length` bytes.
+fn gunzip(data: &[u8], length: usize) -> io::Result<Vec<u8>> {
+    let mut raw = Vec::with_capacity(length);
+    flate2::read::GzDecoder::new(data).take(length as u64 + 1).read_to_end(&mut raw)?;
+    if raw.len() != length {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} bytes, not {length}", raw.len())));
+    }
+    Ok(raw)
+}
+
+/// The floating-point pixels (`size` 4 or 8 bytes, big-endian) of the 32-bit `codes` of one
+/// tile: `(code − random + 0.5) × scale + zero`, the randoms from `first` on (none without
+/// dither), a `blank` code NaN — CFITSIO's arithmetic, so the values are its values bit for bit.
+fn unquantize(codes: &[u8], dither: Dither, first: usize, scale: f64, zero: f64, blank: Option<i32>, size: usize) -> Vec<u8> {
+    let randoms = randoms();
+    let mut seed = first;
+    let mut next = (randoms[seed] * 500.0) as usize;
+    let mut out = Vec::with_capacity(codes.len() / 4 * size);
+    for code in codes.chunks_exact(4) {
+        let code = i32::from_be_bytes([code[0], code[1], code[2], code[3]]);
+        let value = if Some(code) == blank {
+            f64::NAN
+        } else {
+            match dither {
+                Dither::None => code as f64 * scale + zero,
+                Dither::SubtractiveZero if code == ZERO_CODE => 0.0,
+                Dither::Subtractive | Dither::SubtractiveZero => (code as f64 - randoms[next] as f64 + 0.5) * scale + zero,
+            }
+        };
+        if size == 4 {
+            out.extend_from_slice(&(value as f32).to_be_bytes());
+        } else {
+            out.extend_from_slice(&value.to_be_bytes());
+        }
+        if dither != Dither::None {
+            next += 1;
+            if next == randoms.len() {
+                seed = (seed + 1) % randoms.len();
+                next = (randoms[seed] * 500.0) as usize;
             }
         }
     }
+    out
 }
 
 /// The width in a row of a column of form `tform` (`1PB(2880)`, `1QB`, `1J`…), and for a
@@ -410,6 +563,15 @@ mod tests {
         assert_eq!(bits.zeros(), Some(12), "five zeros left in the first byte, seven in the second, then its 1");
         assert_eq!(bits.take(1), Some(1));
         assert_eq!(bits.zeros(), None, "the data ends first");
+    }
+
+    #[test]
+    fn the_random_sequence_is_the_conventions() {
+        let randoms = randoms();
+        assert_eq!(randoms.len(), 10_000);
+        // The 10,000th seed is 1043618065, as the convention checks it.
+        assert_eq!(randoms[9999], (1043618065.0f64 / 2147483647.0) as f32);
+        assert_eq!(randoms[0], (16807.0f64 / 2147483647.0) as f32);
     }
 
     #[test]
