@@ -2,9 +2,10 @@
 //!
 //! - `cutout-bench data DIR`: writes `DIR/bench.fits`, 4096² float32 with a TAN WCS (1″ pixels).
 //! - `cutout-bench big DIR`: writes `DIR/big.fits`, 16384² float32 (1 GiB).
-//! - `cutout-bench cpu DIR COUNT`: makes COUNT cutouts of the benchmark box in this process (the
-//!   dataset lookup, the WCS planning, the header and the pixels, into memory) and prints the box
-//!   as a FITS section and the wall time per cutout in microseconds.
+//! - `cutout-bench cpu DIR COUNT [ID]`: makes COUNT cutouts of the benchmark box of dataset ID
+//!   (`bench` by default; `benchz` is its tile-compressed copy) in this process (the dataset
+//!   lookup, the WCS planning, the header and the pixels, into memory) and prints the box as a
+//!   FITS section and the wall time per cutout in microseconds.
 //! - `cutout-bench serve DIR`: serves the SODA server on one worker thread, plus `/static`, the
 //!   same server sending a precomputed body of the benchmark cutout's size.
 
@@ -17,8 +18,8 @@ use std::time::Instant;
 /// The benchmark box: a circle of 181″ at the image centre, 362 pixels across.
 pub const CIRCLE: (f64, f64, f64) = (150.0, 2.2, 181.0 / 3600.0);
 
-fn cut(archive: &Archive, out: &mut Vec<u8>) -> fits::PixelBox {
-    let dataset = archive.get("bench").expect("bench.fits exists");
+fn cut(archive: &Archive, id: &str, out: &mut Vec<u8>) -> fits::PixelBox {
+    let dataset = archive.get(id).expect("the benchmark's dataset exists");
     let filters = cutout::Filters { region: Some(cutout::Region::Circle { lon: CIRCLE.0, lat: CIRCLE.1, radius: CIRCLE.2 }), ..Default::default() };
     let pixels = cutout::plan(&dataset.image, &dataset.wcs, &filters).expect("usable").expect("overlaps");
     let header = fits::cutout_header(&dataset.image, &pixels);
@@ -36,12 +37,13 @@ fn main() -> Result<(), String> {
         "big" => sample::write_image(&dir.join("big.fits"), 16384, CIRCLE.0, CIRCLE.1, 1.0 / 3600.0).map_err(|e| e.to_string()),
         "cpu" => {
             let count: u32 = args.get(2).and_then(|c| c.parse().ok()).ok_or("cpu needs a COUNT")?;
+            let id = args.get(3).map_or("bench", String::as_str);
             let archive = Archive::new(dir, None);
             let mut out = Vec::new();
-            let pixels = cut(&archive, &mut out);
+            let pixels = cut(&archive, id, &mut out);
             let start = Instant::now();
             for _ in 0..count {
-                cut(&archive, &mut out);
+                cut(&archive, id, &mut out);
             }
             let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(count);
             let section: Vec<String> = pixels.iter().map(|(a, b)| format!("{a}:{b}")).collect();
@@ -51,7 +53,7 @@ fn main() -> Result<(), String> {
         "serve" => {
             let archive = Archive::new(dir.clone(), None);
             let mut body = Vec::new();
-            cut(&archive, &mut body);
+            cut(&archive, "bench", &mut body);
             let body = rt::Bytes::from(body);
             let config = rt::serve::Config { data_dir: dir, data_dir_given: true, base_path: "/soda".into(), ..Default::default() };
             let runtime = rt::tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().map_err(|e| e.to_string())?;

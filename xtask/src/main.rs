@@ -431,8 +431,16 @@ fn bench_cutout() -> Result<(), String> {
         output(c)?;
     }
 
+    // The same image tile-compressed as fpack does by default (RICE_1, rows as tiles, the floats
+    // quantized with subtractive dither).
+    if !data.join("benchz.fits.fz").exists() {
+        let mut c = Command::new("fpack");
+        c.arg("-O").arg(data.join("benchz.fits.fz")).arg(data.join("bench.fits"));
+        output(c)?;
+    }
+
     // Per-cutout time in one thread on core 0, ours and CFITSIO's alternately.
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut theirs, mut ours_z, mut theirs_z) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut section = String::new();
     let mut size = String::new();
     for _ in 0..5 {
@@ -446,8 +454,15 @@ fn bench_cutout() -> Result<(), String> {
         let mut c = pinned("0", &reference);
         c.arg(data.join("bench.fits")).arg(&section).arg("300");
         theirs.push(output(c)?.parse::<f64>().map_err(|e| e.to_string())?);
+        let mut c = pinned("0", &bench);
+        c.arg("cpu").arg(&data).arg("100").arg("benchz");
+        let line = output(c)?;
+        ours_z.push(line.split_whitespace().nth(2).ok_or("no time")?.parse::<f64>().map_err(|e| e.to_string())?);
+        let mut c = pinned("0", &reference);
+        c.arg(format!("{}[1]", data.join("benchz.fits.fz").display())).arg(&section).arg("100");
+        theirs_z.push(output(c)?.parse::<f64>().map_err(|e| e.to_string())?);
     }
-    let (ours, theirs) = (median(ours), median(theirs));
+    let (ours, theirs, ours_z, theirs_z) = (median(ours), median(theirs), median(ours_z), median(theirs_z));
 
     // HTTP: the server on core 0 (one worker thread), wrk on core 1.
     let mut server = pinned("0", &bench).arg("serve").arg(&data).stderr(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
@@ -509,44 +524,57 @@ fn bench_cutout() -> Result<(), String> {
     let per_request = |u: [f64; 3]| (u[1] / u[0], u[2] / u[0]);
     let ((cut_us, cut_faults), (fixed_us, fixed_faults)) = (per_request(cut_usage), per_request(fixed_usage));
 
-    // Memory: a cutout of a 1 GiB image, streamed through the real server.
+    // Memory: a cutout of a 1 GiB image, streamed through the real server; then of its
+    // tile-compressed copy, in a fresh server.
     if !data.join("big.fits").exists() {
         let mut c = Command::new(&bench);
         c.arg("big").arg(&data);
         output(c)?;
     }
-    let mut server = Command::new(root.join("target/release/soda-cutout-server"))
-        .args(["--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let stderr = server.stderr.take().ok_or("no stderr")?;
-    let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
-    let addr = line.trim_start_matches("soda-cutout-server: listening on http://").split('/').next().unwrap_or_default().to_owned();
-    let pid = server.id();
-    let memory = (|| -> Result<(u64, u64, u64), String> {
-        let before = proc_kb(pid, "VmRSS:");
-        let mut stream = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
-        write!(stream, "GET /soda/sync?ID=big&CIRCLE=150+2.2+1 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
-        let mut buffer = vec![0u8; 1 << 16];
-        let mut total = 0u64;
-        loop {
-            let n = stream.read(&mut buffer).map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
+    if !data.join("bigz.fits.fz").exists() {
+        let mut c = Command::new("fpack");
+        c.arg("-O").arg(data.join("bigz.fits.fz")).arg(data.join("big.fits"));
+        output(c)?;
+    }
+    let compressed_size = std::fs::metadata(data.join("bigz.fits.fz")).map_err(|e| e.to_string())?.len();
+    // A fresh server streams one cutout of `id`: its RSS before, its peak, the bytes sent.
+    let streamed = |id: &str| -> Result<(u64, u64, u64), String> {
+        let mut server = Command::new(root.join("target/release/soda-cutout-server"))
+            .args(["--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let stderr = server.stderr.take().ok_or("no stderr")?;
+        let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
+        let addr = line.trim_start_matches("soda-cutout-server: listening on http://").split('/').next().unwrap_or_default().to_owned();
+        let pid = server.id();
+        let memory = (|| -> Result<(u64, u64, u64), String> {
+            let before = proc_kb(pid, "VmRSS:");
+            let mut stream = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+            write!(stream, "GET /soda/sync?ID={id}&CIRCLE=150+2.2+1 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+            let mut buffer = vec![0u8; 1 << 16];
+            let mut total = 0u64;
+            loop {
+                let n = stream.read(&mut buffer).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
             }
-            total += n as u64;
-        }
-        Ok((before, proc_kb(pid, "VmHWM:"), total))
-    })();
-    let _ = server.kill();
-    let _ = server.wait();
-    let (before, peak, total) = memory?;
+            Ok((before, proc_kb(pid, "VmHWM:"), total))
+        })();
+        let _ = server.kill();
+        let _ = server.wait();
+        memory
+    };
+    let (before, peak, total) = streamed("big")?;
+    let (before_z, peak_z, total_z) = streamed("bigz")?;
 
     let pin = if has("taskset") { ", server on core 0 and wrk on core 1" } else { "" };
     println!("box {section} ({size} bytes of FITS), 4096² float32 image");
     println!("per cutout, one thread (median of 5 runs): ivoagen {ours:.1} µs, CFITSIO fits_copy_image_section {theirs:.1} µs: {:.2}× CFITSIO's time", ours / theirs);
+    println!("the same, tile-compressed (fpack: RICE_1, row tiles, quantized floats): ivoagen {ours_z:.1} µs, CFITSIO {theirs_z:.1} µs: {:.2}× CFITSIO's time", ours_z / theirs_z);
     println!("HTTP, 6 paired rounds of 3 s, wrk -t1 -c8{pin}:");
     println!("  sync cutouts:        {cut:>8.0} /s");
     println!("  static body, same size, same server: {fixed:>8.0} /s");
@@ -554,6 +582,13 @@ fn bench_cutout() -> Result<(), String> {
     println!("  server CPU per request: cutout {cut_us:.0} µs, static {fixed_us:.0} µs (static / cutout: {:.1} %)", 100.0 * fixed_us / cut_us);
     println!("  page faults per request: cutout {cut_faults:.2}, static {fixed_faults:.2}");
     println!("streaming a {:.0} MB cutout of a 1 GiB image: server RSS {} MB before, peak {} MB", total as f64 / 1e6, before / 1024, peak / 1024);
+    println!(
+        "streaming a {:.0} MB cutout of its tile-compressed copy ({:.0} MB, fpack defaults): server RSS {} MB before, peak {} MB",
+        total_z as f64 / 1e6,
+        compressed_size as f64 / 1e6,
+        before_z / 1024,
+        peak_z / 1024
+    );
     Ok(())
 }
 
