@@ -282,35 +282,30 @@ impl Tiled {
         let bytes = read(source, self.heap_at + offset, usize::try_from(count * self.compressed.element as u64).map_err(|_| damaged("is too large".into()))?)?;
         // Quantized floats are stored as 32-bit codes.
         let width = if self.quantized.is_some() { 4 } else { self.pixel_size };
-        let codes = match self.algorithm {
+        let codes: Vec<u32> = match self.algorithm {
             Algorithm::Rice { block, bytes: rice_width } => {
-                let values = rice(&bytes, pixels, block, rice_width).ok_or_else(|| damaged("does not decompress (RICE_1)".into()))?;
+                let mut values = rice(&bytes, pixels, block, rice_width).ok_or_else(|| damaged("does not decompress (RICE_1)".into()))?;
                 // Values narrower than the pixels are signed: extended to the pixel's width.
-                let shift = 32 - 8 * rice_width as u32;
-                let mut out = Vec::with_capacity(pixels * width);
-                for v in values {
-                    let v = if width > rice_width { (((v << shift) as i32) >> shift) as u32 } else { v };
-                    out.extend_from_slice(&v.to_be_bytes()[4 - width..]);
+                if width > rice_width {
+                    let shift = 32 - 8 * rice_width as u32;
+                    values.iter_mut().for_each(|v| *v = (((*v << shift) as i32) >> shift) as u32);
                 }
-                out
+                values
             }
             Algorithm::Gzip1 | Algorithm::Gzip2 => {
                 let raw = gunzip(&bytes, pixels * width).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
-                if self.algorithm == Algorithm::Gzip2 {
-                    // Unshuffle: byte b of pixel i is at b × pixels + i.
-                    let mut out = vec![0u8; raw.len()];
-                    for (b, plane) in raw.chunks(pixels).enumerate() {
-                        for (i, &byte) in plane.iter().enumerate() {
-                            out[i * width + b] = byte;
-                        }
-                    }
-                    out
-                } else {
-                    raw
-                }
+                // GZIP_2 shuffled the bytes: byte b of pixel i is at b × pixels + i.
+                let byte = |i: usize, b: usize| if self.algorithm == Algorithm::Gzip2 { raw[b * pixels + i] } else { raw[i * width + b] };
+                (0..pixels).map(|i| (0..width).fold(0u32, |v, b| (v << 8) | byte(i, b) as u32)).collect()
             }
         };
-        let Some(q) = self.quantized else { return Ok(codes) };
+        let Some(q) = self.quantized else {
+            let mut out = vec![0u8; pixels * width];
+            for (code, pixel) in codes.iter().zip(out.chunks_exact_mut(width)) {
+                pixel.copy_from_slice(&code.to_be_bytes()[4 - width..]);
+            }
+            return Ok(out);
+        };
         let (scale, zero) = (self.per_tile(source, q.scale, index)?, self.per_tile(source, q.zero, index)?);
         let blank = q.blank.map(|b| self.per_tile(source, b, index)).transpose()?.map(|b| b as i32);
         Ok(unquantize(&codes, q.dither, (index as i64 + q.seed - 1).rem_euclid(10_000) as usize, scale, zero, blank, self.pixel_size))
@@ -330,33 +325,46 @@ fn gunzip(data: &[u8], length: usize) -> io::Result<Vec<u8>> {
 /// The floating-point pixels (`size` 4 or 8 bytes, big-endian) of the 32-bit `codes` of one
 /// tile: `(code − random + 0.5) × scale + zero`, the randoms from `first` on (none without
 /// dither), a `blank` code NaN — CFITSIO's arithmetic, so the values are its values bit for bit.
-fn unquantize(codes: &[u8], dither: Dither, first: usize, scale: f64, zero: f64, blank: Option<i32>, size: usize) -> Vec<u8> {
+fn unquantize(codes: &[u32], dither: Dither, first: usize, scale: f64, zero: f64, blank: Option<i32>, size: usize) -> Vec<u8> {
     let randoms = randoms();
-    let mut seed = first;
-    let mut next = (randoms[seed] * 500.0) as usize;
-    let mut out = Vec::with_capacity(codes.len() / 4 * size);
-    for code in codes.chunks_exact(4) {
-        let code = i32::from_be_bytes([code[0], code[1], code[2], code[3]]);
-        let value = if Some(code) == blank {
-            f64::NAN
-        } else {
-            match dither {
-                Dither::None => code as f64 * scale + zero,
-                Dither::SubtractiveZero if code == ZERO_CODE => 0.0,
-                Dither::Subtractive | Dither::SubtractiveZero => (code as f64 - randoms[next] as f64 + 0.5) * scale + zero,
-            }
-        };
+    let mut out = vec![0u8; codes.len() * size];
+    let write = |pixel: &mut [u8], value: f64| {
         if size == 4 {
-            out.extend_from_slice(&(value as f32).to_be_bytes());
+            pixel.copy_from_slice(&(value as f32).to_be_bytes());
         } else {
-            out.extend_from_slice(&value.to_be_bytes());
+            pixel.copy_from_slice(&value.to_be_bytes());
         }
-        if dither != Dither::None {
-            next += 1;
-            if next == randoms.len() {
-                seed = (seed + 1) % randoms.len();
-                next = (randoms[seed] * 500.0) as usize;
-            }
+    };
+    if dither == Dither::None {
+        for (&code, pixel) in codes.iter().zip(out.chunks_exact_mut(size)) {
+            let code = code as i32;
+            write(pixel, if Some(code) == blank { f64::NAN } else { code as f64 * scale + zero });
+        }
+        return out;
+    }
+    // The randoms run on from `first`'s offset; at the end of the sequence they start again from
+    // the next seed. Each stretch between two such starts is one tight loop.
+    let (mut seed, mut next) = (first, (randoms[first] * 500.0) as usize);
+    let mut done = 0;
+    while done < codes.len() {
+        let span = (codes.len() - done).min(randoms.len() - next);
+        let stretch = codes[done..done + span].iter().zip(&randoms[next..next + span]).zip(out[done * size..(done + span) * size].chunks_exact_mut(size));
+        for ((&code, &random), pixel) in stretch {
+            let code = code as i32;
+            let value = if Some(code) == blank {
+                f64::NAN
+            } else if dither == Dither::SubtractiveZero && code == ZERO_CODE {
+                0.0
+            } else {
+                (code as f64 - random as f64 + 0.5) * scale + zero
+            };
+            write(pixel, value);
+        }
+        done += span;
+        next += span;
+        if next == randoms.len() {
+            seed = (seed + 1) % randoms.len();
+            next = (randoms[seed] * 500.0) as usize;
         }
     }
     out
@@ -410,7 +418,7 @@ fn rice(data: &[u8], pixels: usize, block: usize, width: usize) -> Option<Vec<u3
         _ => (5, 25, 32),
     };
     let mask: u32 = if bits == 32 { u32::MAX } else { (1 << bits) - 1 };
-    let mut reader = Bits { data, at: width, bit: 0 };
+    let mut reader = Bits { data, at: 8 * width };
     let mut last = data.get(..width)?.iter().fold(0u32, |v, &b| (v << 8) | b as u32);
     let mut out = Vec::with_capacity(pixels);
     while out.len() < pixels {
@@ -422,9 +430,7 @@ fn rice(data: &[u8], pixels: usize, block: usize, width: usize) -> Option<Vec<u3
             } else if fs == fs_max {
                 reader.take(bits)?
             } else {
-                let high = reader.zeros()?;
-                let low = if fs > 0 { reader.take(fs as u32)? } else { 0 };
-                (high << fs) | low
+                reader.split(fs as u32)?
             };
             // Even: a positive difference; odd: a negative one.
             let signed = if diff & 1 == 0 { diff >> 1 } else { !(diff >> 1) };
@@ -435,61 +441,84 @@ fn rice(data: &[u8], pixels: usize, block: usize, width: usize) -> Option<Vec<u3
     Some(out)
 }
 
-/// A reader of bits, most significant first.
+/// A reader of bits, most significant first, eight bytes at a time.
 struct Bits<'a> {
     data: &'a [u8],
+    /// Bits read so far.
     at: usize,
-    /// Bits of `data[at]` already read.
-    bit: u32,
 }
 
 impl Bits<'_> {
-    /// The next `n` bits (at most 32) as a number.
-    fn take(&mut self, n: u32) -> Option<u32> {
-        let mut value: u64 = 0;
-        let mut left = n;
-        while left > 0 {
-            let byte = *self.data.get(self.at)? as u64;
-            let available = 8 - self.bit;
-            let now = left.min(available);
-            let part = (byte >> (available - now)) & ((1 << now) - 1);
-            value = (value << now) | part;
-            left -= now;
-            self.bit += now;
-            if self.bit == 8 {
-                self.bit = 0;
-                self.at += 1;
+    /// The next 64 bits from `at` (zeros past the end), first bit highest.
+    #[inline]
+    fn word(&self) -> u64 {
+        let byte = self.at / 8;
+        let word = match self.data.get(byte..byte + 8) {
+            Some(eight) => u64::from_be_bytes(eight.try_into().unwrap_or_default()),
+            None => {
+                let mut word = [0u8; 8];
+                let available = self.data.len().saturating_sub(byte);
+                word[..available].copy_from_slice(&self.data[byte..]);
+                u64::from_be_bytes(word)
             }
+        };
+        word << (self.at % 8)
+    }
+
+    /// The next `n` bits (at most 32) as a number.
+    #[inline]
+    fn take(&mut self, n: u32) -> Option<u32> {
+        if n == 0 {
+            return Some(0);
         }
-        Some(value as u32)
+        if self.at + n as usize > self.data.len() * 8 {
+            return None;
+        }
+        let value = (self.word() >> (64 - n)) as u32;
+        self.at += n as usize;
+        Some(value)
+    }
+
+    /// A Rice-coded value with `fs` low bits: its unary high part (0 bits ended by a 1 bit), then
+    /// `fs` plain bits, as `high << fs | low`. Read from one 64-bit word when it holds both, the
+    /// usual case.
+    #[inline]
+    fn split(&mut self, fs: u32) -> Option<u32> {
+        let word = self.word();
+        let high = word.leading_zeros();
+        let used = high + 1 + fs;
+        if used <= 64 - (self.at % 8) as u32 && self.at + used as usize <= self.data.len() * 8 {
+            let low = if fs == 0 { 0 } else { ((word << (high + 1)) >> (64 - fs)) as u32 };
+            self.at += used as usize;
+            return Some((high << fs) | low);
+        }
+        let high = self.zeros()?;
+        let low = self.take(fs)?;
+        Some((high << fs) | low)
     }
 
     /// The number of 0 bits before the next 1 bit, which is read too.
+    #[inline]
     fn zeros(&mut self) -> Option<u32> {
+        let total = self.data.len() * 8;
         let mut count = 0;
-        loop {
-            let byte = *self.data.get(self.at)? & (0xff >> self.bit);
-            if byte == 0 {
-                count += 8 - self.bit;
-                self.bit = 0;
-                self.at += 1;
-                continue;
+        while self.at < total {
+            let valid = (64 - self.at % 8).min(total - self.at) as u32;
+            let leading = self.word().leading_zeros();
+            if leading < valid {
+                self.at += leading as usize + 1;
+                return Some(count + leading);
             }
-            let leading = byte.leading_zeros() - self.bit;
-            count += leading;
-            self.bit += leading + 1;
-            if self.bit == 8 {
-                self.bit = 0;
-                self.at += 1;
-            }
-            return Some(count);
+            count += valid;
+            self.at += valid as usize;
         }
+        None
     }
 }
 
 /// A cutout's source for a tile-compressed image: offsets in the image's uncompressed data (as
 /// [`Image`] lays it out) are answered from the tiles they fall in, each tile decompressed once
-/// and kept while the cutout goes through it (at most [`KEPT`] bytes of tiles at once).
+/// and kept while the cutout goes through its row of tiles (at most [`KEPT`] bytes of tiles).
 pub struct TiledSource<'a, S: Source + ?Sized> {
     tiled: &'a Tiled,
     file: &'a S,
@@ -497,7 +526,7 @@ pub struct TiledSource<'a, S: Source + ?Sized> {
 }
 
 /// The most bytes of decompressed tiles one cutout keeps (64 MiB): a cutout's rows go through the
-/// same tiles again until the box leaves them.
+/// same row of tiles until the box leaves it, and never come back to it.
 const KEPT: usize = 64 << 20;
 
 impl<'a, S: Source + ?Sized> TiledSource<'a, S> {
@@ -536,6 +565,9 @@ impl<S: Source + ?Sized> Source for TiledSource<'_, S> {
             // As many pixels as stay in this tile's row.
             let run = left.min((shape[0] - (coordinates[0] - corner[0])) as u64) as usize;
             if !tiles.contains_key(&index) {
+                // A cutout reads forward: the tiles of earlier rows of tiles are done with.
+                let tiles_per_row = t.axes[0].div_ceil(t.tile[0]) as u64;
+                tiles.retain(|&kept, _| kept / tiles_per_row == index / tiles_per_row);
                 if tiles.values().map(Vec::len).sum::<usize>() > KEPT {
                     tiles.clear();
                 }
@@ -558,7 +590,7 @@ mod tests {
 
     #[test]
     fn bits_read_most_significant_first_and_count_zeros() {
-        let mut bits = Bits { data: &[0b1010_0000, 0b0000_0001, 0b1000_0000], at: 0, bit: 0 };
+        let mut bits = Bits { data: &[0b1010_0000, 0b0000_0001, 0b1000_0000], at: 0 };
         assert_eq!(bits.take(3), Some(0b101));
         assert_eq!(bits.zeros(), Some(12), "five zeros left in the first byte, seven in the second, then its 1");
         assert_eq!(bits.take(1), Some(1));
