@@ -65,6 +65,9 @@ struct Quantized {
     blank: Option<PerTile>,
 }
 
+/// The most pixels a tile may have (2²⁶, 256 MiB of float32): a tile is decoded whole in memory.
+const MAX_TILE: usize = 1 << 26;
+
 /// The code a pixel quantized to exactly 0 is stored as under `SUBTRACTIVE_DITHER_2`.
 const ZERO_CODE: i32 = -2147483646;
 
@@ -211,6 +214,11 @@ impl Tiled {
         };
         let row_len = header.number("NAXIS1").ok_or_else(|| format("no NAXIS1"))? as u64;
         let rows = header.number("NAXIS2").ok_or_else(|| format("no NAXIS2"))? as u64;
+        // A tile is decoded whole in memory: one larger than MAX_TILE pixels is refused.
+        let tile_pixels = tile.iter().try_fold(1usize, |all, &t| all.checked_mul(t));
+        if tile_pixels.is_none_or(|p| p > MAX_TILE) {
+            return Err(format(&format!("tiles of {tile:?} pixels (at most {MAX_TILE} are read)")));
+        }
         let tiles: u64 = axes.iter().zip(&tile).map(|(&n, &t)| n.div_ceil(t) as u64).product();
         if rows < tiles {
             return Err(format(&format!("{rows} rows for {tiles} tiles")));
@@ -269,6 +277,9 @@ impl Tiled {
             if let Some(column) = self.gzipped {
                 let (count, offset) = self.descriptor(source, column, index)?;
                 if count > 0 {
+                    if count > 2 * length as u64 + 4096 {
+                        return Err(damaged(format!("claims {count} gzipped bytes for {pixels} pixels")));
+                    }
                     return gunzip(&read(source, self.heap_at + offset, count as usize)?, length).map_err(|e| damaged(format!("does not decompress (gzip): {e}")));
                 }
             }
@@ -279,7 +290,9 @@ impl Tiled {
             }
             return read(source, self.heap_at + offset, length);
         }
-        let bytes = read(source, self.heap_at + offset, usize::try_from(count * self.compressed.element as u64).map_err(|_| damaged("is too large".into()))?)?;
+        // Compressed data larger than the pixels it holds, with room to spare, is not a tile.
+        let compressed = count.checked_mul(self.compressed.element as u64).filter(|&n| n <= 2 * length as u64 + 4096).ok_or_else(|| damaged(format!("claims {count} compressed elements for {pixels} pixels")))?;
+        let bytes = read(source, self.heap_at + offset, compressed as usize)?;
         // Quantized floats are stored as 32-bit codes.
         let width = if self.quantized.is_some() { 4 } else { self.pixel_size };
         let codes: Vec<u32> = match self.algorithm {
@@ -604,6 +617,37 @@ mod tests {
         // The 10,000th seed is 1043618065, as the convention checks it.
         assert_eq!(randoms[9999], (1043618065.0f64 / 2147483647.0) as f32);
         assert_eq!(randoms[0], (16807.0f64 / 2147483647.0) as f32);
+    }
+
+    #[test]
+    fn a_damaged_table_header_is_refused_before_anything_is_allocated() {
+        let header = |ztile: &str| {
+            Header::from_cards(
+                [
+                    ("XTENSION", "'BINTABLE'"),
+                    ("BITPIX", "8"),
+                    ("NAXIS", "2"),
+                    ("NAXIS1", "8"),
+                    ("NAXIS2", "1"),
+                    ("TFIELDS", "1"),
+                    ("TTYPE1", "'COMPRESSED_DATA'"),
+                    ("TFORM1", "'1PB(10)'"),
+                    ("ZIMAGE", "T"),
+                    ("ZCMPTYPE", "'RICE_1'"),
+                    ("ZBITPIX", "16"),
+                    ("ZNAXIS", "1"),
+                    ("ZNAXIS1", "1000000000000"),
+                    ("ZTILE1", ztile),
+                ]
+                .iter()
+                .map(|(k, v)| value_card(k, v, None)),
+            )
+        };
+        let refused = Tiled::from_header(&header("1000000000000"), 2880).unwrap_err();
+        assert!(matches!(&refused, FitsError::Format(m) if m.contains("at most 67108864 are read")), "{refused}");
+        // Rows enough for the tiles: one row cannot hold 10¹² / 1000 tiles.
+        let refused = Tiled::from_header(&header("1000"), 2880).unwrap_err();
+        assert!(matches!(&refused, FitsError::Format(m) if m.contains("1 rows for 1000000000 tiles")), "{refused}");
     }
 
     #[test]
