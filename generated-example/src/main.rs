@@ -2,7 +2,7 @@
 // Regenerate with `cargo xtask codegen`.
 //! The `soda-cutout-server` server: `soda-cutout-server --help` lists its options.
 
-use soda_cutout_server::{server, service::Service};
+use soda_cutout_server::{api::Api, server, service::Service};
 use ivoagen_runtime::serve;
 
 /// What the runtime's command line needs to know about this server.
@@ -14,6 +14,7 @@ const PROGRAM: serve::Program = serve::Program {
     uws: true,
     auth: true,
     sync: true,
+    service_flags: <Service as Api>::FLAGS,
 };
 
 fn main() -> std::process::ExitCode {

@@ -34,6 +34,9 @@ pub struct Service {
     /// `SODA_ASYNC_NO_OVERLAP=fail`: a job with a combination that does not overlap its data fails
     /// instead of recording a text/plain error result.
     fail_jobs_without_overlap: bool,
+    /// `--async-results combined`: an async job writes all its cutouts as the extensions of one
+    /// FITS file, rather than one file per cutout.
+    combined: bool,
 }
 
 impl Service {
@@ -51,7 +54,12 @@ impl Service {
             Err(_) => archive::OPEN_DATASETS,
         };
         let archive = Archive::with_cap(config.data_dir.clone(), config.authority.clone(), cap);
-        Ok(Service { archive: Arc::new(archive), buffers: Buffers::new(buffers::KEPT, IN_MEMORY as usize), fail_jobs_without_overlap: fail })
+        let combined = match config.service.get("async-results").map(String::as_str) {
+            None | Some("each") => false,
+            Some("combined") => true,
+            Some(other) => return Err(format!("--async-results: `{other}` is not each or combined")),
+        };
+        Ok(Service { archive: Arc::new(archive), buffers: Buffers::new(buffers::KEPT, IN_MEMORY as usize), fail_jobs_without_overlap: fail, combined })
     }
 }
 
@@ -202,7 +210,59 @@ fn write_cutout(reader: &archive::Reader<'_>, dataset: &Dataset, parts: &[Part],
     Ok(())
 }
 
+/// An async job of `--async-results combined`: every combination planned, the cut ones written in
+/// order as the extensions of one file, `cutouts.fits`, after a primary HDU without data; those
+/// that cut nothing listed, each with its label, in `errors.txt` (or failing the job, with
+/// `SODA_ASYNC_NO_OVERLAP=fail`).
+fn combined_job(archive: &Archive, all: &[(String, Filters)], results: &rt::uws::engine::ResultWriter, fail_without_overlap: bool) -> Result<(), rt::uws::JobError> {
+    let failed = |error: rt::Error| rt::uws::JobError::from(error);
+    let (mut cuts, mut problems) = (Vec::new(), String::new());
+    for (n, (id, filters)) in all.iter().enumerate() {
+        if results.is_cancelled() {
+            return Err(failed(rt::Error::internal(format!("stopped before cutout {}", n + 1))));
+        }
+        let problem = match plan(archive, id, filters) {
+            Ok(Plan::Cut { dataset, parts, .. }) => {
+                cuts.push((dataset, parts));
+                continue;
+            }
+            Ok(Plan::NoOverlap(m)) => rt::Error::not_found(m),
+            Err(error) => error,
+        };
+        if fail_without_overlap {
+            return Err(failed(problem));
+        }
+        problems.push_str(&format!("cutout {}: {}\n", n + 1, problem.labelled()));
+    }
+    if !cuts.is_empty() {
+        results
+            .put_with("cutouts.fits", "application/fits", |out| {
+                out.write_all(&fits::combined_primary().to_bytes())?;
+                for (dataset, parts) in &cuts {
+                    for part in parts {
+                        let image = image_of(dataset, part);
+                        let header = fits::as_extension(&fits::inherited(&dataset.primary, &fits::Image { header: part.header.clone(), ..image.clone() }));
+                        fits::write_cutout(&dataset.reader(false), image, &part.pixels, &header, out)?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| failed(rt::Error::internal(format!("the cutouts could not be written: {e}"))))?;
+    }
+    if !problems.is_empty() {
+        results.put("errors.txt", "text/plain", problems.as_bytes()).map_err(|e| failed(rt::Error::internal(format!("errors.txt could not be written: {e}"))))?;
+    }
+    Ok(())
+}
+
 impl Api for Service {
+    const FLAGS: &'static [rt::serve::Flag] = &[rt::serve::Flag {
+        name: "async-results",
+        value_name: "each|combined",
+        env: "SODA_ASYNC_RESULTS",
+        help: "How an async job writes its cutouts: one FITS file each (SODA's default), or one file of them all as extensions [default: each]",
+    }];
+
     /// Available while the data directory can be read; otherwise down, saying why.
     async fn vosi_availability(&self) -> rt::vosi::Availability {
         match self.archive.readable() {
@@ -272,6 +332,11 @@ impl Api for Service {
         }
         let archive = self.archive.clone();
         let fail_without_overlap = self.fail_jobs_without_overlap;
+        if self.combined {
+            return rt::tokio::task::spawn_blocking(move || combined_job(&archive, &all, &results, fail_without_overlap))
+                .await
+                .map_err(|e| failed(rt::Error::internal(format!("the job's task failed: {e}"))))?;
+        }
         rt::tokio::task::spawn_blocking(move || {
             for (n, (id, filters)) in all.iter().enumerate() {
                 let n = n + 1;

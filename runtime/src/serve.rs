@@ -28,6 +28,22 @@ pub struct Program {
     pub auth: bool,
     /// Some operation is DALI-sync (`x-ivoa-sync`): `--refuse-sync-get` is offered.
     pub sync: bool,
+    /// The service's own flags (`Api::FLAGS`), offered beside the runtime's.
+    pub service_flags: &'static [Flag],
+}
+
+/// A command-line flag of the service's own, taking a value, with the environment variable that
+/// sets it when the flag is not given; its value reaches the service in [`Config::service`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    /// The flag without its dashes (`async-results`).
+    pub name: &'static str,
+    /// What its value is, for `--help` (`each|combined`).
+    pub value_name: &'static str,
+    /// The environment variable (`SODA_ASYNC_RESULTS`).
+    pub env: &'static str,
+    /// One line for `--help`.
+    pub help: &'static str,
 }
 
 /// Where and how a server listens.
@@ -87,6 +103,9 @@ pub struct Config {
     /// How long a whole request body may take (`--body-deadline`, env `BODY_DEADLINE`, in
     /// seconds; default 600).
     pub body_deadline: Duration,
+    /// The values of the service's own flags ([`Program::service_flags`]) that were given, by
+    /// flag name, from the command line or else the environment.
+    pub service: std::collections::BTreeMap<String, String>,
 }
 
 /// The limits [`serve_with`] holds connections to.
@@ -151,6 +170,7 @@ impl Default for Config {
             max_connections: Limits::default().max_connections,
             body_timeout: Limits::default().body_timeout,
             body_deadline: Limits::default().body_deadline,
+            service: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -238,6 +258,9 @@ fn command(program: &Program) -> clap::Command {
     if program.sync {
         cmd = cmd.arg(Arg::new("refuse-sync-get").long("refuse-sync-get").action(ArgAction::SetTrue).help("Answer GET on DALI-sync operations with 405; POST works [env: REFUSE_SYNC_GET=1]"));
     }
+    for flag in program.service_flags {
+        cmd = cmd.arg(value(flag.name, flag.value_name, format!("{} [env: {}]", flag.help, flag.env)));
+    }
     cmd.arg(value("cors-origin", "URL", "Allow browser calls from this origin; repeatable [env: CORS_ORIGINS, comma-separated]".to_owned()).action(ArgAction::Append))
         .arg(Arg::new("no-docs").long("no-docs").action(ArgAction::SetTrue).help("Do not serve the landing page and API documentation [env: NO_DOCS=1]"))
         .arg(value("max-connections", "N", "Serve at most N connections at once; more wait to be accepted [env: MAX_CONNECTIONS] [default: the open-file limit less 256; 1024 if unknown]".to_owned()))
@@ -282,6 +305,11 @@ impl Config {
             }
         };
         let mut config = Config { base_path: program.base_path.trim_end_matches('/').to_owned(), ..Config::default() };
+        for flag in program.service_flags {
+            if let Some((_, value)) = one(flag.name, flag.env) {
+                config.service.insert(flag.name.to_owned(), value);
+            }
+        }
         if let Some((source, bind)) = one("bind", "BIND") {
             config.bind = bind.parse().map_err(|_| format!("{source}: `{bind}` is not an ADDRESS:PORT"))?;
         } else if let Some(port) = env("PORT").filter(|p| !p.is_empty()) {
@@ -834,13 +862,27 @@ mod tests {
     }
 
     /// A program with every optional flag.
-    const ALL: Program = Program { name: "test-server", version: "1.2.3", about: "A test API", base_path: "", uws: true, auth: true, sync: true };
+    const ALL: Program = Program { name: "test-server", version: "1.2.3", about: "A test API", base_path: "", uws: true, auth: true, sync: true, service_flags: &[] };
     /// A program with none.
-    const PLAIN: Program = Program { name: "plain-server", version: "0.1.0", about: "Plain", base_path: "/soda/", uws: false, auth: false, sync: false };
+    const PLAIN: Program = Program { name: "plain-server", version: "0.1.0", about: "Plain", base_path: "/soda/", uws: false, auth: false, sync: false, service_flags: &[] };
 
     fn parse_for(program: &Program, args: &[&str], env: &[(&str, &str)]) -> Result<Config, Stop> {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::parse(program, args.iter().map(|s| s.to_string()), |k| env.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn a_service_offers_its_own_flags_beside_the_runtimes() {
+        const FLAGS: &[Flag] = &[Flag { name: "async-results", value_name: "each|combined", env: "SODA_ASYNC_RESULTS", help: "How async jobs write their cutouts" }];
+        let program = Program { service_flags: FLAGS, ..PLAIN };
+        let Err(Stop::Info(help)) = parse_for(&program, &["--help"], &[]) else { panic!("--help") };
+        assert!(help.contains("--async-results <each|combined>") && help.contains("[env: SODA_ASYNC_RESULTS]"), "{help}");
+        let flagged = parse_for(&program, &["--async-results", "combined"], &[("SODA_ASYNC_RESULTS", "each")]).unwrap();
+        assert_eq!(flagged.service.get("async-results").map(String::as_str), Some("combined"), "the flag wins over the environment");
+        let from_env = parse_for(&program, &[], &[("SODA_ASYNC_RESULTS", "each")]).unwrap();
+        assert_eq!(from_env.service.get("async-results").map(String::as_str), Some("each"));
+        assert!(parse_for(&program, &[], &[]).unwrap().service.is_empty());
+        assert!(parse_for(&PLAIN, &["--async-results", "combined"], &[]).is_err(), "a flag no service declared");
     }
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {

@@ -402,6 +402,44 @@ fn tile_compressed_images_are_cut_as_cfitsio_copies_their_sections() {
     assert!(links.contains(&format!("<TD>{}</TD>", whole.body.len())), "{links}");
 }
 
+/// `--async-results combined`: an async job writes every cutout as an extension of one file,
+/// `cutouts.fits`, each extension's pixels those of the sync cutout (a multi-extension dataset
+/// giving one extension per cut extension, with its primary's inherited keywords), and the
+/// combinations that cut nothing in `errors.txt`.
+#[test]
+fn combined_async_results_are_one_file_of_extensions() {
+    let (server, _) = start("combined", &["--async-results", "combined"]);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let created = http(&server.addr, "POST", "/soda/async?PHASE=RUN", &form, b"ID=sample-image&ID=test0&CIRCLE=10.70+41.26+0.02&CIRCLE=215.5905+-12.7352+0.0005");
+    assert_eq!(created.status, 303, "{}", created.text());
+    let job = created.header("location").unwrap().trim_start_matches(&format!("http://{}", server.addr)).to_owned();
+    let mut document = String::new();
+    for _ in 0..30 {
+        document = get(&server, &format!("{job}?WAIT=-1")).text();
+        if !document.contains("<uws:phase>QUEUED</uws:phase>") && !document.contains("<uws:phase>EXECUTING</uws:phase>") {
+            break;
+        }
+    }
+    assert!(document.contains("<uws:phase>COMPLETED</uws:phase>"), "{document}");
+    assert!(document.contains(r#"id="cutouts.fits""#) && document.contains(r#"id="errors.txt""#) && !document.contains("cutout-1"), "{document}");
+    let combined = hdus_of(&get(&server, &format!("{job}/results/cutouts.fits")).body);
+    let image = hdus_of(&get(&server, "/soda/sync?ID=sample-image&CIRCLE=10.70+41.26+0.02").body);
+    let mef = hdus_of(&get(&server, "/soda/sync?ID=test0&CIRCLE=215.5905+-12.7352+0.0005").body);
+    assert_eq!(combined.len(), 1 + 1 + 3, "a primary, the image's cutout, test0's three cut extensions");
+    assert_eq!(combined[0].0.number("NAXIS"), Some(0.0));
+    let expected: Vec<&Vec<u8>> = std::iter::once(&image[0].1).chain(mef[1..].iter().map(|(_, d)| d)).collect();
+    for (n, ((header, pixels), want)) in combined[1..].iter().zip(expected).enumerate() {
+        assert_eq!(header.text("XTENSION").as_deref(), Some("IMAGE"), "extension {n}");
+        assert!(header.get("INHERIT").is_none(), "extension {n}: its keywords are its own");
+        assert!(pixels == want, "extension {n}: the pixels of the sync cutout");
+    }
+    // test0's extensions carry the BZERO their file's primary header gave them.
+    assert_eq!(combined[2].0.number("BZERO"), Some(32768.0));
+    let errors = get(&server, &format!("{job}/results/errors.txt")).text();
+    assert_eq!(errors.lines().count(), 2, "{errors}");
+    assert!(errors.lines().all(|l| l.contains(": Error: the filters do not overlap dataset")), "{errors}");
+}
+
 /// Every header of a FITS file (or of a bare header file), HDU by HDU.
 fn headers_of(bytes: &[u8]) -> Vec<fits::Header> {
     let mut headers = Vec::new();

@@ -122,6 +122,12 @@ fn start_up_failures_are_one_line_and_a_failing_exit() {
     let (code, stderr) = refused(&["--data-dir", data], &[("SODA_OPEN_DATASETS", "many")]);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stderr, "soda-cutout-server: cannot start the service: SODA_OPEN_DATASETS=`many` is not a positive number\n");
+    // The service's own flag, offered by --help and checked by the service.
+    let help = std::process::Command::new(binary()).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--async-results <each|combined>") && help.contains("[env: SODA_ASYNC_RESULTS]"), "{help}");
+    let (code, stderr) = refused(&["--data-dir", data, "--async-results", "merged"], &[]);
+    assert_eq!((code, stderr.as_str()), (Some(1), "soda-cutout-server: cannot start the service: --async-results: `merged` is not each or combined\n"));
 }
 
 #[test]

@@ -533,6 +533,32 @@ pub fn multi_extension_primary(primary: &Header) -> Header {
     header
 }
 
+/// The primary header of a file made of other files' cutouts: no data, extensions follow.
+pub fn combined_primary() -> Header {
+    Header::from_cards([
+        value_card("SIMPLE", "T", Some("conforms to FITS standard")),
+        value_card("BITPIX", "8", None),
+        value_card("NAXIS", "0", None),
+        value_card("EXTEND", "T", Some("the cutouts follow, one extension each")),
+    ])
+}
+
+/// `header` as an IMAGE extension's: a primary header's SIMPLE becomes XTENSION (with PCOUNT and
+/// GCOUNT after the axes, and no EXTEND); an extension's stays one. `INHERIT` is dropped: the
+/// keywords it would take from its own file's primary header are in it already (see [`inherited`]).
+pub fn as_extension(header: &Header) -> Header {
+    let mut header = header.clone();
+    header.remove("INHERIT");
+    if header.cards.first().is_some_and(|c| card_keyword(c) == "SIMPLE") {
+        header.cards[0] = value_card("XTENSION", "'IMAGE   '", Some("a cutout"));
+        header.remove("EXTEND");
+        let after = header.cards.iter().rposition(|c| card_keyword(c).starts_with("NAXIS")).map_or(header.cards.len(), |i| i + 1);
+        header.cards.insert(after, value_card("GCOUNT", "1", None));
+        header.cards.insert(after, value_card("PCOUNT", "0", None));
+    }
+    header
+}
+
 /// The size in bytes of the cutout file [`write_cutout`] writes.
 pub fn cutout_len(header: &Header, image: &Image, pixels: &PixelBox) -> u64 {
     let data: u64 = pixels.iter().map(|&(a, b)| (b - a + 1) as u64).product::<u64>() * image.pixel_size as u64;

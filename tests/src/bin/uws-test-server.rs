@@ -47,6 +47,6 @@ impl uws::engine::Runner for Jobs {
 }
 
 fn main() -> std::process::ExitCode {
-    let program = serve::Program { name: "uws-test-server", version: env!("CARGO_PKG_VERSION"), about: "A UWS job list for the tests", base_path: "", uws: true, auth: false, sync: false };
+    let program = serve::Program { service_flags: &[], name: "uws-test-server", version: env!("CARGO_PKG_VERSION"), about: "A UWS job list for the tests", base_path: "", uws: true, auth: false, sync: false };
     serve::main(program, |config| async move { uws::mount(&config, uws::JobList::with_runner("/uws/jobs", Arc::new(Jobs))).await })
 }

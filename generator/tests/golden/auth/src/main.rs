@@ -2,7 +2,7 @@
 // Regenerate with `cargo xtask codegen`.
 //! The `golden-auth` server: `golden-auth --help` lists its options.
 
-use golden_auth::{server, service::Service};
+use golden_auth::{api::Api, server, service::Service};
 use ivoagen_runtime::serve;
 
 /// What the runtime's command line needs to know about this server.
@@ -14,6 +14,7 @@ const PROGRAM: serve::Program = serve::Program {
     uws: false,
     auth: true,
     sync: true,
+    service_flags: <Service as Api>::FLAGS,
 };
 
 fn main() -> std::process::ExitCode {

@@ -12,6 +12,10 @@ use rt::axum::response::{IntoResponse, Response};
 /// [`ivoagen_runtime::Error`] of the kind of failure; the runtime writes it in the
 /// operation's error format.
 pub trait Api: Send + Sync + 'static {
+    /// Command-line flags of the service's own, each with a value and an environment
+    /// variable, offered by `--help` beside the runtime's; the values given reach
+    /// `Service::new` in `config.service`. None by default.
+    const FLAGS: &'static [ivoagen_runtime::codegen::serve::Flag] = &[];
     /// The job list (§2.2.2.1), filtered
     ///
     /// `GET /jobs` (`listJobs`)

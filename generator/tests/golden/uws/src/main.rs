@@ -2,7 +2,7 @@
 // Regenerate with `cargo xtask codegen`.
 //! The `golden-uws` server: `golden-uws --help` lists its options.
 
-use golden_uws::{server, service::Service};
+use golden_uws::{api::Api, server, service::Service};
 use ivoagen_runtime::serve;
 
 /// What the runtime's command line needs to know about this server.
@@ -14,6 +14,7 @@ const PROGRAM: serve::Program = serve::Program {
     uws: false,
     auth: false,
     sync: false,
+    service_flags: <Service as Api>::FLAGS,
 };
 
 fn main() -> std::process::ExitCode {
