@@ -7,7 +7,7 @@
 //! `ZZERO` per tile, restored with the subtractive dither of `ZQUANTIZ` and `ZDITHER0` exactly as
 //! CFITSIO restores them (its random sequence, its arithmetic), `ZBLANK` becoming NaN; a tile kept
 //! uncompressed, or gzipped whole, is read too. A cutout decompresses only the tiles its box meets.
-//! The `PLIO_1` and `HCOMPRESS_1` algorithms are refused, saying so.
+//! `PLIO_1` (IRAF's line lists, for masks) is read too; `HCOMPRESS_1` is refused, saying so.
 
 use crate::service::fits::{FitsError, Header, Image, Source, Value, value_card};
 use std::collections::HashMap;
@@ -23,6 +23,9 @@ enum Algorithm {
     Gzip1,
     /// gzip of the big-endian pixels with their bytes shuffled (all first bytes, then all second…).
     Gzip2,
+    /// IRAF's PLIO line lists: runs of zeros or of a value, and single values, for non-negative
+    /// integers (masks).
+    Plio,
 }
 
 /// A variable-length array column of the table: where its descriptor lies in a row, and whether
@@ -155,6 +158,7 @@ impl Tiled {
             }
             "GZIP_1" => Algorithm::Gzip1,
             "GZIP_2" => Algorithm::Gzip2,
+            "PLIO_1" => Algorithm::Plio,
             other => return Err(unsupported(format!("ZCMPTYPE = '{other}'"))),
         };
         let naxis = header.number("ZNAXIS").ok_or_else(|| format("no ZNAXIS"))? as usize;
@@ -290,8 +294,9 @@ impl Tiled {
             }
             return read(source, self.heap_at + offset, length);
         }
-        // Compressed data larger than the pixels it holds, with room to spare, is not a tile.
-        let compressed = count.checked_mul(self.compressed.element as u64).filter(|&n| n <= 2 * length as u64 + 4096).ok_or_else(|| damaged(format!("claims {count} compressed elements for {pixels} pixels")))?;
+        // Compressed data four times larger than the pixels it holds (PLIO's worst case is three
+        // words a pixel), with room to spare, is not a tile.
+        let compressed = count.checked_mul(self.compressed.element as u64).filter(|&n| n <= 4 * length as u64 + 4096).ok_or_else(|| damaged(format!("claims {count} compressed elements for {pixels} pixels")))?;
         let bytes = read(source, self.heap_at + offset, compressed as usize)?;
         // Quantized floats are stored as 32-bit codes.
         let width = if self.quantized.is_some() { 4 } else { self.pixel_size };
@@ -304,6 +309,10 @@ impl Tiled {
                     values.iter_mut().for_each(|v| *v = (((*v << shift) as i32) >> shift) as u32);
                 }
                 values
+            }
+            Algorithm::Plio => {
+                let words: Vec<i16> = bytes.chunks_exact(2).map(|w| i16::from_be_bytes([w[0], w[1]])).collect();
+                plio(&words, pixels).ok_or_else(|| damaged("does not decompress (PLIO_1)".into()))?
             }
             Algorithm::Gzip1 | Algorithm::Gzip2 => {
                 let raw = gunzip(&bytes, pixels * width).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
@@ -451,6 +460,52 @@ fn rice(data: &[u8], pixels: usize, block: usize, width: usize) -> Option<Vec<u3
             out.push(last);
         }
     }
+    Some(out)
+}
+
+/// Decodes `pixels` values from a PLIO line list (IRAF's pixel-list encoding): a header, whose
+/// length and the list's length it gives (old lists: three words, the length third), then 16-bit
+/// instructions, each a 4-bit code over 12 bits of data: a run of `data` zeros (0), of the current
+/// value (4), or of zeros ending with the value (5); set the value from this and the next word (1);
+/// raise (2) or lower (3) it by `data`; raise (6) or lower (7) it and write it once. Pixels the list
+/// does not reach are 0. `None` when the list is shorter than its header says.
+fn plio(words: &[i16], pixels: usize) -> Option<Vec<u32>> {
+    let (length, first) = if *words.get(2)? > 0 {
+        (words[2] as usize, 3)
+    } else {
+        ((*words.get(4)? as usize) << 15 | *words.get(3)? as u16 as usize, *words.get(1)? as usize)
+    };
+    let mut out: Vec<u32> = Vec::with_capacity(pixels);
+    let mut value: i64 = 1;
+    let mut at = first;
+    while at < length.min(words.len()) && out.len() < pixels {
+        let word = words[at] as u16;
+        let (code, data) = (word >> 12, (word & 0xfff) as usize);
+        let room = pixels - out.len();
+        match code {
+            0 => out.resize(out.len() + data.min(room), 0),
+            4 => out.resize(out.len() + data.min(room), value as u32),
+            5 if data > 0 => {
+                out.resize(out.len() + (data - 1).min(room), 0);
+                if data <= room {
+                    out.push(value as u32);
+                }
+            }
+            1 => {
+                at += 1;
+                value = ((*words.get(at)? as i64) << 12) + data as i64;
+            }
+            2 => value += data as i64,
+            3 => value -= data as i64,
+            6 | 7 => {
+                value += if code == 6 { data as i64 } else { -(data as i64) };
+                out.push(value as u32);
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    out.resize(pixels, 0);
     Some(out)
 }
 
