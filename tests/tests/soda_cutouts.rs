@@ -53,6 +53,22 @@ fn get(server: &Server, target: &str) -> Response {
     http(&server.addr, "GET", target, &[], b"")
 }
 
+/// Creates an async job of `form` with PHASE=RUN and waits until it has ended: its path and its
+/// last job document.
+fn finished_job(server: &Server, form: &[u8]) -> (String, String) {
+    let created = http(&server.addr, "POST", "/soda/async?PHASE=RUN", &[("Content-Type", "application/x-www-form-urlencoded")], form);
+    assert_eq!(created.status, 303, "{}", created.text());
+    let job = created.header("location").unwrap().trim_start_matches(&format!("http://{}", server.addr)).to_owned();
+    let mut document = String::new();
+    for _ in 0..30 {
+        document = get(server, &format!("{job}?WAIT=-1")).text();
+        if !document.contains("<uws:phase>QUEUED</uws:phase>") && !document.contains("<uws:phase>EXECUTING</uws:phase>") {
+            break;
+        }
+    }
+    (job, document)
+}
+
 #[test]
 fn pyvo_and_astropy_use_the_cutouts() {
     let (server, _) = start("pyvo-cutouts", &[]);
@@ -224,16 +240,7 @@ fn gzip_files_are_served_by_their_name_decompressed_as_they_are_read() {
         assert!(answer.body == expected.body, "{gz} {filters}: not the bytes of the uncompressed file's cutout");
     }
     // Async: one result per cutout, the same bytes.
-    let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let created = http(&server.addr, "POST", "/soda/async?PHASE=RUN", &form, b"ID=image-gz&CIRCLE=10.70+41.26+0.02");
-    let job = created.header("location").unwrap().trim_start_matches(&format!("http://{}", server.addr)).to_owned();
-    let mut document = String::new();
-    for _ in 0..30 {
-        document = get(&server, &format!("{job}?WAIT=-1")).text();
-        if !document.contains("<uws:phase>QUEUED</uws:phase>") && !document.contains("<uws:phase>EXECUTING</uws:phase>") {
-            break;
-        }
-    }
+    let (job, document) = finished_job(&server, b"ID=image-gz&CIRCLE=10.70+41.26+0.02");
     assert!(document.contains("<uws:phase>COMPLETED</uws:phase>"), "{document}");
     let result = get(&server, &format!("{job}/results/cutout-1.fits"));
     assert!(result.body == get(&server, "/soda/sync?ID=sample-image&CIRCLE=10.70+41.26+0.02").body, "the async cutout of the gzip file");
@@ -407,17 +414,7 @@ fn tile_compressed_images_are_cut_as_cfitsio_copies_their_sections() {
 #[test]
 fn combined_async_results_are_one_file_of_extensions() {
     let (server, _) = start("combined", &["--async-results", "combined"]);
-    let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let created = http(&server.addr, "POST", "/soda/async?PHASE=RUN", &form, b"ID=sample-image&ID=test0&CIRCLE=10.70+41.26+0.02&CIRCLE=215.5905+-12.7352+0.0005");
-    assert_eq!(created.status, 303, "{}", created.text());
-    let job = created.header("location").unwrap().trim_start_matches(&format!("http://{}", server.addr)).to_owned();
-    let mut document = String::new();
-    for _ in 0..30 {
-        document = get(&server, &format!("{job}?WAIT=-1")).text();
-        if !document.contains("<uws:phase>QUEUED</uws:phase>") && !document.contains("<uws:phase>EXECUTING</uws:phase>") {
-            break;
-        }
-    }
+    let (job, document) = finished_job(&server, b"ID=sample-image&ID=test0&CIRCLE=10.70+41.26+0.02&CIRCLE=215.5905+-12.7352+0.0005");
     assert!(document.contains("<uws:phase>COMPLETED</uws:phase>"), "{document}");
     assert!(document.contains(r#"id="cutouts.fits""#) && document.contains(r#"id="errors.txt""#) && !document.contains("cutout-1"), "{document}");
     let combined = hdus_of(&get(&server, &format!("{job}/results/cutouts.fits")).body);

@@ -184,7 +184,7 @@ impl Archive {
         }
         .map_err(|e| Missing::Unavailable(format!("dataset `{id}` cannot be opened: {e}")))?;
         // A gzip stream is read forward: only its first image, whose header comes first.
-        let hdus = if gzip { Image::open_gzip(&file).map(|image| fits::Hdus { primary: image.header.clone(), images: vec![image] }) } else { Image::open_all(&file) };
+        let hdus = if gzip { Image::open_gzip(&file) } else { Image::open_all(&file) };
         let hdus = hdus.map_err(|e| match e {
             FitsError::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::InvalidData => Missing::Damaged(format!("dataset `{id}` is damaged: {e}")),
             FitsError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Missing::Damaged(format!("dataset `{id}` is damaged: {e}")),

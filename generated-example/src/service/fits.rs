@@ -227,19 +227,40 @@ impl Image {
     /// has no data.
     pub fn open(file: &File) -> Result<Image, FitsError> {
         let length = file.metadata()?.len();
-        Image::read(&mut Positioned(file), Some(length))
+        Image::scan(&mut Positioned(file), Some(length), true).map(|mut hdus| hdus.images.swap_remove(0))
     }
 
     /// Every HDU of a file: its primary header, and each image HDU with data, in file order.
     pub fn open_all(file: &File) -> Result<Hdus, FitsError> {
         let length = file.metadata()?.len();
-        let blocks = &mut Positioned(file);
+        Image::scan(&mut Positioned(file), Some(length), false)
+    }
+
+    /// The primary header and the first image of a gzip-compressed file, read forward as it is
+    /// decompressed (only as far as the image's header). A tile-compressed image inside gzip is
+    /// refused: its tiles are read at random.
+    pub fn open_gzip(file: &File) -> Result<Hdus, FitsError> {
+        let hdus = Image::scan(&mut Forward::new(gzip(file)), None, true)?;
+        if hdus.images[0].tiled.is_some() {
+            return Err(FitsError::Unsupported("its image is tile-compressed inside a gzip file, whose bytes are read forward only: serve it as `.fits.fz`".into()));
+        }
+        Ok(hdus)
+    }
+
+    /// Whether the image is the primary HDU's (not an extension's).
+    pub fn is_primary(&self) -> bool {
+        self.header.cards.first().is_some_and(|c| card_keyword(c) == "SIMPLE")
+    }
+
+    /// The HDUs `blocks` reads, from the start: the primary header and each image with data (only
+    /// the first with `first_only`); `length`, the file's length when known.
+    fn scan(blocks: &mut dyn Blocks, length: Option<u64>, first_only: bool) -> Result<Hdus, FitsError> {
         let mut offset = 0u64;
         let mut primary = None;
         let mut images = Vec::new();
-        // A tile-compressed image (a BINTABLE with ZIMAGE = T), not read yet: its algorithm.
+        // A tile-compressed image (a BINTABLE with ZIMAGE = T) that is refused: why.
         let mut compressed = None;
-        while offset < length {
+        while length.is_none_or(|length| offset < length) {
             // After an image, what does not read as an HDU (trailing bytes) ends the file.
             let read = read_header(blocks, offset).and_then(|(header, header_len)| {
                 let data_offset = offset + header_len as u64;
@@ -266,10 +287,13 @@ impl Image {
                 Err(e) => return Err(e),
             };
             if let Some(image) = image.filter(|i| !i.axes.is_empty() && i.axes.iter().all(|&n| n > 0)) {
-                if image.tiled.is_none() && image.data_offset + image.data_len() > length {
+                if image.tiled.is_none() && length.is_some_and(|length| image.data_offset + image.data_len() > length) {
                     return Err(FitsError::Format("the file is shorter than its header says".into()));
                 }
                 images.push(image);
+                if first_only {
+                    break;
+                }
             }
             offset = data_offset + padded(data_len as usize) as u64;
         }
@@ -278,37 +302,6 @@ impl Image {
             (true, Some(refused)) => Err(refused),
             (true, None) => Err(FitsError::Format("the file holds no image".into())),
             (false, _) => Ok(Hdus { primary, images }),
-        }
-    }
-
-    /// Whether the image is the primary HDU's (not an extension's).
-    pub fn is_primary(&self) -> bool {
-        self.header.cards.first().is_some_and(|c| card_keyword(c) == "SIMPLE")
-    }
-
-    /// [`Image::open`] for a gzip-compressed file, read forward as it is decompressed (only as far
-    /// as the image's header).
-    pub fn open_gzip(file: &File) -> Result<Image, FitsError> {
-        Image::read(&mut Forward::new(gzip(file)), None)
-    }
-
-    /// The first image of the HDUs `blocks` reads; `length`, the file's length when known.
-    fn read(blocks: &mut dyn Blocks, length: Option<u64>) -> Result<Image, FitsError> {
-        let mut offset = 0u64;
-        loop {
-            let (header, header_len) = read_header(blocks, offset)?;
-            let data_offset = offset + header_len as u64;
-            let (image, data_len) = Image::from_header(header, data_offset)?;
-            if let Some(image) = image.filter(|i| !i.axes.is_empty() && i.axes.iter().all(|&n| n > 0)) {
-                if length.is_some_and(|length| image.data_offset + image.data_len() > length) {
-                    return Err(FitsError::Format("the file is shorter than its header says".into()));
-                }
-                return Ok(image);
-            }
-            offset = data_offset + padded(data_len as usize) as u64;
-            if length.is_some_and(|length| offset >= length) {
-                return Err(FitsError::Format("the file holds no image".into()));
-            }
         }
     }
 
