@@ -71,7 +71,8 @@ pub struct Config {
     /// directory with sample data).
     pub data_dir_given: bool,
     /// Where UWS jobs are kept, as a URL (`--job-store`, env `JOB_STORE`; default
-    /// `sqlite:DATA_DIR/jobs.sqlite`). Only `sqlite:PATH` exists today.
+    /// `sqlite:DATA_DIR/jobs.sqlite`): `sqlite:PATH`, or `postgresql://…` (`postgres://…`) for
+    /// a store shared by replicas.
     pub job_store: Option<String>,
     /// The IVOA authority of the publisher DIDs this service resolves (`--authority`, env
     /// `AUTHORITY`), as `ivo://authority` or `ivo://authority/path`.
@@ -356,8 +357,9 @@ impl Config {
             config.body_deadline = Duration::from_secs(positive(&source, &secs)?);
         }
         if let Some((source, url)) = one("job-store", "JOB_STORE").filter(|_| program.uws) {
-            if !url.starts_with("sqlite:") || url.len() == "sqlite:".len() {
-                return Err(format!("{source}: `{url}` is not a job store URL (sqlite:PATH)"));
+            let postgres = ["postgresql://", "postgres://"].iter().any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
+            if !postgres && (!url.starts_with("sqlite:") || url.len() == "sqlite:".len()) {
+                return Err(format!("{source}: `{url}` is not a job store URL (sqlite:PATH or postgresql://HOST/DATABASE)"));
             }
             config.job_store = Some(url);
         }
@@ -390,11 +392,11 @@ impl Config {
         Ok(config)
     }
 
-    /// The file of the SQLite job store.
-    pub fn job_store_path(&self) -> std::path::PathBuf {
+    /// The file of the SQLite job store (`None`: the store is PostgreSQL's).
+    pub fn job_store_path(&self) -> Option<std::path::PathBuf> {
         match &self.job_store {
-            Some(url) => std::path::PathBuf::from(&url["sqlite:".len()..]),
-            None => self.data_dir.join("jobs.sqlite"),
+            Some(url) => url.strip_prefix("sqlite:").map(std::path::PathBuf::from),
+            None => Some(self.data_dir.join("jobs.sqlite")),
         }
     }
 }
@@ -477,8 +479,8 @@ pub enum StartError {
     AuthTokens(String),
     /// The UWS job store could not be opened.
     JobStore {
-        /// The store's file.
-        path: std::path::PathBuf,
+        /// The store: its file, or its URL without password.
+        store: String,
         /// What went wrong.
         error: crate::uws::store::StoreError,
     },
@@ -499,7 +501,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::AuthTokens(message) => write!(f, "--auth-tokens: {message}"),
-            StartError::JobStore { path, error } => write!(f, "cannot open the job store {}: {error}", path.display()),
+            StartError::JobStore { store, error } => write!(f, "cannot open the job store {store}: {error}"),
             StartError::Engine(error) => write!(f, "cannot start the UWS engine: {error}"),
             StartError::Service(message) => write!(f, "cannot start the service: {message}"),
         }
@@ -908,7 +910,8 @@ mod tests {
             (&["--frobnicate"], "unexpected argument '--frobnicate'"),
             (&["--base-path", "api"], "must start"),
             (&["--public-url", "ftp://x"], "http"),
-            (&["--job-store", "postgres://x"], "sqlite:PATH"),
+            (&["--job-store", "mysql://x"], "sqlite:PATH or postgresql://"),
+            (&["--job-store", "postgres://"], "sqlite:PATH or postgresql://"),
             (&["--authority", "example.org"], "ivo://"),
             (&["--trusted-proxy", "10.0.0.0/40"], "ADDR/BITS"),
             (&["--bind"], "a value is required"),
@@ -1056,13 +1059,15 @@ mod tests {
     fn data_dir_job_store_and_authority() {
         let config = parse(&[], &[]).unwrap();
         assert!(!config.data_dir_given);
-        assert_eq!(config.job_store_path(), std::path::Path::new("data/jobs.sqlite"));
+        assert_eq!(config.job_store_path().as_deref(), Some(std::path::Path::new("data/jobs.sqlite")));
         let config = parse(&["--data-dir", "/srv/d", "--authority", "ivo://example.org/"], &[]).unwrap();
         assert!(config.data_dir_given);
-        assert_eq!(config.job_store_path(), std::path::Path::new("/srv/d/jobs.sqlite"));
+        assert_eq!(config.job_store_path().as_deref(), Some(std::path::Path::new("/srv/d/jobs.sqlite")));
         assert_eq!(config.authority.as_deref(), Some("ivo://example.org"));
         let config = parse(&[], &[("JOB_STORE", "sqlite:/var/jobs.db")]).unwrap();
-        assert_eq!(config.job_store_path(), std::path::Path::new("/var/jobs.db"));
+        assert_eq!(config.job_store_path().as_deref(), Some(std::path::Path::new("/var/jobs.db")));
+        let config = parse(&[], &[("JOB_STORE", "postgresql://uws@db/jobs")]).unwrap();
+        assert_eq!((config.job_store_path(), config.job_store.as_deref()), (None, Some("postgresql://uws@db/jobs")));
     }
 
     #[tokio::test]

@@ -205,9 +205,9 @@ async fn a_restart_fails_executing_jobs_and_runs_queued_ones() {
         results: Vec::new(),
         error: None,
     };
-    store.insert(&template("was-executing", Phase::Executing)).unwrap();
-    store.insert(&template("was-queued", Phase::Queued)).unwrap();
-    store.insert(&template("was-done", Phase::Completed)).unwrap();
+    store.insert(&template("was-executing", Phase::Executing), 0).await.unwrap();
+    store.insert(&template("was-queued", Phase::Queued), 0).await.unwrap();
+    store.insert(&template("was-done", Phase::Completed), 0).await.unwrap();
     drop(store);
     let e = engine(&data, |_| {}).await;
     let failed = e.get(Some("alice"), "was-executing").await.unwrap();
@@ -288,7 +288,7 @@ async fn a_listing_reads_only_the_callers_jobs() {
             results: Vec::new(),
             error: None,
         };
-        store.insert(&job).unwrap();
+        store.insert(&job, 0).await.unwrap();
     }
     let b = e.create(Some("bob"), None, params("ok"), false).await.unwrap();
     let before = store.decoded();
@@ -321,10 +321,10 @@ async fn an_old_store_is_migrated() {
     }
     let store = SqliteStore::open(&path).unwrap();
     let version: i64 = rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 1);
-    assert_eq!(store.list(Some("alice"), &[], None, None).unwrap().len(), 1);
-    assert_eq!(store.list(Some("alice"), &[], Some(chrono::Utc::now() - chrono::Duration::hours(1)), None).unwrap().len(), 1, "creation instants were filled in");
-    assert_eq!(store.expired(chrono::Utc::now() + chrono::Duration::days(8)).unwrap().len(), 1, "destruction instants were filled in");
+    assert_eq!(version, 2);
+    assert_eq!(store.list(Some("alice"), &[], None, None).await.unwrap().len(), 1);
+    assert_eq!(store.list(Some("alice"), &[], Some(chrono::Utc::now() - chrono::Duration::hours(1)), None).await.unwrap().len(), 1, "creation instants were filled in");
+    assert_eq!(store.reap(chrono::Utc::now() + chrono::Duration::days(8)).await.unwrap().len(), 1, "destruction instants were filled in");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! Every change is written to the [`JobStore`] before it is announced, so a client that sees a
 //! phase sees a committed one, and a restart loses nothing that was announced.
 
-use super::store::{JobStore, StoreError};
+use super::store::{Decision, Edit, Edited, JobStore, Notice, StoreError};
 use super::{Job, JobError, JobResult, Phase};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, broadcast, watch};
 
 /// What an engine operation can fail with, each with its UWS status (§2.2.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,8 @@ pub enum EngineError {
     Quota(String),
     /// 500: the store failed.
     Store(String),
+    /// 503: the store cannot be reached (for now).
+    Unavailable(String),
 }
 
 impl std::fmt::Display for EngineError {
@@ -37,6 +39,7 @@ impl std::fmt::Display for EngineError {
         match self {
             EngineError::NotFound(m) | EngineError::Forbidden(m) | EngineError::Usage(m) | EngineError::Quota(m) => f.write_str(m),
             EngineError::Store(m) => write!(f, "job store: {m}"),
+            EngineError::Unavailable(m) => write!(f, "the job store cannot be reached: {m}"),
         }
     }
 }
@@ -45,7 +48,7 @@ impl std::error::Error for EngineError {}
 
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
-        EngineError::Store(e.0)
+        if e.unavailable { EngineError::Unavailable(e.message) } else { EngineError::Store(e.message) }
     }
 }
 
@@ -58,6 +61,7 @@ impl From<EngineError> for crate::Error {
             EngineError::Usage(m) => crate::Error::usage(m),
             EngineError::Quota(m) => crate::Error::with_status(StatusCode::TOO_MANY_REQUESTS, m),
             EngineError::Store(m) => crate::Error::internal(m),
+            EngineError::Unavailable(m) => crate::Error::unavailable(format!("the job store cannot be reached: {m}")),
         }
     }
 }
@@ -273,8 +277,14 @@ pub struct Config {
     pub max_lifetime: Duration,
     /// The longest a WAIT blocks (`WAIT=-1` and larger values are capped to it).
     pub max_wait: Duration,
-    /// After a restart, queue again the jobs that were executing, instead of failing them.
+    /// Queue again the jobs that were executing when their process stopped (a restart, or a
+    /// replica gone), instead of failing them: for services whose jobs are idempotent.
     pub requeue_on_restart: bool,
+    /// How long a replica's claim on an executing job lasts unless renewed (every third of it):
+    /// with a shared store, a job whose replica died is recovered within about 1.5 leases.
+    pub lease: Duration,
+    /// How often the store is read instead when its notifications are lost (WAIT, queued jobs).
+    pub poll: Duration,
     /// How often expired jobs are looked for.
     pub reap_every: Duration,
     /// Results one job may keep (0 = no limit); a job writing more fails.
@@ -299,6 +309,8 @@ impl Config {
             max_lifetime: Duration::from_secs(30 * 24 * 3600),
             max_wait: Duration::from_secs(60),
             requeue_on_restart: false,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
             reap_every: Duration::from_secs(60),
             max_results: 1000,
             max_jobs_per_owner: 1000,
@@ -318,6 +330,7 @@ impl Config {
             max_wait: limits.max_wait,
             max_results: limits.max_results,
             max_jobs_per_owner: limits.max_jobs,
+            lease: limits.lease,
             stop_on_signal: true,
             ..Config::new(&config.data_dir)
         }
@@ -343,12 +356,19 @@ struct Inner {
     store: Arc<dyn JobStore>,
     runner: Arc<dyn Runner>,
     config: Config,
+    /// This process's name in the store's leases: random, new at every start.
+    replica: String,
+    /// The latest phase of each job somebody waits on (WAIT), for as long as somebody does.
     phases: Mutex<HashMap<String, watch::Sender<Phase>>>,
-    /// The writer of every job with a task (queued or executing): how it is stopped.
+    /// The writer of every job this replica executes: how it is stopped.
     running: Mutex<HashMap<String, Arc<ResultWriter>>>,
     workers: Arc<Semaphore>,
-    /// Serialises the read-check-write of phase changes.
-    transitions: tokio::sync::Mutex<()>,
+    /// Wakes the dispatcher: a job was queued, or a worker is free.
+    queued: Notify,
+    /// The store's notifications are lost for now: WAIT and the dispatcher read the store.
+    degraded: AtomicBool,
+    /// Shutting down: nothing more is claimed.
+    stopping: AtomicBool,
 }
 
 /// The UWS engine. Cheap to clone.
@@ -360,9 +380,8 @@ pub struct Engine {
 /// The message a job gets when the service restarted under it.
 pub const RESTARTED: &str = "the service restarted while the job was executing";
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::Store(e.to_string()))?.map_err(EngineError::from)
-}
+/// The message a job gets when the replica executing it stopped and another one noticed.
+pub const REPLICA_LOST: &str = "the replica executing the job stopped (its lease expired)";
 
 /// A new job id: 128 bits from the operating system's random source, as 26 characters of
 /// lower-case base32 (RFC 4648 alphabet, no padding): URL-safe, and nothing about one id tells
@@ -375,10 +394,20 @@ pub fn new_id() -> Result<String, EngineError> {
     Ok((0..26).map(|i| char::from(ALPHABET[((n >> (i * 5)) & 31) as usize])).collect())
 }
 
+/// An edit of a job that does not depend on its phase.
+fn always(change: impl FnOnce(&mut Job) + Send + 'static) -> Edit {
+    Box::new(move |job| {
+        change(job);
+        Decision::Write
+    })
+}
+
 impl Engine {
-    /// Starts the engine on `store`: jobs that were executing when the service stopped become
-    /// ERROR (or are queued again, if configured), queued jobs are queued again, and the reaper
-    /// of expired jobs starts. Needs a Tokio runtime.
+    /// Starts the engine on `store`. With a store of its own (SQLite), jobs that were executing
+    /// when the service stopped become ERROR (or are queued again, if configured); with a shared
+    /// store, jobs whose replica is gone are found by their expired leases, now and every half
+    /// lease. Queued jobs are claimed as workers are free, and the reaper of expired jobs starts.
+    /// Needs a Tokio runtime.
     pub async fn start(store: Arc<dyn JobStore>, runner: Arc<dyn Runner>, config: Config) -> Result<Engine, EngineError> {
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -386,37 +415,39 @@ impl Engine {
                 store,
                 runner,
                 config,
+                replica: new_id()?,
                 phases: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
-                transitions: tokio::sync::Mutex::new(()),
+                queued: Notify::new(),
+                degraded: AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
             }),
         };
-        let store = engine.inner.store.clone();
-        let jobs = blocking(move || store.all()).await?;
-        for mut job in jobs {
-            match job.phase {
-                Phase::Executing if !engine.inner.config.requeue_on_restart => {
-                    job.phase = Phase::Error;
-                    job.end_time = Some(Utc::now());
-                    job.error = Some(JobError { fatal: false, message: RESTARTED.to_owned() });
-                    engine.save(job).await?;
-                }
-                Phase::Executing | Phase::Queued => {
-                    job.phase = Phase::Queued;
-                    job.start_time = None;
-                    let id = job.id.clone();
-                    engine.save(job).await?;
-                    engine.spawn(id);
-                }
-                _ => {}
-            }
+        let shared = engine.inner.store.shared();
+        if let Some(notices) = engine.inner.store.notices() {
+            tokio::spawn(engine.clone().hear(notices));
         }
-        let reaper = engine.clone();
+        let message = if shared { REPLICA_LOST } else { RESTARTED };
+        engine.recover(message).await?;
+        tokio::spawn(engine.clone().dispatch());
+        let keeper = engine.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(reaper.inner.config.reap_every);
+            let lease = keeper.inner.config.lease;
+            let mut renew = tokio::time::interval((lease / 3).max(Duration::from_millis(10)));
+            let mut recover = tokio::time::interval((lease / 2).max(Duration::from_millis(10)));
+            let mut reap = tokio::time::interval(keeper.inner.config.reap_every);
+            renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            recover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                let _ = reaper.reap(Utc::now()).await;
+                tokio::select! {
+                    _ = renew.tick() => keeper.renew().await,
+                    _ = recover.tick(), if shared => {
+                        let _ = keeper.recover(REPLICA_LOST).await;
+                    }
+                    _ = reap.tick() => {
+                        let _ = keeper.reap(Utc::now()).await;
+                    }
+                }
             }
         });
         if engine.inner.config.stop_on_signal {
@@ -429,9 +460,12 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Tells every queued or executing job to stop (shutdown): their phases stay as they are
-    /// in the store, for the next start to recover.
+    /// Tells every executing job to stop (shutdown) and claims no more: their phases stay as
+    /// they are in the store, for the next start (or, with a shared store, another replica once
+    /// the lease expires) to recover.
     pub fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::Release);
+        self.inner.queued.notify_one();
         let writers: Vec<Arc<ResultWriter>> = self.inner.running.lock().map(|r| r.values().cloned().collect()).unwrap_or_default();
         for writer in writers {
             writer.stop(Stop::Shutdown);
@@ -443,31 +477,59 @@ impl Engine {
         &self.inner.config
     }
 
+    /// The store this engine keeps its jobs in.
+    pub fn store(&self) -> &Arc<dyn JobStore> {
+        &self.inner.store
+    }
+
     fn results_dir(&self, id: &str) -> PathBuf {
         self.inner.config.data_dir.join("results").join(id)
     }
 
-    /// Writes a job, then tells anyone waiting on its phase.
-    async fn save(&self, job: Job) -> Result<Job, EngineError> {
-        let store = self.inner.store.clone();
-        let saved = job.clone();
-        blocking(move || store.update(&saved)).await?;
+    /// Tells anyone waiting on `id` its new phase; a job queued wakes the dispatcher, and a job
+    /// this replica executes that another one ended (or deleted) is told to stop.
+    fn announce(&self, id: &str, phase: Phase) {
         if let Ok(mut phases) = self.inner.phases.lock() {
-            phases.entry(job.id.clone()).or_insert_with(|| watch::channel(job.phase).0).send_replace(job.phase);
+            if let Some(sender) = phases.get(id) {
+                sender.send_replace(phase);
+                if sender.receiver_count() == 0 {
+                    phases.remove(id);
+                }
+            }
         }
-        Ok(job)
+        if phase == Phase::Queued {
+            self.inner.queued.notify_one();
+        }
+        if phase != Phase::Executing {
+            let writer = self.inner.running.lock().ok().and_then(|r| r.get(id).cloned());
+            if let Some(writer) = writer {
+                if phase == Phase::Unknown {
+                    writer.deleted.store(true, Ordering::Release);
+                    writer.stop(Stop::Deleted);
+                } else {
+                    writer.stop(Stop::Aborted);
+                }
+            }
+        }
     }
 
-    async fn load(&self, id: &str) -> Result<Job, EngineError> {
-        let store = self.inner.store.clone();
-        let key = id.to_owned();
-        blocking(move || store.get(&key)).await?.ok_or_else(|| EngineError::NotFound(format!("no job `{id}`")))
+    /// Applies `edit` to the job in the store and announces the change.
+    async fn edit(&self, id: &str, holder: Option<&str>, edit: Edit) -> Result<Job, EngineError> {
+        match self.inner.store.edit(id, holder, edit).await? {
+            Edited::Missing => Err(EngineError::NotFound(format!("no job `{id}`"))),
+            Edited::Refused(why) => Err(EngineError::Forbidden(why)),
+            Edited::Kept(job) => Ok(job),
+            Edited::Written(job) => {
+                self.announce(&job.id, job.phase);
+                Ok(job)
+            }
+        }
     }
 
     /// The job `id`, if `owner` may see it. Another owner's job is answered as one that does
     /// not exist (404): whether an id is taken is nobody else's business.
     pub async fn get(&self, owner: Option<&str>, id: &str) -> Result<Job, EngineError> {
-        let job = self.load(id).await?;
+        let job = self.inner.store.get(id).await?.ok_or_else(|| EngineError::NotFound(format!("no job `{id}`")))?;
         if job.owner.as_deref() != owner {
             return Err(EngineError::NotFound(format!("no job `{id}`")));
         }
@@ -503,16 +565,11 @@ impl Engine {
         // The quota is checked as the job is inserted, in one step: concurrent creations cannot
         // pass it together.
         let limit = self.inner.config.max_jobs_per_owner;
-        let store = self.inner.store.clone();
-        let record = job.clone();
-        if !blocking(move || store.insert_within(&record, limit)).await? {
+        if !self.inner.store.insert(&job, limit).await? {
             return Err(EngineError::Quota(format!("an owner keeps at most {limit} jobs; delete some first")));
         }
-        if let Ok(mut phases) = self.inner.phases.lock() {
-            phases.insert(job.id.clone(), watch::channel(job.phase).0);
-        }
         if run {
-            self.spawn(job.id.clone());
+            self.inner.queued.notify_one();
         }
         Ok(job)
     }
@@ -527,48 +584,69 @@ impl Engine {
     /// asked for), created after `after`, the `last` most recent (newest first). Only the
     /// caller's jobs are read.
     pub async fn list(&self, owner: Option<&str>, phases: &[Phase], after: Option<DateTime<Utc>>, last: Option<usize>) -> Result<Vec<Job>, EngineError> {
-        let store = self.inner.store.clone();
-        let (who, phases) = (owner.map(str::to_owned), phases.to_vec());
-        blocking(move || store.list(who.as_deref(), &phases, after, last)).await
+        Ok(self.inner.store.list(owner, phases, after, last).await?)
     }
 
     /// `PHASE=RUN`: queues a pending job.
     pub async fn run(&self, owner: Option<&str>, id: &str) -> Result<Job, EngineError> {
-        let _turn = self.inner.transitions.lock().await;
-        let mut job = self.get(owner, id).await?;
-        match job.phase {
-            Phase::Pending | Phase::Held => {
-                job.phase = Phase::Queued;
-                let job = self.save(job).await?;
-                self.spawn(job.id.clone());
-                Ok(job)
-            }
-            Phase::Queued | Phase::Executing => Ok(job),
-            other => Err(EngineError::Forbidden(format!("a job in phase {other} cannot be run"))),
-        }
+        self.get(owner, id).await?;
+        self.edit(
+            id,
+            None,
+            Box::new(|job| match job.phase {
+                Phase::Pending | Phase::Held => {
+                    job.phase = Phase::Queued;
+                    Decision::Write
+                }
+                Phase::Queued | Phase::Executing => Decision::Keep,
+                other => Decision::Refuse(format!("a job in phase {other} cannot be run")),
+            }),
+        )
+        .await
     }
 
-    /// `PHASE=ABORT`: stops a job that has not ended. The job's work is told to stop; the
-    /// results written before are kept (and listed); its worker is free once the work returns.
+    /// `PHASE=ABORT`: stops a job that has not ended, whichever replica executes it. The job's
+    /// work is told to stop; the results written before are kept (and listed); its worker is
+    /// free once the work returns.
     pub async fn abort(&self, owner: Option<&str>, id: &str) -> Result<Job, EngineError> {
         let job = self.get(owner, id).await?;
         if job.phase.is_final() {
             return Err(EngineError::Forbidden(format!("a job in phase {} cannot be aborted", job.phase)));
         }
+        // Executing here: stop the work first, so that the results recorded are all there are.
         let writer = self.inner.running.lock().ok().and_then(|r| r.get(id).cloned());
-        let results = writer.map(|w| w.stop(Stop::Aborted)).unwrap_or_default();
-        self.finish(id, Phase::Aborted, None, results).await
+        let results = writer.map(|w| w.stop(Stop::Aborted));
+        self.edit(
+            id,
+            None,
+            Box::new(move |job| {
+                if job.phase.is_final() {
+                    return Decision::Refuse(format!("a job in phase {} cannot be aborted", job.phase));
+                }
+                job.phase = Phase::Aborted;
+                job.end_time = Some(Utc::now());
+                if let Some(results) = results {
+                    job.results = results;
+                }
+                Decision::Write
+            }),
+        )
+        .await
     }
 
     /// Deletes a job and its results.
     pub async fn delete(&self, owner: Option<&str>, id: &str) -> Result<(), EngineError> {
         self.get(owner, id).await?;
-        self.remove(id).await
+        if self.inner.store.delete(id).await? {
+            self.removed(id);
+        }
+        Ok(())
     }
 
-    /// Deletes a job. Its results folder goes now if no work is running, else when the work has
-    /// stopped (the job's task removes it), so that nothing re-creates it.
-    async fn remove(&self, id: &str) -> Result<(), EngineError> {
+    /// A job was deleted: its results folder goes now if no work is running here, else when the
+    /// work has stopped (the job's task removes it), so that nothing re-creates it; waiters wake,
+    /// find the job gone, and answer 404.
+    fn removed(&self, id: &str) {
         let running = self.inner.running.lock().ok().and_then(|r| {
             let writer = r.get(id).cloned();
             // Under the lock the task takes to leave: either it sees `Deleted`, or it has left.
@@ -578,39 +656,36 @@ impl Engine {
             }
             writer
         });
-        let store = self.inner.store.clone();
-        let key = id.to_owned();
-        blocking(move || store.delete(&key)).await?;
         if running.is_none() {
             let _ = std::fs::remove_dir_all(self.results_dir(id));
         }
-        if let Ok(mut phases) = self.inner.phases.lock() {
-            // Waiters wake, find the job gone, and answer 404.
-            if let Some(sender) = phases.remove(id) {
-                sender.send_replace(Phase::Unknown);
-            }
-        }
-        Ok(())
+        self.announce(id, Phase::Unknown);
     }
 
     /// `EXECUTIONDURATION`: seconds the job may run, while it has not started (brought within
     /// the configured maximum).
     pub async fn set_execution_duration(&self, owner: Option<&str>, id: &str, seconds: u64) -> Result<Job, EngineError> {
-        let _turn = self.inner.transitions.lock().await;
-        let mut job = self.get(owner, id).await?;
-        if !matches!(job.phase, Phase::Pending | Phase::Held) {
-            return Err(EngineError::Forbidden(format!("the execution duration of a job in phase {} cannot change", job.phase)));
-        }
-        job.execution_duration = self.inner.config.execution_duration_for(Some(seconds));
-        self.save(job).await
+        self.get(owner, id).await?;
+        let seconds = self.inner.config.execution_duration_for(Some(seconds));
+        self.edit(
+            id,
+            None,
+            Box::new(move |job| {
+                if !matches!(job.phase, Phase::Pending | Phase::Held) {
+                    return Decision::Refuse(format!("the execution duration of a job in phase {} cannot change", job.phase));
+                }
+                job.execution_duration = seconds;
+                Decision::Write
+            }),
+        )
+        .await
     }
 
     /// `DESTRUCTION`: when the job is destroyed (the service may shorten it to its maximum).
     pub async fn set_destruction(&self, owner: Option<&str>, id: &str, at: DateTime<Utc>) -> Result<Job, EngineError> {
-        let _turn = self.inner.transitions.lock().await;
-        let mut job = self.get(owner, id).await?;
-        job.destruction = Some(self.destruction_for(job.creation_time, Some(at)));
-        self.save(job).await
+        let job = self.get(owner, id).await?;
+        let at = self.destruction_for(job.creation_time, Some(at));
+        self.edit(id, None, always(move |job| job.destruction = Some(at))).await
     }
 
     /// Keeps the files of the request that created the pending job `id` (DALI UPLOAD's
@@ -625,100 +700,187 @@ impl Engine {
         if run_id.chars().count() > 64 {
             return Err(EngineError::Usage("RUNID is longer than 64 characters".into()));
         }
-        let _turn = self.inner.transitions.lock().await;
-        let mut job = self.get(owner, id).await?;
-        job.run_id = Some(run_id);
-        self.save(job).await
+        self.get(owner, id).await?;
+        self.edit(id, None, always(move |job| job.run_id = Some(run_id))).await
     }
 
     /// Replaces parameters of a pending job (DALI 1.1 §2.1).
     pub async fn set_parameters(&self, owner: Option<&str>, id: &str, parameters: Vec<(String, String)>) -> Result<Job, EngineError> {
-        let _turn = self.inner.transitions.lock().await;
-        let mut job = self.get(owner, id).await?;
-        if job.phase != Phase::Pending {
-            return Err(EngineError::Forbidden(format!("parameters of a job in phase {} cannot change", job.phase)));
-        }
-        job.parameters = merged(&job.parameters, parameters);
-        self.save(job).await
+        self.get(owner, id).await?;
+        self.edit(
+            id,
+            None,
+            Box::new(move |job| {
+                if job.phase != Phase::Pending {
+                    return Decision::Refuse(format!("parameters of a job in phase {} cannot change", job.phase));
+                }
+                job.parameters = merged(&job.parameters, parameters);
+                Decision::Write
+            }),
+        )
+        .await
     }
 
     /// WAIT (§2.2.1.2): returns when the job's phase changes, at once if the job is not active
     /// or (with `phase`) no longer in `phase`, and at the latest after `timeout` (capped by the
-    /// configured maximum; `None` waits as long as allowed).
+    /// configured maximum; `None` waits as long as allowed). A change made by another replica
+    /// wakes it through the store's notifications; while those are lost, the store is read every
+    /// [`Config::poll`].
     pub async fn wait(&self, owner: Option<&str>, id: &str, timeout: Option<Duration>, phase: Option<Phase>) -> Result<Job, EngineError> {
+        let limit = timeout.map_or(self.inner.config.max_wait, |t| t.min(self.inner.config.max_wait));
+        // Subscribe before reading, so that a change committed in between is not missed.
+        let subscribed = self.inner.phases.lock().ok().map(|mut phases| phases.entry(id.to_owned()).or_insert_with(|| watch::channel(Phase::Unknown).0).subscribe());
+        let Some(mut receiver) = subscribed else { return self.get(owner, id).await };
         let job = self.get(owner, id).await?;
         if !job.phase.is_active() || phase.is_some_and(|p| p != job.phase) {
             return Ok(job);
         }
-        let limit = timeout.map_or(self.inner.config.max_wait, |t| t.min(self.inner.config.max_wait));
-        let mut receiver = match self.inner.phases.lock() {
-            Ok(mut phases) => phases.entry(id.to_owned()).or_insert_with(|| watch::channel(job.phase).0).subscribe(),
-            Err(_) => return Ok(job),
-        };
         let start = job.phase;
-        // The phase may have changed between reading the job and subscribing: the channel holds
-        // the latest committed phase, so compare with it before waiting for the next change.
-        if *receiver.borrow_and_update() != start {
-            return self.get(owner, id).await;
-        }
+        receiver.mark_unchanged();
+        let mut poll = tokio::time::interval(self.inner.config.poll);
+        poll.tick().await;
         let changed = async {
-            while receiver.changed().await.is_ok() {
-                if *receiver.borrow_and_update() != start {
-                    break;
+            loop {
+                tokio::select! {
+                    changed = receiver.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        if *receiver.borrow_and_update() != start {
+                            return;
+                        }
+                    }
+                    _ = poll.tick() => {
+                        if self.inner.degraded.load(Ordering::Acquire) {
+                            match self.inner.store.get(id).await {
+                                Ok(Some(j)) if j.phase == start => {}
+                                _ => return,
+                            }
+                        }
+                    }
                 }
             }
         };
         let _ = tokio::time::timeout(limit, changed).await;
+        drop(receiver);
+        if let Ok(mut phases) = self.inner.phases.lock() {
+            if phases.get(id).is_some_and(|s| s.receiver_count() == 0) {
+                phases.remove(id);
+            }
+        }
         self.get(owner, id).await
     }
 
-    /// Deletes every job whose destruction time is before `now`, with its results.
+    /// Deletes every job whose destruction time is before `now`, with its results; the number
+    /// deleted. Every replica may run it: each expired job is deleted by exactly one.
     pub async fn reap(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
-        let store = self.inner.store.clone();
-        let expired: Vec<String> = blocking(move || store.expired(now)).await?;
+        let expired = self.inner.store.reap(now).await?;
         for id in &expired {
-            self.remove(id).await?;
+            self.removed(id);
         }
         Ok(expired.len())
     }
 
-    /// The path of a result file, for serving it.
-    pub async fn result_file(&self, owner: Option<&str>, id: &str, result: &str) -> Result<(PathBuf, JobResult), EngineError> {
-        let job = self.get(owner, id).await?;
-        let found = job.results.into_iter().find(|r| r.id == result).ok_or_else(|| EngineError::NotFound(format!("job `{id}` has no result `{result}`")))?;
-        Ok((self.results_dir(id).join(&found.id), found))
-    }
-
-    fn spawn(&self, id: String) {
-        let writer = Arc::new(ResultWriter::new(self.results_dir(&id), self.inner.config.max_results));
-        if let Ok(mut running) = self.inner.running.lock() {
-            running.insert(id.clone(), writer.clone());
+    /// Ends (or queues again) the executing jobs whose replica is gone.
+    async fn recover(&self, message: &str) -> Result<(), EngineError> {
+        let error = JobError { fatal: false, message: message.to_owned() };
+        for job in self.inner.store.recover(self.inner.config.requeue_on_restart, &error).await? {
+            self.announce(&job.id, job.phase);
         }
-        let engine = self.clone();
-        tokio::spawn(async move {
-            engine.execute(&id, &writer).await;
-            engine.leave(&id, &writer);
-        });
+        Ok(())
     }
 
-    /// The task of one job: a worker, the work (until it returns, whatever stops it), the end.
-    async fn execute(&self, id: &str, writer: &Arc<ResultWriter>) {
-        let permit = tokio::select! {
-            permit = self.inner.workers.clone().acquire_owned() => permit,
-            () = writer.cancelled() => return,
-        };
-        let Ok(_permit) = permit else { return };
-        let job = {
-            let _turn = self.inner.transitions.lock().await;
-            let Ok(mut job) = self.load(id).await else { return };
-            if job.phase != Phase::Queued || writer.is_cancelled() {
+    /// Extends the leases of the jobs this replica executes; a job the store no longer leases to
+    /// it (another replica aborted, deleted or recovered it, and the notification was lost) is
+    /// told to stop.
+    async fn renew(&self) {
+        let Ok(held) = self.inner.store.renew(&self.inner.replica, self.inner.config.lease).await else { return };
+        let running: Vec<String> = self.inner.running.lock().map(|r| r.keys().cloned().collect()).unwrap_or_default();
+        for id in running.into_iter().filter(|id| !held.contains(id)) {
+            // Claimed since the renewal was read: still executing, still ours.
+            match self.inner.store.get(&id).await {
+                Ok(Some(job)) if job.phase == Phase::Executing => {}
+                Ok(Some(job)) => self.announce(&id, job.phase),
+                Ok(None) => self.announce(&id, Phase::Unknown),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// What the store's notifications say other replicas did, until the store is dropped.
+    async fn hear(self, mut notices: broadcast::Receiver<Notice>) {
+        loop {
+            match notices.recv().await {
+                Ok(Notice::Changed { id, phase }) => self.announce(&id, phase),
+                Ok(Notice::Lost) => self.inner.degraded.store(true, Ordering::Release),
+                Ok(Notice::Resumed) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // What changed meanwhile was not told: read it.
+                    self.inner.degraded.store(false, Ordering::Release);
+                    self.resync().await;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Reads the phase of every job somebody waits on, and looks for queued jobs.
+    async fn resync(&self) {
+        let watched: Vec<String> = self.inner.phases.lock().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        for id in watched {
+            match self.inner.store.get(&id).await {
+                Ok(Some(job)) => self.announce(&id, job.phase),
+                Ok(None) => self.announce(&id, Phase::Unknown),
+                Err(_) => {}
+            }
+        }
+        self.inner.queued.notify_one();
+    }
+
+    /// Claims queued jobs while a worker is free, and runs each on a task of its own. Woken when
+    /// a job is queued here or (by notification) on another replica, and at least every
+    /// [`Config::poll`] while notifications are lost or every ten polls otherwise.
+    async fn dispatch(self) {
+        loop {
+            if self.inner.stopping.load(Ordering::Acquire) {
                 return;
             }
-            job.phase = Phase::Executing;
-            job.start_time = Some(Utc::now());
-            let Ok(job) = self.save(job).await else { return };
-            job
-        };
+            let Ok(permit) = self.inner.workers.clone().acquire_owned().await else { return };
+            if self.inner.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            match self.inner.store.claim(&self.inner.replica, self.inner.config.lease).await {
+                Ok(Some(job)) => {
+                    let writer = Arc::new(ResultWriter::new(self.results_dir(&job.id), self.inner.config.max_results));
+                    if let Ok(mut running) = self.inner.running.lock() {
+                        running.insert(job.id.clone(), writer.clone());
+                    }
+                    self.announce(&job.id, job.phase);
+                    let engine = self.clone();
+                    tokio::spawn(async move {
+                        let id = job.id.clone();
+                        engine.execute(job, &writer).await;
+                        engine.leave(&id, &writer);
+                        drop(permit);
+                        engine.inner.queued.notify_one();
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    let poll = self.inner.config.poll;
+                    let every = if self.inner.degraded.load(Ordering::Acquire) || !self.inner.store.shared() { poll } else { poll * 10 };
+                    let _ = tokio::time::timeout(every, self.inner.queued.notified()).await;
+                }
+                Err(_) => {
+                    drop(permit);
+                    tokio::time::sleep(self.inner.config.poll).await;
+                }
+            }
+        }
+    }
+
+    /// The work of one claimed job, until it returns, whatever stops it.
+    async fn execute(&self, job: Job, writer: &Arc<ResultWriter>) {
+        let id = job.id.clone();
         let seconds = job.execution_duration;
         let work = self.inner.runner.run(job, writer.clone());
         tokio::pin!(work);
@@ -732,20 +894,38 @@ impl Engine {
             outcome = &mut work => {
                 let results = writer.stop(Stop::Finished);
                 let _ = match outcome {
-                    Ok(()) => self.finish(id, Phase::Completed, None, results).await,
-                    Err(error) => self.finish(id, Phase::Error, Some(error), results).await,
+                    Ok(()) => self.finish(&id, Phase::Completed, None, results).await,
+                    Err(error) => self.finish(&id, Phase::Error, Some(error), results).await,
                 };
             }
             () = deadline => {
                 let results = writer.stop(Stop::TimedOut);
                 let error = JobError { fatal: true, message: format!("the job exceeded its execution duration of {seconds} s") };
-                let _ = self.finish(id, Phase::Aborted, Some(error), results).await;
+                let _ = self.finish(&id, Phase::Aborted, Some(error), results).await;
                 // The worker stays taken until the work has actually stopped.
                 let _ = work.await;
             }
             () = writer.cancelled() => {
                 // Aborted, deleted or shutting down: whoever stopped it has recorded the phase.
                 let _ = work.await;
+                if writer.stopped() == Some(Stop::Aborted) {
+                    // Aborted through another replica, which could not know the results
+                    // written here.
+                    let results = writer.stop(Stop::Aborted);
+                    let _ = self
+                        .edit(
+                            &id,
+                            None,
+                            Box::new(move |job| {
+                                if job.phase != Phase::Aborted || !job.results.is_empty() || results.is_empty() {
+                                    return Decision::Keep;
+                                }
+                                job.results = results;
+                                Decision::Write
+                            }),
+                        )
+                        .await;
+                }
             }
         }
     }
@@ -767,21 +947,31 @@ impl Engine {
         }
     }
 
-    /// Ends a job, unless it ended already.
+    /// Ends a job this replica executes, unless it ended already or is no longer its own.
     async fn finish(&self, id: &str, phase: Phase, error: Option<JobError>, results: Vec<JobResult>) -> Result<Job, EngineError> {
-        let _turn = self.inner.transitions.lock().await;
-        let mut job = self.load(id).await?;
-        if job.phase.is_final() {
-            return Ok(job);
-        }
-        job.phase = phase;
-        job.end_time = Some(Utc::now());
-        job.error = error;
-        job.results = results;
-        self.save(job).await
+        let replica = self.inner.replica.clone();
+        self.edit(
+            id,
+            Some(&replica),
+            Box::new(move |job| {
+                job.phase = phase;
+                job.end_time = Some(Utc::now());
+                job.error = error;
+                job.results = results;
+                Decision::Write
+            }),
+        )
+        .await
     }
 
-    /// How many jobs hold a task (queued or executing): for tests.
+    /// The path of a result file, for serving it.
+    pub async fn result_file(&self, owner: Option<&str>, id: &str, result: &str) -> Result<(PathBuf, JobResult), EngineError> {
+        let job = self.get(owner, id).await?;
+        let found = job.results.into_iter().find(|r| r.id == result).ok_or_else(|| EngineError::NotFound(format!("job `{id}` has no result `{result}`")))?;
+        Ok((self.results_dir(id).join(&found.id), found))
+    }
+
+    /// How many jobs this replica executes: for tests.
     pub fn tasks(&self) -> usize {
         self.inner.running.lock().map(|r| r.len()).unwrap_or(0)
     }

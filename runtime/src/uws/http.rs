@@ -145,6 +145,7 @@ fn fail(e: EngineError) -> Failure {
         EngineError::Usage(m) => (StatusCode::BAD_REQUEST, m),
         EngineError::Quota(m) => (StatusCode::TOO_MANY_REQUESTS, m),
         EngineError::Store(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
+        EngineError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, format!("the job store cannot be reached: {m}")),
     };
     Failure(crate::RequestError::request(status, "uws", message))
 }

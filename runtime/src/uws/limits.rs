@@ -27,6 +27,10 @@ pub struct Limits {
     /// Jobs one owner may keep, 0 no limit; more answers 429 (`--uws-max-jobs`, `UWS_MAX_JOBS`;
     /// default 1000).
     pub max_jobs: usize,
+    /// How long a replica's lease on a job it executes lasts unless renewed (`--uws-lease`,
+    /// `UWS_LEASE`; default 30s): with a shared job store, the jobs of a replica that died are
+    /// recovered by another within about one and a half leases.
+    pub lease: Duration,
 }
 
 impl Default for Limits {
@@ -40,12 +44,13 @@ impl Default for Limits {
             max_wait: Duration::from_secs(60),
             max_results: 1000,
             max_jobs: 1000,
+            lease: Duration::from_secs(30),
         }
     }
 }
 
 /// The flags: id, variable, value name, help.
-const FLAGS: [(&str, &str, &str, &str); 8] = [
+const FLAGS: [(&str, &str, &str, &str); 9] = [
     ("uws-workers", "UWS_WORKERS", "N", "UWS jobs executing at once [default: 2]"),
     ("uws-execution-duration", "UWS_EXECUTION_DURATION", "DURATION", "A new job's execution duration, 0 unlimited [default: 10m]"),
     ("uws-max-execution-duration", "UWS_MAX_EXECUTION_DURATION", "DURATION", "The longest execution duration a client may set, 0 no maximum [default: 1h]"),
@@ -54,6 +59,7 @@ const FLAGS: [(&str, &str, &str, &str); 8] = [
     ("uws-max-wait", "UWS_MAX_WAIT", "DURATION", "The longest a WAIT blocks [default: 60s]"),
     ("uws-max-results", "UWS_MAX_RESULTS", "N", "Results one job may keep, 0 no limit [default: 1000]"),
     ("uws-max-jobs", "UWS_MAX_JOBS", "N", "Jobs one owner may keep, 0 no limit; more answers 429 [default: 1000]"),
+    ("uws-lease", "UWS_LEASE", "DURATION", "How long a replica's claim on an executing job lasts unless renewed [default: 30s]"),
 ];
 
 /// Adds the `--uws-*` flags to a command.
@@ -118,6 +124,12 @@ impl Limits {
         }
         if let Some(n) = count("uws-max-jobs", "UWS_MAX_JOBS")? {
             limits.max_jobs = n;
+        }
+        if let Some(d) = time("uws-lease", "UWS_LEASE")? {
+            if d.is_zero() {
+                return Err("--uws-lease: a lease of 0 s would expire as it is taken".to_owned());
+            }
+            limits.lease = d;
         }
         // A default above its maximum would be cut to it on every job: say so now.
         if limits.max_execution_duration > 0 && (limits.execution_duration == 0 || limits.execution_duration > limits.max_execution_duration) {

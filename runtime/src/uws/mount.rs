@@ -4,6 +4,7 @@
 
 use super::engine::{Engine, JobFuture, ResultWriter, Runner};
 use super::http::{Check, Identify, Settings};
+use super::store::{JobStore, PostgresStore, SqliteStore, redacted};
 use super::{Job, JobError};
 use crate::auth::{AuthLayer, Gate};
 use crate::serve::{Config, StartError};
@@ -26,6 +27,7 @@ pub struct JobList {
     settings: Settings,
     identify: Identify,
     gate: Option<Arc<Gate>>,
+    idempotent: bool,
 }
 
 impl JobList {
@@ -48,12 +50,12 @@ impl JobList {
             Box::pin(async move { request.await.map(drop) })
         });
         let runner = Arc::new(Jobs { service, extract, run: Arc::new(run) });
-        JobList { path, runner, settings: Settings { check: Some(check), ..Settings::default() }, identify: super::http::anonymous(), gate: None }
+        JobList { path, runner, settings: Settings { check: Some(check), ..Settings::default() }, identify: super::http::anonymous(), gate: None, idempotent: false }
     }
 
     /// The job list at `path` whose jobs `runner` runs, taking any parameters.
     pub fn with_runner(path: &'static str, runner: Arc<dyn Runner>) -> JobList {
-        JobList { path, runner, settings: Settings::default(), identify: super::http::anonymous(), gate: None }
+        JobList { path, runner, settings: Settings::default(), identify: super::http::anonymous(), gate: None, idempotent: false }
     }
 
     /// Who owns a new job (the authenticated identity, say).
@@ -73,6 +75,13 @@ impl JobList {
     /// the client spelt it: DALI names ignore case, and a job's parameters list each once.
     pub fn names(mut self, names: &'static [&'static str]) -> JobList {
         self.settings.names = names;
+        self
+    }
+
+    /// Says the service's jobs are idempotent: a job whose process stopped while it executed
+    /// (a restart, or a replica gone) is queued again instead of ending in ERROR.
+    pub fn idempotent(mut self) -> JobList {
+        self.idempotent = true;
         self
     }
 
@@ -116,9 +125,16 @@ where
 /// The UWS routes of `jobs`, under `config.base_path`, answered by an engine started on the job
 /// store in `config.data_dir` with the `--uws-*` limits.
 pub async fn mount(config: &Config, jobs: JobList) -> Result<Router, StartError> {
-    let path = config.job_store_path();
-    let store = super::store::SqliteStore::open(&path).map_err(|error| StartError::JobStore { path, error })?;
-    let engine = Engine::start(Arc::new(store), jobs.runner, super::engine::Config::from_serve(config))
+    let store: Arc<dyn JobStore> = match config.job_store_path() {
+        Some(path) => Arc::new(SqliteStore::open(&path).map_err(|error| StartError::JobStore { store: path.display().to_string(), error })?),
+        None => {
+            let url = config.job_store.as_deref().unwrap_or_default();
+            Arc::new(PostgresStore::connect(url).await.map_err(|error| StartError::JobStore { store: redacted(url), error })?)
+        }
+    };
+    let mut engine_config = super::engine::Config::from_serve(config);
+    engine_config.requeue_on_restart = jobs.idempotent;
+    let engine = Engine::start(store, jobs.runner, engine_config)
         .await
         .map_err(StartError::Engine)?;
     let router = super::http::routes_checked(engine, &config.base_path, jobs.path, jobs.identify, jobs.settings);

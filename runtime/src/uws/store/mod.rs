@@ -1,0 +1,284 @@
+//! Job stores: where jobs live, durably. [`JobStore`] is the interface the engine uses: the
+//! embedded SQLite store ([`SqliteStore`], one process) and the PostgreSQL one
+//! ([`PostgresStore`], shared by several replicas) answer it alike.
+//!
+//! A job queued to run is not handed to a task when it is queued: a replica with a free worker
+//! *claims* it ([`JobStore::claim`]), which makes it EXECUTING and leases it to that replica. The
+//! replica renews its leases while it works ([`JobStore::renew`]); a job whose lease ran out has
+//! lost its replica, and [`JobStore::recover`] ends it (or queues it again). Every change of a
+//! record is read, decided and written in one transaction ([`JobStore::edit`]), so replicas
+//! racing on one job (an abort on one while the job completes on another) see one winner.
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::{PostgresStore, redacted};
+pub use sqlite::SqliteStore;
+
+use super::{Job, JobError, JobResult, Phase};
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// A store that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    /// What went wrong.
+    pub message: String,
+    /// The store cannot be reached (a connection refused, dropped or timed out): a request
+    /// may succeed later (503), unlike a store that answered with an error (500).
+    pub unavailable: bool,
+}
+
+impl StoreError {
+    /// A failure the store answered with.
+    pub fn new(message: impl Into<String>) -> StoreError {
+        StoreError { message: message.into(), unavailable: false }
+    }
+
+    /// The store cannot be reached.
+    pub fn unavailable(message: impl Into<String>) -> StoreError {
+        StoreError { message: message.into(), unavailable: true }
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "job store: {}", self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What a store operation returns, later.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A change of one job, decided on its record as the store holds it, inside the transaction
+/// that writes it.
+pub type Edit = Box<dyn FnOnce(&mut Job) -> Decision + Send>;
+
+/// What an [`Edit`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Write the changed record.
+    Write,
+    /// Leave the record as it is.
+    Keep,
+    /// Leave it, and refuse the change, saying why.
+    Refuse(String),
+}
+
+/// What [`JobStore::edit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edited {
+    /// No job has this id.
+    Missing,
+    /// The job, changed and written.
+    Written(Job),
+    /// The job, unchanged: the edit kept it, or the job is no longer executing for the holder
+    /// the edit was for.
+    Kept(Job),
+    /// The edit refused the change.
+    Refused(String),
+}
+
+/// What other replicas did, as a shared store tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A job changed phase (`Phase::Unknown`: it was deleted; `Phase::Queued`: a worker may
+    /// claim it).
+    Changed {
+        /// The job.
+        id: String,
+        /// Its new phase.
+        phase: Phase,
+    },
+    /// Notifications stopped (the connection carrying them dropped): changes may be missed
+    /// until [`Notice::Resumed`]; read the store instead.
+    Lost,
+    /// Notifications flow again; what changed meanwhile was not told.
+    Resumed,
+}
+
+/// Durable storage of jobs. Every method has committed when its future completes.
+pub trait JobStore: Send + Sync + 'static {
+    /// Adds a new job unless its owner already has `limit` jobs (0: no limit); whether it was
+    /// added. Counting and adding are one atomic step, so that creations racing each other (on
+    /// several threads, or several replicas sharing the store) cannot pass the quota together.
+    fn insert(&self, job: &Job, limit: usize) -> StoreFuture<'_, bool>;
+
+    /// The job with this id.
+    fn get(&self, id: &str) -> StoreFuture<'_, Option<Job>>;
+
+    /// Reads the job, lets `edit` change it, and writes it, in one transaction. With `holder`,
+    /// the edit is applied only while the job is executing under that replica's lease (how a
+    /// replica ends a job that another may have taken over).
+    fn edit(&self, id: &str, holder: Option<&str>, edit: Edit) -> StoreFuture<'_, Edited>;
+
+    /// Removes a job; whether it existed.
+    fn delete(&self, id: &str) -> StoreFuture<'_, bool>;
+
+    /// The jobs of `owner` as UWS 1.1 §2.2.2.1 filters them: in any of `phases` (every phase but
+    /// ARCHIVED when empty), created after `after`, the `last` most recent (newest first; else
+    /// oldest first), found without reading other owners' jobs.
+    fn list<'a>(&'a self, owner: Option<&'a str>, phases: &'a [Phase], after: Option<DateTime<Utc>>, last: Option<usize>) -> StoreFuture<'a, Vec<Job>>;
+
+    /// How many jobs `owner` has.
+    fn count<'a>(&'a self, owner: Option<&'a str>) -> StoreFuture<'a, usize>;
+
+    /// Deletes the jobs whose destruction time is at or before `now` and returns their ids:
+    /// each deleted job is returned to exactly one caller, whichever replica calls.
+    fn reap(&self, now: DateTime<Utc>) -> StoreFuture<'_, Vec<String>>;
+
+    /// The oldest queued job, now EXECUTING (its start time set) under a lease of `lease` held by
+    /// `replica`; `None` when no job is queued. Replicas claiming at once get different jobs.
+    fn claim<'a>(&'a self, replica: &'a str, lease: Duration) -> StoreFuture<'a, Option<Job>>;
+
+    /// Extends by `lease` every lease `replica` holds and returns the ids of those jobs: a job
+    /// the replica runs that is not among them was taken from it (aborted, deleted, recovered).
+    fn renew<'a>(&'a self, replica: &'a str, lease: Duration) -> StoreFuture<'a, Vec<String>>;
+
+    /// Ends the executing jobs whose replica is gone: in a shared store those whose lease ran
+    /// out, in one that is not shared every executing job (the engine asks once, as it starts).
+    /// They become ERROR with `error`, or QUEUED again with `requeue`; the changed jobs are
+    /// returned.
+    fn recover<'a>(&'a self, requeue: bool, error: &'a JobError) -> StoreFuture<'a, Vec<Job>>;
+
+    /// Whether the store answers (a readiness probe).
+    fn ping(&self) -> StoreFuture<'_, ()>;
+
+    /// Whether several processes may use this store at once.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// What other replicas change, as it happens (a shared store only).
+    fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
+        None
+    }
+}
+
+/// The key a store indexes owners by: anonymous jobs apart from every named owner.
+fn owner_key(owner: Option<&str>) -> String {
+    owner.map_or_else(String::new, |o| format!("@{o}"))
+}
+
+/// The notification payload of a phase change: the id (base32, no space) and the phase word.
+fn notice_payload(id: &str, phase: Phase) -> String {
+    format!("{id} {}", phase.as_str())
+}
+
+fn parse_notice(payload: &str) -> Option<Notice> {
+    let (id, phase) = payload.split_once(' ')?;
+    Some(Notice::Changed { id: id.to_owned(), phase: phase.parse().ok()? })
+}
+
+fn time(t: &Option<DateTime<Utc>>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| serde_json::Value::String(t.to_rfc3339()))
+}
+
+fn encode(job: &Job) -> String {
+    serde_json::json!({
+        "id": job.id,
+        "run_id": job.run_id,
+        "owner": job.owner,
+        "phase": job.phase.as_str(),
+        "creation_time": job.creation_time.to_rfc3339(),
+        "start_time": time(&job.start_time),
+        "end_time": time(&job.end_time),
+        "execution_duration": job.execution_duration,
+        "destruction": time(&job.destruction),
+        "parameters": job.parameters,
+        "results": job.results.iter().map(|r| serde_json::json!({"id": r.id, "mime_type": r.mime_type, "size": r.size})).collect::<Vec<_>>(),
+        "error": job.error.as_ref().map(|e| serde_json::json!({"fatal": e.fatal, "message": e.message})),
+    })
+    .to_string()
+}
+
+fn decode(record: &str) -> Result<Job, StoreError> {
+    let bad = |what: &str| StoreError::new(format!("corrupt job record ({what})"));
+    let v: serde_json::Value = serde_json::from_str(record).map_err(|_| bad("not JSON"))?;
+    let text = |k: &str| v[k].as_str().map(str::to_owned);
+    let instant = |k: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        match v[k].as_str() {
+            None => Ok(None),
+            Some(s) => DateTime::parse_from_rfc3339(s).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| bad(k)),
+        }
+    };
+    Ok(Job {
+        id: text("id").ok_or_else(|| bad("id"))?,
+        run_id: text("run_id"),
+        owner: text("owner"),
+        phase: text("phase").and_then(|p| p.parse::<Phase>().ok()).ok_or_else(|| bad("phase"))?,
+        creation_time: instant("creation_time")?.ok_or_else(|| bad("creation_time"))?,
+        start_time: instant("start_time")?,
+        end_time: instant("end_time")?,
+        execution_duration: v["execution_duration"].as_u64().unwrap_or(0),
+        destruction: instant("destruction")?,
+        parameters: serde_json::from_value(v["parameters"].clone()).map_err(|_| bad("parameters"))?,
+        results: v["results"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|r| JobResult {
+                        id: r["id"].as_str().unwrap_or_default().to_owned(),
+                        mime_type: r["mime_type"].as_str().unwrap_or_default().to_owned(),
+                        size: r["size"].as_u64().unwrap_or(0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        error: v["error"].as_object().map(|e| JobError {
+            fatal: e.get("fatal").and_then(serde_json::Value::as_bool).unwrap_or(true),
+            message: e.get("message").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned(),
+        }),
+    })
+}
+
+/// What recovery does to an executing job whose replica is gone.
+fn recovered(job: &mut Job, requeue: bool, error: &JobError) {
+    if requeue {
+        job.phase = Phase::Queued;
+        job.start_time = None;
+    } else {
+        job.phase = Phase::Error;
+        job.end_time = Some(Utc::now());
+        job.error = Some(error.clone());
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn job(id: &str, owner: Option<&str>) -> Job {
+        Job {
+            id: id.into(),
+            run_id: Some("run".into()),
+            owner: owner.map(str::to_owned),
+            phase: Phase::Pending,
+            creation_time: Utc::now(),
+            start_time: None,
+            end_time: None,
+            execution_duration: 60,
+            destruction: Some(Utc::now()),
+            parameters: vec![("ID".into(), "m31".into()), ("ID".into(), "m33".into())],
+            results: vec![JobResult { id: "r1".into(), mime_type: "application/fits".into(), size: 3 }],
+            error: Some(JobError { fatal: false, message: "x".into() }),
+        }
+    }
+
+    #[test]
+    fn records_and_notices_go_through_text_and_back() {
+        let a = job("a", Some("alice"));
+        let back = decode(&encode(&a)).unwrap();
+        assert_eq!((back.parameters, back.results, back.error), (a.parameters, a.results, a.error));
+        assert_eq!(parse_notice(&notice_payload("abc", Phase::Queued)), Some(Notice::Changed { id: "abc".into(), phase: Phase::Queued }));
+        assert_eq!(parse_notice("abc NOTAPHASE"), None);
+        assert_ne!(owner_key(None), owner_key(Some("")), "anonymous is nobody's name");
+        assert!(decode("{").is_err() && decode("{\"id\":\"a\"}").is_err());
+    }
+}
