@@ -205,3 +205,124 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[end + 2 + size + 2..];
     }
 }
+
+/// A PostgreSQL server of the tests' own: a cluster made with `initdb` in a fresh directory
+/// under `target/e2e/postgres/NAME`, listening on 127.0.0.1 at a free port, trusting local
+/// connections, and stopped with `pg_ctl` (by the PID of its postmaster) when dropped. Run as
+/// the `postgres` user when the tests run as root, as PostgreSQL refuses root.
+pub struct Postgres {
+    dir: PathBuf,
+    /// The port it listens on.
+    pub port: u16,
+    bin: PathBuf,
+    user: Option<&'static str>,
+}
+
+impl Postgres {
+    /// Makes and starts the cluster `name` (replacing one of that name).
+    pub fn start(name: &str) -> Postgres {
+        let bin = postgres_bin();
+        let dir = work_dir().join("postgres").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the cluster's folder");
+        let user = is_root().then_some("postgres");
+        if let Some(user) = user {
+            let status = Command::new("chown").args(["-R", user]).arg(&dir).status().expect("chown runs");
+            assert!(status.success(), "chown {user} {}", dir.display());
+            // The postgres user must reach the folder: every parent up from it may be private.
+            let mut parent = dir.parent();
+            while let Some(p) = parent {
+                let _ = Command::new("chmod").arg("o+x").arg(p).status();
+                parent = p.parent();
+            }
+        }
+        let postgres = Postgres { port: free_port(), dir, bin, user };
+        let data = postgres.dir.join("data");
+        let out = postgres.command("initdb").arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]).output().expect("initdb runs");
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        postgres.run();
+        postgres
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let path = self.bin.join(tool);
+        match self.user {
+            Some(user) => {
+                let mut cmd = Command::new("runuser");
+                cmd.args(["-u", user, "--"]).arg(path);
+                cmd
+            }
+            None => Command::new(path),
+        }
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub fn run(&self) {
+        let options = format!("-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c fsync=on", self.port, self.dir.display());
+        let out = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("log"))
+            .args(["-o", &options, "-w", "-t", "60", "start"])
+            .stdout(Stdio::null())
+            .output()
+            .expect("pg_ctl runs");
+        assert!(out.status.success(), "pg_ctl start: {}\n{}", String::from_utf8_lossy(&out.stderr), std::fs::read_to_string(self.dir.join("log")).unwrap_or_default());
+    }
+
+    /// Stops the server (fast shutdown: connections are closed at once).
+    pub fn stop(&self) {
+        let _ = self.command("pg_ctl").arg("-D").arg(self.dir.join("data")).args(["-m", "fast", "-w", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Runs `sql` with `psql` in the `postgres` database, returning its unaligned output.
+    pub fn psql(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    /// Runs `sql` with `psql` in `database`, returning its unaligned output.
+    pub fn psql_in(&self, database: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-p", &self.port.to_string(), "-d", database, "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The folder of PostgreSQL's programs: `pg_config --bindir`, else Debian's newest
+/// `/usr/lib/postgresql/N/bin` (`cargo xtask ci` installs the package).
+fn postgres_bin() -> PathBuf {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && dir.join("initdb").exists() {
+            return dir;
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql").map(|d| d.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).collect()).unwrap_or_default();
+    versions.sort_by_key(|p| p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0));
+    versions.pop().expect("PostgreSQL's programs (initdb, pg_ctl) are installed: run `cargo xtask ci`, which installs them")
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A TCP port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}

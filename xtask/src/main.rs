@@ -200,8 +200,17 @@ fn ensure_venv() -> Result<(), String> {
     std::fs::write(stamp, requirements).map_err(|e| e.to_string())
 }
 
+/// Installs Debian's PostgreSQL server when its programs are missing: the tests make and start
+/// clusters of their own with `initdb` and `pg_ctl` (as the `postgres` user the package creates).
+fn ensure_postgres() -> Result<(), String> {
+    let installed = has("initdb")
+        || std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|versions| versions.flatten().any(|v| v.path().join("bin/initdb").exists()));
+    if installed { Ok(()) } else { apt_install(&["postgresql"]) }
+}
+
 fn ci() -> Result<(), String> {
     ensure_apt(&[("xmllint", "libxml2-utils"), ("imcopy", "libcfitsio-bin"), ("nginx", "nginx"), ("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("stilts", "stilts")])?;
+    ensure_postgres()?;
     ensure_venv()?;
     let stale = codegen(true)?;
     if stale > 0 {

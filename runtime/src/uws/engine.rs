@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, broadcast, watch};
@@ -369,6 +369,10 @@ struct Inner {
     degraded: AtomicBool,
     /// Shutting down: nothing more is claimed.
     stopping: AtomicBool,
+    /// A claim is under way, and how many were made: what [`Engine::renew`] must not mistake
+    /// for a lost claim.
+    claiming: AtomicBool,
+    claims: AtomicUsize,
 }
 
 /// The UWS engine. Cheap to clone.
@@ -421,6 +425,8 @@ impl Engine {
                 queued: Notify::new(),
                 degraded: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
+                claiming: AtomicBool::new(false),
+                claims: AtomicUsize::new(0),
             }),
         };
         let shared = engine.inner.store.shared();
@@ -792,18 +798,33 @@ impl Engine {
 
     /// Extends the leases of the jobs this replica executes; a job the store no longer leases to
     /// it (another replica aborted, deleted or recovered it, and the notification was lost) is
-    /// told to stop.
+    /// told to stop. A job leased to it that it does not execute was claimed by a claim whose
+    /// answer was lost (the connection dropped as it committed): it never ran, and is queued
+    /// again.
     async fn renew(&self) {
+        let claims = self.inner.claims.load(Ordering::Acquire);
         let Ok(held) = self.inner.store.renew(&self.inner.replica, self.inner.config.lease).await else { return };
         let running: Vec<String> = self.inner.running.lock().map(|r| r.keys().cloned().collect()).unwrap_or_default();
-        for id in running.into_iter().filter(|id| !held.contains(id)) {
+        for id in running.iter().filter(|id| !held.contains(id)) {
             // Claimed since the renewal was read: still executing, still ours.
-            match self.inner.store.get(&id).await {
+            match self.inner.store.get(id).await {
                 Ok(Some(job)) if job.phase == Phase::Executing => {}
-                Ok(Some(job)) => self.announce(&id, job.phase),
-                Ok(None) => self.announce(&id, Phase::Unknown),
+                Ok(Some(job)) => self.announce(id, job.phase),
+                Ok(None) => self.announce(id, Phase::Unknown),
                 Err(_) => {}
             }
+        }
+        // Only when no claim was under way meanwhile, whose job is not yet among the running.
+        if claims != self.inner.claims.load(Ordering::Acquire) || self.inner.claiming.load(Ordering::Acquire) {
+            return;
+        }
+        for id in held.iter().filter(|id| !running.contains(id)) {
+            let requeue = Box::new(|job: &mut Job| {
+                job.phase = Phase::Queued;
+                job.start_time = None;
+                Decision::Write
+            });
+            let _ = self.edit(id, Some(&self.inner.replica), requeue).await;
         }
     }
 
@@ -848,12 +869,20 @@ impl Engine {
             if self.inner.stopping.load(Ordering::Acquire) {
                 return;
             }
-            match self.inner.store.claim(&self.inner.replica, self.inner.config.lease).await {
+            self.inner.claiming.store(true, Ordering::Release);
+            let claimed = self.inner.store.claim(&self.inner.replica, self.inner.config.lease).await;
+            if let Ok(Some(job)) = &claimed {
+                let writer = Arc::new(ResultWriter::new(self.results_dir(&job.id), self.inner.config.max_results));
+                if let Ok(mut running) = self.inner.running.lock() {
+                    running.insert(job.id.clone(), writer);
+                }
+            }
+            self.inner.claims.fetch_add(1, Ordering::AcqRel);
+            self.inner.claiming.store(false, Ordering::Release);
+            match claimed {
                 Ok(Some(job)) => {
-                    let writer = Arc::new(ResultWriter::new(self.results_dir(&job.id), self.inner.config.max_results));
-                    if let Ok(mut running) = self.inner.running.lock() {
-                        running.insert(job.id.clone(), writer.clone());
-                    }
+                    let writer = self.inner.running.lock().ok().and_then(|r| r.get(&job.id).cloned());
+                    let Some(writer) = writer else { continue };
                     self.announce(&job.id, job.phase);
                     let engine = self.clone();
                     tokio::spawn(async move {
@@ -947,21 +976,30 @@ impl Engine {
         }
     }
 
-    /// Ends a job this replica executes, unless it ended already or is no longer its own.
+    /// Ends a job this replica executes, unless it ended already or is no longer its own. While
+    /// the store cannot be reached, it tries again (every [`Config::poll`]): the job ran, and
+    /// must not be left EXECUTING under a lease this replica keeps renewing.
     async fn finish(&self, id: &str, phase: Phase, error: Option<JobError>, results: Vec<JobResult>) -> Result<Job, EngineError> {
-        let replica = self.inner.replica.clone();
-        self.edit(
-            id,
-            Some(&replica),
-            Box::new(move |job| {
-                job.phase = phase;
-                job.end_time = Some(Utc::now());
-                job.error = error;
-                job.results = results;
-                Decision::Write
-            }),
-        )
-        .await
+        loop {
+            let (error, results) = (error.clone(), results.clone());
+            let ended = self
+                .edit(
+                    id,
+                    Some(&self.inner.replica),
+                    Box::new(move |job| {
+                        job.phase = phase;
+                        job.end_time = Some(Utc::now());
+                        job.error = error;
+                        job.results = results;
+                        Decision::Write
+                    }),
+                )
+                .await;
+            match ended {
+                Err(EngineError::Unavailable(_)) => tokio::time::sleep(self.inner.config.poll).await,
+                other => return other,
+            }
+        }
     }
 
     /// The path of a result file, for serving it.

@@ -2,8 +2,10 @@
 //! what its `MODE` parameter says — `sleep` runs until stopped, `many` writes `COUNT` results
 //! (default 100) one every 50 ms on a blocking thread that never checks for cancellation (only
 //! the result writer stops it), anything else writes one result.
-//! Serves `/uws/jobs` until killed; `--data-dir`, `--bind` and the `--uws-*` limits as every
-//! generated server.
+//! Serves `/uws/jobs` until killed; `--data-dir`, `--bind`, `--job-store` and the `--uws-*`
+//! limits as every generated server. With `UWS_TEST_RUNS=FILE`, every job appends its id to FILE
+//! as it starts (how tests count executions across replicas); with `UWS_TEST_IDEMPOTENT=1` the
+//! jobs are declared idempotent.
 
 use ivoagen_runtime::codegen::{serve, tokio, uws};
 use std::sync::Arc;
@@ -19,6 +21,11 @@ impl uws::engine::Runner for Jobs {
     fn run(&self, job: uws::Job, results: Arc<uws::engine::ResultWriter>) -> uws::engine::JobFuture {
         Box::pin(async move {
             let failed = |e: std::io::Error| uws::JobError { fatal: true, message: e.to_string() };
+            if let Some(runs) = std::env::var_os("UWS_TEST_RUNS") {
+                // One write of one line, appended: lines of concurrent jobs never interleave.
+                let mut file = std::fs::OpenOptions::new().create(true).append(true).open(runs).map_err(failed)?;
+                std::io::Write::write_all(&mut file, format!("{}\n", job.id).as_bytes()).map_err(failed)?;
+            }
             match parameter(&job, "MODE").as_deref() {
                 Some("sleep") => {
                     tokio::select! {
@@ -48,5 +55,9 @@ impl uws::engine::Runner for Jobs {
 
 fn main() -> std::process::ExitCode {
     let program = serve::Program { service_flags: &[], name: "uws-test-server", version: env!("CARGO_PKG_VERSION"), about: "A UWS job list for the tests", base_path: "", uws: true, auth: false, sync: false };
-    serve::main(program, |config| async move { uws::mount(&config, uws::JobList::with_runner("/uws/jobs", Arc::new(Jobs))).await })
+    let idempotent = std::env::var("UWS_TEST_IDEMPOTENT").is_ok_and(|v| v == "1");
+    serve::main(program, move |config| async move {
+        let jobs = uws::JobList::with_runner("/uws/jobs", Arc::new(Jobs));
+        uws::mount(&config, if idempotent { jobs.idempotent() } else { jobs }).await
+    })
 }

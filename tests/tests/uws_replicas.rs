@@ -1,0 +1,294 @@
+//! Several replicas of a UWS server on one PostgreSQL job store, as real processes on a real
+//! PostgreSQL (a cluster of the test's own): any replica answers for any job, each job runs
+//! once, WAIT wakes across replicas, a replica killed with `kill -9` loses nothing, and the
+//! store going away answers 503 until it is back.
+
+use ivoagen_e2e::{Postgres, Response, Server, http, root};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_uws-test-server"))
+}
+
+fn data(name: &str) -> PathBuf {
+    let d = root().join("target/e2e/replicas").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("the test's folder");
+    d
+}
+
+const FORM: [(&str, &str); 1] = [("Content-Type", "application/x-www-form-urlencoded")];
+
+/// A replica on `store`, sharing `dir` (results) with the others, counting runs in `dir/runs`.
+fn replica(dir: &std::path::Path, store: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let runs = dir.join("runs");
+    let mut args = vec!["--data-dir", dir.to_str().unwrap(), "--job-store", store];
+    args.extend_from_slice(extra);
+    let mut vars = vec![("UWS_TEST_RUNS", runs.to_str().unwrap())];
+    vars.extend_from_slice(env);
+    Server::start_with_env(&binary(), &args, &vars)
+}
+
+/// Creates a job; its path (`/uws/jobs/ID`).
+fn create(addr: &str, body: &str) -> String {
+    let r = http(addr, "POST", "/uws/jobs", &FORM, body.as_bytes());
+    assert_eq!(r.status, 303, "{}", r.text());
+    r.header("location").unwrap().split(addr).nth(1).unwrap().to_owned()
+}
+
+fn phase(addr: &str, job: &str) -> String {
+    http(addr, "GET", &format!("{job}/phase"), &[], b"").text()
+}
+
+/// The ids of a job listing, in its order.
+fn listed(addr: &str, query: &str) -> Vec<String> {
+    let r = http(addr, "GET", &format!("/uws/jobs{query}"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text().split("<uws:jobref id=\"").skip(1).map(|s| s.split('"').next().unwrap_or_default().to_owned()).collect()
+}
+
+fn runs(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("runs")).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_replicas_run_every_job_once_and_answer_for_each_other() {
+    let pg = Postgres::start("replicas");
+    let dir = data("two");
+    let limits = ["--uws-workers", "4", "--uws-max-jobs", "0"];
+    let a = replica(&dir, &pg.url(), &limits, &[]);
+    let b = replica(&dir, &pg.url(), &limits, &[]);
+
+    // 500 jobs, half created through each replica, eight clients at once.
+    let created: Vec<String> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..8)
+            .map(|c| {
+                let addr = if c % 2 == 0 { a.addr.clone() } else { b.addr.clone() };
+                scope.spawn(move || (0..62 + usize::from(c < 4)).map(|_| create(&addr, "MODE=ok&PHASE=RUN")).collect::<Vec<_>>())
+            })
+            .collect();
+        clients.into_iter().flat_map(|c| c.join().unwrap()).collect()
+    });
+    assert_eq!(created.len(), 500);
+    let ids: BTreeSet<String> = created.iter().map(|j| j.rsplit('/').next().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 500, "no id twice");
+    until(Duration::from_secs(120), "500 jobs completed", || listed(&a.addr, "?PHASE=COMPLETED").len() == 500);
+
+    // Each ran exactly once, on one replica or the other.
+    let mut times: BTreeMap<String, usize> = BTreeMap::new();
+    for id in runs(&dir) {
+        *times.entry(id).or_default() += 1;
+    }
+    assert_eq!(times.keys().cloned().collect::<BTreeSet<_>>(), ids, "every job ran, and nothing else");
+    assert!(times.values().all(|&n| n == 1), "a job ran twice: {:?}", times.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>());
+    // Both list the same jobs in the same order.
+    let (from_a, from_b) = (listed(&a.addr, ""), listed(&b.addr, ""));
+    assert_eq!(from_a.len(), 500);
+    assert_eq!(from_a, from_b);
+    // A result is the same bytes through either replica.
+    for job in created.iter().take(20) {
+        let (ra, rb) = (http(&a.addr, "GET", &format!("{job}/results/out"), &[], b""), http(&b.addr, "GET", &format!("{job}/results/out"), &[], b""));
+        assert_eq!((ra.status, rb.status), (200, 200), "{job}: {}", ra.text());
+        assert_eq!(ra.body, rb.body);
+        assert!(ra.text().ends_with(job.rsplit('/').next().unwrap()), "{}", ra.text());
+    }
+
+    // A job created on A is woken on A by RUN through B, within a second of it.
+    let job = create(&a.addr, "MODE=sleep");
+    let waiter = {
+        let (addr, job) = (a.addr.clone(), job.clone());
+        std::thread::spawn(move || {
+            let r: Response = http(&addr, "GET", &format!("{job}?WAIT=30"), &[], b"");
+            (Instant::now(), r)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let r = http(&b.addr, "POST", &format!("{job}/phase"), &FORM, b"PHASE=RUN");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let changed = Instant::now();
+    let (woken, document) = waiter.join().unwrap();
+    let latency = woken.saturating_duration_since(changed);
+    assert!(latency < Duration::from_secs(1), "WAIT on A woke {latency:?} after the change on B");
+    assert!(!document.text().contains("PENDING</uws:phase>"), "{}", document.text());
+    eprintln!("WAIT on A woke {latency:?} after RUN through B");
+    // Read through B, aborted through B whichever replica executes it, deleted through B.
+    until(Duration::from_secs(10), "the job executes", || phase(&b.addr, &job) == "EXECUTING");
+    let r = http(&b.addr, "POST", &format!("{job}/phase"), &FORM, b"PHASE=ABORT");
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(phase(&a.addr, &job), "ABORTED");
+    let r = http(&b.addr, "DELETE", &job, &[], b"");
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(http(&a.addr, "GET", &job, &[], b"").status, 404);
+}
+
+#[test]
+fn a_replica_killed_while_executing_loses_nothing() {
+    let pg = Postgres::start("kill");
+    let dir = data("kill");
+    let limits = ["--uws-workers", "3", "--uws-lease", "2s"];
+    let a = replica(&dir, &pg.url(), &limits, &[]);
+    // A alone claims its three jobs.
+    let jobs: Vec<String> = (0..3).map(|_| create(&a.addr, "MODE=sleep&PHASE=RUN")).collect();
+    for job in &jobs {
+        until(Duration::from_secs(10), "A executes its jobs", || phase(&a.addr, job) == "EXECUTING");
+    }
+    let b = replica(&dir, &pg.url(), &limits, &[]);
+    let queued = create(&b.addr, "MODE=ok&PHASE=RUN");
+    a.kill_9();
+    let killed = Instant::now();
+    // Within the lease and a half, plus a margin, each is ERROR, saying why, seen through B.
+    for job in &jobs {
+        until(Duration::from_secs(8), "B recovers the job", || phase(&b.addr, job) == "ERROR");
+        let document = http(&b.addr, "GET", job, &[], b"").text();
+        assert!(document.contains("lease expired"), "{document}");
+    }
+    eprintln!("the killed replica's jobs were recovered {:?} after kill -9 (lease 2 s)", killed.elapsed());
+    until(Duration::from_secs(10), "B runs its own job meanwhile", || phase(&b.addr, &queued) == "COMPLETED");
+    assert_eq!(listed(&b.addr, "").len(), 4, "nothing lost");
+    // The restarted replica rejoins: it answers for every job and runs new ones.
+    let a = replica(&dir, &pg.url(), &limits, &[]);
+    assert_eq!(listed(&a.addr, ""), listed(&b.addr, ""));
+    let more: Vec<String> = (0..6).map(|_| create(&a.addr, "MODE=ok&PHASE=RUN")).collect();
+    for job in &more {
+        until(Duration::from_secs(10), "new jobs complete", || phase(&b.addr, job) == "COMPLETED");
+    }
+
+    // Idempotent jobs are queued again instead, and run on the replica left.
+    let dir = data("kill-idempotent");
+    let idempotent = [("UWS_TEST_IDEMPOTENT", "1")];
+    let c = replica(&dir, &pg.url(), &limits, &idempotent);
+    let job = create(&c.addr, "MODE=sleep&PHASE=RUN");
+    until(Duration::from_secs(10), "C executes it", || phase(&c.addr, &job) == "EXECUTING");
+    let d = replica(&dir, &pg.url(), &limits, &idempotent);
+    c.kill_9();
+    let id = job.rsplit('/').next().unwrap().to_owned();
+    until(Duration::from_secs(8), "D runs it again", || runs(&dir).iter().filter(|r| **r == id).count() == 2);
+    assert_eq!(phase(&d.addr, &job), "EXECUTING");
+}
+
+#[test]
+fn wait_falls_back_to_reading_the_store_when_notifications_are_lost() {
+    let pg = Postgres::start("notify");
+    let dir = data("notify");
+    let a = replica(&dir, &pg.url(), &[], &[]);
+    let b = replica(&dir, &pg.url(), &[], &[]);
+    let job = create(&a.addr, "MODE=sleep");
+    // Notifications stop: the listening connections are cut, and no new connection is let in
+    // (the pools keep the connections they have).
+    pg.psql_in("template1", "ALTER DATABASE postgres ALLOW_CONNECTIONS false");
+    let cut = pg.psql_in("template1", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'ivoagen-listen'");
+    assert_eq!(cut, "2", "each replica listens on a connection of its own");
+    std::thread::sleep(Duration::from_millis(300));
+    let waiter = {
+        let (addr, job) = (a.addr.clone(), job.clone());
+        std::thread::spawn(move || {
+            let r = http(&addr, "GET", &format!("{job}?WAIT=30"), &[], b"");
+            (Instant::now(), r)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let r = http(&b.addr, "POST", &format!("{job}/phase"), &FORM, b"PHASE=RUN");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let changed = Instant::now();
+    let (woken, document) = waiter.join().unwrap();
+    let latency = woken.saturating_duration_since(changed);
+    assert!(latency < Duration::from_secs(3), "WAIT woke {latency:?} after the change, with notifications lost");
+    assert!(!document.text().contains("PENDING</uws:phase>"), "{}", document.text());
+    eprintln!("with notifications lost, WAIT on A woke {latency:?} after RUN through B (polling every 1 s)");
+    pg.psql_in("template1", "ALTER DATABASE postgres ALLOW_CONNECTIONS true");
+    // Listening again (the replicas reconnect by themselves): the next change wakes at once.
+    until(Duration::from_secs(10), "the replicas listen again", || pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ivoagen-listen'") == "2");
+    let job = create(&a.addr, "MODE=sleep");
+    let waiter = {
+        let (addr, job) = (a.addr.clone(), job.clone());
+        std::thread::spawn(move || {
+            let _ = http(&addr, "GET", &format!("{job}?WAIT=30"), &[], b"");
+            Instant::now()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(http(&b.addr, "POST", &format!("{job}/phase"), &FORM, b"PHASE=RUN").status, 303);
+    let changed = Instant::now();
+    let latency = waiter.join().unwrap().saturating_duration_since(changed);
+    assert!(latency < Duration::from_millis(900), "notifications wake WAIT again once reconnected: {latency:?}");
+}
+
+#[test]
+fn the_store_restarted_under_load_answers_503_then_loses_nothing() {
+    let pg = Postgres::start("restart");
+    let dir = data("restart");
+    let limits = ["--uws-workers", "4", "--uws-max-jobs", "0"];
+    let a = replica(&dir, &pg.url(), &limits, &[]);
+    let b = replica(&dir, &pg.url(), &limits, &[]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (created, statuses) = std::thread::scope(|scope| {
+        let clients: Vec<_> = [&a.addr, &b.addr]
+            .into_iter()
+            .map(|addr| {
+                let stop = &stop;
+                scope.spawn(move || {
+                    let (mut created, mut statuses) = (Vec::new(), BTreeMap::<u16, usize>::new());
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let r = http(addr, "POST", "/uws/jobs", &FORM, b"MODE=ok&PHASE=RUN");
+                        *statuses.entry(r.status).or_default() += 1;
+                        if r.status == 303 {
+                            created.push(r.header("location").unwrap().rsplit('/').next().unwrap().to_owned());
+                        } else {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                    (created, statuses)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(1));
+        pg.stop();
+        std::thread::sleep(Duration::from_secs(3));
+        pg.run();
+        std::thread::sleep(Duration::from_secs(3));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut all = (Vec::new(), BTreeMap::<u16, usize>::new());
+        for client in clients {
+            let (c, s) = client.join().unwrap();
+            all.0.extend(c);
+            for (status, n) in s {
+                *all.1.entry(status).or_default() += n;
+            }
+        }
+        all
+    });
+    eprintln!("statuses while PostgreSQL restarted: {statuses:?}");
+    assert!(statuses.get(&503).is_some_and(|&n| n > 0), "requests failed with 503 while the store was down: {statuses:?}");
+    assert!(statuses.keys().all(|s| [303, 503].contains(s)), "only 303 and 503: {statuses:?}");
+    let ids: BTreeSet<String> = created.into_iter().collect();
+    let start = Instant::now();
+    while !listed(&a.addr, "?PHASE=PENDING&PHASE=QUEUED&PHASE=EXECUTING").is_empty() {
+        let phases = pg.psql("SELECT phase, count(*), count(holder) FROM uws_jobs GROUP BY phase");
+        assert!(start.elapsed() < Duration::from_secs(60), "every job ends: in the store: {phases}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let completed: BTreeSet<String> = listed(&b.addr, "?PHASE=COMPLETED").into_iter().collect();
+    let all: BTreeSet<String> = listed(&b.addr, "").into_iter().collect();
+    assert_eq!(completed, all, "every job completed");
+    assert!(ids.is_subset(&all), "every job acknowledged is there");
+    // A creation whose commit the connection's drop hid from the replica was answered 503 and
+    // still made its job: the client could not know, and may have created it again.
+    let unacknowledged = all.len() - ids.len();
+    assert!(unacknowledged <= 2, "{unacknowledged} jobs were made by creations answered 503");
+    let mut times: BTreeMap<String, usize> = BTreeMap::new();
+    for id in runs(&dir) {
+        *times.entry(id).or_default() += 1;
+    }
+    assert!(times.values().all(|&n| n == 1), "no job ran twice");
+    assert_eq!(times.into_keys().collect::<BTreeSet<_>>(), all, "every job ran");
+}
