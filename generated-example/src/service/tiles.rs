@@ -5,8 +5,9 @@
 //! Tiles compressed with `RICE_1`, `GZIP_1` or `GZIP_2` are read: integer images (`ZBITPIX` 8, 16,
 //! 32) losslessly, floating-point ones (`ZBITPIX` -32, -64) quantized to integers with `ZSCALE` and
 //! `ZZERO` per tile, restored with the subtractive dither of `ZQUANTIZ` and `ZDITHER0` exactly as
-//! CFITSIO restores them (its random sequence, its arithmetic), `ZBLANK` becoming NaN; a tile kept
-//! uncompressed, or gzipped whole, is read too. A cutout decompresses only the tiles its box meets.
+//! CFITSIO restores them (its random sequence, its arithmetic), `ZBLANK` becoming NaN; floating-point
+//! pixels gzipped whole (`ZQUANTIZ = 'NONE'`, 4 or 8 bytes), or a tile kept uncompressed, are read
+//! too. A cutout decompresses only the tiles its box meets.
 //! `PLIO_1` (IRAF's line lists, for masks) is read too; `HCOMPRESS_1` is refused, saying so.
 
 use crate::service::fits::{FitsError, Header, Image, Source, Value, value_card};
@@ -26,6 +27,18 @@ enum Algorithm {
     /// IRAF's PLIO line lists: runs of zeros or of a value, and single values, for non-negative
     /// integers (masks).
     Plio,
+}
+
+impl Algorithm {
+    /// Its `ZCMPTYPE`.
+    fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rice { .. } => "RICE_1",
+            Algorithm::Gzip1 => "GZIP_1",
+            Algorithm::Gzip2 => "GZIP_2",
+            Algorithm::Plio => "PLIO_1",
+        }
+    }
 }
 
 /// A variable-length array column of the table: where its descriptor lies in a row, and whether
@@ -300,6 +313,10 @@ impl Tiled {
         let bytes = read(source, self.heap_at + offset, compressed as usize)?;
         // Quantized floats are stored as 32-bit codes.
         let width = if self.quantized.is_some() { 4 } else { self.pixel_size };
+        // Unquantized doubles are only ever gzipped: the other algorithms code 32-bit integers.
+        if width > 4 && !matches!(self.algorithm, Algorithm::Gzip1 | Algorithm::Gzip2) {
+            return Err(damaged(format!("has unquantized 64-bit pixels in {}, which codes integers", self.algorithm.name())));
+        }
         let codes: Vec<u32> = match self.algorithm {
             Algorithm::Rice { block, bytes: rice_width } => {
                 let mut values = rice(&bytes, pixels, block, rice_width).ok_or_else(|| damaged("does not decompress (RICE_1)".into()))?;
@@ -315,10 +332,17 @@ impl Tiled {
                 plio(&words, pixels).ok_or_else(|| damaged("does not decompress (PLIO_1)".into()))?
             }
             Algorithm::Gzip1 | Algorithm::Gzip2 => {
-                let raw = gunzip(&bytes, pixels * width).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
-                // GZIP_2 shuffled the bytes: byte b of pixel i is at b × pixels + i.
-                let byte = |i: usize, b: usize| if self.algorithm == Algorithm::Gzip2 { raw[b * pixels + i] } else { raw[i * width + b] };
-                (0..pixels).map(|i| (0..width).fold(0u32, |v, b| (v << 8) | byte(i, b) as u32)).collect()
+                let mut raw = gunzip(&bytes, pixels * width).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
+                if self.algorithm == Algorithm::Gzip2 {
+                    // GZIP_2 shuffled the bytes: byte b of pixel i is at b × pixels + i.
+                    let shuffled = raw;
+                    raw = (0..pixels * width).map(|k| shuffled[(k % width) * pixels + k / width]).collect();
+                }
+                if self.quantized.is_none() {
+                    // The pixels themselves, big-endian, whatever their width (doubles too).
+                    return Ok(raw);
+                }
+                raw.chunks_exact(4).map(|code| u32::from_be_bytes([code[0], code[1], code[2], code[3]])).collect()
             }
         };
         let Some(q) = self.quantized else {
@@ -703,6 +727,47 @@ mod tests {
         // Rows enough for the tiles: one row cannot hold 10¹² / 1000 tiles.
         let refused = Tiled::from_header(&header("1000"), 2880).unwrap_err();
         assert!(matches!(&refused, FitsError::Format(m) if m.contains("1 rows for 1000000000 tiles")), "{refused}");
+    }
+
+    #[test]
+    fn unquantized_doubles_are_read_gzipped_and_refused_otherwise() {
+        let table = |algorithm: &str, heap: &[u8]| {
+            let header = Header::from_cards(
+                [
+                    ("XTENSION", "'BINTABLE'".to_owned()),
+                    ("BITPIX", "8".into()),
+                    ("NAXIS", "2".into()),
+                    ("NAXIS1", "8".into()),
+                    ("NAXIS2", "1".into()),
+                    ("TFIELDS", "1".into()),
+                    ("TTYPE1", "'COMPRESSED_DATA'".into()),
+                    ("TFORM1", format!("'1PB({})'", heap.len())),
+                    ("ZIMAGE", "T".into()),
+                    ("ZCMPTYPE", format!("'{algorithm}'")),
+                    ("ZBITPIX", "-64".into()),
+                    ("ZNAXIS", "1".into()),
+                    ("ZNAXIS1", "3".into()),
+                    ("ZQUANTIZ", "'NONE'".into()),
+                ]
+                .iter()
+                .map(|(k, v)| value_card(k, v, None)),
+            );
+            let mut data = (heap.len() as u32).to_be_bytes().to_vec();
+            data.extend([0; 4]);
+            data.extend(heap);
+            (Tiled::from_header(&header, 0).unwrap().unwrap().0, data)
+        };
+        let pixels = [1.5f64, -0.25, 1e300];
+        let big_endian: Vec<u8> = pixels.iter().flat_map(|p| p.to_be_bytes()).collect();
+        // GZIP_2: byte b of pixel i at b × 3 + i.
+        let shuffled: Vec<u8> = (0..24).map(|k| big_endian[(k % 3) * 8 + k / 3]).collect();
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(&shuffled).unwrap();
+        let (tiled, data) = table("GZIP_2", &gzip.finish().unwrap());
+        assert_eq!(tiled.decode(&data[..], 0, 3).unwrap(), big_endian);
+        let (tiled, data) = table("RICE_1", &[0; 16]);
+        let refused = tiled.decode(&data[..], 0, 3).unwrap_err();
+        assert!(refused.to_string().contains("unquantized 64-bit pixels in RICE_1"), "{refused}");
     }
 
     #[test]
