@@ -2,15 +2,17 @@
 //! `fpack` writes them: an image stored as a BINTABLE with `ZIMAGE = T`, one row per tile, each
 //! tile's pixels compressed into a variable-length array of the heap.
 //!
-//! Tiles compressed with `RICE_1`, `GZIP_1` or `GZIP_2` are read: integer images (`ZBITPIX` 8, 16,
-//! 32) losslessly, floating-point ones (`ZBITPIX` -32, -64) quantized to integers with `ZSCALE` and
-//! `ZZERO` per tile, restored with the subtractive dither of `ZQUANTIZ` and `ZDITHER0` exactly as
-//! CFITSIO restores them (its random sequence, its arithmetic), `ZBLANK` becoming NaN; floating-point
-//! pixels gzipped whole (`ZQUANTIZ = 'NONE'`, 4 or 8 bytes), or a tile kept uncompressed, are read
-//! too. A cutout decompresses only the tiles its box meets.
-//! `PLIO_1` (IRAF's line lists, for masks) is read too; `HCOMPRESS_1` is refused, saying so.
+//! Tiles compressed with `RICE_1`, `GZIP_1`, `GZIP_2` or `HCOMPRESS_1` are read: integer images
+//! (`ZBITPIX` 8, 16, 32), floating-point ones (`ZBITPIX` -32, -64) quantized to integers with
+//! `ZSCALE` and `ZZERO` per tile, restored with the subtractive dither of `ZQUANTIZ` and `ZDITHER0`
+//! exactly as CFITSIO restores them (its random sequence, its arithmetic), `ZBLANK` becoming NaN;
+//! floating-point pixels gzipped whole (`ZQUANTIZ = 'NONE'`, 4 or 8 bytes), or a tile kept
+//! uncompressed, are read too. `HCOMPRESS_1` ([`hcompress`]) is lossless or not as its scale says,
+//! and smoothed when `SMOOTH` asks, its pixels CFITSIO's bit for bit. `PLIO_1` (IRAF's line lists,
+//! for masks) is read too. A cutout decompresses only the tiles its box meets.
 
 use crate::service::fits::{FitsError, Header, Image, Source, Value, value_card};
+use crate::service::hcompress;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::Mutex;
@@ -27,6 +29,9 @@ enum Algorithm {
     /// IRAF's PLIO line lists: runs of zeros or of a value, and single values, for non-negative
     /// integers (masks).
     Plio,
+    /// The H-transform, its coefficients coded by bit planes as quadtrees ([`hcompress`]);
+    /// `smooth` when `SMOOTH` asks for the lost coefficients to be interpolated.
+    Hcompress { smooth: bool },
 }
 
 impl Algorithm {
@@ -37,6 +42,7 @@ impl Algorithm {
             Algorithm::Gzip1 => "GZIP_1",
             Algorithm::Gzip2 => "GZIP_2",
             Algorithm::Plio => "PLIO_1",
+            Algorithm::Hcompress { .. } => "HCOMPRESS_1",
         }
     }
 }
@@ -172,6 +178,7 @@ impl Tiled {
             "GZIP_1" => Algorithm::Gzip1,
             "GZIP_2" => Algorithm::Gzip2,
             "PLIO_1" => Algorithm::Plio,
+            "HCOMPRESS_1" => Algorithm::Hcompress { smooth: parameter("SMOOTH").is_some_and(|s| s as i64 != 0) },
             other => return Err(unsupported(format!("ZCMPTYPE = '{other}'"))),
         };
         let naxis = header.number("ZNAXIS").ok_or_else(|| format("no ZNAXIS"))? as usize;
@@ -343,6 +350,16 @@ impl Tiled {
                     return Ok(raw);
                 }
                 raw.chunks_exact(4).map(|code| u32::from_be_bytes([code[0], code[1], code[2], code[3]])).collect()
+            }
+            Algorithm::Hcompress { smooth } => {
+                let failed = |e: String| damaged(format!("does not decompress (HCOMPRESS_1): {e}"));
+                // CFITSIO decodes 8- and 16-bit pixels in 32-bit integers, and stores each
+                // clipped to its type's range; anything else in 64-bit integers, cut to 32 bits.
+                match (width, self.quantized) {
+                    (1, None) => hcompress::decode::<i32>(&bytes, pixels, smooth).map_err(failed)?.into_iter().map(|v| v.clamp(0, 255) as u32).collect(),
+                    (2, None) => hcompress::decode::<i32>(&bytes, pixels, smooth).map_err(failed)?.into_iter().map(|v| v.clamp(-32768, 32767) as u32).collect(),
+                    _ => hcompress::decode::<i64>(&bytes, pixels, smooth).map_err(failed)?.into_iter().map(|v| v as i32 as u32).collect(),
+                }
             }
         };
         let Some(q) = self.quantized else {
@@ -534,16 +551,16 @@ fn plio(words: &[i16], pixels: usize) -> Option<Vec<u32>> {
 }
 
 /// A reader of bits, most significant first, eight bytes at a time.
-struct Bits<'a> {
-    data: &'a [u8],
+pub(crate) struct Bits<'a> {
+    pub(crate) data: &'a [u8],
     /// Bits read so far.
-    at: usize,
+    pub(crate) at: usize,
 }
 
 impl Bits<'_> {
     /// The next 64 bits from `at` (zeros past the end), first bit highest.
     #[inline]
-    fn word(&self) -> u64 {
+    pub(crate) fn word(&self) -> u64 {
         let byte = self.at / 8;
         let word = match self.data.get(byte..byte + 8) {
             Some(eight) => u64::from_be_bytes(eight.try_into().unwrap_or_default()),
@@ -559,7 +576,7 @@ impl Bits<'_> {
 
     /// The next `n` bits (at most 32) as a number.
     #[inline]
-    fn take(&mut self, n: u32) -> Option<u32> {
+    pub(crate) fn take(&mut self, n: u32) -> Option<u32> {
         if n == 0 {
             return Some(0);
         }
