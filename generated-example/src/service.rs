@@ -8,6 +8,7 @@ pub mod buffers;
 pub mod cutout;
 pub mod datalink;
 pub mod fits;
+pub mod hcompress;
 pub mod sample;
 pub mod tiles;
 pub mod wcs;

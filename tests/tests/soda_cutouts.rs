@@ -311,11 +311,15 @@ fn multi_extension_files_are_cut_extension_by_extension() {
     assert_eq!(get(&server, "/soda/sync?ID=test0&CIRCLE=10+10+0.001").status, 204);
 }
 
-/// Tile-compressed images, as `fpack` writes them: a real RICE_1 file (`tests/fits/comp.fits`)
-/// an int16 image fpacked with RICE_1 (row tiles and 64 × 48 tiles), GZIP_1 and GZIP_2, and the
-/// float32 sample quantized with each dither and gzipped losslessly, each cut to astropy's box and
-/// pixel for pixel (bit for bit for floats) CFITSIO's section copy of the compressed file, and a
-/// non-negative one with PLIO_1; HCOMPRESS_1 refused with 501 saying so.
+/// Tile-compressed images, as `fpack` writes them: a real RICE_1 file (`tests/fits/comp.fits`);
+/// an int16 image fpacked with RICE_1 (row tiles and 64 × 48 tiles), GZIP_1, GZIP_2 and
+/// HCOMPRESS_1 (lossless, in 64 × 48 tiles, lossy with scale 4, and that file with `SMOOTH = 1`);
+/// the same pixels as int32 (RICE_1, GZIP_2, HCOMPRESS_1 lossless and lossy, smoothed) and as
+/// uint8 (RICE_1, GZIP_1, HCOMPRESS_1); a non-negative one with PLIO_1; the float32 sample
+/// quantized with each dither, gzipped losslessly and HCOMPRESSed; the sample as float64, quantized
+/// under RICE_1, GZIP_2 and HCOMPRESS_1 and gzipped losslessly both ways. Each is cut to astropy's
+/// box and is pixel for pixel (bit for bit for floats) CFITSIO's section copy of the compressed
+/// file. A compression this server does not know is refused with 501 saying so.
 #[test]
 fn tile_compressed_images_are_cut_as_cfitsio_copies_their_sections() {
     let (server, data) = start("tiles", &[]);
@@ -348,22 +352,79 @@ fn tile_compressed_images_are_cut_as_cfitsio_copies_their_sections() {
     // PLIO takes non-negative pixels only.
     let positive: Vec<u8> = pixels.chunks(2).flat_map(|p| i16::from_be_bytes([p[0], p[1]]).unsigned_abs().min(i16::MAX as u16).to_be_bytes()).collect();
     fits::write_image(&work.join("positive.fits"), &header, &positive).unwrap();
+    // The same pixels as int32, spread over 28 bits, and as uint8.
+    let int16 = |p: &[u8]| i16::from_be_bytes([p[0], p[1]]) as i32;
+    let wide: Vec<u8> = pixels.chunks(2).enumerate().flat_map(|(i, p)| (int16(p) * 100_003 + (i as i32 % 300) * 7).to_be_bytes()).collect();
+    let narrow: Vec<u8> = pixels.chunks(2).map(|p| (int16(p).rem_euclid(4000) / 16) as u8).collect();
+    for (bitpix, name, data) in [(32.0, "int32.fits", &wide), (8.0, "uint8.fits", &narrow)] {
+        let mut header = header.clone();
+        header.set_number("BITPIX", bitpix);
+        fits::write_image(&work.join(name), &header, data).unwrap();
+    }
+    // The float32 sample as float64.
+    let sample = std::fs::read(data.join("sample-image.fits")).unwrap();
+    let sample_header = fits::Header::from_cards(
+        header_of(&sample).cards().iter().map(|c| if c.starts_with("BITPIX  =") { fits::value_card("BITPIX", "-64", Some("IEEE double precision")) } else { c.clone() }),
+    );
+    let doubles: Vec<u8> = data_of(&sample, &header_of(&sample)).chunks(4).flat_map(|p| (f32::from_be_bytes([p[0], p[1], p[2], p[3]]) as f64).to_be_bytes()).collect();
+    fits::write_image(&work.join("float64.fits"), &sample_header, &doubles).unwrap();
     let fpack_from = |source: &str, args: &[&str], name: &str| {
         let out = data.join(format!("{name}.fits.fz"));
         let status = Command::new("fpack").args(args).arg("-O").arg(&out).arg(work.join(source)).status().expect("fpack runs (`cargo xtask ci` installs libcfitsio-bin)");
         assert!(status.success(), "fpack {args:?}");
         out
     };
-    let fpack = |args: &[&str], name: &str| fpack_from("int16.fits", args, name);
+    // A copy of fpack's output `from` with the start of one card replaced.
+    let edited = |from: &str, name: &str, card: &str, with: &str| {
+        let mut bytes = std::fs::read(data.join(format!("{from}.fits.fz"))).unwrap();
+        let at = bytes.windows(card.len()).position(|w| w == card.as_bytes()).unwrap_or_else(|| panic!("{from} has no `{card}`"));
+        bytes[at..at + with.len()].copy_from_slice(with.as_bytes());
+        let out = data.join(format!("{name}.fits.fz"));
+        std::fs::write(&out, bytes).unwrap();
+        out
+    };
     let mut cases: Vec<(PathBuf, &str)> = vec![(data.join("comp.fits"), "comp")];
-    for (args, name) in [(&["-r"][..], "int16-rice"), (&["-r", "-t", "64,48"][..], "int16-rice-tiles"), (&["-g"][..], "int16-gzip1"), (&["-g2", "-t", "64,48"][..], "int16-gzip2")] {
-        cases.push((fpack(args, name), name));
+    let fpacked: [(&str, &[&str], &str); 27] = [
+        ("int16.fits", &["-r"], "int16-rice"),
+        ("int16.fits", &["-r", "-t", "64,48"], "int16-rice-tiles"),
+        ("int16.fits", &["-g"], "int16-gzip1"),
+        ("int16.fits", &["-g2", "-t", "64,48"], "int16-gzip2"),
+        ("int16.fits", &["-h"], "int16-hcompress"),
+        ("int16.fits", &["-h", "-t", "64,48"], "int16-hcompress-tiles"),
+        ("int16.fits", &["-h", "-s", "4"], "int16-hcompress-lossy"),
+        ("int32.fits", &["-r"], "int32-rice"),
+        ("int32.fits", &["-g2", "-t", "64,48"], "int32-gzip2"),
+        ("int32.fits", &["-h"], "int32-hcompress"),
+        ("int32.fits", &["-h", "-s", "4", "-t", "100,100"], "int32-hcompress-lossy"),
+        ("uint8.fits", &["-r"], "uint8-rice"),
+        ("uint8.fits", &["-g"], "uint8-gzip1"),
+        ("uint8.fits", &["-h"], "uint8-hcompress"),
+        ("positive.fits", &["-p"], "int16-plio"),
+        // The float32 sample image quantized as fpack does by default (subtractive dither 1),
+        // with dither 2 (zeros kept), without dither, in 100 × 100 tiles, gzipped losslessly, and
+        // quantized under HCOMPRESS_1.
+        ("../data/tiles/sample-image.fits", &["-q", "4"], "float-dither1"),
+        ("../data/tiles/sample-image.fits", &["-qz", "4", "-t", "100,100"], "float-dither2"),
+        ("../data/tiles/sample-image.fits", &["-q0", "4"], "float-nodither"),
+        ("../data/tiles/sample-image.fits", &["-g", "-q", "0"], "float-lossless"),
+        ("../data/tiles/sample-image.fits", &["-h"], "float-hcompress"),
+        ("../data/tiles/sample-image.fits", &["-h", "-q0", "4", "-t", "100,100"], "float-hcompress-nodither"),
+        // Doubles: quantized (codes and scales per tile as for floats, restored in double
+        // precision), and gzipped whole, 8-byte pixels shuffled or not.
+        ("float64.fits", &["-r"], "float64-rice"),
+        ("float64.fits", &["-g2", "-qz", "4", "-t", "100,100"], "float64-gzip2"),
+        ("float64.fits", &["-h"], "float64-hcompress"),
+        ("float64.fits", &["-g", "-q", "0"], "float64-gzip1-lossless"),
+        ("float64.fits", &["-g2", "-q", "0"], "float64-gzip2-lossless"),
+        ("float64.fits", &["-h", "-s", "2"], "float64-hcompress-lossy"),
+    ];
+    for (source, args, name) in fpacked {
+        cases.push((fpack_from(source, args, name), name));
     }
-    cases.push((fpack_from("positive.fits", &["-p"], "int16-plio"), "int16-plio"));
-    // The float32 sample image quantized as fpack does by default (subtractive dither 1), with
-    // dither 2 (zeros kept), without dither, in 100 × 100 tiles, and gzipped losslessly.
-    for (args, name) in [(&["-q", "4"][..], "float-dither1"), (&["-qz", "4", "-t", "100,100"][..], "float-dither2"), (&["-q0", "4"][..], "float-nodither"), (&["-g", "-q", "0"][..], "float-lossless")] {
-        cases.push((fpack_from("../data/tiles/sample-image.fits", args, name), name));
+    // The lossy ones with SMOOTH = 1 (ZNAME2 = 'SMOOTH'): CFITSIO reads it as it decodes, though
+    // fpack never sets it.
+    for (lossy, name) in [("int16-hcompress-lossy", "int16-hcompress-smooth"), ("int32-hcompress-lossy", "int32-hcompress-smooth")] {
+        cases.push((edited(lossy, name, "ZVAL2   =                    0", "ZVAL2   =                    1"), name));
     }
     let regions = |name: &str| -> Vec<[f64; 3]> {
         match name {
@@ -372,11 +433,14 @@ fn tile_compressed_images_are_cut_as_cfitsio_copies_their_sections() {
             _ => vec![[10.68, 41.27, 0.01], [10.70, 41.26, 0.004], [10.66, 41.29, 0.02]],
         }
     };
+    // astropy's boxes for every case at once.
+    let input: Vec<serde_json::Value> = cases.iter().flat_map(|(file, id)| regions(id).into_iter().map(move |r| json!({"file": file, "hdu": 1, "circle": r}))).collect();
+    let boxes: Vec<Vec<(usize, usize)>> = serde_json::from_value(python_json("tests/pyvo/cutout_box.py", &serde_json::to_vec(&input).unwrap())).unwrap();
+    let mut boxes = boxes.iter();
     let mut n = 0;
     for (file, id) in &cases {
-        let input: Vec<serde_json::Value> = regions(id).iter().map(|r| json!({"file": file, "hdu": 1, "circle": r})).collect();
-        let boxes: Vec<Vec<(usize, usize)>> = serde_json::from_value(python_json("tests/pyvo/cutout_box.py", &serde_json::to_vec(&input).unwrap())).unwrap();
-        for (region, expected) in regions(id).iter().zip(&boxes) {
+        for region in regions(id) {
+            let expected = boxes.next().unwrap();
             n += 1;
             let response = get(&server, &format!("/soda/sync?ID={id}&CIRCLE={}+{}+{}", region[0], region[1], region[2]));
             assert_eq!(response.status, 200, "{id} {region:?}: {}", response.text());
@@ -393,14 +457,14 @@ fn tile_compressed_images_are_cut_as_cfitsio_copies_their_sections() {
             assert!(data_of(&response.body, &ours) == data_of(&theirs_bytes, &theirs), "{id} {region:?}: pixels differ from imcopy [{}]", section.join(","));
         }
     }
-    // What is not read yet says so.
-    fpack(&["-h"], "int16-hcompress");
-    let refused = get(&server, "/soda/sync?ID=int16-hcompress&CIRCLE=10.68+41.27+0.01");
+    // What is not read says so: a compression fpack does not write (BZIP2_1, named in place of RICE_1).
+    edited("int16-rice", "int16-bzip2", "ZCMPTYPE= 'RICE_1  '", "ZCMPTYPE= 'BZIP2_1 '");
+    let refused = get(&server, "/soda/sync?ID=int16-bzip2&CIRCLE=10.68+41.27+0.01");
     soda_error(&refused, 501, "Error");
-    assert!(refused.text().contains("ZCMPTYPE = 'HCOMPRESS_1'"), "{}", refused.text());
-    // DataLink says the same of them: the server's limit, a FatalFault.
-    let links = get(&server, "/soda/links?ID=int16-hcompress").text();
-    assert!(links.contains("FatalFault: dataset `int16-hcompress` cannot be cut"), "{links}");
+    assert!(refused.text().contains("ZCMPTYPE = 'BZIP2_1'"), "{}", refused.text());
+    // DataLink says the same of it: the server's limit, a FatalFault.
+    let links = get(&server, "/soda/links?ID=int16-bzip2").text();
+    assert!(links.contains("FatalFault: dataset `int16-bzip2` cannot be cut"), "{links}");
     // And the real file's whole image, through DataLink's #this length, is what a cutout sends.
     let links = get(&server, "/soda/links?ID=comp").text();
     let whole = get(&server, "/soda/sync?ID=comp");

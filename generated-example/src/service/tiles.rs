@@ -2,14 +2,17 @@
 //! `fpack` writes them: an image stored as a BINTABLE with `ZIMAGE = T`, one row per tile, each
 //! tile's pixels compressed into a variable-length array of the heap.
 //!
-//! Tiles compressed with `RICE_1`, `GZIP_1` or `GZIP_2` are read: integer images (`ZBITPIX` 8, 16,
-//! 32) losslessly, floating-point ones (`ZBITPIX` -32, -64) quantized to integers with `ZSCALE` and
-//! `ZZERO` per tile, restored with the subtractive dither of `ZQUANTIZ` and `ZDITHER0` exactly as
-//! CFITSIO restores them (its random sequence, its arithmetic), `ZBLANK` becoming NaN; a tile kept
-//! uncompressed, or gzipped whole, is read too. A cutout decompresses only the tiles its box meets.
-//! `PLIO_1` (IRAF's line lists, for masks) is read too; `HCOMPRESS_1` is refused, saying so.
+//! Tiles compressed with `RICE_1`, `GZIP_1`, `GZIP_2` or `HCOMPRESS_1` are read: integer images
+//! (`ZBITPIX` 8, 16, 32), floating-point ones (`ZBITPIX` -32, -64) quantized to integers with
+//! `ZSCALE` and `ZZERO` per tile, restored with the subtractive dither of `ZQUANTIZ` and `ZDITHER0`
+//! exactly as CFITSIO restores them (its random sequence, its arithmetic), `ZBLANK` becoming NaN;
+//! floating-point pixels gzipped whole (`ZQUANTIZ = 'NONE'`, 4 or 8 bytes), or a tile kept
+//! uncompressed, are read too. `HCOMPRESS_1` ([`hcompress`]) is lossless or not as its scale says,
+//! and smoothed when `SMOOTH` asks, its pixels CFITSIO's bit for bit. `PLIO_1` (IRAF's line lists,
+//! for masks) is read too. A cutout decompresses only the tiles its box meets.
 
 use crate::service::fits::{FitsError, Header, Image, Source, Value, value_card};
+use crate::service::hcompress;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::Mutex;
@@ -26,6 +29,22 @@ enum Algorithm {
     /// IRAF's PLIO line lists: runs of zeros or of a value, and single values, for non-negative
     /// integers (masks).
     Plio,
+    /// The H-transform, its coefficients coded by bit planes as quadtrees ([`hcompress`]);
+    /// `smooth` when `SMOOTH` asks for the lost coefficients to be interpolated.
+    Hcompress { smooth: bool },
+}
+
+impl Algorithm {
+    /// Its `ZCMPTYPE`.
+    fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rice { .. } => "RICE_1",
+            Algorithm::Gzip1 => "GZIP_1",
+            Algorithm::Gzip2 => "GZIP_2",
+            Algorithm::Plio => "PLIO_1",
+            Algorithm::Hcompress { .. } => "HCOMPRESS_1",
+        }
+    }
 }
 
 /// A variable-length array column of the table: where its descriptor lies in a row, and whether
@@ -159,6 +178,7 @@ impl Tiled {
             "GZIP_1" => Algorithm::Gzip1,
             "GZIP_2" => Algorithm::Gzip2,
             "PLIO_1" => Algorithm::Plio,
+            "HCOMPRESS_1" => Algorithm::Hcompress { smooth: parameter("SMOOTH").is_some_and(|s| s as i64 != 0) },
             other => return Err(unsupported(format!("ZCMPTYPE = '{other}'"))),
         };
         let naxis = header.number("ZNAXIS").ok_or_else(|| format("no ZNAXIS"))? as usize;
@@ -300,6 +320,10 @@ impl Tiled {
         let bytes = read(source, self.heap_at + offset, compressed as usize)?;
         // Quantized floats are stored as 32-bit codes.
         let width = if self.quantized.is_some() { 4 } else { self.pixel_size };
+        // Unquantized doubles are only ever gzipped: the other algorithms code 32-bit integers.
+        if width > 4 && !matches!(self.algorithm, Algorithm::Gzip1 | Algorithm::Gzip2) {
+            return Err(damaged(format!("has unquantized 64-bit pixels in {}, which codes integers", self.algorithm.name())));
+        }
         let codes: Vec<u32> = match self.algorithm {
             Algorithm::Rice { block, bytes: rice_width } => {
                 let mut values = rice(&bytes, pixels, block, rice_width).ok_or_else(|| damaged("does not decompress (RICE_1)".into()))?;
@@ -315,10 +339,27 @@ impl Tiled {
                 plio(&words, pixels).ok_or_else(|| damaged("does not decompress (PLIO_1)".into()))?
             }
             Algorithm::Gzip1 | Algorithm::Gzip2 => {
-                let raw = gunzip(&bytes, pixels * width).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
-                // GZIP_2 shuffled the bytes: byte b of pixel i is at b × pixels + i.
-                let byte = |i: usize, b: usize| if self.algorithm == Algorithm::Gzip2 { raw[b * pixels + i] } else { raw[i * width + b] };
-                (0..pixels).map(|i| (0..width).fold(0u32, |v, b| (v << 8) | byte(i, b) as u32)).collect()
+                let mut raw = gunzip(&bytes, pixels * width).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
+                if self.algorithm == Algorithm::Gzip2 {
+                    // GZIP_2 shuffled the bytes: byte b of pixel i is at b × pixels + i.
+                    let shuffled = raw;
+                    raw = (0..pixels * width).map(|k| shuffled[(k % width) * pixels + k / width]).collect();
+                }
+                if self.quantized.is_none() {
+                    // The pixels themselves, big-endian, whatever their width (doubles too).
+                    return Ok(raw);
+                }
+                raw.chunks_exact(4).map(|code| u32::from_be_bytes([code[0], code[1], code[2], code[3]])).collect()
+            }
+            Algorithm::Hcompress { smooth } => {
+                let failed = |e: String| damaged(format!("does not decompress (HCOMPRESS_1): {e}"));
+                // CFITSIO decodes 8- and 16-bit pixels in 32-bit integers, and stores each
+                // clipped to its type's range; anything else in 64-bit integers, cut to 32 bits.
+                match (width, self.quantized) {
+                    (1, None) => hcompress::decode::<i32>(&bytes, pixels, smooth).map_err(failed)?.into_iter().map(|v| v.clamp(0, 255) as u32).collect(),
+                    (2, None) => hcompress::decode::<i32>(&bytes, pixels, smooth).map_err(failed)?.into_iter().map(|v| v.clamp(-32768, 32767) as u32).collect(),
+                    _ => hcompress::decode::<i64>(&bytes, pixels, smooth).map_err(failed)?.into_iter().map(|v| v as i32 as u32).collect(),
+                }
             }
         };
         let Some(q) = self.quantized else {
@@ -510,16 +551,16 @@ fn plio(words: &[i16], pixels: usize) -> Option<Vec<u32>> {
 }
 
 /// A reader of bits, most significant first, eight bytes at a time.
-struct Bits<'a> {
-    data: &'a [u8],
+pub(crate) struct Bits<'a> {
+    pub(crate) data: &'a [u8],
     /// Bits read so far.
-    at: usize,
+    pub(crate) at: usize,
 }
 
 impl Bits<'_> {
     /// The next 64 bits from `at` (zeros past the end), first bit highest.
     #[inline]
-    fn word(&self) -> u64 {
+    pub(crate) fn word(&self) -> u64 {
         let byte = self.at / 8;
         let word = match self.data.get(byte..byte + 8) {
             Some(eight) => u64::from_be_bytes(eight.try_into().unwrap_or_default()),
@@ -535,7 +576,7 @@ impl Bits<'_> {
 
     /// The next `n` bits (at most 32) as a number.
     #[inline]
-    fn take(&mut self, n: u32) -> Option<u32> {
+    pub(crate) fn take(&mut self, n: u32) -> Option<u32> {
         if n == 0 {
             return Some(0);
         }
@@ -703,6 +744,47 @@ mod tests {
         // Rows enough for the tiles: one row cannot hold 10¹² / 1000 tiles.
         let refused = Tiled::from_header(&header("1000"), 2880).unwrap_err();
         assert!(matches!(&refused, FitsError::Format(m) if m.contains("1 rows for 1000000000 tiles")), "{refused}");
+    }
+
+    #[test]
+    fn unquantized_doubles_are_read_gzipped_and_refused_otherwise() {
+        let table = |algorithm: &str, heap: &[u8]| {
+            let header = Header::from_cards(
+                [
+                    ("XTENSION", "'BINTABLE'".to_owned()),
+                    ("BITPIX", "8".into()),
+                    ("NAXIS", "2".into()),
+                    ("NAXIS1", "8".into()),
+                    ("NAXIS2", "1".into()),
+                    ("TFIELDS", "1".into()),
+                    ("TTYPE1", "'COMPRESSED_DATA'".into()),
+                    ("TFORM1", format!("'1PB({})'", heap.len())),
+                    ("ZIMAGE", "T".into()),
+                    ("ZCMPTYPE", format!("'{algorithm}'")),
+                    ("ZBITPIX", "-64".into()),
+                    ("ZNAXIS", "1".into()),
+                    ("ZNAXIS1", "3".into()),
+                    ("ZQUANTIZ", "'NONE'".into()),
+                ]
+                .iter()
+                .map(|(k, v)| value_card(k, v, None)),
+            );
+            let mut data = (heap.len() as u32).to_be_bytes().to_vec();
+            data.extend([0; 4]);
+            data.extend(heap);
+            (Tiled::from_header(&header, 0).unwrap().unwrap().0, data)
+        };
+        let pixels = [1.5f64, -0.25, 1e300];
+        let big_endian: Vec<u8> = pixels.iter().flat_map(|p| p.to_be_bytes()).collect();
+        // GZIP_2: byte b of pixel i at b × 3 + i.
+        let shuffled: Vec<u8> = (0..24).map(|k| big_endian[(k % 3) * 8 + k / 3]).collect();
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(&shuffled).unwrap();
+        let (tiled, data) = table("GZIP_2", &gzip.finish().unwrap());
+        assert_eq!(tiled.decode(&data[..], 0, 3).unwrap(), big_endian);
+        let (tiled, data) = table("RICE_1", &[0; 16]);
+        let refused = tiled.decode(&data[..], 0, 3).unwrap_err();
+        assert!(refused.to_string().contains("unquantized 64-bit pixels in RICE_1"), "{refused}");
     }
 
     #[test]
