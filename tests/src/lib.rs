@@ -326,3 +326,54 @@ fn is_root() -> bool {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
+
+/// An S3-compatible server of the tests' own: moto in server mode (from the test venv) on a free
+/// port of 127.0.0.1, with one bucket made, killed by its PID when dropped.
+pub struct S3Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl S3Server {
+    /// Starts the server and makes `bucket`.
+    pub fn start(bucket: &str) -> S3Server {
+        let port = free_port();
+        let moto = root().join("target/venv/bin/moto_server");
+        assert!(moto.exists(), "{} is missing: run `cargo xtask ci`, which installs moto into the venv", moto.display());
+        let child = Command::new(moto).args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("moto_server starts");
+        let server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let addr = format!("127.0.0.1:{port}");
+        let start = std::time::Instant::now();
+        while TcpStream::connect(&addr).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "moto_server did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let made = http(&addr, "PUT", &format!("/{bucket}"), &[], b"");
+        assert_eq!(made.status, 200, "bucket {bucket}: {}", made.text());
+        server
+    }
+
+    /// The environment a server needs to reach it (endpoint, region, any credentials).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ]
+    }
+
+    /// The keys of the objects of `bucket` (a path-style, unsigned `ListObjectsV2`).
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let r = http(self.endpoint.trim_start_matches("http://"), "GET", &format!("/{bucket}?list-type=2&max-keys=10000"), &[], b"");
+        r.text().split("<Key>").skip(1).map(|k| k.split("</Key>").next().unwrap_or_default().to_owned()).collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -3,7 +3,7 @@
 //! once, WAIT wakes across replicas, a replica killed with `kill -9` loses nothing, and the
 //! store going away answers 503 until it is back.
 
-use ivoagen_e2e::{Postgres, Response, Server, http, root};
+use ivoagen_e2e::{Postgres, Response, S3Server, Server, http, root};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -64,10 +64,17 @@ fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn two_replicas_run_every_job_once_and_answer_for_each_other() {
     let pg = Postgres::start("replicas");
+    let s3 = S3Server::start("results");
     let dir = data("two");
-    let limits = ["--uws-workers", "4", "--uws-max-jobs", "0"];
-    let a = replica(&dir, &pg.url(), &limits, &[]);
-    let b = replica(&dir, &pg.url(), &limits, &[]);
+    // Each replica has a data directory of its own: the jobs are in PostgreSQL, the results in
+    // the bucket; only the tests' count of runs is shared.
+    let runs_file = dir.join("runs");
+    let mut env: Vec<(&str, String)> = s3.env();
+    env.push(("UWS_TEST_RUNS", runs_file.to_str().unwrap().to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let limits = ["--uws-workers", "4", "--uws-max-jobs", "0", "--result-store", "s3://results/jobs"];
+    let a = replica(&dir.join("a"), &pg.url(), &limits, &env);
+    let b = replica(&dir.join("b"), &pg.url(), &limits, &env);
 
     // 500 jobs, half created through each replica, eight clients at once.
     let created: Vec<String> = std::thread::scope(|scope| {
@@ -95,13 +102,29 @@ fn two_replicas_run_every_job_once_and_answer_for_each_other() {
     let (from_a, from_b) = (listed(&a.addr, ""), listed(&b.addr, ""));
     assert_eq!(from_a.len(), 500);
     assert_eq!(from_a, from_b);
-    // A result is the same bytes through either replica.
+    // Every result is an object of the bucket, and the same bytes through either replica, or
+    // through a third one that redirects to presigned URLs.
+    assert_eq!(s3.keys("results").iter().filter(|k| k.starts_with("jobs/") && k.ends_with("/out")).count(), 500);
+    let mut redirecting = limits.to_vec();
+    redirecting.extend(["--result-redirect", "60s"]);
+    let c = replica(&dir.join("c"), &pg.url(), &redirecting, &env);
     for job in created.iter().take(20) {
         let (ra, rb) = (http(&a.addr, "GET", &format!("{job}/results/out"), &[], b""), http(&b.addr, "GET", &format!("{job}/results/out"), &[], b""));
         assert_eq!((ra.status, rb.status), (200, 200), "{job}: {}", ra.text());
         assert_eq!(ra.body, rb.body);
         assert!(ra.text().ends_with(job.rsplit('/').next().unwrap()), "{}", ra.text());
+        let redirect = http(&c.addr, "GET", &format!("{job}/results/out"), &[], b"");
+        assert_eq!(redirect.status, 303, "{}", redirect.text());
+        let url = redirect.header("location").unwrap();
+        assert!(url.starts_with(&s3.endpoint) && url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=60"), "{url}");
+        let target = url.trim_start_matches(&s3.endpoint);
+        let presigned = http(s3.endpoint.trim_start_matches("http://"), "GET", target, &[], b"");
+        assert_eq!((presigned.status, presigned.body), (200, ra.body));
     }
+    // Deleting a job deletes its objects.
+    let gone = created[0].rsplit('/').next().unwrap().to_owned();
+    assert_eq!(http(&b.addr, "DELETE", &created[0], &[], b"").status, 303);
+    until(Duration::from_secs(10), "the deleted job's objects go", || !s3.keys("results").iter().any(|k| k.contains(&gone)));
 
     // A job created on A is woken on A by RUN through B, within a second of it.
     let job = create(&a.addr, "MODE=sleep");

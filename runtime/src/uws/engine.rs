@@ -5,6 +5,7 @@
 //! Every change is written to the [`JobStore`] before it is announced, so a client that sees a
 //! phase sees a committed one, and a restart loses nothing that was announced.
 
+use super::results::{ResultStore, Stored};
 use super::store::{Decision, Edit, Edited, JobStore, Notice, StoreError};
 use super::{Job, JobError, JobResult, Phase};
 use chrono::{DateTime, Utc};
@@ -98,12 +99,16 @@ struct Written {
     stop: Option<Stop>,
 }
 
-/// Where a job writes its results: files under the data directory. It is also how a job learns
+/// Where a job writes its results: files under the data directory, or objects of the result
+/// store's bucket (see [`super::results`]). It is also how a job learns
 /// it must stop: once the job is aborted, deleted, out of time or the service stops, every write
 /// fails (a result being written is removed, not recorded), and [`ResultWriter::is_cancelled`] /
 /// [`ResultWriter::cancelled`] tell CPU-bound work to return between its units.
 pub struct ResultWriter {
+    /// The job's local folder (its results, with a local store; the files of its request).
     dir: PathBuf,
+    job: String,
+    store: ResultStore,
     written: Mutex<Written>,
     cancelled: AtomicBool,
     signal: watch::Sender<bool>,
@@ -137,9 +142,25 @@ impl<W: std::io::Write> std::io::Write for Checked<'_, W> {
 }
 
 impl ResultWriter {
-    /// A writer into `dir` accepting at most `max_results` results (0: no limit).
+    /// A writer of files into `dir` accepting at most `max_results` results (0: no limit).
     pub fn new(dir: PathBuf, max_results: usize) -> ResultWriter {
-        ResultWriter { dir, written: Mutex::new(Written { results: Vec::new(), stop: None }), cancelled: AtomicBool::new(false), signal: watch::channel(false).0, max_results, deleted: AtomicBool::new(false) }
+        let store = ResultStore::Local(dir.parent().map(Path::to_path_buf).unwrap_or_default());
+        let job = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        ResultWriter::to_store(store, dir, job, max_results)
+    }
+
+    /// A writer of job `job`'s results into `store`, its local folder `dir`.
+    fn to_store(store: ResultStore, dir: PathBuf, job: String, max_results: usize) -> ResultWriter {
+        ResultWriter {
+            dir,
+            job,
+            store,
+            written: Mutex::new(Written { results: Vec::new(), stop: None }),
+            cancelled: AtomicBool::new(false),
+            signal: watch::channel(false).0,
+            max_results,
+            deleted: AtomicBool::new(false),
+        }
     }
 
     /// Whether the job was told to stop: its function should return (an `Err` is fine) as soon
@@ -184,7 +205,9 @@ impl ResultWriter {
     /// The files the request that created the job sent (DALI UPLOAD's `param:PART`), kept in
     /// the job's folder by [`Engine::attach`]. Blocking: it reads them.
     pub fn uploads(&self) -> crate::upload::Uploads {
-        crate::upload::Uploads::load(&self.dir.join(UPLOADS))
+        let dir = self.dir.join(UPLOADS);
+        self.store.fetch_uploads(&dir, &self.job);
+        crate::upload::Uploads::load(&dir)
     }
 
     /// Stores a result; `id` becomes part of its URL.
@@ -214,29 +237,18 @@ impl ResultWriter {
                 return Err(std::io::Error::other(format!("a job keeps at most {} results", self.max_results)));
             }
         }
-        std::fs::create_dir_all(&self.dir)?;
-        let path = self.dir.join(id);
-        let written = (|| {
-            let file = std::fs::File::create(&path)?;
-            let mut out = std::io::BufWriter::with_capacity(256 * 1024, Checked { inner: file, writer: self });
-            write(&mut out)?;
-            let file = out.into_inner().map_err(|e| e.into_error())?.inner;
-            file.sync_data()?;
-            file.metadata().map(|m| m.len())
-        })();
-        let size = match written {
-            Ok(size) => size,
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                return Err(e);
-            }
+        let mut write = Some(write);
+        let mut checked = |out: &mut dyn std::io::Write| match write.take() {
+            Some(write) => write(&mut Checked { inner: out, writer: self }),
+            None => Err(std::io::Error::other("a result is written once")),
         };
+        let size = self.store.put(&self.dir, &self.job, id, &mut checked)?;
         // Recorded under the lock that `stop` takes: a result either is in the snapshot `stop`
         // returns or is removed here.
         let mut w = self.written.lock().map_err(|_| std::io::Error::other("poisoned"))?;
         if let Some(stop) = w.stop {
             drop(w);
-            let _ = std::fs::remove_file(&path);
+            self.store.remove(&self.dir, &self.job, id);
             return Err(refused(stop));
         }
         w.results.retain(|r| r.id != id);
@@ -262,8 +274,11 @@ pub trait Runner: Send + Sync + 'static {
 /// `--uws-*` flags; see [`Config::from_serve`]).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Results live under `data_dir/results/JOB/`.
+    /// Results live under `data_dir/results/JOB/` (or in `results`' bucket, and then only a
+    /// job's request files are kept there).
     pub data_dir: PathBuf,
+    /// Where results are kept.
+    pub results: ResultStore,
     /// Jobs executing at once.
     pub workers: usize,
     /// Execution duration of a new job, in seconds (0 = unlimited).
@@ -300,8 +315,10 @@ impl Config {
     /// Defaults: two workers, 10 minutes of execution (at most 1 hour), 7 days of life (at most
     /// 30), WAIT capped at 60 s, 1,000 results a job, 1,000 jobs an owner.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir: PathBuf = data_dir.into();
         Config {
-            data_dir: data_dir.into(),
+            results: ResultStore::Local(data_dir.join("results")),
+            data_dir,
             workers: 2,
             execution_duration: 600,
             max_execution_duration: 3600,
@@ -489,7 +506,17 @@ impl Engine {
     }
 
     fn results_dir(&self, id: &str) -> PathBuf {
-        self.inner.config.data_dir.join("results").join(id)
+        self.inner.config.results.local_dir(&self.inner.config.data_dir, id)
+    }
+
+    /// Deletes job `id`'s results and files: its folder now, its objects in the background.
+    fn delete_results(&self, id: &str) {
+        let local = self.results_dir(id);
+        let _ = std::fs::remove_dir_all(&local);
+        if !matches!(self.inner.config.results, ResultStore::Local(_)) {
+            let (store, id) = (self.inner.config.results.clone(), id.to_owned());
+            tokio::spawn(async move { store.delete_job(&local, &id).await });
+        }
     }
 
     /// Tells anyone waiting on `id` its new phase; a job queued wakes the dispatcher, and a job
@@ -663,7 +690,7 @@ impl Engine {
             writer
         });
         if running.is_none() {
-            let _ = std::fs::remove_dir_all(self.results_dir(id));
+            self.delete_results(id);
         }
         self.announce(id, Phase::Unknown);
     }
@@ -698,7 +725,9 @@ impl Engine {
     /// `param:PART`) in its folder, where [`ResultWriter::uploads`] reads them when it runs.
     pub async fn attach(&self, id: &str, uploads: crate::upload::Uploads) -> Result<(), EngineError> {
         let dir = self.results_dir(id).join(UPLOADS);
-        tokio::task::spawn_blocking(move || uploads.store(&dir)).await.map_err(|e| EngineError::Store(e.to_string()))?.map_err(EngineError::Store)
+        let (store, job) = (self.inner.config.results.clone(), id.to_owned());
+        let kept = tokio::task::spawn_blocking(move || uploads.store(&dir).and_then(|()| store.share_uploads(&dir, &job)));
+        kept.await.map_err(|e| EngineError::Store(e.to_string()))?.map_err(EngineError::Store)
     }
 
     /// `RUNID`: the client's name for the job (at most 64 characters, DALI 1.1 §3.2.5), in any phase.
@@ -872,7 +901,7 @@ impl Engine {
             self.inner.claiming.store(true, Ordering::Release);
             let claimed = self.inner.store.claim(&self.inner.replica, self.inner.config.lease).await;
             if let Ok(Some(job)) = &claimed {
-                let writer = Arc::new(ResultWriter::new(self.results_dir(&job.id), self.inner.config.max_results));
+                let writer = Arc::new(ResultWriter::to_store(self.inner.config.results.clone(), self.results_dir(&job.id), job.id.clone(), self.inner.config.max_results));
                 if let Ok(mut running) = self.inner.running.lock() {
                     running.insert(job.id.clone(), writer);
                 }
@@ -972,7 +1001,7 @@ impl Engine {
             Err(_) => false,
         };
         if deleted {
-            let _ = std::fs::remove_dir_all(self.results_dir(id));
+            self.delete_results(id);
         }
     }
 
@@ -1002,7 +1031,15 @@ impl Engine {
         }
     }
 
-    /// The path of a result file, for serving it.
+    /// Where a result is, for serving it.
+    pub async fn result(&self, owner: Option<&str>, id: &str, result: &str) -> Result<(Stored, JobResult), EngineError> {
+        let job = self.get(owner, id).await?;
+        let found = job.results.into_iter().find(|r| r.id == result).ok_or_else(|| EngineError::NotFound(format!("job `{id}` has no result `{result}`")))?;
+        let stored = self.inner.config.results.stored(&self.results_dir(id), id, &found.id).await.map_err(|e| EngineError::NotFound(format!("result `{result}`: {e}")))?;
+        Ok((stored, found))
+    }
+
+    /// The path of a result file, for serving it (results kept as files).
     pub async fn result_file(&self, owner: Option<&str>, id: &str, result: &str) -> Result<(PathBuf, JobResult), EngineError> {
         let job = self.get(owner, id).await?;
         let found = job.results.into_iter().find(|r| r.id == result).ok_or_else(|| EngineError::NotFound(format!("job `{id}` has no result `{result}`")))?;

@@ -7,6 +7,7 @@
 //! `Retry-After`) an owner's job quota used up.
 
 use super::engine::{Engine, EngineError, Requested};
+use super::results::Stored;
 use super::{Job, Phase, documents};
 use crate::ivoa::ErrorFormat;
 use crate::params::RawRequest;
@@ -413,9 +414,19 @@ async fn results(State(uws): State<Uws>, Path(id): Path<String>, request: Reques
 
 async fn result(State(uws): State<Uws>, Path((id, result)): Path<(String, String)>, request: Request) -> Answer {
     let (parts, _) = request.into_parts();
-    let (path, found) = uws.engine.result_file(uws.owner(&parts).as_deref(), &id, &result).await.map_err(fail)?;
-    let file = tokio::fs::File::open(&path).await.map_err(|e| fail(EngineError::NotFound(format!("result `{result}`: {e}"))))?;
-    let stream = file_body(file);
+    let (stored, found) = uws.engine.result(uws.owner(&parts).as_deref(), &id, &result).await.map_err(fail)?;
+    let stream = match stored {
+        Stored::File(path) => {
+            let file = tokio::fs::File::open(&path).await.map_err(|e| fail(EngineError::NotFound(format!("result `{result}`: {e}"))))?;
+            file_body(file)
+        }
+        #[cfg(feature = "s3")]
+        Stored::Object(body) => body,
+        Stored::Redirect(url) => {
+            let location = http::HeaderValue::try_from(url).map_err(|e| fail(EngineError::Store(e.to_string())))?;
+            return Ok((StatusCode::SEE_OTHER, [(http::header::LOCATION, location)]).into_response());
+        }
+    };
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, found.mime_type.parse().unwrap_or(http::HeaderValue::from_static("application/octet-stream")));
     headers.insert(http::header::CONTENT_LENGTH, found.size.into());

@@ -31,6 +31,12 @@ pub struct Limits {
     /// `UWS_LEASE`; default 30s): with a shared job store, the jobs of a replica that died are
     /// recovered by another within about one and a half leases.
     pub lease: Duration,
+    /// Where results are kept, `s3://BUCKET/PREFIX` (`--result-store`, `RESULT_STORE`; default:
+    /// files under the data directory).
+    pub result_store: Option<String>,
+    /// Results in a bucket are served as redirects to presigned URLs valid this long, instead of
+    /// streamed through the server (`--result-redirect`, `RESULT_REDIRECT`).
+    pub result_redirect: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -45,12 +51,14 @@ impl Default for Limits {
             max_results: 1000,
             max_jobs: 1000,
             lease: Duration::from_secs(30),
+            result_store: None,
+            result_redirect: None,
         }
     }
 }
 
 /// The flags: id, variable, value name, help.
-const FLAGS: [(&str, &str, &str, &str); 9] = [
+const FLAGS: [(&str, &str, &str, &str); 11] = [
     ("uws-workers", "UWS_WORKERS", "N", "UWS jobs executing at once [default: 2]"),
     ("uws-execution-duration", "UWS_EXECUTION_DURATION", "DURATION", "A new job's execution duration, 0 unlimited [default: 10m]"),
     ("uws-max-execution-duration", "UWS_MAX_EXECUTION_DURATION", "DURATION", "The longest execution duration a client may set, 0 no maximum [default: 1h]"),
@@ -60,6 +68,8 @@ const FLAGS: [(&str, &str, &str, &str); 9] = [
     ("uws-max-results", "UWS_MAX_RESULTS", "N", "Results one job may keep, 0 no limit [default: 1000]"),
     ("uws-max-jobs", "UWS_MAX_JOBS", "N", "Jobs one owner may keep, 0 no limit; more answers 429 [default: 1000]"),
     ("uws-lease", "UWS_LEASE", "DURATION", "How long a replica's claim on an executing job lasts unless renewed [default: 30s]"),
+    ("result-store", "RESULT_STORE", "URL", "Where job results are kept: s3://BUCKET/PREFIX (endpoint, region and credentials from AWS_*) [default: files in DATA_DIR/results]"),
+    ("result-redirect", "RESULT_REDIRECT", "DURATION", "Serve results kept in a bucket as redirects to presigned URLs valid this long [default: streamed]"),
 ];
 
 /// Adds the `--uws-*` flags to a command.
@@ -130,6 +140,21 @@ impl Limits {
                 return Err("--uws-lease: a lease of 0 s would expire as it is taken".to_owned());
             }
             limits.lease = d;
+        }
+        if let Some((source, url)) = one("result-store", "RESULT_STORE") {
+            if !url.starts_with("s3://") || url.len() == "s3://".len() {
+                return Err(format!("{source}: `{url}` is not a result store URL (s3://BUCKET/PREFIX)"));
+            }
+            limits.result_store = Some(url);
+        }
+        if let Some(d) = time("result-redirect", "RESULT_REDIRECT")? {
+            if limits.result_store.is_none() {
+                return Err("--result-redirect: results are redirected to a bucket's presigned URLs, and --result-store names none".to_owned());
+            }
+            if d.is_zero() || d > Duration::from_secs(7 * 86400) {
+                return Err("--result-redirect: a presigned URL lives more than 0 s and at most 7 days".to_owned());
+            }
+            limits.result_redirect = Some(d);
         }
         // A default above its maximum would be cut to it on every job: say so now.
         if limits.max_execution_duration > 0 && (limits.execution_duration == 0 || limits.execution_duration > limits.max_execution_duration) {

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod http;
 pub mod limits;
 mod mount;
+pub mod results;
 pub mod store;
 
 pub use mount::{JobList, mount};

@@ -4,6 +4,7 @@
 
 use super::engine::{Engine, JobFuture, ResultWriter, Runner};
 use super::http::{Check, Identify, Settings};
+use super::results::ResultStore;
 use super::store::{JobStore, PostgresStore, SqliteStore, redacted};
 use super::{Job, JobError};
 use crate::auth::{AuthLayer, Gate};
@@ -134,6 +135,8 @@ pub async fn mount(config: &Config, jobs: JobList) -> Result<Router, StartError>
     };
     let mut engine_config = super::engine::Config::from_serve(config);
     engine_config.requeue_on_restart = jobs.idempotent;
+    let limits = &config.uws;
+    engine_config.results = ResultStore::open(limits.result_store.as_deref(), limits.result_redirect, &config.data_dir).map_err(|e| StartError::Service(format!("--result-store: {e}")))?;
     let engine = Engine::start(store, jobs.runner, engine_config)
         .await
         .map_err(StartError::Engine)?;
