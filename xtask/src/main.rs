@@ -12,6 +12,9 @@
 //! - `cargo xtask bench cutout` measures SODA cutouts: HTTP throughput, time per cutout against
 //!   CFITSIO, and the server's memory streaming cutouts of a 1 GiB image and of a tile-compressed
 //!   image over 1 GB (not part of CI).
+//! - `cargo xtask bench fits-crates` builds and runs `xtask/compare-fits` (a project outside the
+//!   workspace): the example server's FITS and WCS code against the `fitsrs`, `wcs` and `fitsio`
+//!   crates, speed and correctness in one run (not part of CI).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -617,6 +620,24 @@ fn bench_cutout() -> Result<(), String> {
     Ok(())
 }
 
+/// The example server's FITS and WCS code against the crates that could replace it
+/// (`xtask/compare-fits`, outside the workspace so that they never become the project's
+/// dependencies): whole images, sections of tile-compressed ones, pixels against CFITSIO's
+/// `imcopy`, world → pixel against astropy, in one run. Its data stays in
+/// `target/bench-fits-crates` for the next run.
+fn bench_fits_crates() -> Result<(), String> {
+    ensure_apt(&[("fpack", "libcfitsio-bin"), ("imcopy", "libcfitsio-bin"), ("pkg-config", "pkg-config")])?;
+    if !Path::new("/usr/include/fitsio.h").exists() {
+        apt_install(&["libcfitsio-dev"])?;
+    }
+    ensure_venv()?;
+    let root = root();
+    let (data, python) = (root.join("target/bench-fits-crates"), root.join("target/venv/bin/python"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let path = |p: &Path| p.to_str().map(str::to_owned).ok_or_else(|| format!("{}: not UTF-8", p.display()));
+    run(&cargo, &["run", "--release", "--quiet", "--locked", "--manifest-path", "xtask/compare-fits/Cargo.toml", "--", &path(&root)?, &path(&data)?, &path(&python)?])
+}
+
 /// UWS: job creations per second (each committed before its 303) and memory with 10,000 WAITs.
 fn bench_uws() -> Result<(), String> {
     use std::io::{BufRead, BufReader, Read, Write};
@@ -715,13 +736,14 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("params") => bench_params(),
         Some("bench") if args.get(1).map(String::as_str) == Some("uws") => bench_uws(),
         Some("bench") if args.get(1).map(String::as_str) == Some("cutout") => bench_cutout(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("fits-crates") => bench_fits_crates(),
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = vec!["run", "--release", "--quiet", "-p", "soda-cutout-server", "--"];
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
-        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws|cutout".to_owned()),
+        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws|cutout|fits-crates".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
