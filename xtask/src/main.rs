@@ -9,6 +9,12 @@
 //!   with 10,000 parked WAIT requests (not part of CI).
 //! - `cargo xtask bench params` loads the generated parameter layer and a bare axum handler with
 //!   wrk, in the same run, and prints the ratio (not part of CI).
+//! - `cargo xtask bench cutout` measures SODA cutouts: HTTP throughput, time per cutout against
+//!   CFITSIO, and the server's memory streaming cutouts of a 1 GiB image and of a tile-compressed
+//!   image over 1 GB (not part of CI).
+//! - `cargo xtask bench fits-crates` builds and runs `xtask/compare-fits` (a project outside the
+//!   workspace): the example server's FITS and WCS code against the `fitsrs`, `wcs` and `fitsio`
+//!   crates, speed and correctness in one run (not part of CI).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -37,6 +43,13 @@ pub const TARGETS: &[Target] = &[
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+}
+
+/// A release binary cargo built: under `CARGO_TARGET_DIR` when it is set (relative to the root, as
+/// cargo takes it here), else under `target/`.
+fn release(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |d| root().join(d));
+    dir.join("release").join(name)
 }
 
 /// The path from `dir` (relative to the root) back to the root.
@@ -264,7 +277,7 @@ fn count(line: &str, word: &str) -> u64 {
 fn bench_generate() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     run(&cargo, &["build", "--release", "--quiet", "-p", "ivoagen"])?;
-    let bin = root().join("target/release/ivoagen");
+    let bin = release("ivoagen");
     let out = std::env::temp_dir().join("ivoagen-bench");
     let time = |args: &[&str]| -> Result<f64, String> {
         let mut samples = Vec::new();
@@ -301,7 +314,7 @@ fn bench_params() -> Result<(), String> {
     run(&cargo, &["build", "--release", "--quiet", "-p", "ivoagen-bench"])?;
     // The server on core 0 and wrk on core 1, so that neither preempts the other.
     let pin = has("taskset");
-    let mut server = pinned("0", &root().join("target/release/params-bench"))
+    let mut server = pinned("0", &release("params-bench"))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("params-bench: {e}"))?;
@@ -379,7 +392,7 @@ fn bench_params() -> Result<(), String> {
     let _ = server.wait();
     result?;
     // The same two routes in process, without sockets: the layer's own cost, and its allocations.
-    let status = pinned("1", &root().join("target/release/params-bench")).arg("in-process").status().map_err(|e| format!("params-bench: {e}"))?;
+    let status = pinned("1", &release("params-bench")).arg("in-process").status().map_err(|e| format!("params-bench: {e}"))?;
     if !status.success() {
         return Err("params-bench in-process failed".to_owned());
     }
@@ -422,8 +435,8 @@ fn bench_cutout() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     run(&cargo, &["build", "--release", "--quiet", "-p", "ivoagen-bench", "-p", "soda-cutout-server"])?;
     let root = root();
-    let bench = root.join("target/release/cutout-bench");
-    let reference = root.join("target/release/cfitsio-section");
+    let bench = release("cutout-bench");
+    let reference = release("cfitsio-section");
     run("cc", &["-O2", root.join("benches/cfitsio/section.c").to_str().unwrap_or_default(), "-lcfitsio", "-o", reference.to_str().unwrap_or_default()])?;
     let data = root.join("target/bench-cutout");
     std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
@@ -533,22 +546,37 @@ fn bench_cutout() -> Result<(), String> {
     let per_request = |u: [f64; 3]| (u[1] / u[0], u[2] / u[0]);
     let ((cut_us, cut_faults), (fixed_us, fixed_faults)) = (per_request(cut_usage), per_request(fixed_usage));
 
-    // Memory: a cutout of a 1 GiB image, streamed through the real server; then of its
-    // tile-compressed copy, in a fresh server.
+    // Memory: a cutout of a 1 GiB image, streamed through the real server; then of a
+    // tile-compressed image of more than 1 GB, in a fresh server. That one is compressed losslessly
+    // (`fpack -g -q 0`: GZIP_1, ZQUANTIZ = NONE), as an archive keeps floats it must not quantize,
+    // from an 18432² float32 image with noise down to the last mantissa bit (1.36 GB): gzip keeps
+    // about 85 % of such pixels, so the file is over 1 GB (fpack's default, quantized RICE_1, would
+    // need an image of 2 GiB or more to reach 1 GB). The uncompressed source is removed once packed.
     if !data.join("big.fits").exists() {
         let mut c = Command::new(&bench);
         c.arg("big").arg(&data);
         output(c)?;
     }
-    if !data.join("bigz.fits.fz").exists() {
-        let mut c = Command::new("fpack");
-        c.arg("-O").arg(data.join("bigz.fits.fz")).arg(data.join("big.fits"));
+    // What earlier runs made of the 1 GiB image instead (544 MB), no longer measured.
+    let _ = std::fs::remove_file(data.join("bigz.fits.fz"));
+    let big_compressed = data.join("bigz-lossless.fits.fz");
+    if !big_compressed.exists() {
+        let mut c = Command::new(&bench);
+        c.arg("noisy").arg(&data).arg("18432");
         output(c)?;
+        let mut c = Command::new("fpack");
+        c.args(["-g", "-q", "0", "-O"]).arg(&big_compressed).arg(data.join("noisy.fits"));
+        let packed = output(c);
+        let _ = std::fs::remove_file(data.join("noisy.fits"));
+        packed?;
     }
-    let compressed_size = std::fs::metadata(data.join("bigz.fits.fz")).map_err(|e| e.to_string())?.len();
+    let compressed_size = std::fs::metadata(&big_compressed).map_err(|e| e.to_string())?.len();
+    if compressed_size < 1_000_000_000 {
+        return Err(format!("{} is {compressed_size} bytes, not the 1 GB or more this measure needs", big_compressed.display()));
+    }
     // A fresh server streams one cutout of `id`: its RSS before, its peak, the bytes sent.
     let streamed = |id: &str| -> Result<(u64, u64, u64), String> {
-        let mut server = Command::new(root.join("target/release/soda-cutout-server"))
+        let mut server = Command::new(release("soda-cutout-server"))
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .stderr(std::process::Stdio::piped())
@@ -578,7 +606,7 @@ fn bench_cutout() -> Result<(), String> {
         memory
     };
     let (before, peak, total) = streamed("big")?;
-    let (before_z, peak_z, total_z) = streamed("bigz")?;
+    let (before_z, peak_z, total_z) = streamed("bigz-lossless")?;
 
     let pin = if has("taskset") { ", server on core 0 and wrk on core 1" } else { "" };
     println!("box {section} ({size} bytes of FITS), 4096² float32 image");
@@ -592,13 +620,31 @@ fn bench_cutout() -> Result<(), String> {
     println!("  page faults per request: cutout {cut_faults:.2}, static {fixed_faults:.2}");
     println!("streaming a {:.0} MB cutout of a 1 GiB image: server RSS {} MB before, peak {} MB", total as f64 / 1e6, before / 1024, peak / 1024);
     println!(
-        "streaming a {:.0} MB cutout of its tile-compressed copy ({:.0} MB, fpack defaults): server RSS {} MB before, peak {} MB",
+        "streaming a {:.0} MB cutout of a tile-compressed image of {:.2} GB ({compressed_size} bytes: bigz-lossless.fits.fz, 18432² float32, GZIP_1 lossless): server RSS {} MB before, peak {} MB",
         total_z as f64 / 1e6,
-        compressed_size as f64 / 1e6,
+        compressed_size as f64 / 1e9,
         before_z / 1024,
         peak_z / 1024
     );
     Ok(())
+}
+
+/// The example server's FITS and WCS code against the crates that could replace it
+/// (`xtask/compare-fits`, outside the workspace so that they never become the project's
+/// dependencies): whole images, sections of tile-compressed ones, pixels against CFITSIO's
+/// `imcopy`, world → pixel against astropy, in one run. Its data stays in
+/// `target/bench-fits-crates` for the next run.
+fn bench_fits_crates() -> Result<(), String> {
+    ensure_apt(&[("fpack", "libcfitsio-bin"), ("imcopy", "libcfitsio-bin"), ("pkg-config", "pkg-config")])?;
+    if !Path::new("/usr/include/fitsio.h").exists() {
+        apt_install(&["libcfitsio-dev"])?;
+    }
+    ensure_venv()?;
+    let root = root();
+    let (data, python) = (root.join("target/bench-fits-crates"), root.join("target/venv/bin/python"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let path = |p: &Path| p.to_str().map(str::to_owned).ok_or_else(|| format!("{}: not UTF-8", p.display()));
+    run(&cargo, &["run", "--release", "--quiet", "--locked", "--manifest-path", "xtask/compare-fits/Cargo.toml", "--", &path(&root)?, &path(&data)?, &path(&python)?])
 }
 
 /// UWS: job creations per second (each committed before its 303) and memory with 10,000 WAITs.
@@ -609,7 +655,7 @@ fn bench_uws() -> Result<(), String> {
     run(&cargo, &["build", "--release", "--quiet", "-p", "soda-cutout-server"])?;
     let data = root().join("target/bench-uws");
     let _ = std::fs::remove_dir_all(&data);
-    let mut server = pinned("0", &root().join("target/release/soda-cutout-server"))
+    let mut server = pinned("0", &release("soda-cutout-server"))
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
         .stderr(std::process::Stdio::piped())
@@ -699,13 +745,14 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("params") => bench_params(),
         Some("bench") if args.get(1).map(String::as_str) == Some("uws") => bench_uws(),
         Some("bench") if args.get(1).map(String::as_str) == Some("cutout") => bench_cutout(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("fits-crates") => bench_fits_crates(),
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = vec!["run", "--release", "--quiet", "-p", "soda-cutout-server", "--"];
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
-        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws|cutout".to_owned()),
+        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws|cutout|fits-crates".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
