@@ -732,6 +732,134 @@ fn bench_uws() -> Result<(), String> {
     result
 }
 
+/// A release SODA server on `data` with `args`, started and stopped by its PID; its base URL.
+struct Replica {
+    child: std::process::Child,
+    base: String,
+    addr: String,
+}
+
+impl Replica {
+    fn start(data: &std::path::Path, args: &[&str]) -> Result<Replica, String> {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(release("soda-cutout-server"))
+            .args(["--bind", "127.0.0.1:0", "--uws-max-jobs", "0", "--data-dir"])
+            .arg(data)
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("soda-cutout-server: {e}"))?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let line = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("listening on ") => break line,
+                Some(Ok(_)) => {}
+                _ => {
+                    let _ = child.kill();
+                    return Err("the server exited before listening".to_owned());
+                }
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let base = line.split("listening on ").nth(1).unwrap_or_default().trim_end_matches('/').to_owned();
+        let addr = base.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+        Ok(Replica { child, base, addr })
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 exchange (`Connection: close`): the status and the `Location` header.
+fn exchange(addr: &str, head: &str, body: &str) -> Result<(u16, Option<String>), String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    write!(stream, "{head}\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len()).map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
+    let location = answer.lines().find_map(|l| l.strip_prefix("location: ")).map(|l| l.trim().to_owned());
+    Ok((status, location))
+}
+
+/// UWS on PostgreSQL: durable job creations per second on one and two replicas against SQLite
+/// on one (each job committed before its 303), and how soon a WAIT parked on one replica wakes
+/// when the job changes phase through the other.
+fn bench_uws_postgresql() -> Result<(), String> {
+    ensure_apt(&[("wrk", "wrk")])?;
+    ensure_postgres()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(&cargo, &["build", "--release", "--quiet", "-p", "soda-cutout-server"])?;
+    let data = root().join("target/bench-uws-pg");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    let script = data.join("post.lua");
+    std::fs::write(&script, "wrk.method = \"POST\"\nwrk.body = \"ID=m31&CIRCLE=10+20+0.5\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n").map_err(|e| e.to_string())?;
+    // Creations by two wrk (16 connections each) at once, on one replica or one on each; the sum
+    // of rates.
+    let creations = |replicas: &[&Replica]| -> Result<f64, String> {
+        let runs: Vec<_> = replicas
+            .iter()
+            .map(|r| Command::new("wrk").args(["-t1", "-c16", "-d5s", "-s"]).arg(&script).arg(format!("{}/async", r.base)).output())
+            .collect();
+        let mut total = 0.0;
+        for out in runs {
+            let out = out.map_err(|e| format!("wrk: {e}"))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.contains("Non-2xx") {
+                return Err(format!("creations answered errors:\n{text}"));
+            }
+            total += text.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse::<f64>().ok()).ok_or_else(|| format!("no rate:\n{text}"))?;
+        }
+        Ok(total)
+    };
+    let sqlite = {
+        let one = Replica::start(&data.join("sqlite"), &[])?;
+        creations(&[&one, &one])?
+    };
+    let pg = ivoagen_e2e::Postgres::start("bench-uws");
+    let url = pg.url();
+    let store = ["--job-store", url.as_str()];
+    let (one, two, latencies) = {
+        let a = Replica::start(&data.join("a"), &store)?;
+        let one = creations(&[&a, &a])?;
+        let b = Replica::start(&data.join("b"), &store)?;
+        let two = creations(&[&a, &b])?;
+        // WAIT on A, RUN through B: from sending RUN to A's answer, 200 times.
+        let mut latencies = Vec::new();
+        for _ in 0..200 {
+            let (_, location) = exchange(&a.addr, "POST /soda/async HTTP/1.1", "ID=m31&CIRCLE=10+20+0.5")?;
+            let location = location.ok_or("no Location")?;
+            let path = location.split(&a.addr).nth(1).ok_or("bad Location")?.to_owned();
+            let waiter = {
+                let (addr, path) = (a.addr.clone(), path.clone());
+                std::thread::spawn(move || exchange(&addr, &format!("GET {path}?WAIT=30 HTTP/1.1"), "").map(|_| std::time::Instant::now()))
+            };
+            std::thread::sleep(Duration::from_millis(20));
+            let sent = std::time::Instant::now();
+            exchange(&b.addr, &format!("POST {path}/phase HTTP/1.1"), "PHASE=RUN")?;
+            let woken = waiter.join().map_err(|_| "the waiter panicked")??;
+            latencies.push(woken.saturating_duration_since(sent).as_secs_f64() * 1000.0);
+        }
+        (one, two, latencies)
+    };
+    let mut sorted = latencies;
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    println!("durable job creations (POST /soda/async, two wrk of 16 connections, 5 s):");
+    println!("  SQLite, one server:          {sqlite:>8.0} /s");
+    println!("  PostgreSQL, one replica:     {one:>8.0} /s  ({:.2}x SQLite)", one / sqlite);
+    println!("  PostgreSQL, two replicas:    {two:>8.0} /s  ({:.2}x SQLite, {:.2}x one replica)", two / sqlite, two / one);
+    println!("WAIT on replica A woken by PHASE=RUN through replica B (from sending RUN to A's answer, 200 jobs):");
+    println!("  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", at(0.5), at(0.99), at(1.0));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -743,6 +871,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") if args.get(1).map(String::as_str) == Some("generate") => bench_generate(),
         Some("bench") if args.get(1).map(String::as_str) == Some("params") => bench_params(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("uws") && args.get(2..) == Some(&["--store".to_owned(), "postgresql".to_owned()][..]) => bench_uws_postgresql(),
         Some("bench") if args.get(1).map(String::as_str) == Some("uws") => bench_uws(),
         Some("bench") if args.get(1).map(String::as_str) == Some("cutout") => bench_cutout(),
         Some("bench") if args.get(1).map(String::as_str) == Some("fits-crates") => bench_fits_crates(),
@@ -752,7 +881,7 @@ fn main() -> ExitCode {
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
-        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws|cutout|fits-crates".to_owned()),
+        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws [--store postgresql]|cutout|fits-crates".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
