@@ -315,3 +315,48 @@ fn the_store_restarted_under_load_answers_503_then_loses_nothing() {
     assert!(times.values().all(|&n| n == 1), "no job ran twice");
     assert_eq!(times.into_keys().collect::<BTreeSet<_>>(), all, "every job ran");
 }
+
+/// The bundled SODA server as two replicas on one PostgreSQL and one bucket: an async cutout
+/// created on one, waited on through the other, is the same bytes as the sync cutout, fetched
+/// through either replica, streamed or redirected.
+#[test]
+fn soda_replicas_serve_async_cutouts_equal_to_sync_ones() {
+    let pg = Postgres::start("soda");
+    let s3 = S3Server::start("cutouts");
+    let env: Vec<(&str, String)> = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let binary = ivoagen_e2e::built("soda-cutout-server");
+    let dir = data("soda");
+    let start = |name: &str, extra: &[&str]| {
+        let data = dir.join(name);
+        soda_cutout_server::service::sample::ensure(&data).unwrap();
+        let url = pg.url();
+        let mut args = vec!["--data-dir", data.to_str().unwrap(), "--job-store", url.as_str(), "--result-store", "s3://cutouts/soda"];
+        args.extend_from_slice(extra);
+        Server::start_with_env(&binary, &args, &env)
+    };
+    let (a, b, c) = (start("a", &[]), start("b", &[]), start("c", &["--result-redirect", "5m"]));
+    let query = "ID=sample-image&CIRCLE=10.70+41.26+0.02";
+    let sync = http(&a.addr, "GET", &format!("/soda/sync?{query}"), &[], b"");
+    assert_eq!(sync.status, 200, "{}", sync.text());
+    let created = http(&a.addr, "POST", "/soda/async?PHASE=RUN", &FORM, query.as_bytes());
+    assert_eq!(created.status, 303, "{}", created.text());
+    let job = created.header("location").unwrap().split(&a.addr).nth(1).unwrap().to_owned();
+    until(Duration::from_secs(30), "the cutout job completes, seen through B", || {
+        http(&b.addr, "GET", &format!("{job}?WAIT=5"), &[], b"").text().contains("<uws:phase>COMPLETED</uws:phase>")
+    });
+    let results = http(&b.addr, "GET", &format!("{job}/results"), &[], b"").text();
+    let href = results.split("xlink:href=\"").nth(1).and_then(|h| h.split('"').next()).unwrap_or_else(|| panic!("no result: {results}"));
+    let result = href.split(&b.addr).nth(1).unwrap().to_owned();
+    for replica in [&a, &b] {
+        let streamed = http(&replica.addr, "GET", &result, &[], b"");
+        assert_eq!(streamed.status, 200, "{}", streamed.text());
+        assert!(streamed.body == sync.body, "the async cutout through {} differs from the sync one", replica.addr);
+    }
+    let redirect = http(&c.addr, "GET", &result, &[], b"");
+    assert_eq!(redirect.status, 303, "{}", redirect.text());
+    let url = redirect.header("location").unwrap();
+    let presigned = http(s3.endpoint.trim_start_matches("http://"), "GET", url.trim_start_matches(&s3.endpoint), &[], b"");
+    assert_eq!(presigned.status, 200);
+    assert!(presigned.body == sync.body, "the presigned object differs from the sync cutout");
+}
