@@ -556,7 +556,56 @@ where
 async fn run(router: Router, config: &Config, name: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     eprintln!("{name}: listening on http://{}{}/", listener.local_addr()?, config.base_path);
-    serve_with(listener, router, shutdown_signal(), config.limits()).await
+    let served = serve_with(listener, router, shutdown_signal(), config.limits()).await;
+    // What must happen before the process exits (a replica handing its jobs back), at most DRAIN.
+    let _ = tokio::time::timeout(DRAIN, exit_released()).await;
+    served
+}
+
+/// Work that holds a server's exit until it is done (at most 10 s after requests in flight).
+static EXIT_HOLDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn exit_notify() -> &'static tokio::sync::Notify {
+    static NOTIFY: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    NOTIFY.get_or_init(tokio::sync::Notify::new)
+}
+
+/// Holds the exit of the server ([`main`]) after shutdown until it is dropped (for at most 10 s):
+/// for work that must reach the outside world before the process goes, such as a UWS replica
+/// handing back the jobs it executes.
+#[must_use = "the exit is held only while the hold lives"]
+pub struct ExitHold(());
+
+impl ExitHold {
+    /// Takes a hold.
+    pub fn new() -> ExitHold {
+        EXIT_HOLDS.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        ExitHold(())
+    }
+}
+
+impl Default for ExitHold {
+    fn default() -> Self {
+        ExitHold::new()
+    }
+}
+
+impl Drop for ExitHold {
+    fn drop(&mut self) {
+        if EXIT_HOLDS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+            exit_notify().notify_waiters();
+        }
+    }
+}
+
+async fn exit_released() {
+    loop {
+        let notified = exit_notify().notified();
+        if EXIT_HOLDS.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// How long an exiting server waits for work on blocking threads, after requests in flight.

@@ -186,6 +186,19 @@ fn a_replica_killed_while_executing_loses_nothing() {
         until(Duration::from_secs(10), "new jobs complete", || phase(&b.addr, job) == "COMPLETED");
     }
 
+    // A replica shutting down (SIGTERM) hands its jobs back at once, not after the lease (in a
+    // database of their own, so that the job is surely the leaving replica's).
+    pg.psql("CREATE DATABASE leaving");
+    let url = format!("postgresql://postgres@127.0.0.1:{}/leaving", pg.port);
+    let leaving = replica(&data("leaving"), &url, &["--uws-lease", "60s"], &[]);
+    let job = create(&leaving.addr, "MODE=sleep&PHASE=RUN");
+    until(Duration::from_secs(10), "the leaving replica executes it", || phase(&leaving.addr, &job) == "EXECUTING");
+    let staying = replica(&data("staying"), &url, &["--uws-lease", "60s"], &[]);
+    let status = std::process::Command::new("kill").args(["-TERM", &leaving.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+    until(Duration::from_secs(10), "the job ends as its replica shuts down", || phase(&staying.addr, &job) == "ERROR");
+    assert!(http(&staying.addr, "GET", &job, &[], b"").text().contains("shut down"));
+
     // Idempotent jobs are queued again instead, and run on the replica left.
     let dir = data("kill-idempotent");
     let idempotent = [("UWS_TEST_IDEMPOTENT", "1")];

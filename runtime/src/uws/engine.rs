@@ -401,6 +401,9 @@ pub struct Engine {
 /// The message a job gets when the service restarted under it.
 pub const RESTARTED: &str = "the service restarted while the job was executing";
 
+/// The message a job gets when the replica executing it shut down (SIGTERM, Ctrl-C).
+pub const REPLICA_STOPPED: &str = "the replica executing the job shut down";
+
 /// The message a job gets when the replica executing it stopped and another one noticed.
 pub const REPLICA_LOST: &str = "the replica executing the job stopped (its lease expired)";
 
@@ -475,9 +478,13 @@ impl Engine {
         });
         if engine.inner.config.stop_on_signal {
             let stopper = engine.clone();
+            let hold = shared.then(crate::serve::ExitHold::new);
             tokio::spawn(async move {
                 crate::serve::shutdown_signal().await;
+                let executing = stopper.executing();
                 stopper.shutdown();
+                stopper.release(executing).await;
+                drop(hold);
             });
         }
         Ok(engine)
@@ -492,6 +499,36 @@ impl Engine {
         let writers: Vec<Arc<ResultWriter>> = self.inner.running.lock().map(|r| r.values().cloned().collect()).unwrap_or_default();
         for writer in writers {
             writer.stop(Stop::Shutdown);
+        }
+    }
+
+    /// The ids of the jobs this replica executes.
+    pub fn executing(&self) -> Vec<String> {
+        self.inner.running.lock().map(|r| r.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// With a shared store, hands back `executing` (the jobs this replica executed as it shut
+    /// down, [`Engine::executing`] before [`Engine::shutdown`]): each
+    /// ends in ERROR at once (or is queued again for idempotent jobs), for another replica, rather
+    /// than when its lease expires. A store of its own keeps them for the next start.
+    pub async fn release(&self, executing: Vec<String>) {
+        if !self.inner.store.shared() {
+            return;
+        }
+        let error = JobError { fatal: false, message: REPLICA_STOPPED.to_owned() };
+        let requeue = self.inner.config.requeue_on_restart;
+        for id in executing {
+            let error = error.clone();
+            let _ = self
+                .edit(
+                    &id,
+                    Some(&self.inner.replica),
+                    Box::new(move |job| {
+                        super::store::recovered(job, requeue, &error);
+                        Decision::Write
+                    }),
+                )
+                .await;
         }
     }
 

@@ -239,7 +239,7 @@ fn decode(record: &str) -> Result<Job, StoreError> {
 }
 
 /// What recovery does to an executing job whose replica is gone.
-fn recovered(job: &mut Job, requeue: bool, error: &JobError) {
+pub(crate) fn recovered(job: &mut Job, requeue: bool, error: &JobError) {
     if requeue {
         job.phase = Phase::Queued;
         job.start_time = None;
