@@ -226,8 +226,9 @@ pub(crate) struct Shared {
     metrics: Option<Metrics>,
     json: bool,
     /// The operations endpoints on the main listener (`--metrics`): their paths under the base
-    /// path, and the router that answers them.
-    ops: Option<([String; 3], Router)>,
+    /// path, and the router that answers them at their own paths (so that no base path can make
+    /// a route axum refuses).
+    ops: Option<([(String, &'static str); 3], Router)>,
 }
 
 /// The layer [`crate::serve::mount`] puts on every route.
@@ -241,8 +242,8 @@ impl Layer {
             metrics.http();
         }
         let ops = config.metrics_on_main.then(|| {
-            let base = &config.base_path;
-            ([format!("{base}/metrics"), format!("{base}/healthz"), format!("{base}/readyz")], routes(base, &config.metrics, &config.health, false))
+            let paths = ["/metrics", "/healthz", "/readyz"].map(|path| (format!("{}{path}", config.base_path), path));
+            (paths, routes(&config.metrics, &config.health, false))
         });
         Layer(Arc::new(Shared { mount: Arc::new(mount), metrics, json: config.log_format == LogFormat::Json, ops }))
     }
@@ -288,7 +289,8 @@ impl tower::Service<Request> for Observe {
         }
         let route = request.extensions().get::<MatchedPath>().cloned();
         if let (None, Some((paths, ops))) = (&route, &shared.ops) {
-            if paths.iter().any(|p| p == request.uri().path()) {
+            if let Some((_, path)) = paths.iter().find(|(under_base, _)| under_base == request.uri().path()) {
+                *request.uri_mut() = http::Uri::from_static(path);
                 return Observed { inner: tower::Service::call(&mut ops.clone(), request), id, watch: None };
             }
         }
@@ -378,11 +380,11 @@ impl Future for Observed {
 /// The operations endpoints of `config`, at `/metrics`, `/healthz` and `/readyz`: what the
 /// listener of `--metrics-addr` serves (a failed readiness check says why there).
 pub fn router(config: &Config) -> Router {
-    routes("", &config.metrics, &config.health, true)
+    routes(&config.metrics, &config.health, true)
 }
 
-/// The operations endpoints under `base`; `/readyz` says why a check failed when `reasons`.
-fn routes(base: &str, metrics: &Metrics, health: &Health, reasons: bool) -> Router {
+/// The operations endpoints; `/readyz` says why a check failed when `reasons`.
+fn routes(metrics: &Metrics, health: &Health, reasons: bool) -> Router {
     use axum::routing::get;
     let text = |content_type: &'static str, status: http::StatusCode, body: String| {
         let mut response = Response::new(axum::body::Body::from(body));
@@ -393,10 +395,10 @@ fn routes(base: &str, metrics: &Metrics, health: &Health, reasons: bool) -> Rout
     };
     let (metrics, health) = (metrics.clone(), health.clone());
     Router::new()
-        .route(&format!("{base}/metrics"), get(move || std::future::ready(text(crate::metrics::CONTENT_TYPE, http::StatusCode::OK, metrics.encode()))))
-        .route(&format!("{base}/healthz"), get(move || std::future::ready(text("text/plain; charset=utf-8", http::StatusCode::OK, "ok\n".to_owned()))))
+        .route("/metrics", get(move || std::future::ready(text(crate::metrics::CONTENT_TYPE, http::StatusCode::OK, metrics.encode()))))
+        .route("/healthz", get(move || std::future::ready(text("text/plain; charset=utf-8", http::StatusCode::OK, "ok\n".to_owned()))))
         .route(
-            &format!("{base}/readyz"),
+            "/readyz",
             get(move || {
                 let health = health.clone();
                 async move {
@@ -531,6 +533,14 @@ mod tests {
         assert_eq!((status, body.as_str()), (http::StatusCode::SERVICE_UNAVAILABLE, "[-]job-store failed: /srv/jobs.sqlite: disk I/O error\nnot ready\n"));
         assert_eq!(send(&ops, "/healthz", &[]).await.0, http::StatusCode::OK);
         assert!(send(&ops, "/metrics", &[]).await.2.contains("# TYPE"), "the registry is exported");
+    }
+
+    #[tokio::test]
+    async fn any_base_path_takes_the_operations_endpoints() {
+        let config = Config { base_path: "/a{b}/*c".into(), metrics_on_main: true, ..Config::default() };
+        let app = crate::serve::mount(Router::new(), &config);
+        assert_eq!(send(&app, "/a%7Bb%7D/*c/healthz", &[]).await.0, http::StatusCode::NOT_FOUND, "escaped is another path");
+        assert_eq!(send(&app, "/a{b}/*c/healthz", &[]).await.2, "ok\n");
     }
 
     #[tokio::test]

@@ -566,7 +566,7 @@ where
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("{name}: cannot start the async runtime: {e}");
+            config.log_format.error(name, &format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
