@@ -7,7 +7,11 @@
 //!
 //! It prints `listening on http://ADDR/` and serves until killed. One worker thread, so that the
 //! load generator has the other core. With `in-process`, it calls both routes in this process
-//! instead, without sockets, and prints the nanoseconds each takes per request.
+//! instead, without sockets, and prints the nanoseconds each takes per request. With `mounted`,
+//! it calls the SODA route as `rt::serve::mount` wraps it — without, with a bare axum `Extension`
+//! (what `mount` did before it observed requests), as a server runs by default, with metrics,
+//! with metrics and JSON lines (to stderr) — and prints nanoseconds and allocations per request;
+//! `mounted VARIANT COUNT` calls one of them COUNT times, for `valgrind --tool=callgrind`.
 
 use ivoagen_runtime::codegen as rt;
 use rt::axum::{Router, routing};
@@ -67,9 +71,51 @@ async fn in_process(app: &Router, path: &str, count: u32) -> f64 {
     started.elapsed().as_nanos() as f64 / f64::from(count)
 }
 
+/// The `mounted` mode: the SODA route as `mount` wraps it, in each configuration.
+async fn mounted(path: &str) {
+    let plain = rt::serve::Config { base_path: "/soda".into(), ..Default::default() };
+    let metrics = rt::serve::Config { metrics_on_main: true, ..plain.clone() };
+    let json = rt::serve::Config { log_format: rt::observe::LogFormat::Json, ..metrics.clone() };
+    let extension = rt::axum::extract::Extension(std::sync::Arc::new(rt::serve::Mount::default()));
+    let variants = [
+        ("unmounted", app()),
+        ("extension", app().layer(extension)),
+        ("default", rt::serve::mount(app(), &plain)),
+        ("metrics", rt::serve::mount(app(), &metrics)),
+        ("metrics+json", rt::serve::mount(app(), &json)),
+    ];
+    if let Some(only) = std::env::args().nth(2) {
+        let count = std::env::args().nth(3).and_then(|c| c.parse().ok()).unwrap_or(10_000);
+        let (_, app) = variants.iter().find(|(name, _)| *name == only).expect("unmounted, extension, default, metrics or metrics+json");
+        in_process(app, path, count).await;
+        return;
+    }
+    let mut counts = Vec::new();
+    for (_, app) in &variants {
+        let before = allocations();
+        in_process(app, path, 1000).await;
+        counts.push((allocations() - before) as f64 / 1000.0);
+    }
+    let mut times = vec![Vec::new(); variants.len()];
+    for _ in 0..9 {
+        for ((_, app), times) in variants.iter().zip(&mut times) {
+            times.push(in_process(app, path, 50_000).await);
+        }
+    }
+    println!("in process, median of 9 rounds of 50,000 requests each:");
+    for (((name, _), mut times), count) in variants.iter().zip(times).zip(counts) {
+        times.sort_by(f64::total_cmp);
+        println!("{name:>14}: {:>7.0} ns per request   {count:>5.1} allocations per request", times[times.len() / 2]);
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let runtime = rt::tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let query = "?id=sample-image&circle=10.68%2041.27%200.1";
+    if std::env::args().nth(1).as_deref() == Some("mounted") {
+        runtime.block_on(mounted(&format!("/soda/sync{query}")));
+        return Ok(());
+    }
     if std::env::args().nth(1).as_deref() == Some("in-process") {
         // The routes' own CPU cost, without sockets: alternating rounds, the median of each.
         return runtime.block_on(async {

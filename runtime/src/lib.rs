@@ -9,7 +9,10 @@
 pub mod auth;
 pub mod dali;
 pub mod forwarded;
+pub mod health;
 pub mod ivoa;
+pub mod metrics;
+pub mod observe;
 pub mod response;
 pub mod serve;
 pub mod upload;
@@ -69,7 +72,10 @@ pub mod codegen {
     pub use crate::dali;
     pub use crate::endpoint::endpoint;
     pub use crate::error::{Error, RequestError};
+    pub use crate::health;
     pub use crate::ivoa::{self, ErrorFormat};
+    pub use crate::metrics;
+    pub use crate::observe;
     pub use crate::params::{FromParam, Location, RawRequest, Style};
     pub use crate::response;
     pub use crate::serve;

@@ -46,7 +46,9 @@ pub struct Flag {
     pub help: &'static str,
 }
 
-/// Where and how a server listens.
+/// Where and how a server listens; and the handles through which its parts register what an
+/// operator watches ([`Config::metrics`], [`Config::health`]), shared by the clones of a
+/// configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The socket address to bind (`--bind`, env `BIND`; else, with env `PORT`, `0.0.0.0:PORT`;
@@ -107,6 +109,21 @@ pub struct Config {
     /// The values of the service's own flags ([`Program::service_flags`]) that were given, by
     /// flag name, from the command line or else the environment.
     pub service: std::collections::BTreeMap<String, String>,
+    /// Serve the operations endpoints — `/metrics`, `/healthz`, `/readyz` — on a listener of
+    /// their own at this address (`--metrics-addr`, env `METRICS_ADDR`; none by default, and then
+    /// no metrics are kept).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Serve the operations endpoints on the main listener too, under the base path
+    /// (`--metrics`, env `METRICS=1`; off by default): to whoever can reach the service.
+    pub metrics_on_main: bool,
+    /// How the server writes to stderr (`--log-format`, env `LOG_FORMAT`: `text`, the default, or
+    /// `json`, which adds a line per request).
+    pub log_format: crate::observe::LogFormat,
+    /// The server's metrics registry: the runtime's request metrics, and whatever a part of the
+    /// server registers (see [`crate::metrics`]); exported only when the operator asks.
+    pub metrics: crate::metrics::Metrics,
+    /// The server's readiness checks, which `/readyz` runs (see [`crate::health`]).
+    pub health: crate::health::Health,
 }
 
 /// The limits [`serve_with`] holds connections to.
@@ -172,6 +189,11 @@ impl Default for Config {
             body_timeout: Limits::default().body_timeout,
             body_deadline: Limits::default().body_deadline,
             service: std::collections::BTreeMap::new(),
+            metrics_addr: None,
+            metrics_on_main: false,
+            log_format: crate::observe::LogFormat::Text,
+            metrics: crate::metrics::Metrics::new(),
+            health: crate::health::Health::new(),
         }
     }
 }
@@ -267,6 +289,9 @@ fn command(program: &Program) -> clap::Command {
         .arg(value("max-connections", "N", "Serve at most N connections at once; more wait to be accepted [env: MAX_CONNECTIONS] [default: the open-file limit less 256; 1024 if unknown]".to_owned()))
         .arg(value("body-timeout", "SECS", "Answer 408 and close when a request body pauses this long [env: BODY_TIMEOUT] [default: 30]".to_owned()))
         .arg(value("body-deadline", "SECS", "Answer 408 and close when a request body is not whole after this long [env: BODY_DEADLINE] [default: 600]".to_owned()))
+        .arg(value("metrics-addr", "ADDR:PORT", "Serve /metrics, /healthz and /readyz on a listener of their own, e.g. 127.0.0.1:9100 (port 0: any free one) [env: METRICS_ADDR] [default: none, no metrics]".to_owned()))
+        .arg(Arg::new("metrics").long("metrics").action(ArgAction::SetTrue).help("Serve /metrics, /healthz and /readyz on the main listener too, under the base path, to whoever reaches it [env: METRICS=1]"))
+        .arg(value("log-format", "text|json", "text: a line when the server starts or fails; json: those, and a line per request (method, route, status, latency, request id, peer), as JSON objects [env: LOG_FORMAT] [default: text]".to_owned()))
 }
 
 impl Config {
@@ -389,6 +414,13 @@ impl Config {
             config.cors_origins.push(origin);
         }
         config.docs = !flag("no-docs", "NO_DOCS")?;
+        if let Some((source, addr)) = one("metrics-addr", "METRICS_ADDR") {
+            config.metrics_addr = Some(addr.parse().map_err(|_| format!("{source}: `{addr}` is not an ADDRESS:PORT"))?);
+        }
+        config.metrics_on_main = flag("metrics", "METRICS")?;
+        if let Some((source, format)) = one("log-format", "LOG_FORMAT") {
+            config.log_format = crate::observe::LogFormat::parse(&format).ok_or_else(|| format!("{source}: `{format}` is not a log format (text, json)"))?;
+        }
         Ok(config)
     }
 
@@ -401,18 +433,21 @@ impl Config {
     }
 }
 
-/// Gives handlers the configuration they need to build absolute URLs. The router's routes must
-/// already include the base path (generated crates: `router_at(service, &config.base_path)`):
-/// routing under a prefix directly is much cheaper than `Router::nest`, which rewrites every
-/// request's URI.
+/// Gives handlers the configuration they need to build absolute URLs, and each request its id,
+/// its metrics and its log line (see [`crate::observe`]; the operations endpoints under the base
+/// path with `--metrics`), in one layer on every route; CORS, when origins are configured. The
+/// router's routes must already include the base path (generated crates:
+/// `router_at(service, &config.base_path)`): routing under a prefix directly is much cheaper than
+/// `Router::nest`, which rewrites every request's URI.
 pub fn mount(router: Router, config: &Config) -> Router {
     let mount = Mount { public_url: config.public_url.clone(), base_path: config.base_path.clone(), trusted_proxies: config.trusted_proxies.clone() };
-    let router = router.layer(axum::Extension(std::sync::Arc::new(mount)));
-    if config.cors_origins.is_empty() {
-        return router;
-    }
-    let origins: std::sync::Arc<[String]> = config.cors_origins.clone().into();
-    router.layer(axum::middleware::from_fn_with_state(origins, cors))
+    let router = if config.cors_origins.is_empty() {
+        router
+    } else {
+        let origins: std::sync::Arc<[String]> = config.cors_origins.clone().into();
+        router.layer(axum::middleware::from_fn_with_state(origins, cors))
+    };
+    router.layer(crate::observe::Layer::new(config, mount))
 }
 
 /// CORS for the configured origins only: a preflight is answered here; other responses get the
@@ -442,7 +477,7 @@ async fn cors(
     if let Some(origin) = origin {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("www-authenticate, x-vo-authenticated, location"));
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("www-authenticate, x-vo-authenticated, location, x-request-id"));
     }
     response
 }
@@ -533,10 +568,13 @@ where
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("{name}: cannot start the async runtime: {e}");
+            config.log_format.error(name, &format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
+    config.metrics.gauge_family("server_info", "The program serving, and its version.", &["program", "version"]).with(&[name, program.version]).set(1);
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    config.metrics.gauge("process_start_time_seconds", "When the process started, in seconds since the Unix epoch.").set(i64::try_from(started).unwrap_or(i64::MAX));
     let served = runtime.block_on(async {
         let router = make_router(config.clone()).await.map_err(|e| e.to_string())?;
         run(mount(router, &config), &config, name).await.map_err(|e| e.to_string())
@@ -547,19 +585,51 @@ where
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{name}: {e}");
+            config.log_format.error(name, &e);
             ExitCode::FAILURE
         }
     }
 }
 
+/// The limits of the operations listener: a scraper and a few probes.
+const OPS_LIMITS: Limits = Limits { max_connections: 64, body_timeout: Duration::from_secs(30), body_deadline: Duration::from_secs(60) };
+
+/// Binds the main listener and, with `--metrics-addr`, the operations listener (announced first,
+/// each on a line), then serves both until Ctrl-C or SIGTERM.
 async fn run(router: Router, config: &Config, name: &str) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
-    eprintln!("{name}: listening on http://{}{}/", listener.local_addr()?, config.base_path);
-    let served = serve_with(listener, router, shutdown_signal(), config.limits()).await;
-    // What must happen before the process exits (a replica handing its jobs back), at most DRAIN.
+    let ops = match config.metrics_addr {
+        Some(addr) => {
+            let ops = tokio::net::TcpListener::bind(addr).await.map_err(|e| std::io::Error::new(e.kind(), format!("--metrics-addr {addr}: {e}")))?;
+            config.log_format.info(name, &format!("metrics on http://{}/metrics", ops.local_addr()?));
+            Some(ops)
+        }
+        None => None,
+    };
+    config.log_format.info(name, &format!("listening on http://{}{}/", listener.local_addr()?, config.base_path));
+    let Some(ops) = ops else {
+        let served = serve_with(listener, router, shutdown_signal(), config.limits()).await;
+        // What must happen before the process exits (a replica handing its jobs back), at most DRAIN.
+        let _ = tokio::time::timeout(DRAIN, exit_released()).await;
+        return served;
+    };
+    // One signal stops both listeners.
+    let (stop, stopped) = watch::channel(false);
+    let stopping = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let served = serve_with(listener, router, stopping(), config.limits());
+    let operations = serve_with(ops, crate::observe::router(config), stopping(), OPS_LIMITS);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    let (served, operations, ()) = tokio::join!(served, operations, signal);
     let _ = tokio::time::timeout(DRAIN, exit_released()).await;
-    served
+    served.and(operations)
 }
 
 /// Work that holds a server's exit until it is done (at most 10 s after requests in flight).
@@ -1074,6 +1144,35 @@ mod tests {
         for shown in ["--max-connections <N>", "[env: MAX_CONNECTIONS] [default: the open-file limit", "--body-timeout <SECS>", "--body-deadline <SECS>"] {
             assert!(help.contains(shown), "{shown} missing: {help}");
         }
+    }
+
+    #[test]
+    fn metrics_and_log_format_are_off_unless_asked() {
+        use crate::observe::LogFormat;
+        let config = parse(&[], &[]).unwrap();
+        assert_eq!((config.metrics_addr, config.metrics_on_main, config.log_format), (None, false, LogFormat::Text));
+        let config = parse(&["--metrics-addr", "127.0.0.1:9100", "--metrics", "--log-format", "json"], &[("METRICS_ADDR", "0.0.0.0:1"), ("LOG_FORMAT", "text")]).unwrap();
+        assert_eq!((config.metrics_addr, config.metrics_on_main, config.log_format), (Some(SocketAddr::from(([127, 0, 0, 1], 9100))), true, LogFormat::Json));
+        let config = parse_for(&PLAIN, &[], &[("METRICS_ADDR", "[::1]:0"), ("METRICS", "1"), ("LOG_FORMAT", "JSON")]).unwrap();
+        assert_eq!((config.metrics_addr.map(|a| a.is_ipv6()), config.metrics_on_main, config.log_format), (Some(true), true, LogFormat::Json));
+        assert!(!parse(&[], &[("METRICS", "0")]).unwrap().metrics_on_main);
+        for (args, env, says) in [
+            (&["--metrics-addr", "9100"][..], &[][..], "--metrics-addr: `9100` is not an ADDRESS:PORT"),
+            (&[], &[("METRICS_ADDR", "localhost:9100")], "METRICS_ADDR: `localhost:9100`"),
+            (&["--log-format", "logfmt"], &[], "--log-format: `logfmt` is not a log format (text, json)"),
+            (&[], &[("METRICS", "maybe")], "METRICS: `maybe`"),
+        ] {
+            let message = parse(args, env).unwrap_err();
+            assert!(message.contains(says), "{message}");
+        }
+        let Err(Stop::Info(help)) = parse_for(&PLAIN, &["--help"], &[]) else { panic!("--help is not information") };
+        for shown in ["--metrics-addr <ADDR:PORT>", "[env: METRICS_ADDR]", "--metrics ", "[env: METRICS=1]", "--log-format <text|json>", "[env: LOG_FORMAT] [default: text]"] {
+            assert!(help.contains(shown), "{shown} missing: {help}");
+        }
+        // Clones share the registry and the checks; separate configurations do not.
+        let config = parse(&[], &[]).unwrap();
+        assert_eq!(config.clone(), config);
+        assert_ne!(config.metrics, parse(&[], &[]).unwrap().metrics);
     }
 
     #[test]

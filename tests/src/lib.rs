@@ -89,6 +89,8 @@ pub struct Server {
     child: Child,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    /// Every line the server wrote to stderr so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -109,18 +111,27 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let stderr = child.stderr.take().expect("stderr is piped");
         let mut lines = BufReader::new(stderr).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = |log: &std::sync::Mutex<Vec<String>>, line: &str| log.lock().unwrap_or_else(|e| e.into_inner()).push(line.to_owned());
         let addr = loop {
             let Some(Ok(line)) = lines.next() else {
                 let _ = child.kill();
                 panic!("{} exited before listening", binary.display());
             };
+            keep(&log, &line);
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 break rest.split('/').next().unwrap_or_default().to_owned();
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        let kept = log.clone();
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| keep(&kept, &line)));
+        Server { child, addr, log }
+    }
+
+    /// The lines the server wrote to stderr so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The process id.
