@@ -134,6 +134,13 @@ impl Server {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Where the server said its operations endpoints listen (`--metrics-addr`): `ADDR:PORT`.
+    pub fn metrics_addr(&self) -> String {
+        let log = self.log();
+        let line = log.iter().find(|l| l.contains("metrics on http://")).unwrap_or_else(|| panic!("no `metrics on` line in {log:?}"));
+        line.split("metrics on http://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default().to_owned()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -215,6 +222,23 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&data[end + 2..end + 2 + size]);
         data = &data[end + 2 + size + 2..];
     }
+}
+
+/// The samples of a Prometheus text exposition as read by the Prometheus project's own parser
+/// (`tests/prometheus/samples.py`, which refuses a malformed exposition): `(name, labels, value)`.
+pub fn prometheus_samples(text: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+    let mut child = Command::new(python()).arg(root().join("tests/prometheus/samples.py")).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("python runs");
+    child.stdin.take().expect("stdin is piped").write_all(text.as_bytes()).expect("the exposition is written");
+    let out = child.wait_with_output().expect("the parser ends");
+    assert!(out.status.success(), "the Prometheus parser refused the exposition:\n{}\n{text}", String::from_utf8_lossy(&out.stderr));
+    let samples: Vec<ivoagen_runtime::codegen::serde_json::Value> = ivoagen_runtime::codegen::serde_json::from_slice(&out.stdout).expect("the parser prints JSON");
+    samples
+        .into_iter()
+        .map(|s| {
+            let labels = s["labels"].as_object().map(|l| l.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect()).unwrap_or_default();
+            (s["name"].as_str().unwrap_or_default().to_owned(), labels, s["value"].as_f64().unwrap_or(f64::NAN))
+        })
+        .collect()
 }
 
 /// A PostgreSQL server of the tests' own: a cluster made with `initdb` in a fresh directory

@@ -203,7 +203,7 @@ fn metrics_request_ids_log_lines_and_probes_on_their_own_listener() {
     let live = http(&ops, "GET", "/healthz", &[], b"");
     assert_eq!((live.status, live.text().as_str()), (200, "ok\n"));
     let ready = http(&ops, "GET", "/readyz", &[], b"");
-    assert_eq!((ready.status, ready.text().as_str()), (200, "ready\n"));
+    assert_eq!((ready.status, ready.text().as_str()), (200, "[+]job-store ok\nready\n"), "the UWS mount's check of its store");
     assert_eq!(http(&ops, "GET", "/soda/availability", &[], b"").status, 404, "the service is not on the operations listener");
     // Scrapes and probes are not requests of the service: counted nowhere, logged nowhere.
     let again = parse(&http(&ops, "GET", "/metrics", &[], b"").text());

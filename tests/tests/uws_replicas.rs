@@ -263,7 +263,7 @@ fn wait_falls_back_to_reading_the_store_when_notifications_are_lost() {
 fn the_store_restarted_under_load_answers_503_then_loses_nothing() {
     let pg = Postgres::start("restart");
     let dir = data("restart");
-    let limits = ["--uws-workers", "4", "--uws-max-jobs", "0"];
+    let limits = ["--uws-workers", "4", "--uws-max-jobs", "0", "--metrics-addr", "127.0.0.1:0"];
     let a = replica(&dir, &pg.url(), &limits, &[]);
     let b = replica(&dir, &pg.url(), &limits, &[]);
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -288,10 +288,17 @@ fn the_store_restarted_under_load_answers_503_then_loses_nothing() {
             })
             .collect();
         std::thread::sleep(Duration::from_secs(1));
+        let ready = |server: &Server| http(&server.metrics_addr(), "GET", "/readyz", &[], b"");
+        assert_eq!(ready(&a).status, 200, "ready while PostgreSQL runs");
         pg.stop();
-        std::thread::sleep(Duration::from_secs(3));
+        // Not ready while the store is away, ready again once it is back.
+        let down = ready(&b);
+        assert_eq!(down.status, 503, "{}", down.text());
+        assert!(down.text().contains("job-store"), "{}", down.text());
+        std::thread::sleep(Duration::from_secs(2));
         pg.run();
-        std::thread::sleep(Duration::from_secs(3));
+        until(Duration::from_secs(10), "ready again", || ready(&a).status == 200 && ready(&b).status == 200);
+        std::thread::sleep(Duration::from_secs(2));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut all = (Vec::new(), BTreeMap::<u16, usize>::new());
         for client in clients {
@@ -327,6 +334,23 @@ fn the_store_restarted_under_load_answers_503_then_loses_nothing() {
     }
     assert!(times.values().all(|&n| n == 1), "no job ran twice");
     assert_eq!(times.into_keys().collect::<BTreeSet<_>>(), all, "every job ran");
+
+    // What each replica says of itself, and of the store, in Prometheus's text format.
+    let metric = |server: &Server, name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        let text = http(&server.metrics_addr(), "GET", "/metrics", &[], b"").text();
+        ivoagen_e2e::prometheus_samples(&text)
+            .into_iter()
+            .find(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+            .map(|(_, _, value)| value)
+    };
+    let claimed = metric(&a, "uws_jobs_claimed_total", &[]).unwrap() + metric(&b, "uws_jobs_claimed_total", &[]).unwrap();
+    let ended = metric(&a, "uws_jobs_ended_total", &[("phase", "COMPLETED")]).unwrap_or(0.0) + metric(&b, "uws_jobs_ended_total", &[("phase", "COMPLETED")]).unwrap_or(0.0);
+    assert_eq!((claimed, ended), (all.len() as f64, all.len() as f64), "each job claimed and completed once across the replicas");
+    assert_eq!(metric(&a, "uws_workers", &[]), Some(4.0));
+    assert_eq!(metric(&a, "uws_workers_busy", &[]), Some(0.0));
+    assert!(metric(&a, "uws_store_seconds_count", &[("operation", "claim")]).unwrap() > 0.0);
+    until(Duration::from_secs(15), "jobs by phase are read from the store", || metric(&b, "uws_jobs", &[("phase", "COMPLETED")]) == Some(all.len() as f64));
+    assert_eq!(metric(&b, "uws_queue_depth", &[]), Some(0.0));
 }
 
 /// The bundled SODA server as two replicas on one PostgreSQL and one bucket: an async cutout

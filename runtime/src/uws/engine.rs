@@ -300,6 +300,9 @@ pub struct Config {
     pub lease: Duration,
     /// How often the store is read instead when its notifications are lost (WAIT, queued jobs).
     pub poll: Duration,
+    /// Where the engine's metrics go (jobs by phase, queue depth, workers in use, store call
+    /// times, jobs claimed and ended); `None`: none kept.
+    pub metrics: Option<crate::metrics::Metrics>,
     /// How often expired jobs are looked for.
     pub reap_every: Duration,
     /// Results one job may keep (0 = no limit); a job writing more fails.
@@ -328,6 +331,7 @@ impl Config {
             requeue_on_restart: false,
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
+            metrics: None,
             reap_every: Duration::from_secs(60),
             max_results: 1000,
             max_jobs_per_owner: 1000,
@@ -348,6 +352,7 @@ impl Config {
             max_results: limits.max_results,
             max_jobs_per_owner: limits.max_jobs,
             lease: limits.lease,
+            metrics: Some(config.metrics.clone()),
             stop_on_signal: true,
             ..Config::new(&config.data_dir)
         }
@@ -390,6 +395,8 @@ struct Inner {
     /// for a lost claim.
     claiming: AtomicBool,
     claims: AtomicUsize,
+    /// Jobs this replica claimed, and ended by phase (when metrics are kept).
+    counters: Option<(crate::metrics::Counter, crate::metrics::Family<crate::metrics::Counter>)>,
 }
 
 /// The UWS engine. Cheap to clone.
@@ -433,6 +440,16 @@ impl Engine {
     /// lease. Queued jobs are claimed as workers are free, and the reaper of expired jobs starts.
     /// Needs a Tokio runtime.
     pub async fn start(store: Arc<dyn JobStore>, runner: Arc<dyn Runner>, config: Config) -> Result<Engine, EngineError> {
+        let store: Arc<dyn JobStore> = match &config.metrics {
+            Some(metrics) => Arc::new(super::store::Timed::new(store, metrics)),
+            None => store,
+        };
+        let counters = config.metrics.as_ref().map(|m| {
+            (
+                m.counter("uws_jobs_claimed", "UWS jobs this replica claimed to execute."),
+                m.counter_family("uws_jobs_ended", "UWS jobs this replica ended, by final phase.", &["phase"]),
+            )
+        });
         let engine = Engine {
             inner: Arc::new(Inner {
                 workers: Arc::new(Semaphore::new(config.workers.max(1))),
@@ -447,8 +464,12 @@ impl Engine {
                 stopping: AtomicBool::new(false),
                 claiming: AtomicBool::new(false),
                 claims: AtomicUsize::new(0),
+                counters,
             }),
         };
+        if let Some(metrics) = &engine.inner.config.metrics {
+            engine.observe(metrics);
+        }
         let shared = engine.inner.store.shared();
         if let Some(notices) = engine.inner.store.notices() {
             tokio::spawn(engine.clone().hear(notices));
@@ -500,6 +521,33 @@ impl Engine {
         for writer in writers {
             writer.stop(Stop::Shutdown);
         }
+    }
+
+    /// Registers the engine's gauges: workers (capacity, in use), and jobs by phase and queued,
+    /// which the store is asked for every 10 s (every replica sees the whole store's).
+    fn observe(&self, metrics: &crate::metrics::Metrics) {
+        let capacity = i64::try_from(self.inner.config.workers.max(1)).unwrap_or(i64::MAX);
+        metrics.gauge_fn("uws_workers", "UWS jobs this replica may execute at once.", move || capacity);
+        let workers = self.inner.workers.clone();
+        metrics.gauge_fn("uws_workers_busy", "UWS jobs this replica executes now.", move || capacity - i64::try_from(workers.available_permits()).unwrap_or(0));
+        let jobs = metrics.gauge_family("uws_jobs", "UWS jobs in the store, by phase (read every 10 s).", &["phase"]);
+        let queued = metrics.gauge("uws_queue_depth", "UWS jobs queued, waiting for a worker of any replica (read every 10 s).");
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                let Ok(counts) = engine.inner.store.counts().await else { continue };
+                for phase in Phase::ALL {
+                    let n = counts.iter().find(|(p, _)| *p == phase).map_or(0, |(_, n)| *n);
+                    let n = i64::try_from(n).unwrap_or(i64::MAX);
+                    jobs.with(&[phase.as_str()]).set(n);
+                    if phase == Phase::Queued {
+                        queued.set(n);
+                    }
+                }
+            }
+        });
     }
 
     /// The ids of the jobs this replica executes.
@@ -947,6 +995,9 @@ impl Engine {
             self.inner.claiming.store(false, Ordering::Release);
             match claimed {
                 Ok(Some(job)) => {
+                    if let Some((claimed, _)) = &self.inner.counters {
+                        claimed.inc();
+                    }
                     let writer = self.inner.running.lock().ok().and_then(|r| r.get(&job.id).cloned());
                     let Some(writer) = writer else { continue };
                     self.announce(&job.id, job.phase);
@@ -1063,7 +1114,14 @@ impl Engine {
                 .await;
             match ended {
                 Err(EngineError::Unavailable(_)) => tokio::time::sleep(self.inner.config.poll).await,
-                other => return other,
+                other => {
+                    if let (Ok(job), Some((_, ended))) = (&other, &self.inner.counters) {
+                        if job.phase == phase {
+                            ended.with(&[phase.as_str()]).inc();
+                        }
+                    }
+                    return other;
+                }
             }
         }
     }

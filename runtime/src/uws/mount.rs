@@ -133,6 +133,12 @@ pub async fn mount(config: &Config, jobs: JobList) -> Result<Router, StartError>
             Arc::new(PostgresStore::connect(url).await.map_err(|error| StartError::JobStore { store: redacted(url), error })?)
         }
     };
+    // Ready while the store answers (`/readyz`).
+    let probed = store.clone();
+    config.health.check("job-store", move || {
+        let store = probed.clone();
+        async move { store.ping().await.map_err(|e| e.to_string()) }
+    });
     let mut engine_config = super::engine::Config::from_serve(config);
     engine_config.requeue_on_restart = jobs.idempotent;
     let limits = &config.uws;

@@ -146,6 +146,9 @@ pub trait JobStore: Send + Sync + 'static {
     /// returned.
     fn recover<'a>(&'a self, requeue: bool, error: &'a JobError) -> StoreFuture<'a, Vec<Job>>;
 
+    /// How many jobs are in each phase (phases without jobs left out), for metrics.
+    fn counts(&self) -> StoreFuture<'_, Vec<(Phase, usize)>>;
+
     /// Whether the store answers (a readiness probe).
     fn ping(&self) -> StoreFuture<'_, ()>;
 
@@ -158,6 +161,94 @@ pub trait JobStore: Send + Sync + 'static {
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
         None
     }
+}
+
+/// A store whose every call is timed into a histogram per operation
+/// (`uws_store_seconds{operation}`).
+pub struct Timed {
+    inner: std::sync::Arc<dyn JobStore>,
+    seconds: crate::metrics::Family<crate::metrics::Histogram>,
+}
+
+impl Timed {
+    /// `inner`, its calls timed into `metrics`.
+    pub fn new(inner: std::sync::Arc<dyn JobStore>, metrics: &crate::metrics::Metrics) -> Timed {
+        let seconds = metrics.histogram_family("uws_store_seconds", "Time of a UWS job-store call, by operation.", &["operation"], crate::metrics::LATENCY_BUCKETS);
+        Timed { inner, seconds }
+    }
+
+    fn time<'a, T: Send + 'a>(&'a self, operation: &'static str, call: StoreFuture<'a, T>) -> StoreFuture<'a, T> {
+        let histogram = self.seconds.with(&[operation]);
+        Box::pin(async move {
+            let start = std::time::Instant::now();
+            let answer = call.await;
+            histogram.observe_duration(start.elapsed());
+            answer
+        })
+    }
+}
+
+impl JobStore for Timed {
+    fn insert(&self, job: &Job, limit: usize) -> StoreFuture<'_, bool> {
+        self.time("insert", self.inner.insert(job, limit))
+    }
+
+    fn get(&self, id: &str) -> StoreFuture<'_, Option<Job>> {
+        self.time("get", self.inner.get(id))
+    }
+
+    fn edit(&self, id: &str, holder: Option<&str>, edit: Edit) -> StoreFuture<'_, Edited> {
+        self.time("edit", self.inner.edit(id, holder, edit))
+    }
+
+    fn delete(&self, id: &str) -> StoreFuture<'_, bool> {
+        self.time("delete", self.inner.delete(id))
+    }
+
+    fn list<'a>(&'a self, owner: Option<&'a str>, phases: &'a [Phase], after: Option<DateTime<Utc>>, last: Option<usize>) -> StoreFuture<'a, Vec<Job>> {
+        self.time("list", self.inner.list(owner, phases, after, last))
+    }
+
+    fn count<'a>(&'a self, owner: Option<&'a str>) -> StoreFuture<'a, usize> {
+        self.time("count", self.inner.count(owner))
+    }
+
+    fn reap(&self, now: DateTime<Utc>) -> StoreFuture<'_, Vec<String>> {
+        self.time("reap", self.inner.reap(now))
+    }
+
+    fn claim<'a>(&'a self, replica: &'a str, lease: Duration) -> StoreFuture<'a, Option<Job>> {
+        self.time("claim", self.inner.claim(replica, lease))
+    }
+
+    fn renew<'a>(&'a self, replica: &'a str, lease: Duration) -> StoreFuture<'a, Vec<String>> {
+        self.time("renew", self.inner.renew(replica, lease))
+    }
+
+    fn recover<'a>(&'a self, requeue: bool, error: &'a JobError) -> StoreFuture<'a, Vec<Job>> {
+        self.time("recover", self.inner.recover(requeue, error))
+    }
+
+    fn counts(&self) -> StoreFuture<'_, Vec<(Phase, usize)>> {
+        self.time("counts", self.inner.counts())
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        self.time("ping", self.inner.ping())
+    }
+
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
+    fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
+        self.inner.notices()
+    }
+}
+
+/// Phase words counted by a store, back to phases (unknown words left out).
+fn phase_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Vec<(Phase, usize)> {
+    rows.into_iter().filter_map(|(phase, n)| Some((phase.parse().ok()?, usize::try_from(n).unwrap_or(0)))).collect()
 }
 
 /// The key a store indexes owners by: anonymous jobs apart from every named owner.

@@ -7,7 +7,7 @@
 //! schema is created or migrated at start, under an advisory lock so that replicas starting
 //! together migrate once, and a database migrated by a newer server is refused.
 
-use super::{Decision, Edit, Edited, JobStore, Notice, StoreError, StoreFuture, decode, encode, notice_payload, owner_key, parse_notice, recovered};
+use super::{Decision, Edit, Edited, JobStore, Notice, StoreError, StoreFuture, decode, encode, notice_payload, owner_key, parse_notice, phase_counts, recovered};
 use crate::uws::{Job, JobError, Phase};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -443,6 +443,14 @@ impl JobStore for PostgresStore {
             }
             transaction.commit().await.map_err(failed)?;
             Ok(jobs)
+        })
+    }
+
+    fn counts(&self) -> StoreFuture<'_, Vec<(Phase, usize)>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let rows = client.query("SELECT phase, count(*) FROM uws_jobs GROUP BY phase", &[]).await.map_err(failed)?;
+            Ok(phase_counts(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))))
         })
     }
 

@@ -1,7 +1,7 @@
 //! The embedded store: one SQLite database file in WAL mode, used by one server process. Its
 //! calls run on Tokio's blocking threads, one at a time on one connection.
 
-use super::{Decision, Edit, Edited, JobStore, StoreError, StoreFuture, decode, encode, owner_key, recovered};
+use super::{Decision, Edit, Edited, JobStore, StoreError, StoreFuture, decode, encode, owner_key, phase_counts, recovered};
 use crate::uws::{Job, JobError, Phase};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -286,6 +286,16 @@ impl JobStore for SqliteStore {
                     }
                     Ok(jobs)
                 })
+            })
+        })
+    }
+
+    fn counts(&self) -> StoreFuture<'_, Vec<(Phase, usize)>> {
+        self.call(|s| {
+            s.with(|c| {
+                let mut statement = c.prepare("SELECT phase, count(*) FROM jobs GROUP BY phase")?;
+                let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+                Ok(phase_counts(rows.collect::<Result<Vec<_>, _>>()?))
             })
         })
     }
