@@ -397,3 +397,34 @@ fn soda_replicas_serve_async_cutouts_equal_to_sync_ones() {
     assert_eq!(presigned.status, 200);
     assert!(presigned.body == sync.body, "the presigned object differs from the sync cutout");
 }
+
+/// A result larger than a part goes to the bucket as a multipart upload, written as the job
+/// produces it, and comes back whole; one the job stops mid-way leaves no object behind.
+#[test]
+fn a_large_result_is_uploaded_in_parts_and_read_back_whole() {
+    let s3 = S3Server::start("large");
+    let env: Vec<(&str, String)> = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dir = data("large");
+    let server = Server::start_with_env(&binary(), &["--data-dir", dir.to_str().unwrap(), "--result-store", "s3://large/results"], &env);
+    let size = 20_000_003;
+    let job = create(&server.addr, &format!("MODE=big&SIZE={size}&PHASE=RUN"));
+    until(Duration::from_secs(60), "the job completes", || phase(&server.addr, &job) == "COMPLETED");
+    let id = job.rsplit('/').next().unwrap();
+    assert_eq!(s3.keys("large"), [format!("results/{id}/big")]);
+    let result = http(&server.addr, "GET", &format!("{job}/results/big"), &[], b"");
+    assert_eq!(result.status, 200);
+    assert_eq!(result.header("content-length"), Some(size.to_string().as_str()));
+    assert_eq!(result.body.len(), size);
+    assert!(result.body.iter().enumerate().all(|(i, b)| usize::from(*b) == i % 251), "the object's bytes are the job's");
+    // Aborted while it writes (the writer refuses the next part): the upload is abandoned.
+    let stopped = create(&server.addr, "MODE=big&SIZE=4000000000&PHASE=RUN");
+    until(Duration::from_secs(10), "the big job executes", || phase(&server.addr, &stopped) == "EXECUTING");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(http(&server.addr, "POST", &format!("{stopped}/phase"), &FORM, b"PHASE=ABORT").status, 303);
+    let stopped_id = stopped.rsplit('/').next().unwrap().to_owned();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!s3.keys("large").iter().any(|k| k.contains(&stopped_id)), "no object of the aborted job");
+    let document = http(&server.addr, "GET", &stopped, &[], b"").text();
+    assert!(document.contains("ABORTED") && !document.contains("<uws:result "), "{document}");
+}

@@ -1,7 +1,8 @@
 //! A UWS server for the end-to-end tests: the runtime's engine and job API with a job that does
 //! what its `MODE` parameter says — `sleep` runs until stopped, `many` writes `COUNT` results
 //! (default 100) one every 50 ms on a blocking thread that never checks for cancellation (only
-//! the result writer stops it), anything else writes one result.
+//! the result writer stops it), `big` one result of `SIZE` bytes (default 20 MiB; byte `i` is
+//! `i mod 251`), anything else writes one result.
 //! Serves `/uws/jobs` until killed; `--data-dir`, `--bind`, `--job-store` and the `--uws-*`
 //! limits as every generated server. With `UWS_TEST_RUNS=FILE`, every job appends its id to FILE
 //! as it starts (how tests count executions across replicas); with `UWS_TEST_IDEMPOTENT=1` the
@@ -32,6 +33,26 @@ impl uws::engine::Runner for Jobs {
                         () = tokio::time::sleep(Duration::from_secs(3600)) => {}
                         () = results.cancelled() => return Err(uws::JobError { fatal: true, message: "stopped".into() }),
                     }
+                }
+                Some("big") => {
+                    // One result of SIZE bytes (byte i is i mod 251), written 64 KiB at a time.
+                    let size: usize = parameter(&job, "SIZE").and_then(|c| c.parse().ok()).unwrap_or(20 << 20);
+                    return tokio::task::spawn_blocking(move || {
+                        results.put_with("big", "application/octet-stream", |out| {
+                            let pattern: Vec<u8> = (0..65_536 + 251).map(|i| (i % 251) as u8).collect();
+                            let mut written = 0;
+                            while written < size {
+                                let n = (size - written).min(65_536);
+                                let from = written % 251;
+                                out.write_all(&pattern[from..from + n])?;
+                                written += n;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await
+                    .map_err(|e| uws::JobError { fatal: true, message: e.to_string() })?
+                    .map_err(failed);
                 }
                 Some("many") => {
                     let count: usize = parameter(&job, "COUNT").and_then(|c| c.parse().ok()).unwrap_or(100);
