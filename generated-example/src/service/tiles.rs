@@ -340,10 +340,16 @@ impl Tiled {
             }
             Algorithm::Gzip1 | Algorithm::Gzip2 => {
                 let mut raw = gunzip(&bytes, pixels * width).map_err(|e| damaged(format!("does not decompress (gzip): {e}")))?;
-                if self.algorithm == Algorithm::Gzip2 {
+                if self.algorithm == Algorithm::Gzip2 && pixels > 0 {
                     // GZIP_2 shuffled the bytes: byte b of pixel i is at b × pixels + i.
+                    // One pass per byte plane, each read in order: no division per byte.
                     let shuffled = raw;
-                    raw = (0..pixels * width).map(|k| shuffled[(k % width) * pixels + k / width]).collect();
+                    raw = vec![0; pixels * width];
+                    for (b, plane) in shuffled.chunks_exact(pixels).take(width).enumerate() {
+                        for (pixel, &byte) in raw.chunks_exact_mut(width).zip(plane) {
+                            pixel[b] = byte;
+                        }
+                    }
                 }
                 if self.quantized.is_none() {
                     // The pixels themselves, big-endian, whatever their width (doubles too).
