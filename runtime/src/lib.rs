@@ -10,6 +10,7 @@ pub mod auth;
 pub mod dali;
 pub mod forwarded;
 pub mod ivoa;
+pub mod oidc;
 pub mod response;
 pub mod serve;
 pub mod upload;
