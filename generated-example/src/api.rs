@@ -53,15 +53,16 @@ pub trait Api: Send + Sync + 'static {
         let _ = standard_id;
         None
     }
-    /// Checks the credentials of every request (AuthVO). The default is the development
-    /// authenticator: the credentials of `--auth-tokens FILE`, or none without it.
-    /// Override it to plug in your own token validation; an error stops the server at
-    /// start-up with its message.
+    /// Checks the credentials of every request (AuthVO). The default is the authenticator
+    /// of the flags: the credentials of `--auth-tokens FILE` and the bearer tokens of the
+    /// OpenID Connect issuers of `--oidc-issuer URL`, or none without either. Override
+    /// it to plug in your own validation; an error stops the server at start-up with
+    /// its message.
     fn authenticator(
         &self,
         config: &rt::serve::Config,
     ) -> Result<std::sync::Arc<dyn rt::auth::Authenticator>, rt::serve::StartError> {
-        rt::auth::development(config)
+        rt::auth::configured(config)
     }
 }
 /// The request of [`Api::soda_sync`].

@@ -4,7 +4,8 @@
 //! authenticated by cookie (SQR-063 §3).
 //!
 //! Generated servers wrap each route in an [`AuthLayer`] with the operation's [`Modality`] and
-//! the challenges of its security schemes.
+//! the challenges of its security schemes. Bearer tokens may also be OpenID Connect tokens of
+//! trusted issuers ([`crate::oidc`]): then bearer schemes announce those issuers too.
 
 use axum::extract::Request;
 use axum::response::Response;
@@ -43,16 +44,32 @@ pub struct Scheme {
 impl Scheme {
     /// The `WWW-Authenticate` value: `ivoa_bearer standard_id="…", discovery_url="…"`.
     pub fn challenge_value(&self) -> String {
-        let mut value = self.challenge.to_owned();
-        for (i, (name, v)) in self.parameters.iter().enumerate() {
-            value.push_str(if i == 0 { " " } else { ", " });
-            value.push_str(name);
-            value.push_str("=\"");
-            value.push_str(&v.replace('\\', "\\\\").replace('"', "\\\""));
-            value.push('"');
-        }
-        value
+        challenge(self.challenge, self.parameters)
     }
+}
+
+/// A `WWW-Authenticate` value: the auth-scheme, then each parameter as a quoted string.
+fn challenge(scheme: &str, parameters: &[(&str, &str)]) -> String {
+    let mut value = scheme.to_owned();
+    add_parameters(&mut value, parameters);
+    value
+}
+
+/// Appends parameters to a challenge that may already have some.
+fn add_parameters(value: &mut String, parameters: &[(&str, &str)]) {
+    for (name, v) in parameters {
+        value.push_str(if value.contains(' ') { ", " } else { " " });
+        value.push_str(name);
+        value.push_str("=\"");
+        value.push_str(&v.replace('\\', "\\\\").replace('"', "\\\""));
+        value.push('"');
+    }
+}
+
+/// The AuthVO challenge announcing an OpenID Connect issuer whose tokens a bearer scheme accepts:
+/// `ivoa_bearer standard_id="ivo://ivoa.net/sso#OAuth", discovery_url="ISSUER/.well-known/openid-configuration"`.
+pub fn issuer_challenge(issuer: &str) -> String {
+    challenge("ivoa_bearer", &[("standard_id", "ivo://ivoa.net/sso#OAuth"), ("discovery_url", &crate::oidc::Settings::discovery_url(issuer))])
 }
 
 /// Whether an operation needs authentication (from its OpenAPI `security`).
@@ -89,16 +106,46 @@ pub enum Credential {
 pub enum Outcome {
     /// The credentials are good: this is who sent them.
     Authenticated(String),
+    /// The credentials are good: this is who sent them, and the groups they say the identity
+    /// belongs to (an OpenID Connect token's groups claim), which reach the service as [`Groups`].
+    Member {
+        /// Who sent them.
+        identity: String,
+        /// The groups of `identity`, possibly none.
+        groups: Arc<[String]>,
+    },
     /// The credentials are good but this identity may not use the service: 403.
     Forbidden(String),
     /// The credentials are not valid: 401 with the challenges.
     Invalid,
+    /// The credentials are not valid, for this reason (one line, for the client): 401 with the
+    /// challenges. For a bearer token, the bearer challenges also carry RFC 6750's
+    /// `error="invalid_token"` with the reason as `error_description`.
+    Rejected(String),
 }
 
 /// The identity of an authenticated request, in the request's extensions (UWS uses it as the job
 /// owner).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity(pub String);
+
+/// The groups of an authenticated request's identity, in the request's extensions beside its
+/// [`Identity`] when the authenticator said them ([`Outcome::Member`]: an OpenID Connect token's
+/// groups claim, `--oidc-groups-claim`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Groups(pub Arc<[String]>);
+
+impl Groups {
+    /// Whether the identity is a member of `group`.
+    pub fn contains(&self, group: &str) -> bool {
+        self.0.iter().any(|g| g == group)
+    }
+
+    /// The groups of the request whose extensions these are: none if anonymous or said by no one.
+    pub fn of(extensions: &http::Extensions) -> Groups {
+        extensions.get::<Groups>().cloned().unwrap_or_default()
+    }
+}
 
 /// Checks credentials: the service's token validation, session store, user database.
 pub trait Authenticator: Send + Sync + 'static {
@@ -171,13 +218,51 @@ impl Authenticator for TokenFile {
     }
 }
 
-/// The development authenticator a generated server uses unless the service provides its own:
-/// the [`TokenFile`] of `--auth-tokens`, or [`Nobody`] without one.
-pub fn development(config: &crate::serve::Config) -> Result<Arc<dyn Authenticator>, crate::serve::StartError> {
-    match &config.auth_tokens {
-        Some(path) => Ok(Arc::new(TokenFile::load(path).map_err(crate::serve::StartError::AuthTokens)?)),
-        None => Ok(Arc::new(Nobody)),
+/// Asks each authenticator in turn: the first that recognises the credentials (or forbids them)
+/// decides; if none does, the credentials are invalid, with the last reason given
+/// ([`Outcome::Rejected`]) if any.
+#[derive(Clone, Default)]
+pub struct Chain(pub Vec<Arc<dyn Authenticator>>);
+
+impl Authenticator for Chain {
+    fn authenticate<'a>(&'a self, credential: &'a Credential) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+        Box::pin(async move {
+            let mut refusal = Outcome::Invalid;
+            for authenticator in &self.0 {
+                match authenticator.authenticate(credential).await {
+                    Outcome::Invalid => {}
+                    rejected @ Outcome::Rejected(_) => refusal = rejected,
+                    decided => return decided,
+                }
+            }
+            refusal
+        })
     }
+}
+
+/// The authenticator of a generated server's flags, which it uses unless the service provides its
+/// own: the [`TokenFile`] of `--auth-tokens` and the OpenID Connect issuers of `--oidc-issuer`
+/// ([`crate::oidc`]), the file asked first when there are both; [`Nobody`] without either. Must
+/// be called inside the Tokio runtime when issuers are configured (their keys are fetched in the
+/// background from then on).
+pub fn configured(config: &crate::serve::Config) -> Result<Arc<dyn Authenticator>, crate::serve::StartError> {
+    let mut chain: Vec<Arc<dyn Authenticator>> = Vec::new();
+    if let Some(path) = &config.auth_tokens {
+        chain.push(Arc::new(TokenFile::load(path).map_err(crate::serve::StartError::AuthTokens)?));
+    }
+    if config.oidc.enabled() {
+        chain.push(crate::oidc::authenticator(&config.oidc).map_err(crate::serve::StartError::Oidc)?);
+    }
+    Ok(match chain.len() {
+        0 => Arc::new(Nobody),
+        1 => chain.remove(0),
+        _ => Arc::new(Chain(chain)),
+    })
+}
+
+/// [`configured`], under its former name.
+pub fn development(config: &crate::serve::Config) -> Result<Arc<dyn Authenticator>, crate::serve::StartError> {
+    configured(config)
 }
 
 /// What every route of a server shares: the authenticator and where client certificates arrive.
@@ -189,6 +274,9 @@ pub struct Policy {
     pub client_certificate_header: Option<HeaderName>,
     /// Refuse GET on DALI-sync operations (they may change state): answered 405, POST still works.
     pub refuse_sync_get: bool,
+    /// The OpenID Connect issuers whose tokens bearer schemes accept (`--oidc-issuer`): each is
+    /// announced by an `ivoa_bearer` challenge beside the scheme's own.
+    pub oidc_issuers: Vec<String>,
 }
 
 impl Policy {
@@ -199,6 +287,7 @@ impl Policy {
             authenticator,
             client_certificate_header: config.client_cert_header.as_deref().and_then(|h| HeaderName::try_from(h).ok()),
             refuse_sync_get: config.refuse_sync_get,
+            oidc_issuers: config.oidc.issuers.clone(),
         }
     }
 }
@@ -216,15 +305,59 @@ pub struct Gate {
     pub format: crate::ivoa::ErrorFormat,
     /// Whether the route is a DALI-sync operation (for `refuse_sync_get`).
     pub sync: bool,
-    /// The `WWW-Authenticate` values of `schemes`, written once.
+    /// The `WWW-Authenticate` values of `schemes` (and of the policy's OpenID Connect issuers),
+    /// written once.
     challenges: Vec<HeaderValue>,
+    /// Those values as text, and whether a refused bearer token's `error="invalid_token"` is
+    /// added to each.
+    bearer_errors: Vec<(String, bool)>,
 }
 
 impl Gate {
     /// The settings of one route.
     pub fn new(policy: Policy, modality: Modality, schemes: &'static [Scheme], format: crate::ivoa::ErrorFormat, sync: bool) -> Gate {
-        let challenges = schemes.iter().filter_map(|s| HeaderValue::try_from(s.challenge_value()).ok()).collect();
-        Gate { policy, modality, schemes, format, sync, challenges }
+        // Each scheme's challenge; after a bearer scheme's, one `ivoa_bearer` per trusted issuer.
+        let mut texts: Vec<(String, bool)> = Vec::new();
+        let mut push = |text: String, bearer: bool| {
+            if !texts.iter().any(|(t, _)| *t == text) {
+                texts.push((text, bearer));
+            }
+        };
+        for scheme in schemes {
+            let bearer = scheme.kind == SchemeKind::Bearer;
+            push(scheme.challenge_value(), bearer);
+            if bearer {
+                for issuer in &policy.oidc_issuers {
+                    push(issuer_challenge(issuer), true);
+                }
+            }
+        }
+        // RFC 6750's error goes on the plain `Bearer` challenges; failing those, on every bearer one.
+        let plain = |t: &str| t.split(' ').next().is_some_and(|s| s.eq_ignore_ascii_case("bearer"));
+        let any_plain = texts.iter().any(|(t, bearer)| *bearer && plain(t));
+        let bearer_errors: Vec<(String, bool)> = texts.into_iter().map(|(t, bearer)| {
+            let target = bearer && (!any_plain || plain(&t));
+            (t, target)
+        }).collect();
+        let challenges = bearer_errors.iter().filter_map(|(t, _)| HeaderValue::try_from(t.as_str()).ok()).collect();
+        Gate { policy, modality, schemes, format, sync, challenges, bearer_errors }
+    }
+
+    /// The challenges of a 401 for a refused bearer token: the bearer challenges carry
+    /// `error="invalid_token"` and `description` (made safe for a quoted string, at most 200
+    /// characters).
+    fn invalid_token(&self, description: &str) -> Vec<HeaderValue> {
+        let safe: String = description.chars().take(200).map(|c| if c == '"' || c == '\\' { '\'' } else if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect();
+        self.bearer_errors
+            .iter()
+            .filter_map(|(text, target)| {
+                let mut text = text.clone();
+                if *target {
+                    add_parameters(&mut text, &[("error", "invalid_token"), ("error_description", &safe)]);
+                }
+                HeaderValue::try_from(text).ok()
+            })
+            .collect()
     }
 }
 
@@ -275,7 +408,7 @@ pub fn credential(headers: &http::HeaderMap, schemes: &[Scheme], certificate_hea
     Ok(None)
 }
 
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let value = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
@@ -469,6 +602,10 @@ where
         }
         match gate.policy.authenticator.authenticate(credential).await {
             Outcome::Authenticated(id) => identity = Some(id),
+            Outcome::Member { identity: id, groups } => {
+                request.extensions_mut().insert(Groups(groups));
+                identity = Some(id);
+            }
             Outcome::Forbidden(id) => {
                 let mut response = refuse(&gate, StatusCode::FORBIDDEN, "authorization", &format!("`{id}` may not use this service"), false);
                 if let Ok(value) = HeaderValue::try_from(id) {
@@ -477,6 +614,12 @@ where
                 return response;
             }
             Outcome::Invalid => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "the credentials are not valid", true),
+            Outcome::Rejected(reason) if matches!(credential, Credential::Bearer(_)) => {
+                let mut response = refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", &format!("the bearer token is not valid: {reason}"), false);
+                add_challenges(&mut response, &gate.invalid_token(&reason));
+                return response;
+            }
+            Outcome::Rejected(reason) => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", &format!("the credentials are not valid: {reason}"), true),
         }
     }
     if identity.is_none() && gate.modality == Modality::Required {
@@ -547,6 +690,93 @@ mod tests {
         assert!(!cross_site_form(&Method::POST, &headers(&[("content-type", "application/json"), ("sec-fetch-site", "cross-site")])), "not a simple request");
         assert!(!cross_site_form(&Method::GET, &headers(&[("sec-fetch-site", "cross-site")])));
         assert!(!cross_site_form(&Method::POST, &headers(&[form])), "no browser headers: not a browser");
+    }
+
+    /// Answers a bearer token `good` as `alice` of group `g`, and refuses others saying why.
+    struct Judge;
+
+    impl Authenticator for Judge {
+        fn authenticate<'a>(&'a self, credential: &'a Credential) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+            Box::pin(async move {
+                match credential {
+                    Credential::Bearer(t) if t == "good" => Outcome::Member { identity: "alice".into(), groups: Arc::from(["g".to_owned()]) },
+                    Credential::Bearer(_) => Outcome::Rejected("the token has \"expired\"\u{e9}".into()),
+                    _ => Outcome::Invalid,
+                }
+            })
+        }
+    }
+
+    fn policy(authenticator: Arc<dyn Authenticator>, issuers: &[&str]) -> Policy {
+        Policy { authenticator, client_certificate_header: None, refuse_sync_get: false, oidc_issuers: issuers.iter().map(|s| s.to_string()).collect() }
+    }
+
+    const SODA: &[Scheme] = &[Scheme { kind: SchemeKind::Bearer, challenge: "Bearer", parameters: &[] }, Scheme { kind: SchemeKind::Basic, challenge: "Basic", parameters: &[("realm", "SODA")] }];
+
+    fn texts(values: &[HeaderValue]) -> Vec<&str> {
+        values.iter().map(|v| v.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn trusted_issuers_are_announced_beside_bearer_schemes() {
+        let issuers = ["https://a.org", "https://b.org/realms/x/"];
+        let gate = Gate::new(policy(Arc::new(Nobody), &issuers), Modality::Optional, SODA, crate::ivoa::ErrorFormat::SodaText, false);
+        let a = "ivoa_bearer standard_id=\"ivo://ivoa.net/sso#OAuth\", discovery_url=\"https://a.org/.well-known/openid-configuration\"";
+        let b = "ivoa_bearer standard_id=\"ivo://ivoa.net/sso#OAuth\", discovery_url=\"https://b.org/realms/x/.well-known/openid-configuration\"";
+        assert_eq!(texts(&gate.challenges), ["Bearer", a, b, "Basic realm=\"SODA\""]);
+        // RFC 6750's error on the plain Bearer challenge only, made safe for a quoted string.
+        let refused = gate.invalid_token("the token has \"expired\"\u{e9}");
+        assert_eq!(texts(&refused), ["Bearer error=\"invalid_token\", error_description=\"the token has 'expired'?\"", a, b, "Basic realm=\"SODA\""]);
+        // A spec whose bearer scheme is already an ivoa_bearer: the error goes on the bearer ones.
+        let gate = Gate::new(policy(Arc::new(Nobody), &issuers[..1]), Modality::Required, &SCHEMES[..2], crate::ivoa::ErrorFormat::SodaText, false);
+        let own = SCHEMES[0].challenge_value();
+        assert_eq!(texts(&gate.challenges), [own.as_str(), a, "Basic realm=\"archive\""]);
+        let refused = gate.invalid_token("x");
+        assert!(refused[0].to_str().unwrap().ends_with("-server\", error=\"invalid_token\", error_description=\"x\""), "{refused:?}");
+        assert!(refused[1].to_str().unwrap().starts_with("ivoa_bearer standard_id") && refused[1].to_str().unwrap().ends_with("error_description=\"x\""));
+        assert_eq!(refused[2], "Basic realm=\"archive\"");
+        // No issuers: the schemes' challenges, as before.
+        let gate = Gate::new(policy(Arc::new(Nobody), &[]), Modality::Optional, SODA, crate::ivoa::ErrorFormat::SodaText, false);
+        assert_eq!(texts(&gate.challenges), ["Bearer", "Basic realm=\"SODA\""]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_bearer_token_gets_invalid_token_and_a_member_its_groups() {
+        use tower::ServiceExt;
+        let gate = Arc::new(Gate::new(policy(Arc::new(Judge), &["https://a.org"]), Modality::Optional, SODA, crate::ivoa::ErrorFormat::SodaText, false));
+        let route = guard(
+            &gate,
+            tower::service_fn(|request: Request| async move {
+                let groups = Groups::of(request.extensions());
+                Ok::<_, std::convert::Infallible>(Response::new(axum::body::Body::from(format!("{}", groups.contains("g")))))
+            }),
+        );
+        let call = |token: &str| {
+            let request = http::Request::builder().uri("/x").header("authorization", format!("Bearer {token}")).body(axum::body::Body::empty()).unwrap();
+            route.clone().oneshot(request)
+        };
+        let refused = call("bad").await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let challenges: Vec<_> = refused.headers().get_all(WWW_AUTHENTICATE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        assert_eq!(challenges.len(), 3);
+        assert_eq!(challenges[0], "Bearer error=\"invalid_token\", error_description=\"the token has 'expired'?\"");
+        let body = axum::body::to_bytes(refused.into_body(), 1 << 16).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).starts_with("AuthenticationError: the bearer token is not valid: the token has"), "{body:?}");
+        let served = call("good").await.unwrap();
+        assert_eq!((served.status(), served.headers().get("x-vo-authenticated").map(|v| v.to_str().unwrap())), (StatusCode::OK, Some("alice")));
+        assert_eq!(axum::body::to_bytes(served.into_body(), 64).await.unwrap(), "true", "the groups reach the service");
+    }
+
+    #[tokio::test]
+    async fn a_chain_asks_each_authenticator_in_turn() {
+        let file = TokenFile::parse("t-bob bob\nt-eve eve\nforbidden eve\n").unwrap();
+        let chain = Chain(vec![Arc::new(file), Arc::new(Judge)]);
+        assert_eq!(chain.authenticate(&Credential::Bearer("t-bob".into())).await, Outcome::Authenticated("bob".into()));
+        assert_eq!(chain.authenticate(&Credential::Bearer("t-eve".into())).await, Outcome::Forbidden("eve".into()));
+        assert!(matches!(chain.authenticate(&Credential::Bearer("good".into())).await, Outcome::Member { .. }));
+        assert!(matches!(chain.authenticate(&Credential::Bearer("other".into())).await, Outcome::Rejected(_)), "the reason is kept");
+        assert_eq!(chain.authenticate(&Credential::Cookie("other".into())).await, Outcome::Invalid);
+        assert_eq!(Chain(Vec::new()).authenticate(&Credential::Cookie("x".into())).await, Outcome::Invalid);
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ pub mod health;
 pub mod ivoa;
 pub mod metrics;
 pub mod observe;
+pub mod oidc;
 pub mod response;
 pub mod serve;
 pub mod upload;

@@ -23,8 +23,8 @@ pub struct Program {
     pub base_path: &'static str,
     /// The spec has `x-ivoa-uws`: `--job-store` is offered.
     pub uws: bool,
-    /// The spec declares security schemes the runtime enforces: `--auth-tokens` and
-    /// `--client-cert-header` are offered.
+    /// The spec declares security schemes the runtime enforces: `--auth-tokens`,
+    /// `--client-cert-header` and the `--oidc-*` flags are offered.
     pub auth: bool,
     /// Some operation is DALI-sync (`x-ivoa-sync`): `--refuse-sync-get` is offered.
     pub sync: bool,
@@ -85,6 +85,9 @@ pub struct Config {
     /// The header in which a TLS-terminating proxy passes the client certificate's subject
     /// (`--client-cert-header`, env `CLIENT_CERT_HEADER`).
     pub client_cert_header: Option<String>,
+    /// The OpenID Connect issuers whose bearer tokens are accepted, and how their tokens are read
+    /// (`--oidc-*`; see [`crate::oidc`]).
+    pub oidc: crate::oidc::Settings,
     /// Refuse GET on DALI-sync operations, which may change state (`--refuse-sync-get`, env
     /// `REFUSE_SYNC_GET=1`).
     pub refuse_sync_get: bool,
@@ -181,6 +184,7 @@ impl Default for Config {
             authority: None,
             auth_tokens: None,
             client_cert_header: None,
+            oidc: crate::oidc::Settings::default(),
             refuse_sync_get: false,
             cors_origins: Vec::new(),
             docs: true,
@@ -277,6 +281,7 @@ fn command(program: &Program) -> clap::Command {
         cmd = cmd
             .arg(value("auth-tokens", "FILE", "Development authenticator: a file of credentials and identities [env: AUTH_TOKENS]".to_owned()))
             .arg(value("client-cert-header", "NAME", "Header carrying a client certificate's subject from a TLS proxy [env: CLIENT_CERT_HEADER]".to_owned()));
+        cmd = crate::oidc::args(cmd);
     }
     if program.sync {
         cmd = cmd.arg(Arg::new("refuse-sync-get").long("refuse-sync-get").action(ArgAction::SetTrue).help("Answer GET on DALI-sync operations with 405; POST works [env: REFUSE_SYNC_GET=1]"));
@@ -403,6 +408,7 @@ impl Config {
                 http::HeaderName::try_from(header.as_str()).map_err(|_| format!("{source}: `{header}` is not a header name"))?;
                 config.client_cert_header = Some(header);
             }
+            config.oidc = crate::oidc::Settings::read(one, list)?;
         }
         if program.sync {
             config.refuse_sync_get = flag("refuse-sync-get", "REFUSE_SYNC_GET")?;
@@ -512,6 +518,8 @@ pub fn peer(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
 pub enum StartError {
     /// The development token file (`--auth-tokens`) could not be read or is malformed.
     AuthTokens(String),
+    /// OpenID Connect validation (`--oidc-issuer`) could not be set up.
+    Oidc(String),
     /// The UWS job store could not be opened.
     JobStore {
         /// The store: its file, or its URL without password.
@@ -536,6 +544,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::AuthTokens(message) => write!(f, "--auth-tokens: {message}"),
+            StartError::Oidc(message) => write!(f, "--oidc-issuer: {message}"),
             StartError::JobStore { store, error } => write!(f, "cannot open the job store {store}: {error}"),
             StartError::Engine(error) => write!(f, "cannot start the UWS engine: {error}"),
             StartError::Service(message) => write!(f, "cannot start the service: {message}"),
@@ -1066,17 +1075,22 @@ mod tests {
 
     #[test]
     fn only_the_flags_the_spec_needs() {
-        for args in [&["--job-store", "sqlite:x"][..], &["--auth-tokens", "f"], &["--client-cert-header", "x-cert"], &["--refuse-sync-get"]] {
+        for args in [&["--job-store", "sqlite:x"][..], &["--auth-tokens", "f"], &["--client-cert-header", "x-cert"], &["--refuse-sync-get"], &["--oidc-issuer", "https://a.org"], &["--oidc-leeway", "5"]] {
             let Err(Stop::Usage(message)) = parse_for(&PLAIN, args, &[]) else { panic!("{args:?} accepted") };
             assert!(message.contains("unexpected argument"), "{message}");
             assert!(parse_for(&ALL, args, &[]).is_ok(), "{args:?}");
         }
         // Their variables are not read either.
-        let config = parse_for(&PLAIN, &[], &[("REFUSE_SYNC_GET", "1"), ("AUTH_TOKENS", "f"), ("JOB_STORE", "bogus")]).unwrap();
-        assert!(!config.refuse_sync_get && config.auth_tokens.is_none() && config.job_store.is_none());
+        let config = parse_for(&PLAIN, &[], &[("REFUSE_SYNC_GET", "1"), ("AUTH_TOKENS", "f"), ("JOB_STORE", "bogus"), ("OIDC_ISSUERS", "https://a.org")]).unwrap();
+        assert!(!config.refuse_sync_get && config.auth_tokens.is_none() && config.job_store.is_none() && !config.oidc.enabled());
         assert_eq!(config.base_path, "/soda", "the program's base path is the default");
-        let config = parse_for(&ALL, &[], &[("REFUSE_SYNC_GET", "true"), ("AUTH_TOKENS", "f")]).unwrap();
+        let config = parse_for(&ALL, &[], &[("REFUSE_SYNC_GET", "true"), ("AUTH_TOKENS", "f"), ("OIDC_ISSUERS", "https://a.org,https://b.org")]).unwrap();
         assert!(config.refuse_sync_get && config.auth_tokens.is_some());
+        assert_eq!(config.oidc.issuers, ["https://a.org", "https://b.org"]);
+        let Err(Stop::Info(help)) = parse_for(&ALL, &["--help"], &[]) else { panic!("--help") };
+        for shown in ["--oidc-issuer <URL>", "[env: OIDC_ISSUERS, comma-separated]", "--oidc-audience <AUD>", "--oidc-identity-claim <CLAIM>", "--oidc-groups-claim <CLAIM>", "--oidc-leeway <DURATION>", "--oidc-refetch-interval <DURATION>"] {
+            assert!(help.contains(shown), "{shown} missing: {help}");
+        }
     }
 
     #[test]

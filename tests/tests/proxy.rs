@@ -233,7 +233,7 @@ fn the_command_line_follows_clap_conventions() {
     let (code, stdout, stderr) = run(&soda, &["--help"], &[]);
     assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
     assert!(stdout.starts_with("SODA cutout service\n") && stdout.contains("Usage: soda-cutout-server [OPTIONS]"), "{stdout}");
-    for shown in ["[default: /soda]", "[env: BASE_PATH]", "--job-store", "--auth-tokens", "--client-cert-header", "--refuse-sync-get", "--no-docs", "--trusted-proxy", "PORT"] {
+    for shown in ["[default: /soda]", "[env: BASE_PATH]", "--job-store", "--auth-tokens", "--client-cert-header", "--oidc-issuer <URL>", "[env: OIDC_ISSUERS, comma-separated]", "--oidc-refetch-interval", "--refuse-sync-get", "--no-docs", "--trusted-proxy", "PORT"] {
         assert!(stdout.contains(shown), "`{shown}` missing:\n{stdout}");
     }
     let (code, stdout, _) = run(&soda, &["-V"], &[]);
@@ -249,7 +249,7 @@ fn the_command_line_follows_clap_conventions() {
     let (code, stdout, _) = run(&archive, &["--help"], &[]);
     assert_eq!(code, 0);
     assert!(stdout.contains("[default: /]"), "{stdout}");
-    for flag in ["--job-store", "--auth-tokens", "--client-cert-header", "--refuse-sync-get"] {
+    for flag in ["--job-store", "--auth-tokens", "--client-cert-header", "--oidc-issuer", "--oidc-audience", "--refuse-sync-get"] {
         assert!(!stdout.contains(flag), "{flag} offered:\n{stdout}");
         let (code, _, stderr) = run(&archive, &[flag, "x"], &[]);
         assert!(code == 2 && stderr.contains(&format!("unexpected argument '{flag}'")), "{flag}: {code} {stderr}");
