@@ -89,19 +89,21 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
     router_at(service, "")
 }
 /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
-/// than nesting, which rewrites the URI of every request.
+/// than nesting, which rewrites the URI of every request. No rate limits: those of the
+/// command line come with [`server`].
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
     let config = rt::serve::Config::default();
     let authenticator = service
         .authenticator(&config)
         .unwrap_or_else(|_| Arc::new(rt::auth::Nobody));
     let policy = rt::auth::Policy::new(authenticator, &config);
-    shared_router(Arc::new(service), base_path, &policy)
+    shared_router(Arc::new(service), base_path, &policy, &rt::quota::Limiter::off())
 }
 fn shared_router<S: crate::api::Api>(
     service: Arc<S>,
     base_path: &str,
     policy: &rt::auth::Policy,
+    quota: &rt::quota::Limiter,
 ) -> Router {
     let soda_sync_gate = gate(
         policy,
@@ -137,23 +139,45 @@ fn shared_router<S: crate::api::Api>(
             routing::get_service(
                     rt::auth::guard(
                         &soda_sync_gate,
-                        rt::endpoint(soda_sync::<S>, &service),
+                        rt::quota::guard(
+                            quota,
+                            rt::ErrorFormat::SodaText,
+                            rt::endpoint(soda_sync::<S>, &service),
+                        ),
                     ),
                 )
                 .post_service(
                     rt::auth::guard(
                         &soda_sync_gate,
-                        rt::endpoint(soda_sync::<S>, &service),
+                        rt::quota::guard(
+                            quota,
+                            rt::ErrorFormat::SodaText,
+                            rt::endpoint(soda_sync::<S>, &service),
+                        ),
                     ),
                 ),
         )
         .route(
             &[base_path, "/links"].concat(),
             routing::get_service(
-                    rt::auth::guard(&links_gate, rt::endpoint(links::<S>, &service)),
+                    rt::auth::guard(
+                        &links_gate,
+                        rt::quota::guard(
+                            quota,
+                            rt::ErrorFormat::DaliVotable,
+                            rt::endpoint(links::<S>, &service),
+                        ),
+                    ),
                 )
                 .post_service(
-                    rt::auth::guard(&links_gate, rt::endpoint(links::<S>, &service)),
+                    rt::auth::guard(
+                        &links_gate,
+                        rt::quota::guard(
+                            quota,
+                            rt::ErrorFormat::DaliVotable,
+                            rt::endpoint(links::<S>, &service),
+                        ),
+                    ),
                 ),
         )
         .route(
@@ -187,6 +211,7 @@ pub async fn server<S: crate::api::Api>(
     config: &rt::serve::Config,
 ) -> Result<Router, rt::serve::StartError> {
     let policy = rt::auth::Policy::new(service.authenticator(config)?, config);
+    let quota = rt::quota::Limiter::new(config);
     let service = Arc::new(service);
     let jobs = rt::uws::JobList::new(
             "/async",
@@ -202,6 +227,7 @@ pub async fn server<S: crate::api::Api>(
         .names(
             &["ID", "POS", "CIRCLE", "POLYGON", "BAND", "TIME", "POL", "RESPONSEFORMAT"],
         )
+        .limit(&quota)
         .gate(
             gate(
                 &policy,
@@ -212,7 +238,7 @@ pub async fn server<S: crate::api::Api>(
             ),
         );
     let jobs = rt::uws::mount(config, jobs).await?;
-    let router = shared_router(service, &config.base_path, &policy).merge(jobs);
+    let router = shared_router(service, &config.base_path, &policy, &quota).merge(jobs);
     Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {

@@ -107,6 +107,7 @@ const RESERVED: &[(Space, &str, &str)] = &[
     (Space::Value, "service", "a variable of `shared_router`"),
     (Space::Value, "base_path", "a variable of `shared_router`"),
     (Space::Value, "policy", "a variable of `shared_router`"),
+    (Space::Value, "quota", "a variable of `shared_router`"),
     (Space::Type, "Api", "the service trait"),
     (Space::Type, "IntoResponse", "an import of `api.rs`"),
     (Space::Type, "Response", "an import of `api.rs`"),
@@ -335,7 +336,7 @@ mod tests {
     #[test]
     fn the_crates_own_names_are_reserved() {
         let mut namer = Namer::new();
-        for (id, expected) in [("router", "router_2"), ("server", "server_2"), ("authenticator", "authenticator_2"), ("clone", "clone_2"), ("service", "service_2"), ("into", "into_2"), ("gate", "gate_2")] {
+        for (id, expected) in [("router", "router_2"), ("server", "server_2"), ("authenticator", "authenticator_2"), ("clone", "clone_2"), ("service", "service_2"), ("into", "into_2"), ("gate", "gate_2"), ("quota", "quota_2")] {
             let (names, renamed) = namer.operation(id, SERVED);
             assert_eq!(names.method, expected, "{id}");
             assert!(renamed.is_some(), "{id}");

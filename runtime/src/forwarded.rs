@@ -121,6 +121,48 @@ pub fn base_url(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[Cidr], bas
     url
 }
 
+/// The address of the client a request from the direct peer `peer` comes from: `peer` itself,
+/// unless it is one of `trusted`; then the address the proxies report, walking their chain back
+/// from the server while each hop is trusted — the `for` of `Forwarded`'s elements (which wins
+/// when present, as for the URL), else the addresses of `X-Forwarded-For` (every value, comma-
+/// separated or repeated, in order). The first address that is not a trusted proxy is the
+/// client's. Where a trusted proxy reports no usable address (`for=unknown`, an obfuscated name,
+/// a malformed header), the last trusted hop reached stands for the client.
+pub fn client(headers: &HeaderMap, peer: IpAddr, trusted: &[Cidr]) -> IpAddr {
+    if !is_trusted(trusted, peer) {
+        return peer;
+    }
+    let mut hop = peer;
+    if headers.contains_key(http::header::FORWARDED) {
+        let mut elements = Vec::new();
+        for value in headers.get_all(http::header::FORWARDED) {
+            let parsed = value.to_str().ok().and_then(|v| parse_forwarded(v, &mut elements));
+            if parsed.is_none() {
+                return hop;
+            }
+        }
+        for element in elements.iter().rev() {
+            match element.for_.as_deref().and_then(node_ip) {
+                Some(ip) if is_trusted(trusted, ip) => hop = ip,
+                Some(ip) => return ip,
+                None => return hop,
+            }
+        }
+        return hop;
+    }
+    for value in headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(value) = value.to_str() else { return hop };
+        for node in value.rsplit(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match node.parse::<IpAddr>().ok().or_else(|| node_ip(node)) {
+                Some(ip) if is_trusted(trusted, ip) => hop = ip,
+                Some(ip) => return ip,
+                None => return hop,
+            }
+        }
+    }
+    hop
+}
+
 /// What trusted proxies said about the public URL; `None` where they said nothing valid.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Public<'a> {
@@ -523,5 +565,30 @@ mod tests {
         assert_eq!(url(&h, "127.0.0.1", &trusted), "http://b.org/soda");
         let h = [("host", "svc"), ("forwarded", "host=a.org, for=\"[::1]:80\";host=b.org")];
         assert_eq!(url(&h, "127.0.0.1", &nets(&["127.0.0.1", "::1"])), "http://a.org/soda", "an IPv6 hop");
+    }
+
+    #[test]
+    fn the_client_address_is_the_first_untrusted_hop() {
+        let trusted = nets(&["127.0.0.1", "10.0.0.0/8"]);
+        let client_of = |pairs: &[(&str, &str)], peer: &str| client(&headers(pairs), peer.parse().unwrap(), &trusted).to_string();
+        // An untrusted peer is the client, whatever it says.
+        assert_eq!(client_of(&[("x-forwarded-for", "198.51.100.7")], "192.0.2.1"), "192.0.2.1");
+        assert_eq!(client_of(&[("forwarded", "for=198.51.100.7")], "192.0.2.1"), "192.0.2.1");
+        // A trusted peer: the chain walked back past trusted proxies; a forged head is not reached.
+        assert_eq!(client_of(&[("x-forwarded-for", "10.9.9.9, 203.0.113.1, 10.1.1.1")], "127.0.0.1"), "203.0.113.1");
+        assert_eq!(client_of(&[("x-forwarded-for", "10.9.9.9, 203.0.113.1"), ("x-forwarded-for", "10.1.1.1")], "127.0.0.1"), "203.0.113.1", "repeated headers, in order");
+        assert_eq!(client_of(&[("x-forwarded-for", "2001:db8::7")], "127.0.0.1"), "2001:db8::7");
+        assert_eq!(client_of(&[("x-forwarded-for", "[2001:db8::7]:4711")], "127.0.0.1"), "2001:db8::7");
+        assert_eq!(client_of(&[("x-forwarded-for", "203.0.113.1:4711")], "127.0.0.1"), "203.0.113.1");
+        let chain = "for=10.9.9.9, for=203.0.113.1;proto=https, for=10.1.1.1";
+        assert_eq!(client_of(&[("forwarded", chain), ("x-forwarded-for", "198.51.100.1")], "127.0.0.1"), "203.0.113.1", "Forwarded wins");
+        assert_eq!(client_of(&[("forwarded", "for=\"[2001:db8:cafe::17]:4711\"")], "127.0.0.1"), "2001:db8:cafe::17");
+        // Nothing usable: the last trusted hop stands for the client.
+        assert_eq!(client_of(&[], "127.0.0.1"), "127.0.0.1");
+        assert_eq!(client_of(&[("x-forwarded-for", "10.1.1.1")], "127.0.0.1"), "10.1.1.1", "only proxies");
+        assert_eq!(client_of(&[("x-forwarded-for", "junk, 10.1.1.1")], "127.0.0.1"), "10.1.1.1");
+        assert_eq!(client_of(&[("forwarded", "for=unknown, for=10.1.1.1")], "127.0.0.1"), "10.1.1.1");
+        assert_eq!(client_of(&[("forwarded", "for=_hidden")], "127.0.0.1"), "127.0.0.1");
+        assert_eq!(client_of(&[("forwarded", "for=203.0.113.1;for=198.51.100.1")], "127.0.0.1"), "127.0.0.1", "malformed");
     }
 }

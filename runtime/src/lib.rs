@@ -14,6 +14,7 @@ pub mod ivoa;
 pub mod metrics;
 pub mod observe;
 pub mod oidc;
+pub mod quota;
 pub mod response;
 pub mod serve;
 pub mod upload;
@@ -78,6 +79,7 @@ pub mod codegen {
     pub use crate::metrics;
     pub use crate::observe;
     pub use crate::params::{FromParam, Location, RawRequest, Style};
+    pub use crate::quota;
     pub use crate::response;
     pub use crate::serve;
     pub use crate::upload;

@@ -109,6 +109,9 @@ pub struct Config {
     /// How long a whole request body may take (`--body-deadline`, env `BODY_DEADLINE`, in
     /// seconds; default 600).
     pub body_deadline: Duration,
+    /// The request-rate limits per caller (`--rate-limit`, `--anonymous-rate-limit`,
+    /// `--rate-limit-keys`; none by default; see [`crate::quota`]).
+    pub rate_limits: crate::quota::Settings,
     /// The values of the service's own flags ([`Program::service_flags`]) that were given, by
     /// flag name, from the command line or else the environment.
     pub service: std::collections::BTreeMap<String, String>,
@@ -192,6 +195,7 @@ impl Default for Config {
             max_connections: Limits::default().max_connections,
             body_timeout: Limits::default().body_timeout,
             body_deadline: Limits::default().body_deadline,
+            rate_limits: crate::quota::Settings::default(),
             service: std::collections::BTreeMap::new(),
             metrics_addr: None,
             metrics_on_main: false,
@@ -289,14 +293,15 @@ fn command(program: &Program) -> clap::Command {
     for flag in program.service_flags {
         cmd = cmd.arg(value(flag.name, flag.value_name, format!("{} [env: {}]", flag.help, flag.env)));
     }
-    cmd.arg(value("cors-origin", "URL", "Allow browser calls from this origin; repeatable [env: CORS_ORIGINS, comma-separated]".to_owned()).action(ArgAction::Append))
+    let cmd = cmd.arg(value("cors-origin", "URL", "Allow browser calls from this origin; repeatable [env: CORS_ORIGINS, comma-separated]".to_owned()).action(ArgAction::Append))
         .arg(Arg::new("no-docs").long("no-docs").action(ArgAction::SetTrue).help("Do not serve the landing page and API documentation [env: NO_DOCS=1]"))
         .arg(value("max-connections", "N", "Serve at most N connections at once; more wait to be accepted [env: MAX_CONNECTIONS] [default: the open-file limit less 256; 1024 if unknown]".to_owned()))
         .arg(value("body-timeout", "SECS", "Answer 408 and close when a request body pauses this long [env: BODY_TIMEOUT] [default: 30]".to_owned()))
         .arg(value("body-deadline", "SECS", "Answer 408 and close when a request body is not whole after this long [env: BODY_DEADLINE] [default: 600]".to_owned()))
         .arg(value("metrics-addr", "ADDR:PORT", "Serve /metrics, /healthz and /readyz on a listener of their own, e.g. 127.0.0.1:9100 (port 0: any free one) [env: METRICS_ADDR] [default: none, no metrics]".to_owned()))
         .arg(Arg::new("metrics").long("metrics").action(ArgAction::SetTrue).help("Serve /metrics, /healthz and /readyz on the main listener too, under the base path, to whoever reaches it [env: METRICS=1]"))
-        .arg(value("log-format", "text|json", "text: a line when the server starts or fails; json: those, and a line per request (method, route, status, latency, request id, peer), as JSON objects [env: LOG_FORMAT] [default: text]".to_owned()))
+        .arg(value("log-format", "text|json", "text: a line when the server starts or fails; json: those, and a line per request (method, route, status, latency, request id, peer), as JSON objects [env: LOG_FORMAT] [default: text]".to_owned()));
+    crate::quota::args(cmd)
 }
 
 impl Config {
@@ -386,6 +391,7 @@ impl Config {
         if let Some((source, secs)) = one("body-deadline", "BODY_DEADLINE") {
             config.body_deadline = Duration::from_secs(positive(&source, &secs)?);
         }
+        config.rate_limits = crate::quota::Settings::read(one)?;
         if let Some((source, url)) = one("job-store", "JOB_STORE").filter(|_| program.uws) {
             let postgres = ["postgresql://", "postgres://"].iter().any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
             if !postgres && (!url.starts_with("sqlite:") || url.len() == "sqlite:".len()) {
@@ -1180,9 +1186,10 @@ mod tests {
             assert!(message.contains(says), "{message}");
         }
         let Err(Stop::Info(help)) = parse_for(&PLAIN, &["--help"], &[]) else { panic!("--help is not information") };
-        for shown in ["--metrics-addr <ADDR:PORT>", "[env: METRICS_ADDR]", "--metrics ", "[env: METRICS=1]", "--log-format <text|json>", "[env: LOG_FORMAT] [default: text]"] {
+        for shown in ["--metrics-addr <ADDR:PORT>", "[env: METRICS_ADDR]", "[env: METRICS=1]", "--log-format <text|json>", "[env: LOG_FORMAT] [default: text]"] {
             assert!(help.contains(shown), "{shown} missing: {help}");
         }
+        assert!(help.lines().any(|l| l.split_whitespace().next() == Some("--metrics")), "--metrics missing: {help}");
         // Clones share the registry and the checks; separate configurations do not.
         let config = parse(&[], &[]).unwrap();
         assert_eq!(config.clone(), config);

@@ -22,19 +22,11 @@ pub fn server_module(api: &Api) -> TokenStream {
     }
     let route_calls = order.iter().map(|route| {
         let ops = &routes[route];
-        let mut methods: Vec<(String, TokenStream)> = ops
-            .iter()
-            .map(|op| {
-                let handler = ident(&op.name);
-                let handler = quote!(rt::endpoint(#handler::<S>, &service));
-                (op.method.clone(), handler)
-            })
-            .collect();
+        let mut methods: Vec<(String, TokenStream)> = ops.iter().map(|op| (op.method.clone(), limited(op))).collect();
         // DALI-sync: the GET operation also answers POST with the parameters in a form body.
         for op in ops.iter().filter(|op| op.dali_sync && op.method == "get") {
             if !ops.iter().any(|o| o.method == "post") {
-                let handler = ident(&op.name);
-                methods.push(("post".to_owned(), quote!(rt::endpoint(#handler::<S>, &service))));
+                methods.push(("post".to_owned(), limited(op)));
             }
         }
         // Operations sharing a path share the first one's security: each method's handler goes
@@ -63,6 +55,9 @@ pub fn server_module(api: &Api) -> TokenStream {
     let security_statics = security_statics(api);
     let secured = !api.security_schemes.is_empty();
     let policy_param = if secured { quote!(, policy: &rt::auth::Policy) } else { quote!() };
+    // The rate limits count the service's operations, not VOSI's (monitors and registries).
+    let uses_quota = api.operations.iter().any(|op| !op.uws && op.vosi.is_none());
+    let quota_unused = if uses_quota { quote!() } else { quote!(let _ = quota;) };
     let router_at_body = if secured {
         quote! {
             let config = rt::serve::Config::default();
@@ -70,10 +65,10 @@ pub fn server_module(api: &Api) -> TokenStream {
             // authenticates nobody here, and `server` reports its error.
             let authenticator = service.authenticator(&config).unwrap_or_else(|_| Arc::new(rt::auth::Nobody));
             let policy = rt::auth::Policy::new(authenticator, &config);
-            shared_router(Arc::new(service), base_path, &policy)
+            shared_router(Arc::new(service), base_path, &policy, &rt::quota::Limiter::off())
         }
     } else {
-        quote!(shared_router(Arc::new(service), base_path))
+        quote!(shared_router(Arc::new(service), base_path, &rt::quota::Limiter::off()))
     };
     let handlers: Vec<TokenStream> = api
         .operations
@@ -157,13 +152,15 @@ pub fn server_module(api: &Api) -> TokenStream {
         }
 
         /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
-        /// than nesting, which rewrites the URI of every request.
+        /// than nesting, which rewrites the URI of every request. No rate limits: those of the
+        /// command line come with [`server`].
         pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
             #router_at_body
         }
 
-        fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str #policy_param) -> Router {
+        fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str #policy_param, quota: &rt::quota::Limiter) -> Router {
             #with_state
+            #quota_unused
             #(#gates)*
             Router::new()
                 #(#route_calls)*
@@ -182,6 +179,17 @@ pub fn server_module(api: &Api) -> TokenStream {
 
         #(#handlers)*
     }
+}
+
+/// The tower service mounted for `op`: its handler, behind the rate limits unless it is VOSI.
+fn limited(op: &Operation) -> TokenStream {
+    let handler = ident(&op.name);
+    let endpoint = quote!(rt::endpoint(#handler::<S>, &service));
+    if op.vosi.is_some() {
+        return endpoint;
+    }
+    let format = error_format(op);
+    quote!(rt::quota::guard(quota, #format, #endpoint))
 }
 
 /// The `gate(…)` enforcing `op`'s security, when the document has security schemes.
@@ -262,19 +270,27 @@ fn server_fn(api: &Api) -> TokenStream {
         quote! {
             // A bad token file stops the server rather than silently authenticating nobody.
             let policy = rt::auth::Policy::new(service.authenticator(config)?, config);
+            // `--rate-limit`: one budget per caller across every operation.
+            let quota = rt::quota::Limiter::new(config);
         }
     } else {
-        quote!()
+        quote! {
+            // `--rate-limit`: one budget per caller across every operation.
+            let quota = rt::quota::Limiter::new(config);
+        }
     };
     let policy_arg = if secured { quote!(, &policy) } else { quote!() };
     let Some(uws) = &api.uws else {
         let router = if secured {
             quote! {
                 #make_policy
-                let router = shared_router(Arc::new(service), &config.base_path, &policy);
+                let router = shared_router(Arc::new(service), &config.base_path, &policy, &quota);
             }
         } else {
-            quote!(let router = router_at(service, &config.base_path);)
+            quote! {
+                #make_policy
+                let router = shared_router(Arc::new(service), &config.base_path, &quota);
+            }
         };
         return quote! {
             /// The whole server, as `main` runs it: the router, a landing page at `{base}/` and
@@ -325,9 +341,10 @@ fn server_fn(api: &Api) -> TokenStream {
             #identify
             #errors
             #names
+            .limit(&quota)
             #gate;
             let jobs = rt::uws::mount(config, jobs).await?;
-            let router = shared_router(service, &config.base_path #policy_arg).merge(jobs);
+            let router = shared_router(service, &config.base_path #policy_arg, &quota).merge(jobs);
             Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
         }
     }

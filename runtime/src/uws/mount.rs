@@ -28,6 +28,7 @@ pub struct JobList {
     settings: Settings,
     identify: Identify,
     gate: Option<Arc<Gate>>,
+    limiter: crate::quota::Limiter,
     idempotent: bool,
 }
 
@@ -51,12 +52,12 @@ impl JobList {
             Box::pin(async move { request.await.map(drop) })
         });
         let runner = Arc::new(Jobs { service, extract, run: Arc::new(run) });
-        JobList { path, runner, settings: Settings { check: Some(check), ..Settings::default() }, identify: super::http::anonymous(), gate: None, idempotent: false }
+        JobList { path, runner, settings: Settings { check: Some(check), ..Settings::default() }, identify: super::http::anonymous(), gate: None, limiter: crate::quota::Limiter::off(), idempotent: false }
     }
 
     /// The job list at `path` whose jobs `runner` runs, taking any parameters.
     pub fn with_runner(path: &'static str, runner: Arc<dyn Runner>) -> JobList {
-        JobList { path, runner, settings: Settings::default(), identify: super::http::anonymous(), gate: None, idempotent: false }
+        JobList { path, runner, settings: Settings::default(), identify: super::http::anonymous(), gate: None, limiter: crate::quota::Limiter::off(), idempotent: false }
     }
 
     /// Who owns a new job (the authenticated identity, say).
@@ -83,6 +84,14 @@ impl JobList {
     /// (a restart, or a replica gone) is queued again instead of ending in ERROR.
     pub fn idempotent(mut self) -> JobList {
         self.idempotent = true;
+        self
+    }
+
+    /// Counts every request to a job route against its caller's request-rate budget in
+    /// `limiter` (inside the authentication of [`JobList::gate`]); refusals are written in the
+    /// job list's error format.
+    pub fn limit(mut self, limiter: &crate::quota::Limiter) -> JobList {
+        self.limiter = limiter.clone();
         self
     }
 
@@ -146,7 +155,9 @@ pub async fn mount(config: &Config, jobs: JobList) -> Result<Router, StartError>
     let engine = Engine::start(store, jobs.runner, engine_config)
         .await
         .map_err(StartError::Engine)?;
+    let format = jobs.settings.format;
     let router = super::http::routes_checked(engine, &config.base_path, jobs.path, jobs.identify, jobs.settings);
+    let router = if jobs.limiter.is_on() { router.route_layer(crate::quota::Layer::new(&jobs.limiter, format)) } else { router };
     Ok(match jobs.gate {
         Some(gate) => router.route_layer(AuthLayer::new(gate)),
         None => router,

@@ -17,20 +17,43 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
     router_at(service, "")
 }
 /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
-/// than nesting, which rewrites the URI of every request.
+/// than nesting, which rewrites the URI of every request. No rate limits: those of the
+/// command line come with [`server`].
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
-    shared_router(Arc::new(service), base_path)
+    shared_router(Arc::new(service), base_path, &rt::quota::Limiter::off())
 }
-fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
+fn shared_router<S: crate::api::Api>(
+    service: Arc<S>,
+    base_path: &str,
+    quota: &rt::quota::Limiter,
+) -> Router {
     Router::new()
         .route(
             &[base_path, "/observations"].concat(),
-            routing::get_service(rt::endpoint(list_observations::<S>, &service))
-                .post_service(rt::endpoint(register_observation::<S>, &service)),
+            routing::get_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(list_observations::<S>, &service),
+                    ),
+                )
+                .post_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(register_observation::<S>, &service),
+                    ),
+                ),
         )
         .route(
             &[base_path, "/observations/{obsId}"].concat(),
-            routing::get_service(rt::endpoint(get_observation::<S>, &service)),
+            routing::get_service(
+                rt::quota::guard(
+                    quota,
+                    rt::ErrorFormat::Json,
+                    rt::endpoint(get_observation::<S>, &service),
+                ),
+            ),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
 }
@@ -40,7 +63,8 @@ pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
 ) -> Result<Router, rt::serve::StartError> {
-    let router = router_at(service, &config.base_path);
+    let quota = rt::quota::Limiter::new(config);
+    let router = shared_router(Arc::new(service), &config.base_path, &quota);
     Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {

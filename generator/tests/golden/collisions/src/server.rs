@@ -68,19 +68,21 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
     router_at(service, "")
 }
 /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
-/// than nesting, which rewrites the URI of every request.
+/// than nesting, which rewrites the URI of every request. No rate limits: those of the
+/// command line come with [`server`].
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
     let config = rt::serve::Config::default();
     let authenticator = service
         .authenticator(&config)
         .unwrap_or_else(|_| Arc::new(rt::auth::Nobody));
     let policy = rt::auth::Policy::new(authenticator, &config);
-    shared_router(Arc::new(service), base_path, &policy)
+    shared_router(Arc::new(service), base_path, &policy, &rt::quota::Limiter::off())
 }
 fn shared_router<S: crate::api::Api>(
     service: Arc<S>,
     base_path: &str,
     policy: &rt::auth::Policy,
+    quota: &rt::quota::Limiter,
 ) -> Router {
     let links_gate = gate(
         policy,
@@ -212,7 +214,14 @@ fn shared_router<S: crate::api::Api>(
         .route(
             &[base_path, "/links"].concat(),
             routing::get_service(
-                rt::auth::guard(&links_gate, rt::endpoint(links::<S>, &service)),
+                rt::auth::guard(
+                    &links_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(links::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
@@ -220,20 +229,38 @@ fn shared_router<S: crate::api::Api>(
             routing::get_service(
                 rt::auth::guard(
                     &links_request_2_gate,
-                    rt::endpoint(links_request_2::<S>, &service),
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(links_request_2::<S>, &service),
+                    ),
                 ),
             ),
         )
         .route(
             &[base_path, "/router"].concat(),
             routing::get_service(
-                rt::auth::guard(&router_2_gate, rt::endpoint(router_2::<S>, &service)),
+                rt::auth::guard(
+                    &router_2_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(router_2::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/server"].concat(),
             routing::post_service(
-                rt::auth::guard(&server_2_gate, rt::endpoint(server_2::<S>, &service)),
+                rt::auth::guard(
+                    &server_2_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(server_2::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
@@ -241,80 +268,168 @@ fn shared_router<S: crate::api::Api>(
             routing::get_service(
                 rt::auth::guard(
                     &authenticator_2_gate,
-                    rt::endpoint(authenticator_2::<S>, &service),
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(authenticator_2::<S>, &service),
+                    ),
                 ),
             ),
         )
         .route(
             &[base_path, "/service"].concat(),
             routing::get_service(
-                rt::auth::guard(&service_2_gate, rt::endpoint(service_2::<S>, &service)),
+                rt::auth::guard(
+                    &service_2_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(service_2::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/api"].concat(),
             routing::get_service(
-                rt::auth::guard(&api_gate, rt::endpoint(api::<S>, &service)),
+                rt::auth::guard(
+                    &api_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(api::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/into"].concat(),
             routing::get_service(
-                rt::auth::guard(&into_2_gate, rt::endpoint(into_2::<S>, &service)),
+                rt::auth::guard(
+                    &into_2_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(into_2::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/new"].concat(),
             routing::get_service(
-                rt::auth::guard(&new_gate, rt::endpoint(new::<S>, &service)),
+                rt::auth::guard(
+                    &new_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(new::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/next"].concat(),
             routing::get_service(
-                rt::auth::guard(&next_gate, rt::endpoint(next::<S>, &service)),
+                rt::auth::guard(
+                    &next_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(next::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/default"].concat(),
             routing::get_service(
-                rt::auth::guard(&default_2_gate, rt::endpoint(default_2::<S>, &service)),
+                rt::auth::guard(
+                    &default_2_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(default_2::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/clone"].concat(),
             routing::get_service(
-                rt::auth::guard(&clone_2_gate, rt::endpoint(clone_2::<S>, &service)),
+                rt::auth::guard(
+                    &clone_2_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(clone_2::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/from-file"].concat(),
             routing::get_service(
-                rt::auth::guard(&from_file_gate, rt::endpoint(from_file::<S>, &service)),
+                rt::auth::guard(
+                    &from_file_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(from_file::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/is-ready"].concat(),
             routing::get_service(
-                rt::auth::guard(&is_ready_gate, rt::endpoint(is_ready::<S>, &service)),
+                rt::auth::guard(
+                    &is_ready_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(is_ready::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/to-text"].concat(),
             routing::get_service(
-                rt::auth::guard(&to_text_gate, rt::endpoint(to_text::<S>, &service)),
+                rt::auth::guard(
+                    &to_text_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(to_text::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/result"].concat(),
             routing::get_service(
-                rt::auth::guard(&result_gate, rt::endpoint(result::<S>, &service)),
+                rt::auth::guard(
+                    &result_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(result::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/submit"].concat(),
             routing::get_service(
-                rt::auth::guard(&submit_gate, rt::endpoint(submit::<S>, &service)),
+                rt::auth::guard(
+                    &submit_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(submit::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
@@ -322,7 +437,11 @@ fn shared_router<S: crate::api::Api>(
             routing::get_service(
                 rt::auth::guard(
                     &submit_job_2_gate,
-                    rt::endpoint(submit_job_2::<S>, &service),
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(submit_job_2::<S>, &service),
+                    ),
                 ),
             ),
         )
@@ -339,6 +458,7 @@ pub async fn server<S: crate::api::Api>(
     config: &rt::serve::Config,
 ) -> Result<Router, rt::serve::StartError> {
     let policy = rt::auth::Policy::new(service.authenticator(config)?, config);
+    let quota = rt::quota::Limiter::new(config);
     let service = Arc::new(service);
     let jobs = rt::uws::JobList::new(
             "/async",
@@ -349,6 +469,7 @@ pub async fn server<S: crate::api::Api>(
             },
         )
         .identify(Arc::new(rt::auth::owner))
+        .limit(&quota)
         .gate(
             gate(
                 &policy,
@@ -359,7 +480,7 @@ pub async fn server<S: crate::api::Api>(
             ),
         );
     let jobs = rt::uws::mount(config, jobs).await?;
-    let router = shared_router(service, &config.base_path, &policy).merge(jobs);
+    let router = shared_router(service, &config.base_path, &policy, &quota).merge(jobs);
     Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {

@@ -32,16 +32,33 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
     router_at(service, "")
 }
 /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
-/// than nesting, which rewrites the URI of every request.
+/// than nesting, which rewrites the URI of every request. No rate limits: those of the
+/// command line come with [`server`].
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
-    shared_router(Arc::new(service), base_path)
+    shared_router(Arc::new(service), base_path, &rt::quota::Limiter::off())
 }
-fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
+fn shared_router<S: crate::api::Api>(
+    service: Arc<S>,
+    base_path: &str,
+    quota: &rt::quota::Limiter,
+) -> Router {
     Router::new()
         .route(
             &[base_path, "/links"].concat(),
-            routing::get_service(rt::endpoint(links::<S>, &service))
-                .post_service(rt::endpoint(links_by_form::<S>, &service)),
+            routing::get_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::DaliVotable,
+                        rt::endpoint(links::<S>, &service),
+                    ),
+                )
+                .post_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::DaliVotable,
+                        rt::endpoint(links_by_form::<S>, &service),
+                    ),
+                ),
         )
         .route(
             &[base_path, "/capabilities"].concat(),
@@ -59,7 +76,8 @@ pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
 ) -> Result<Router, rt::serve::StartError> {
-    let router = router_at(service, &config.base_path);
+    let quota = rt::quota::Limiter::new(config);
+    let router = shared_router(Arc::new(service), &config.base_path, &quota);
     Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {

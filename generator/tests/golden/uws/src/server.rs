@@ -17,58 +17,165 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
     router_at(service, "")
 }
 /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
-/// than nesting, which rewrites the URI of every request.
+/// than nesting, which rewrites the URI of every request. No rate limits: those of the
+/// command line come with [`server`].
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
-    shared_router(Arc::new(service), base_path)
+    shared_router(Arc::new(service), base_path, &rt::quota::Limiter::off())
 }
-fn shared_router<S: crate::api::Api>(service: Arc<S>, base_path: &str) -> Router {
+fn shared_router<S: crate::api::Api>(
+    service: Arc<S>,
+    base_path: &str,
+    quota: &rt::quota::Limiter,
+) -> Router {
     Router::new()
         .route(
             &[base_path, "/jobs"].concat(),
-            routing::get_service(rt::endpoint(list_jobs::<S>, &service))
-                .post_service(rt::endpoint(create_job::<S>, &service)),
+            routing::get_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(list_jobs::<S>, &service),
+                    ),
+                )
+                .post_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(create_job::<S>, &service),
+                    ),
+                ),
         )
         .route(
             &[base_path, "/jobs/{jobId}"].concat(),
-            routing::get_service(rt::endpoint(get_job::<S>, &service))
-                .post_service(rt::endpoint(post_job::<S>, &service))
-                .delete_service(rt::endpoint(delete_job::<S>, &service)),
+            routing::get_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(get_job::<S>, &service),
+                    ),
+                )
+                .post_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(post_job::<S>, &service),
+                    ),
+                )
+                .delete_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(delete_job::<S>, &service),
+                    ),
+                ),
         )
         .route(
             &[base_path, "/jobs/{jobId}/phase"].concat(),
-            routing::get_service(rt::endpoint(get_job_phase::<S>, &service))
-                .post_service(rt::endpoint(post_job_phase::<S>, &service)),
+            routing::get_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(get_job_phase::<S>, &service),
+                    ),
+                )
+                .post_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(post_job_phase::<S>, &service),
+                    ),
+                ),
         )
         .route(
             &[base_path, "/jobs/{jobId}/executionduration"].concat(),
-            routing::get_service(rt::endpoint(get_job_execution_duration::<S>, &service))
-                .post_service(rt::endpoint(post_job_execution_duration::<S>, &service)),
+            routing::get_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(get_job_execution_duration::<S>, &service),
+                    ),
+                )
+                .post_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(post_job_execution_duration::<S>, &service),
+                    ),
+                ),
         )
         .route(
             &[base_path, "/jobs/{jobId}/destruction"].concat(),
-            routing::get_service(rt::endpoint(get_job_destruction::<S>, &service))
-                .post_service(rt::endpoint(post_job_destruction::<S>, &service)),
+            routing::get_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(get_job_destruction::<S>, &service),
+                    ),
+                )
+                .post_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(post_job_destruction::<S>, &service),
+                    ),
+                ),
         )
         .route(
             &[base_path, "/jobs/{jobId}/quote"].concat(),
-            routing::get_service(rt::endpoint(get_job_quote::<S>, &service)),
+            routing::get_service(
+                rt::quota::guard(
+                    quota,
+                    rt::ErrorFormat::Json,
+                    rt::endpoint(get_job_quote::<S>, &service),
+                ),
+            ),
         )
         .route(
             &[base_path, "/jobs/{jobId}/error"].concat(),
-            routing::get_service(rt::endpoint(get_job_error::<S>, &service)),
+            routing::get_service(
+                rt::quota::guard(
+                    quota,
+                    rt::ErrorFormat::Json,
+                    rt::endpoint(get_job_error::<S>, &service),
+                ),
+            ),
         )
         .route(
             &[base_path, "/jobs/{jobId}/results"].concat(),
-            routing::get_service(rt::endpoint(get_job_results::<S>, &service)),
+            routing::get_service(
+                rt::quota::guard(
+                    quota,
+                    rt::ErrorFormat::Json,
+                    rt::endpoint(get_job_results::<S>, &service),
+                ),
+            ),
         )
         .route(
             &[base_path, "/jobs/{jobId}/parameters"].concat(),
-            routing::get_service(rt::endpoint(get_job_parameters::<S>, &service))
-                .post_service(rt::endpoint(post_job_parameters::<S>, &service)),
+            routing::get_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(get_job_parameters::<S>, &service),
+                    ),
+                )
+                .post_service(
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(post_job_parameters::<S>, &service),
+                    ),
+                ),
         )
         .route(
             &[base_path, "/jobs/{jobId}/owner"].concat(),
-            routing::get_service(rt::endpoint(get_job_owner::<S>, &service)),
+            routing::get_service(
+                rt::quota::guard(
+                    quota,
+                    rt::ErrorFormat::Json,
+                    rt::endpoint(get_job_owner::<S>, &service),
+                ),
+            ),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
 }
@@ -78,7 +185,8 @@ pub async fn server<S: crate::api::Api>(
     service: S,
     config: &rt::serve::Config,
 ) -> Result<Router, rt::serve::StartError> {
-    let router = router_at(service, &config.base_path);
+    let quota = rt::quota::Limiter::new(config);
+    let router = shared_router(Arc::new(service), &config.base_path, &quota);
     Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {
