@@ -10,8 +10,10 @@
 //! instead, without sockets, and prints the nanoseconds each takes per request. With `mounted`,
 //! it calls the SODA route as `rt::serve::mount` wraps it — without, with a bare axum `Extension`
 //! (what `mount` did before it observed requests), as a server runs by default, with metrics,
-//! with metrics and JSON lines (to stderr) — and prints nanoseconds and allocations per request;
-//! `mounted VARIANT COUNT` calls one of them COUNT times, for `valgrind --tool=callgrind`.
+//! with metrics and JSON lines (to stderr); then as `server()` builds it (UWS and docs beside it),
+//! anonymous and with a bearer token, each without and with rate limits (a budget never spent)
+//! — and prints nanoseconds and allocations per request; `mounted VARIANT COUNT` calls one of
+//! them COUNT times, for `valgrind --tool=callgrind`.
 
 use ivoagen_runtime::codegen as rt;
 use rt::axum::{Router, routing};
@@ -59,10 +61,19 @@ fn app() -> Router {
 /// Calls `path` on the router `count` times in this thread, reading each answer's body; returns
 /// the nanoseconds per request.
 async fn in_process(app: &Router, path: &str, count: u32) -> f64 {
+    in_process_as(app, path, count, None).await
+}
+
+/// [`in_process`], with `Authorization: Bearer TOKEN` when a token is given.
+async fn in_process_as(app: &Router, path: &str, count: u32, token: Option<&str>) -> f64 {
     use rt::tower::ServiceExt;
     let started = std::time::Instant::now();
     for _ in 0..count {
-        let request = rt::http::Request::get(path).header("host", "127.0.0.1").body(rt::axum::body::Body::empty()).expect("a valid request");
+        let mut request = rt::http::Request::get(path).header("host", "127.0.0.1");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(rt::axum::body::Body::empty()).expect("a valid request");
         let response = app.clone().oneshot(request).await.expect("infallible");
         assert_eq!(response.status(), rt::http::StatusCode::OK, "{path}");
         let body = rt::axum::body::to_bytes(response.into_body(), 1024).await.expect("a body");
@@ -77,33 +88,51 @@ async fn mounted(path: &str) {
     let metrics = rt::serve::Config { metrics_on_main: true, ..plain.clone() };
     let json = rt::serve::Config { log_format: rt::observe::LogFormat::Json, ..metrics.clone() };
     let extension = rt::axum::extract::Extension(std::sync::Arc::new(rt::serve::Mount::default()));
+    // The whole server (UWS jobs and docs beside the route), with a token file, without and with
+    // rate limits so high that no request is refused: what counting a request costs.
+    let data = std::env::temp_dir().join(format!("params-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&data).expect("a temporary directory");
+    std::fs::write(data.join("tokens"), "bench-token bench\n").expect("a token file");
+    let served = rt::serve::Config { data_dir: data.clone(), auth_tokens: Some(data.join("tokens")), ..plain.clone() };
+    let never = rt::quota::Rate::parse("1000000000/s").expect("a rate");
+    let limited = rt::serve::Config { rate_limits: rt::quota::Settings { identified: never, anonymous: never, ..Default::default() }, ..served.clone() };
+    let server = |config: rt::serve::Config| async move {
+        let router = soda_cutout_server::server(Bench, &config).await.expect("the server starts");
+        rt::serve::mount(router, &config)
+    };
     let variants = [
-        ("unmounted", app()),
-        ("extension", app().layer(extension)),
-        ("default", rt::serve::mount(app(), &plain)),
-        ("metrics", rt::serve::mount(app(), &metrics)),
-        ("metrics+json", rt::serve::mount(app(), &json)),
+        ("unmounted", app(), None),
+        ("extension", app().layer(extension), None),
+        ("default", rt::serve::mount(app(), &plain), None),
+        ("metrics", rt::serve::mount(app(), &metrics), None),
+        ("metrics+json", rt::serve::mount(app(), &json), None),
+        ("server", server(served.clone()).await, None),
+        ("server+limits", server(limited.clone()).await, None),
+        ("server+token", server(served).await, Some("bench-token")),
+        ("server+token+limits", server(limited).await, Some("bench-token")),
     ];
     if let Some(only) = std::env::args().nth(2) {
         let count = std::env::args().nth(3).and_then(|c| c.parse().ok()).unwrap_or(10_000);
-        let (_, app) = variants.iter().find(|(name, _)| *name == only).expect("unmounted, extension, default, metrics or metrics+json");
-        in_process(app, path, count).await;
+        let (_, app, token) = variants.iter().find(|(name, _, _)| *name == only).expect("unmounted, extension, default, metrics, metrics+json, server, server+limits, server+token or server+token+limits");
+        in_process_as(app, path, count, *token).await;
+        let _ = std::fs::remove_dir_all(&data);
         return;
     }
     let mut counts = Vec::new();
-    for (_, app) in &variants {
+    for (_, app, token) in &variants {
         let before = allocations();
-        in_process(app, path, 1000).await;
+        in_process_as(app, path, 1000, *token).await;
         counts.push((allocations() - before) as f64 / 1000.0);
     }
     let mut times = vec![Vec::new(); variants.len()];
     for _ in 0..9 {
-        for ((_, app), times) in variants.iter().zip(&mut times) {
-            times.push(in_process(app, path, 50_000).await);
+        for ((_, app, token), times) in variants.iter().zip(&mut times) {
+            times.push(in_process_as(app, path, 50_000, *token).await);
         }
     }
+    let _ = std::fs::remove_dir_all(&data);
     println!("in process, median of 9 rounds of 50,000 requests each:");
-    for (((name, _), mut times), count) in variants.iter().zip(times).zip(counts) {
+    for (((name, _, _), mut times), count) in variants.iter().zip(times).zip(counts) {
         times.sort_by(f64::total_cmp);
         println!("{name:>14}: {:>7.0} ns per request   {count:>5.1} allocations per request", times[times.len() / 2]);
     }
