@@ -14,7 +14,9 @@ Control (JSON bodies; answers are JSON, or the token as text):
                  header names it; `sign_with` signs with another key (known or unpublished) under
                  that `kid`. `alg` may be `none` (no signature) or `HS256`, `HS384`, `HS512`: HMAC
                  with the PEM of the named key's public key as the secret (the key-confusion
-                 attack). `tamper` replaces claims after signing.
+                 attack). `tamper` replaces claims after signing. With `"count": N`, N tokens of
+                 that order, one a line, each with its own `jti` (0 to N-1), so no two are alike
+                 (the benchmark's tokens: `cargo xtask bench auth`).
   POST /key      {"kid": "...", "type": "RSA"|"EC"|"OKP", "publish": true} makes a key.
   POST /withdraw {"kid": "..."} stops publishing a key (it can still sign).
   POST /down     closes the issuer's port (connections are refused); POST /up opens it again.
@@ -132,9 +134,11 @@ class Issuer:
             self.server.server_close()
             self.server = None
 
-    def mint(self, order):
+    def mint(self, order, jti=None):
         now = int(time.time())
         claims = {"iss": self.url, "iat": now, "exp": now + 300}
+        if jti is not None:
+            claims["jti"] = str(jti)
         claims.update(order.get("claims", {}))
         claims = {k: v for k, v in claims.items() if v is not None}
         alg = order.get("alg", "RS256")
@@ -186,7 +190,9 @@ def control(issuer):
             length = int(self.headers.get("Content-Length", "0"))
             order = json.loads(self.rfile.read(length) or b"{}")
             try:
-                if self.path == "/mint":
+                if self.path == "/mint" and "count" in order:
+                    self.answer("\n".join(issuer.mint(order, i) for i in range(int(order["count"]))), "text/plain")
+                elif self.path == "/mint":
                     self.answer(issuer.mint(order), "text/plain")
                 elif self.path == "/key":
                     issuer.keys.make(order["kid"], order.get("type", "RSA"), order.get("publish", True))

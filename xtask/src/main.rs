@@ -12,6 +12,9 @@
 //! - `cargo xtask bench cutout` measures SODA cutouts: HTTP throughput, time per cutout against
 //!   CFITSIO, and the server's memory streaming cutouts of a 1 GiB image and of a tile-compressed
 //!   image over 1 GB (not part of CI).
+//! - `cargo xtask bench auth` loads the sync cutout route anonymous, with one cached OpenID
+//!   Connect bearer token and with a new token per request (validated every time), in one run
+//!   against the test issuer, and prints the ratios (not part of CI).
 //! - `cargo xtask bench fits-crates` builds and runs `xtask/compare-fits` (a project outside the
 //!   workspace): the example server's FITS and WCS code against the `fitsrs`, `wcs` and `fitsio`
 //!   crates, speed and correctness in one run (not part of CI).
@@ -732,6 +735,188 @@ fn bench_uws() -> Result<(), String> {
     result
 }
 
+/// The wrk script of `bench auth`: every mode goes through the same `request()` (so the client does
+/// the same work in each), cycling through requests formatted once in `init`: none with a token
+/// (`anonymous`), one token (`cached`), or one per line of a file (`each`).
+const AUTH_WRK_SCRIPT: &str = r#"local requests = {}
+local i = 0
+function init(args)
+  local path = args[2]
+  if args[1] == "anonymous" then
+    requests[1] = wrk.format("GET", path)
+  elseif args[1] == "cached" then
+    requests[1] = wrk.format("GET", path, { Authorization = "Bearer " .. args[3] })
+  else
+    for line in io.lines(args[3]) do
+      if #line > 0 then
+        requests[#requests + 1] = wrk.format("GET", path, { Authorization = "Bearer " .. line })
+      end
+    end
+  end
+end
+function request()
+  i = i + 1
+  if i > #requests then i = 1 end
+  return requests[i]
+end
+"#;
+
+/// OpenID Connect bearer tokens: requests/s of the sync cutout route anonymous, with one valid
+/// token (validated once, then cached), and with a different valid token per request (a signature
+/// verification each time), in one run against the test issuer (`tests/oidc/issuer.py`).
+fn bench_auth() -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    ensure_apt(&[("wrk", "wrk")])?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(&cargo, &["build", "--release", "--quiet", "-p", "soda-cutout-server"])?;
+    let root = root();
+    let dir = root.join("target/bench-auth");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let python = ivoagen_e2e::python();
+
+    // The issuer: its URL and its control port.
+    let mut issuer = Command::new(&python)
+        .arg(root.join("tests/oidc/issuer.py"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", python.display()))?;
+    let result = (|| -> Result<(), String> {
+        let mut line = String::new();
+        BufReader::new(issuer.stdout.take().ok_or("no stdout")?).read_line(&mut line).map_err(|e| e.to_string())?;
+        let mut words = line.split_whitespace();
+        let (Some(url), Some(control)) = (words.next(), words.next()) else {
+            return Err(format!("the issuer printed `{line}`"));
+        };
+        let (url, control) = (url.to_owned(), control.trim_start_matches("http://").to_owned());
+
+        // Tokens signed RS256 (as most identity providers sign), valid for an hour, each with its own
+        // `jti`, minted in batches by parallel orders.
+        const TOKENS: usize = 24_000;
+        const BATCHES: usize = 4;
+        let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs() + 3600;
+        let started = std::time::Instant::now();
+        let batches: Vec<Result<String, String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..BATCHES)
+                .map(|b| {
+                    let control = control.clone();
+                    // Orders of 500 tokens, each answered well within the client's 30 s timeout
+                    // on a busy machine; a different subject per order keeps the tokens apart.
+                    s.spawn(move || {
+                        let mut text = String::new();
+                        for order in 0..TOKENS / BATCHES / 500 {
+                            let body = format!("{{\"claims\": {{\"sub\": \"bench-{b}-{order}\", \"aud\": \"soda\", \"exp\": {exp}}}, \"alg\": \"RS256\", \"count\": 500}}");
+                            let response = ivoagen_e2e::http(&control, "POST", "/mint", &[("content-type", "application/json")], body.as_bytes());
+                            if response.status != 200 {
+                                return Err(format!("/mint: {} {}", response.status, response.text()));
+                            }
+                            text.push_str(&response.text());
+                            text.push('\n');
+                        }
+                        Ok(text)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a minting thread panicked".to_owned()))).collect()
+        });
+        let mut tokens = Vec::with_capacity(TOKENS);
+        for batch in batches {
+            tokens.extend(batch?.lines().filter(|l| !l.is_empty()).map(str::to_owned));
+        }
+        let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
+        if distinct.len() != tokens.len() {
+            return Err("the issuer minted the same token twice".to_owned());
+        }
+        eprintln!("minted {} tokens in {:.1} s", tokens.len(), started.elapsed().as_secs_f64());
+        let (cached_token, fresh) = tokens.split_first().ok_or("no tokens")?;
+        let file = dir.join("tokens.txt");
+        std::fs::write(&file, fresh.join("\n")).map_err(|e| e.to_string())?;
+        let script = dir.join("auth.lua");
+        std::fs::write(&script, AUTH_WRK_SCRIPT).map_err(|e| e.to_string())?;
+
+        // The server on core 0, its sample data in `target/bench-auth/data` (the default directory).
+        let mut server = pinned("0", &release("soda-cutout-server"))
+            .args(["--bind", "127.0.0.1:0", "--oidc-issuer", &url, "--oidc-audience", "soda"])
+            .current_dir(&dir)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("soda-cutout-server: {e}"))?;
+        let measured = (|| -> Result<(), String> {
+            let stderr = server.stderr.take().ok_or("no stderr")?;
+            let mut lines = BufReader::new(stderr).lines();
+            let line = loop {
+                match lines.next() {
+                    Some(Ok(line)) if line.contains("listening on ") => break line,
+                    Some(Ok(_)) => {}
+                    _ => return Err("the server exited before listening".to_owned()),
+                }
+            };
+            std::thread::spawn(move || for _ in lines {});
+            let base = line.split("listening on ").nth(1).unwrap_or_default().trim_end_matches('/').to_owned();
+            let addr = base.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+            let path = format!("{}/sync?ID=sample-image&CIRCLE=10.68+41.27+0.01", base.split(&addr).nth(1).unwrap_or_default());
+            // The keys are fetched in the background: wait until a token is accepted.
+            let waited = std::time::Instant::now();
+            loop {
+                let response = ivoagen_e2e::http(&addr, "GET", &path, &[("authorization", &format!("Bearer {cached_token}"))], b"");
+                if response.status == 200 {
+                    break;
+                }
+                if waited.elapsed() > Duration::from_secs(20) {
+                    return Err(format!("a valid token still gets {}: {}", response.status, response.text()));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let pid = server.id();
+            let cpu_ticks = || -> Result<u64, String> {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+                let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default().split_whitespace().collect();
+                let parse = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or("bad /proc stat");
+                Ok(parse(11)? + parse(12)?)
+            };
+            // One wrk run on core 1: requests/s, requests made, server CPU µs per request.
+            let url = format!("{base}/");
+            let wrk = |mode: &str, seconds: u32| -> Result<(f64, u64, f64), String> {
+                let before = cpu_ticks()?;
+                let out = pinned("1", Path::new("wrk"))
+                    .args(["-t1", "-c8", &format!("-d{seconds}s"), "-s"])
+                    .arg(&script)
+                    .arg(&url)
+                    .args(["--", mode, &path])
+                    .arg(if mode == "cached" { cached_token.as_str() } else { file.to_str().unwrap_or_default() })
+                    .output()
+                    .map_err(|e| format!("wrk: {e}"))?;
+                let after = cpu_ticks()?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                if text.contains("Non-2xx") || text.contains("Socket errors") || !out.status.success() {
+                    return Err(format!("{mode}: errors:\n{text}{}", String::from_utf8_lossy(&out.stderr)));
+                }
+                let rate: f64 = text.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse().ok()).ok_or_else(|| format!("no rate in wrk's output:\n{text}"))?;
+                let count: u64 = text.lines().find_map(|l| l.trim().split_once(" requests in ")).and_then(|(n, _)| n.trim().parse().ok()).ok_or_else(|| format!("no count in wrk's output:\n{text}"))?;
+                Ok((rate, count, (after - before) as f64 * 10_000.0 / count.max(1) as f64))
+            };
+            wrk("anonymous", 1)?;
+            wrk("cached", 1)?;
+            let (anonymous, _, anonymous_us) = wrk("anonymous", 3)?;
+            let (cached, _, cached_us) = wrk("cached", 3)?;
+            let (each, count, each_us) = wrk("each", 3)?;
+            let repeated = count.saturating_sub(fresh.len() as u64);
+            println!("sync cutout (GET {path}), wrk -t1 -c8 3 s on core 1, server on core 0:");
+            println!("  anonymous:                          {anonymous:>8.0} req/s   {anonymous_us:>5.0} µs server CPU/req");
+            println!("  one valid token (cached):           {cached:>8.0} req/s   {cached_us:>5.0} µs server CPU/req   ({:.0} % of anonymous; target ≥ 85 %)", 100.0 * cached / anonymous);
+            println!("  a new valid token each (validated): {each:>8.0} req/s   {each_us:>5.0} µs server CPU/req   ({:.0} % of anonymous)", 100.0 * each / anonymous);
+            println!("  ({count} validated requests on {} distinct tokens: {repeated} repeated, those cached)", fresh.len());
+            Ok(())
+        })();
+        let _ = server.kill();
+        let _ = server.wait();
+        measured
+    })();
+    let _ = issuer.kill();
+    let _ = issuer.wait();
+    result
+}
+
 /// A release SODA server on `data` with `args`, started and stopped by its PID; its base URL.
 struct Replica {
     child: std::process::Child,
@@ -874,6 +1059,7 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).map(String::as_str) == Some("uws") && args.get(2..) == Some(&["--store".to_owned(), "postgresql".to_owned()][..]) => bench_uws_postgresql(),
         Some("bench") if args.get(1).map(String::as_str) == Some("uws") => bench_uws(),
         Some("bench") if args.get(1).map(String::as_str) == Some("cutout") => bench_cutout(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("auth") => bench_auth(),
         Some("bench") if args.get(1).map(String::as_str) == Some("fits-crates") => bench_fits_crates(),
         Some("run") => codegen(false).and_then(|_| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -881,7 +1067,7 @@ fn main() -> ExitCode {
             cmd.extend(args[1..].iter().map(String::as_str));
             run(&cargo, &cmd)
         }),
-        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws [--store postgresql]|cutout|fits-crates".to_owned()),
+        _ => Err("usage: cargo xtask codegen [--check] | ci | run [SERVER ARGS] | bench generate|params|uws [--store postgresql]|cutout|auth|fits-crates".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
