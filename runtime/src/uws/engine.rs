@@ -856,7 +856,15 @@ impl Engine {
             return Ok(job);
         }
         let start = job.phase;
-        receiver.mark_unchanged();
+        // A change announced since subscribing is in the channel: read and mark it seen in one
+        // step, so that none falls between this check and the wait.
+        let (announced, latest) = {
+            let seen = receiver.borrow_and_update();
+            (seen.has_changed(), *seen)
+        };
+        if announced && latest != start {
+            return self.get(owner, id).await;
+        }
         let mut poll = tokio::time::interval(self.inner.config.poll);
         poll.tick().await;
         let changed = async {
