@@ -52,15 +52,19 @@ const RESULT_SCHEMES: &[rt::auth::Scheme] = &[SCHEMES[0usize]];
 const SUBMIT_SCHEMES: &[rt::auth::Scheme] = &[SCHEMES[0usize]];
 /// The schemes `submitJob` accepts, in the order of its challenges.
 const SUBMIT_JOB_2_SCHEMES: &[rt::auth::Scheme] = &[SCHEMES[0usize]];
-/// The authentication middleware's settings for one route.
+/// The authentication middleware's settings for one route; `groups`: `x-ivoa-groups`.
 fn gate(
     policy: &rt::auth::Policy,
     modality: rt::auth::Modality,
     schemes: &'static [rt::auth::Scheme],
     format: rt::ErrorFormat,
     sync: bool,
+    groups: &'static [&'static str],
 ) -> Arc<rt::auth::Gate> {
-    Arc::new(rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync))
+    Arc::new(
+        rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync)
+            .with_groups(groups),
+    )
 }
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
@@ -88,6 +92,7 @@ fn shared_router<S: crate::api::Api>(
         LINKS_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let links_request_2_gate = gate(
         policy,
@@ -95,6 +100,7 @@ fn shared_router<S: crate::api::Api>(
         LINKS_REQUEST_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let router_2_gate = gate(
         policy,
@@ -102,6 +108,7 @@ fn shared_router<S: crate::api::Api>(
         ROUTER_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let server_2_gate = gate(
         policy,
@@ -109,6 +116,7 @@ fn shared_router<S: crate::api::Api>(
         SERVER_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let authenticator_2_gate = gate(
         policy,
@@ -116,6 +124,7 @@ fn shared_router<S: crate::api::Api>(
         AUTHENTICATOR_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let service_2_gate = gate(
         policy,
@@ -123,6 +132,7 @@ fn shared_router<S: crate::api::Api>(
         SERVICE_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let api_gate = gate(
         policy,
@@ -130,6 +140,7 @@ fn shared_router<S: crate::api::Api>(
         API_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let into_2_gate = gate(
         policy,
@@ -137,6 +148,7 @@ fn shared_router<S: crate::api::Api>(
         INTO_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let new_gate = gate(
         policy,
@@ -144,6 +156,7 @@ fn shared_router<S: crate::api::Api>(
         NEW_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let next_gate = gate(
         policy,
@@ -151,6 +164,7 @@ fn shared_router<S: crate::api::Api>(
         NEXT_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let default_2_gate = gate(
         policy,
@@ -158,6 +172,7 @@ fn shared_router<S: crate::api::Api>(
         DEFAULT_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let clone_2_gate = gate(
         policy,
@@ -165,6 +180,7 @@ fn shared_router<S: crate::api::Api>(
         CLONE_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let from_file_gate = gate(
         policy,
@@ -172,6 +188,7 @@ fn shared_router<S: crate::api::Api>(
         FROM_FILE_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let is_ready_gate = gate(
         policy,
@@ -179,6 +196,7 @@ fn shared_router<S: crate::api::Api>(
         IS_READY_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let to_text_gate = gate(
         policy,
@@ -186,6 +204,7 @@ fn shared_router<S: crate::api::Api>(
         TO_TEXT_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let result_gate = gate(
         policy,
@@ -193,6 +212,7 @@ fn shared_router<S: crate::api::Api>(
         RESULT_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let submit_gate = gate(
         policy,
@@ -200,6 +220,7 @@ fn shared_router<S: crate::api::Api>(
         SUBMIT_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let submit_job_2_gate = gate(
         policy,
@@ -207,6 +228,7 @@ fn shared_router<S: crate::api::Api>(
         SUBMIT_JOB_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     Router::new()
         .route(
@@ -356,6 +378,7 @@ pub async fn server<S: crate::api::Api>(
                 SUBMIT_SCHEMES,
                 rt::ErrorFormat::Json,
                 false,
+                &[],
             ),
         );
     let jobs = rt::uws::mount(config, jobs).await?;
