@@ -73,15 +73,19 @@ const GET_AVAILABILITY_SCHEMES: &[rt::auth::Scheme] = &[
     SCHEMES[0usize],
     SCHEMES[1usize],
 ];
-/// The authentication middleware's settings for one route.
+/// The authentication middleware's settings for one route; `groups`: `x-ivoa-groups`.
 fn gate(
     policy: &rt::auth::Policy,
     modality: rt::auth::Modality,
     schemes: &'static [rt::auth::Scheme],
     format: rt::ErrorFormat,
     sync: bool,
+    groups: &'static [&'static str],
 ) -> Arc<rt::auth::Gate> {
-    Arc::new(rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync))
+    Arc::new(
+        rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync)
+            .with_groups(groups),
+    )
 }
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
@@ -111,6 +115,7 @@ fn shared_router<S: crate::api::Api>(
         SODA_SYNC_SCHEMES,
         rt::ErrorFormat::SodaText,
         true,
+        &[],
     );
     let links_gate = gate(
         policy,
@@ -118,6 +123,7 @@ fn shared_router<S: crate::api::Api>(
         LINKS_SCHEMES,
         rt::ErrorFormat::DaliVotable,
         true,
+        &[],
     );
     let get_capabilities_gate = gate(
         policy,
@@ -125,6 +131,7 @@ fn shared_router<S: crate::api::Api>(
         GET_CAPABILITIES_SCHEMES,
         rt::ErrorFormat::SodaText,
         false,
+        &[],
     );
     let get_availability_gate = gate(
         policy,
@@ -132,6 +139,7 @@ fn shared_router<S: crate::api::Api>(
         GET_AVAILABILITY_SCHEMES,
         rt::ErrorFormat::SodaText,
         false,
+        &[],
     );
     Router::new()
         .route(
@@ -235,6 +243,7 @@ pub async fn server<S: crate::api::Api>(
                 SODA_SYNC_SCHEMES,
                 rt::ErrorFormat::SodaText,
                 false,
+                &[],
             ),
         );
     let jobs = rt::uws::mount(config, jobs).await?;

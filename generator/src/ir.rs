@@ -440,6 +440,10 @@ pub struct Operation {
     /// The operation's `security` (or the document's), when the document has security schemes
     /// the runtime enforces.
     pub security: Option<Security>,
+    /// `x-ivoa-groups`: when not empty, only callers in one of these groups are served (an
+    /// anonymous one gets 401, an authenticated non-member 403 `AuthorizationError`), whatever
+    /// `security`'s modality; the operations of a route name the same groups.
+    pub groups: Vec<String>,
     /// `x-ivoa-error-format`.
     pub error_format: ErrorFormat,
     /// `x-ivoa-standard-id`: the capability this endpoint implements, for VOSI.

@@ -10,9 +10,13 @@
 //! - an operation with query parameters may be answered 414 by the runtime (a request line over
 //!   64 KiB, `serve::Labelled`): declared, unless the document declares it.
 //!
+//! - an operation with `x-ivoa-groups` is answered 401 (anonymous callers, with the challenges)
+//!   and 403 (`AuthorizationError`: callers in none of its groups) by the runtime: both declared,
+//!   unless the document declares them, in the operation's error format.
+//!
 //! Pure: a function of the bundled document and the IR.
 
-use crate::ir::{Operation, Uws};
+use crate::ir::{ErrorFormat, Operation, Uws};
 use serde_json::{Map, Value, json};
 
 /// The form fields a DALI-sync POST or a UWS job takes: `parameters`' query parameters as
@@ -26,6 +30,7 @@ struct Form {
 pub fn publish(mut doc: Value, operations: &[Operation], uws: Option<&Uws>) -> Value {
     for op in operations {
         add_uri_too_long(&mut doc, op);
+        add_group_refusals(&mut doc, op);
     }
     for op in operations.iter().filter(|op| op.dali_sync && op.method == "get") {
         add_sync_post(&mut doc, op, operations);
@@ -95,6 +100,33 @@ fn add_uri_too_long(doc: &mut Value, op: &Operation) {
         json!({
             "description": "`UsageError: …` — the request line is longer than 64 KiB; send long parameters in a POST body.",
             "content": { "text/plain; charset=utf-8": { "schema": { "type": "string" } } }
+        })
+    });
+}
+
+fn add_group_refusals(doc: &mut Value, op: &Operation) {
+    if op.groups.is_empty() {
+        return;
+    }
+    let (media, schema, document) = match op.error_format {
+        ErrorFormat::Json => ("application/json", json!({"type": "object", "properties": {"error": {"type": "string"}, "parameter": {"type": ["string", "null"]}, "message": {"type": "string"}}}), "`{\"error\": \"authorization\", …}`"),
+        ErrorFormat::SodaText => ("text/plain; charset=utf-8", json!({"type": "string"}), "`AuthorizationError: …`"),
+        ErrorFormat::DaliVotable => ("application/x-votable+xml", json!({"type": "string"}), "a VOTable error document (`AuthorizationError: …`)"),
+        ErrorFormat::ScsVotable => ("text/xml", json!({"type": "string"}), "a VOTable error document (`AuthorizationError: …`)"),
+    };
+    let groups = op.groups.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(", ");
+    let Some(Value::Object(responses)) = doc.pointer_mut(&format!("{}/responses", operation_pointer(op))) else { return };
+    let authentication = document.replace("authorization", "authentication").replace("AuthorizationError", "AuthenticationError");
+    responses.entry("401").or_insert_with(|| {
+        json!({
+            "description": format!("{authentication} — no valid credentials: only members of {groups} are served; `WWW-Authenticate` carries the challenges."),
+            "content": { media: { "schema": schema.clone() } }
+        })
+    });
+    responses.entry("403").or_insert_with(|| {
+        json!({
+            "description": format!("{document} — the caller is in none of the groups allowed ({groups})."),
+            "content": { media: { "schema": schema } }
         })
     });
 }

@@ -130,6 +130,8 @@ diagnosed! {
     ref_outside => "tests/hostile/absolute-ref.yaml", "ivoagen::load::ref-outside" at "tests/hostile/absolute-ref.yaml:12:30";
     unknown_error_format => "tests/broken/error-format.yaml", "ivoagen::ivoa::error-format" at "tests/broken/error-format.yaml:3:22";
     incomplete_uws => "tests/broken/uws.yaml", "ivoagen::ivoa::uws" at "tests/broken/uws.yaml:3:15";
+    bad_groups => "tests/broken/groups.yaml", "ivoagen::ivoa::groups" at "tests/broken/groups.yaml:7:31";
+    groups_let_anonymous_callers_in => "tests/broken/groups-anonymous.yaml", "ivoagen::ivoa::groups-anonymous" at "tests/broken/groups-anonymous.yaml:8:22";
     unknown_vosi => "tests/broken/vosi.yaml", "ivoagen::ivoa::vosi" at "tests/broken/vosi.yaml:7:20";
     unknown_xtype => "tests/broken/xtype.yaml", "ivoagen::ivoa::xtype" at "tests/broken/xtype.yaml:8:49";
     allof_cycle => "tests/broken/allof-cycle.yaml", "ivoagen::lower::allof-cycle" at "tests/broken/allof-cycle.yaml:8:11";

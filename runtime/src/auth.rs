@@ -165,13 +165,18 @@ impl Authenticator for Nobody {
 
 /// The development authenticator: credentials listed in a file, one per line —
 /// `TOKEN IDENTITY` (a bearer token or session cookie value), `basic:USER:PASSWORD IDENTITY`,
-/// `cert:SUBJECT IDENTITY`; a line `forbidden IDENTITY` makes that identity 403. `#` starts a
-/// comment. Not for production: the secrets sit in a file in clear.
+/// `cert:SUBJECT IDENTITY`, each optionally followed by the identity's groups separated by commas
+/// (`t-alice alice staff,survey`: they reach the service as [`Groups`], as an OpenID Connect
+/// token's would); a line `forbidden IDENTITY` makes that identity 403. `#` starts a comment. Not
+/// for production: the secrets sit in a file in clear.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenFile {
-    identities: HashMap<String, String>,
+    identities: HashMap<String, Listed>,
     forbidden: Vec<String>,
 }
+
+/// An identity of the token file, and its groups if the line gives them.
+type Listed = (String, Option<Arc<[String]>>);
 
 impl TokenFile {
     /// Reads the file.
@@ -189,13 +194,17 @@ impl TokenFile {
                 continue;
             }
             let mut words = line.split_whitespace();
-            let (Some(key), Some(identity), None) = (words.next(), words.next(), words.next()) else {
-                return Err(format!("line {}: expected `CREDENTIAL IDENTITY`", n + 1));
+            let (Some(key), Some(identity), groups, None) = (words.next(), words.next(), words.next(), words.next()) else {
+                return Err(format!("line {}: expected `CREDENTIAL IDENTITY [GROUP,…]`", n + 1));
             };
             if key == "forbidden" {
+                if groups.is_some() {
+                    return Err(format!("line {}: expected `forbidden IDENTITY`", n + 1));
+                }
                 file.forbidden.push(identity.to_owned());
             } else {
-                file.identities.insert(key.to_owned(), identity.to_owned());
+                let groups = groups.map(|g| g.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect::<Arc<[String]>>());
+                file.identities.insert(key.to_owned(), (identity.to_owned(), groups));
             }
         }
         Ok(file)
@@ -210,8 +219,9 @@ impl Authenticator for TokenFile {
             Credential::ClientCertificate(subject) => format!("cert:{subject}"),
         };
         let outcome = match self.identities.get(&key) {
-            Some(id) if self.forbidden.contains(id) => Outcome::Forbidden(id.clone()),
-            Some(id) => Outcome::Authenticated(id.clone()),
+            Some((id, _)) if self.forbidden.contains(id) => Outcome::Forbidden(id.clone()),
+            Some((id, None)) => Outcome::Authenticated(id.clone()),
+            Some((id, Some(groups))) => Outcome::Member { identity: id.clone(), groups: groups.clone() },
             None => Outcome::Invalid,
         };
         Box::pin(async move { outcome })
@@ -305,6 +315,10 @@ pub struct Gate {
     pub format: crate::ivoa::ErrorFormat,
     /// Whether the route is a DALI-sync operation (for `refuse_sync_get`).
     pub sync: bool,
+    /// `x-ivoa-groups`: when not empty, only identities in one of these [`Groups`] are served;
+    /// an anonymous caller gets 401 with the challenges (authentication is required whatever the
+    /// modality), an authenticated one in none of them 403 `AuthorizationError`.
+    pub groups: &'static [&'static str],
     /// The `WWW-Authenticate` values of `schemes` (and of the policy's OpenID Connect issuers),
     /// written once.
     challenges: Vec<HeaderValue>,
@@ -340,7 +354,19 @@ impl Gate {
             (t, target)
         }).collect();
         let challenges = bearer_errors.iter().filter_map(|(t, _)| HeaderValue::try_from(t.as_str()).ok()).collect();
-        Gate { policy, modality, schemes, format, sync, challenges, bearer_errors }
+        Gate { policy, modality, schemes, format, sync, groups: &[], challenges, bearer_errors }
+    }
+
+    /// This gate, serving only members of one of `groups` (`x-ivoa-groups`; none: everyone).
+    pub fn with_groups(mut self, groups: &'static [&'static str]) -> Gate {
+        self.groups = groups;
+        self
+    }
+
+    /// Whether the route needs an authenticated caller: its modality is required, or it
+    /// admits only some groups.
+    fn required(&self) -> bool {
+        self.modality == Modality::Required || !self.groups.is_empty()
     }
 
     /// The challenges of a 401 for a refused bearer token: the bearer challenges carry
@@ -535,7 +561,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let gate = &self.gate;
         let refused_get = gate.sync && gate.policy.refuse_sync_get && request.method() == Method::GET;
-        if !refused_get && gate.modality != Modality::Required && !has_credentials(request.headers(), gate) {
+        if !refused_get && !gate.required() && !has_credentials(request.headers(), gate) {
             let challenge = (gate.modality == Modality::Optional).then(|| gate.clone());
             return AuthFuture { state: State::Anonymous { inner: self.inner.call(request), challenge } };
         }
@@ -592,10 +618,11 @@ where
     let credential = match credential(request.headers(), gate.schemes, gate.policy.client_certificate_header.as_ref()) {
         Ok(c) => c,
         // Where nothing is required, a header this service cannot read is not the client's fault.
-        Err(MalformedAuthorization) if gate.modality == Modality::None => None,
+        Err(MalformedAuthorization) if gate.modality == Modality::None && gate.groups.is_empty() => None,
         Err(MalformedAuthorization) => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "the Authorization header is not one this service reads", true),
     };
     let mut identity = None;
+    let mut member_of: Option<Arc<[String]>> = None;
     if let Some(credential) = &credential {
         if matches!(credential, Credential::Cookie(_)) && cross_site_form(request.method(), request.headers()) {
             return refuse(&gate, StatusCode::FORBIDDEN, "authorization", "a cross-site form post authenticated by cookie is refused", false);
@@ -603,6 +630,7 @@ where
         match gate.policy.authenticator.authenticate(credential).await {
             Outcome::Authenticated(id) => identity = Some(id),
             Outcome::Member { identity: id, groups } => {
+                member_of = Some(groups.clone());
                 request.extensions_mut().insert(Groups(groups));
                 identity = Some(id);
             }
@@ -622,8 +650,18 @@ where
             Outcome::Rejected(reason) => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", &format!("the credentials are not valid: {reason}"), true),
         }
     }
-    if identity.is_none() && gate.modality == Modality::Required {
+    if identity.is_none() && gate.required() {
         return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "this endpoint needs authentication", true);
+    }
+    if let (false, Some(id)) = (gate.groups.is_empty(), &identity) {
+        let groups = member_of.unwrap_or_else(|| Arc::from(Vec::new()));
+        if !gate.groups.iter().any(|allowed| groups.iter().any(|g| g == allowed)) {
+            let mut response = refuse(&gate, StatusCode::FORBIDDEN, "authorization", &format!("`{id}` is in none of the groups allowed here ({})", gate.groups.join(", ")), false);
+            if let Ok(value) = HeaderValue::try_from(id.as_str()) {
+                response.headers_mut().insert("x-vo-authenticated", value);
+            }
+            return response;
+        }
     }
     if let Some(id) = &identity {
         request.extensions_mut().insert(Identity(id.clone()));
@@ -788,5 +826,47 @@ mod tests {
         assert_eq!(file.authenticate(&Credential::Cookie("t-eve".into())).await, Outcome::Forbidden("eve".into()));
         assert_eq!(file.authenticate(&Credential::Bearer("nope".into())).await, Outcome::Invalid);
         assert!(TokenFile::parse("just-one-word").is_err());
+    }
+
+    #[tokio::test]
+    async fn the_token_file_gives_groups_after_the_identity() {
+        let file = TokenFile::parse("t-alice alice staff,survey
+t-bob bob
+").unwrap();
+        let groups: Arc<[String]> = vec!["staff".to_owned(), "survey".to_owned()].into();
+        assert_eq!(file.authenticate(&Credential::Bearer("t-alice".into())).await, Outcome::Member { identity: "alice".into(), groups });
+        assert_eq!(file.authenticate(&Credential::Bearer("t-bob".into())).await, Outcome::Authenticated("bob".into()));
+        assert!(TokenFile::parse("t a g h").is_err());
+        assert!(TokenFile::parse("forbidden eve staff").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_gate_with_groups_serves_members_only_and_needs_authentication() {
+        use tower::ServiceExt;
+        let file = TokenFile::parse("t-alice alice staff,survey
+t-bob bob public
+t-carol carol
+").unwrap();
+        // Even an optional modality requires authentication once groups are named.
+        let gate = Arc::new(Gate::new(policy(Arc::new(file), &[]), Modality::Optional, SODA, crate::ivoa::ErrorFormat::SodaText, false).with_groups(&["survey"]));
+        let route = guard(&gate, tower::service_fn(|_: Request| async { Ok::<_, std::convert::Infallible>(Response::new(axum::body::Body::from("ok"))) }));
+        let call = |token: Option<&str>| {
+            let mut request = http::Request::builder().uri("/x");
+            if let Some(token) = token {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            route.clone().oneshot(request.body(axum::body::Body::empty()).unwrap())
+        };
+        assert_eq!(call(Some("t-alice")).await.unwrap().status(), StatusCode::OK);
+        for token in ["t-bob", "t-carol"] {
+            let refused = call(Some(token)).await.unwrap();
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+            assert!(refused.headers().get(WWW_AUTHENTICATE).is_none());
+            let body = axum::body::to_bytes(refused.into_body(), 1 << 16).await.unwrap();
+            assert!(String::from_utf8_lossy(&body).starts_with("AuthorizationError: "), "{body:?}");
+        }
+        let anonymous = call(None).await.unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+        assert!(anonymous.headers().get(WWW_AUTHENTICATE).is_some());
     }
 }

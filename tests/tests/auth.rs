@@ -174,3 +174,43 @@ fn two_identities_cannot_touch_each_others_jobs() {
     assert_eq!(http(&server.addr, "DELETE", &job, &[alice], b"").status, 303);
     assert_eq!(http(&server.addr, "GET", &job, &[alice], b"").status, 404);
 }
+
+/// `x-ivoa-groups` through the `golden-groups` feature server, with the groups given by the
+/// development token file: a member is served, an authenticated non-member gets 403
+/// `AuthorizationError`, an anonymous caller 401 with the challenges, on GET and HEAD.
+#[test]
+fn only_members_of_an_operations_groups_are_served() {
+    let dir = root().join("target/e2e/auth/groups");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "tok-alice alice survey\nbasic:bob:secret bob staff,other\ntok-mallory mallory other\ntok-trent trent\n").unwrap();
+    let server = Server::start(&built("golden-groups"), &["--auth-tokens", tokens.to_str().unwrap()]);
+    let challenges = ["Bearer", "Basic realm=\"Group authorisation\""];
+    let survey = "/survey?ID=ivo%3A%2F%2Fexample.org%2Fdata%3F1";
+    for method in ["GET", "HEAD"] {
+        check(&http(&server.addr, method, survey, &[("authorization", "Bearer tok-alice")], b""), 200, &[], Some("alice"), "a member");
+        check(&http(&server.addr, method, survey, &[("authorization", "Basic Ym9iOnNlY3JldA==")], b""), 200, &[], Some("bob"), "a member of another allowed group");
+        for (token, identity) in [("tok-mallory", "mallory"), ("tok-trent", "trent")] {
+            let refused = http(&server.addr, method, survey, &[("authorization", &format!("Bearer {token}"))], b"");
+            check(&refused, 403, &[], Some(identity), "a non-member");
+            if method == "GET" {
+                assert!(refused.text().starts_with("AuthorizationError: "), "{}", refused.text());
+            }
+        }
+        let anonymous = http(&server.addr, method, survey, &[], b"");
+        check(&anonymous, 401, &challenges, None, "anonymous");
+        if method == "GET" {
+            assert!(anonymous.text().starts_with("AuthenticationError: "), "{}", anonymous.text());
+        }
+        check(&http(&server.addr, method, survey, &[("authorization", "Bearer wrong")], b""), 401, &challenges, None, "a bad token");
+    }
+    // An operation without groups serves every authenticated caller.
+    check(&http(&server.addr, "GET", "/open", &[("authorization", "Bearer tok-trent")], b""), 501, &[], Some("trent"), "no groups");
+    // The published description says what the server does.
+    let published = http(&server.addr, "GET", "/openapi.json", &[], b"");
+    let document: ivoagen_runtime::codegen::serde_json::Value = ivoagen_runtime::codegen::serde_json::from_str(&published.text()).unwrap();
+    for status in ["200", "401", "403"] {
+        assert!(document["paths"]["/survey"]["get"]["responses"][status].is_object(), "{status} is declared");
+    }
+}

@@ -42,6 +42,7 @@ pub const TARGETS: &[Target] = &[
     Target { spec: "generator/tests/features/collisions.yaml", dir: "generator/tests/golden/collisions", crate_name: "golden-collisions" },
     Target { spec: "specs/uws.yaml", dir: "generator/tests/golden/uws", crate_name: "golden-uws" },
     Target { spec: "generator/tests/features/standards.yaml", dir: "generator/tests/golden/standards", crate_name: "golden-standards" },
+    Target { spec: "generator/tests/features/groups.yaml", dir: "generator/tests/golden/groups", crate_name: "golden-groups" },
 ];
 
 fn root() -> PathBuf {

@@ -208,7 +208,8 @@ fn op_gate_as(api: &Api, op: &Operation, policy: TokenStream, sync: bool) -> Opt
         Modality::Required => quote!(Required),
     };
     let format = error_format(op);
-    Some(quote!(gate(#policy, rt::auth::Modality::#modality, #schemes, #format, #sync)))
+    let groups = &op.groups;
+    Some(quote!(gate(#policy, rt::auth::Modality::#modality, #schemes, #format, #sync, &[#(#groups),*])))
 }
 
 /// The security schemes as runtime values, each operation's list of them, and `gate`.
@@ -254,9 +255,9 @@ fn security_statics(api: &Api) -> TokenStream {
         const SCHEMES: [rt::auth::Scheme; #n] = [#(#schemes)*];
         #(#per_op)*
 
-        /// The authentication middleware's settings for one route.
-        fn gate(policy: &rt::auth::Policy, modality: rt::auth::Modality, schemes: &'static [rt::auth::Scheme], format: rt::ErrorFormat, sync: bool) -> Arc<rt::auth::Gate> {
-            Arc::new(rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync))
+        /// The authentication middleware's settings for one route; `groups`: `x-ivoa-groups`.
+        fn gate(policy: &rt::auth::Policy, modality: rt::auth::Modality, schemes: &'static [rt::auth::Scheme], format: rt::ErrorFormat, sync: bool, groups: &'static [&'static str]) -> Arc<rt::auth::Gate> {
+            Arc::new(rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync).with_groups(groups))
         }
     }
 }

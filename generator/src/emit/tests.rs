@@ -200,6 +200,8 @@ struct Emitter<'a> {
     uses_naming: bool,
     /// The operations (by `type_name`) whose recorded request a test reads.
     inspected: BTreeSet<String>,
+    /// The generated crate, as the tests name it.
+    krate: proc_macro2::Ident,
 }
 
 impl Emitter<'_> {
@@ -312,6 +314,7 @@ impl Emitter<'_> {
         for (suffix, variant_wire) in &variants {
             tests.push(self.happy(op, variant_wire, suffix, &assertions, single));
         }
+        tests.extend(self.groups(op, &wire));
         // Each declared response, sent by the service and checked on the wire.
         for response in &op.responses {
             match response.body_enum {
@@ -443,6 +446,47 @@ impl Emitter<'_> {
                 #(#assertions)*
             }
         }
+    }
+
+    /// For `x-ivoa-groups`, a test that the service is not called by an authenticated caller in
+    /// none of the groups (the test service's `outsider`: 403 `AuthorizationError`) nor by an
+    /// anonymous one (401 with the challenges); `wire` is the member's valid request.
+    fn groups(&mut self, op: &Operation, wire: &Wire) -> Option<TokenStream> {
+        if op.groups.is_empty() || (wire.cookies.is_empty() && !wire.headers.iter().any(|(k, _)| k == "authorization")) {
+            return None;
+        }
+        let mut outsider = wire.clone();
+        let mut anonymous = wire.clone();
+        for (k, v) in &mut outsider.headers {
+            if k == "authorization" {
+                *v = if v.starts_with("Basic ") { "Basic b3V0c2lkZXI6aXZvYWdlbi10ZXN0".into() } else { "Bearer ivoagen-outsider".into() };
+            }
+        }
+        for (_, v) in &mut outsider.cookies {
+            *v = "ivoagen-outsider".into();
+        }
+        anonymous.headers.retain(|(k, _)| k != "authorization");
+        anonymous.cookies.clear();
+        let name = self.test_name(format!("{}_serves_only_members_of_its_groups", op.name));
+        let (outsider, anonymous) = (outsider.tokens(), anonymous.tokens());
+        let label = match op.error_format {
+            ErrorFormat::Json => "\"authorization\"",
+            _ => "AuthorizationError",
+        };
+        let krate = &self.krate;
+        Some(quote! {
+            #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+            async fn #name() {
+                let recorder = Recorder::default();
+                let (status, body) = send(&recorder, #outsider).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&body));
+                assert!(String::from_utf8_lossy(&body).contains(#label), "{}", String::from_utf8_lossy(&body));
+                let response = #krate::router(recorder.clone()).oneshot(#anonymous).await.unwrap();
+                assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+                assert!(response.headers().contains_key("www-authenticate"), "an anonymous caller is told how to authenticate");
+                assert!(recorder.take().is_empty(), "the service was called");
+            }
+        })
     }
 
     /// A test in which the service sends `response`, answering a valid request: the status, the
@@ -746,6 +790,7 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
         answered: BTreeSet::new(),
         uses_naming: false,
         inspected: BTreeSet::new(),
+        krate: krate.clone(),
     };
     if !api.operations.iter().any(Operation::served) {
         // The trait is empty; VOSI endpoints, if any, are answered by the runtime.
@@ -907,12 +952,22 @@ pub fn tests_module(api: &Api, crate_ident: &str) -> TokenStream {
     } else {
         quote!()
     };
+    // The tester is in every group of `x-ivoa-groups`; the outsider, in none.
+    let mut groups: Vec<&str> = api.operations.iter().flat_map(|op| op.groups.iter().map(String::as_str)).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let token_file = if groups.is_empty() {
+        "ivoagen-test tester\nbasic:tester:ivoagen-test tester".to_owned()
+    } else {
+        let groups = groups.join(",");
+        format!("ivoagen-test tester {groups}\nbasic:tester:ivoagen-test tester {groups}\nivoagen-outsider outsider\nbasic:outsider:ivoagen-test outsider")
+    };
     let authenticator = if api.security_schemes.is_empty() {
         quote!()
     } else {
         quote! {
             fn authenticator(&self, _: &rt::serve::Config) -> Result<Arc<dyn rt::auth::Authenticator>, rt::serve::StartError> {
-                let tokens = rt::auth::TokenFile::parse("ivoagen-test tester\nbasic:tester:ivoagen-test tester").map_err(rt::serve::StartError::AuthTokens)?;
+                let tokens = rt::auth::TokenFile::parse(#token_file).map_err(rt::serve::StartError::AuthTokens)?;
                 Ok(Arc::new(tokens))
             }
         }

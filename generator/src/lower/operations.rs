@@ -182,7 +182,18 @@ impl<'a> Lowerer<'a> {
     /// Builds each named operation whole, in document order.
     pub(super) fn operations(&mut self, named: Named<'a>) -> Vec<Operation> {
         let Named { sites, operations } = named;
-        operations.into_iter().map(|op| self.operation(&sites[op.site], op.method, op.node, op.api_name, op.names, op.uws)).collect()
+        let operations: Vec<Operation> = operations.into_iter().map(|op| self.operation(&sites[op.site], op.method, op.node, op.api_name, op.names, op.uws)).collect();
+        // The operations of a route share one gate (the first one's): they must admit the same groups.
+        let mut first: BTreeMap<&str, &Operation> = BTreeMap::new();
+        for op in operations.iter().filter(|op| !op.uws) {
+            let gate = *first.entry(op.route.as_str()).or_insert(op);
+            if gate.groups != op.groups {
+                let message = format!("`{} {}` admits other groups than `{} {}` on the same route", op.method.to_uppercase(), op.path, gate.method.to_uppercase(), gate.path);
+                self.error("ivoagen::ivoa::groups", op.span, message)
+                    .set_help("the operations of one path share its authorisation: give them the same `x-ivoa-groups`, or move one to another path");
+            }
+        }
+        operations
     }
 
     /// One operation, whole; `uws`: it is part of the job API the runtime answers.
@@ -241,11 +252,13 @@ impl<'a> Lowerer<'a> {
             Some(own) => self.security(Some(own)),
             None => self.document_security.clone(),
         };
+        let groups = self.groups(node, security.as_ref());
         Operation {
             case_insensitive: ivoa.case_insensitive,
             dali_sync: ivoa.dali_sync,
             base_url: ivoa.base_url,
             security,
+            groups,
             error_format: ivoa.error_format,
             standard_id: ivoa.standard_id,
             uploads: ivoa.dali_sync && params.iter().any(|p| p.location == Location::Query && p.api_name.eq_ignore_ascii_case("UPLOAD")),

@@ -47,6 +47,46 @@ impl Lowerer<'_> {
         known.map(|(_, kind)| *kind)
     }
 
+    /// `x-ivoa-groups` of an operation: the groups whose members alone it serves (none: no rule).
+    /// It needs a security scheme to authenticate callers by, and makes authentication required
+    /// where `security` would let anonymous callers in (a warning says so).
+    pub(super) fn groups(&mut self, op: &Node, security: Option<&Security>) -> Vec<String> {
+        let Some(node) = op.get("x-ivoa-groups") else { return Vec::new() };
+        let help = "write `x-ivoa-groups: [GROUP, …]`: the groups whose members may call the operation";
+        let items = node.items();
+        if items.is_empty() {
+            self.error("ivoagen::ivoa::groups", node.span, "`x-ivoa-groups` is not a non-empty list of groups").set_help(help);
+            return Vec::new();
+        }
+        let mut groups = Vec::new();
+        for item in items {
+            match item.as_str() {
+                Some(g) if !g.trim().is_empty() && !g.contains(',') && !g.contains(char::is_whitespace) => {
+                    if !groups.iter().any(|known| known == g) {
+                        groups.push(g.to_owned());
+                    }
+                }
+                _ => {
+                    self.error("ivoagen::ivoa::groups", item.span, "a group of `x-ivoa-groups` is a non-empty string without spaces or commas").set_help(help);
+                    return Vec::new();
+                }
+            }
+        }
+        match security {
+            None => {
+                self.error("ivoagen::ivoa::groups", node.span, "`x-ivoa-groups` needs a security scheme to authenticate callers by")
+                    .set_help("declare one in `components.securitySchemes` and require it with `security`");
+                return Vec::new();
+            }
+            Some(s) if s.modality != Modality::Required => {
+                self.warn("ivoagen::ivoa::groups-anonymous", node.span, "`x-ivoa-groups` makes authentication required: anonymous callers get 401, though `security` lets them in")
+                    .set_help("require a scheme in the operation's `security` (drop the `{}` requirement) to say so in the document");
+            }
+            Some(_) => {}
+        }
+        groups
+    }
+
     /// The `x-ivoa-*` settings of an operation; the operation's own keys win over its path
     /// item's, which win over the document's.
     pub(super) fn ivoa_settings(&mut self, op: &Node, item: &Node) -> IvoaSettings {
@@ -124,6 +164,29 @@ mod tests {
     use crate::lower::{codes, lowered};
 
     const HEAD: &str = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n";
+
+    /// A document with a bearer scheme (required unless `security` says otherwise) and `ops`
+    /// under `/a` (or wherever they say).
+    fn secured(paths: &str, schemes: bool) -> String {
+        let components = if schemes { "security: [{token: []}]\ncomponents:\n  securitySchemes:\n    token: {type: http, scheme: bearer}\n" } else { "" };
+        format!("{HEAD}paths:\n{paths}{components}")
+    }
+
+    #[test]
+    fn groups_are_lowered_once_each_and_checked() {
+        let op = |method: &str, id: &str, groups: &str| format!("    {method}:\n      operationId: {id}\n      x-ivoa-groups: {groups}\n      responses: {{'204': {{description: none}}}}\n");
+        let (api, diagnostics) = lowered(&secured(&format!("  /a:\n{}", op("get", "a", "[survey, staff, survey]")), true));
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(api.expect("lowered").operations[0].groups, ["survey", "staff"]);
+        for bad in ["[]", "survey", "{a: b}", "[a, 1]", "[a b]", "['a,b']"] {
+            let (_, diagnostics) = lowered(&secured(&format!("  /a:\n{}", op("get", "a", bad)), true));
+            assert_eq!(codes(&diagnostics), ["ivoagen::ivoa::groups"], "{bad}");
+        }
+        let (_, diagnostics) = lowered(&secured(&format!("  /a:\n{}", op("get", "a", "[survey]")), false));
+        assert_eq!(codes(&diagnostics), ["ivoagen::ivoa::groups"], "no scheme to authenticate by");
+        let (_, diagnostics) = lowered(&secured(&format!("  /a:\n{}{}", op("get", "a", "[survey]"), op("post", "b", "[staff]")), true));
+        assert_eq!(codes(&diagnostics), ["ivoagen::ivoa::groups"], "one route, one gate");
+    }
 
     #[test]
     fn an_xtype_is_matched_in_any_case_on_a_schema_and_on_a_parameter() {

@@ -63,15 +63,19 @@ const SYNC_SCHEMES: &[rt::auth::Scheme] = &[
     SCHEMES[2usize],
     SCHEMES[3usize],
 ];
-/// The authentication middleware's settings for one route.
+/// The authentication middleware's settings for one route; `groups`: `x-ivoa-groups`.
 fn gate(
     policy: &rt::auth::Policy,
     modality: rt::auth::Modality,
     schemes: &'static [rt::auth::Scheme],
     format: rt::ErrorFormat,
     sync: bool,
+    groups: &'static [&'static str],
 ) -> Arc<rt::auth::Gate> {
-    Arc::new(rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync))
+    Arc::new(
+        rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync)
+            .with_groups(groups),
+    )
 }
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
@@ -101,6 +105,7 @@ fn shared_router<S: crate::api::Api>(
         OPEN_SCHEMES,
         rt::ErrorFormat::SodaText,
         false,
+        &[],
     );
     let optional_gate = gate(
         policy,
@@ -108,6 +113,7 @@ fn shared_router<S: crate::api::Api>(
         OPTIONAL_SCHEMES,
         rt::ErrorFormat::SodaText,
         false,
+        &[],
     );
     let required_gate = gate(
         policy,
@@ -115,6 +121,7 @@ fn shared_router<S: crate::api::Api>(
         REQUIRED_SCHEMES,
         rt::ErrorFormat::SodaText,
         false,
+        &[],
     );
     let sync_gate = gate(
         policy,
@@ -122,6 +129,7 @@ fn shared_router<S: crate::api::Api>(
         SYNC_SCHEMES,
         rt::ErrorFormat::SodaText,
         true,
+        &[],
     );
     Router::new()
         .route(

@@ -52,15 +52,19 @@ const RESULT_SCHEMES: &[rt::auth::Scheme] = &[SCHEMES[0usize]];
 const SUBMIT_SCHEMES: &[rt::auth::Scheme] = &[SCHEMES[0usize]];
 /// The schemes `submitJob` accepts, in the order of its challenges.
 const SUBMIT_JOB_2_SCHEMES: &[rt::auth::Scheme] = &[SCHEMES[0usize]];
-/// The authentication middleware's settings for one route.
+/// The authentication middleware's settings for one route; `groups`: `x-ivoa-groups`.
 fn gate(
     policy: &rt::auth::Policy,
     modality: rt::auth::Modality,
     schemes: &'static [rt::auth::Scheme],
     format: rt::ErrorFormat,
     sync: bool,
+    groups: &'static [&'static str],
 ) -> Arc<rt::auth::Gate> {
-    Arc::new(rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync))
+    Arc::new(
+        rt::auth::Gate::new(policy.clone(), modality, schemes, format, sync)
+            .with_groups(groups),
+    )
 }
 /// The router serving every operation of `service`, and the API description at
 /// `/openapi.json`.
@@ -90,6 +94,7 @@ fn shared_router<S: crate::api::Api>(
         LINKS_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let links_request_2_gate = gate(
         policy,
@@ -97,6 +102,7 @@ fn shared_router<S: crate::api::Api>(
         LINKS_REQUEST_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let router_2_gate = gate(
         policy,
@@ -104,6 +110,7 @@ fn shared_router<S: crate::api::Api>(
         ROUTER_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let server_2_gate = gate(
         policy,
@@ -111,6 +118,7 @@ fn shared_router<S: crate::api::Api>(
         SERVER_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let authenticator_2_gate = gate(
         policy,
@@ -118,6 +126,7 @@ fn shared_router<S: crate::api::Api>(
         AUTHENTICATOR_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let service_2_gate = gate(
         policy,
@@ -125,6 +134,7 @@ fn shared_router<S: crate::api::Api>(
         SERVICE_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let api_gate = gate(
         policy,
@@ -132,6 +142,7 @@ fn shared_router<S: crate::api::Api>(
         API_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let into_2_gate = gate(
         policy,
@@ -139,6 +150,7 @@ fn shared_router<S: crate::api::Api>(
         INTO_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let new_gate = gate(
         policy,
@@ -146,6 +158,7 @@ fn shared_router<S: crate::api::Api>(
         NEW_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let next_gate = gate(
         policy,
@@ -153,6 +166,7 @@ fn shared_router<S: crate::api::Api>(
         NEXT_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let default_2_gate = gate(
         policy,
@@ -160,6 +174,7 @@ fn shared_router<S: crate::api::Api>(
         DEFAULT_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let clone_2_gate = gate(
         policy,
@@ -167,6 +182,7 @@ fn shared_router<S: crate::api::Api>(
         CLONE_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let from_file_gate = gate(
         policy,
@@ -174,6 +190,7 @@ fn shared_router<S: crate::api::Api>(
         FROM_FILE_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let is_ready_gate = gate(
         policy,
@@ -181,6 +198,7 @@ fn shared_router<S: crate::api::Api>(
         IS_READY_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let to_text_gate = gate(
         policy,
@@ -188,6 +206,7 @@ fn shared_router<S: crate::api::Api>(
         TO_TEXT_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let result_gate = gate(
         policy,
@@ -195,6 +214,7 @@ fn shared_router<S: crate::api::Api>(
         RESULT_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let submit_gate = gate(
         policy,
@@ -202,6 +222,7 @@ fn shared_router<S: crate::api::Api>(
         SUBMIT_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     let submit_job_2_gate = gate(
         policy,
@@ -209,6 +230,7 @@ fn shared_router<S: crate::api::Api>(
         SUBMIT_JOB_2_SCHEMES,
         rt::ErrorFormat::Json,
         false,
+        &[],
     );
     Router::new()
         .route(
@@ -477,6 +499,7 @@ pub async fn server<S: crate::api::Api>(
                 SUBMIT_SCHEMES,
                 rt::ErrorFormat::Json,
                 false,
+                &[],
             ),
         );
     let jobs = rt::uws::mount(config, jobs).await?;
