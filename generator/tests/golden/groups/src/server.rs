@@ -47,19 +47,21 @@ pub fn router<S: crate::api::Api>(service: S) -> Router {
     router_at(service, "")
 }
 /// [`router`], with every route under `base_path` (`/soda`; empty for none). Cheaper
-/// than nesting, which rewrites the URI of every request.
+/// than nesting, which rewrites the URI of every request. No rate limits: those of the
+/// command line come with [`server`].
 pub fn router_at<S: crate::api::Api>(service: S, base_path: &str) -> Router {
     let config = rt::serve::Config::default();
     let authenticator = service
         .authenticator(&config)
         .unwrap_or_else(|_| Arc::new(rt::auth::Nobody));
     let policy = rt::auth::Policy::new(authenticator, &config);
-    shared_router(Arc::new(service), base_path, &policy)
+    shared_router(Arc::new(service), base_path, &policy, &rt::quota::Limiter::off())
 }
 fn shared_router<S: crate::api::Api>(
     service: Arc<S>,
     base_path: &str,
     policy: &rt::auth::Policy,
+    quota: &rt::quota::Limiter,
 ) -> Router {
     let open_gate = gate(
         policy,
@@ -89,19 +91,40 @@ fn shared_router<S: crate::api::Api>(
         .route(
             &[base_path, "/open"].concat(),
             routing::get_service(
-                rt::auth::guard(&open_gate, rt::endpoint(open::<S>, &service)),
+                rt::auth::guard(
+                    &open_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::SodaText,
+                        rt::endpoint(open::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/survey"].concat(),
             routing::get_service(
-                rt::auth::guard(&survey_gate, rt::endpoint(survey::<S>, &service)),
+                rt::auth::guard(
+                    &survey_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::SodaText,
+                        rt::endpoint(survey::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(
             &[base_path, "/staff"].concat(),
             routing::post_service(
-                rt::auth::guard(&staff_gate, rt::endpoint(staff::<S>, &service)),
+                rt::auth::guard(
+                    &staff_gate,
+                    rt::quota::guard(
+                        quota,
+                        rt::ErrorFormat::Json,
+                        rt::endpoint(staff::<S>, &service),
+                    ),
+                ),
             ),
         )
         .route(&[base_path, "/openapi.json"].concat(), routing::get(openapi_json))
@@ -113,7 +136,8 @@ pub async fn server<S: crate::api::Api>(
     config: &rt::serve::Config,
 ) -> Result<Router, rt::serve::StartError> {
     let policy = rt::auth::Policy::new(service.authenticator(config)?, config);
-    let router = shared_router(Arc::new(service), &config.base_path, &policy);
+    let quota = rt::quota::Limiter::new(config);
+    let router = shared_router(Arc::new(service), &config.base_path, &policy, &quota);
     Ok(rt::docs::merge(router, config, crate::OPENAPI_JSON))
 }
 async fn openapi_json() -> Response {
