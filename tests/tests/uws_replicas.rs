@@ -199,13 +199,16 @@ fn a_replica_killed_while_executing_loses_nothing() {
     until(Duration::from_secs(10), "the job ends as its replica shuts down", || phase(&staying.addr, &job) == "ERROR");
     assert!(http(&staying.addr, "GET", &job, &[], b"").text().contains("shut down"));
 
-    // Idempotent jobs are queued again instead, and run on the replica left.
+    // Idempotent jobs are queued again instead, and run on the replica left (in a database of
+    // their own, so that no replica of the runs above, counting elsewhere, takes the job).
     let dir = data("kill-idempotent");
     let idempotent = [("UWS_TEST_IDEMPOTENT", "1")];
-    let c = replica(&dir, &pg.url(), &limits, &idempotent);
+    pg.psql("CREATE DATABASE idempotent");
+    let url = format!("postgresql://postgres@127.0.0.1:{}/idempotent", pg.port);
+    let c = replica(&dir, &url, &limits, &idempotent);
     let job = create(&c.addr, "MODE=sleep&PHASE=RUN");
     until(Duration::from_secs(10), "C executes it", || phase(&c.addr, &job) == "EXECUTING");
-    let d = replica(&dir, &pg.url(), &limits, &idempotent);
+    let d = replica(&dir, &url, &limits, &idempotent);
     c.kill_9();
     let id = job.rsplit('/').next().unwrap().to_owned();
     until(Duration::from_secs(8), "D runs it again", || runs(&dir).iter().filter(|r| **r == id).count() == 2);
