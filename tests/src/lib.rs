@@ -224,19 +224,38 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// The samples of a Prometheus text exposition as read by the Prometheus project's own parser
-/// (`tests/prometheus/samples.py`, which refuses a malformed exposition): `(name, labels, value)`.
-pub fn prometheus_samples(text: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+/// One sample of a Prometheus text exposition, as `tests/prometheus/samples.py` prints it.
+#[derive(Debug)]
+pub struct Sample {
+    /// Its family's name.
+    pub family: String,
+    /// Its family's type (`counter`, `gauge`, `histogram`…).
+    pub kind: String,
+    /// The sample's own name (`…_total`, `…_bucket`…).
+    pub name: String,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Its value.
+    pub value: f64,
+}
+
+/// `text` read by the Prometheus project's own parser (`prometheus_client.parser`, through
+/// `tests/prometheus/samples.py`), which refuses a malformed exposition.
+pub fn prometheus_samples(text: &str) -> Vec<Sample> {
+    use ivoagen_runtime::codegen::serde_json;
     let mut child = Command::new(python()).arg(root().join("tests/prometheus/samples.py")).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("python runs");
     child.stdin.take().expect("stdin is piped").write_all(text.as_bytes()).expect("the exposition is written");
     let out = child.wait_with_output().expect("the parser ends");
     assert!(out.status.success(), "the Prometheus parser refused the exposition:\n{}\n{text}", String::from_utf8_lossy(&out.stderr));
-    let samples: Vec<ivoagen_runtime::codegen::serde_json::Value> = ivoagen_runtime::codegen::serde_json::from_slice(&out.stdout).expect("the parser prints JSON");
+    let samples: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("the parser prints JSON");
     samples
         .into_iter()
-        .map(|s| {
-            let labels = s["labels"].as_object().map(|l| l.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect()).unwrap_or_default();
-            (s["name"].as_str().unwrap_or_default().to_owned(), labels, s["value"].as_f64().unwrap_or(f64::NAN))
+        .map(|s| Sample {
+            family: s["family"].as_str().unwrap_or_default().to_owned(),
+            kind: s["type"].as_str().unwrap_or_default().to_owned(),
+            name: s["name"].as_str().unwrap_or_default().to_owned(),
+            labels: serde_json::from_value(s["labels"].clone()).expect("labels are strings"),
+            value: s["value"].as_f64().unwrap_or_else(|| panic!("not a finite value: {s}")),
         })
         .collect()
 }

@@ -3,11 +3,10 @@
 //! request ids taken or made and echoed; one JSON log line per request (`--log-format json`);
 //! `/healthz` and `/readyz`; and nothing of it on the public port unless asked.
 
-use ivoagen_e2e::{Response, Server, built, http, python, root};
+use ivoagen_e2e::{Response, Sample, Server, built, http, prometheus_samples, root};
 use ivoagen_runtime::codegen::serde_json::{self, Value};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Starts the server with its own data directory (the sample datasets), with `args` and `env`.
@@ -22,43 +21,6 @@ fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
 
 /// A request of the test: its target, headers, expected status and route label.
 type Case = (&'static str, &'static [(&'static str, &'static str)], u16, &'static str);
-
-/// Where the server said its metrics listen: `ADDR:PORT` of its `metrics on http://…/metrics`.
-fn metrics_addr(server: &Server) -> String {
-    let log = server.log();
-    let line = log.iter().find(|l| l.contains("metrics on http://")).unwrap_or_else(|| panic!("no `metrics on` line in {log:?}"));
-    line.split("metrics on http://").nth(1).and_then(|rest| rest.split('/').next()).unwrap().to_owned()
-}
-
-/// One sample of the exposition, as `tests/prometheus/samples.py` prints it.
-#[derive(Debug)]
-struct Sample {
-    family: String,
-    kind: String,
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
-}
-
-/// `text` read by `prometheus_client.parser.text_string_to_metric_families`, which refuses a
-/// malformed exposition.
-fn parse(text: &str) -> Vec<Sample> {
-    let mut child = Command::new(python()).arg(root().join("tests/prometheus/samples.py")).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the Prometheus parser refused the exposition:\n{}\n{text}", String::from_utf8_lossy(&out.stderr));
-    let samples: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    samples
-        .into_iter()
-        .map(|s| Sample {
-            family: s["family"].as_str().unwrap().to_owned(),
-            kind: s["type"].as_str().unwrap().to_owned(),
-            name: s["name"].as_str().unwrap().to_owned(),
-            labels: serde_json::from_value(s["labels"].clone()).unwrap(),
-            value: s["value"].as_f64().unwrap_or_else(|| panic!("not a finite value: {s}")),
-        })
-        .collect()
-}
 
 /// The value of the one sample `name` with exactly `labels`, if there is one.
 fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -86,7 +48,7 @@ fn request_lines(server: &Server, n: usize) -> Vec<Value> {
 #[test]
 fn metrics_request_ids_log_lines_and_probes_on_their_own_listener() {
     let server = start("operations", &["--metrics-addr", "127.0.0.1:0", "--log-format", "json"], &[]);
-    let ops = metrics_addr(&server);
+    let ops = server.metrics_addr();
     assert_ne!(ops, server.addr);
 
     // Requests of several routes and statuses; their ids, as sent and as answered.
@@ -151,7 +113,7 @@ fn metrics_request_ids_log_lines_and_probes_on_their_own_listener() {
     assert_eq!(scrape.status, 200);
     assert_eq!(scrape.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
     let text = scrape.text();
-    let samples = parse(&text);
+    let samples = prometheus_samples(&text);
     let mut expected: BTreeMap<(&str, u16), f64> = BTreeMap::new();
     for (_, _, status, route) in requests {
         *expected.entry((route, *status)).or_default() += 1.0;
@@ -206,7 +168,7 @@ fn metrics_request_ids_log_lines_and_probes_on_their_own_listener() {
     assert_eq!((ready.status, ready.text().as_str()), (200, "[+]job-store ok\nready\n"), "the UWS mount's check of its store");
     assert_eq!(http(&ops, "GET", "/soda/availability", &[], b"").status, 404, "the service is not on the operations listener");
     // Scrapes and probes are not requests of the service: counted nowhere, logged nowhere.
-    let again = parse(&http(&ops, "GET", "/metrics", &[], b"").text());
+    let again = prometheus_samples(&http(&ops, "GET", "/metrics", &[], b"").text());
     assert_eq!(again.iter().filter(|s| s.name == "http_requests_total").map(|s| s.value).sum::<f64>(), counted.values().sum::<f64>());
     assert!(!server.log().iter().any(|l| l.contains("healthz") || l.contains("\"route\":\"/metrics")));
 }
@@ -219,7 +181,7 @@ fn on_the_main_port_only_when_asked_from_the_environment() {
     assert_eq!(http(&server.addr, "GET", "/soda/capabilities", &[], b"").status, 200);
     let scrape = http(&server.addr, "GET", "/soda/metrics", &[], b"");
     assert_eq!(scrape.status, 200);
-    let samples = parse(&scrape.text());
+    let samples = prometheus_samples(&scrape.text());
     assert_eq!(value(&samples, "http_requests_total", &[("method", "GET"), ("route", "/soda/capabilities"), ("status", "200")]), Some(1.0));
     assert!(scrape.header("x-request-id").is_some());
     assert_eq!(http(&server.addr, "GET", "/soda/healthz", &[], b"").text(), "ok\n");

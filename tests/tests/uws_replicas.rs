@@ -343,8 +343,8 @@ fn the_store_restarted_under_load_answers_503_then_loses_nothing() {
         let text = http(&server.metrics_addr(), "GET", "/metrics", &[], b"").text();
         ivoagen_e2e::prometheus_samples(&text)
             .into_iter()
-            .find(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
-            .map(|(_, _, value)| value)
+            .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .map(|s| s.value)
     };
     let claimed = metric(&a, "uws_jobs_claimed_total", &[]).unwrap() + metric(&b, "uws_jobs_claimed_total", &[]).unwrap();
     let ended = metric(&a, "uws_jobs_ended_total", &[("phase", "COMPLETED")]).unwrap_or(0.0) + metric(&b, "uws_jobs_ended_total", &[("phase", "COMPLETED")]).unwrap_or(0.0);
