@@ -92,6 +92,9 @@ pub struct SodaSyncRequest {
     /// `RESPONSEFORMAT` (query parameter).
     /// The output format; cutouts are FITS only.
     pub responseformat: Option<String>,
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
 }
 /// The responses of [`Api::soda_sync`].
 #[derive(Debug)]
@@ -105,6 +108,9 @@ pub enum SodaSyncResponse {
     /// 400.
     /// `UsageError: …` or `MultiValuedParamNotSupported: …`.
     BadRequest(String),
+    /// 403.
+    /// `AuthorizationError: …` — the dataset is proprietary, and the caller is in none of the groups that may have it.
+    Forbidden(String),
     /// 404.
     /// `Error: …` — no dataset has this ID.
     NotFound(String),
@@ -126,6 +132,13 @@ impl IntoResponse for SodaSyncResponse {
             Self::BadRequest(body) => {
                 rt::response::text(
                     rt::response::status(400u16),
+                    "text/plain; charset=utf-8",
+                    body,
+                )
+            }
+            Self::Forbidden(body) => {
+                rt::response::text(
+                    rt::response::status(403u16),
                     "text/plain; charset=utf-8",
                     body,
                 )
@@ -156,6 +169,9 @@ pub struct LinksRequest {
     /// `RESPONSEFORMAT` (query parameter).
     /// The output format; links are a DataLink VOTable only.
     pub responseformat: Option<String>,
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
     /// The service's URL as the client sees it (`--public-url`, or the `Host` and
     /// `X-Forwarded-*` headers, then the base path), for building absolute links.
     pub base_url: String,
@@ -164,7 +180,7 @@ pub struct LinksRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinksResponse {
     /// 200.
-    /// A DataLink VOTable; an ID that names no dataset gets a row with a `NotFoundFault` error message.
+    /// A DataLink VOTable; an ID that names no dataset gets a row with a `NotFoundFault` error message, and a proprietary dataset that the caller may not have a row with `DefaultFault: AuthorizationError: …` (`AuthenticationError` for an anonymous caller).
     Ok(String),
     /// 400.
     /// A VOTable with `QUERY_STATUS` `ERROR` (`UsageError: …`).

@@ -338,6 +338,7 @@ async fn soda_sync_request(
         time,
         pol,
         responseformat,
+        caller: rt::auth::Caller::of(&parts.extensions),
     })
 }
 /// `GET /links` (`links`): extracts and checks the request, then calls the service.
@@ -382,6 +383,7 @@ async fn links_request(
     Ok(crate::api::LinksRequest {
         id,
         responseformat,
+        caller: rt::auth::Caller::of(&parts.extensions),
         base_url: rt::serve::request_base_url(parts),
     })
 }

@@ -9,6 +9,7 @@ pub mod cutout;
 pub mod datalink;
 pub mod fits;
 pub mod hcompress;
+pub mod rights;
 pub mod sample;
 pub mod tiles;
 pub mod wcs;
@@ -17,6 +18,7 @@ use crate::api::{self, Api};
 use archive::{Archive, Dataset, Missing};
 use buffers::Buffers;
 use cutout::{Filters, Region};
+use rights::{Denied, Rights};
 use ivoagen_runtime::codegen as rt;
 use rt::ivoa::Fault;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ const MAX_COMBINATIONS: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct Service {
     archive: Arc<Archive>,
+    /// Who may have the proprietary datasets (the data directory's `proprietary.txt`).
+    rights: Arc<Rights>,
     /// The buffers small cutouts are written into, reused once sent.
     buffers: Arc<Buffers>,
     /// `SODA_ASYNC_NO_OVERLAP=fail`: a job with a combination that does not overlap its data fails
@@ -42,8 +46,8 @@ pub struct Service {
 
 impl Service {
     /// Builds the service when the server starts. Without `--data-dir`, the default directory
-    /// gets the sample datasets. Sample data that cannot be written, or a `SODA_OPEN_DATASETS`
-    /// that is not a positive number, stops the server.
+    /// gets the sample datasets. Sample data that cannot be written, a data-rights policy that
+    /// cannot be read, or a `SODA_OPEN_DATASETS` that is not a positive number, stops the server.
     pub fn new(config: &rt::serve::Config) -> Result<Self, String> {
         if !config.data_dir_given {
             sample::ensure(&config.data_dir)
@@ -55,12 +59,34 @@ impl Service {
             Err(_) => archive::OPEN_DATASETS,
         };
         let archive = Archive::with_cap(config.data_dir.clone(), config.authority.clone(), cap);
+        let rights = Rights::open(&config.data_dir).map_err(|e| format!("the data-rights policy: {e}"))?;
         let combined = match config.service.get("async-results").map(String::as_str) {
             None | Some("each") => false,
             Some("combined") => true,
             Some(other) => return Err(format!("--async-results: `{other}` is not each or combined")),
         };
-        Ok(Service { archive: Arc::new(archive), buffers: Buffers::new(buffers::KEPT, IN_MEMORY as usize), fail_jobs_without_overlap: fail, combined })
+        Ok(Service { archive: Arc::new(archive), rights: Arc::new(rights), buffers: Buffers::new(buffers::KEPT, IN_MEMORY as usize), fail_jobs_without_overlap: fail, combined })
+    }
+}
+
+impl Service {
+    /// Whether `caller` may have the dataset `id` names. An ID that names no dataset passes:
+    /// reading it says what is wrong with it.
+    fn allowed(&self, id: &str, caller: &rt::auth::Caller) -> Result<(), Denied> {
+        match self.archive.name_of(id) {
+            Ok(name) => self.rights.check(name, caller),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// The answer to a caller who may not have a dataset: 401 (with the challenges) to an anonymous
+/// one, 403 `AuthorizationError` to an identity in none of its groups.
+fn refused(denied: Denied) -> rt::Error {
+    match denied {
+        Denied::Anonymous(m) => rt::Error::new(Fault::Authentication, m),
+        Denied::NotMember(m) => rt::Error::new(Fault::Authorization, m),
+        Denied::Unreadable(m) => rt::Error::unavailable(m),
     }
 }
 
@@ -80,6 +106,7 @@ fn missing(error: Missing) -> rt::Error {
         Missing::Unavailable(m) => rt::Error::unavailable(m),
         Missing::Damaged(m) => rt::Error::internal(m),
         Missing::Unsupported(m) => rt::Error::with_status(rt::http::StatusCode::NOT_IMPLEMENTED, m),
+        Missing::Denied(denied) => refused(denied),
     }
 }
 
@@ -288,6 +315,7 @@ impl Api for Service {
         }
         check_format(request.responseformat.as_deref(), &FITS_FORMATS, "cutouts are application/fits")?;
         let (id, filters) = combinations(&request).remove(0);
+        self.allowed(&id, &request.caller).map_err(refused)?;
         let (archive, buffers) = (self.archive.clone(), self.buffers.clone());
         // Plan, and make a small cutout at once, off the async threads: both read the file.
         let planned = rt::tokio::task::spawn_blocking(move || -> Result<Result<Vec<u8>, Plan>, rt::Error> {
@@ -331,6 +359,11 @@ impl Api for Service {
         if all.len() > MAX_COMBINATIONS {
             return Err(failed(rt::Error::usage(format!("the parameters make {} cutouts; a job makes at most {MAX_COMBINATIONS}", all.len()))));
         }
+        // The job runs as its owner: a dataset the owner may not have fails the whole job, before
+        // any cutout is made.
+        for id in &request.id {
+            self.allowed(id, &request.caller).map_err(|denied| failed(refused(denied)))?;
+        }
         let archive = self.archive.clone();
         let fail_without_overlap = self.fail_jobs_without_overlap;
         if self.combined {
@@ -372,9 +405,16 @@ impl Api for Service {
     async fn links(&self, request: api::LinksRequest) -> Result<api::LinksResponse, rt::Error> {
         const VOTABLE: [&str; 5] = ["votable", "application/x-votable+xml", "application/x-votable+xml;content=datalink", "text/xml", "application/xml"];
         check_format(request.responseformat.as_deref(), &VOTABLE, "links are a DataLink VOTable")?;
-        let archive = self.archive.clone();
+        let (archive, service) = (self.archive.clone(), self.clone());
         rt::tokio::task::spawn_blocking(move || {
-            let found: Vec<(String, Result<Arc<Dataset>, Missing>)> = request.id.iter().map(|id| (id.clone(), archive.get(id))).collect();
+            let found: Vec<(String, Result<Arc<Dataset>, Missing>)> = request
+                .id
+                .iter()
+                .map(|id| match service.allowed(id, &request.caller) {
+                    Ok(()) => (id.clone(), archive.get(id)),
+                    Err(denied) => (id.clone(), Err(Missing::Denied(denied))),
+                })
+                .collect();
             let links: Vec<datalink::Link<'_>> = found
                 .iter()
                 .map(|(id, dataset)| match dataset {
@@ -383,6 +423,10 @@ impl Api for Service {
                     Err(Missing::NotFound(m)) => datalink::Link::Fault { id, message: format!("NotFoundFault: {m}") },
                     Err(Missing::Unavailable(m)) => datalink::Link::Fault { id, message: format!("TransientFault: {m}") },
                     Err(Missing::Damaged(m) | Missing::Unsupported(m)) => datalink::Link::Fault { id, message: format!("FatalFault: {m}") },
+                    // DataLink's faults have no word for it: the default, saying which it is.
+                    Err(Missing::Denied(Denied::Anonymous(m))) => datalink::Link::Fault { id, message: format!("DefaultFault: AuthenticationError: {m}") },
+                    Err(Missing::Denied(Denied::NotMember(m))) => datalink::Link::Fault { id, message: format!("DefaultFault: AuthorizationError: {m}") },
+                    Err(Missing::Denied(Denied::Unreadable(m))) => datalink::Link::Fault { id, message: format!("TransientFault: {m}") },
                 })
                 .collect();
             api::LinksResponse::Ok(datalink::document(&links, &request.base_url))

@@ -392,6 +392,21 @@ async fn soda_sync_sends_400_bad_request() {
     assert_answer(answer, request, 400u16, Some("text/plain; charset=utf-8"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn soda_sync_sends_403_forbidden() {
+    let answer = Answer::SodaSync(
+        api::SodaSyncResponse::Forbidden("example".to_owned()),
+    );
+    let request = Request::builder()
+        .method("GET")
+        .uri(
+            "/sync?ID=sample-image&POS=CIRCLE%2010.68%2041.27%200.1&CIRCLE=10.68%2041.27%200.1&POLYGON=10.6%2041.2%2010.8%2041.2%2010.8%2041.3&BAND=5e-7%206e-7&TIME=60000%2060001&POL=I&POL=Q&RESPONSEFORMAT=application%2Ffits",
+        )
+        .header("authorization", "Bearer ivoagen-test")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 403u16, Some("text/plain; charset=utf-8"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn soda_sync_sends_404_not_found() {
     let answer = Answer::SodaSync(api::SodaSyncResponse::NotFound("example".to_owned()));
     let request = Request::builder()

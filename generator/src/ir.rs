@@ -440,6 +440,9 @@ pub struct Operation {
     /// The operation's `security` (or the document's), when the document has security schemes
     /// the runtime enforces.
     pub security: Option<Security>,
+    /// Whether the request carries its caller (`caller`: the authenticated identity and its
+    /// groups): an operation with `security`.
+    pub caller: bool,
     /// `x-ivoa-groups`: when not empty, only callers in one of these groups are served (an
     /// anonymous one gets 401, an authenticated non-member 403 `AuthorizationError`), whatever
     /// `security`'s modality; the operations of a route name the same groups.

@@ -147,6 +147,39 @@ impl Groups {
     }
 }
 
+/// Who sent a request, as the service sees it: the typed request of an operation with `security`
+/// carries it (its `caller` field), and a UWS job's request carries its owner's, as the job was
+/// created (the groups are those the owner had then).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Caller {
+    /// The authenticated identity; `None` for an anonymous caller.
+    pub identity: Option<String>,
+    /// The identity's groups, as its authenticator said them; none for an anonymous caller.
+    pub groups: Groups,
+}
+
+impl Caller {
+    /// The caller of the request whose extensions these are ([`Identity`] and [`Groups`]).
+    pub fn of(extensions: &http::Extensions) -> Caller {
+        Caller { identity: extensions.get::<Identity>().map(|i| i.0.clone()), groups: Groups::of(extensions) }
+    }
+
+    /// An authenticated caller in `groups`.
+    pub fn member(identity: impl Into<String>, groups: &[&str]) -> Caller {
+        Caller { identity: Some(identity.into()), groups: Groups(groups.iter().map(|g| (*g).to_owned()).collect()) }
+    }
+
+    /// Whether the caller is authenticated.
+    pub fn is_authenticated(&self) -> bool {
+        self.identity.is_some()
+    }
+
+    /// Whether the caller is an authenticated member of any of `groups`.
+    pub fn in_any(&self, groups: &[String]) -> bool {
+        self.identity.is_some() && groups.iter().any(|g| self.groups.contains(g))
+    }
+}
+
 /// Checks credentials: the service's token validation, session store, user database.
 pub trait Authenticator: Send + Sync + 'static {
     /// Who `credential` belongs to.

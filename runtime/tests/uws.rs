@@ -195,6 +195,7 @@ async fn a_restart_fails_executing_jobs_and_runs_queued_ones() {
         id: id.into(),
         run_id: None,
         owner: Some("alice".into()),
+        groups: Vec::new(),
         phase,
         creation_time: chrono::Utc::now(),
         start_time: None,
@@ -278,6 +279,7 @@ async fn a_listing_reads_only_the_callers_jobs() {
             id: format!("a{i}"),
             run_id: None,
             owner: Some("alice".into()),
+            groups: Vec::new(),
             phase: Phase::Completed,
             creation_time: now,
             start_time: None,
@@ -380,7 +382,7 @@ async fn limits_bound_what_clients_ask() {
     })
     .await;
     let asked = ivoagen_runtime::uws::engine::Requested { execution_duration: Some(999), destruction: Some(chrono::Utc::now() + chrono::Duration::days(365)) };
-    let job = e.create_with(None, None, params("ok"), false, asked).await.unwrap();
+    let job = e.create_with(None, &[], None, params("ok"), false, asked).await.unwrap();
     assert_eq!(job.execution_duration, 30);
     assert!(job.destruction.unwrap() <= job.creation_time + chrono::Duration::days(30));
     assert_eq!(e.set_execution_duration(None, &job.id, 0).await.unwrap().execution_duration, 30, "unlimited is not allowed under a maximum");

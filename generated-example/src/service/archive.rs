@@ -57,6 +57,8 @@ pub enum Missing {
     /// A FITS image in a form this server does not read yet (tile compression): the service's
     /// limit, not the client's request nor damaged data: `Error`, 501.
     Unsupported(String),
+    /// The caller may not have the dataset (see [`crate::service::rights`]).
+    Denied(crate::service::rights::Denied),
 }
 
 /// How many datasets stay open by default (env `SODA_OPEN_DATASETS`): each holds a file

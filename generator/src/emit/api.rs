@@ -99,6 +99,13 @@ pub fn api_module(api: &Api) -> TokenStream {
                 pub uploads: rt::upload::Uploads,
             });
         }
+        if op.caller {
+            fields.push(quote! {
+                /// Who sent the request: the authenticated identity and its groups, or
+                /// anonymous (for a UWS job, its owner as the job was created).
+                pub caller: rt::auth::Caller,
+            });
+        }
         if op.base_url {
             fields.push(quote! {
                 /// The service's URL as the client sees it (`--public-url`, or the `Host` and

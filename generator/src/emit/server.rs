@@ -563,6 +563,9 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     if op.body.is_some() {
         inits.push(quote!(body,));
     }
+    if op.caller {
+        inits.push(quote!(caller: rt::auth::Caller::of(&parts.extensions),));
+    }
     if op.base_url {
         inits.push(quote!(base_url: rt::serve::request_base_url(parts),));
     }
@@ -580,7 +583,7 @@ fn handler(rust: &mut Rust, op: &Operation) -> TokenStream {
     let raw_new = quote!(#raw_binding = RawRequest::new(parts, #path_value) #(#builder)*;);
     let uses_raw = !op.params.is_empty() || needs_body;
     let raw_new = if uses_raw { raw_new } else { quote!() };
-    if !uses_raw && !needs_body && !op.base_url {
+    if !uses_raw && !needs_body && !op.base_url && !op.caller {
         extract_decls[0] = quote!(_parts: &rt::http::request::Parts);
     }
     let format = error_format(op);

@@ -203,7 +203,7 @@ impl<'a> Lowerer<'a> {
         let mut params = Vec::new();
         // Fields of the request struct, and variables of the request helper, that a parameter
         // must not take (`raw` holds the parameters read so far).
-        let mut taken: BTreeSet<String> = ["body", "base_url", "uploads", "raw", "parts"].map(str::to_owned).into();
+        let mut taken: BTreeSet<String> = ["body", "base_url", "uploads", "caller", "raw", "parts"].map(str::to_owned).into();
         let own: Vec<&Node> = node.get("parameters").map(Node::items).unwrap_or_default().iter().collect();
         let mut declared: Vec<(FileId, &Node)> = Vec::new();
         for p in own.iter().chain(&site.shared) {
@@ -257,6 +257,7 @@ impl<'a> Lowerer<'a> {
             case_insensitive: ivoa.case_insensitive,
             dali_sync: ivoa.dali_sync,
             base_url: ivoa.base_url,
+            caller: security.is_some(),
             security,
             groups,
             error_format: ivoa.error_format,

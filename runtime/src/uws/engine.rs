@@ -656,12 +656,13 @@ impl Engine {
 
     /// Creates a job for `owner`; with `run`, queues it at once (`PHASE=RUN`).
     pub async fn create(&self, owner: Option<&str>, run_id: Option<String>, parameters: Vec<(String, String)>, run: bool) -> Result<Job, EngineError> {
-        self.create_with(owner, run_id, parameters, run, Requested::default()).await
+        self.create_with(owner, &[], run_id, parameters, run, Requested::default()).await
     }
 
     /// [`Engine::create`], with the execution duration and destruction the client asked for
     /// (each brought within the configured maximum).
-    pub async fn create_with(&self, owner: Option<&str>, run_id: Option<String>, parameters: Vec<(String, String)>, run: bool, requested: Requested) -> Result<Job, EngineError> {
+    /// `groups` are the owner's, kept with the job for its run (see [`Job::groups`]).
+    pub async fn create_with(&self, owner: Option<&str>, groups: &[String], run_id: Option<String>, parameters: Vec<(String, String)>, run: bool, requested: Requested) -> Result<Job, EngineError> {
         if run_id.as_ref().is_some_and(|r| r.chars().count() > 64) {
             return Err(EngineError::Usage("RUNID is longer than 64 characters".into()));
         }
@@ -670,6 +671,7 @@ impl Engine {
             id: new_id()?,
             run_id,
             owner: owner.map(str::to_owned),
+            groups: if owner.is_some() { groups.to_vec() } else { Vec::new() },
             phase: if run { Phase::Queued } else { Phase::Pending },
             creation_time: now,
             start_time: None,

@@ -276,7 +276,8 @@ async fn create(State(uws): State<Uws>, request: Request) -> Answer {
     }
     let owner = uws.owner(&parts);
     // A job with files runs once they are kept: created pending, then run.
-    let job = uws.engine.create_with(owner.as_deref(), run_id, pairs, run && uploads.is_empty(), requested).await.map_err(fail)?;
+    let groups = crate::auth::Groups::of(&parts.extensions);
+    let job = uws.engine.create_with(owner.as_deref(), &groups.0, run_id, pairs, run && uploads.is_empty(), requested).await.map_err(fail)?;
     if !uploads.is_empty() {
         if let Err(e) = uws.engine.attach(&job.id, uploads).await {
             let _ = uws.engine.delete(owner.as_deref(), &job.id).await;

@@ -135,6 +135,9 @@ pub struct Job {
     pub run_id: Option<String>,
     /// Who created it; `None` for an anonymous job.
     pub owner: Option<String>,
+    /// The owner's groups when the job was created (none for an anonymous job): the job's run
+    /// sees its caller as the request that created it did, whatever the owner's groups are now.
+    pub groups: Vec<String>,
     /// Where it is.
     pub phase: Phase,
     /// When it was created.

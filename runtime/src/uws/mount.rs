@@ -124,6 +124,11 @@ where
             let uploads = tokio::task::spawn_blocking(move || writer.uploads()).await.unwrap_or_default();
             let mut parts = super::parts_of(&job.parameters);
             parts.extensions.insert(uploads);
+            // The job runs as its owner, in the groups the owner had when creating it.
+            if let Some(owner) = job.owner {
+                parts.extensions.insert(crate::auth::Identity(owner));
+                parts.extensions.insert(crate::auth::Groups(job.groups.into()));
+            }
             let request = extract(parts);
             // Checked at creation; a job restored from an older release may still be refused.
             let request = request.await.map_err(|e| JobError::from(crate::Error::usage(e.message)))?;

@@ -275,6 +275,7 @@ fn encode(job: &Job) -> String {
         "id": job.id,
         "run_id": job.run_id,
         "owner": job.owner,
+        "groups": job.groups,
         "phase": job.phase.as_str(),
         "creation_time": job.creation_time.to_rfc3339(),
         "start_time": time(&job.start_time),
@@ -302,6 +303,11 @@ fn decode(record: &str) -> Result<Job, StoreError> {
         id: text("id").ok_or_else(|| bad("id"))?,
         run_id: text("run_id"),
         owner: text("owner"),
+        // Absent from the records of older releases: no groups.
+        groups: match v.get("groups") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(groups) => serde_json::from_value(groups.clone()).map_err(|_| bad("groups"))?,
+        },
         phase: text("phase").and_then(|p| p.parse::<Phase>().ok()).ok_or_else(|| bad("phase"))?,
         creation_time: instant("creation_time")?.ok_or_else(|| bad("creation_time"))?,
         start_time: instant("start_time")?,
@@ -350,6 +356,7 @@ pub(crate) mod tests {
             id: id.into(),
             run_id: Some("run".into()),
             owner: owner.map(str::to_owned),
+            groups: owner.map(|_| vec!["team".to_owned()]).unwrap_or_default(),
             phase: Phase::Pending,
             creation_time: Utc::now(),
             start_time: None,
@@ -366,7 +373,10 @@ pub(crate) mod tests {
     fn records_and_notices_go_through_text_and_back() {
         let a = job("a", Some("alice"));
         let back = decode(&encode(&a)).unwrap();
-        assert_eq!((back.parameters, back.results, back.error), (a.parameters, a.results, a.error));
+        assert_eq!((back.parameters, back.results, back.error, back.groups), (a.parameters.clone(), a.results.clone(), a.error.clone(), vec!["team".to_owned()]));
+        let older = encode(&a).replace(r#""groups":["team"],"#, "");
+        assert!(!older.contains("groups"), "{older}");
+        assert_eq!(decode(&older).unwrap().groups, Vec::<String>::new(), "a record of an older release has no groups");
         assert_eq!(parse_notice(&notice_payload("abc", Phase::Queued)), Some(Notice::Changed { id: "abc".into(), phase: Phase::Queued }));
         assert_eq!(parse_notice("abc NOTAPHASE"), None);
         assert_ne!(owner_key(None), owner_key(Some("")), "anonymous is nobody's name");

@@ -58,7 +58,11 @@ pub trait Api: Send + Sync + 'static {
 }
 /// The request of [`Api::open`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct OpenRequest {}
+pub struct OpenRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::open`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpenResponse {
@@ -77,7 +81,11 @@ impl IntoResponse for OpenResponse {
 }
 /// The request of [`Api::optional`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct OptionalRequest {}
+pub struct OptionalRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::optional`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum OptionalResponse {
@@ -96,7 +104,11 @@ impl IntoResponse for OptionalResponse {
 }
 /// The request of [`Api::required`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequiredRequest {}
+pub struct RequiredRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::required`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum RequiredResponse {
@@ -118,6 +130,9 @@ impl IntoResponse for RequiredResponse {
 pub struct SyncRequest {
     /// `ID` (query parameter).
     pub id: Option<String>,
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
 }
 /// The responses of [`Api::sync`].
 #[derive(Debug, Clone, PartialEq)]

@@ -227,9 +227,11 @@ async fn open<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response
     }
 }
 async fn open_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::OpenRequest, RequestError> {
-    Ok(crate::api::OpenRequest {})
+    Ok(crate::api::OpenRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /optional` (`optional`): extracts and checks the request, then calls the service.
 async fn optional<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -244,9 +246,11 @@ async fn optional<S: crate::api::Api>(service: Arc<S>, request: Request) -> Resp
     }
 }
 async fn optional_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::OptionalRequest, RequestError> {
-    Ok(crate::api::OptionalRequest {})
+    Ok(crate::api::OptionalRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /required` (`required`): extracts and checks the request, then calls the service.
 async fn required<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -261,9 +265,11 @@ async fn required<S: crate::api::Api>(service: Arc<S>, request: Request) -> Resp
     }
 }
 async fn required_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::RequiredRequest, RequestError> {
-    Ok(crate::api::RequiredRequest {})
+    Ok(crate::api::RequiredRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /sync` (`sync`): extracts and checks the request, then calls the service.
 async fn sync<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -284,5 +290,8 @@ async fn sync_request(
     let mut raw = RawRequest::new(parts, Vec::new()).case_insensitive().form_is_query();
     rt::body::form_parameters(&mut raw, &parts.headers, body).await?;
     let id = rt::params::single::<String>(&raw, Location::Query, "ID")?;
-    Ok(crate::api::SyncRequest { id })
+    Ok(crate::api::SyncRequest {
+        id,
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }

@@ -180,6 +180,12 @@ pub struct LinksRequest {
     /// `body` (header).
     /// Named like the field of the request body.
     pub body2: Option<String>,
+    /// `caller` (query parameter).
+    /// Named like the field a secured operation's request carries.
+    pub caller2: Option<String>,
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
     /// The service's URL as the client sees it (`--public-url`, or the `Host` and
     /// `X-Forwarded-*` headers, then the base path), for building absolute links.
     pub base_url: String,
@@ -210,7 +216,11 @@ impl IntoResponse for LinksResponse {
 }
 /// The request of [`Api::links_request_2`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct LinksRequest2Request {}
+pub struct LinksRequest2Request {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::links_request_2`].
 #[derive(Debug, Clone, PartialEq)]
 #[allow(
@@ -237,7 +247,11 @@ impl IntoResponse for LinksRequest2Response {
 }
 /// The request of [`Api::router_2`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Router2Request {}
+pub struct Router2Request {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::router_2`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Router2Response {
@@ -257,6 +271,9 @@ impl IntoResponse for Router2Response {
 pub struct Server2Request {
     /// The request body.
     pub body: crate::models::Option2,
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
 }
 /// The responses of [`Api::server_2`].
 #[derive(Debug, Clone, PartialEq)]
@@ -274,7 +291,11 @@ impl IntoResponse for Server2Response {
 }
 /// The request of [`Api::authenticator_2`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Authenticator2Request {}
+pub struct Authenticator2Request {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::authenticator_2`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Authenticator2Response {
@@ -293,7 +314,11 @@ impl IntoResponse for Authenticator2Response {
 }
 /// The request of [`Api::service_2`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Service2Request {}
+pub struct Service2Request {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::service_2`].
 #[derive(Debug, Clone, PartialEq)]
 #[allow(
@@ -320,7 +345,11 @@ impl IntoResponse for Service2Response {
 }
 /// The request of [`Api::api`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiRequest {}
+pub struct ApiRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::api`].
 #[derive(Debug, Clone, PartialEq)]
 #[allow(
@@ -347,7 +376,11 @@ impl IntoResponse for ApiResponse {
 }
 /// The request of [`Api::into_2`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Into2Request {}
+pub struct Into2Request {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::into_2`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Into2Response {
@@ -364,7 +397,11 @@ impl IntoResponse for Into2Response {
 }
 /// The request of [`Api::new`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewRequest {}
+pub struct NewRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::new`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum NewResponse {
@@ -381,7 +418,11 @@ impl IntoResponse for NewResponse {
 }
 /// The request of [`Api::next`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct NextRequest {}
+pub struct NextRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::next`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum NextResponse {
@@ -398,7 +439,11 @@ impl IntoResponse for NextResponse {
 }
 /// The request of [`Api::default_2`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Default2Request {}
+pub struct Default2Request {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::default_2`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Default2Response {
@@ -415,7 +460,11 @@ impl IntoResponse for Default2Response {
 }
 /// The request of [`Api::clone_2`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Clone2Request {}
+pub struct Clone2Request {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::clone_2`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Clone2Response {
@@ -432,7 +481,11 @@ impl IntoResponse for Clone2Response {
 }
 /// The request of [`Api::from_file`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct FromFileRequest {}
+pub struct FromFileRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::from_file`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum FromFileResponse {
@@ -449,7 +502,11 @@ impl IntoResponse for FromFileResponse {
 }
 /// The request of [`Api::is_ready`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct IsReadyRequest {}
+pub struct IsReadyRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::is_ready`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum IsReadyResponse {
@@ -466,7 +523,11 @@ impl IntoResponse for IsReadyResponse {
 }
 /// The request of [`Api::to_text`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct ToTextRequest {}
+pub struct ToTextRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::to_text`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToTextResponse {
@@ -483,7 +544,11 @@ impl IntoResponse for ToTextResponse {
 }
 /// The request of [`Api::result`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct ResultRequest {}
+pub struct ResultRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::result`].
 #[derive(Debug, Clone, PartialEq)]
 #[allow(
@@ -513,6 +578,9 @@ impl IntoResponse for ResultResponse {
 pub struct SubmitRequest {
     /// `n` (query parameter).
     pub n: Option<i64>,
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
 }
 /// The responses of [`Api::submit`].
 #[derive(Debug, Clone, PartialEq)]
@@ -532,7 +600,11 @@ impl IntoResponse for SubmitResponse {
 }
 /// The request of [`Api::submit_job_2`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct SubmitJob2Request {}
+pub struct SubmitJob2Request {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::submit_job_2`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubmitJob2Response {

@@ -540,12 +540,15 @@ async fn links_request(
     }
     let base_url2 = rt::params::single::<String>(&raw, Location::Query, "base_url")?;
     let body2 = rt::params::single::<String>(&raw, Location::Header, "body")?;
+    let caller2 = rt::params::single::<String>(&raw, Location::Query, "caller")?;
     Ok(crate::api::LinksRequest {
         id,
         raw2,
         parts2,
         base_url2,
         body2,
+        caller2,
+        caller: rt::auth::Caller::of(&parts.extensions),
         base_url: rt::serve::request_base_url(parts),
     })
 }
@@ -565,9 +568,10 @@ async fn links_request_2<S: crate::api::Api>(
     }
 }
 async fn links_request_2_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::LinksRequest2Request, RequestError> {
     Ok(crate::api::LinksRequest2Request {
+        caller: rt::auth::Caller::of(&parts.extensions),
     })
 }
 /// `GET /router` (`router`): extracts and checks the request, then calls the service.
@@ -583,9 +587,11 @@ async fn router_2<S: crate::api::Api>(service: Arc<S>, request: Request) -> Resp
     }
 }
 async fn router_2_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::Router2Request, RequestError> {
-    Ok(crate::api::Router2Request {})
+    Ok(crate::api::Router2Request {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `POST /server` (`server`): extracts and checks the request, then calls the service.
 async fn server_2<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -619,7 +625,10 @@ async fn server_2_request(
     };
     let body = body.ok_or_else(rt::body::missing)?;
     rt::Validate::validate(&body, rt::validate::Path::Root("body"))?;
-    Ok(crate::api::Server2Request { body })
+    Ok(crate::api::Server2Request {
+        body,
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /authenticator` (`authenticator`): extracts and checks the request, then calls the service.
 async fn authenticator_2<S: crate::api::Api>(
@@ -637,9 +646,10 @@ async fn authenticator_2<S: crate::api::Api>(
     }
 }
 async fn authenticator_2_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::Authenticator2Request, RequestError> {
     Ok(crate::api::Authenticator2Request {
+        caller: rt::auth::Caller::of(&parts.extensions),
     })
 }
 /// `GET /service` (`service`): extracts and checks the request, then calls the service.
@@ -655,9 +665,11 @@ async fn service_2<S: crate::api::Api>(service: Arc<S>, request: Request) -> Res
     }
 }
 async fn service_2_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::Service2Request, RequestError> {
-    Ok(crate::api::Service2Request {})
+    Ok(crate::api::Service2Request {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /api` (`Api`): extracts and checks the request, then calls the service.
 async fn api<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -672,9 +684,11 @@ async fn api<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response 
     }
 }
 async fn api_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::ApiRequest, RequestError> {
-    Ok(crate::api::ApiRequest {})
+    Ok(crate::api::ApiRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /into` (`into`): extracts and checks the request, then calls the service.
 async fn into_2<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -689,9 +703,11 @@ async fn into_2<S: crate::api::Api>(service: Arc<S>, request: Request) -> Respon
     }
 }
 async fn into_2_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::Into2Request, RequestError> {
-    Ok(crate::api::Into2Request {})
+    Ok(crate::api::Into2Request {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /new` (`new`): extracts and checks the request, then calls the service.
 async fn new<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -706,9 +722,11 @@ async fn new<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response 
     }
 }
 async fn new_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::NewRequest, RequestError> {
-    Ok(crate::api::NewRequest {})
+    Ok(crate::api::NewRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /next` (`next`): extracts and checks the request, then calls the service.
 async fn next<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -723,9 +741,11 @@ async fn next<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response
     }
 }
 async fn next_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::NextRequest, RequestError> {
-    Ok(crate::api::NextRequest {})
+    Ok(crate::api::NextRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /default` (`default`): extracts and checks the request, then calls the service.
 async fn default_2<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -740,9 +760,11 @@ async fn default_2<S: crate::api::Api>(service: Arc<S>, request: Request) -> Res
     }
 }
 async fn default_2_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::Default2Request, RequestError> {
-    Ok(crate::api::Default2Request {})
+    Ok(crate::api::Default2Request {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /clone` (`clone`): extracts and checks the request, then calls the service.
 async fn clone_2<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -757,9 +779,11 @@ async fn clone_2<S: crate::api::Api>(service: Arc<S>, request: Request) -> Respo
     }
 }
 async fn clone_2_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::Clone2Request, RequestError> {
-    Ok(crate::api::Clone2Request {})
+    Ok(crate::api::Clone2Request {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /from-file` (`fromFile`): extracts and checks the request, then calls the service.
 async fn from_file<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -774,9 +798,11 @@ async fn from_file<S: crate::api::Api>(service: Arc<S>, request: Request) -> Res
     }
 }
 async fn from_file_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::FromFileRequest, RequestError> {
-    Ok(crate::api::FromFileRequest {})
+    Ok(crate::api::FromFileRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /is-ready` (`isReady`): extracts and checks the request, then calls the service.
 async fn is_ready<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -791,9 +817,11 @@ async fn is_ready<S: crate::api::Api>(service: Arc<S>, request: Request) -> Resp
     }
 }
 async fn is_ready_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::IsReadyRequest, RequestError> {
-    Ok(crate::api::IsReadyRequest {})
+    Ok(crate::api::IsReadyRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /to-text` (`to_text`): extracts and checks the request, then calls the service.
 async fn to_text<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -808,9 +836,11 @@ async fn to_text<S: crate::api::Api>(service: Arc<S>, request: Request) -> Respo
     }
 }
 async fn to_text_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::ToTextRequest, RequestError> {
-    Ok(crate::api::ToTextRequest {})
+    Ok(crate::api::ToTextRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /result` (`Result`): extracts and checks the request, then calls the service.
 async fn result<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -825,9 +855,11 @@ async fn result<S: crate::api::Api>(service: Arc<S>, request: Request) -> Respon
     }
 }
 async fn result_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::ResultRequest, RequestError> {
-    Ok(crate::api::ResultRequest {})
+    Ok(crate::api::ResultRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /submit` (`submit`): extracts and checks the request, then calls the service.
 async fn submit<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -849,7 +881,10 @@ async fn submit_request(
     if let Some(value) = &n {
         rt::validate::minimum("n", *value as f64, 1f64, false)?;
     }
-    Ok(crate::api::SubmitRequest { n })
+    Ok(crate::api::SubmitRequest {
+        n,
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /submit-job` (`submitJob`): extracts and checks the request, then calls the service.
 async fn submit_job_2<S: crate::api::Api>(
@@ -867,7 +902,9 @@ async fn submit_job_2<S: crate::api::Api>(
     }
 }
 async fn submit_job_2_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::SubmitJob2Request, RequestError> {
-    Ok(crate::api::SubmitJob2Request {})
+    Ok(crate::api::SubmitJob2Request {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }

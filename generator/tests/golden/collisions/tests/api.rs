@@ -339,7 +339,9 @@ async fn links_reaches_the_service_with_typed_values() {
             &recorder,
             Request::builder()
                 .method("GET")
-                .uri("/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here")
+                .uri(
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&caller=c",
+                )
                 .header("authorization", "Bearer ivoagen-test")
                 .header("body", "b")
                 .body(Body::empty())
@@ -360,6 +362,7 @@ async fn links_reaches_the_service_with_typed_values() {
     assert_eq!(request.parts2, Some(expect:: < i64 > ("3")));
     assert_eq!(request.base_url2, Some(expect:: < String > ("\"here\"")));
     assert_eq!(request.body2, Some(expect:: < String > ("\"b\"")));
+    assert_eq!(request.caller2, Some(expect:: < String > ("\"c\"")));
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn links_sends_200_ok() {
@@ -370,7 +373,7 @@ async fn links_sends_200_ok() {
     );
     let request = Request::builder()
         .method("GET")
-        .uri("/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here")
+        .uri("/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&caller=c")
         .header("authorization", "Bearer ivoagen-test")
         .header("body", "b")
         .body(Body::empty())
@@ -384,7 +387,7 @@ async fn links_requires_id() {
             &recorder,
             Request::builder()
                 .method("GET")
-                .uri("/links?raw=true&parts=3&base_url=here")
+                .uri("/links?raw=true&parts=3&base_url=here&caller=c")
                 .header("authorization", "Bearer ivoagen-test")
                 .header("body", "b")
                 .body(Body::empty())
@@ -402,7 +405,7 @@ async fn links_rejects_id_given_twice() {
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&ID=ivo%3A%2F%2Fexample%2F1",
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&caller=c&ID=ivo%3A%2F%2Fexample%2F1",
                 )
                 .header("authorization", "Bearer ivoagen-test")
                 .header("body", "b")
@@ -421,7 +424,7 @@ async fn links_rejects_raw2_given_twice() {
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&raw=true",
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&caller=c&raw=true",
                 )
                 .header("authorization", "Bearer ivoagen-test")
                 .header("body", "b")
@@ -439,7 +442,9 @@ async fn links_rejects_parts2_breaking_maximum() {
             &recorder,
             Request::builder()
                 .method("GET")
-                .uri("/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&base_url=here&parts=10")
+                .uri(
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&base_url=here&caller=c&parts=10",
+                )
                 .header("authorization", "Bearer ivoagen-test")
                 .header("body", "b")
                 .body(Body::empty())
@@ -457,7 +462,7 @@ async fn links_rejects_parts2_given_twice() {
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&parts=3",
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&caller=c&parts=3",
                 )
                 .header("authorization", "Bearer ivoagen-test")
                 .header("body", "b")
@@ -476,7 +481,7 @@ async fn links_rejects_base_url2_given_twice() {
             Request::builder()
                 .method("GET")
                 .uri(
-                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&base_url=here",
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&caller=c&base_url=here",
                 )
                 .header("authorization", "Bearer ivoagen-test")
                 .header("body", "b")
@@ -485,6 +490,25 @@ async fn links_rejects_base_url2_given_twice() {
         )
         .await;
     assert_rejected(status, &body, "base_url", "multiplicity");
+    assert!(recorder.take().is_empty(), "the service must not be called");
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn links_rejects_caller2_given_twice() {
+    let recorder = Recorder::default();
+    let (status, body) = send(
+            &recorder,
+            Request::builder()
+                .method("GET")
+                .uri(
+                    "/links?ID=ivo%3A%2F%2Fexample%2F1&raw=true&parts=3&base_url=here&caller=c&caller=c",
+                )
+                .header("authorization", "Bearer ivoagen-test")
+                .header("body", "b")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_rejected(status, &body, "caller", "multiplicity");
     assert!(recorder.take().is_empty(), "the service must not be called");
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]

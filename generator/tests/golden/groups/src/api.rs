@@ -51,7 +51,11 @@ pub trait Api: Send + Sync + 'static {
 }
 /// The request of [`Api::open`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct OpenRequest {}
+pub struct OpenRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::open`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpenResponse {
@@ -73,6 +77,9 @@ impl IntoResponse for OpenResponse {
 pub struct SurveyRequest {
     /// `ID` (query parameter).
     pub id: String,
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
 }
 /// The responses of [`Api::survey`].
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +99,11 @@ impl IntoResponse for SurveyResponse {
 }
 /// The request of [`Api::staff`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct StaffRequest {}
+pub struct StaffRequest {
+    /// Who sent the request: the authenticated identity and its groups, or
+    /// anonymous (for a UWS job, its owner as the job was created).
+    pub caller: rt::auth::Caller,
+}
 /// The responses of [`Api::staff`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum StaffResponse {

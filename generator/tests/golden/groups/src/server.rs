@@ -160,9 +160,11 @@ async fn open<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response
     }
 }
 async fn open_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::OpenRequest, RequestError> {
-    Ok(crate::api::OpenRequest {})
+    Ok(crate::api::OpenRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `GET /survey` (`survey`): extracts and checks the request, then calls the service.
 async fn survey<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -184,7 +186,10 @@ async fn survey_request(
         rt::params::single::<String>(&raw, Location::Query, "ID")?,
         "ID",
     )?;
-    Ok(crate::api::SurveyRequest { id })
+    Ok(crate::api::SurveyRequest {
+        id,
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
 /// `POST /staff` (`staff`): extracts and checks the request, then calls the service.
 async fn staff<S: crate::api::Api>(service: Arc<S>, request: Request) -> Response {
@@ -199,7 +204,9 @@ async fn staff<S: crate::api::Api>(service: Arc<S>, request: Request) -> Respons
     }
 }
 async fn staff_request(
-    _parts: &rt::http::request::Parts,
+    parts: &rt::http::request::Parts,
 ) -> Result<crate::api::StaffRequest, RequestError> {
-    Ok(crate::api::StaffRequest {})
+    Ok(crate::api::StaffRequest {
+        caller: rt::auth::Caller::of(&parts.extensions),
+    })
 }
