@@ -92,6 +92,14 @@ impl Fault {
     }
 }
 
+/// `message` as a SODA error text (§5): as it is when it already starts with a label
+/// (`AuthorizationError: …`, as a job failed by a [`crate::Error`] says), else after `Error: `.
+pub fn labelled_text(message: &str) -> String {
+    const LABELS: [&str; 6] = ["UsageError", "MultiValuedParamNotSupported", "AuthenticationError", "AuthorizationError", "ServiceUnavailable", "Error"];
+    let labelled = message.split_once(": ").is_some_and(|(label, _)| LABELS.contains(&label));
+    if labelled { format!("{message}\n") } else { format!("Error: {message}\n") }
+}
+
 /// The SODA/DALI label for an error with `status` that broke `rule`.
 pub fn label(status: StatusCode, rule: &str) -> &'static str {
     Fault::of(status, rule).label()
@@ -171,6 +179,13 @@ mod tests {
         let ct = response.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         (status, ct, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn a_job_error_is_labelled_once() {
+        assert_eq!(labelled_text("AuthorizationError: not yours"), "AuthorizationError: not yours\n");
+        assert_eq!(labelled_text("the service restarted"), "Error: the service restarted\n");
+        assert_eq!(labelled_text("Weird: thing"), "Error: Weird: thing\n", "only SODA's labels count");
     }
 
     #[tokio::test]

@@ -400,7 +400,7 @@ async fn error(State(uws): State<Uws>, Path(id): Path<String>, request: Request)
         Some(e) if matches!(uws.settings.format, ErrorFormat::DaliVotable | ErrorFormat::ScsVotable) => {
             Ok((StatusCode::OK, [(CONTENT_TYPE, "application/x-votable+xml")], crate::ivoa::votable_error(&e.message)).into_response())
         }
-        Some(e) => Ok(text(format!("Error: {}\n", e.message))),
+        Some(e) => Ok(text(crate::ivoa::labelled_text(&e.message))),
         // A job that has not failed is still there: its error is empty (as an unknown quote is),
         // not 404, which says there is no such job.
         None => Ok(text(String::new())),
