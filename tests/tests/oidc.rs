@@ -76,10 +76,16 @@ fn now() -> u64 {
 
 /// The SODA server with its sample data and `args`.
 fn soda(name: &str, args: &[&str]) -> Server {
+    soda_with(name, |_| {}, args)
+}
+
+/// The SODA server with its sample data, and what `prepare` adds to its data directory, and `args`.
+fn soda_with(name: &str, prepare: impl Fn(&std::path::Path), args: &[&str]) -> Server {
     let dir = root().join("target/e2e/oidc").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("data");
     soda_cutout_server::service::sample::ensure(&data).unwrap();
+    prepare(&data);
     let tokens = dir.join("tokens");
     std::fs::write(&tokens, "tok-carol carol\n").unwrap();
     let mut all = vec!["--data-dir", data.to_str().unwrap(), "--auth-tokens", tokens.to_str().unwrap()];
@@ -199,6 +205,30 @@ fn valid_tokens_are_served_and_every_other_is_refused_saying_why() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "pyvo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("sync cutout as erin") && stdout.contains("forged token refused: 401"), "{stdout}");
+}
+
+/// pyvo runs the SODA scenario with bearer tokens whose groups claim decides who may have a
+/// proprietary dataset (`tests/oidc/pyvo_rights.py`): sync, DataLink and its descriptor, async.
+#[test]
+fn pyvo_runs_the_soda_scenario_with_a_bearer_token_on_proprietary_data() {
+    let a = Issuer::start();
+    let proprietary = |data: &std::path::Path| {
+        soda_cutout_server::service::sample::write_image(&data.join("deep-field.fits"), 256, 10.68, 41.27, 1.0 / 3600.0).unwrap();
+        std::fs::write(data.join("proprietary.txt"), "deep-field survey-team\n").unwrap();
+    };
+    let server = soda_with("rights", proprietary, &["--oidc-issuer", &a.url, "--oidc-audience", "soda"]);
+    let member = a.mint(json!({"sub": "alice", "groups": ["staff", "survey-team"]}), json!({"alg": "ES256", "kid": "ec-1"}));
+    let other = a.mint(json!({"sub": "bob", "groups": ["staff"]}), json!({"alg": "RS256", "kid": "rsa-1"}));
+    let out = Command::new(python())
+        .arg(root().join("tests/oidc/pyvo_rights.py"))
+        .args([&format!("http://{}/soda", server.addr), "deep-field", &member, "alice", &other, "bob"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "pyvo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for step in ["member: sync cutout as alice", "member: datalink #this and a cutout through the SODA descriptor", "COMPLETED, its result is the sync cutout", "other: sync refused, 403 as bob", "other: datalink fault row: DefaultFault: AuthorizationError", "other: async job ERROR: AuthorizationError", "anonymous: sync refused, 401 with ivoa_bearer"] {
+        assert!(stdout.contains(step), "`{step}` not done:\n{stdout}");
+    }
 }
 
 #[test]
