@@ -25,9 +25,18 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// `cargo` with the shared target directory, and nothing of this test's own build environment.
+///
+/// Without debug information and incremental state: a generated crate's manifest has no profile of
+/// its own, and with cargo's defaults each of the few dozen test binaries the suite builds takes
+/// over 100 MB, which filled the disk of a CI machine.
 pub fn cargo(dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(dir).env("CARGO_TARGET_DIR", target_dir()).env_remove("RUSTFLAGS").env_remove("CARGO_MANIFEST_DIR");
+    cmd.current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_INCREMENTAL", "0")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_MANIFEST_DIR");
     cmd
 }
 
