@@ -259,7 +259,7 @@ impl Shared {
                 None => Ok(()),
             },
             None => match &self.anonymous {
-                Some(table) => table.check(&client_key(extensions, headers, &self.trusted), now, |a| *a).map_err(|wait| Refusal { identified: false, rate: table.rate, wait }),
+                Some(table) => table.check(&client_address(extensions, headers, &self.trusted), now, |a| *a).map_err(|wait| Refusal { identified: false, rate: table.rate, wait }),
                 None => Ok(()),
             },
         }
@@ -281,10 +281,12 @@ fn retry_after(wait: Duration) -> u64 {
     wait.as_nanos().div_ceil(1_000_000_000).max(1).try_into().unwrap_or(u64::MAX)
 }
 
-/// The budget key of an anonymous request: its client's address (see [`crate::forwarded::client`]),
-/// IPv4-mapped addresses as IPv4, IPv6 as its `/64`; the unspecified address when no peer is known
-/// (a request that did not come through [`crate::serve::serve`]).
-fn client_key(extensions: &http::Extensions, headers: &http::HeaderMap, trusted: &[Cidr]) -> IpAddr {
+/// Who an anonymous request comes from, as every per-caller budget counts it (the rate limits,
+/// failed authentications, UWS's active jobs): its client's address past the `trusted` proxies
+/// (see [`crate::forwarded::client`]), IPv4-mapped addresses as IPv4, IPv6 as its `/64`; the
+/// unspecified address when no peer is known (a request that did not come through
+/// [`crate::serve::serve`]).
+pub fn client_address(extensions: &http::Extensions, headers: &http::HeaderMap, trusted: &[Cidr]) -> IpAddr {
     let Some(peer) = crate::serve::peer(extensions) else { return IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
     match crate::forwarded::client(headers, peer, trusted).to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),

@@ -190,7 +190,7 @@ fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
 #[test]
 fn anonymous_callers_are_keyed_by_their_client_address() {
     let lo = Cidr::loopback();
-    let key = |peer: &str, pairs: &[(&str, &str)]| client_key(&extensions(peer, None), &headers(pairs), &lo).to_string();
+    let key = |peer: &str, pairs: &[(&str, &str)]| client_address(&extensions(peer, None), &headers(pairs), &lo).to_string();
     assert_eq!(key("192.0.2.1", &[]), "192.0.2.1");
     assert_eq!(key("192.0.2.1", &[("x-forwarded-for", "203.0.113.9")]), "192.0.2.1", "an untrusted peer cannot choose its budget");
     assert_eq!(key("127.0.0.1", &[("x-forwarded-for", "203.0.113.9")]), "203.0.113.9", "behind a trusted proxy: the real client");
@@ -200,7 +200,7 @@ fn anonymous_callers_are_keyed_by_their_client_address() {
     assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", &[]), "2001:db8:1:2::", "IPv6 by /64");
     assert_eq!(key("2001:db8:1:2::1", &[]), key("2001:db8:1:2:ffff::9", &[]));
     assert_ne!(key("2001:db8:1:2::1", &[]), key("2001:db8:1:3::1", &[]));
-    assert_eq!(client_key(&http::Extensions::new(), &headers(&[]), &lo), IpAddr::V6(Ipv6Addr::UNSPECIFIED), "no peer: one shared budget");
+    assert_eq!(client_address(&http::Extensions::new(), &headers(&[]), &lo), IpAddr::V6(Ipv6Addr::UNSPECIFIED), "no peer: one shared budget");
 }
 
 fn limiter(identified: Option<&str>, anonymous: Option<&str>, trusted: &[Cidr]) -> (Limiter, crate::metrics::Metrics) {
