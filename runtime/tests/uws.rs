@@ -31,6 +31,18 @@ impl Runner for TestRunner {
                     }
                     Ok(())
                 }
+                "endless" => {
+                    // One result written with `write_all` until the writer refuses, as a job
+                    // streaming a large result does.
+                    tokio::task::spawn_blocking(move || {
+                        results.put_with("endless", "application/octet-stream", |out| loop {
+                            out.write_all(&[7; 65536])?;
+                        })
+                    })
+                    .await
+                    .map_err(|e| JobError { fatal: true, message: e.to_string() })?
+                    .map_err(|e| JobError { fatal: true, message: e.to_string() })
+                }
                 "slow" => {
                     tokio::time::sleep(Duration::from_millis(300)).await;
                     results.put("out", "text/plain", b"slow").map_err(|e| JobError { fatal: true, message: e.to_string() })
@@ -364,6 +376,24 @@ async fn an_old_store_is_migrated() {
     assert_eq!(store.list(Some("alice"), &[], None, None).await.unwrap().len(), 1);
     assert_eq!(store.list(Some("alice"), &[], Some(chrono::Utc::now() - chrono::Duration::hours(1)), None).await.unwrap().len(), 1, "creation instants were filled in");
     assert_eq!(store.reap(chrono::Utc::now() + chrono::Duration::days(8)).await.unwrap().len(), 1, "destruction instants were filled in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_stopped_inside_write_all_returns() {
+    // `write_all` retries a write that fails with `Interrupted`: a refusal of that kind would
+    // spin for ever, holding the worker.
+    let e = engine(&dir("write-all"), |c| c.workers = 1).await;
+    let job = e.create(None, None, params("endless"), true).await.unwrap();
+    let next = e.create(None, None, params("ok"), true).await.unwrap();
+    e.wait(None, &job.id, None, Some(Phase::Queued)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    e.abort(None, &job.id).await.unwrap();
+    let started = Instant::now();
+    let done = e.wait(None, &next.id, Some(Duration::from_secs(10)), Some(Phase::Queued)).await.unwrap();
+    let done = if done.phase == Phase::Executing { e.wait(None, &next.id, Some(Duration::from_secs(10)), None).await.unwrap() } else { done };
+    assert_eq!(done.phase, Phase::Completed, "the worker is free once the stopped job's write fails");
+    eprintln!("the next job completed {:?} after the abort", started.elapsed());
+    assert!(e.get(None, &job.id).await.unwrap().results.is_empty(), "the result being written is not kept");
 }
 
 #[tokio::test]

@@ -121,9 +121,11 @@ pub struct ResultWriter {
     deleted: AtomicBool,
 }
 
-/// The error of a write refused because the job was stopped.
+/// The error of a write refused because the job was stopped: `BrokenPipe`, as the result's
+/// reader is gone. Never `Interrupted`, which `write_all` and `io::copy` retry: a job stopped in
+/// the middle of one would spin in it for ever, holding its worker.
 fn refused(stop: Stop) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::Interrupted, stop.why())
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, stop.why())
 }
 
 /// A writer that fails as soon as its job is cancelled, so one long result stops too.
@@ -222,7 +224,7 @@ impl ResultWriter {
     /// Stores a result that `write` writes as it goes, so that a large result never sits in
     /// memory. Blocking: call it from `tokio::task::spawn_blocking`. If `write` fails, or the job
     /// is stopped meanwhile, the partial file is removed and no result is recorded; once the job
-    /// is stopped, it fails at once (`ErrorKind::Interrupted`).
+    /// is stopped, it fails at once, and so does every write of `write` (`ErrorKind::BrokenPipe`).
     pub fn put_with(
         &self,
         id: &str,
