@@ -320,17 +320,20 @@ pub struct Policy {
     /// The OpenID Connect issuers whose tokens bearer schemes accept (`--oidc-issuer`): each is
     /// announced by an `ivoa_bearer` challenge beside the scheme's own.
     pub oidc_issuers: Vec<String>,
+    /// The budget of failed authentications of each client address (`--auth-failure-limit`).
+    pub auth_failures: crate::quota::Failures,
 }
 
 impl Policy {
-    /// The policy of a generated server: `authenticator`, with `--client-cert-header` and
-    /// `--refuse-sync-get` from `config`.
+    /// The policy of a generated server: `authenticator`, with `--client-cert-header`,
+    /// `--refuse-sync-get` and `--auth-failure-limit` from `config`.
     pub fn new(authenticator: Arc<dyn Authenticator>, config: &crate::serve::Config) -> Policy {
         Policy {
             authenticator,
             client_certificate_header: config.client_cert_header.as_deref().and_then(|h| HeaderName::try_from(h).ok()),
             refuse_sync_get: config.refuse_sync_get,
             oidc_issuers: config.oidc.issuers.clone(),
+            auth_failures: crate::quota::Failures::new(config),
         }
     }
 }
@@ -648,11 +651,19 @@ where
     if gate.sync && gate.policy.refuse_sync_get && request.method() == Method::GET {
         return refuse(&gate, StatusCode::METHOD_NOT_ALLOWED, "method", "this service takes sync requests by POST only", false);
     }
-    let credential = match credential(request.headers(), gate.schemes, gate.policy.client_certificate_header.as_ref()) {
+    let presented = credential(request.headers(), gate.schemes, gate.policy.client_certificate_header.as_ref());
+    // An address that failed too often is not told whether what it presents is right.
+    if presented != Ok(None) && let Some(spent) = gate.policy.auth_failures.spent(&request, gate.format) {
+        return spent;
+    }
+    let credential = match presented {
         Ok(c) => c,
         // Where nothing is required, a header this service cannot read is not the client's fault.
         Err(MalformedAuthorization) if gate.modality == Modality::None && gate.groups.is_empty() => None,
-        Err(MalformedAuthorization) => return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "the Authorization header is not one this service reads", true),
+        Err(MalformedAuthorization) => {
+            gate.policy.auth_failures.charge(&request);
+            return refuse(&gate, StatusCode::UNAUTHORIZED, "authentication", "the Authorization header is not one this service reads", true);
+        }
     };
     let mut identity = None;
     let mut member_of: Option<Arc<[String]>> = None;
@@ -660,7 +671,11 @@ where
         if matches!(credential, Credential::Cookie(_)) && cross_site_form(request.method(), request.headers()) {
             return refuse(&gate, StatusCode::FORBIDDEN, "authorization", "a cross-site form post authenticated by cookie is refused", false);
         }
-        match gate.policy.authenticator.authenticate(credential).await {
+        let outcome = gate.policy.authenticator.authenticate(credential).await;
+        if matches!(outcome, Outcome::Invalid | Outcome::Rejected(_)) {
+            gate.policy.auth_failures.charge(&request);
+        }
+        match outcome {
             Outcome::Authenticated(id) => identity = Some(id),
             Outcome::Member { identity: id, groups } => {
                 member_of = Some(groups.clone());
@@ -779,7 +794,7 @@ mod tests {
     }
 
     fn policy(authenticator: Arc<dyn Authenticator>, issuers: &[&str]) -> Policy {
-        Policy { authenticator, client_certificate_header: None, refuse_sync_get: false, oidc_issuers: issuers.iter().map(|s| s.to_string()).collect() }
+        Policy { authenticator, client_certificate_header: None, refuse_sync_get: false, oidc_issuers: issuers.iter().map(|s| s.to_string()).collect(), auth_failures: crate::quota::Failures::off() }
     }
 
     const SODA: &[Scheme] = &[Scheme { kind: SchemeKind::Bearer, challenge: "Bearer", parameters: &[] }, Scheme { kind: SchemeKind::Basic, challenge: "Basic", parameters: &[("realm", "SODA")] }];

@@ -118,7 +118,8 @@ impl std::fmt::Display for Rate {
     }
 }
 
-/// The operator's rate limits, from the command line or the environment; none by default.
+/// The operator's rate limits, from the command line or the environment: no request-rate limit
+/// by default, and [`DEFAULT_AUTH_FAILURES`] for failed authentications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     /// The budget of each authenticated identity (`--rate-limit`, env `RATE_LIMIT`).
@@ -127,18 +128,36 @@ pub struct Settings {
     /// `ANONYMOUS_RATE_LIMIT`; default `--rate-limit`'s; `off` for none).
     pub anonymous: Option<Rate>,
     /// How many callers of each kind are tracked at most (`--rate-limit-keys`, env
-    /// `RATE_LIMIT_KEYS`; default 100 000).
+    /// `RATE_LIMIT_KEYS`; default 100 000), client addresses with failed authentications too.
     pub keys: usize,
+    /// The failed authentications each client address may make (`--auth-failure-limit`, env
+    /// `AUTH_FAILURE_LIMIT`; default [`DEFAULT_AUTH_FAILURES`]; `off`: `None`). Read only for
+    /// servers with authentication.
+    pub auth_failures: Option<Rate>,
 }
 
 /// The default of `--rate-limit-keys`.
 pub const DEFAULT_KEYS: usize = 100_000;
 
+/// The default of `--auth-failure-limit`: 20 a minute, all 20 at once. Generous for a person who
+/// mistypes a password and for a client whose token just expired; a guesser gets 20 tries a
+/// minute, 28,800 a day, where a server answers thousands of 401s a second.
+pub const DEFAULT_AUTH_FAILURES: Rate = Rate { requests: 20, period: Duration::from_secs(60), burst: 20 };
+
 impl Default for Settings {
     fn default() -> Self {
-        Settings { identified: None, anonymous: None, keys: DEFAULT_KEYS }
+        Settings { identified: None, anonymous: None, keys: DEFAULT_KEYS, auth_failures: Some(DEFAULT_AUTH_FAILURES) }
     }
 }
+
+/// The flag of [`Settings::auth_failures`], offered by servers with authentication: id, variable,
+/// value name, help.
+const AUTH_FAILURE_FLAG: (&str, &str, &str, &str) = (
+    "auth-failure-limit",
+    "AUTH_FAILURE_LIMIT",
+    "N/PERIOD|off",
+    "Failed authentications (credentials refused with 401) each client address may make, as --rate-limit; past it, every request of that address with credentials answers 429 with Retry-After, the credentials unchecked [default: 20/m]",
+);
 
 /// The flags: id, variable, value name, help.
 const FLAGS: [(&str, &str, &str, &str); 3] = [
@@ -152,9 +171,11 @@ const FLAGS: [(&str, &str, &str, &str); 3] = [
     ("rate-limit-keys", "RATE_LIMIT_KEYS", "N", "Callers tracked per kind (identities, addresses) for the rate limits; past it, those with a full budget are forgotten first [default: 100000]"),
 ];
 
-/// Adds the rate-limit flags to a command.
-pub fn args(mut cmd: clap::Command) -> clap::Command {
-    for (id, var, name, help) in FLAGS {
+/// Adds the rate-limit flags to a command, and with `auth` (a server that authenticates) the
+/// limit of failed authentications.
+pub fn args(mut cmd: clap::Command, auth: bool) -> clap::Command {
+    let auth_flag = auth.then_some(AUTH_FAILURE_FLAG);
+    for (id, var, name, help) in FLAGS.into_iter().chain(auth_flag) {
         cmd = cmd.arg(clap::Arg::new(id).long(id).value_name(name).help(format!("{help} [env: {var}]")));
     }
     cmd
@@ -162,8 +183,8 @@ pub fn args(mut cmd: clap::Command) -> clap::Command {
 
 impl Settings {
     /// Reads the flags through `one(id, variable)` (a flag's value and the name to blame, else
-    /// the variable's).
-    pub fn read(one: impl Fn(&str, &str) -> Option<(String, String)>) -> Result<Settings, String> {
+    /// the variable's); the limit of failed authentications only with `auth`.
+    pub fn read(one: impl Fn(&str, &str) -> Option<(String, String)>, auth: bool) -> Result<Settings, String> {
         let mut settings = Settings::default();
         let rate = |id: &str, var: &str| -> Result<Option<Option<Rate>>, String> { one(id, var).map(|(source, v)| Rate::parse(&v).map_err(|e| format!("{source}: {e}"))).transpose() };
         settings.identified = rate("rate-limit", "RATE_LIMIT")?.flatten();
@@ -174,10 +195,13 @@ impl Settings {
         if let Some((source, n)) = one("rate-limit-keys", "RATE_LIMIT_KEYS") {
             settings.keys = n.trim().parse::<usize>().ok().filter(|n| (1..=1 << 26).contains(n)).ok_or_else(|| format!("{source}: `{n}` is not a number of keys (1 to 67108864)"))?;
         }
+        if auth && let Some(given) = rate(AUTH_FAILURE_FLAG.0, AUTH_FAILURE_FLAG.1)? {
+            settings.auth_failures = given;
+        }
         Ok(settings)
     }
 
-    /// Whether any request is limited.
+    /// Whether any request's rate is limited (the limit of failed authentications aside).
     pub fn enabled(&self) -> bool {
         self.identified.is_some() || self.anonymous.is_some()
     }
@@ -259,7 +283,7 @@ impl Shared {
                 None => Ok(()),
             },
             None => match &self.anonymous {
-                Some(table) => table.check(&client_key(extensions, headers, &self.trusted), now, |a| *a).map_err(|wait| Refusal { identified: false, rate: table.rate, wait }),
+                Some(table) => table.check(&client_address(extensions, headers, &self.trusted), now, |a| *a).map_err(|wait| Refusal { identified: false, rate: table.rate, wait }),
                 None => Ok(()),
             },
         }
@@ -281,10 +305,12 @@ fn retry_after(wait: Duration) -> u64 {
     wait.as_nanos().div_ceil(1_000_000_000).max(1).try_into().unwrap_or(u64::MAX)
 }
 
-/// The budget key of an anonymous request: its client's address (see [`crate::forwarded::client`]),
-/// IPv4-mapped addresses as IPv4, IPv6 as its `/64`; the unspecified address when no peer is known
-/// (a request that did not come through [`crate::serve::serve`]).
-fn client_key(extensions: &http::Extensions, headers: &http::HeaderMap, trusted: &[Cidr]) -> IpAddr {
+/// Who an anonymous request comes from, as every per-caller budget counts it (the rate limits,
+/// failed authentications, UWS's active jobs): its client's address past the `trusted` proxies
+/// (see [`crate::forwarded::client`]), IPv4-mapped addresses as IPv4, IPv6 as its `/64`; the
+/// unspecified address when no peer is known (a request that did not come through
+/// [`crate::serve::serve`]).
+pub fn client_address(extensions: &http::Extensions, headers: &http::HeaderMap, trusted: &[Cidr]) -> IpAddr {
     let Some(peer) = crate::serve::peer(extensions) else { return IpAddr::V6(Ipv6Addr::UNSPECIFIED) };
     match crate::forwarded::client(headers, peer, trusted).to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
@@ -335,12 +361,7 @@ impl<K: Hash + Eq> Table<K> {
         let shard = Spread::shard(key, self.shards.len());
         let mut map = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
         if let Some(full_at) = map.get_mut(key) {
-            let next = (*full_at).max(now).saturating_add(self.interval);
-            let ahead = next - now;
-            if ahead > self.tolerance {
-                return Err(Duration::from_nanos(ahead - self.tolerance));
-            }
-            *full_at = next;
+            *full_at = self.next(*full_at, now)?;
             return Ok(());
         }
         // A caller not tracked has a full budget, and the burst is at least one request.
@@ -351,10 +372,115 @@ impl<K: Hash + Eq> Table<K> {
         Ok(())
     }
 
+    /// Whether a request of `key` would pass at `now`, without counting it: `Err` with the wait
+    /// until one would.
+    fn peek<Q>(&self, key: &Q, now: u64) -> Result<(), Duration>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let map = self.shards[Spread::shard(key, self.shards.len())].lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).map_or(Ok(()), |&full_at| self.next(full_at, now).map(drop))
+    }
+
+    /// The time a caller's budget, full again at `full_at`, is full again after one more request
+    /// at `now`; `Err` with the wait until the request would pass, when it is over budget.
+    fn next(&self, full_at: u64, now: u64) -> Result<u64, Duration> {
+        let next = full_at.max(now).saturating_add(self.interval);
+        let ahead = next - now;
+        if ahead > self.tolerance {
+            return Err(Duration::from_nanos(ahead - self.tolerance));
+        }
+        Ok(next)
+    }
+
     /// How many callers are tracked.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().unwrap().len()).sum()
+    }
+}
+
+/// The budget of failed authentications of each client address (`--auth-failure-limit`; see the
+/// module's documentation), shared by every route of a server through its
+/// [`crate::auth::Policy`]; cheap to clone. Off, it costs one branch a request with credentials.
+#[derive(Clone, Default)]
+pub struct Failures(Option<Arc<FailureBudgets>>);
+
+struct FailureBudgets {
+    table: Table<IpAddr>,
+    trusted: Vec<Cidr>,
+    epoch: Instant,
+    /// Requests refused with 429, unchecked, in the server's metrics.
+    refused: crate::metrics::Counter,
+}
+
+impl std::fmt::Debug for Failures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(budgets) => f.debug_tuple("Failures").field(&budgets.table.rate).finish(),
+            None => f.write_str("Failures(off)"),
+        }
+    }
+}
+
+impl Failures {
+    /// The budgets of `config`'s `--auth-failure-limit`, for client addresses past its trusted
+    /// proxies, counting the requests it refuses in `config.metrics` as
+    /// `http_auth_failures_limited_total`; off with `off`.
+    pub fn new(config: &crate::serve::Config) -> Failures {
+        Failures::with(config.rate_limits.auth_failures, config.rate_limits.keys, &config.trusted_proxies, &config.metrics)
+    }
+
+    /// Budgets of `rate` for at most `keys` client addresses (`None`: off), believing the client
+    /// addresses that `trusted` proxies report.
+    pub fn with(rate: Option<Rate>, keys: usize, trusted: &[Cidr], metrics: &crate::metrics::Metrics) -> Failures {
+        Failures(rate.map(|rate| {
+            Arc::new(FailureBudgets {
+                table: Table::new(rate, keys),
+                trusted: trusted.to_vec(),
+                epoch: Instant::now(),
+                refused: metrics.counter("http_auth_failures_limited", "Requests with credentials refused with 429, the credentials unchecked, because their client address failed to authenticate too often."),
+            })
+        }))
+    }
+
+    /// No budget: failed authentications are not limited.
+    pub fn off() -> Failures {
+        Failures(None)
+    }
+
+    /// When the client address of `request` has spent its budget of failed authentications: the
+    /// answer to give in `format` instead of checking the credentials the request presents (429
+    /// with `Retry-After`).
+    pub fn spent<B>(&self, request: &http::Request<B>, format: ErrorFormat) -> Option<Response> {
+        let budgets = self.0.as_ref()?;
+        let wait = budgets.table.peek(&budgets.address(request), budgets.now()).err()?;
+        budgets.refused.inc();
+        let retry = retry_after(wait);
+        let message = format!("too many failed authentications: this client address may fail {}; its credentials are not checked for {retry} s", budgets.table.rate);
+        let mut response = crate::ivoa::respond(format, StatusCode::TOO_MANY_REQUESTS, "rate", None, &message);
+        response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(retry));
+        Some(response)
+    }
+
+    /// Counts a refusal of the credentials `request` presented against its client address's
+    /// budget.
+    pub fn charge<B>(&self, request: &http::Request<B>) {
+        if let Some(budgets) = &self.0 {
+            // Over budget already (requests refused at once, in parallel): it stays spent.
+            let _ = budgets.table.check(&budgets.address(request), budgets.now(), |a| *a);
+        }
+    }
+}
+
+impl FailureBudgets {
+    fn address<B>(&self, request: &http::Request<B>) -> IpAddr {
+        client_address(request.extensions(), request.headers(), &self.trusted)
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 

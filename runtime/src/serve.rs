@@ -110,7 +110,8 @@ pub struct Config {
     /// seconds; default 600).
     pub body_deadline: Duration,
     /// The request-rate limits per caller (`--rate-limit`, `--anonymous-rate-limit`,
-    /// `--rate-limit-keys`; none by default; see [`crate::quota`]).
+    /// `--rate-limit-keys`; none by default) and the failed authentications per client address
+    /// (`--auth-failure-limit`; see [`crate::quota`]).
     pub rate_limits: crate::quota::Settings,
     /// The values of the service's own flags ([`Program::service_flags`]) that were given, by
     /// flag name, from the command line or else the environment.
@@ -301,7 +302,7 @@ fn command(program: &Program) -> clap::Command {
         .arg(value("metrics-addr", "ADDR:PORT", "Serve /metrics, /healthz and /readyz on a listener of their own, e.g. 127.0.0.1:9100 (port 0: any free one) [env: METRICS_ADDR] [default: none, no metrics]".to_owned()))
         .arg(Arg::new("metrics").long("metrics").action(ArgAction::SetTrue).help("Serve /metrics, /healthz and /readyz on the main listener too, under the base path, to whoever reaches it [env: METRICS=1]"))
         .arg(value("log-format", "text|json", "text: a line when the server starts or fails; json: those, and a line per request (method, route, status, latency, request id, peer), as JSON objects [env: LOG_FORMAT] [default: text]".to_owned()));
-    crate::quota::args(cmd)
+    crate::quota::args(cmd, program.auth)
 }
 
 impl Config {
@@ -391,7 +392,7 @@ impl Config {
         if let Some((source, secs)) = one("body-deadline", "BODY_DEADLINE") {
             config.body_deadline = Duration::from_secs(positive(&source, &secs)?);
         }
-        config.rate_limits = crate::quota::Settings::read(one)?;
+        config.rate_limits = crate::quota::Settings::read(one, program.auth)?;
         if let Some((source, url)) = one("job-store", "JOB_STORE").filter(|_| program.uws) {
             let postgres = ["postgresql://", "postgres://"].iter().any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
             if !postgres && (!url.starts_with("sqlite:") || url.len() == "sqlite:".len()) {

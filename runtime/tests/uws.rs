@@ -1,8 +1,8 @@
 //! The UWS engine through its API, on a real SQLite file: phases, WAIT, execution limits, abort,
 //! destruction, owners, restart recovery, and many concurrent creations.
 
-use ivoagen_runtime::uws::engine::{Config, Engine, EngineError, JobFuture, RESTARTED, ResultWriter, Runner};
-use ivoagen_runtime::uws::store::{JobStore, SqliteStore};
+use ivoagen_runtime::uws::engine::{Account, Config, Engine, EngineError, JobFuture, RESTARTED, Requested, ResultWriter, Runner};
+use ivoagen_runtime::uws::store::{JobStore, Quota, SqliteStore};
 use ivoagen_runtime::uws::{Job, JobError, Phase};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +30,18 @@ impl Runner for TestRunner {
                         results.put(&format!("r{n}"), "text/plain", b"x").map_err(|e| JobError { fatal: true, message: e.to_string() })?;
                     }
                     Ok(())
+                }
+                "endless" => {
+                    // One result written with `write_all` until the writer refuses, as a job
+                    // streaming a large result does.
+                    tokio::task::spawn_blocking(move || {
+                        results.put_with("endless", "application/octet-stream", |out| loop {
+                            out.write_all(&[7; 65536])?;
+                        })
+                    })
+                    .await
+                    .map_err(|e| JobError { fatal: true, message: e.to_string() })?
+                    .map_err(|e| JobError { fatal: true, message: e.to_string() })
                 }
                 "slow" => {
                     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -132,6 +144,45 @@ async fn abort_and_the_execution_duration_stop_running_jobs() {
 }
 
 #[tokio::test]
+async fn each_account_may_have_so_many_jobs_queued_or_executing() {
+    let e = engine(&dir("active"), |c| {
+        c.max_active_per_account = 2;
+        c.workers = 1;
+    })
+    .await;
+    let alice = Account::of(Some("alice"), None);
+    let as_alice = || Requested { account: Some(alice.clone()), ..Requested::default() };
+    // One executing, one queued behind it: alice's two places.
+    let first = e.create_with(Some("alice"), &[], None, params("sleep"), true, as_alice()).await.unwrap();
+    assert_eq!(e.wait(Some("alice"), &first.id, None, Some(Phase::Queued)).await.unwrap().phase, Phase::Executing);
+    let second = e.create_with(Some("alice"), &[], None, params("ok"), true, as_alice()).await.unwrap();
+    // A third created to run is refused, and not created.
+    let refused = e.create_with(Some("alice"), &[], None, params("ok"), true, as_alice()).await.unwrap_err();
+    assert_eq!(refused, EngineError::TooManyActive("too many jobs at once: this identity may have 2 jobs queued or executing; try again once one of them has ended".into()));
+    assert_eq!(e.list(Some("alice"), &[], None, None).await.unwrap().len(), 2);
+    // Created pending it is kept, and refused when run; it stays pending.
+    let third = e.create_with(Some("alice"), &[], None, params("ok"), false, as_alice()).await.unwrap();
+    assert!(matches!(e.run_as(Some("alice"), &third.id, &alice).await, Err(EngineError::TooManyActive(_))));
+    assert!(matches!(e.run(Some("alice"), &third.id).await, Err(EngineError::TooManyActive(_))), "run charges the owner's account");
+    assert_eq!(e.get(Some("alice"), &third.id).await.unwrap().phase, Phase::Pending);
+    // Running a job already queued is no new charge.
+    assert_eq!(e.run_as(Some("alice"), &second.id, &alice).await.unwrap().phase, Phase::Queued);
+    // Anonymous callers count by address, each apart.
+    let (a, b) = (Account::of(None, Some("203.0.113.5".parse().unwrap())), Account::Address("2001:db8::".parse().unwrap()));
+    assert_eq!((a.key(), b.key(), alice.key()), ("#203.0.113.5".to_owned(), "#2001:db8::".to_owned(), "@alice".to_owned()));
+    for account in [&a, &b] {
+        let asked = || Requested { account: Some(account.clone()), ..Requested::default() };
+        e.create_with(None, &[], None, params("ok"), true, asked()).await.unwrap();
+        e.create_with(None, &[], None, params("ok"), true, asked()).await.unwrap();
+        let refused = e.create_with(None, &[], None, params("ok"), true, asked()).await.unwrap_err();
+        assert!(matches!(&refused, EngineError::TooManyActive(m) if m.contains("this client address may have 2")), "{refused:?}");
+    }
+    // A place is free as soon as one of alice's jobs ends.
+    e.abort(Some("alice"), &first.id).await.unwrap();
+    assert_eq!(e.run_as(Some("alice"), &third.id, &alice).await.unwrap().phase, Phase::Queued);
+}
+
+#[tokio::test]
 async fn owners_see_and_touch_only_their_jobs() {
     let data = dir("owners");
     let e = engine(&data, |_| {}).await;
@@ -206,9 +257,9 @@ async fn a_restart_fails_executing_jobs_and_runs_queued_ones() {
         results: Vec::new(),
         error: None,
     };
-    store.insert(&template("was-executing", Phase::Executing), 0).await.unwrap();
-    store.insert(&template("was-queued", Phase::Queued), 0).await.unwrap();
-    store.insert(&template("was-done", Phase::Completed), 0).await.unwrap();
+    store.insert(&template("was-executing", Phase::Executing), Quota::default()).await.unwrap();
+    store.insert(&template("was-queued", Phase::Queued), Quota::default()).await.unwrap();
+    store.insert(&template("was-done", Phase::Completed), Quota::default()).await.unwrap();
     drop(store);
     let e = engine(&data, |_| {}).await;
     let failed = e.get(Some("alice"), "was-executing").await.unwrap();
@@ -290,7 +341,7 @@ async fn a_listing_reads_only_the_callers_jobs() {
             results: Vec::new(),
             error: None,
         };
-        store.insert(&job, 0).await.unwrap();
+        store.insert(&job, Quota::default()).await.unwrap();
     }
     let b = e.create(Some("bob"), None, params("ok"), false).await.unwrap();
     let before = store.decoded();
@@ -323,10 +374,28 @@ async fn an_old_store_is_migrated() {
     }
     let store = SqliteStore::open(&path).unwrap();
     let version: i64 = rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     assert_eq!(store.list(Some("alice"), &[], None, None).await.unwrap().len(), 1);
     assert_eq!(store.list(Some("alice"), &[], Some(chrono::Utc::now() - chrono::Duration::hours(1)), None).await.unwrap().len(), 1, "creation instants were filled in");
     assert_eq!(store.reap(chrono::Utc::now() + chrono::Duration::days(8)).await.unwrap().len(), 1, "destruction instants were filled in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_stopped_inside_write_all_returns() {
+    // `write_all` retries a write that fails with `Interrupted`: a refusal of that kind would
+    // spin for ever, holding the worker.
+    let e = engine(&dir("write-all"), |c| c.workers = 1).await;
+    let job = e.create(None, None, params("endless"), true).await.unwrap();
+    let next = e.create(None, None, params("ok"), true).await.unwrap();
+    e.wait(None, &job.id, None, Some(Phase::Queued)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    e.abort(None, &job.id).await.unwrap();
+    let started = Instant::now();
+    let done = e.wait(None, &next.id, Some(Duration::from_secs(10)), Some(Phase::Queued)).await.unwrap();
+    let done = if done.phase == Phase::Executing { e.wait(None, &next.id, Some(Duration::from_secs(10)), None).await.unwrap() } else { done };
+    assert_eq!(done.phase, Phase::Completed, "the worker is free once the stopped job's write fails");
+    eprintln!("the next job completed {:?} after the abort", started.elapsed());
+    assert!(e.get(None, &job.id).await.unwrap().results.is_empty(), "the result being written is not kept");
 }
 
 #[tokio::test]
@@ -381,7 +450,7 @@ async fn limits_bound_what_clients_ask() {
         c.max_jobs_per_owner = 2;
     })
     .await;
-    let asked = ivoagen_runtime::uws::engine::Requested { execution_duration: Some(999), destruction: Some(chrono::Utc::now() + chrono::Duration::days(365)) };
+    let asked = ivoagen_runtime::uws::engine::Requested { execution_duration: Some(999), destruction: Some(chrono::Utc::now() + chrono::Duration::days(365)), account: None };
     let job = e.create_with(None, &[], None, params("ok"), false, asked).await.unwrap();
     assert_eq!(job.execution_duration, 30);
     assert!(job.destruction.unwrap() <= job.creation_time + chrono::Duration::days(30));

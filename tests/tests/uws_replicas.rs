@@ -1,7 +1,8 @@
 //! Several replicas of a UWS server on one PostgreSQL job store, as real processes on a real
 //! PostgreSQL (a cluster of the test's own): any replica answers for any job, each job runs
-//! once, WAIT wakes across replicas, a replica killed with `kill -9` loses nothing, and the
-//! store going away answers 503 until it is back.
+//! once, WAIT wakes across replicas, a replica killed with `kill -9` loses nothing, the
+//! store going away answers 503 until it is back, and a caller's limit of jobs queued or
+//! executing (`--uws-max-active`) holds whichever replicas its requests reach at once.
 
 use ivoagen_e2e::{Postgres, Response, S3Server, Server, http, root};
 use std::collections::{BTreeMap, BTreeSet};
@@ -430,4 +431,191 @@ fn a_large_result_is_uploaded_in_parts_and_read_back_whole() {
     assert!(!s3.keys("large").iter().any(|k| k.contains(&stopped_id)), "no object of the aborted job");
     let document = http(&server.addr, "GET", &stopped, &[], b"").text();
     assert!(document.contains("ABORTED") && !document.contains("<uws:result "), "{document}");
+}
+
+/// A request to send: `(replica, method, target, headers, body)`.
+type Request<'a> = (&'a str, &'a str, String, Vec<(&'a str, &'a str)>, String);
+
+/// Sends every request at once, each from a thread of its own released together. The answers,
+/// in the requests' order.
+fn at_once(requests: &[Request]) -> Vec<Response> {
+    let start = std::sync::Barrier::new(requests.len());
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = requests
+            .iter()
+            .map(|(addr, method, target, headers, body)| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    http(addr, method, target, headers, body.as_bytes())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    })
+}
+
+/// Each answer's status and text, to show in a failure.
+fn shown(answers: &[Response]) -> Vec<(u16, String)> {
+    answers.iter().map(|r| (r.status, r.text())).collect()
+}
+
+/// How many of `answers` have each status.
+fn statuses(answers: &[Response]) -> BTreeMap<u16, usize> {
+    let mut counted = BTreeMap::new();
+    for answer in answers {
+        *counted.entry(answer.status).or_default() += 1;
+    }
+    counted
+}
+
+/// The replicas' tokens: alice, bob and carol.
+fn tokens(dir: &std::path::Path) -> String {
+    let file = dir.join("tokens");
+    std::fs::write(&file, "tok-alice alice\ntok-bob bob\ntok-carol carol\n").unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_active_limit_holds_for_stores_and_replicas_sharing_postgresql() {
+    use ivoagen_runtime::codegen::tokio;
+    use ivoagen_runtime::uws::store::{Charge, Decision, Edited, Inserted, JobStore, PostgresStore, Quota};
+    use ivoagen_runtime::uws::{Job, Phase};
+    const LIMIT: usize = 3;
+    let pg = Postgres::start("active");
+    let dir = data("active");
+    let tokens = tokens(&dir);
+    let limits = ["--auth-tokens", tokens.as_str(), "--uws-max-active", "3"];
+    let a = replica(&dir, &pg.url(), &limits, &[]);
+    let b = replica(&dir, &pg.url(), &limits, &[]);
+    let replicas = [a.addr.as_str(), b.addr.as_str()];
+    let (alice, bob) = (("authorization", "Bearer tok-alice"), ("authorization", "Bearer tok-bob"));
+
+    // Twenty pending jobs of alice, then twenty runs of them at once, half through each replica:
+    // three are queued, the others refused and left pending.
+    let jobs: Vec<String> = (0..20)
+        .map(|i| {
+            let r = http(replicas[i % 2], "POST", "/uws/jobs", &[FORM[0], alice], b"MODE=sleep");
+            assert_eq!(r.status, 303, "{}", r.text());
+            r.header("location").unwrap().split(replicas[i % 2]).nth(1).unwrap().to_owned()
+        })
+        .collect();
+    let runs: Vec<_> = jobs.iter().enumerate().map(|(i, job)| (replicas[i % 2], "POST", format!("{job}/phase"), vec![FORM[0], alice], "PHASE=RUN".to_owned())).collect();
+    let answers = at_once(&runs);
+    eprintln!("20 runs of alice's jobs at once through two replicas, limit {LIMIT}: {:?}", statuses(&answers));
+    assert_eq!(statuses(&answers), BTreeMap::from([(303, LIMIT), (429, 20 - LIMIT)]), "{:?}", shown(&answers));
+    for refused in answers.iter().filter(|r| r.status == 429) {
+        assert_eq!(refused.header("retry-after"), Some("5"));
+        assert!(refused.text().starts_with("UsageError: too many jobs at once: this identity may have 3 jobs queued or executing"), "{}", refused.text());
+    }
+    let counted = |sql: &str| pg.psql(sql).parse::<usize>().unwrap();
+    assert_eq!(counted("SELECT count(*) FROM uws_jobs WHERE account = '@alice' AND phase IN ('QUEUED', 'EXECUTING')"), LIMIT);
+    assert_eq!(counted("SELECT count(*) FROM uws_jobs WHERE owner = 'alice' AND phase = 'PENDING'"), 20 - LIMIT, "the refused jobs stay pending");
+    // Creations with PHASE=RUN at once: bob gets his three places, alice none, and nothing refused
+    // is created.
+    let creations: Vec<_> = (0..16).map(|i| (replicas[i % 2], "POST", "/uws/jobs".to_owned(), vec![FORM[0], if i < 10 { bob } else { alice }], "MODE=sleep&PHASE=RUN".to_owned())).collect();
+    let answers = at_once(&creations);
+    assert_eq!(statuses(&answers[..10]), BTreeMap::from([(303, LIMIT), (429, 10 - LIMIT)]), "bob: {:?}", shown(&answers));
+    assert_eq!(statuses(&answers[10..]), BTreeMap::from([(429, 6)]), "alice: {:?}", shown(&answers));
+    assert_eq!(counted("SELECT count(*) FROM uws_jobs WHERE owner = 'bob'"), LIMIT);
+    // One of alice's ends (aborted through the other replica): one place, for one of two runs.
+    let running: Vec<&String> = jobs.iter().filter(|job| ["QUEUED", "EXECUTING"].contains(&phase_of(replicas[0], job, alice).as_str())).collect();
+    assert_eq!(running.len(), LIMIT);
+    assert_eq!(http(replicas[1], "POST", &format!("{}/phase", running[0]), &[FORM[0], alice], b"PHASE=ABORT").status, 303);
+    let waiting: Vec<&String> = jobs.iter().filter(|job| phase_of(replicas[0], job, alice) == "PENDING").take(2).collect();
+    let two: Vec<_> = waiting.iter().enumerate().map(|(i, job)| (replicas[i % 2], "POST", format!("{job}/phase"), vec![FORM[0], alice], "PHASE=RUN".to_owned())).collect();
+    assert_eq!(statuses(&at_once(&two)), BTreeMap::from([(303, 1), (429, 1)]));
+
+    // The store itself: two connections to one database (replicas, as far as the store can
+    // tell) racing to queue jobs of one account, and to add queued jobs of another.
+    pg.psql("CREATE DATABASE store");
+    let url = format!("postgresql://postgres@127.0.0.1:{}/store", pg.port);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (queued, added) = runtime.block_on(async {
+        let template: Job = PostgresStore::connect(&pg.url()).await.unwrap().get(jobs[0].rsplit('/').next().unwrap()).await.unwrap().unwrap();
+        let stores: Vec<std::sync::Arc<PostgresStore>> = vec![std::sync::Arc::new(PostgresStore::connect(&url).await.unwrap()), std::sync::Arc::new(PostgresStore::connect(&url).await.unwrap())];
+        for i in 0..24 {
+            let job = Job { id: format!("p{i}"), phase: Phase::Pending, ..template.clone() };
+            assert_eq!(stores[i % 2].insert(&job, Quota::default()).await.unwrap(), Inserted::Added);
+        }
+        let run = || -> ivoagen_runtime::uws::store::Edit {
+            Box::new(|job: &mut Job| {
+                if job.phase != Phase::Pending {
+                    return Decision::Keep;
+                }
+                job.phase = Phase::Queued;
+                Decision::Write
+            })
+        };
+        let queues: Vec<_> = (0..24)
+            .map(|i| {
+                let (store, edit) = (stores[i % 2].clone(), run());
+                tokio::spawn(async move { store.queue(&format!("p{i}"), Charge { account: "@carol", limit: LIMIT }, edit).await.unwrap() })
+            })
+            .collect();
+        let mut queued = Vec::new();
+        for q in queues {
+            queued.push(q.await.unwrap());
+        }
+        let adds: Vec<_> = (0..12)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                let job = Job { id: format!("q{i}"), phase: Phase::Queued, ..template.clone() };
+                tokio::spawn(async move { store.insert(&job, Quota { jobs: 0, charge: Some(Charge { account: "#198.51.100.7", limit: 2 }) }).await.unwrap() })
+            })
+            .collect();
+        let mut added = Vec::new();
+        for a in adds {
+            added.push(a.await.unwrap());
+        }
+        (queued, added)
+    });
+    let written = queued.iter().filter(|e| matches!(e, Edited::Written(j) if j.phase == Phase::Queued)).count();
+    let refused = queued.iter().filter(|e| **e == Edited::TooManyActive).count();
+    eprintln!("24 queuings racing through two stores, limit {LIMIT}: {written} queued, {refused} refused");
+    assert_eq!((written, refused), (LIMIT, 24 - LIMIT), "{queued:?}");
+    let added: Vec<Inserted> = added;
+    assert_eq!(added.iter().filter(|a| **a == Inserted::Added).count(), 2, "{added:?}");
+    assert_eq!(added.iter().filter(|a| **a == Inserted::TooManyActive).count(), 10, "{added:?}");
+    let counted = |sql: &str| pg.psql_in("store", sql).parse::<usize>().unwrap();
+    assert_eq!(counted("SELECT count(*) FROM uws_jobs WHERE phase = 'QUEUED'"), LIMIT + 2);
+    assert_eq!(counted("SELECT count(*) FROM uws_jobs WHERE phase = 'PENDING'"), 24 - LIMIT);
+    // The count reads the index of active jobs, not the table.
+    let plan = pg.psql_in("store", "SET enable_seqscan = off; EXPLAIN SELECT count(*) FROM uws_jobs WHERE account = '@carol' AND phase IN ('QUEUED', 'EXECUTING')");
+    assert!(plan.contains("uws_jobs_active_by_account"), "{plan}");
+}
+
+/// The phase of `job`, asked as `caller`.
+fn phase_of(addr: &str, job: &str, caller: (&str, &str)) -> String {
+    http(addr, "GET", &format!("{job}/phase"), &[caller], b"").text()
+}
+
+#[test]
+fn a_store_of_schema_1_is_migrated_and_its_queued_jobs_count_against_nobody() {
+    let pg = Postgres::start("migrate-2");
+    // Schema 1, as the first release made it, with a job queued then.
+    pg.psql(
+        "CREATE TABLE uws_schema (version integer NOT NULL);
+         INSERT INTO uws_schema VALUES (1);
+         CREATE TABLE uws_jobs (seq bigserial PRIMARY KEY, id text NOT NULL UNIQUE, owner text, owner_key text NOT NULL, phase text NOT NULL,
+             record text NOT NULL, created bigint NOT NULL, destruction bigint, holder text, lease_until timestamptz);
+         CREATE INDEX uws_jobs_by_owner ON uws_jobs (owner_key, seq);
+         CREATE INDEX uws_jobs_by_destruction ON uws_jobs (destruction);
+         CREATE INDEX uws_jobs_queued ON uws_jobs (seq) WHERE phase = 'QUEUED';
+         CREATE INDEX uws_jobs_leases ON uws_jobs (lease_until) WHERE phase = 'EXECUTING';",
+    );
+    let record = r#"{"id":"old","run_id":null,"owner":"alice","phase":"QUEUED","creation_time":"2026-01-01T00:00:00+00:00","start_time":null,"end_time":null,"execution_duration":0,"destruction":"2100-01-01T00:00:00+00:00","parameters":[["MODE","sleep"]],"results":[],"error":null}"#;
+    pg.psql(&format!("INSERT INTO uws_jobs (id, owner, owner_key, phase, record, created) VALUES ('old', 'alice', '@alice', 'QUEUED', '{record}', 0)"));
+    let dir = data("migrate-2");
+    let tokens = tokens(&dir);
+    let server = replica(&dir, &pg.url(), &["--auth-tokens", tokens.as_str(), "--uws-max-active", "1"], &[]);
+    assert_eq!(pg.psql("SELECT max(version) FROM uws_schema"), "2");
+    // The old job runs, and takes none of alice's one place.
+    let alice = ("authorization", "Bearer tok-alice");
+    until(Duration::from_secs(10), "the old queued job runs", || phase_of(&server.addr, "/uws/jobs/old", alice) == "EXECUTING");
+    let r = http(&server.addr, "POST", "/uws/jobs", &[FORM[0], alice], b"MODE=sleep&PHASE=RUN");
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = http(&server.addr, "POST", "/uws/jobs", &[FORM[0], alice], b"MODE=sleep&PHASE=RUN");
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(pg.psql("SELECT coalesce(account, '-') FROM uws_jobs ORDER BY seq"), "-\n@alice");
 }

@@ -190,7 +190,7 @@ fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
 #[test]
 fn anonymous_callers_are_keyed_by_their_client_address() {
     let lo = Cidr::loopback();
-    let key = |peer: &str, pairs: &[(&str, &str)]| client_key(&extensions(peer, None), &headers(pairs), &lo).to_string();
+    let key = |peer: &str, pairs: &[(&str, &str)]| client_address(&extensions(peer, None), &headers(pairs), &lo).to_string();
     assert_eq!(key("192.0.2.1", &[]), "192.0.2.1");
     assert_eq!(key("192.0.2.1", &[("x-forwarded-for", "203.0.113.9")]), "192.0.2.1", "an untrusted peer cannot choose its budget");
     assert_eq!(key("127.0.0.1", &[("x-forwarded-for", "203.0.113.9")]), "203.0.113.9", "behind a trusted proxy: the real client");
@@ -200,12 +200,12 @@ fn anonymous_callers_are_keyed_by_their_client_address() {
     assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", &[]), "2001:db8:1:2::", "IPv6 by /64");
     assert_eq!(key("2001:db8:1:2::1", &[]), key("2001:db8:1:2:ffff::9", &[]));
     assert_ne!(key("2001:db8:1:2::1", &[]), key("2001:db8:1:3::1", &[]));
-    assert_eq!(client_key(&http::Extensions::new(), &headers(&[]), &lo), IpAddr::V6(Ipv6Addr::UNSPECIFIED), "no peer: one shared budget");
+    assert_eq!(client_address(&http::Extensions::new(), &headers(&[]), &lo), IpAddr::V6(Ipv6Addr::UNSPECIFIED), "no peer: one shared budget");
 }
 
 fn limiter(identified: Option<&str>, anonymous: Option<&str>, trusted: &[Cidr]) -> (Limiter, crate::metrics::Metrics) {
     let metrics = crate::metrics::Metrics::new();
-    let settings = Settings { identified: identified.map(rate), anonymous: anonymous.map(rate), keys: 100 };
+    let settings = Settings { identified: identified.map(rate), anonymous: anonymous.map(rate), ..Settings::default() };
     (Limiter::with(&settings, trusted, &metrics), metrics)
 }
 
@@ -303,7 +303,7 @@ fn flags_and_environment() {
     let split = parse(&["--rate-limit=600/m", "--anonymous-rate-limit", "60/m,burst=5"], &[("RATE_LIMIT", "1/s")]).unwrap().rate_limits;
     assert_eq!((split.identified, split.anonymous), (Some(rate("600/m")), Some(rate("60/m,burst=5"))));
     let exempt = parse(&[], &[("RATE_LIMIT", "100/h"), ("ANONYMOUS_RATE_LIMIT", "off"), ("RATE_LIMIT_KEYS", "5000")]).unwrap().rate_limits;
-    assert_eq!(exempt, Settings { identified: Some(rate("100/h")), anonymous: None, keys: 5000 });
+    assert_eq!(exempt, Settings { identified: Some(rate("100/h")), anonymous: None, keys: 5000, auth_failures: Some(DEFAULT_AUTH_FAILURES) });
     let anonymous = parse(&["--anonymous-rate-limit", "10/s"], &[]).unwrap().rate_limits;
     assert_eq!((anonymous.identified, anonymous.anonymous), (None, Some(rate("10/s"))));
     for (args, env, says) in [
@@ -318,4 +318,130 @@ fn flags_and_environment() {
     for shown in ["--rate-limit <N/PERIOD>", "[env: RATE_LIMIT]", "--anonymous-rate-limit <N/PERIOD|off>", "[env: ANONYMOUS_RATE_LIMIT]", "--rate-limit-keys <N>", "[env: RATE_LIMIT_KEYS]"] {
         assert!(help.contains(shown), "{shown} missing: {help}");
     }
+    // Failed authentications are limited by default, by servers that authenticate; others have
+    // no such flag, and leave its variable alone.
+    assert!(!help.contains("--auth-failure-limit"), "{help}");
+    assert!(parse(&["--auth-failure-limit", "off"], &[]).is_err());
+    assert_eq!(parse(&[], &[("AUTH_FAILURE_LIMIT", "nonsense")]).unwrap().rate_limits.auth_failures, Some(DEFAULT_AUTH_FAILURES));
+    let auth = Program { auth: true, ..PROGRAM };
+    let parse_auth = |args: &[&str], env: &[(&str, &str)]| {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::parse(&auth, args.iter().map(|s| s.to_string()), |k| env.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone()))
+    };
+    assert_eq!(parse_auth(&[], &[]).unwrap().rate_limits.auth_failures, Some(rate("20/m")));
+    assert_eq!(DEFAULT_AUTH_FAILURES.to_string(), "20 per minute, 20 at once");
+    assert_eq!(parse_auth(&["--auth-failure-limit", "off"], &[]).unwrap().rate_limits.auth_failures, None);
+    assert_eq!(parse_auth(&[], &[("AUTH_FAILURE_LIMIT", "5/h,burst=2")]).unwrap().rate_limits.auth_failures, Some(rate("5/h,burst=2")));
+    let Err(Stop::Usage(message)) = parse_auth(&[], &[("AUTH_FAILURE_LIMIT", "often")]) else { panic!("a wrong limit is accepted") };
+    assert!(message.contains("AUTH_FAILURE_LIMIT: `often` is not a rate"), "{message}");
+    let Err(Stop::Info(help)) = parse_auth(&["--help"], &[]) else { panic!("--help") };
+    assert!(help.contains("--auth-failure-limit <N/PERIOD|off>") && help.contains("[env: AUTH_FAILURE_LIMIT]"), "{help}");
+}
+
+#[test]
+fn peeking_at_a_budget_spends_nothing() {
+    let t = table("2/s", 10);
+    assert_eq!(t.peek("alice", 0), Ok(()));
+    assert_eq!(t.len(), 0, "a caller only looked at is not tracked");
+    assert!(ask(&t, "alice", 0).is_ok() && ask(&t, "alice", 0).is_ok());
+    for _ in 0..10 {
+        assert_eq!(t.peek("alice", 0), Err(Duration::from_nanos(SECOND / 2)));
+    }
+    assert_eq!(t.peek("alice", SECOND / 2), Ok(()));
+    assert!(ask(&t, "alice", SECOND / 2).is_ok(), "what the peek said");
+    assert!(t.peek("alice", SECOND / 2).is_err());
+}
+
+/// A request from `peer`, with these headers (an `Authorization` among them, say).
+fn from(peer: &str, pairs: &[(&str, &str)]) -> Request {
+    let mut request = Request::get("/op").body(axum::body::Body::empty()).unwrap();
+    *request.extensions_mut() = extensions(peer, None);
+    *request.headers_mut() = headers(pairs);
+    request
+}
+
+#[tokio::test]
+async fn failed_authentications_spend_a_budget_of_the_client_address() {
+    let metrics = crate::metrics::Metrics::new();
+    let failures = Failures::with(Some(rate("3/m")), 100, &Cidr::loopback(), &metrics);
+    let here = from("192.0.2.1", &[]);
+    for _ in 0..3 {
+        assert!(failures.spent(&here, ErrorFormat::SodaText).is_none());
+        failures.charge(&here);
+    }
+    let spent = failures.spent(&here, ErrorFormat::SodaText).expect("three failures spend it");
+    assert_eq!(spent.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(spent.headers().get(http::header::RETRY_AFTER).unwrap(), "20");
+    let body = axum::body::to_bytes(spent.into_body(), 10_000).await.unwrap();
+    assert_eq!(body, "UsageError: too many failed authentications: this client address may fail 3 per minute, 3 at once; its credentials are not checked for 20 s\n");
+    let votable = failures.spent(&here, ErrorFormat::DaliVotable).unwrap();
+    let body = axum::body::to_bytes(votable.into_body(), 10_000).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains(r#"value="ERROR">UsageError: too many failed authentications"#), "{body:?}");
+    // Other addresses, and clients a trusted proxy tells apart, have budgets of their own.
+    assert!(failures.spent(&from("192.0.2.2", &[]), ErrorFormat::SodaText).is_none());
+    let behind = from("127.0.0.1", &[("x-forwarded-for", "203.0.113.9")]);
+    failures.charge(&behind);
+    assert!(failures.spent(&behind, ErrorFormat::SodaText).is_none());
+    assert!(failures.spent(&from("127.0.0.1", &[("x-forwarded-for", "192.0.2.1")]), ErrorFormat::SodaText).is_some());
+    assert!(metrics.encode().contains("http_auth_failures_limited_total 3\n"), "{}", metrics.encode());
+    // Off: nothing is ever spent.
+    let off = Failures::off();
+    for _ in 0..100 {
+        off.charge(&here);
+    }
+    assert!(off.spent(&here, ErrorFormat::SodaText).is_none());
+}
+
+/// Knows one bearer token, `right`; says why it refuses the others.
+struct OneToken;
+
+impl crate::auth::Authenticator for OneToken {
+    fn authenticate<'a>(&'a self, credential: &'a crate::auth::Credential) -> Pin<Box<dyn Future<Output = crate::auth::Outcome> + Send + 'a>> {
+        let outcome = match credential {
+            crate::auth::Credential::Bearer(t) if t == "right" => crate::auth::Outcome::Authenticated("alice".into()),
+            crate::auth::Credential::Bearer(_) => crate::auth::Outcome::Rejected("unknown token".into()),
+            _ => crate::auth::Outcome::Invalid,
+        };
+        Box::pin(async move { outcome })
+    }
+}
+
+#[tokio::test]
+async fn a_spent_address_is_refused_before_its_credentials_are_checked() {
+    use crate::auth::{Gate, Modality, Policy, Scheme, SchemeKind};
+    use tower::ServiceExt;
+    const SCHEMES: &[Scheme] = &[Scheme { kind: SchemeKind::Bearer, challenge: "Bearer", parameters: &[] }, Scheme { kind: SchemeKind::Basic, challenge: "Basic", parameters: &[] }];
+    let metrics = crate::metrics::Metrics::new();
+    let policy = Policy {
+        authenticator: Arc::new(OneToken),
+        client_certificate_header: None,
+        refuse_sync_get: false,
+        oidc_issuers: Vec::new(),
+        auth_failures: Failures::with(Some(rate("2/h")), 100, &[], &metrics),
+    };
+    let gate = Arc::new(Gate::new(policy, Modality::Optional, SCHEMES, ErrorFormat::SodaText, false));
+    let route = crate::auth::guard(&gate, tower::service_fn(|_: Request| async { Ok::<_, Infallible>(Response::new("served".into())) }));
+    let call = |peer: &str, authorization: Option<&str>| {
+        let pairs: Vec<(&str, &str)> = authorization.map(|a| ("authorization", a)).into_iter().collect();
+        route.clone().oneshot(from(peer, &pairs))
+    };
+    // A wrong token, and a header the route cannot read: both spend the address's budget.
+    assert_eq!(call("192.0.2.1", Some("Bearer wrong")).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(call("192.0.2.1", Some("Negotiate x")).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // Spent: even the right token is not checked; the answer says nothing of it.
+    let refused = call("192.0.2.1", Some("Bearer right")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().get("x-vo-authenticated").is_none());
+    assert_eq!(refused.headers().get(http::header::RETRY_AFTER).unwrap(), "1800");
+    assert_eq!(call("192.0.2.1", Some("Bearer wrong")).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // Anonymous requests from it are served; other addresses are not affected.
+    assert_eq!(call("192.0.2.1", None).await.unwrap().status(), StatusCode::OK);
+    let served = call("192.0.2.2", Some("Bearer right")).await.unwrap();
+    assert_eq!((served.status(), served.headers().get("x-vo-authenticated").unwrap().to_str().unwrap()), (StatusCode::OK, "alice"));
+    // Right credentials spend nothing.
+    for _ in 0..5 {
+        assert_eq!(call("192.0.2.3", Some("Bearer right")).await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(call("192.0.2.3", Some("Bearer wrong")).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert!(metrics.encode().contains("http_auth_failures_limited_total 2\n"), "{}", metrics.encode());
 }

@@ -6,11 +6,12 @@
 //! phase sees a committed one, and a restart loses nothing that was announced.
 
 use super::results::{ResultStore, Stored};
-use super::store::{Decision, Edit, Edited, JobStore, Notice, StoreError};
+use super::store::{Charge, Decision, Edit, Edited, Inserted, JobStore, Notice, Quota, StoreError};
 use super::{Job, JobError, JobResult, Phase};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,6 +30,9 @@ pub enum EngineError {
     Usage(String),
     /// 429: a quota is used up (jobs per owner).
     Quota(String),
+    /// 429: the caller has as many jobs queued or executing as it may (`--uws-max-active`); it
+    /// may queue another once one of them has ended.
+    TooManyActive(String),
     /// 500: the store failed.
     Store(String),
     /// 503: the store cannot be reached (for now).
@@ -38,7 +42,7 @@ pub enum EngineError {
 impl std::fmt::Display for EngineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EngineError::NotFound(m) | EngineError::Forbidden(m) | EngineError::Usage(m) | EngineError::Quota(m) => f.write_str(m),
+            EngineError::NotFound(m) | EngineError::Forbidden(m) | EngineError::Usage(m) | EngineError::Quota(m) | EngineError::TooManyActive(m) => f.write_str(m),
             EngineError::Store(m) => write!(f, "job store: {m}"),
             EngineError::Unavailable(m) => write!(f, "the job store cannot be reached: {m}"),
         }
@@ -60,7 +64,7 @@ impl From<EngineError> for crate::Error {
             EngineError::NotFound(m) => crate::Error::not_found(m),
             EngineError::Forbidden(m) => crate::Error::new(crate::ivoa::Fault::Authorization, m),
             EngineError::Usage(m) => crate::Error::usage(m),
-            EngineError::Quota(m) => crate::Error::with_status(StatusCode::TOO_MANY_REQUESTS, m),
+            EngineError::Quota(m) | EngineError::TooManyActive(m) => crate::Error::with_status(StatusCode::TOO_MANY_REQUESTS, m),
             EngineError::Store(m) => crate::Error::internal(m),
             EngineError::Unavailable(m) => crate::Error::unavailable(format!("the job store cannot be reached: {m}")),
         }
@@ -117,9 +121,11 @@ pub struct ResultWriter {
     deleted: AtomicBool,
 }
 
-/// The error of a write refused because the job was stopped.
+/// The error of a write refused because the job was stopped: `BrokenPipe`, as the result's
+/// reader is gone. Never `Interrupted`, which `write_all` and `io::copy` retry: a job stopped in
+/// the middle of one would spin in it for ever, holding its worker.
 fn refused(stop: Stop) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::Interrupted, stop.why())
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, stop.why())
 }
 
 /// A writer that fails as soon as its job is cancelled, so one long result stops too.
@@ -218,7 +224,7 @@ impl ResultWriter {
     /// Stores a result that `write` writes as it goes, so that a large result never sits in
     /// memory. Blocking: call it from `tokio::task::spawn_blocking`. If `write` fails, or the job
     /// is stopped meanwhile, the partial file is removed and no result is recorded; once the job
-    /// is stopped, it fails at once (`ErrorKind::Interrupted`).
+    /// is stopped, it fails at once, and so does every write of `write` (`ErrorKind::BrokenPipe`).
     pub fn put_with(
         &self,
         id: &str,
@@ -309,6 +315,9 @@ pub struct Config {
     pub max_results: usize,
     /// Jobs one owner may have at once (0 = no limit); creating more answers 429.
     pub max_jobs_per_owner: usize,
+    /// Jobs one account (see [`Account`]) may have QUEUED or EXECUTING at once (0 = no limit);
+    /// queuing more answers 429, and leaves the job as it was.
+    pub max_active_per_account: usize,
     /// Stop running jobs on Ctrl-C or SIGTERM (as the server does), so that shutdown is not held
     /// up by their work; they are recovered at the next start as after a crash.
     pub stop_on_signal: bool,
@@ -316,7 +325,8 @@ pub struct Config {
 
 impl Config {
     /// Defaults: two workers, 10 minutes of execution (at most 1 hour), 7 days of life (at most
-    /// 30), WAIT capped at 60 s, 1,000 results a job, 1,000 jobs an owner.
+    /// 30), WAIT capped at 60 s, 1,000 results a job, 1,000 jobs an owner, no limit of active
+    /// jobs.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir: PathBuf = data_dir.into();
         Config {
@@ -335,6 +345,7 @@ impl Config {
             reap_every: Duration::from_secs(60),
             max_results: 1000,
             max_jobs_per_owner: 1000,
+            max_active_per_account: 0,
             stop_on_signal: false,
         }
     }
@@ -351,6 +362,7 @@ impl Config {
             max_wait: limits.max_wait,
             max_results: limits.max_results,
             max_jobs_per_owner: limits.max_jobs,
+            max_active_per_account: limits.max_active,
             lease: limits.lease,
             metrics: Some(config.metrics.clone()),
             stop_on_signal: true,
@@ -365,13 +377,58 @@ impl Config {
     }
 }
 
-/// What a client asked for a new job besides its parameters (`EXECUTIONDURATION`, `DESTRUCTION`).
+/// What a request creating a job says besides its parameters: what the client asked for
+/// (`EXECUTIONDURATION`, `DESTRUCTION`), and who it is.
 #[derive(Debug, Clone, Default)]
 pub struct Requested {
     /// Seconds (0: unlimited, if the service allows it).
     pub execution_duration: Option<u64>,
     /// When to destroy the job.
     pub destruction: Option<DateTime<Utc>>,
+    /// The account the job is charged to while queued or executing; `None`: the owner's (see
+    /// [`Account::of`]).
+    pub account: Option<Account>,
+}
+
+/// Whose jobs count together against `--uws-max-active`: an authenticated identity's, or an
+/// anonymous client address's (the TCP peer, or the client that trusted proxies report, an IPv6
+/// address by its `/64`: as the rate limits count it, [`crate::quota::client_address`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Account {
+    /// An authenticated identity: the owner of the jobs it creates.
+    Identity(String),
+    /// An anonymous client.
+    Address(IpAddr),
+}
+
+impl Account {
+    /// The account of a caller that owns its jobs as `owner`: the identity, or for an anonymous
+    /// caller its client `address` (unknown: the unspecified address, which every anonymous
+    /// caller of unknown address then shares).
+    pub fn of(owner: Option<&str>, address: Option<IpAddr>) -> Account {
+        match owner {
+            Some(identity) => Account::Identity(identity.to_owned()),
+            None => Account::Address(address.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))),
+        }
+    }
+
+    /// How the job store keeps it: `@` and the identity (as owners are kept), or `#` and the
+    /// address; no identity's key is an address's.
+    pub fn key(&self) -> String {
+        match self {
+            Account::Identity(identity) => format!("@{identity}"),
+            Account::Address(address) => format!("#{address}"),
+        }
+    }
+
+    /// Why a job of this account is not queued under `limit`.
+    fn refusal(&self, limit: usize) -> EngineError {
+        let who = match self {
+            Account::Identity(_) => "this identity",
+            Account::Address(_) => "this client address",
+        };
+        EngineError::TooManyActive(format!("too many jobs at once: {who} may have {limit} jobs queued or executing; try again once one of them has ended"))
+    }
 }
 
 struct Inner {
@@ -633,9 +690,17 @@ impl Engine {
 
     /// Applies `edit` to the job in the store and announces the change.
     async fn edit(&self, id: &str, holder: Option<&str>, edit: Edit) -> Result<Job, EngineError> {
-        match self.inner.store.edit(id, holder, edit).await? {
+        let edited = self.inner.store.edit(id, holder, edit).await?;
+        self.settle(id, edited)
+    }
+
+    /// What a store's edit of job `id` comes to; a change written is announced.
+    fn settle(&self, id: &str, edited: Edited) -> Result<Job, EngineError> {
+        match edited {
             Edited::Missing => Err(EngineError::NotFound(format!("no job `{id}`"))),
             Edited::Refused(why) => Err(EngineError::Forbidden(why)),
+            // Only `queue` answers this, and `run_as` says whose limit it was.
+            Edited::TooManyActive => Err(EngineError::TooManyActive(format!("job `{id}` cannot be queued: too many jobs at once"))),
             Edited::Kept(job) => Ok(job),
             Edited::Written(job) => {
                 self.announce(&job.id, job.phase);
@@ -654,14 +719,17 @@ impl Engine {
         Ok(job)
     }
 
-    /// Creates a job for `owner`; with `run`, queues it at once (`PHASE=RUN`).
+    /// Creates a job for `owner`; with `run`, queues it at once (`PHASE=RUN`), charged to the
+    /// owner's account.
     pub async fn create(&self, owner: Option<&str>, run_id: Option<String>, parameters: Vec<(String, String)>, run: bool) -> Result<Job, EngineError> {
         self.create_with(owner, &[], run_id, parameters, run, Requested::default()).await
     }
 
     /// [`Engine::create`], with the execution duration and destruction the client asked for
-    /// (each brought within the configured maximum).
+    /// (each brought within the configured maximum), charged to the account `requested` names.
     /// `groups` are the owner's, kept with the job for its run (see [`Job::groups`]).
+    /// A job that would pass the owner's job quota, or (created queued) its account's limit of
+    /// active jobs, is not created: 429, [`EngineError::Quota`] or [`EngineError::TooManyActive`].
     pub async fn create_with(&self, owner: Option<&str>, groups: &[String], run_id: Option<String>, parameters: Vec<(String, String)>, run: bool, requested: Requested) -> Result<Job, EngineError> {
         if run_id.as_ref().is_some_and(|r| r.chars().count() > 64) {
             return Err(EngineError::Usage("RUNID is longer than 64 characters".into()));
@@ -682,11 +750,17 @@ impl Engine {
             results: Vec::new(),
             error: None,
         };
-        // The quota is checked as the job is inserted, in one step: concurrent creations cannot
-        // pass it together.
+        // The quotas are checked as the job is inserted, in one step: concurrent creations
+        // cannot pass them together.
         let limit = self.inner.config.max_jobs_per_owner;
-        if !self.inner.store.insert(&job, limit).await? {
-            return Err(EngineError::Quota(format!("an owner keeps at most {limit} jobs; delete some first")));
+        let active = self.inner.config.max_active_per_account;
+        let account = requested.account.unwrap_or_else(|| Account::of(owner, None));
+        let key = account.key();
+        let quota = Quota { jobs: limit, charge: Some(Charge { account: &key, limit: active }) };
+        match self.inner.store.insert(&job, quota).await? {
+            Inserted::Added => {}
+            Inserted::TooManyJobs => return Err(EngineError::Quota(format!("an owner keeps at most {limit} jobs; delete some first"))),
+            Inserted::TooManyActive => return Err(account.refusal(active)),
         }
         if run {
             self.inner.queued.notify_one();
@@ -707,22 +781,31 @@ impl Engine {
         Ok(self.inner.store.list(owner, phases, after, last).await?)
     }
 
-    /// `PHASE=RUN`: queues a pending job.
+    /// `PHASE=RUN`: queues a pending job, charged to its owner's account.
     pub async fn run(&self, owner: Option<&str>, id: &str) -> Result<Job, EngineError> {
+        self.run_as(owner, id, &Account::of(owner, None)).await
+    }
+
+    /// `PHASE=RUN` by `account`: queues a pending job and charges it to `account`, unless that
+    /// account has its limit of jobs queued or executing already (429,
+    /// [`EngineError::TooManyActive`]; the job stays as it was). Counted and queued in one step
+    /// of the store, so concurrent runs, through any replica, cannot pass the limit together.
+    pub async fn run_as(&self, owner: Option<&str>, id: &str, account: &Account) -> Result<Job, EngineError> {
         self.get(owner, id).await?;
-        self.edit(
-            id,
-            None,
-            Box::new(|job| match job.phase {
-                Phase::Pending | Phase::Held => {
-                    job.phase = Phase::Queued;
-                    Decision::Write
-                }
-                Phase::Queued | Phase::Executing => Decision::Keep,
-                other => Decision::Refuse(format!("a job in phase {other} cannot be run")),
-            }),
-        )
-        .await
+        let limit = self.inner.config.max_active_per_account;
+        let key = account.key();
+        let queue = Box::new(|job: &mut Job| match job.phase {
+            Phase::Pending | Phase::Held => {
+                job.phase = Phase::Queued;
+                Decision::Write
+            }
+            Phase::Queued | Phase::Executing => Decision::Keep,
+            other => Decision::Refuse(format!("a job in phase {other} cannot be run")),
+        });
+        match self.inner.store.queue(id, Charge { account: &key, limit }, queue).await? {
+            Edited::TooManyActive => Err(account.refusal(limit)),
+            edited => self.settle(id, edited),
+        }
     }
 
     /// `PHASE=ABORT`: stops a job that has not ended, whichever replica executes it. The job's

@@ -4,9 +4,10 @@
 //! error format (`text/plain` by default; a DALI VOTable for TAP) with the SODA/DALI label and the
 //! UWS status: 400 bad value, 403 a change not allowed in this phase,
 //! 404 no such job (another owner's job too: its existence is not revealed), 429 (with
-//! `Retry-After`) an owner's job quota used up.
+//! `Retry-After`) an owner's job quota used up, or a caller's limit of jobs queued or executing
+//! at once reached (`--uws-max-active`).
 
-use super::engine::{Engine, EngineError, Requested};
+use super::engine::{Account, Engine, EngineError, Requested};
 use super::results::Stored;
 use super::{Job, Phase, documents};
 use crate::ivoa::ErrorFormat;
@@ -110,22 +111,29 @@ async fn in_format(State(format): State<ErrorFormat>, mut response: Response) ->
 struct Failed(crate::RequestError);
 
 /// An error of the job API, answered in the documented UWS error format (text/plain with the
-/// label and the UWS status).
+/// label and the UWS status), and, for a quota, the seconds to wait (`Retry-After`).
 #[derive(Debug)]
-struct Failure(crate::RequestError);
+struct Failure(crate::RequestError, Option<&'static str>);
 
 /// Seconds a client over its job quota is told to wait (`Retry-After`): jobs are destroyed or
 /// deleted on the scale of minutes.
 const QUOTA_RETRY: &str = "60";
 
+/// Seconds a client with its limit of jobs queued or executing is told to wait: a place is free
+/// when one of its jobs ends, which the server cannot foresee (a client that wants the moment
+/// WAITs on one of its jobs). Jobs take seconds to minutes, so a few seconds lose little of a
+/// place once free, while a client retrying on this advice costs one cheap, indexed count of
+/// its jobs every five seconds.
+const ACTIVE_RETRY: &str = "5";
+
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let quota = self.0.status == StatusCode::TOO_MANY_REQUESTS;
-        let failed = Failed(self.0.clone());
-        let mut response = self.0.respond(ErrorFormat::SodaText);
+        let Failure(error, retry) = self;
+        let failed = Failed(error.clone());
+        let mut response = error.respond(ErrorFormat::SodaText);
         response.extensions_mut().insert(failed);
-        if quota {
-            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static(QUOTA_RETRY));
+        if let Some(seconds) = retry {
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static(seconds));
         }
         response
     }
@@ -133,26 +141,27 @@ impl IntoResponse for Failure {
 
 impl From<crate::RequestError> for Failure {
     fn from(e: crate::RequestError) -> Self {
-        Failure(e)
+        Failure(e, None)
     }
 }
 
 type Answer = Result<Response, Failure>;
 
 fn fail(e: EngineError) -> Failure {
-    let (status, message) = match e {
-        EngineError::NotFound(m) => (StatusCode::NOT_FOUND, m),
-        EngineError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
-        EngineError::Usage(m) => (StatusCode::BAD_REQUEST, m),
-        EngineError::Quota(m) => (StatusCode::TOO_MANY_REQUESTS, m),
-        EngineError::Store(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
-        EngineError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, format!("the job store cannot be reached: {m}")),
+    let (status, message, retry) = match e {
+        EngineError::NotFound(m) => (StatusCode::NOT_FOUND, m, None),
+        EngineError::Forbidden(m) => (StatusCode::FORBIDDEN, m, None),
+        EngineError::Usage(m) => (StatusCode::BAD_REQUEST, m, None),
+        EngineError::Quota(m) => (StatusCode::TOO_MANY_REQUESTS, m, Some(QUOTA_RETRY)),
+        EngineError::TooManyActive(m) => (StatusCode::TOO_MANY_REQUESTS, m, Some(ACTIVE_RETRY)),
+        EngineError::Store(m) => (StatusCode::INTERNAL_SERVER_ERROR, m, None),
+        EngineError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, format!("the job store cannot be reached: {m}"), None),
     };
-    Failure(crate::RequestError::request(status, "uws", message))
+    Failure(crate::RequestError::request(status, "uws", message), retry)
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure(crate::RequestError::request(StatusCode::BAD_REQUEST, "usage", message))
+    crate::RequestError::request(StatusCode::BAD_REQUEST, "usage", message).into()
 }
 
 impl Uws {
@@ -178,6 +187,16 @@ impl Uws {
 
     fn owner(&self, parts: &Parts) -> Option<String> {
         (self.identify)(parts)
+    }
+
+    /// The account the jobs `owner` queues with this request are charged to: the owner, or for
+    /// an anonymous caller its client address, past the proxies the server trusts.
+    fn account(&self, parts: &Parts, owner: Option<&str>) -> Account {
+        let address = owner.is_none().then(|| {
+            let trusted = parts.extensions.get::<Arc<Mount>>().map_or(&[][..], |mount| &mount.trusted_proxies[..]);
+            crate::quota::client_address(&parts.extensions, &parts.headers, trusted)
+        });
+        Account::of(owner, address)
     }
 
     /// The job `id`, when the caller of `parts` owns it.
@@ -267,24 +286,30 @@ async fn create(State(uws): State<Uws>, request: Request) -> Answer {
         Some(other) => return Err(usage(format!("PHASE `{other}` cannot be given at creation; use RUN"))),
     };
     let run_id = single(&mut pairs, "RUNID")?;
+    let owner = uws.owner(&parts);
+    let account = uws.account(&parts, owner.as_deref());
     let requested = Requested {
         execution_duration: single(&mut pairs, "EXECUTIONDURATION")?.map(|v| seconds(&v)).transpose()?,
         destruction: single(&mut pairs, "DESTRUCTION")?.map(|v| instant(&v).ok_or_else(|| usage(format!("DESTRUCTION `{v}` is not an ISO 8601 instant")))).transpose()?,
+        account: Some(account.clone()),
     };
     if let Some(check) = &uws.settings.check {
         check(pairs.clone()).await?;
     }
-    let owner = uws.owner(&parts);
-    // A job with files runs once they are kept: created pending, then run.
+    // A job with files runs once they are kept: created pending, then run. A creation with
+    // `PHASE=RUN` that cannot run (a quota) creates nothing: the client is answered an error,
+    // not a job to find.
     let groups = crate::auth::Groups::of(&parts.extensions);
     let job = uws.engine.create_with(owner.as_deref(), &groups.0, run_id, pairs, run && uploads.is_empty(), requested).await.map_err(fail)?;
     if !uploads.is_empty() {
-        if let Err(e) = uws.engine.attach(&job.id, uploads).await {
+        let kept = uws.engine.attach(&job.id, uploads).await;
+        let ran = match kept {
+            Ok(()) if run => uws.engine.run_as(owner.as_deref(), &job.id, &account).await.map(drop),
+            other => other,
+        };
+        if let Err(e) = ran {
             let _ = uws.engine.delete(owner.as_deref(), &job.id).await;
             return Err(fail(e));
-        }
-        if run {
-            uws.engine.run(owner.as_deref(), &job.id).await.map_err(fail)?;
         }
     }
     Ok(see_other(format!("{}/{}", uws.jobs_url(&parts), job.id)))
@@ -342,7 +367,7 @@ async fn set_phase(State(uws): State<Uws>, Path(id): Path<String>, request: Requ
     let mut pairs = form_pairs(&parts, body).await?;
     let owner = uws.owner(&parts);
     match single(&mut pairs, "PHASE")?.as_deref() {
-        Some("RUN") => uws.engine.run(owner.as_deref(), &id).await.map_err(fail)?,
+        Some("RUN") => uws.engine.run_as(owner.as_deref(), &id, &uws.account(&parts, owner.as_deref())).await.map_err(fail)?,
         Some("ABORT") => uws.engine.abort(owner.as_deref(), &id).await.map_err(fail)?,
         other => return Err(usage(format!("PHASE must be RUN or ABORT, got {other:?}"))),
     };
@@ -496,7 +521,7 @@ async fn set_parameters(State(uws): State<Uws>, Path(id): Path<String>, request:
         uws.engine.set_run_id(owner.as_deref(), &id, run_id).await.map_err(fail)?;
     }
     match phase.as_deref() {
-        Some("RUN") => drop(uws.engine.run(owner.as_deref(), &id).await.map_err(fail)?),
+        Some("RUN") => drop(uws.engine.run_as(owner.as_deref(), &id, &uws.account(&parts, owner.as_deref())).await.map_err(fail)?),
         Some("ABORT") => drop(uws.engine.abort(owner.as_deref(), &id).await.map_err(fail)?),
         _ => drop(uws.engine.get(owner.as_deref(), &id).await.map_err(fail)?),
     }

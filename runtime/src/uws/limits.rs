@@ -27,6 +27,11 @@ pub struct Limits {
     /// Jobs one owner may keep, 0 no limit; more answers 429 (`--uws-max-jobs`, `UWS_MAX_JOBS`;
     /// default 1000).
     pub max_jobs: usize,
+    /// Jobs one caller may have QUEUED or EXECUTING at once, 0 no limit; more answers 429
+    /// (`--uws-max-active`, `UWS_MAX_ACTIVE`; default 0). A caller is an authenticated identity,
+    /// or an anonymous client address (as the rate limits count it); the count is the job
+    /// store's, so replicas sharing one enforce one limit.
+    pub max_active: usize,
     /// How long a replica's lease on a job it executes lasts unless renewed (`--uws-lease`,
     /// `UWS_LEASE`; default 30s): with a shared job store, the jobs of a replica that died are
     /// recovered by another within about one and a half leases.
@@ -50,6 +55,7 @@ impl Default for Limits {
             max_wait: Duration::from_secs(60),
             max_results: 1000,
             max_jobs: 1000,
+            max_active: 0,
             lease: Duration::from_secs(30),
             result_store: None,
             result_redirect: None,
@@ -58,7 +64,7 @@ impl Default for Limits {
 }
 
 /// The flags: id, variable, value name, help.
-const FLAGS: [(&str, &str, &str, &str); 11] = [
+const FLAGS: [(&str, &str, &str, &str); 12] = [
     ("uws-workers", "UWS_WORKERS", "N", "UWS jobs executing at once [default: 2]"),
     ("uws-execution-duration", "UWS_EXECUTION_DURATION", "DURATION", "A new job's execution duration, 0 unlimited [default: 10m]"),
     ("uws-max-execution-duration", "UWS_MAX_EXECUTION_DURATION", "DURATION", "The longest execution duration a client may set, 0 no maximum [default: 1h]"),
@@ -67,6 +73,7 @@ const FLAGS: [(&str, &str, &str, &str); 11] = [
     ("uws-max-wait", "UWS_MAX_WAIT", "DURATION", "The longest a WAIT blocks [default: 60s]"),
     ("uws-max-results", "UWS_MAX_RESULTS", "N", "Results one job may keep, 0 no limit [default: 1000]"),
     ("uws-max-jobs", "UWS_MAX_JOBS", "N", "Jobs one owner may keep, 0 no limit; more answers 429 [default: 1000]"),
+    ("uws-max-active", "UWS_MAX_ACTIVE", "N", "Jobs one caller (an identity, or an anonymous client address) may have queued or executing at once, 0 no limit; running more answers 429 with Retry-After [default: 0]"),
     ("uws-lease", "UWS_LEASE", "DURATION", "How long a replica's claim on an executing job lasts unless renewed [default: 30s]"),
     ("result-store", "RESULT_STORE", "URL", "Where job results are kept: s3://BUCKET/PREFIX (endpoint, region and credentials from AWS_*) [default: files in DATA_DIR/results]"),
     ("result-redirect", "RESULT_REDIRECT", "DURATION", "Serve results kept in a bucket as redirects to presigned URLs valid this long [default: streamed]"),
@@ -134,6 +141,9 @@ impl Limits {
         }
         if let Some(n) = count("uws-max-jobs", "UWS_MAX_JOBS")? {
             limits.max_jobs = n;
+        }
+        if let Some(n) = count("uws-max-active", "UWS_MAX_ACTIVE")? {
+            limits.max_active = n;
         }
         if let Some(d) = time("uws-lease", "UWS_LEASE")? {
             if d.is_zero() {

@@ -6,9 +6,10 @@
 //! Serves `/uws/jobs` until killed; `--data-dir`, `--bind`, `--job-store` and the `--uws-*`
 //! limits as every generated server. With `UWS_TEST_RUNS=FILE`, every job appends its id to FILE
 //! as it starts (how tests count executions across replicas); with `UWS_TEST_IDEMPOTENT=1` the
-//! jobs are declared idempotent.
+//! jobs are declared idempotent. With `--auth-tokens FILE`, a bearer token of the file makes the
+//! caller that identity, owner of its jobs (anonymous callers are still served).
 
-use ivoagen_runtime::codegen::{serve, tokio, uws};
+use ivoagen_runtime::codegen::{auth, serve, tokio, uws};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,11 +75,19 @@ impl uws::engine::Runner for Jobs {
     }
 }
 
+/// How callers authenticate, when they may: a bearer token.
+const SCHEMES: &[auth::Scheme] = &[auth::Scheme { kind: auth::SchemeKind::Bearer, challenge: "Bearer", parameters: &[] }];
+
 fn main() -> std::process::ExitCode {
-    let program = serve::Program { service_flags: &[], name: "uws-test-server", version: env!("CARGO_PKG_VERSION"), about: "A UWS job list for the tests", base_path: "", uws: true, auth: false, sync: false };
+    let program = serve::Program { service_flags: &[], name: "uws-test-server", version: env!("CARGO_PKG_VERSION"), about: "A UWS job list for the tests", base_path: "", uws: true, auth: true, sync: false };
     let idempotent = std::env::var("UWS_TEST_IDEMPOTENT").is_ok_and(|v| v == "1");
     serve::main(program, move |config| async move {
-        let jobs = uws::JobList::with_runner("/uws/jobs", Arc::new(Jobs));
+        let mut jobs = uws::JobList::with_runner("/uws/jobs", Arc::new(Jobs));
+        if config.auth_tokens.is_some() {
+            let policy = auth::Policy::new(auth::configured(&config)?, &config);
+            let gate = auth::Gate::new(policy, auth::Modality::Optional, SCHEMES, ivoagen_runtime::ivoa::ErrorFormat::SodaText, false);
+            jobs = jobs.identify(Arc::new(auth::owner)).gate(Arc::new(gate));
+        }
         uws::mount(&config, if idempotent { jobs.idempotent() } else { jobs }).await
     })
 }

@@ -8,6 +8,12 @@
 //! lost its replica, and [`JobStore::recover`] ends it (or queues it again). Every change of a
 //! record is read, decided and written in one transaction ([`JobStore::edit`]), so replicas
 //! racing on one job (an abort on one while the job completes on another) see one winner.
+//!
+//! Quotas are checked in the transaction that writes: the jobs an owner keeps as a job is added
+//! ([`JobStore::insert`]), and the jobs an account has queued or executing as a job is added
+//! queued or queued later ([`JobStore::queue`]). Each job keeps, beside its record, the account it
+//! was last queued by (a column, indexed among queued and executing jobs); a job written before
+//! accounts were kept has none and counts against nobody.
 
 mod postgres;
 mod sqlite;
@@ -70,6 +76,48 @@ pub enum Decision {
     Refuse(String),
 }
 
+/// Whom a job is charged to while it is QUEUED or EXECUTING, and how many such jobs that account
+/// may have at once (`--uws-max-active`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge<'a> {
+    /// The account's key (see [`super::engine::Account::key`]).
+    pub account: &'a str,
+    /// The most jobs the account may have queued or executing at once; 0: no limit.
+    pub limit: usize,
+}
+
+/// The quotas a new job is checked against as [`JobStore::insert`] adds it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota<'a> {
+    /// The most jobs the job's owner may keep (`--uws-max-jobs`); 0: no limit.
+    pub jobs: usize,
+    /// The account the job is charged to (counted if the job is added queued); `None`: nobody.
+    pub charge: Option<Charge<'a>>,
+}
+
+/// What [`JobStore::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The job was added.
+    Added,
+    /// Not added: its owner keeps as many jobs as [`Quota::jobs`] allows.
+    TooManyJobs,
+    /// Not added: it is queued, and its account has as many jobs queued or executing as
+    /// [`Charge::limit`] allows.
+    TooManyActive,
+}
+
+/// Whether a job in `phase` counts against its account's limit of active jobs.
+fn charged(phase: Phase) -> bool {
+    matches!(phase, Phase::Queued | Phase::Executing)
+}
+
+/// Whether a change from `before` to `after` queues a job that was not counted (a PENDING or
+/// HELD job run): the moment its account's limit is checked, and the job charged to it.
+fn starts_counting(before: Phase, after: Phase) -> bool {
+    charged(after) && !charged(before)
+}
+
 /// What [`JobStore::edit`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Edited {
@@ -82,6 +130,9 @@ pub enum Edited {
     Kept(Job),
     /// The edit refused the change.
     Refused(String),
+    /// Not written: the edit queued the job ([`JobStore::queue`]), and its account already has
+    /// as many jobs queued or executing as its [`Charge::limit`] allows.
+    TooManyActive,
 }
 
 /// What other replicas did, as a shared store tells it.
@@ -104,10 +155,12 @@ pub enum Notice {
 
 /// Durable storage of jobs. Every method has committed when its future completes.
 pub trait JobStore: Send + Sync + 'static {
-    /// Adds a new job unless its owner already has `limit` jobs (0: no limit); whether it was
-    /// added. Counting and adding are one atomic step, so that creations racing each other (on
-    /// several threads, or several replicas sharing the store) cannot pass the quota together.
-    fn insert(&self, job: &Job, limit: usize) -> StoreFuture<'_, bool>;
+    /// Adds a new job, charged to `quota.charge`'s account, unless its owner already keeps
+    /// `quota.jobs` jobs or, for a job added queued, that account already has its limit of jobs
+    /// queued or executing. Counting and adding are one atomic step, so that creations racing
+    /// each other (on several threads, or several replicas sharing the store) cannot pass a
+    /// quota together.
+    fn insert(&self, job: &Job, quota: Quota<'_>) -> StoreFuture<'_, Inserted>;
 
     /// The job with this id.
     fn get(&self, id: &str) -> StoreFuture<'_, Option<Job>>;
@@ -116,6 +169,13 @@ pub trait JobStore: Send + Sync + 'static {
     /// the edit is applied only while the job is executing under that replica's lease (how a
     /// replica ends a job that another may have taken over).
     fn edit(&self, id: &str, holder: Option<&str>, edit: Edit) -> StoreFuture<'_, Edited>;
+
+    /// [`JobStore::edit`] for a change that may queue the job (`PHASE=RUN`): when `edit` takes
+    /// the job from a phase other than QUEUED and EXECUTING into one of them, the job is charged
+    /// to `charge.account`, and the change is not written ([`Edited::TooManyActive`]) if that
+    /// account already has `charge.limit` jobs queued or executing. Counted and written in one
+    /// transaction, whichever replicas queue jobs of the account at once.
+    fn queue(&self, id: &str, charge: Charge<'_>, edit: Edit) -> StoreFuture<'_, Edited>;
 
     /// Removes a job; whether it existed.
     fn delete(&self, id: &str) -> StoreFuture<'_, bool>;
@@ -189,8 +249,8 @@ impl Timed {
 }
 
 impl JobStore for Timed {
-    fn insert(&self, job: &Job, limit: usize) -> StoreFuture<'_, bool> {
-        self.time("insert", self.inner.insert(job, limit))
+    fn insert(&self, job: &Job, quota: Quota<'_>) -> StoreFuture<'_, Inserted> {
+        self.time("insert", self.inner.insert(job, quota))
     }
 
     fn get(&self, id: &str) -> StoreFuture<'_, Option<Job>> {
@@ -199,6 +259,10 @@ impl JobStore for Timed {
 
     fn edit(&self, id: &str, holder: Option<&str>, edit: Edit) -> StoreFuture<'_, Edited> {
         self.time("edit", self.inner.edit(id, holder, edit))
+    }
+
+    fn queue(&self, id: &str, charge: Charge<'_>, edit: Edit) -> StoreFuture<'_, Edited> {
+        self.time("queue", self.inner.queue(id, charge, edit))
     }
 
     fn delete(&self, id: &str) -> StoreFuture<'_, bool> {

@@ -7,7 +7,7 @@
 //! schema is created or migrated at start, under an advisory lock so that replicas starting
 //! together migrate once, and a database migrated by a newer server is refused.
 
-use super::{Decision, Edit, Edited, JobStore, Notice, StoreError, StoreFuture, decode, encode, notice_payload, owner_key, parse_notice, phase_counts, recovered};
+use super::{Charge, Decision, Edit, Edited, Inserted, JobStore, Notice, Quota, StoreError, StoreFuture, charged, decode, encode, notice_payload, owner_key, parse_notice, phase_counts, recovered, starts_counting};
 use crate::uws::{Job, JobError, Phase};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -22,6 +22,11 @@ const CHANNEL: &str = "ivoagen_uws";
 /// The advisory lock key of migrations (any constant that other applications are unlikely to
 /// use: "ivoa" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6976_6f61;
+
+/// The first key of the advisory locks (the two-key form, whose keys never meet the one-key
+/// form's of owners and migrations) under which an account's jobs are queued, one account at a
+/// time: "acct" in ASCII. The second key is a hash of the account.
+const ACCOUNT_LOCK: i32 = 0x6163_6374;
 
 /// The schema, one migration a version: never edit one that was released, add the next.
 const MIGRATIONS: &[&str] = &[
@@ -44,6 +49,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX uws_jobs_by_destruction ON uws_jobs (destruction);
      CREATE INDEX uws_jobs_queued ON uws_jobs (seq) WHERE phase = 'QUEUED';
      CREATE INDEX uws_jobs_leases ON uws_jobs (lease_until) WHERE phase = 'EXECUTING';",
+    // 2: the account a job was last queued by (`--uws-max-active`: an identity's owner key, or
+    // '#' and an anonymous client's address), counted among queued and executing jobs only.
+    // Jobs queued before have none, and count against nobody.
+    "ALTER TABLE uws_jobs ADD COLUMN account text;
+     CREATE INDEX uws_jobs_active_by_account ON uws_jobs (account) WHERE phase IN ('QUEUED', 'EXECUTING');",
 ];
 
 /// Connections in a replica's pool.
@@ -120,6 +130,43 @@ impl PostgresStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_failed)
+    }
+
+    /// The edit of [`JobStore::edit`] and [`JobStore::queue`], in one transaction: the job's row
+    /// locked, and with a limited `charge`, first the account's queuings (so that the count of
+    /// its active jobs is still true when the job is written, whichever replica queues).
+    async fn change(&self, id: &str, holder: Option<&str>, charge: Option<Charge<'_>>, edit: Edit) -> Result<Edited, StoreError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(failed)?;
+        if let Some(charge) = charge.filter(|c| c.limit > 0) {
+            lock_account(&transaction, charge.account).await?;
+        }
+        let select = transaction.prepare_cached("SELECT record, holder FROM uws_jobs WHERE id = $1 FOR UPDATE").await.map_err(failed)?;
+        let Some(row) = transaction.query_opt(&select, &[&id]).await.map_err(failed)? else {
+            return Ok(Edited::Missing);
+        };
+        let mut job = decode(row.get::<_, &str>(0))?;
+        let held_by: Option<&str> = row.get(1);
+        if holder.is_some() && (job.phase != Phase::Executing || held_by != holder) {
+            return Ok(Edited::Kept(job));
+        }
+        let before = job.phase;
+        let edited = match edit(&mut job) {
+            Decision::Write => {
+                let charged_to = charge.filter(|_| starts_counting(before, job.phase));
+                if let Some(charge) = charged_to
+                    && !room(&transaction, charge.account, charge.limit).await?
+                {
+                    return Ok(Edited::TooManyActive);
+                }
+                write(&transaction, &job, before, charged_to.map(|c| c.account)).await?;
+                Edited::Written(job)
+            }
+            Decision::Keep => Edited::Kept(job),
+            Decision::Refuse(why) => Edited::Refused(why),
+        };
+        transaction.commit().await.map_err(failed)?;
+        Ok(edited)
     }
 }
 
@@ -205,21 +252,23 @@ async fn listen(config: tokio_postgres::Config, first: (tokio_postgres::Client, 
     }
 }
 
-/// Writes `job` over its row (an executing job keeps its lease, any other has none) and, when
-/// its phase changed, tells the other replicas at commit.
-async fn write(client: &impl GenericClient, job: &Job, before: Phase) -> Result<(), StoreError> {
+/// Writes `job` over its row, charged to `account` if given (else to whom it was; an executing
+/// job keeps its lease, any other has none) and, when its phase changed, tells the other
+/// replicas at commit.
+async fn write(client: &impl GenericClient, job: &Job, before: Phase, account: Option<&str>) -> Result<(), StoreError> {
     let statement = client
         .prepare_cached(
             "UPDATE uws_jobs SET owner = $2, owner_key = $3, phase = $4, record = $5, destruction = $6,
                  holder = CASE WHEN $4 = 'EXECUTING' THEN holder END,
-                 lease_until = CASE WHEN $4 = 'EXECUTING' THEN lease_until END
+                 lease_until = CASE WHEN $4 = 'EXECUTING' THEN lease_until END,
+                 account = coalesce($7, account)
              WHERE id = $1",
         )
         .await
         .map_err(failed)?;
     let key = owner_key(job.owner.as_deref());
     client
-        .execute(&statement, &[&job.id, &job.owner, &key, &job.phase.as_str(), &encode(job), &job.destruction.map(micros)])
+        .execute(&statement, &[&job.id, &job.owner, &key, &job.phase.as_str(), &encode(job), &job.destruction.map(micros), &account])
         .await
         .map_err(failed)?;
     if job.phase != before {
@@ -233,40 +282,71 @@ async fn notify(client: &impl GenericClient, id: &str, phase: Phase) -> Result<(
     client.execute(&statement, &[&CHANNEL, &notice_payload(id, phase)]).await.map(drop).map_err(failed)
 }
 
+/// Makes the transaction of `client` the only one queueing jobs of `account` until it ends, on
+/// every replica: what it counts of the account's active jobs stays true until it commits.
+async fn lock_account(client: &impl GenericClient, account: &str) -> Result<(), StoreError> {
+    let statement = client.prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))").await.map_err(failed)?;
+    client.execute(&statement, &[&ACCOUNT_LOCK, &account]).await.map(drop).map_err(failed)
+}
+
+/// Whether `account` may have one more job queued or executing under `limit` (0: no limit);
+/// counted in `uws_jobs_active_by_account`, whose condition the query repeats.
+async fn room(client: &impl GenericClient, account: &str, limit: usize) -> Result<bool, StoreError> {
+    if limit == 0 {
+        return Ok(true);
+    }
+    let statement = client.prepare_cached("SELECT count(*) FROM uws_jobs WHERE account = $1 AND phase IN ('QUEUED', 'EXECUTING')").await.map_err(failed)?;
+    let n: i64 = client.query_one(&statement, &[&account]).await.map_err(failed)?.get(0);
+    Ok(usize::try_from(n).unwrap_or(usize::MAX) < limit)
+}
+
 fn records(rows: &[tokio_postgres::Row]) -> Result<Vec<Job>, StoreError> {
     rows.iter().map(|r| decode(r.get::<_, &str>(0))).collect()
 }
 
 impl JobStore for PostgresStore {
-    fn insert(&self, job: &Job, limit: usize) -> StoreFuture<'_, bool> {
+    fn insert(&self, job: &Job, quota: Quota<'_>) -> StoreFuture<'_, Inserted> {
         let job = job.clone();
+        let (jobs, charge) = (quota.jobs, quota.charge.map(|c| (c.account.to_owned(), c.limit)));
         Box::pin(async move {
             let mut client = self.client().await?;
             let transaction = client.transaction().await.map_err(failed)?;
             let key = owner_key(job.owner.as_deref());
-            if limit > 0 {
+            if jobs > 0 {
                 // Creations of one owner take turns (a lock on the owner, until commit), so that
                 // the count each reads is still true when it adds its job.
                 transaction.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).await.map_err(failed)?;
                 let count = transaction.prepare_cached("SELECT count(*) FROM uws_jobs WHERE owner_key = $1").await.map_err(failed)?;
                 let n: i64 = transaction.query_one(&count, &[&key]).await.map_err(failed)?.get(0);
-                if usize::try_from(n).unwrap_or(usize::MAX) >= limit {
-                    return Ok(false);
+                if usize::try_from(n).unwrap_or(usize::MAX) >= jobs {
+                    return Ok(Inserted::TooManyJobs);
+                }
+            }
+            if let Some((account, limit)) = &charge
+                && *limit > 0
+                && charged(job.phase)
+            {
+                // Then the account's queuings take turns, as in `queue` (always the owner's lock
+                // first, the account's second: no two transactions wait for each other).
+                lock_account(&transaction, account).await?;
+                if !room(&transaction, account, *limit).await? {
+                    return Ok(Inserted::TooManyActive);
                 }
             }
             let insert = transaction
-                .prepare_cached("INSERT INTO uws_jobs (id, owner, owner_key, phase, record, created, destruction) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .prepare_cached("INSERT INTO uws_jobs (id, owner, owner_key, phase, record, created, destruction, account) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                 .await
                 .map_err(failed)?;
+            let account = charge.as_ref().map(|(account, _)| account.as_str());
             transaction
-                .execute(&insert, &[&job.id, &job.owner, &key, &job.phase.as_str(), &encode(&job), &micros(job.creation_time), &job.destruction.map(micros)])
+                .execute(&insert, &[&job.id, &job.owner, &key, &job.phase.as_str(), &encode(&job), &micros(job.creation_time), &job.destruction.map(micros), &account])
                 .await
                 .map_err(failed)?;
             if job.phase == Phase::Queued {
                 notify(&transaction, &job.id, job.phase).await?;
             }
             transaction.commit().await.map_err(failed)?;
-            Ok(true)
+            Ok(Inserted::Added)
         })
     }
 
@@ -282,30 +362,12 @@ impl JobStore for PostgresStore {
 
     fn edit(&self, id: &str, holder: Option<&str>, edit: Edit) -> StoreFuture<'_, Edited> {
         let (id, holder) = (id.to_owned(), holder.map(str::to_owned));
-        Box::pin(async move {
-            let mut client = self.client().await?;
-            let transaction = client.transaction().await.map_err(failed)?;
-            let select = transaction.prepare_cached("SELECT record, holder FROM uws_jobs WHERE id = $1 FOR UPDATE").await.map_err(failed)?;
-            let Some(row) = transaction.query_opt(&select, &[&id]).await.map_err(failed)? else {
-                return Ok(Edited::Missing);
-            };
-            let mut job = decode(row.get::<_, &str>(0))?;
-            let held_by: Option<String> = row.get(1);
-            if holder.is_some() && (job.phase != Phase::Executing || held_by != holder) {
-                return Ok(Edited::Kept(job));
-            }
-            let before = job.phase;
-            let edited = match edit(&mut job) {
-                Decision::Write => {
-                    write(&transaction, &job, before).await?;
-                    Edited::Written(job)
-                }
-                Decision::Keep => Edited::Kept(job),
-                Decision::Refuse(why) => Edited::Refused(why),
-            };
-            transaction.commit().await.map_err(failed)?;
-            Ok(edited)
-        })
+        Box::pin(async move { self.change(&id, holder.as_deref(), None, edit).await })
+    }
+
+    fn queue(&self, id: &str, charge: Charge<'_>, edit: Edit) -> StoreFuture<'_, Edited> {
+        let (id, account, limit) = (id.to_owned(), charge.account.to_owned(), charge.limit);
+        Box::pin(async move { self.change(&id, None, Some(Charge { account: &account, limit }), edit).await })
     }
 
     fn delete(&self, id: &str) -> StoreFuture<'_, bool> {
@@ -439,7 +501,7 @@ impl JobStore for PostgresStore {
             let mut jobs = records(&rows)?;
             for job in &mut jobs {
                 recovered(job, requeue, error);
-                write(&transaction, job, Phase::Executing).await?;
+                write(&transaction, job, Phase::Executing, None).await?;
             }
             transaction.commit().await.map_err(failed)?;
             Ok(jobs)
@@ -484,5 +546,6 @@ mod tests {
     #[test]
     fn migrations_are_numbered_from_one() {
         assert!(!MIGRATIONS.is_empty() && MIGRATIONS[0].contains("CREATE TABLE uws_jobs"));
+        assert!(MIGRATIONS[1].contains("ADD COLUMN account"), "accounts came second");
     }
 }

@@ -194,7 +194,7 @@ pub enum CreateJobResponse {
     /// `AuthorizationError: …` — a change not allowed in the job's phase.
     Forbidden(String),
     /// 429.
-    /// `UsageError: …` — the owner keeps as many jobs as the server allows (`--uws-max-jobs`); delete some first.
+    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first), or, running a job, the caller has as many jobs queued or executing as it may (`--uws-max-active`; run it once one of them has ended).
     TooManyRequests {
         /// The body.
         body: String,
@@ -406,6 +406,14 @@ pub enum PostJobPhaseResponse {
     /// 404.
     /// `Error: …` — no such job, or another owner's (whose existence is not revealed).
     NotFound(String),
+    /// 429.
+    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first), or, running a job, the caller has as many jobs queued or executing as it may (`--uws-max-active`; run it once one of them has ended).
+    TooManyRequests {
+        /// The body.
+        body: String,
+        /// The `retry-after` header.
+        retry_after: i64,
+    },
 }
 impl IntoResponse for PostJobPhaseResponse {
     fn into_response(self) -> Response {
@@ -422,6 +430,14 @@ impl IntoResponse for PostJobPhaseResponse {
             }
             Self::NotFound(body) => {
                 rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+            Self::TooManyRequests { body, retry_after } => {
+                let response = rt::response::text(
+                    rt::response::status(429u16),
+                    "text/plain",
+                    body,
+                );
+                rt::response::header(response, "retry-after", retry_after)
             }
         }
     }
@@ -733,6 +749,14 @@ pub enum PostJobParametersResponse {
     /// 404.
     /// `Error: …` — no such job, or another owner's (whose existence is not revealed).
     NotFound(String),
+    /// 429.
+    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first), or, running a job, the caller has as many jobs queued or executing as it may (`--uws-max-active`; run it once one of them has ended).
+    TooManyRequests {
+        /// The body.
+        body: String,
+        /// The `retry-after` header.
+        retry_after: i64,
+    },
 }
 impl IntoResponse for PostJobParametersResponse {
     fn into_response(self) -> Response {
@@ -749,6 +773,14 @@ impl IntoResponse for PostJobParametersResponse {
             }
             Self::NotFound(body) => {
                 rt::response::text(rt::response::status(404u16), "text/plain", body)
+            }
+            Self::TooManyRequests { body, retry_after } => {
+                let response = rt::response::text(
+                    rt::response::status(429u16),
+                    "text/plain",
+                    body,
+                );
+                rt::response::header(response, "retry-after", retry_after)
             }
         }
     }

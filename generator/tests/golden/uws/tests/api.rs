@@ -915,6 +915,21 @@ async fn post_job_phase_sends_404_not_found() {
     assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_phase_sends_429_too_many_requests() {
+    let answer = Answer::PostJobPhase(api::PostJobPhaseResponse::TooManyRequests {
+        body: "example".to_owned(),
+        retry_after: expect::<i64>("1"),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/phase")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("PHASE=RUN"))
+        .unwrap();
+    assert_answer(answer, request, 429u16, Some("text/plain"), &[("retry-after", "1")])
+        .await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn post_job_phase_rejects_job_id_breaking_pattern() {
     let recorder = Recorder::default();
     let (status, body) = send(
@@ -1557,6 +1572,21 @@ async fn post_job_parameters_sends_404_not_found() {
         .body(Body::empty())
         .unwrap();
     assert_answer(answer, request, 404u16, Some("text/plain"), &[]).await;
+}
+#[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
+async fn post_job_parameters_sends_429_too_many_requests() {
+    let answer = Answer::PostJobParameters(api::PostJobParametersResponse::TooManyRequests {
+        body: "example".to_owned(),
+        retry_after: expect::<i64>("1"),
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri("/jobs/j-0001/parameters")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    assert_answer(answer, request, 429u16, Some("text/plain"), &[("retry-after", "1")])
+        .await;
 }
 #[rt::tokio::test(crate = "ivoagen_runtime::codegen::tokio")]
 async fn post_job_parameters_rejects_job_id_breaking_pattern() {
