@@ -194,7 +194,7 @@ pub enum CreateJobResponse {
     /// `AuthorizationError: …` — a change not allowed in the job's phase.
     Forbidden(String),
     /// 429.
-    /// `UsageError: …` — the owner keeps as many jobs as the server allows (`--uws-max-jobs`); delete some first.
+    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first), or the caller has made as many requests as the operator's rate limit allows (`--rate-limit`, `--anonymous-rate-limit`).
     TooManyRequests {
         /// The body.
         body: String,
