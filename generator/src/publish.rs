@@ -10,13 +10,25 @@
 //! - an operation with query parameters may be answered 414 by the runtime (a request line over
 //!   64 KiB, `serve::Labelled`): declared, unless the document declares it.
 //!
-//! - an operation with `x-ivoa-groups` is answered 401 (anonymous callers, with the challenges)
-//!   and 403 (`AuthorizationError`: callers in none of its groups) by the runtime: both declared,
-//!   unless the document declares them, in the operation's error format.
+//! - an operation behind an authentication gate (`rt::auth::guard`, or the UWS job list's
+//!   `AuthLayer`: every operation, VOSI's and the job list's included, of a document with security
+//!   schemes the runtime enforces) is answered 401 with the `WWW-Authenticate` challenges to
+//!   credentials that are not valid, even where anonymous callers are served, and to anonymous
+//!   ones where authentication is required or `x-ivoa-groups` is set; one with `x-ivoa-groups`
+//!   also 403 (`AuthorizationError`: callers in none of its groups). Both in the gate's error
+//!   format (the route's first operation's; on the job list, the `parameters` operation's),
+//!   declared unless the document declares them.
+//!
+//! - an operation is answered 429 with `Retry-After` when a budget is spent: the request-rate
+//!   limiter's (`rt::quota::guard`: every operation but VOSI's; `JobList::limit`: every route of
+//!   the job list) when the operator sets a rate limit, UWS's quotas where jobs are created or
+//!   run, and, behind an authentication gate, the client address's failed authentications.
+//!   Declared, unless the document declares it, in the operation's error format (the job list's:
+//!   a VOTable for a VOTable-speaking operation, SODA text otherwise).
 //!
 //! Pure: a function of the bundled document and the IR.
 
-use crate::ir::{ErrorFormat, Operation, Uws};
+use crate::ir::{ErrorFormat, Modality, Operation, Uws};
 use serde_json::{Map, Value, json};
 
 /// The form fields a DALI-sync POST or a UWS job takes: `parameters`' query parameters as
@@ -28,9 +40,11 @@ struct Form {
 
 /// Adds to `doc` (the bundled document) what the server does beyond it.
 pub fn publish(mut doc: Value, operations: &[Operation], uws: Option<&Uws>) -> Value {
+    let sync = uws.and_then(|uws| operations.get(uws.operation));
     for op in operations {
         add_uri_too_long(&mut doc, op);
-        add_group_refusals(&mut doc, op);
+        add_refusals(&mut doc, op, operations, sync);
+        add_too_many_requests(&mut doc, op, operations, sync);
     }
     for op in operations.iter().filter(|op| op.dali_sync && op.method == "get") {
         add_sync_post(&mut doc, op, operations);
@@ -104,29 +118,125 @@ fn add_uri_too_long(doc: &mut Value, op: &Operation) {
     });
 }
 
-fn add_group_refusals(doc: &mut Value, op: &Operation) {
-    if op.groups.is_empty() {
-        return;
-    }
-    let (media, schema, document) = match op.error_format {
-        ErrorFormat::Json => ("application/json", json!({"type": "object", "properties": {"error": {"type": "string"}, "parameter": {"type": ["string", "null"]}, "message": {"type": "string"}}}), "`{\"error\": \"authorization\", …}`"),
-        ErrorFormat::SodaText => ("text/plain; charset=utf-8", json!({"type": "string"}), "`AuthorizationError: …`"),
-        ErrorFormat::DaliVotable => ("application/x-votable+xml", json!({"type": "string"}), "a VOTable error document (`AuthorizationError: …`)"),
-        ErrorFormat::ScsVotable => ("text/xml", json!({"type": "string"}), "a VOTable error document (`AuthorizationError: …`)"),
+/// The media type and schema of an error document in `format`, as `ivoa::respond` writes it, for
+/// `doc` (whose OpenAPI version says how a null is written).
+fn error_content(doc: &Value, format: ErrorFormat) -> Value {
+    let nullable = match doc.get("openapi").and_then(Value::as_str) {
+        Some(version) if version.starts_with("3.0") => json!({"type": "string", "nullable": true}),
+        _ => json!({"type": ["string", "null"]}),
     };
-    let groups = op.groups.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(", ");
+    let (media, schema) = match format {
+        ErrorFormat::Json => ("application/json", json!({"type": "object", "properties": {"error": {"type": "string"}, "parameter": nullable, "message": {"type": "string"}}})),
+        ErrorFormat::SodaText => ("text/plain; charset=utf-8", json!({"type": "string"})),
+        ErrorFormat::DaliVotable => ("application/x-votable+xml", json!({"type": "string"})),
+        ErrorFormat::ScsVotable => ("text/xml", json!({"type": "string"})),
+    };
+    json!({ media: { "schema": schema } })
+}
+
+/// How an error document in `format` begins, for a description: `rule` is the JSON `error`,
+/// `label` the SODA/DALI label.
+fn error_document(format: ErrorFormat, rule: &str, label: &str) -> String {
+    match format {
+        ErrorFormat::Json => format!("`{{\"error\": \"{rule}\", …}}`"),
+        ErrorFormat::SodaText => format!("`{label}: …`"),
+        ErrorFormat::DaliVotable | ErrorFormat::ScsVotable => format!("a VOTable error document (`{label}: …`)"),
+    }
+}
+
+/// The operation whose gate guards `op`'s route, when the route has one: the route's first
+/// operation (the operations of a route share its gate) or, on the UWS job list, the operation
+/// whose parameters the jobs take (`sync`), as `emit::server` mounts them.
+fn gate_of<'a>(op: &'a Operation, operations: &'a [Operation], sync: Option<&'a Operation>) -> Option<&'a Operation> {
+    let gate = if op.uws { sync? } else { operations.iter().find(|o| !o.uws && o.route == op.route).unwrap_or(op) };
+    gate.security.is_some().then_some(gate)
+}
+
+/// The 401 and 403 of the runtime's authentication gate (`auth::checked`), in the gate's error
+/// format: 401 with the challenges to credentials that are not valid (to anonymous callers too
+/// where authentication is required or the route has `x-ivoa-groups`), 403 to callers in none of
+/// the route's groups.
+fn add_refusals(doc: &mut Value, op: &Operation, operations: &[Operation], sync: Option<&Operation>) {
+    let Some(gate) = gate_of(op, operations, sync) else { return };
+    let format = gate.error_format;
+    let groups = gate.groups.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(", ");
+    let required = gate.security.as_ref().is_some_and(|s| s.modality == Modality::Required);
+    let why = if !gate.groups.is_empty() {
+        format!("no valid credentials: only members of {groups} are served")
+    } else if required {
+        "no valid credentials: the operation needs authentication".to_owned()
+    } else {
+        "credentials that are not valid (anonymous requests are served)".to_owned()
+    };
+    let content = error_content(doc, format);
     let Some(Value::Object(responses)) = doc.pointer_mut(&format!("{}/responses", operation_pointer(op))) else { return };
-    let authentication = document.replace("authorization", "authentication").replace("AuthorizationError", "AuthenticationError");
     responses.entry("401").or_insert_with(|| {
         json!({
-            "description": format!("{authentication} — no valid credentials: only members of {groups} are served; `WWW-Authenticate` carries the challenges."),
-            "content": { media: { "schema": schema.clone() } }
+            "description": format!("{} — {why}; `WWW-Authenticate` carries the challenges.", error_document(format, "authentication", "AuthenticationError")),
+            "headers": {
+                "WWW-Authenticate": {
+                    "description": "The AuthVO challenges of the schemes the operation accepts, one a header; after a refused bearer token, with `error=\"invalid_token\"`.",
+                    "required": true,
+                    "schema": { "type": "string" }
+                }
+            },
+            "content": content.clone()
         })
     });
-    responses.entry("403").or_insert_with(|| {
+    if !gate.groups.is_empty() {
+        responses.entry("403").or_insert_with(|| {
+            json!({
+                "description": format!("{} — the caller is in none of the groups allowed ({groups}).", error_document(format, "authorization", "AuthorizationError")),
+                "content": content
+            })
+        });
+    }
+}
+
+/// The 429 the runtime answers when a budget is spent, each only when it applies to `op`: the
+/// request-rate limiter's (`quota::guard` on every operation but VOSI's, the job list's
+/// `quota::Layer` on every UWS route; only when the operator sets a rate limit), UWS's quotas
+/// where jobs are created or run, and the authentication gate's budget of failed
+/// authentications per client address (`auth::checked`, on by default).
+fn add_too_many_requests(doc: &mut Value, op: &Operation, operations: &[Operation], sync: Option<&Operation>) {
+    let gated = gate_of(op, operations, sync).is_some();
+    let mut budgets = Vec::new();
+    if op.vosi.is_none() {
+        budgets.push("the caller's request rate, when the operator sets a rate limit (`--rate-limit`, `--anonymous-rate-limit`; the caller is its identity, or its client address when anonymous)");
+    }
+    if op.uws && op.method == "post" {
+        budgets.push("where a job is created or run, the jobs its owner keeps (`--uws-max-jobs`) or has queued or executing at once (`--uws-max-active`)");
+    }
+    if gated {
+        budgets.push("for a request presenting credentials, the failed authentications of its client address (`--auth-failure-limit`, on by default; the credentials are then not checked)");
+    }
+    if budgets.is_empty() {
+        return;
+    }
+    let why = format!("a budget is spent: {}", budgets.join("; or "));
+    let format = if op.uws {
+        // The job list writes its errors as a VOTable for a VOTable-speaking operation (TAP),
+        // as SODA text otherwise (`JobList::errors`).
+        match sync.map(|s| s.error_format) {
+            Some(f @ (ErrorFormat::DaliVotable | ErrorFormat::ScsVotable)) => f,
+            _ => ErrorFormat::SodaText,
+        }
+    } else {
+        op.error_format
+    };
+    let content = error_content(doc, format);
+    let Some(Value::Object(responses)) = doc.pointer_mut(&format!("{}/responses", operation_pointer(op))) else { return };
+    responses.entry("429").or_insert_with(|| {
         json!({
-            "description": format!("{document} — the caller is in none of the groups allowed ({groups})."),
-            "content": { media: { "schema": schema } }
+            "description": format!("{} — {why}; `Retry-After` says when to try again.", error_document(format, "rate", "UsageError")),
+            "headers": {
+                "Retry-After": {
+                    "description": "Whole seconds to wait before trying again.",
+                    "required": true,
+                    "schema": { "type": "integer", "minimum": 0 }
+                }
+            },
+            "content": content
         })
     });
 }

@@ -194,7 +194,7 @@ pub enum CreateJobResponse {
     /// `AuthorizationError: …` — a change not allowed in the job's phase.
     Forbidden(String),
     /// 429.
-    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first), or, running a job, the caller has as many jobs queued or executing as it may (`--uws-max-active`; run it once one of them has ended).
+    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first); running a job, the caller has as many jobs queued or executing as it may (`--uws-max-active`; run it once one of them has ended); the caller has made as many requests as the operator's rate limit allows (`--rate-limit`, `--anonymous-rate-limit`); or the client address has failed to authenticate as often as it may (`--auth-failure-limit`).
     TooManyRequests {
         /// The body.
         body: String,
@@ -407,7 +407,7 @@ pub enum PostJobPhaseResponse {
     /// `Error: …` — no such job, or another owner's (whose existence is not revealed).
     NotFound(String),
     /// 429.
-    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first), or, running a job, the caller has as many jobs queued or executing as it may (`--uws-max-active`; run it once one of them has ended).
+    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first); running a job, the caller has as many jobs queued or executing as it may (`--uws-max-active`; run it once one of them has ended); the caller has made as many requests as the operator's rate limit allows (`--rate-limit`, `--anonymous-rate-limit`); or the client address has failed to authenticate as often as it may (`--auth-failure-limit`).
     TooManyRequests {
         /// The body.
         body: String,
@@ -750,7 +750,7 @@ pub enum PostJobParametersResponse {
     /// `Error: …` — no such job, or another owner's (whose existence is not revealed).
     NotFound(String),
     /// 429.
-    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first), or, running a job, the caller has as many jobs queued or executing as it may (`--uws-max-active`; run it once one of them has ended).
+    /// `UsageError: …` — a quota is used up: the owner keeps as many jobs as the server allows (`--uws-max-jobs`; delete some first); running a job, the caller has as many jobs queued or executing as it may (`--uws-max-active`; run it once one of them has ended); the caller has made as many requests as the operator's rate limit allows (`--rate-limit`, `--anonymous-rate-limit`); or the client address has failed to authenticate as often as it may (`--auth-failure-limit`).
     TooManyRequests {
         /// The body.
         body: String,
