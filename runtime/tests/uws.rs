@@ -143,6 +143,48 @@ async fn abort_and_the_execution_duration_stop_running_jobs() {
     assert!(matches!(e.run(None, &job.id).await, Err(EngineError::Forbidden(_))));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_failing_as_it_is_stopped_keeps_the_phase_its_stopper_recorded() {
+    // A sleeping job returns an error ("stopped") the moment it is stopped: the engine must keep
+    // what the abort or the shutdown recorded, every time, not the job's own error.
+    let data = dir("stopped-race");
+    let e = engine(&data, |c| c.workers = 8).await;
+    for round in 0..5 {
+        let mut jobs = Vec::new();
+        for _ in 0..8 {
+            jobs.push(e.create(None, None, params("sleep"), true).await.unwrap().id);
+        }
+        for id in &jobs {
+            assert_eq!(e.wait(None, id, None, Some(Phase::Queued)).await.unwrap().phase, Phase::Executing);
+        }
+        for id in &jobs {
+            if let Err(err) = e.abort(None, id).await {
+                panic!("round {round}: {err:?}: {:?}", e.get(None, id).await.unwrap());
+            }
+        }
+        // The stopped jobs' tasks end; nothing of theirs may be written over the abort.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for id in &jobs {
+            let job = e.get(None, id).await.unwrap();
+            assert_eq!((job.phase, job.error.as_ref().map(|e| e.message.as_str())), (Phase::Aborted, None), "round {round}: {id}");
+        }
+    }
+    // Shutting down leaves executing jobs EXECUTING in the store, for recovery.
+    let mut jobs = Vec::new();
+    for _ in 0..8 {
+        jobs.push(e.create(None, None, params("sleep"), true).await.unwrap().id);
+    }
+    for id in &jobs {
+        e.wait(None, id, None, Some(Phase::Queued)).await.unwrap();
+    }
+    e.shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let store = SqliteStore::open(&data.join("jobs.sqlite")).unwrap();
+    for id in &jobs {
+        assert_eq!(store.get(id).await.unwrap().unwrap().phase, Phase::Executing, "{id}");
+    }
+}
+
 #[tokio::test]
 async fn each_account_may_have_so_many_jobs_queued_or_executing() {
     let e = engine(&dir("active"), |c| {

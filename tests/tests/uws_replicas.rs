@@ -148,7 +148,7 @@ fn two_replicas_run_every_job_once_and_answer_for_each_other() {
     // Read through B, aborted through B whichever replica executes it, deleted through B.
     until(Duration::from_secs(10), "the job executes", || phase(&b.addr, &job) == "EXECUTING");
     let r = http(&b.addr, "POST", &format!("{job}/phase"), &FORM, b"PHASE=ABORT");
-    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.status, 303, "{}; the job: {}", r.text(), http(&a.addr, "GET", &job, &[], b"").text());
     assert_eq!(phase(&a.addr, &job), "ABORTED");
     let r = http(&b.addr, "DELETE", &job, &[], b"");
     assert_eq!(r.status, 303, "{}", r.text());
@@ -198,7 +198,8 @@ fn a_replica_killed_while_executing_loses_nothing() {
     let status = std::process::Command::new("kill").args(["-TERM", &leaving.pid().to_string()]).status().unwrap();
     assert!(status.success());
     until(Duration::from_secs(10), "the job ends as its replica shuts down", || phase(&staying.addr, &job) == "ERROR");
-    assert!(http(&staying.addr, "GET", &job, &[], b"").text().contains("shut down"));
+    let document = http(&staying.addr, "GET", &job, &[], b"").text();
+    assert!(document.contains("shut down"), "{document}");
 
     // Idempotent jobs are queued again instead, and run on the replica left (in a database of
     // their own, so that no replica of the runs above, counting elsewhere, takes the job).

@@ -662,7 +662,11 @@ impl Engine {
     }
 
     /// Tells anyone waiting on `id` its new phase; a job queued wakes the dispatcher, and a job
-    /// this replica executes that another one ended (or deleted) is told to stop.
+    /// this replica executes that another one ended (or deleted) is told to stop. A job it
+    /// executes announced PENDING or QUEUED is not: that is the news of the queuing that
+    /// preceded its claim, arriving late (a creation with `PHASE=RUN` announces QUEUED after a
+    /// free worker may have claimed the job); a job queued again by another replica is one whose
+    /// lease this replica lost, which [`Engine::renew`] finds.
     fn announce(&self, id: &str, phase: Phase) {
         if let Ok(mut phases) = self.inner.phases.lock() {
             if let Some(sender) = phases.get(id) {
@@ -675,15 +679,21 @@ impl Engine {
         if phase == Phase::Queued {
             self.inner.queued.notify_one();
         }
-        if phase != Phase::Executing {
-            let writer = self.inner.running.lock().ok().and_then(|r| r.get(id).cloned());
-            if let Some(writer) = writer {
-                if phase == Phase::Unknown {
-                    writer.deleted.store(true, Ordering::Release);
-                    writer.stop(Stop::Deleted);
-                } else {
-                    writer.stop(Stop::Aborted);
-                }
+        if phase.is_final() || phase == Phase::Unknown {
+            self.stop_running(id, phase);
+        }
+    }
+
+    /// Tells the work of `id`, if this replica executes it, to stop: the job is now in `phase`
+    /// (UNKNOWN: deleted).
+    fn stop_running(&self, id: &str, phase: Phase) {
+        let writer = self.inner.running.lock().ok().and_then(|r| r.get(id).cloned());
+        if let Some(writer) = writer {
+            if phase == Phase::Unknown {
+                writer.deleted.store(true, Ordering::Release);
+                writer.stop(Stop::Deleted);
+            } else {
+                writer.stop(Stop::Aborted);
             }
         }
     }
@@ -1016,7 +1026,10 @@ impl Engine {
             // Claimed since the renewal was read: still executing, still ours.
             match self.inner.store.get(id).await {
                 Ok(Some(job)) if job.phase == Phase::Executing => {}
-                Ok(Some(job)) => self.announce(id, job.phase),
+                Ok(Some(job)) => {
+                    self.stop_running(id, job.phase);
+                    self.announce(id, job.phase);
+                }
                 Ok(None) => self.announce(id, Phase::Unknown),
                 Err(_) => {}
             }
@@ -1129,9 +1142,22 @@ impl Engine {
             }
             tokio::time::sleep(Duration::from_secs(seconds)).await;
         };
+        // A job stopped (aborted, deleted, shutting down) usually returns an error of its own at
+        // once, which must not overwrite the phase whoever stopped it recorded: whichever branch
+        // wakes, the first reason given to the writer decides (`stop` keeps the first).
         tokio::select! {
+            biased;
+            () = writer.cancelled() => {
+                let _ = work.await;
+                self.stopped_elsewhere(&id, writer).await;
+            }
             outcome = &mut work => {
                 let results = writer.stop(Stop::Finished);
+                if writer.stopped() != Some(Stop::Finished) {
+                    // Stopped between the two polls: the work's error is the stop's echo.
+                    self.stopped_elsewhere(&id, writer).await;
+                    return;
+                }
                 let _ = match outcome {
                     Ok(()) => self.finish(&id, Phase::Completed, None, results).await,
                     Err(error) => self.finish(&id, Phase::Error, Some(error), results).await,
@@ -1139,34 +1165,40 @@ impl Engine {
             }
             () = deadline => {
                 let results = writer.stop(Stop::TimedOut);
-                let error = JobError { fatal: true, message: format!("the job exceeded its execution duration of {seconds} s") };
-                let _ = self.finish(&id, Phase::Aborted, Some(error), results).await;
+                if writer.stopped() == Some(Stop::TimedOut) {
+                    let error = JobError { fatal: true, message: format!("the job exceeded its execution duration of {seconds} s") };
+                    let _ = self.finish(&id, Phase::Aborted, Some(error), results).await;
+                }
                 // The worker stays taken until the work has actually stopped.
                 let _ = work.await;
-            }
-            () = writer.cancelled() => {
-                // Aborted, deleted or shutting down: whoever stopped it has recorded the phase.
-                let _ = work.await;
-                if writer.stopped() == Some(Stop::Aborted) {
-                    // Aborted through another replica, which could not know the results
-                    // written here.
-                    let results = writer.stop(Stop::Aborted);
-                    let _ = self
-                        .edit(
-                            &id,
-                            None,
-                            Box::new(move |job| {
-                                if job.phase != Phase::Aborted || !job.results.is_empty() || results.is_empty() {
-                                    return Decision::Keep;
-                                }
-                                job.results = results;
-                                Decision::Write
-                            }),
-                        )
-                        .await;
+                if writer.stopped() != Some(Stop::TimedOut) {
+                    self.stopped_elsewhere(&id, writer).await;
                 }
             }
         }
+    }
+
+    /// The work of a job stopped by an abort, a deletion or the shutdown has returned: whoever
+    /// stopped it recorded the phase. An abort through another replica could not know the
+    /// results written here: they are recorded now.
+    async fn stopped_elsewhere(&self, id: &str, writer: &Arc<ResultWriter>) {
+        if writer.stopped() != Some(Stop::Aborted) {
+            return;
+        }
+        let results = writer.stop(Stop::Aborted);
+        let _ = self
+            .edit(
+                id,
+                None,
+                Box::new(move |job| {
+                    if job.phase != Phase::Aborted || !job.results.is_empty() || results.is_empty() {
+                        return Decision::Keep;
+                    }
+                    job.results = results;
+                    Decision::Write
+                }),
+            )
+            .await;
     }
 
     /// The job's task is leaving: if the job was deleted meanwhile, its results folder goes now.
