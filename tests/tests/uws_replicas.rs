@@ -217,6 +217,37 @@ fn a_replica_killed_while_executing_loses_nothing() {
     assert_eq!(phase(&d.addr, &job), "EXECUTING");
 }
 
+/// The value of gauge `name` in a replica's metrics.
+fn gauge(server: &Server, name: &str) -> Option<i64> {
+    let text = http(&server.metrics_addr(), "GET", "/metrics", &[], b"").text();
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn a_replica_paused_past_its_lease_stops_the_job_another_took_over() {
+    // A (SIGSTOP) cannot renew its lease; B queues its idempotent job again and runs it. When A
+    // wakes, the job is B's: A must stop its own run of it, not run it beside B.
+    let pg = Postgres::start("paused");
+    let dir = data("paused");
+    let idempotent = [("UWS_TEST_IDEMPOTENT", "1")];
+    let limits = ["--uws-lease", "2s", "--metrics-addr", "127.0.0.1:0"];
+    let a = replica(&dir, &pg.url(), &limits, &idempotent);
+    let job = create(&a.addr, "MODE=sleep&PHASE=RUN");
+    until(Duration::from_secs(10), "A executes it", || phase(&a.addr, &job) == "EXECUTING");
+    assert_eq!(gauge(&a, "uws_workers_busy"), Some(1));
+    let b = replica(&dir, &pg.url(), &limits, &idempotent);
+    let signal = |sig: &str, server: &Server| assert!(std::process::Command::new("kill").args([sig, &server.pid().to_string()]).status().unwrap().success());
+    signal("-STOP", &a);
+    let id = job.rsplit('/').next().unwrap().to_owned();
+    until(Duration::from_secs(10), "B runs it again", || runs(&dir).iter().filter(|r| **r == id).count() == 2);
+    signal("-CONT", &a);
+    // Within a renewal or two (every third of the lease), A's worker is free; B still runs it.
+    until(Duration::from_secs(5), "A stops its run of the job B took over", || gauge(&a, "uws_workers_busy") == Some(0));
+    assert_eq!(gauge(&b, "uws_workers_busy"), Some(1));
+    assert_eq!(phase(&a.addr, &job), "EXECUTING");
+    assert_eq!(runs(&dir).iter().filter(|r| **r == id).count(), 2, "nobody ran it a third time");
+}
+
 #[test]
 fn wait_falls_back_to_reading_the_store_when_notifications_are_lost() {
     let pg = Postgres::start("notify");

@@ -82,6 +82,9 @@ pub enum Stop {
     TimedOut,
     /// The service is shutting down.
     Shutdown,
+    /// This replica lost the job's lease (it was paused, or cut off from the store, for longer
+    /// than the lease) and another replica took the job over.
+    TakenOver,
     /// The job function returned: nothing more is accepted.
     Finished,
 }
@@ -93,6 +96,7 @@ impl Stop {
             Stop::Deleted => "the job was deleted",
             Stop::TimedOut => "the job exceeded its execution duration",
             Stop::Shutdown => "the service is shutting down",
+            Stop::TakenOver => "another replica took the job over",
             Stop::Finished => "the job has ended",
         }
     }
@@ -1020,12 +1024,25 @@ impl Engine {
     /// again.
     async fn renew(&self) {
         let claims = self.inner.claims.load(Ordering::Acquire);
+        let claiming = self.inner.claiming.load(Ordering::Acquire);
         let Ok(held) = self.inner.store.renew(&self.inner.replica, self.inner.config.lease).await else { return };
         let running: Vec<String> = self.inner.running.lock().map(|r| r.keys().cloned().collect()).unwrap_or_default();
+        // No claim was under way meanwhile: every job this replica runs was claimed before the
+        // renewal read the leases.
+        let settled = !claiming && claims == self.inner.claims.load(Ordering::Acquire) && !self.inner.claiming.load(Ordering::Acquire);
         for id in running.iter().filter(|id| !held.contains(id)) {
-            // Claimed since the renewal was read: still executing, still ours.
             match self.inner.store.get(id).await {
-                Ok(Some(job)) if job.phase == Phase::Executing => {}
+                // Claimed since the renewal was read: still executing, still ours.
+                Ok(Some(job)) if job.phase == Phase::Executing && !settled => {}
+                // Not ended, but not under this replica's lease: the lease ran out here (paused,
+                // or cut off from the store) and another replica queued the job again, and may
+                // run it already.
+                Ok(Some(job)) if !job.phase.is_final() => {
+                    if let Some(writer) = self.inner.running.lock().ok().and_then(|r| r.get(id).cloned()) {
+                        writer.stop(Stop::TakenOver);
+                    }
+                    self.announce(id, job.phase);
+                }
                 Ok(Some(job)) => {
                     self.stop_running(id, job.phase);
                     self.announce(id, job.phase);
@@ -1035,7 +1052,7 @@ impl Engine {
             }
         }
         // Only when no claim was under way meanwhile, whose job is not yet among the running.
-        if claims != self.inner.claims.load(Ordering::Acquire) || self.inner.claiming.load(Ordering::Acquire) {
+        if !settled || claims != self.inner.claims.load(Ordering::Acquire) || self.inner.claiming.load(Ordering::Acquire) {
             return;
         }
         for id in held.iter().filter(|id| !running.contains(id)) {
