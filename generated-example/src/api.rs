@@ -42,7 +42,9 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), rt::uws::JobError>> + Send;
     /// What VOSI availability reports (VOSI 1.1 §3.3). The default: available since the
     /// server started. Override it to report a backend that is down or planned
-    /// maintenance (`downAt`, `backAt`), with notes for people.
+    /// maintenance (`downAt`, `backAt`), with notes for people. Whatever it says, the
+    /// server reports not available while one of its readiness checks fails (its job
+    /// store, say).
     fn vosi_availability(&self) -> impl Future<Output = rt::vosi::Availability> + Send {
         async { rt::vosi::Availability::up() }
     }

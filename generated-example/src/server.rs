@@ -401,7 +401,8 @@ async fn get_capabilities<S: crate::api::Api>(
 /// `GET /availability` (`getAvailability`): VOSI, answered by the runtime.
 async fn get_availability<S: crate::api::Api>(
     service: Arc<S>,
-    _: rt::axum::extract::Request,
+    request: rt::axum::extract::Request,
 ) -> Response {
-    rt::vosi::availability_response(&service.vosi_availability().await)
+    let health = rt::vosi::readiness(&request);
+    rt::vosi::availability_answer(service.vosi_availability().await, health).await
 }

@@ -21,7 +21,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A readiness check: a function giving a future that says whether what it checks works, or why
 /// not (one line, shown on the operations listener).
@@ -30,11 +30,16 @@ pub type Check = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>>
 /// How long a readiness check may take before it counts as failed.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The outcome of each check, by name, in the order they were added.
+pub type Outcomes = Vec<(String, Result<(), String>)>;
+
 /// A server's readiness checks: a handle, cheap to clone (clones share the list). Two handles are
 /// equal when they are the same list.
 #[derive(Clone, Default)]
 pub struct Health {
     checks: Arc<Mutex<Vec<(String, Check)>>>,
+    /// The last outcomes [`Health::recent`] gave, and when they were read.
+    recent: Arc<tokio::sync::Mutex<Option<(Instant, Outcomes)>>>,
 }
 
 impl std::fmt::Debug for Health {
@@ -85,11 +90,26 @@ impl Health {
 
     /// Runs every check at once, each for at most [`CHECK_TIMEOUT`], and gives their outcomes in
     /// the order they were added. A check that panics or times out has failed.
-    pub async fn run(&self) -> Vec<(String, Result<(), String>)> {
+    pub async fn run(&self) -> Outcomes {
         self.run_within(CHECK_TIMEOUT).await
     }
 
-    async fn run_within(&self, limit: Duration) -> Vec<(String, Result<(), String>)> {
+    /// [`Health::run`]'s outcomes, read at most `max_age` ago: however many requests ask at once
+    /// (VOSI availability, which anyone may poll), the checks run at most once per `max_age`,
+    /// the callers meanwhile sharing one run.
+    pub async fn recent(&self, max_age: Duration) -> Outcomes {
+        let mut recent = self.recent.lock().await;
+        if let Some((at, outcomes)) = recent.as_ref() {
+            if at.elapsed() < max_age {
+                return outcomes.clone();
+            }
+        }
+        let outcomes = self.run().await;
+        *recent = Some((Instant::now(), outcomes.clone()));
+        outcomes
+    }
+
+    async fn run_within(&self, limit: Duration) -> Outcomes {
         let running: Vec<_> = self.checks().into_iter().map(|(name, check)| (name, tokio::spawn(tokio::time::timeout(limit, check())))).collect();
         let mut outcomes = Vec::with_capacity(running.len());
         for (name, task) in running {
@@ -129,6 +149,29 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn recent_outcomes_are_read_at_most_once_per_max_age() {
+        let health = Health::new();
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = runs.clone();
+        health.check("store", move || {
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { if n == 0 { Ok(()) } else { Err("gone".to_owned()) } }
+        });
+        let asked: Vec<_> = (0..20)
+            .map(|_| {
+                let health = health.clone();
+                tokio::spawn(async move { health.recent(Duration::from_secs(60)).await })
+            })
+            .collect();
+        for task in asked {
+            assert_eq!(task.await.expect("no panic"), [("store".to_owned(), Ok(()))]);
+        }
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1, "twenty at once, one run");
+        assert!(health.recent(Duration::ZERO).await[0].1.is_err(), "older than max_age: run again");
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 
     #[tokio::test]
     async fn ready_when_every_check_passes() {

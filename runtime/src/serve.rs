@@ -216,6 +216,8 @@ pub struct Mount {
     pub base_path: String,
     /// The direct peers whose forwarding headers are believed (none by default).
     pub trusted_proxies: Vec<crate::forwarded::Cidr>,
+    /// The server's readiness checks, which VOSI availability consults.
+    pub health: crate::health::Health,
 }
 
 impl Mount {
@@ -453,7 +455,12 @@ impl Config {
 /// `router_at(service, &config.base_path)`): routing under a prefix directly is much cheaper than
 /// `Router::nest`, which rewrites every request's URI.
 pub fn mount(router: Router, config: &Config) -> Router {
-    let mount = Mount { public_url: config.public_url.clone(), base_path: config.base_path.clone(), trusted_proxies: config.trusted_proxies.clone() };
+    let mount = Mount {
+        public_url: config.public_url.clone(),
+        base_path: config.base_path.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        health: config.health.clone(),
+    };
     let router = if config.cors_origins.is_empty() {
         router
     } else {

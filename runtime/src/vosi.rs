@@ -219,6 +219,39 @@ pub fn availability_response(availability: &Availability) -> axum::response::Res
     crate::response::text(http::StatusCode::OK, "application/xml", availability.document())
 }
 
+/// How old the readiness outcomes VOSI availability reports may be: the checks run at most this
+/// often, however often availability is asked.
+pub const AVAILABILITY_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The readiness checks of the server `request` came through, for [`availability_answer`]: none
+/// for a router served without [`crate::serve::mount`] (tests calling `router` directly).
+pub fn readiness<B>(request: &http::Request<B>) -> Option<crate::health::Health> {
+    request.extensions().get::<std::sync::Arc<crate::serve::Mount>>().map(|m| m.health.clone())
+}
+
+/// The answer to GET `availability`: what the service reports (`reported`), unless a readiness
+/// check of the server (`health`, from [`readiness`]) fails, its job store's, say (see
+/// [`crate::health`]): then not available, with a note naming the checks that failed (not why:
+/// the document is public; `/readyz` on the operations listener tells).
+pub async fn availability_answer(reported: Availability, health: Option<crate::health::Health>) -> axum::response::Response {
+    let availability = match health {
+        Some(health) if reported.available => with_readiness(reported, &health).await,
+        _ => reported,
+    };
+    availability_response(&availability)
+}
+
+/// `reported`, not available when a check of `health` fails.
+async fn with_readiness(reported: Availability, health: &crate::health::Health) -> Availability {
+    let failed: Vec<String> = health.recent(AVAILABILITY_MAX_AGE).await.into_iter().filter(|(_, outcome)| outcome.is_err()).map(|(name, _)| name).collect();
+    if failed.is_empty() {
+        return reported;
+    }
+    let mut notes = reported.notes;
+    notes.push(format!("not ready: {} failed its readiness check", failed.join(", ")));
+    Availability { available: false, up_since: None, down_at: reported.down_at, back_at: reported.back_at, notes }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -391,9 +391,10 @@ fn the_store_restarted_under_load_answers_503_then_loses_nothing() {
 
 /// The bundled SODA server as two replicas on one PostgreSQL and one bucket: an async cutout
 /// created on one, waited on through the other, is the same bytes as the sync cutout, fetched
-/// through either replica, streamed or redirected.
+/// through either replica, streamed or redirected; VOSI availability says whether the job store
+/// answers.
 #[test]
-fn soda_replicas_serve_async_cutouts_equal_to_sync_ones() {
+fn soda_replicas_serve_async_cutouts_equal_to_sync_ones_and_report_the_stores_availability() {
     let pg = Postgres::start("soda");
     let s3 = S3Server::start("cutouts");
     let env: Vec<(&str, String)> = s3.env();
@@ -432,6 +433,21 @@ fn soda_replicas_serve_async_cutouts_equal_to_sync_ones() {
     let presigned = http(s3.endpoint.trim_start_matches("http://"), "GET", url.trim_start_matches(&s3.endpoint), &[], b"");
     assert_eq!(presigned.status, 200);
     assert!(presigned.body == sync.body, "the presigned object differs from the sync cutout");
+
+    // VOSI availability follows the job store's readiness: PostgreSQL stopped, not available
+    // (saying which check failed, not why); back, available again.
+    let availability = |server: &Server| http(&server.addr, "GET", "/soda/availability", &[], b"").text();
+    assert!(availability(&a).contains("<vosi:available>true</vosi:available>"), "{}", availability(&a));
+    pg.stop();
+    // Within the second the last outcome is kept for, and the check's time.
+    until(Duration::from_secs(10), "not available once PostgreSQL is stopped", || availability(&a).contains("<vosi:available>false</vosi:available>"));
+    let down = availability(&a);
+    ivoagen_e2e::xsd_validate("VOSIAvailability-v1.0.xsd", "availability-store-down.xml", &down);
+    assert!(down.contains("<vosi:available>false</vosi:available>") && !down.contains("<vosi:upSince>"), "{down}");
+    assert!(down.contains("<vosi:note>not ready: job-store failed its readiness check</vosi:note>"), "{down}");
+    assert!(!down.contains("127.0.0.1"), "no detail of the store in a public document: {down}");
+    pg.run();
+    until(Duration::from_secs(15), "available again once PostgreSQL is back", || availability(&a).contains("<vosi:available>true</vosi:available>"));
 }
 
 /// A result larger than a part goes to the bucket as a multipart upload, written as the job

@@ -480,8 +480,9 @@ fn vosi_handler(op: &Operation, kind: Vosi) -> TokenStream {
         },
         Vosi::Availability => quote! {
             #[doc = #doc]
-            async fn #name<S: crate::api::Api>(service: Arc<S>, _: rt::axum::extract::Request) -> Response {
-                rt::vosi::availability_response(&service.vosi_availability().await)
+            async fn #name<S: crate::api::Api>(service: Arc<S>, request: rt::axum::extract::Request) -> Response {
+                let health = rt::vosi::readiness(&request);
+                rt::vosi::availability_answer(service.vosi_availability().await, health).await
             }
         },
     }

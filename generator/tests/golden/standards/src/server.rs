@@ -176,7 +176,8 @@ async fn capabilities<S: crate::api::Api>(
 /// `GET /availability` (`get /availability`): VOSI, answered by the runtime.
 async fn get_availability<S: crate::api::Api>(
     service: Arc<S>,
-    _: rt::axum::extract::Request,
+    request: rt::axum::extract::Request,
 ) -> Response {
-    rt::vosi::availability_response(&service.vosi_availability().await)
+    let health = rt::vosi::readiness(&request);
+    rt::vosi::availability_answer(service.vosi_availability().await, health).await
 }
