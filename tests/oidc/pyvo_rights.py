@@ -14,34 +14,13 @@ import warnings
 
 warnings.simplefilter("ignore")
 
-import astropy.units as u
-import requests
 from astropy.io import fits
-from pyvo.auth import AuthSession
-from pyvo.dal import DALServiceError
 from pyvo.dal.adhoc import DatalinkResults, SodaQuery
 from pyvo.dal.tap import AsyncTAPJob
 
+from pyvo_auth import CIRCLE, refused, session_with, sync
+
 base, dataset, member_token, member, other_token, other = sys.argv[1:7]
-OAUTH = "ivo://ivoa.net/sso#OAuth"
-CIRCLE = (10.68, 41.27, 0.01) * u.deg
-
-
-def session_with(token):
-    """An AuthSession that sends `token` to every URL under the service (none: anonymous)."""
-    session = AuthSession()
-    if token:
-        bearer = requests.Session()
-        bearer.headers["Authorization"] = "Bearer " + token
-        session.credentials.set(OAUTH, bearer)
-        session.add_security_method_for_url(base, OAUTH)
-    return session
-
-
-def sync(session):
-    query = SodaQuery(base + "/sync", circle=CIRCLE, session=session)
-    query["ID"] = dataset
-    return query, query.execute_stream()
 
 
 def run_job(session):
@@ -54,8 +33,8 @@ def run_job(session):
 
 
 # A member: sync, DataLink (and a cutout through its descriptor), async.
-session = session_with(member_token)
-query, stream = sync(session)
+session = session_with(base, member_token)
+query, stream = sync(base, session, dataset)
 query.raise_if_error()
 assert stream.headers.get("X-VO-Authenticated") == member, dict(stream.headers)
 cutout = stream.read()
@@ -84,15 +63,10 @@ print("member: async job", job.job_id, "COMPLETED, its result is the sync cutout
 job.delete()
 
 # Another identity: refused everywhere, told why.
-session = session_with(other_token)
-query, stream = sync(session)
-try:
-    query.raise_if_error()
-    raise AssertionError("a non-member was served")
-except DALServiceError as e:
-    assert e.code == 403, e
-    assert stream.headers.get("X-VO-Authenticated") == other, dict(stream.headers)
-    print("other: sync refused, 403 as", other)
+session = session_with(base, other_token)
+headers = refused(*sync(base, session, dataset), 403, "a non-member")
+assert headers.get("X-VO-Authenticated") == other, dict(headers)
+print("other: sync refused, 403 as", other)
 
 links = DatalinkResults.from_result_url(f"{base}/links?ID={dataset}", session=session)
 rows = list(links)
@@ -107,12 +81,7 @@ print("other: async job ERROR:", error.strip())
 job.delete()
 
 # No token: 401 with the issuer's challenge.
-query, stream = sync(session_with(None))
-try:
-    query.raise_if_error()
-    raise AssertionError("an anonymous caller was served")
-except DALServiceError as e:
-    assert e.code == 401, e
-    challenge = stream.headers.get("WWW-Authenticate", "")
-    assert "ivoa_bearer" in challenge and "discovery_url=" in challenge, challenge
-    print("anonymous: sync refused, 401 with ivoa_bearer and its discovery_url")
+headers = refused(*sync(base, session_with(base, None), dataset), 401, "an anonymous caller")
+challenge = headers.get("WWW-Authenticate", "")
+assert "ivoa_bearer" in challenge and "discovery_url=" in challenge, challenge
+print("anonymous: sync refused, 401 with ivoa_bearer and its discovery_url")

@@ -217,10 +217,13 @@ fn a_replica_killed_while_executing_loses_nothing() {
     assert_eq!(phase(&d.addr, &job), "EXECUTING");
 }
 
-/// The value of gauge `name` in a replica's metrics.
-fn gauge(server: &Server, name: &str) -> Option<i64> {
+/// The value of the sample `name` with `labels` in a replica's metrics.
+fn metric(server: &Server, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let text = http(&server.metrics_addr(), "GET", "/metrics", &[], b"").text();
-    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    ivoagen_e2e::prometheus_samples(&text)
+        .into_iter()
+        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+        .map(|s| s.value)
 }
 
 #[test]
@@ -234,7 +237,7 @@ fn a_replica_paused_past_its_lease_stops_the_job_another_took_over() {
     let a = replica(&dir, &pg.url(), &limits, &idempotent);
     let job = create(&a.addr, "MODE=sleep&PHASE=RUN");
     until(Duration::from_secs(10), "A executes it", || phase(&a.addr, &job) == "EXECUTING");
-    assert_eq!(gauge(&a, "uws_workers_busy"), Some(1));
+    assert_eq!(metric(&a, "uws_workers_busy", &[]), Some(1.0));
     let b = replica(&dir, &pg.url(), &limits, &idempotent);
     let signal = |sig: &str, server: &Server| assert!(std::process::Command::new("kill").args([sig, &server.pid().to_string()]).status().unwrap().success());
     signal("-STOP", &a);
@@ -242,8 +245,8 @@ fn a_replica_paused_past_its_lease_stops_the_job_another_took_over() {
     until(Duration::from_secs(10), "B runs it again", || runs(&dir).iter().filter(|r| **r == id).count() == 2);
     signal("-CONT", &a);
     // Within a renewal or two (every third of the lease), A's worker is free; B still runs it.
-    until(Duration::from_secs(5), "A stops its run of the job B took over", || gauge(&a, "uws_workers_busy") == Some(0));
-    assert_eq!(gauge(&b, "uws_workers_busy"), Some(1));
+    until(Duration::from_secs(5), "A stops its run of the job B took over", || metric(&a, "uws_workers_busy", &[]) == Some(0.0));
+    assert_eq!(metric(&b, "uws_workers_busy", &[]), Some(1.0));
     assert_eq!(phase(&a.addr, &job), "EXECUTING");
     assert_eq!(runs(&dir).iter().filter(|r| **r == id).count(), 2, "nobody ran it a third time");
 }
@@ -372,13 +375,6 @@ fn the_store_restarted_under_load_answers_503_then_loses_nothing() {
     assert_eq!(times.into_keys().collect::<BTreeSet<_>>(), all, "every job ran");
 
     // What each replica says of itself, and of the store, in Prometheus's text format.
-    let metric = |server: &Server, name: &str, labels: &[(&str, &str)]| -> Option<f64> {
-        let text = http(&server.metrics_addr(), "GET", "/metrics", &[], b"").text();
-        ivoagen_e2e::prometheus_samples(&text)
-            .into_iter()
-            .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
-            .map(|s| s.value)
-    };
     let claimed = metric(&a, "uws_jobs_claimed_total", &[]).unwrap() + metric(&b, "uws_jobs_claimed_total", &[]).unwrap();
     let ended = metric(&a, "uws_jobs_ended_total", &[("phase", "COMPLETED")]).unwrap_or(0.0) + metric(&b, "uws_jobs_ended_total", &[("phase", "COMPLETED")]).unwrap_or(0.0);
     assert_eq!((claimed, ended), (all.len() as f64, all.len() as f64), "each job claimed and completed once across the replicas");
