@@ -89,7 +89,7 @@ pub struct Rights {
 }
 
 /// A policy file's length and modification time; `None` when there is no file.
-type Stamp = Option<(u64, Option<SystemTime>)>;
+type Stamp = Result<Option<(u64, Option<SystemTime>)>, std::io::ErrorKind>;
 
 /// The policy as last read, and the file's stamp then.
 #[derive(Debug)]
@@ -135,13 +135,23 @@ impl Rights {
     }
 }
 
+/// The file's length and modification time; none when there is no file. Any other failure to
+/// look at it is an error, never taken for "no file": that would make proprietary data public.
 fn stamp(path: &Path) -> Stamp {
-    std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().ok()))
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some((m.len(), m.modified().ok()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.kind()),
+    }
 }
 
 /// Reads the policy whose file has `stamp` (no file: no proprietary data).
 fn read(path: &Path, stamp: Stamp) -> Read {
-    let Some((len, _)) = stamp else { return Read { stamp, policy: Ok(Arc::new(Policy::default())) } };
+    let len = match stamp {
+        Ok(Some((len, _))) => len,
+        Ok(None) => return Read { stamp, policy: Ok(Arc::new(Policy::default())) },
+        Err(kind) => return Read { stamp, policy: Err(format!("it cannot be looked at: {}", std::io::Error::from(kind))) },
+    };
     if len > MOST_BYTES {
         return Read { stamp, policy: Err(format!("{len} bytes: a policy file has at most {MOST_BYTES}")) };
     }
@@ -192,6 +202,14 @@ mod tests {
         assert!(matches!(rights.check("m33", &alice), Err(Denied::Unreadable(m)) if m.contains("line 1")));
         std::fs::remove_file(dir.join(POLICY_FILE)).unwrap();
         assert_eq!(rights.check("m31", &bob), Ok(()));
+        // A file that is there but cannot be looked at (a link to itself) is not "no file".
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(POLICY_FILE, dir.join(POLICY_FILE)).unwrap();
+            assert!(matches!(rights.check("m31", &bob), Err(Denied::Unreadable(m)) if m.contains("cannot be looked at")));
+            std::fs::remove_file(dir.join(POLICY_FILE)).unwrap();
+            assert_eq!(rights.check("m31", &bob), Ok(()));
+        }
         std::fs::write(dir.join(POLICY_FILE), "m31\n").unwrap();
         drop(rights);
         assert!(Rights::open(&dir).unwrap_err().contains("line 1"), "a broken file stops the server at start");
