@@ -18,7 +18,7 @@ use crate::api::{self, Api};
 use archive::{Archive, Dataset, Missing};
 use buffers::Buffers;
 use cutout::{Filters, Region};
-use rights::{Denied, Rights};
+use rights::{Denied, Granted, Rights};
 use ivoagen_runtime::codegen as rt;
 use rt::ivoa::Fault;
 use std::sync::Arc;
@@ -70,12 +70,12 @@ impl Service {
 }
 
 impl Service {
-    /// Whether `caller` may have the dataset `id` names. An ID that names no dataset passes:
-    /// reading it says what is wrong with it.
-    fn allowed(&self, id: &str, caller: &rt::auth::Caller) -> Result<(), Denied> {
+    /// Whether `caller` may have the dataset `id` names, and why. An ID that names no dataset
+    /// passes: reading it says what is wrong with it.
+    fn allowed(&self, id: &str, caller: &rt::auth::Caller) -> Result<Granted, Denied> {
         match self.archive.name_of(id) {
             Ok(name) => self.rights.check(name, caller),
-            Err(_) => Ok(()),
+            Err(_) => Ok(Granted::Public),
         }
     }
 }
@@ -407,25 +407,26 @@ impl Api for Service {
         check_format(request.responseformat.as_deref(), &VOTABLE, "links are a DataLink VOTable")?;
         let (archive, service) = (self.archive.clone(), self.clone());
         rt::tokio::task::spawn_blocking(move || {
-            let found: Vec<(String, Result<Arc<Dataset>, Missing>)> = request
+            // Each ID, whether the caller has it as a member of its groups, and its dataset.
+            let found: Vec<(String, bool, Result<Arc<Dataset>, Missing>)> = request
                 .id
                 .iter()
                 .map(|id| match service.allowed(id, &request.caller) {
-                    Ok(()) => (id.clone(), archive.get(id)),
-                    Err(denied) => (id.clone(), Err(Missing::Denied(denied))),
+                    Ok(granted) => (id.clone(), granted == Granted::Member, archive.get(id)),
+                    Err(denied) => (id.clone(), false, Err(Missing::Denied(denied))),
                 })
                 .collect();
             let links: Vec<datalink::Link<'_>> = found
                 .iter()
-                .map(|(id, dataset)| match dataset {
-                    Ok(dataset) => datalink::Link::Found { id, dataset },
+                .map(|(id, proprietary, dataset)| match dataset {
+                    Ok(dataset) => datalink::Link::Found { id, dataset, proprietary: *proprietary },
                     Err(Missing::Invalid(m)) => datalink::Link::Fault { id, message: format!("UsageFault: {m}") },
                     Err(Missing::NotFound(m)) => datalink::Link::Fault { id, message: format!("NotFoundFault: {m}") },
                     Err(Missing::Unavailable(m)) => datalink::Link::Fault { id, message: format!("TransientFault: {m}") },
                     Err(Missing::Damaged(m) | Missing::Unsupported(m)) => datalink::Link::Fault { id, message: format!("FatalFault: {m}") },
                     // DataLink's faults have no word for it: the default, saying which it is.
-                    Err(Missing::Denied(Denied::Anonymous(m))) => datalink::Link::Fault { id, message: format!("DefaultFault: AuthenticationError: {m}") },
-                    Err(Missing::Denied(Denied::NotMember(m))) => datalink::Link::Fault { id, message: format!("DefaultFault: AuthorizationError: {m}") },
+                    Err(Missing::Denied(Denied::Anonymous(m))) => datalink::Link::Refused { id, message: format!("DefaultFault: AuthenticationError: {m}") },
+                    Err(Missing::Denied(Denied::NotMember(m))) => datalink::Link::Refused { id, message: format!("DefaultFault: AuthorizationError: {m}") },
                     Err(Missing::Denied(Denied::Unreadable(m))) => datalink::Link::Fault { id, message: format!("TransientFault: {m}") },
                 })
                 .collect();

@@ -1,7 +1,8 @@
 """pyvo's whole SODA scenario with OpenID Connect bearer tokens, against a dataset only one group
 may have: for a member, a sync cutout, the dataset's DataLink links and a cutout through their
 SODA descriptor, and an async job whose result is the sync cutout; for an identity outside the
-group, 403, a DataLink fault row and a failed job; without a token, 401 with the issuer's
+group, 403, a DataLink fault row and a failed job (DataLink 1.1's link_auth and link_authorized
+telling each whether it may use the link); without a token, 401 with the issuer's
 challenge.
 
 Usage: pyvo_rights.py BASE_URL DATASET MEMBER_TOKEN MEMBER OTHER_TOKEN OTHER
@@ -44,6 +45,8 @@ print("member: sync cutout as", member, shape)
 links = DatalinkResults.from_result_url(f"{base}/links?ID={dataset}", session=session)
 this = next(row for row in links if row.semantics == "#this")
 assert not this.error_message and this.access_url == f"{base}/sync?ID={dataset}", (this.error_message, this.access_url)
+# DataLink 1.1: the link needs authentication, and this caller may use it.
+assert (this["link_auth"], bool(this["link_authorized"])) == ("true", True), (this["link_auth"], this["link_authorized"])
 # As the record's processed() builds it, but with the session: processed() drops it (pyvo 1.9).
 descriptor = links.get_adhocservice_by_ivoid("ivo://ivoa.net/std/SODA#sync-1.0")
 query = SodaQuery.from_resource(links.get_first_proc(), descriptor, circle=CIRCLE, session=session)
@@ -71,6 +74,7 @@ print("other: sync refused, 403 as", other)
 links = DatalinkResults.from_result_url(f"{base}/links?ID={dataset}", session=session)
 rows = list(links)
 assert len(rows) == 1 and rows[0].error_message.startswith("DefaultFault: AuthorizationError: "), [r.error_message for r in rows]
+assert (rows[0]["link_auth"], bool(rows[0]["link_authorized"])) == ("true", False), (rows[0]["link_auth"], rows[0]["link_authorized"])
 print("other: datalink fault row:", rows[0].error_message)
 
 job = run_job(session)

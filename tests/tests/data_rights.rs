@@ -6,6 +6,7 @@
 //! changes, and a policy that cannot be read refuses everything rather than serve proprietary data.
 
 use ivoagen_e2e::{Response, Server, built, http, root, soda_error};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -49,6 +50,18 @@ fn job(server: &Server, headers: &[(&str, &str)], body: &str) -> (String, String
     panic!("job {path} did not end");
 }
 
+/// The rows of a DataLink document's links table, each a map from column name to cell text.
+fn link_rows(document: &str) -> Vec<HashMap<&str, &str>> {
+    let names: Vec<&str> = document.split("<FIELD name=\"").skip(1).map(|f| &f[..f.find('"').unwrap()]).collect();
+    let rows = document.split("<TR>").skip(1).map(|tr| &tr[..tr.find("</TR>").expect("a closed row")]);
+    rows.map(|tr| names.iter().copied().zip(tr.split("<TD>").skip(1).map(|td| &td[..td.find("</TD>").unwrap()])).collect()).collect()
+}
+
+/// DataLink 1.1's `link_auth` and `link_authorized` of each row, with the row's ID and semantics.
+fn link_auth<'a>(document: &'a str) -> Vec<[&'a str; 4]> {
+    link_rows(document).iter().map(|row| ["ID", "semantics", "link_auth", "link_authorized"].map(|c| row[c])).collect()
+}
+
 /// The path of the first result of a job document.
 fn result_path(server: &Server, document: &str) -> String {
     let start = document.find("xlink:href=\"").expect("a result") + "xlink:href=\"".len();
@@ -80,9 +93,22 @@ fn a_proprietary_dataset_is_cut_linked_and_run_for_members_only() {
 
     // DataLink: the member gets the dataset's links, others a fault row in its place; the public
     // dataset's rows are there for all.
+    // DataLink 1.1's link_auth and link_authorized say, row by row, that the proprietary
+    // dataset's links need authentication and whether this caller may use them; a public one's
+    // take anyone; an ID that names nothing says nothing.
     let links = "/soda/links?ID=deep-field&ID=sample-image";
     let members = get(&server, links, &[ALICE]).text();
     assert!(!members.contains("Fault"), "{members}");
+    assert_eq!(
+        link_auth(&members),
+        [
+            ["deep-field", "#this", "true", "true"],
+            ["deep-field", "#cutout", "true", "true"],
+            ["sample-image", "#this", "optional", "true"],
+            ["sample-image", "#cutout", "optional", "true"]
+        ],
+        "{members}"
+    );
     assert!(members.contains(&format!("<TD>http://{}/soda/sync?ID=deep-field</TD>", server.addr)), "the dataset's own link: {members}");
     assert_eq!(members.matches("<TD>#cutout</TD>").count(), 2, "a SODA descriptor each: {members}");
     let others = get(&server, links, &[BOB]);
@@ -90,8 +116,15 @@ fn a_proprietary_dataset_is_cut_linked_and_run_for_members_only() {
     let others = others.text();
     assert!(others.contains("<TD>DefaultFault: AuthorizationError: dataset `deep-field` is proprietary to survey-team, and `bob` is a member of none</TD>"), "{others}");
     assert_eq!(others.matches("Fault").count(), 1, "one row refused, the public one's served: {others}");
-    let strangers = get(&server, links, &[]).text();
+    assert_eq!(
+        link_auth(&others),
+        [["deep-field", "#this", "true", "false"], ["sample-image", "#this", "optional", "true"], ["sample-image", "#cutout", "optional", "true"]],
+        "{others}"
+    );
+    let strangers = get(&server, &format!("{links}&ID=no-such-dataset"), &[]).text();
     assert!(strangers.contains("<TD>DefaultFault: AuthenticationError: dataset `deep-field` is proprietary: authenticate as a member of survey-team</TD>"), "{strangers}");
+    assert_eq!(link_auth(&strangers)[0], ["deep-field", "#this", "true", "false"], "{strangers}");
+    assert_eq!(link_auth(&strangers)[3], ["no-such-dataset", "#this", "", ""], "{strangers}");
     // The document with the fault row is still one DataLink's validator accepts.
     let file = root().join("target/e2e/data_rights/members/refused-links.xml");
     std::fs::write(&file, &others).unwrap();

@@ -1,5 +1,6 @@
 //! DataLink 1.1 `links` responses: for each ID, the dataset itself (`#this`) and a SODA service
-//! descriptor (DataLink §4) whose input parameters advertise that dataset's ranges.
+//! descriptor (DataLink §4) whose input parameters advertise that dataset's ranges; each row says
+//! who may use its link (`link_auth`, `link_authorized`).
 
 use crate::service::archive::Dataset;
 use crate::service::wcs::{self, Axis};
@@ -8,10 +9,29 @@ use rt::xml::XmlWriter;
 
 /// One row of the links table.
 pub enum Link<'a> {
-    /// The dataset, found.
-    Found { id: &'a str, dataset: &'a Dataset },
-    /// An ID that names no dataset, with its fault (`NotFoundFault: …`, DataLink §3.4).
+    /// The dataset, found, and the caller may have it; `proprietary` if only members of its
+    /// groups may.
+    Found { id: &'a str, dataset: &'a Dataset, proprietary: bool },
+    /// An ID whose dataset cannot be had (none by that name, unreadable, damaged…), with its
+    /// fault (`NotFoundFault: …`, DataLink §3.4).
     Fault { id: &'a str, message: String },
+    /// A proprietary dataset the caller may not have, with its fault (`DefaultFault: …`).
+    Refused { id: &'a str, message: String },
+}
+
+impl Link<'_> {
+    /// The row's DataLink 1.1 `link_auth` and `link_authorized` (§3.2): whether its link needs
+    /// authentication (the service takes anonymous and authenticated callers alike, so a public
+    /// dataset's links are `optional`) and whether this caller may use it; empty (null) when
+    /// there is no dataset to say it of.
+    fn auth(&self) -> [&'static str; 2] {
+        match self {
+            Link::Found { proprietary: true, .. } => ["true", "true"],
+            Link::Found { proprietary: false, .. } => ["optional", "true"],
+            Link::Refused { .. } => ["true", "false"],
+            Link::Fault { .. } => ["", ""],
+        }
+    }
 }
 
 const STRING: [(&str, &str); 2] = [("datatype", "char"), ("arraysize", "*")];
@@ -55,34 +75,26 @@ pub fn document(links: &[Link<'_>], base_url: &str) -> String {
     field(&mut w, "description", "meta.note", &STRING);
     field(&mut w, "content_type", "meta.code.mime", &STRING);
     field(&mut w, "content_length", "phys.size;meta.file", &[("datatype", "long"), ("unit", "byte")]);
+    field(&mut w, "link_auth", "meta.code", &STRING);
+    field(&mut w, "link_authorized", "meta.code", &[("datatype", "boolean")]);
     w.start("DATA", &[] as &[(&str, &str)]).start("TABLEDATA", &[] as &[(&str, &str)]);
     for (n, link) in links.iter().enumerate() {
-        let row: [String; 8] = match link {
-            Link::Found { id, dataset } => {
-                let length = dataset.whole_len();
-                w.start("TR", &[] as &[(&str, &str)]);
-                for cell in [
-                    id.to_string(),
-                    format!("{base_url}/sync?ID={}", encode(id)),
-                    String::new(),
-                    String::new(),
-                    "#this".into(),
-                    "The whole dataset".into(),
-                    "application/fits".into(),
-                    length.to_string(),
-                ] {
-                    w.leaf("TD", &cell);
-                }
-                w.end();
-                [id.to_string(), String::new(), format!("soda-{}", n + 1), String::new(), "#cutout".into(), "SODA cutouts of this dataset".into(), "application/fits".into(), String::new()]
+        let [auth, authorized] = link.auth();
+        let row = |w: &mut XmlWriter, cells: [&str; 8]| {
+            w.start("TR", &[] as &[(&str, &str)]);
+            for cell in cells.into_iter().chain([auth, authorized]) {
+                w.leaf("TD", cell);
             }
-            Link::Fault { id, message } => [id.to_string(), String::new(), String::new(), message.clone(), "#this".into(), String::new(), String::new(), String::new()],
+            w.end();
         };
-        w.start("TR", &[] as &[(&str, &str)]);
-        for cell in row {
-            w.leaf("TD", &cell);
+        match link {
+            Link::Found { id, dataset, .. } => {
+                let (this, length) = (format!("{base_url}/sync?ID={}", encode(id)), dataset.whole_len().to_string());
+                row(&mut w, [id, &this, "", "", "#this", "The whole dataset", "application/fits", &length]);
+                row(&mut w, [id, "", &format!("soda-{}", n + 1), "", "#cutout", "SODA cutouts of this dataset", "application/fits", ""]);
+            }
+            Link::Fault { id, message } | Link::Refused { id, message } => row(&mut w, [id, "", "", message, "#this", "", "", ""]),
         }
-        w.end();
     }
     w.end().end().end().end();
     for (n, link) in links.iter().enumerate() {

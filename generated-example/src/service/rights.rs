@@ -61,6 +61,15 @@ impl Policy {
     }
 }
 
+/// Why a caller may have a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granted {
+    /// The policy does not list it: anyone may have it, authenticated or not.
+    Public,
+    /// It is proprietary, and the caller is a member of one of its groups.
+    Member,
+}
+
 /// Why a caller may not have a dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {
@@ -121,11 +130,11 @@ impl Rights {
     }
 
     /// Whether `caller` may have dataset `name`.
-    pub fn check(&self, name: &str, caller: &Caller) -> Result<(), Denied> {
+    pub fn check(&self, name: &str, caller: &Caller) -> Result<Granted, Denied> {
         let policy = self.policy().map_err(|e| Denied::Unreadable(format!("the data-rights policy cannot be read: {e}")))?;
-        let Some(groups) = policy.groups_of(name) else { return Ok(()) };
+        let Some(groups) = policy.groups_of(name) else { return Ok(Granted::Public) };
         if caller.in_any(groups) {
-            return Ok(());
+            return Ok(Granted::Member);
         }
         let list = groups.join(", ");
         Err(match &caller.identity {
@@ -186,11 +195,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let rights = Rights::open(&dir).unwrap();
         let (alice, bob) = (Caller::member("alice", &["survey"]), Caller::member("bob", &["other"]));
-        assert_eq!(rights.check("m31", &Caller::default()), Ok(()), "no file: everything is public");
+        assert_eq!(rights.check("m31", &Caller::default()), Ok(Granted::Public), "no file: everything is public");
 
         std::fs::write(dir.join(POLICY_FILE), "m31 survey\n").unwrap();
-        assert_eq!(rights.check("m31", &alice), Ok(()));
-        assert_eq!(rights.check("m33", &bob), Ok(()));
+        assert_eq!(rights.check("m31", &alice), Ok(Granted::Member));
+        assert_eq!(rights.check("m33", &bob), Ok(Granted::Public));
         assert!(matches!(rights.check("m31", &bob), Err(Denied::NotMember(m)) if m.contains("`bob`") && m.contains("survey")));
         assert!(matches!(rights.check("m31", &Caller::default()), Err(Denied::Anonymous(_))));
 
@@ -201,14 +210,14 @@ mod tests {
         std::fs::write(dir.join(POLICY_FILE), "m31\n").unwrap();
         assert!(matches!(rights.check("m33", &alice), Err(Denied::Unreadable(m)) if m.contains("line 1")));
         std::fs::remove_file(dir.join(POLICY_FILE)).unwrap();
-        assert_eq!(rights.check("m31", &bob), Ok(()));
+        assert_eq!(rights.check("m31", &bob), Ok(Granted::Public));
         // A file that is there but cannot be looked at (a link to itself) is not "no file".
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(POLICY_FILE, dir.join(POLICY_FILE)).unwrap();
             assert!(matches!(rights.check("m31", &bob), Err(Denied::Unreadable(m)) if m.contains("cannot be looked at")));
             std::fs::remove_file(dir.join(POLICY_FILE)).unwrap();
-            assert_eq!(rights.check("m31", &bob), Ok(()));
+            assert_eq!(rights.check("m31", &bob), Ok(Granted::Public));
         }
         std::fs::write(dir.join(POLICY_FILE), "m31\n").unwrap();
         drop(rights);
