@@ -6,7 +6,8 @@ use crate::params::{FilePart, RawRequest};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
-use std::path::PathBuf;
+use crate::upload::OnDisk;
+use std::path::{Path, PathBuf};
 
 /// The largest request body read into memory (64 MiB).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -370,7 +371,7 @@ pub fn multipart<'a, 'r: 'a>(
     headers: &'a HeaderMap,
     body: axum::body::Body,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + 'a>> {
-    Box::pin(multipart_fields(raw, headers, body))
+    Box::pin(multipart_fields(raw, headers, body, std::env::temp_dir().join("ivoagen-uploads")))
 }
 
 /// What reading a multipart body failed on, as the request's error.
@@ -382,7 +383,8 @@ fn multipart_error(e: multer::Error) -> RequestError {
     }
 }
 
-async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body) -> Result<(), RequestError> {
+/// [`multipart`], with large files written to folder `spill_to`.
+async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body, spill_to: PathBuf) -> Result<(), RequestError> {
     use tokio::io::AsyncWriteExt;
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
@@ -406,26 +408,26 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
             || content_type.as_deref().is_some_and(|t| !t.starts_with("text/"));
         let mut data: Vec<u8> = Vec::new();
         let mut held = None;
-        let mut spilled: Option<(tokio::fs::File, PathBuf, u64)> = None;
+        // The part's temporary file, removed when this is dropped: whatever ends the request
+        // early (a body cut short or malformed, a limit, a full disk, the request dropped)
+        // leaves nothing behind.
+        let mut spilled: Option<(tokio::fs::File, OnDisk, u64)> = None;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             if spilled.is_none() && is_file && data.len() + chunk.len() > SPILL {
-                let (file, path) = temporary_file().await?;
+                let (mut file, on_disk) = temporary_file(&spill_to).await?;
                 in_memory -= data.len();
-                let written = data.len() as u64;
-                spilled = Some((file, path, written));
-                if let Some((file, path, _)) = &mut spilled {
-                    file.write_all(&data).await.map_err(|e| spill_failed(path, &e))?;
-                }
+                file.write_all(&data).await.map_err(|e| spill_failed(&e))?;
+                spilled = Some((file, on_disk, data.len() as u64));
                 data = Vec::new();
                 held = None;
             }
             match &mut spilled {
-                Some((file, path, written)) => {
+                Some((file, _, written)) => {
                     on_disk += chunk.len() as u64;
                     if on_disk > MAX_UPLOAD {
                         return Err(too_large("files", MAX_UPLOAD));
                     }
-                    file.write_all(&chunk).await.map_err(|e| spill_failed(path, &e))?;
+                    file.write_all(&chunk).await.map_err(|e| spill_failed(&e))?;
                     *written += chunk.len() as u64;
                 }
                 None => {
@@ -439,9 +441,9 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
             }
         }
         let content = match spilled {
-            Some((mut file, path, written)) => {
-                file.flush().await.map_err(|e| spill_failed(&path, &e))?;
-                crate::upload::Content::File(std::sync::Arc::new(crate::upload::OnDisk::temporary(path, written)))
+            Some((mut file, on_disk, written)) => {
+                file.flush().await.map_err(|e| spill_failed(&e))?;
+                crate::upload::Content::File(std::sync::Arc::new(on_disk.with_len(written)))
             }
             None => crate::upload::Content::Memory(budgeted(Bytes::from(data), held)),
         };
@@ -458,21 +460,16 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
     Ok(())
 }
 
-/// A new temporary file for a large part, in `ivoagen-uploads` of the system's temporary folder.
-async fn temporary_file() -> Result<(tokio::fs::File, PathBuf), RequestError> {
-    let dir = std::env::temp_dir().join("ivoagen-uploads");
+/// A new temporary file for a large part in folder `dir`, and what removes it when dropped.
+async fn temporary_file(dir: &Path) -> Result<(tokio::fs::File, OnDisk), RequestError> {
     let id = crate::uws::engine::new_id().map_err(|e| RequestError::request(StatusCode::INTERNAL_SERVER_ERROR, "body", e.to_string()))?;
     let path = dir.join(id);
-    let created = async {
-        tokio::fs::create_dir_all(&dir).await?;
-        tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await
-    };
-    let file = created.await.map_err(|e| spill_failed(&path, &e))?;
-    Ok((file, path))
+    tokio::fs::create_dir_all(dir).await.map_err(|e| spill_failed(&e))?;
+    let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await.map_err(|e| spill_failed(&e))?;
+    Ok((file, OnDisk::temporary(path, 0)))
 }
 
-fn spill_failed(path: &std::path::Path, e: &std::io::Error) -> RequestError {
-    let _ = std::fs::remove_file(path);
+fn spill_failed(e: &std::io::Error) -> RequestError {
     RequestError::request(StatusCode::SERVICE_UNAVAILABLE, "storage", format!("a large file part could not be written to a temporary file: {e}"))
 }
 
@@ -556,6 +553,71 @@ mod tests {
         assert!(path.exists(), "held by the clone");
         drop(big);
         assert!(!path.exists(), "removed once nothing holds it");
+    }
+
+    /// A body that sends `chunks`, then fails (`Some(error)`) or never sends more (`None`).
+    fn cut_short(chunks: Vec<Bytes>, end: Option<std::io::ErrorKind>) -> axum::body::Body {
+        struct Cut(std::collections::VecDeque<Bytes>, Option<std::io::ErrorKind>);
+        impl futures_core::Stream for Cut {
+            type Item = std::io::Result<Bytes>;
+            fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+                match (self.0.pop_front(), self.1) {
+                    (Some(chunk), _) => std::task::Poll::Ready(Some(Ok(chunk))),
+                    (None, Some(kind)) => std::task::Poll::Ready(Some(Err(kind.into()))),
+                    (None, None) => std::task::Poll::Pending,
+                }
+            }
+        }
+        axum::body::Body::from_stream(Cut(chunks.into(), end))
+    }
+
+    #[tokio::test]
+    async fn a_request_ended_early_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("ivoagen-spill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, "multipart/form-data; boundary=XX".parse().unwrap());
+        let parts = http::Request::builder().body(()).unwrap().into_parts().0;
+        // A first large part complete, a second one cut off well past the spilling point.
+        let mut start = b"--XX\r\nContent-Disposition: form-data; name=\"a\"; filename=\"a\"\r\n\r\n".to_vec();
+        start.extend(vec![b'a'; 2 * SPILL]);
+        start.extend_from_slice(b"\r\n--XX\r\nContent-Disposition: form-data; name=\"b\"; filename=\"b\"\r\n\r\n");
+        start.extend(vec![b'b'; 3 * SPILL]);
+        let chunks = || start.chunks(64 * 1024).map(Bytes::copy_from_slice).collect::<Vec<_>>();
+        let files = || std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+
+        // The body ends mid-part; the connection fails mid-part.
+        let mut all = chunks();
+        all.push(Bytes::from_static(b"\r\n--XX--\r\n"));
+        for (body, why) in [(cut_short(chunks(), None), "ended"), (cut_short(chunks(), Some(std::io::ErrorKind::ConnectionReset)), "reset")] {
+            let mut raw = RawRequest::new(&parts, Vec::new());
+            let ended = if why == "ended" {
+                // Never more bytes: the server's timeout, or the client gone, drops the request.
+                tokio::time::timeout(std::time::Duration::from_millis(200), multipart_fields(&mut raw, &headers, body, dir.clone())).await.is_err()
+            } else {
+                multipart_fields(&mut raw, &headers, body, dir.clone()).await.is_err()
+            };
+            assert!(ended, "{why}");
+            drop(raw);
+            assert_eq!(files(), 0, "{why}: the parts' files are removed");
+        }
+        // A body cut short and then closed is malformed: refused, nothing left.
+        let mut raw = RawRequest::new(&parts, Vec::new());
+        let mut truncated = chunks();
+        truncated.push(Bytes::from_static(b"no closing boundary"));
+        let body = axum::body::Body::from_stream(futures_util_stream(truncated.into_iter().map(Ok).collect()));
+        let error = multipart_fields(&mut raw, &headers, body, dir.clone()).await.unwrap_err();
+        assert!(error.message.contains("malformed multipart body"), "{}", error.message);
+        drop(raw);
+        assert_eq!(files(), 0, "malformed: the parts' files are removed");
+        // The same parts, complete, are kept until the request is done with them.
+        let mut raw = RawRequest::new(&parts, Vec::new());
+        let body = axum::body::Body::from_stream(futures_util_stream(all.into_iter().map(Ok).collect()));
+        multipart_fields(&mut raw, &headers, body, dir.clone()).await.unwrap();
+        assert_eq!(files(), 2, "both large parts in files");
+        drop(raw);
+        assert_eq!(files(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A stream of `items`.

@@ -46,6 +46,13 @@ impl OnDisk {
     pub(crate) fn temporary(path: PathBuf, len: u64) -> Self {
         OnDisk { path, len, temporary: true }
     }
+
+    /// The same file, now `len` bytes long.
+    pub(crate) fn with_len(self, len: u64) -> Self {
+        let mut file = self;
+        file.len = len;
+        file
+    }
 }
 
 impl Drop for OnDisk {

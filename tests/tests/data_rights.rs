@@ -58,7 +58,7 @@ fn link_rows(document: &str) -> Vec<HashMap<&str, &str>> {
 }
 
 /// DataLink 1.1's `link_auth` and `link_authorized` of each row, with the row's ID and semantics.
-fn link_auth<'a>(document: &'a str) -> Vec<[&'a str; 4]> {
+fn link_auth(document: &str) -> Vec<[&str; 4]> {
     link_rows(document).iter().map(|row| ["ID", "semantics", "link_auth", "link_authorized"].map(|c| row[c])).collect()
 }
 

@@ -1,6 +1,6 @@
 //! Nothing a client sends takes the bundled SODA server down: huge polygons, odd IDs, damaged
-//! files, many datasets, odd URIs, oversized heads, stalled bodies and too many connections, each
-//! through a real server process and socket.
+//! files, many datasets, odd URIs, oversized heads, stalled bodies, large uploads cut short and
+//! too many connections, each through a real server process and socket.
 
 use ivoagen_e2e::{Response, Server, built, http, root, soda_error};
 use soda_cutout_server::service::fits;
@@ -287,5 +287,62 @@ fn concurrent_large_bodies_share_a_bounded_budget() {
     let peak = peak_mib(server.pid());
     assert!(peak < 500, "the server peaked at {peak} MiB");
     eprintln!("16 × 24 MiB bodies: {busy} refused with 503, peak {peak} MiB");
+    alive(&server);
+}
+
+/// The files in the server's folder of temporary upload files.
+fn spilled(tmp: &std::path::Path) -> usize {
+    std::fs::read_dir(tmp.join("ivoagen-uploads")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Waits up to 5 s for the folder of temporary upload files to be empty; what is left.
+fn spilled_after(tmp: &std::path::Path) -> usize {
+    let began = Instant::now();
+    while spilled(tmp) > 0 && began.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    spilled(tmp)
+}
+
+#[test]
+fn a_large_upload_cut_short_leaves_no_temporary_file() {
+    let tmp = root().join("target/e2e/data/hostile/uploads-tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (server, _) = start_with_env("uploads", &["--body-timeout", "1"], &[("TMPDIR", tmp.to_str().unwrap())]);
+    // A multipart body announcing 50 MB, of which a 3 MiB file part arrives: the server writes
+    // it to a temporary file as it comes.
+    let begin = |stream: &mut TcpStream| {
+        let head = format!("POST /soda/sync HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 50000000\r\n\r\n", server.addr);
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(b"--XX\r\nContent-Disposition: form-data; name=\"t\"; filename=\"t.vot\"\r\n\r\n").unwrap();
+        stream.write_all(&vec![b'x'; 3 << 20]).unwrap();
+        let began = Instant::now();
+        while spilled(&tmp) == 0 && began.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(spilled(&tmp), 1, "the part is in a temporary file");
+    };
+
+    // The body stalls: 408, and the part's file is gone.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    begin(&mut stream);
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(10));
+    assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(spilled_after(&tmp), 0, "a stalled upload's file is removed");
+
+    // The client goes away mid-part.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    begin(&mut stream);
+    drop(stream);
+    assert_eq!(spilled_after(&tmp), 0, "an abandoned upload's file is removed");
+
+    // A body whose part never ends properly: refused as malformed, nothing left.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    begin(&mut stream);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert_eq!(spilled_after(&tmp), 0, "a malformed upload's file is removed");
     alive(&server);
 }
