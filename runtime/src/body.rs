@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use crate::upload::OnDisk;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The largest request body read into memory (64 MiB).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -371,7 +371,7 @@ pub fn multipart<'a, 'r: 'a>(
     headers: &'a HeaderMap,
     body: axum::body::Body,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + 'a>> {
-    Box::pin(multipart_fields(raw, headers, body, std::env::temp_dir().join("ivoagen-uploads")))
+    Box::pin(multipart_fields(raw, headers, body, None))
 }
 
 /// What reading a multipart body failed on, as the request's error.
@@ -383,8 +383,9 @@ fn multipart_error(e: multer::Error) -> RequestError {
     }
 }
 
-/// [`multipart`], with large files written to folder `spill_to`.
-async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body, spill_to: PathBuf) -> Result<(), RequestError> {
+/// [`multipart`], with large files written to folder `spill_to` (by default the process's,
+/// [`crate::upload::spill_folder`]).
+async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body, spill_to: Option<&Path>) -> Result<(), RequestError> {
     use tokio::io::AsyncWriteExt;
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
@@ -414,7 +415,7 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
         let mut spilled: Option<(tokio::fs::File, OnDisk, u64)> = None;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             if spilled.is_none() && is_file && data.len() + chunk.len() > SPILL {
-                let (mut file, on_disk) = temporary_file(&spill_to).await?;
+                let (mut file, on_disk) = temporary_file(spill_to).await?;
                 in_memory -= data.len();
                 file.write_all(&data).await.map_err(|e| spill_failed(&e))?;
                 spilled = Some((file, on_disk, data.len() as u64));
@@ -460,9 +461,17 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
     Ok(())
 }
 
-/// A new temporary file for a large part in folder `dir`, and what removes it when dropped.
-async fn temporary_file(dir: &Path) -> Result<(tokio::fs::File, OnDisk), RequestError> {
+/// A new temporary file for a large part in folder `dir` (by default the process's), and what
+/// removes it when dropped.
+async fn temporary_file(dir: Option<&Path>) -> Result<(tokio::fs::File, OnDisk), RequestError> {
     let id = crate::uws::engine::new_id().map_err(|e| RequestError::request(StatusCode::INTERNAL_SERVER_ERROR, "body", e.to_string()))?;
+    let dir = match dir {
+        Some(dir) => dir,
+        None => tokio::task::spawn_blocking(crate::upload::spill_folder)
+            .await
+            .map_err(|e| RequestError::request(StatusCode::INTERNAL_SERVER_ERROR, "body", e.to_string()))?
+            .map_err(|e| spill_failed(&e))?,
+    };
     let path = dir.join(id);
     tokio::fs::create_dir_all(dir).await.map_err(|e| spill_failed(&e))?;
     let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await.map_err(|e| spill_failed(&e))?;
@@ -593,9 +602,9 @@ mod tests {
             let mut raw = RawRequest::new(&parts, Vec::new());
             let ended = if why == "ended" {
                 // Never more bytes: the server's timeout, or the client gone, drops the request.
-                tokio::time::timeout(std::time::Duration::from_millis(200), multipart_fields(&mut raw, &headers, body, dir.clone())).await.is_err()
+                tokio::time::timeout(std::time::Duration::from_millis(200), multipart_fields(&mut raw, &headers, body, Some(&dir))).await.is_err()
             } else {
-                multipart_fields(&mut raw, &headers, body, dir.clone()).await.is_err()
+                multipart_fields(&mut raw, &headers, body, Some(&dir)).await.is_err()
             };
             assert!(ended, "{why}");
             drop(raw);
@@ -606,14 +615,14 @@ mod tests {
         let mut truncated = chunks();
         truncated.push(Bytes::from_static(b"no closing boundary"));
         let body = axum::body::Body::from_stream(futures_util_stream(truncated.into_iter().map(Ok).collect()));
-        let error = multipart_fields(&mut raw, &headers, body, dir.clone()).await.unwrap_err();
+        let error = multipart_fields(&mut raw, &headers, body, Some(&dir)).await.unwrap_err();
         assert!(error.message.contains("malformed multipart body"), "{}", error.message);
         drop(raw);
         assert_eq!(files(), 0, "malformed: the parts' files are removed");
         // The same parts, complete, are kept until the request is done with them.
         let mut raw = RawRequest::new(&parts, Vec::new());
         let body = axum::body::Body::from_stream(futures_util_stream(all.into_iter().map(Ok).collect()));
-        multipart_fields(&mut raw, &headers, body, dir.clone()).await.unwrap();
+        multipart_fields(&mut raw, &headers, body, Some(&dir)).await.unwrap();
         assert_eq!(files(), 2, "both large parts in files");
         drop(raw);
         assert_eq!(files(), 0);

@@ -598,6 +598,10 @@ where
     config.metrics.gauge_family("server_info", "The program serving, and its version.", &["program", "version"]).with(&[name, program.version]).set(1);
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     config.metrics.gauge("process_start_time_seconds", "When the process started, in seconds since the Unix epoch.").set(i64::try_from(started).unwrap_or(i64::MAX));
+    let swept = crate::upload::sweep_spill_folders();
+    if swept.folders > 0 {
+        config.log_format.info(name, &format!("removed temporary upload files left by ended processes (folders: {}, bytes: {})", swept.folders, swept.bytes));
+    }
     let served = runtime.block_on(async {
         let router = make_router(config.clone()).await.map_err(|e| e.to_string())?;
         run(mount(router, &config), &config, name).await.map_err(|e| e.to_string())
@@ -605,6 +609,7 @@ where
     // Work still running on blocking threads (a job's last write, a store call) gets a moment to
     // finish; the process does not wait on it longer than that.
     runtime.shutdown_timeout(BLOCKING_GRACE);
+    crate::upload::remove_spill_folder();
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -230,6 +230,121 @@ fn part_name(name: &str) -> bool {
     (1..=64).contains(&name.len()) && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
+/// The folder, in the system's temporary folder (`TMPDIR`), holding every process's folder of
+/// temporary files for large file parts.
+const SPILL_FOLDER: &str = "ivoagen-uploads";
+
+/// What [`sweep_spill_folders`] removed: the folders left by processes that ended without
+/// removing them (killed while receiving files).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Folders removed.
+    pub folders: usize,
+    /// Bytes of the files in them.
+    pub bytes: u64,
+}
+
+/// This process's folder for the temporary files of large file parts, in `ivoagen-uploads/` of
+/// the system's temporary folder, named by the process's ID, start time and host
+/// (`PID.START@HOST`; on Linux, where `/proc` tells them): made at first use. Blocking.
+pub fn spill_folder() -> std::io::Result<&'static Path> {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(folder) = FOLDER.get() {
+        return Ok(folder);
+    }
+    let _making = MAKING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(folder) = FOLDER.get() {
+        return Ok(folder);
+    }
+    let folder = std::env::temp_dir().join(SPILL_FOLDER).join(match this_process() {
+        Some(owner) => owner.to_string(),
+        // Nothing tells a running process from an ended one: a name no sweep removes.
+        None => std::process::id().to_string(),
+    });
+    std::fs::create_dir_all(&folder)?;
+    Ok(FOLDER.get_or_init(|| folder))
+}
+
+/// This process's folder for temporary files, once made.
+static FOLDER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Removes the folders of temporary files of this host's processes that are no longer running,
+/// left by servers killed while receiving large files (a server does so as it starts); what it
+/// removed. Blocking.
+pub fn sweep_spill_folders() -> Swept {
+    match this_process() {
+        Some(own) => sweep(&std::env::temp_dir().join(SPILL_FOLDER), &own, started),
+        None => Swept::default(),
+    }
+}
+
+/// Removes this process's folder of temporary files, if made (a server does so as it exits).
+pub fn remove_spill_folder() {
+    if let Some(folder) = FOLDER.get() {
+        let _ = std::fs::remove_dir_all(folder);
+    }
+}
+
+/// This process, as its folder's name says it; `None` where the system does not tell.
+fn this_process() -> Option<Owner> {
+    let pid = std::process::id();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
+    let host = Some(host).filter(|h| !h.is_empty() && !h.contains(['/', '@']))?;
+    Some(Owner { pid, start: started(pid)?, host })
+}
+
+/// The process a folder of temporary files belongs to, as its name says: `PID.START@HOST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    pid: u32,
+    /// When it started, in clock ticks since boot.
+    start: u64,
+    host: String,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}@{}", self.pid, self.start, self.host)
+    }
+}
+
+impl Owner {
+    fn parse(name: &str) -> Option<Owner> {
+        let (process, host) = name.split_once('@')?;
+        let (pid, start) = process.split_once('.')?;
+        Some(Owner { pid: pid.parse().ok()?, start: start.parse().ok()?, host: host.to_owned() })
+    }
+}
+
+/// When process `pid` started, in clock ticks since boot (`/proc/PID/stat`'s 22nd field); `None`
+/// if it is not running or the system has no `/proc`.
+fn started(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces and parentheses: count after the last.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Removes the folders under `base` of `own`'s host's processes that are no longer running:
+/// `started(PID)` is not their `START`. Folders of other hosts (a temporary folder shared by
+/// containers), of other names, and `own`'s stay.
+fn sweep(base: &Path, own: &Owner, started: impl Fn(u32) -> Option<u64>) -> Swept {
+    let mut swept = Swept::default();
+    let Ok(entries) = std::fs::read_dir(base) else { return swept };
+    for entry in entries.flatten() {
+        let Some(owner) = entry.file_name().to_str().and_then(Owner::parse) else { continue };
+        if owner.host != own.host || owner == *own || started(owner.pid) == Some(owner.start) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let bytes: u64 = std::fs::read_dir(entry.path()).into_iter().flatten().flatten().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
+        if std::fs::remove_dir_all(entry.path()).is_ok() {
+            swept.folders += 1;
+            swept.bytes += bytes;
+        }
+    }
+    swept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +365,40 @@ mod tests {
             let error = uploads.resolve(bad).unwrap_err();
             assert_eq!(error.fault, crate::ivoa::Fault::Usage);
             assert!(error.message.contains(says), "{bad}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn the_folders_of_ended_processes_on_this_host_are_swept_and_no_other() {
+        let base = std::env::temp_dir().join(format!("ivoagen-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let own = Owner { pid: 1, start: 100, host: "node-a.example".into() };
+        // Running: 1 (this one) and 2 since 200; 4's ID now names a process started later.
+        let running = |pid: u32| match pid {
+            1 => Some(100),
+            2 => Some(200),
+            4 => Some(999),
+            _ => None,
+        };
+        for folder in ["1.100@node-a.example", "2.200@node-a.example", "3.300@node-a.example", "4.400@node-a.example", "3.300@node-b", "junk", "7"] {
+            std::fs::create_dir_all(base.join(folder)).unwrap();
+        }
+        std::fs::write(base.join("3.300@node-a.example/part"), b"12345").unwrap();
+        std::fs::write(base.join("4.400@node-a.example/part"), b"678").unwrap();
+        std::fs::write(base.join("5.500@node-a.example"), b"a file, not a folder").unwrap();
+        assert_eq!(sweep(&base, &own, running), Swept { folders: 2, bytes: 8 });
+        let mut left: Vec<String> = std::fs::read_dir(&base).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["1.100@node-a.example", "2.200@node-a.example", "3.300@node-b", "5.500@node-a.example", "7", "junk"]);
+        assert_eq!(sweep(&base.join("none"), &own, running), Swept::default(), "no folder yet");
+        let _ = std::fs::remove_dir_all(&base);
+
+        // This process, as the system tells it, names its folder so that it parses back.
+        if cfg!(target_os = "linux") {
+            let me = this_process().expect("/proc tells this process's start");
+            assert_eq!(Owner::parse(&me.to_string()), Some(me.clone()));
+            assert_eq!(started(me.pid), Some(me.start));
+            assert!(spill_folder().unwrap().ends_with(me.to_string()));
         }
     }
 

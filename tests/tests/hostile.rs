@@ -290,9 +290,41 @@ fn concurrent_large_bodies_share_a_bounded_budget() {
     alive(&server);
 }
 
-/// The files in the server's folder of temporary upload files.
+/// The files in the servers' folders of temporary upload files, under `tmp`.
 fn spilled(tmp: &std::path::Path) -> usize {
-    std::fs::read_dir(tmp.join("ivoagen-uploads")).map(|d| d.count()).unwrap_or(0)
+    walk(&tmp.join("ivoagen-uploads")).len()
+}
+
+/// The servers' folders of temporary upload files under `tmp` (`PID.START@HOST`), sorted.
+fn upload_folders(tmp: &std::path::Path) -> Vec<String> {
+    let mut folders: Vec<String> = std::fs::read_dir(tmp.join("ivoagen-uploads")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    folders.sort();
+    folders
+}
+
+/// The files in the folders under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten().map(|f| f.path())).collect()
+}
+
+/// Begins a multipart POST announcing 50 MB and sends a 3 MiB file part of it, which the server
+/// writes to a temporary file as it arrives.
+fn begin_upload(server: &Server) -> TcpStream {
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let head = format!("POST /soda/sync HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 50000000\r\n\r\n", server.addr);
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(b"--XX\r\nContent-Disposition: form-data; name=\"t\"; filename=\"t.vot\"\r\n\r\n").unwrap();
+    stream.write_all(&vec![b'x'; 3 << 20]).unwrap();
+    stream
+}
+
+/// Waits up to 5 s for `n` temporary upload files under `tmp`.
+fn await_spilled(tmp: &std::path::Path, n: usize) {
+    let began = Instant::now();
+    while spilled(tmp) != n && began.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(spilled(tmp), n, "the parts are in temporary files: {:?}", upload_folders(tmp));
 }
 
 /// Waits up to 5 s for the folder of temporary upload files to be empty; what is left.
@@ -310,39 +342,62 @@ fn a_large_upload_cut_short_leaves_no_temporary_file() {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
     let (server, _) = start_with_env("uploads", &["--body-timeout", "1"], &[("TMPDIR", tmp.to_str().unwrap())]);
-    // A multipart body announcing 50 MB, of which a 3 MiB file part arrives: the server writes
-    // it to a temporary file as it comes.
-    let begin = |stream: &mut TcpStream| {
-        let head = format!("POST /soda/sync HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 50000000\r\n\r\n", server.addr);
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(b"--XX\r\nContent-Disposition: form-data; name=\"t\"; filename=\"t.vot\"\r\n\r\n").unwrap();
-        stream.write_all(&vec![b'x'; 3 << 20]).unwrap();
-        let began = Instant::now();
-        while spilled(&tmp) == 0 && began.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(spilled(&tmp), 1, "the part is in a temporary file");
-    };
-
     // The body stalls: 408, and the part's file is gone.
-    let mut stream = TcpStream::connect(&server.addr).unwrap();
-    begin(&mut stream);
+    let mut stream = begin_upload(&server);
+    await_spilled(&tmp, 1);
     let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(10));
     assert!(closed && answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_eq!(spilled_after(&tmp), 0, "a stalled upload's file is removed");
 
     // The client goes away mid-part.
-    let mut stream = TcpStream::connect(&server.addr).unwrap();
-    begin(&mut stream);
+    let stream = begin_upload(&server);
+    await_spilled(&tmp, 1);
     drop(stream);
     assert_eq!(spilled_after(&tmp), 0, "an abandoned upload's file is removed");
 
     // A body whose part never ends properly: refused as malformed, nothing left.
-    let mut stream = TcpStream::connect(&server.addr).unwrap();
-    begin(&mut stream);
+    let mut stream = begin_upload(&server);
+    await_spilled(&tmp, 1);
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(10));
     assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
     assert_eq!(spilled_after(&tmp), 0, "a malformed upload's file is removed");
     alive(&server);
+}
+
+#[test]
+fn the_temporary_files_of_a_killed_server_are_removed_when_the_next_starts() {
+    let tmp = root().join("target/e2e/data/hostile/killed-tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let env = [("TMPDIR", tmp.to_str().unwrap())];
+    // Two servers sharing the temporary folder, each receiving a large file.
+    let (killed, _) = start_with_env("killed", &[], &env);
+    let (running, _) = start_with_env("running", &[], &env);
+    let (_a, _b) = (begin_upload(&killed), begin_upload(&running));
+    await_spilled(&tmp, 2);
+    let (pids, folders) = ([killed.pid(), running.pid()], upload_folders(&tmp));
+    assert_eq!(folders.len(), 2, "{folders:?}");
+    for pid in pids {
+        assert!(folders.iter().any(|f| f.starts_with(&format!("{pid}."))), "a folder named by process {pid}: {folders:?}");
+    }
+    let survivor = folders.iter().find(|f| f.starts_with(&format!("{}.", running.pid()))).unwrap().clone();
+    // All of both parts written.
+    let bytes = || -> u64 { walk(&tmp.join("ivoagen-uploads")).iter().map(|f| f.metadata().unwrap().len()).sum() };
+    let began = Instant::now();
+    while bytes() < 2 * (3 << 20) && began.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(bytes(), 2 * (3 << 20));
+    killed.kill_9();
+    assert_eq!(spilled(&tmp), 2, "a killed server's file stays until another server starts");
+
+    // The next server removes the killed one's folder as it starts, and only that one: the
+    // running server's upload goes on.
+    let (next, _) = start_with_env("next", &[], &env);
+    assert_eq!(upload_folders(&tmp), [survivor], "only the killed server's folder is removed");
+    assert_eq!(spilled(&tmp), 1);
+    assert!(next.log().iter().any(|line| line.contains("removed temporary upload files left by ended processes (folders: 1, bytes: 3145728)")), "{:?}", next.log());
+    alive(&running);
+    alive(&next);
 }
