@@ -284,10 +284,29 @@ pub struct Postgres {
 impl Postgres {
     /// Makes and starts the cluster `name` (replacing one of that name).
     pub fn start(name: &str) -> Postgres {
+        Postgres::start_with(name, false)
+    }
+
+    /// Makes and starts the cluster `name` accepting TCP connections over TLS only, with a
+    /// certificate for `localhost` (not for 127.0.0.1) signed by the root in
+    /// [`Postgres::tls_file`]`("ca.pem")`; `other-ca.pem` is a root that signed nothing of it.
+    pub fn start_tls(name: &str) -> Postgres {
+        Postgres::start_with(name, true)
+    }
+
+    /// A file of the TLS cluster's certificates: `ca.pem`, `other-ca.pem`.
+    pub fn tls_file(&self, name: &str) -> PathBuf {
+        self.dir.join("tls").join(name)
+    }
+
+    fn start_with(name: &str, tls: bool) -> Postgres {
         let bin = postgres_bin();
         let dir = work_dir().join("postgres").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("the cluster's folder");
+        if tls {
+            make_certificates(&dir.join("tls"));
+        }
         let user = is_root().then_some("postgres");
         if let Some(user) = user {
             let status = Command::new("chown").args(["-R", user]).arg(&dir).status().expect("chown runs");
@@ -303,6 +322,13 @@ impl Postgres {
         let data = postgres.dir.join("data");
         let out = postgres.command("initdb").arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]).output().expect("initdb runs");
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        if tls {
+            let certificates = postgres.dir.join("tls");
+            let mut conf = std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf")).expect("postgresql.conf");
+            let settings = format!("ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n", certificates.join("server.pem").display(), certificates.join("server.key").display());
+            conf.write_all(settings.as_bytes()).expect("postgresql.conf");
+            std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n").expect("pg_hba.conf");
+        }
         postgres.run();
         postgres
     }
@@ -379,6 +405,30 @@ fn postgres_bin() -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql").map(|d| d.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).collect()).unwrap_or_default();
     versions.sort_by_key(|p| p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0));
     versions.pop().expect("PostgreSQL's programs (initdb, pg_ctl) are installed: run `cargo xtask ci`, which installs them")
+}
+
+/// A root (`ca.pem`) and the certificate it signed for `localhost` (`server.pem`, key
+/// `server.key`), and another root (`other-ca.pem`), made with `openssl` in `dir`.
+fn make_certificates(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("the certificates' folder");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed (cargo xtask ci installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    for ca in ["ca", "other-ca"] {
+        let (key, pem, subject) = (format!("{ca}.key"), format!("{ca}.pem"), format!("/CN=ivoagen test {ca}"));
+        let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject, "-keyout", &key, "-out", &pem];
+        args.extend_from_slice(&ec);
+        openssl(&args);
+    }
+    let mut request = vec!["req", "-new", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"];
+    request.extend_from_slice(&ec);
+    openssl(&request);
+    std::fs::write(dir.join("server.ext"), "subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n").expect("server.ext");
+    openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem"]);
+    // PostgreSQL refuses a key that others may read.
+    let _ = Command::new("chmod").arg("600").arg(dir.join("server.key")).status();
 }
 
 fn is_root() -> bool {

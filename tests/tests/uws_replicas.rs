@@ -2,7 +2,8 @@
 //! PostgreSQL (a cluster of the test's own): any replica answers for any job, each job runs
 //! once, WAIT wakes across replicas, a replica killed with `kill -9` loses nothing, the
 //! store going away answers 503 until it is back, and a caller's limit of jobs queued or
-//! executing (`--uws-max-active`) holds whichever replicas its requests reach at once.
+//! executing (`--uws-max-active`) holds whichever replicas its requests reach at once; and the
+//! store is reached over TLS as libpq's `sslmode` and `sslrootcert` say.
 
 use ivoagen_e2e::{Postgres, Response, S3Server, Server, http, root};
 use std::collections::{BTreeMap, BTreeSet};
@@ -662,4 +663,43 @@ fn a_store_of_schema_1_is_migrated_and_its_queued_jobs_count_against_nobody() {
     let r = http(&server.addr, "POST", "/uws/jobs", &[FORM[0], alice], b"MODE=sleep&PHASE=RUN");
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(pg.psql("SELECT coalesce(account, '-') FROM uws_jobs ORDER BY seq"), "-\n@alice");
+}
+
+/// Runs a replica on `store` that is expected to refuse to start; what it said.
+fn refused_store(dir: &std::path::Path, store: &str) -> String {
+    let out = std::process::Command::new(binary()).args(["--bind", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap(), "--job-store", store]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "started on {store}: {said}");
+    said
+}
+
+#[test]
+fn the_job_store_is_reached_over_tls_as_sslmode_and_sslrootcert_say() {
+    let pg = Postgres::start_tls("tls");
+    let dir = data("tls");
+    let url = |host: &str, query: &str| format!("postgresql://postgres@{host}:{}/postgres{query}", pg.port);
+    let (ca, other) = (pg.tls_file("ca.pem"), pg.tls_file("other-ca.pem"));
+    let verify = |mode: &str, host: &str, root: &std::path::Path| url(host, &format!("?sslmode={mode}&sslrootcert={}", root.display()));
+
+    // Encrypted (the default, prefer, and require) and checked (verify-full against the root
+    // that signed the certificate for localhost; verify-ca checks no name): each replica runs jobs.
+    for store in [url("127.0.0.1", ""), url("127.0.0.1", "?sslmode=require&application_name=ivoagen"), verify("verify-full", "localhost", &ca), verify("verify-ca", "127.0.0.1", &ca)] {
+        let server = replica(&dir, &store, &[], &[]);
+        let job = create(&server.addr, "MODE=ok&PHASE=RUN");
+        until(Duration::from_secs(20), "the job completes", || phase(&server.addr, &job) == "COMPLETED");
+        let encrypted = pg.psql("SELECT count(*) FILTER (WHERE ssl), count(*) FILTER (WHERE NOT ssl) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE application_name LIKE 'ivoagen%'");
+        let (with, without) = encrypted.split_once('|').unwrap();
+        assert!(with.parse::<u32>().unwrap() >= 2 && without == "0", "{store}: connections with and without TLS: {encrypted}");
+    }
+
+    // The server takes no connection without TLS; a certificate that is not the host's, or not
+    // signed by the root given, is refused, and the replica does not start.
+    let said = refused_store(&dir, &url("127.0.0.1", "?sslmode=disable"));
+    assert!(said.contains("no encryption") || said.contains("pg_hba.conf"), "{said}");
+    let said = refused_store(&dir, &verify("verify-full", "127.0.0.1", &ca));
+    assert!(said.contains("certificate not valid for name \"127.0.0.1\""), "a certificate for localhost, not 127.0.0.1: {said}");
+    let said = refused_store(&dir, &verify("verify-full", "localhost", &other));
+    assert!(said.contains("UnknownIssuer"), "{said}");
+    let said = refused_store(&dir, &url("localhost", "?sslmode=verify-full"));
+    assert!(said.contains("need sslrootcert"), "{said}");
 }

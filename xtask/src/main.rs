@@ -226,7 +226,7 @@ fn ensure_postgres() -> Result<(), String> {
 }
 
 fn ci() -> Result<(), String> {
-    ensure_apt(&[("xmllint", "libxml2-utils"), ("imcopy", "libcfitsio-bin"), ("nginx", "nginx"), ("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("stilts", "stilts")])?;
+    ensure_apt(&[("xmllint", "libxml2-utils"), ("imcopy", "libcfitsio-bin"), ("nginx", "nginx"), ("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("stilts", "stilts"), ("openssl", "openssl")])?;
     ensure_postgres()?;
     ensure_venv()?;
     let stale = codegen(true)?;

@@ -16,6 +16,8 @@
 //! accounts were kept has none and counts against nobody.
 
 mod postgres;
+#[cfg(feature = "postgres-tls")]
+mod postgres_tls;
 mod sqlite;
 
 pub use postgres::{PostgresStore, redacted};

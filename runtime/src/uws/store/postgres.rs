@@ -14,7 +14,7 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use std::str::FromStr;
 use std::time::Duration;
 use tokio::sync::broadcast;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 /// The channel phase changes are announced on.
 const CHANNEL: &str = "ivoagen_uws";
@@ -102,15 +102,16 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgresql://user:password@host:port/database`, with
     /// libpq's parameters; `postgres://` too), creates or migrates the schema, and starts
     /// listening for other replicas' changes. Needs a Tokio runtime.
+    #[cfg_attr(not(feature = "postgres-tls"), allow(clippy::clone_on_copy))]
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| StoreError::new(format!("`{}`: {e}", redacted(url))))?;
+        let (mut config, tls) = configure(url).map_err(|e| StoreError::new(format!("`{}`: {e}", redacted(url))))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("ivoagen");
         }
-        let manager = Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(config.clone(), tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -123,8 +124,8 @@ impl PostgresStore {
         let (notices, _) = broadcast::channel(4096);
         let mut listening = config;
         listening.application_name("ivoagen-listen");
-        let first = listen_once(&listening).await?;
-        tokio::spawn(listen(listening, first, notices.clone()));
+        let first = listen_once(&listening, &tls).await?;
+        tokio::spawn(listen(listening, tls, first, notices.clone()));
         Ok(PostgresStore { pool, notices })
     }
 
@@ -203,10 +204,40 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     transaction.commit().await.map_err(failed)
 }
 
+/// How connections to the database are made: with TLS as the URL's `sslmode` says (see
+/// `postgres_tls`), or, built without the `postgres-tls` feature, never.
+#[cfg(feature = "postgres-tls")]
+type Tls = super::postgres_tls::Connector;
+#[cfg(not(feature = "postgres-tls"))]
+type Tls = tokio_postgres::NoTls;
+
+/// The connection settings of `url`, and how its connections are encrypted.
+fn configure(url: &str) -> Result<(tokio_postgres::Config, Tls), String> {
+    #[cfg(feature = "postgres-tls")]
+    {
+        let (url, mode, tls) = super::postgres_tls::split(url)?;
+        let mut config = tokio_postgres::Config::from_str(&url).map_err(|e| e.to_string())?;
+        if let Some(mode) = mode {
+            config.ssl_mode(mode);
+        }
+        Ok((config, tls))
+    }
+    #[cfg(not(feature = "postgres-tls"))]
+    {
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| e.to_string())?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err("sslmode=require needs TLS, which this server was built without (the runtime's `postgres-tls` feature)".into());
+        }
+        // `prefer` (the default) goes without it.
+        Ok((config, tokio_postgres::NoTls))
+    }
+}
+
 /// A connection listening on [`CHANNEL`], and the receiver of its notifications' payloads; the
 /// connection is driven by a task of its own, whose end closes the receiver.
-async fn listen_once(config: &tokio_postgres::Config) -> Result<(tokio_postgres::Client, tokio::sync::mpsc::UnboundedReceiver<String>), StoreError> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(failed)?;
+#[cfg_attr(not(feature = "postgres-tls"), allow(clippy::clone_on_copy))]
+async fn listen_once(config: &tokio_postgres::Config, tls: &Tls) -> Result<(tokio_postgres::Client, tokio::sync::mpsc::UnboundedReceiver<String>), StoreError> {
+    let (client, mut connection) = config.connect(tls.clone()).await.map_err(failed)?;
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
@@ -228,7 +259,7 @@ async fn listen_once(config: &tokio_postgres::Config) -> Result<(tokio_postgres:
 /// Forwards notifications as [`Notice`]s for as long as anyone may subscribe; when the listening
 /// connection drops, says so ([`Notice::Lost`]) and reconnects, with a growing pause (at most
 /// 2 s), saying [`Notice::Resumed`] once it listens again.
-async fn listen(config: tokio_postgres::Config, first: (tokio_postgres::Client, tokio::sync::mpsc::UnboundedReceiver<String>), notices: broadcast::Sender<Notice>) {
+async fn listen(config: tokio_postgres::Config, tls: Tls, first: (tokio_postgres::Client, tokio::sync::mpsc::UnboundedReceiver<String>), notices: broadcast::Sender<Notice>) {
     let mut current = Some(first);
     let mut pause = Duration::from_millis(50);
     loop {
@@ -242,7 +273,7 @@ async fn listen(config: tokio_postgres::Config, first: (tokio_postgres::Client, 
             pause = Duration::from_millis(50);
         }
         tokio::time::sleep(pause).await;
-        match listen_once(&config).await {
+        match listen_once(&config, &tls).await {
             Ok(listening) => {
                 current = Some(listening);
                 let _ = notices.send(Notice::Resumed);
