@@ -294,6 +294,11 @@ impl Postgres {
         Postgres::start_with(name, true)
     }
 
+    /// The folder of its Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// A file of the TLS cluster's certificates: `ca.pem`, `other-ca.pem`.
     pub fn tls_file(&self, name: &str) -> PathBuf {
         self.dir.join("tls").join(name)

@@ -692,6 +692,14 @@ fn the_job_store_is_reached_over_tls_as_sslmode_and_sslrootcert_say() {
         assert!(with.parse::<u32>().unwrap() >= 2 && without == "0", "{store}: connections with and without TLS: {encrypted}");
     }
 
+    // Over the Unix socket, where the server offers no TLS and a host has no name, prefer goes
+    // without it.
+    let local = format!("postgresql:///postgres?host={}&port={}&user=postgres", pg.socket_dir().display(), pg.port);
+    let server = replica(&dir, &local, &[], &[]);
+    let job = create(&server.addr, "MODE=ok&PHASE=RUN");
+    until(Duration::from_secs(20), "the job completes over the Unix socket", || phase(&server.addr, &job) == "COMPLETED");
+    drop(server);
+
     // The server takes no connection without TLS; a certificate that is not the host's, or not
     // signed by the root given, is refused, and the replica does not start.
     let said = refused_store(&dir, &url("127.0.0.1", "?sslmode=disable"));

@@ -171,15 +171,17 @@ pub(super) struct Connector(Arc<rustls::ClientConfig>);
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> MakeTlsConnect<S> for Connector {
     type Stream = Stream<S>;
     type TlsConnect = Connect;
-    type Error = rustls::pki_types::InvalidDnsNameError;
+    type Error = std::convert::Infallible;
 
+    /// A host that is no name (a Unix socket's, which has none) fails only if TLS is tried: a
+    /// server offers none over a Unix socket, and `prefer` goes on without it.
     fn make_tls_connect(&mut self, host: &str) -> Result<Connect, Self::Error> {
-        Ok(Connect(self.0.clone(), ServerName::try_from(host.to_owned())?))
+        Ok(Connect(self.0.clone(), ServerName::try_from(host.to_owned()).map_err(|_| host.to_owned())))
     }
 }
 
-/// One connection's handshake, with the host it is for.
-pub(super) struct Connect(Arc<rustls::ClientConfig>, ServerName<'static>);
+/// One connection's handshake, with the host it is for (or the text that names none).
+pub(super) struct Connect(Arc<rustls::ClientConfig>, Result<ServerName<'static>, String>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> TlsConnect<S> for Connect {
     type Stream = Stream<S>;
@@ -188,7 +190,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> TlsConnect<S> for Conne
 
     fn connect(self, stream: S) -> Self::Future {
         let Connect(config, name) = self;
-        Box::pin(async move { tokio_rustls::TlsConnector::from(config).connect(name, stream).await.map(Stream) })
+        Box::pin(async move {
+            let name = name.map_err(|host| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("`{host}` is no host name to check a certificate against")))?;
+            tokio_rustls::TlsConnector::from(config).connect(name, stream).await.map(Stream)
+        })
     }
 }
 
