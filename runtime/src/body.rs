@@ -6,7 +6,7 @@ use crate::params::{FilePart, RawRequest};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
-use crate::upload::OnDisk;
+use crate::upload::{DiskBudget, OnDisk};
 use std::path::Path;
 
 /// The largest request body read into memory (64 MiB).
@@ -26,6 +26,13 @@ pub const SPILL: usize = 1024 * 1024;
 
 /// The most one multipart request may write to temporary files (1 GiB); more answers 413.
 pub const MAX_UPLOAD: u64 = 1024 * 1024 * 1024;
+
+/// The most all requests' temporary files may hold at once (4 GiB): a part that would pass it is
+/// refused with 503, its file removed; a file's share is returned when it is removed.
+pub const SPILLED_UPLOADS: u64 = 4 * 1024 * 1024 * 1024;
+
+/// What is held now of [`SPILLED_UPLOADS`].
+static SPILLED: DiskBudget = DiskBudget::new(SPILLED_UPLOADS);
 
 /// Takes from the budget what `size` bytes need beyond what `held` holds; a body up to
 /// [`SMALL_BODY`] takes nothing, and one the budget cannot cover now is refused with 503.
@@ -371,7 +378,7 @@ pub fn multipart<'a, 'r: 'a>(
     headers: &'a HeaderMap,
     body: axum::body::Body,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + 'a>> {
-    Box::pin(multipart_fields(raw, headers, body, None))
+    Box::pin(multipart_fields(raw, headers, body, None, &SPILLED))
 }
 
 /// What reading a multipart body failed on, as the request's error.
@@ -384,8 +391,8 @@ fn multipart_error(e: multer::Error) -> RequestError {
 }
 
 /// [`multipart`], with large files written to folder `spill_to` (by default the process's,
-/// [`crate::upload::spill_folder`]).
-async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body, spill_to: Option<&Path>) -> Result<(), RequestError> {
+/// [`crate::upload::spill_folder`]) within `budget`.
+async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body, spill_to: Option<&Path>, budget: &'static DiskBudget) -> Result<(), RequestError> {
     use tokio::io::AsyncWriteExt;
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
@@ -415,18 +422,24 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
         let mut spilled: Option<(tokio::fs::File, OnDisk, u64)> = None;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             if spilled.is_none() && is_file && data.len() + chunk.len() > SPILL {
-                let (mut file, on_disk) = temporary_file(spill_to).await?;
+                let (mut file, mut on_disk) = temporary_file(spill_to, budget).await?;
                 in_memory -= data.len();
+                if !on_disk.count(data.len() as u64) {
+                    return Err(disk_full());
+                }
                 file.write_all(&data).await.map_err(|e| spill_failed(&e))?;
                 spilled = Some((file, on_disk, data.len() as u64));
                 data = Vec::new();
                 held = None;
             }
             match &mut spilled {
-                Some((file, _, written)) => {
+                Some((file, counted, written)) => {
                     on_disk += chunk.len() as u64;
                     if on_disk > MAX_UPLOAD {
                         return Err(too_large("files", MAX_UPLOAD));
+                    }
+                    if !counted.count(chunk.len() as u64) {
+                        return Err(disk_full());
                     }
                     file.write_all(&chunk).await.map_err(|e| spill_failed(&e))?;
                     *written += chunk.len() as u64;
@@ -462,8 +475,8 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
 }
 
 /// A new temporary file for a large part in folder `dir` (by default the process's), and what
-/// removes it when dropped.
-async fn temporary_file(dir: Option<&Path>) -> Result<(tokio::fs::File, OnDisk), RequestError> {
+/// removes it when dropped and counts its bytes against `budget`.
+async fn temporary_file(dir: Option<&Path>, budget: &'static DiskBudget) -> Result<(tokio::fs::File, OnDisk), RequestError> {
     let id = crate::uws::engine::new_id().map_err(|e| RequestError::request(StatusCode::INTERNAL_SERVER_ERROR, "body", e.to_string()))?;
     let dir = match dir {
         Some(dir) => dir,
@@ -475,7 +488,12 @@ async fn temporary_file(dir: Option<&Path>) -> Result<(tokio::fs::File, OnDisk),
     let path = dir.join(id);
     tokio::fs::create_dir_all(dir).await.map_err(|e| spill_failed(&e))?;
     let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await.map_err(|e| spill_failed(&e))?;
-    Ok((file, OnDisk::temporary(path, 0)))
+    Ok((file, OnDisk::counted(path, budget)))
+}
+
+/// The answer to a part that [`SPILLED_UPLOADS`] cannot hold now.
+fn disk_full() -> RequestError {
+    RequestError::request(StatusCode::SERVICE_UNAVAILABLE, "busy", "the server is holding too many large uploaded files; retry later")
 }
 
 fn spill_failed(e: &std::io::Error) -> RequestError {
@@ -582,6 +600,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_ended_early_leaves_no_temporary_file() {
+        static BUDGET: DiskBudget = DiskBudget::new(SPILLED_UPLOADS);
         let dir = std::env::temp_dir().join(format!("ivoagen-spill-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut headers = HeaderMap::new();
@@ -602,30 +621,66 @@ mod tests {
             let mut raw = RawRequest::new(&parts, Vec::new());
             let ended = if why == "ended" {
                 // Never more bytes: the server's timeout, or the client gone, drops the request.
-                tokio::time::timeout(std::time::Duration::from_millis(200), multipart_fields(&mut raw, &headers, body, Some(&dir))).await.is_err()
+                tokio::time::timeout(std::time::Duration::from_millis(200), multipart_fields(&mut raw, &headers, body, Some(&dir), &BUDGET)).await.is_err()
             } else {
-                multipart_fields(&mut raw, &headers, body, Some(&dir)).await.is_err()
+                multipart_fields(&mut raw, &headers, body, Some(&dir), &BUDGET).await.is_err()
             };
             assert!(ended, "{why}");
             drop(raw);
-            assert_eq!(files(), 0, "{why}: the parts' files are removed");
+            assert_eq!((files(), BUDGET.used()), (0, 0), "{why}: the parts' files are removed, their bytes given back");
         }
         // A body cut short and then closed is malformed: refused, nothing left.
         let mut raw = RawRequest::new(&parts, Vec::new());
         let mut truncated = chunks();
         truncated.push(Bytes::from_static(b"no closing boundary"));
         let body = axum::body::Body::from_stream(futures_util_stream(truncated.into_iter().map(Ok).collect()));
-        let error = multipart_fields(&mut raw, &headers, body, Some(&dir)).await.unwrap_err();
+        let error = multipart_fields(&mut raw, &headers, body, Some(&dir), &BUDGET).await.unwrap_err();
         assert!(error.message.contains("malformed multipart body"), "{}", error.message);
         drop(raw);
         assert_eq!(files(), 0, "malformed: the parts' files are removed");
         // The same parts, complete, are kept until the request is done with them.
         let mut raw = RawRequest::new(&parts, Vec::new());
         let body = axum::body::Body::from_stream(futures_util_stream(all.into_iter().map(Ok).collect()));
-        multipart_fields(&mut raw, &headers, body, Some(&dir)).await.unwrap();
-        assert_eq!(files(), 2, "both large parts in files");
+        multipart_fields(&mut raw, &headers, body, Some(&dir), &BUDGET).await.unwrap();
+        assert_eq!((files(), BUDGET.used()), (2, 5 * SPILL as u64), "both large parts in files, counted");
         drop(raw);
-        assert_eq!(files(), 0);
+        assert_eq!((files(), BUDGET.used()), (0, 0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn temporary_files_share_one_budget_until_removed() {
+        static BUDGET: DiskBudget = DiskBudget::new(4 * SPILL as u64);
+        let dir = std::env::temp_dir().join(format!("ivoagen-spill-budget-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, "multipart/form-data; boundary=XX".parse().unwrap());
+        let parts = http::Request::builder().body(()).unwrap().into_parts().0;
+        // A request with one file part of 3 MiB, in chunks of 64 KiB.
+        let body = || {
+            let mut body = b"--XX\r\nContent-Disposition: form-data; name=\"t\"; filename=\"t\"\r\n\r\n".to_vec();
+            body.extend(vec![b't'; 3 * SPILL]);
+            body.extend_from_slice(b"\r\n--XX--\r\n");
+            let chunks: Vec<Result<Bytes, std::convert::Infallible>> = body.chunks(64 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            axum::body::Body::from_stream(futures_util_stream(chunks))
+        };
+        let files = || std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        let mut first = RawRequest::new(&parts, Vec::new());
+        multipart_fields(&mut first, &headers, body(), Some(&dir), &BUDGET).await.unwrap();
+        assert_eq!(BUDGET.used(), 3 * SPILL as u64);
+        // A second one, while the first holds its file, does not fit: 503, and nothing is left of it.
+        let mut second = RawRequest::new(&parts, Vec::new());
+        let refused = multipart_fields(&mut second, &headers, body(), Some(&dir), &BUDGET).await.unwrap_err();
+        assert_eq!((refused.status, refused.message.contains("too many large uploaded files")), (StatusCode::SERVICE_UNAVAILABLE, true), "{}", refused.message);
+        drop(second);
+        assert_eq!((files(), BUDGET.used()), (1, 3 * SPILL as u64));
+        // Once the first is done with its file, the second fits.
+        drop(first);
+        assert_eq!((files(), BUDGET.used()), (0, 0));
+        let mut again = RawRequest::new(&parts, Vec::new());
+        multipart_fields(&mut again, &headers, body(), Some(&dir), &BUDGET).await.unwrap();
+        drop(again);
+        assert_eq!((files(), BUDGET.used()), (0, 0));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A file part of a multipart request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,18 +34,46 @@ pub enum Content {
 }
 
 /// A file holding a part's bytes.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct OnDisk {
     path: PathBuf,
     len: u64,
     /// Removed when dropped: a request's temporary file.
     temporary: bool,
+    /// The budget its bytes are counted against, and how many are, given back when dropped.
+    counted: Option<(&'static DiskBudget, u64)>,
 }
+
+impl PartialEq for OnDisk {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.path, self.len, self.temporary) == (&other.path, other.len, other.temporary)
+    }
+}
+
+impl Eq for OnDisk {}
 
 impl OnDisk {
     /// A temporary file of `len` bytes at `path`, removed when dropped.
-    pub(crate) fn temporary(path: PathBuf, len: u64) -> Self {
-        OnDisk { path, len, temporary: true }
+    #[cfg(test)]
+    fn temporary(path: PathBuf, len: u64) -> Self {
+        OnDisk { path, len, temporary: true, counted: None }
+    }
+
+    /// An empty temporary file at `path`, whose bytes are counted against `budget` as they are
+    /// written ([`OnDisk::count`]).
+    pub(crate) fn counted(path: PathBuf, budget: &'static DiskBudget) -> Self {
+        OnDisk { path, len: 0, temporary: true, counted: Some((budget, 0)) }
+    }
+
+    /// Counts `n` bytes more, about to be written, against its budget: false, counting nothing,
+    /// if they do not fit.
+    pub(crate) fn count(&mut self, n: u64) -> bool {
+        let Some((budget, counted)) = &mut self.counted else { return true };
+        let fits = budget.used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| used.checked_add(n).filter(|total| *total <= budget.limit)).is_ok();
+        if fits {
+            *counted += n;
+        }
+        fits
     }
 
     /// The same file, now `len` bytes long.
@@ -55,8 +84,30 @@ impl OnDisk {
     }
 }
 
+/// What the temporary files of all requests may hold at once.
+#[derive(Debug)]
+pub(crate) struct DiskBudget {
+    used: AtomicU64,
+    limit: u64,
+}
+
+impl DiskBudget {
+    pub(crate) const fn new(limit: u64) -> Self {
+        DiskBudget { used: AtomicU64::new(0), limit }
+    }
+
+    /// The bytes counted now.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::SeqCst)
+    }
+}
+
 impl Drop for OnDisk {
     fn drop(&mut self) {
+        if let Some((budget, counted)) = self.counted {
+            budget.used.fetch_sub(counted, Ordering::SeqCst);
+        }
         if self.temporary {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -217,7 +268,7 @@ impl Uploads {
                 let name = entry.file_name().into_string().ok()?;
                 let len = entry.metadata().ok()?.len();
                 let content_type = std::fs::read_to_string(dir.join("type").join(&name)).ok().filter(|t| !t.is_empty());
-                Some(File { name, content_type, content: Content::File(Arc::new(OnDisk { path: entry.path(), len, temporary: false })) })
+                Some(File { name, content_type, content: Content::File(Arc::new(OnDisk { path: entry.path(), len, temporary: false, counted: None })) })
             })
             .collect();
         files.sort_by(|a, b| a.name.cmp(&b.name));
