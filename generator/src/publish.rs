@@ -26,6 +26,10 @@
 //!   Declared, unless the document declares it, in the operation's error format (the job list's:
 //!   a VOTable for a VOTable-speaking operation, SODA text otherwise).
 //!
+//! - an operation with a request body (the DALI-sync POSTs and UWS bodies above included) is
+//!   answered 408, 413 or 503 by the runtime's body reader when it cannot take the body:
+//!   declared, unless the document declares them, in the operation's error format.
+//!
 //! Pure: a function of the bundled document and the IR.
 
 use crate::ir::{ErrorFormat, Modality, Operation, Uws};
@@ -53,6 +57,9 @@ pub fn publish(mut doc: Value, operations: &[Operation], uws: Option<&Uws>) -> V
         if let Some(sync) = operations.get(uws.operation) {
             add_job_parameters(&mut doc, uws, sync, operations);
         }
+    }
+    for op in operations {
+        add_body_refusals(&mut doc, op, sync);
     }
     doc
 }
@@ -214,16 +221,7 @@ fn add_too_many_requests(doc: &mut Value, op: &Operation, operations: &[Operatio
         return;
     }
     let why = format!("a budget is spent: {}", budgets.join("; or "));
-    let format = if op.uws {
-        // The job list writes its errors as a VOTable for a VOTable-speaking operation (TAP),
-        // as SODA text otherwise (`JobList::errors`).
-        match sync.map(|s| s.error_format) {
-            Some(f @ (ErrorFormat::DaliVotable | ErrorFormat::ScsVotable)) => f,
-            _ => ErrorFormat::SodaText,
-        }
-    } else {
-        op.error_format
-    };
+    let format = answered_in(op, sync);
     let content = error_content(doc, format);
     let Some(Value::Object(responses)) = doc.pointer_mut(&format!("{}/responses", operation_pointer(op))) else { return };
     responses.entry("429").or_insert_with(|| {
@@ -239,6 +237,46 @@ fn add_too_many_requests(doc: &mut Value, op: &Operation, operations: &[Operatio
             "content": content
         })
     });
+}
+
+/// The error format `op` is answered in: its own, or on the UWS job list a VOTable for a
+/// VOTable-speaking operation (TAP) and SODA text otherwise (`JobList::errors`).
+fn answered_in(op: &Operation, sync: Option<&Operation>) -> ErrorFormat {
+    if !op.uws {
+        return op.error_format;
+    }
+    match sync.map(|s| s.error_format) {
+        Some(f @ (ErrorFormat::DaliVotable | ErrorFormat::ScsVotable)) => f,
+        _ => ErrorFormat::SodaText,
+    }
+}
+
+/// What the runtime's body reader (`rt::body`) answers to a request body it cannot take, on
+/// every operation that has one (`op`'s, or the DALI-sync POST of a sync GET): 408 for a body
+/// that stops arriving or takes too long, 413 for one over its limits, 503 when the budgets of
+/// all requests' large bodies cannot hold it now.
+fn add_body_refusals(doc: &mut Value, op: &Operation, sync: Option<&Operation>) {
+    let format = answered_in(op, sync);
+    let mut pointers = vec![operation_pointer(op)];
+    if op.dali_sync && op.method == "get" {
+        pointers.push(format!("/paths/{}/post", op.path.replace('~', "~0").replace('/', "~1")));
+    }
+    let content = error_content(doc, format);
+    for pointer in pointers {
+        let has_body = doc.pointer(&pointer).is_some_and(|node| resolve(doc, node).get("requestBody").is_some());
+        let Some(Value::Object(responses)) = doc.pointer_mut(&format!("{pointer}/responses")) else { continue };
+        if !has_body {
+            continue;
+        }
+        let refusals = [
+            ("408", "timeout", "UsageError", "the request body stopped arriving for longer than `--body-timeout`, or took longer than `--body-deadline`"),
+            ("413", "size", "UsageError", "the request body is larger than 64 MiB, or a multipart body's files larger than 1 GiB in all"),
+            ("503", "busy", "ServiceUnavailable", "the server is holding as many large request bodies as it takes at once (256 MiB in memory, 4 GiB of uploaded files), or cannot write an uploaded file; a retry may succeed"),
+        ];
+        for (status, rule, label, why) in refusals {
+            responses.entry(status).or_insert_with(|| json!({ "description": format!("{} — {why}.", error_document(format, rule, label)), "content": content.clone() }));
+        }
+    }
 }
 
 fn body(form: Form, required_body: bool) -> Value {

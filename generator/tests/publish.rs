@@ -264,7 +264,14 @@ fn the_soda_description_declares_sync_posts_job_parameters_and_414() {
         assert_eq!(schema["required"], serde_json::json!(["ID"]), "{media}");
         assert!(schema["properties"]["POS"].is_object() && schema["properties"]["RESPONSEFORMAT"].is_object(), "{media}");
     }
-    assert_eq!(post["responses"], doc["paths"]["/sync"]["get"]["responses"], "the same answers as the GET");
+    // The same answers as the GET, and the body reader's 408 and 413 (its 503 is the spec's).
+    let mut answers = post["responses"].as_object().unwrap().clone();
+    for status in ["408", "413"] {
+        let refusal = answers.remove(status).unwrap_or_else(|| panic!("no {status}"));
+        assert_eq!(media(&refusal), ["text/plain; charset=utf-8"], "{status}");
+    }
+    assert_eq!(serde_json::Value::Object(answers), doc["paths"]["/sync"]["get"]["responses"], "the same answers as the GET");
+    assert!(says(&post["responses"]["503"], "the data cannot be read now"), "the spec's 503 stays");
     assert!(doc["paths"]["/sync"]["get"]["responses"]["414"].is_object());
     assert_eq!(doc["paths"]["/links"]["post"]["operationId"], "linksPost");
     let create = &doc["paths"]["/async"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
@@ -359,4 +366,45 @@ paths:
     let (api, diagnostics) = ivoagen::lower::lower(&doc);
     assert!(api.is_none());
     assert!(diagnostics.iter().any(|d| d.code == "ivoagen::ivoa::sync-post"), "{diagnostics:?}");
+}
+
+#[test]
+fn operations_with_a_body_declare_the_body_readers_refusals() {
+    let spec = r#"
+openapi: 3.1.0
+info: { title: t, version: "1" }
+paths:
+  /tables:
+    get:
+      operationId: tables
+      responses: { '200': { description: ok } }
+    put:
+      operationId: replace
+      requestBody:
+        content:
+          application/json: { schema: { type: object } }
+      responses: { '204': { description: replaced } }
+  /query:
+    get:
+      operationId: query
+      x-ivoa-sync: true
+      x-ivoa-error-format: dali-votable
+      parameters:
+        - { name: QUERY, in: query, schema: { type: string } }
+      responses: { '200': { description: ok } }
+"#;
+    let doc = published_spec(spec);
+    let put = &doc["paths"]["/tables"]["put"]["responses"];
+    for (status, says_what) in [("408", "`--body-timeout`"), ("413", "larger than 64 MiB"), ("503", "4 GiB of uploaded files")] {
+        assert_eq!(media(&put[status]), ["application/json"], "{status}: {put}");
+        assert!(says(&put[status], says_what), "{status}: {}", put[status]);
+    }
+    let post = &doc["paths"]["/query"]["post"]["responses"];
+    for status in ["408", "413", "503"] {
+        assert_eq!(media(&post[status]), ["application/x-votable+xml"], "the DALI-sync POST's {status}: {post}");
+    }
+    for (path, method) in [("/tables", "get"), ("/query", "get")] {
+        let answers = &doc["paths"][path][method]["responses"];
+        assert!(["408", "413", "503"].iter().all(|s| answers.get(*s).is_none()), "{method} {path} has no body: {answers}");
+    }
 }
