@@ -378,7 +378,7 @@ pub fn multipart<'a, 'r: 'a>(
     headers: &'a HeaderMap,
     body: axum::body::Body,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + 'a>> {
-    Box::pin(multipart_fields(raw, headers, body, None, &SPILLED))
+    Box::pin(multipart_fields(raw, headers, body, Spill { folder: None, budget: &SPILLED, most: MAX_UPLOAD }))
 }
 
 /// What reading a multipart body failed on, as the request's error.
@@ -390,16 +390,25 @@ fn multipart_error(e: multer::Error) -> RequestError {
     }
 }
 
-/// [`multipart`], with large files written to folder `spill_to` (by default the process's,
-/// [`crate::upload::spill_folder`]) within `budget`.
-async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body, spill_to: Option<&Path>, budget: &'static DiskBudget) -> Result<(), RequestError> {
+/// Where a multipart body's large file parts are written, and how much.
+struct Spill<'a> {
+    /// The folder (by default the process's, [`crate::upload::spill_folder`]).
+    folder: Option<&'a Path>,
+    /// What all requests' files may hold ([`SPILLED_UPLOADS`]).
+    budget: &'static DiskBudget,
+    /// What one request's may ([`MAX_UPLOAD`]).
+    most: u64,
+}
+
+/// [`multipart`], with large files written as `spill` says.
+async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: axum::body::Body, spill: Spill<'_>) -> Result<(), RequestError> {
     use tokio::io::AsyncWriteExt;
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let boundary = multer::parse_boundary(content_type).map_err(multipart_error)?;
-    let limits = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(MAX_UPLOAD + MAX_BODY as u64));
+    let limits = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(spill.most + MAX_BODY as u64));
     let mut parts = multer::Multipart::with_constraints(body.into_data_stream(), boundary, limits);
     let too_large = |what: &str, limit: u64| RequestError::request(StatusCode::PAYLOAD_TOO_LARGE, "size", format!("the multipart body's {what} are larger than {limit} bytes"));
     let (mut in_memory, mut on_disk) = (0usize, 0u64);
@@ -422,7 +431,7 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
         let mut spilled: Option<(tokio::fs::File, OnDisk, u64)> = None;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             if spilled.is_none() && is_file && data.len() + chunk.len() > SPILL {
-                let (mut file, mut on_disk) = temporary_file(spill_to, budget).await?;
+                let (mut file, mut on_disk) = temporary_file(spill.folder, spill.budget).await?;
                 in_memory -= data.len();
                 if !on_disk.count(data.len() as u64) {
                     return Err(disk_full());
@@ -435,8 +444,8 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
             match &mut spilled {
                 Some((file, counted, written)) => {
                     on_disk += chunk.len() as u64;
-                    if on_disk > MAX_UPLOAD {
-                        return Err(too_large("files", MAX_UPLOAD));
+                    if on_disk > spill.most {
+                        return Err(too_large("files", spill.most));
                     }
                     if !counted.count(chunk.len() as u64) {
                         return Err(disk_full());
@@ -621,9 +630,9 @@ mod tests {
             let mut raw = RawRequest::new(&parts, Vec::new());
             let ended = if why == "ended" {
                 // Never more bytes: the server's timeout, or the client gone, drops the request.
-                tokio::time::timeout(std::time::Duration::from_millis(200), multipart_fields(&mut raw, &headers, body, Some(&dir), &BUDGET)).await.is_err()
+                tokio::time::timeout(std::time::Duration::from_millis(200), multipart_fields(&mut raw, &headers, body, Spill { folder: Some(&dir), budget: &BUDGET, most: MAX_UPLOAD })).await.is_err()
             } else {
-                multipart_fields(&mut raw, &headers, body, Some(&dir), &BUDGET).await.is_err()
+                multipart_fields(&mut raw, &headers, body, Spill { folder: Some(&dir), budget: &BUDGET, most: MAX_UPLOAD }).await.is_err()
             };
             assert!(ended, "{why}");
             drop(raw);
@@ -634,14 +643,14 @@ mod tests {
         let mut truncated = chunks();
         truncated.push(Bytes::from_static(b"no closing boundary"));
         let body = axum::body::Body::from_stream(futures_util_stream(truncated.into_iter().map(Ok).collect()));
-        let error = multipart_fields(&mut raw, &headers, body, Some(&dir), &BUDGET).await.unwrap_err();
+        let error = multipart_fields(&mut raw, &headers, body, Spill { folder: Some(&dir), budget: &BUDGET, most: MAX_UPLOAD }).await.unwrap_err();
         assert!(error.message.contains("malformed multipart body"), "{}", error.message);
         drop(raw);
         assert_eq!(files(), 0, "malformed: the parts' files are removed");
         // The same parts, complete, are kept until the request is done with them.
         let mut raw = RawRequest::new(&parts, Vec::new());
         let body = axum::body::Body::from_stream(futures_util_stream(all.into_iter().map(Ok).collect()));
-        multipart_fields(&mut raw, &headers, body, Some(&dir), &BUDGET).await.unwrap();
+        multipart_fields(&mut raw, &headers, body, Spill { folder: Some(&dir), budget: &BUDGET, most: MAX_UPLOAD }).await.unwrap();
         assert_eq!((files(), BUDGET.used()), (2, 5 * SPILL as u64), "both large parts in files, counted");
         drop(raw);
         assert_eq!((files(), BUDGET.used()), (0, 0));
@@ -649,7 +658,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn temporary_files_share_one_budget_until_removed() {
+    async fn temporary_files_share_one_budget_until_removed_and_each_request_has_a_limit() {
         static BUDGET: DiskBudget = DiskBudget::new(4 * SPILL as u64);
         let dir = std::env::temp_dir().join(format!("ivoagen-spill-budget-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -666,11 +675,11 @@ mod tests {
         };
         let files = || std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
         let mut first = RawRequest::new(&parts, Vec::new());
-        multipart_fields(&mut first, &headers, body(), Some(&dir), &BUDGET).await.unwrap();
+        multipart_fields(&mut first, &headers, body(), Spill { folder: Some(&dir), budget: &BUDGET, most: MAX_UPLOAD }).await.unwrap();
         assert_eq!(BUDGET.used(), 3 * SPILL as u64);
         // A second one, while the first holds its file, does not fit: 503, and nothing is left of it.
         let mut second = RawRequest::new(&parts, Vec::new());
-        let refused = multipart_fields(&mut second, &headers, body(), Some(&dir), &BUDGET).await.unwrap_err();
+        let refused = multipart_fields(&mut second, &headers, body(), Spill { folder: Some(&dir), budget: &BUDGET, most: MAX_UPLOAD }).await.unwrap_err();
         assert_eq!((refused.status, refused.message.contains("too many large uploaded files")), (StatusCode::SERVICE_UNAVAILABLE, true), "{}", refused.message);
         drop(second);
         assert_eq!((files(), BUDGET.used()), (1, 3 * SPILL as u64));
@@ -678,8 +687,15 @@ mod tests {
         drop(first);
         assert_eq!((files(), BUDGET.used()), (0, 0));
         let mut again = RawRequest::new(&parts, Vec::new());
-        multipart_fields(&mut again, &headers, body(), Some(&dir), &BUDGET).await.unwrap();
+        multipart_fields(&mut again, &headers, body(), Spill { folder: Some(&dir), budget: &BUDGET, most: MAX_UPLOAD }).await.unwrap();
         drop(again);
+        assert_eq!((files(), BUDGET.used()), (0, 0));
+        // One request's files over its limit: 413, and nothing is left of them.
+        let mut over = RawRequest::new(&parts, Vec::new());
+        let refused = multipart_fields(&mut over, &headers, body(), Spill { folder: Some(&dir), budget: &BUDGET, most: 2 * SPILL as u64 }).await.unwrap_err();
+        assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", refused.message);
+        assert!(refused.message.contains("files are larger than 2097152 bytes"), "{}", refused.message);
+        drop(over);
         assert_eq!((files(), BUDGET.used()), (0, 0));
         let _ = std::fs::remove_dir_all(&dir);
     }
