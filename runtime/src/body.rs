@@ -411,7 +411,7 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
     let limits = multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(spill.most + MAX_BODY as u64));
     let mut parts = multer::Multipart::with_constraints(body.into_data_stream(), boundary, limits);
     let too_large = |what: &str, limit: u64| RequestError::request(StatusCode::PAYLOAD_TOO_LARGE, "size", format!("the multipart body's {what} are larger than {limit} bytes"));
-    let (mut in_memory, mut on_disk) = (0usize, 0u64);
+    let (mut in_memory, mut written_to_disk) = (0usize, 0u64);
     while let Some(mut field) = parts.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         // A part's name is a parameter name: printable ASCII but `"` and `\`, as the published
@@ -433,6 +433,7 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
             if spilled.is_none() && is_file && data.len() + chunk.len() > SPILL {
                 let (mut file, mut on_disk) = temporary_file(spill.folder, spill.budget).await?;
                 in_memory -= data.len();
+                written_to_disk += data.len() as u64;
                 if !on_disk.count(data.len() as u64) {
                     return Err(disk_full());
                 }
@@ -443,8 +444,8 @@ async fn multipart_fields(raw: &mut RawRequest<'_>, headers: &HeaderMap, body: a
             }
             match &mut spilled {
                 Some((file, counted, written)) => {
-                    on_disk += chunk.len() as u64;
-                    if on_disk > spill.most {
+                    written_to_disk += chunk.len() as u64;
+                    if written_to_disk > spill.most {
                         return Err(too_large("files", spill.most));
                     }
                     if !counted.count(chunk.len() as u64) {
@@ -495,9 +496,17 @@ async fn temporary_file(dir: Option<&Path>, budget: &'static DiskBudget) -> Resu
             .map_err(|e| spill_failed(&e))?,
     };
     let path = dir.join(id);
-    tokio::fs::create_dir_all(dir).await.map_err(|e| spill_failed(&e))?;
-    let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await.map_err(|e| spill_failed(&e))?;
-    Ok((file, OnDisk::counted(path, budget)))
+    // Made and owned in one blocking call: should the request be dropped meanwhile, the file
+    // is removed with the call's result.
+    let (file, on_disk) = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        Ok::<_, std::io::Error>((file, OnDisk::counted(path, budget)))
+    })
+    .await
+    .map_err(|e| RequestError::request(StatusCode::INTERNAL_SERVER_ERROR, "body", e.to_string()))?
+    .map_err(|e| spill_failed(&e))?;
+    Ok((tokio::fs::File::from_std(file), on_disk))
 }
 
 /// The answer to a part that [`SPILLED_UPLOADS`] cannot hold now.

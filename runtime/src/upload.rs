@@ -296,8 +296,9 @@ pub struct Swept {
 }
 
 /// This process's folder for the temporary files of large file parts, in `ivoagen-uploads/` of
-/// the system's temporary folder, named by the process's ID, start time and host
-/// (`PID.START@HOST`; on Linux, where `/proc` tells them): made at first use. Blocking.
+/// the system's temporary folder, named by the process's ID, start time, PID namespace and host
+/// (`PID.START.NAMESPACE@HOST`; on Linux, where `/proc` tells them): made at first use, for its
+/// user only. Blocking.
 pub fn spill_folder() -> std::io::Result<&'static Path> {
     static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if let Some(folder) = FOLDER.get() {
@@ -307,13 +308,40 @@ pub fn spill_folder() -> std::io::Result<&'static Path> {
     if let Some(folder) = FOLDER.get() {
         return Ok(folder);
     }
-    let folder = std::env::temp_dir().join(SPILL_FOLDER).join(match this_process() {
+    let base = std::env::temp_dir().join(SPILL_FOLDER);
+    let folder = base.join(match this_process() {
         Some(owner) => owner.to_string(),
         // Nothing tells a running process from an ended one: a name no sweep removes.
         None => std::process::id().to_string(),
     });
-    std::fs::create_dir_all(&folder)?;
+    make_folders(&base, &folder)?;
     Ok(FOLDER.get_or_init(|| folder))
+}
+
+/// Makes `base`, the folder every process's folder is in (on Unix open to all, as the system's
+/// temporary folder is, so that servers of several users can share it), and this process's
+/// `folder` in it, which only its user may enter. A `base` that is not a folder (a link) is
+/// refused; a `folder` that is already there is not this process's.
+fn make_folders(base: &Path, folder: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match std::fs::DirBuilder::new().mode(0o700).create(base) {
+            // The mode is masked by the umask: set it as made.
+            Ok(()) => std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o1777))?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        if !std::fs::symlink_metadata(base)?.is_dir() {
+            return Err(std::io::Error::other(format!("{} is not a folder", base.display())));
+        }
+        std::fs::DirBuilder::new().mode(0o700).create(folder)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(base)?;
+        std::fs::create_dir(folder)
+    }
 }
 
 /// This process's folder for temporary files, once made.
@@ -341,29 +369,42 @@ fn this_process() -> Option<Owner> {
     let pid = std::process::id();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
     let host = Some(host).filter(|h| !h.is_empty() && !h.contains(['/', '@']))?;
-    Some(Owner { pid, start: started(pid)?, host })
+    // `pid:[4026531836]`: the PID namespace, within which PIDs and start times mean something.
+    let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let namespace = namespace.to_str()?.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()?;
+    Some(Owner { pid, start: started(pid)?, namespace, host })
 }
 
-/// The process a folder of temporary files belongs to, as its name says: `PID.START@HOST`.
+/// The process a folder of temporary files belongs to, as its name says:
+/// `PID.START.NAMESPACE@HOST`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Owner {
     pid: u32,
     /// When it started, in clock ticks since boot.
     start: u64,
+    /// Its PID namespace's inode: processes of other namespaces (containers sharing a temporary
+    /// folder, even under one host name) are not seen in this one's `/proc`.
+    namespace: u64,
     host: String,
 }
 
 impl std::fmt::Display for Owner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}@{}", self.pid, self.start, self.host)
+        write!(f, "{}.{}.{}@{}", self.pid, self.start, self.namespace, self.host)
     }
 }
 
 impl Owner {
     fn parse(name: &str) -> Option<Owner> {
         let (process, host) = name.split_once('@')?;
-        let (pid, start) = process.split_once('.')?;
-        Some(Owner { pid: pid.parse().ok()?, start: start.parse().ok()?, host: host.to_owned() })
+        let mut numbers = process.split('.');
+        let (pid, start, namespace) = (numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?);
+        numbers.next().is_none().then(|| Owner { pid, start, namespace, host: host.to_owned() })
+    }
+
+    /// Whether `self`'s `/proc` tells whether `other` runs: the same host and PID namespace.
+    fn sees(&self, other: &Owner) -> bool {
+        (&self.host, self.namespace) == (&other.host, other.namespace)
     }
 }
 
@@ -376,15 +417,15 @@ fn started(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Removes the folders under `base` of `own`'s host's processes that are no longer running:
-/// `started(PID)` is not their `START`. Folders of other hosts (a temporary folder shared by
-/// containers), of other names, and `own`'s stay.
+/// Removes the folders under `base` of the processes of `own`'s host and PID namespace that are
+/// no longer running: `started(PID)` is not their `START`. Folders of other hosts or namespaces
+/// (a temporary folder shared by containers), of other names, and `own`'s stay.
 fn sweep(base: &Path, own: &Owner, started: impl Fn(u32) -> Option<u64>) -> Swept {
     let mut swept = Swept::default();
     let Ok(entries) = std::fs::read_dir(base) else { return swept };
     for entry in entries.flatten() {
         let Some(owner) = entry.file_name().to_str().and_then(Owner::parse) else { continue };
-        if owner.host != own.host || owner == *own || started(owner.pid) == Some(owner.start) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        if !own.sees(&owner) || owner == *own || started(owner.pid) == Some(owner.start) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let bytes: u64 = std::fs::read_dir(entry.path()).into_iter().flatten().flatten().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum();
@@ -423,7 +464,7 @@ mod tests {
     fn the_folders_of_ended_processes_on_this_host_are_swept_and_no_other() {
         let base = std::env::temp_dir().join(format!("ivoagen-sweep-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
-        let own = Owner { pid: 1, start: 100, host: "node-a.example".into() };
+        let own = Owner { pid: 1, start: 100, namespace: 7, host: "node-a.example".into() };
         // Running: 1 (this one) and 2 since 200; 4's ID now names a process started later.
         let running = |pid: u32| match pid {
             1 => Some(100),
@@ -431,16 +472,18 @@ mod tests {
             4 => Some(999),
             _ => None,
         };
-        for folder in ["1.100@node-a.example", "2.200@node-a.example", "3.300@node-a.example", "4.400@node-a.example", "3.300@node-b", "junk", "7"] {
+        // 3.300 of another host, and of another PID namespace of this host, are not for this
+        // process's /proc to judge.
+        for folder in ["1.100.7@node-a.example", "2.200.7@node-a.example", "3.300.7@node-a.example", "4.400.7@node-a.example", "3.300.7@node-b", "3.300.8@node-a.example", "3.300@node-a.example", "junk", "7"] {
             std::fs::create_dir_all(base.join(folder)).unwrap();
         }
-        std::fs::write(base.join("3.300@node-a.example/part"), b"12345").unwrap();
-        std::fs::write(base.join("4.400@node-a.example/part"), b"678").unwrap();
-        std::fs::write(base.join("5.500@node-a.example"), b"a file, not a folder").unwrap();
+        std::fs::write(base.join("3.300.7@node-a.example/part"), b"12345").unwrap();
+        std::fs::write(base.join("4.400.7@node-a.example/part"), b"678").unwrap();
+        std::fs::write(base.join("5.500.7@node-a.example"), b"a file, not a folder").unwrap();
         assert_eq!(sweep(&base, &own, running), Swept { folders: 2, bytes: 8 });
         let mut left: Vec<String> = std::fs::read_dir(&base).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         left.sort();
-        assert_eq!(left, ["1.100@node-a.example", "2.200@node-a.example", "3.300@node-b", "5.500@node-a.example", "7", "junk"]);
+        assert_eq!(left, ["1.100.7@node-a.example", "2.200.7@node-a.example", "3.300.7@node-b", "3.300.8@node-a.example", "3.300@node-a.example", "5.500.7@node-a.example", "7", "junk"]);
         assert_eq!(sweep(&base.join("none"), &own, running), Swept::default(), "no folder yet");
         let _ = std::fs::remove_dir_all(&base);
 
@@ -449,7 +492,13 @@ mod tests {
             let me = this_process().expect("/proc tells this process's start");
             assert_eq!(Owner::parse(&me.to_string()), Some(me.clone()));
             assert_eq!(started(me.pid), Some(me.start));
-            assert!(spill_folder().unwrap().ends_with(me.to_string()));
+            let folder = spill_folder().unwrap();
+            assert!(folder.ends_with(me.to_string()));
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                assert_eq!(std::fs::metadata(folder).unwrap().permissions().mode() & 0o777, 0o700, "its user's only");
+            }
         }
     }
 

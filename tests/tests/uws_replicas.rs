@@ -683,7 +683,8 @@ fn the_job_store_is_reached_over_tls_as_sslmode_and_sslrootcert_say() {
 
     // Encrypted (the default, prefer, and require) and checked (verify-full against the root
     // that signed the certificate for localhost; verify-ca checks no name): each replica runs jobs.
-    for store in [url("127.0.0.1", ""), url("127.0.0.1", "?sslmode=require&application_name=ivoagen"), verify("verify-full", "localhost", &ca), verify("verify-ca", "127.0.0.1", &ca)] {
+    let by_address = format!("postgresql:///postgres?hostaddr=127.0.0.1&port={}&user=postgres&sslmode=require", pg.port);
+    for store in [url("127.0.0.1", ""), url("127.0.0.1", "?sslmode=require&application_name=ivoagen"), by_address, verify("verify-full", "localhost", &ca), verify("verify-ca", "127.0.0.1", &ca)] {
         let server = replica(&dir, &store, &[], &[]);
         let job = create(&server.addr, "MODE=ok&PHASE=RUN");
         until(Duration::from_secs(20), "the job completes", || phase(&server.addr, &job) == "COMPLETED");

@@ -220,6 +220,13 @@ fn configure(url: &str) -> Result<(tokio_postgres::Config, Tls), String> {
         if let Some(mode) = mode {
             config.ssl_mode(mode);
         }
+        // A `hostaddr` without `host`: the address is the name a certificate is checked against
+        // (tokio-postgres would have none, and refuse TLS).
+        if config.get_hosts().is_empty() {
+            for address in config.get_hostaddrs().to_vec() {
+                config.host(address.to_string());
+            }
+        }
         Ok((config, tls))
     }
     #[cfg(not(feature = "postgres-tls"))]

@@ -7,7 +7,8 @@
 //! - `verify-full`: as `verify-ca`, and issued for the host the URL names.
 //!
 //! `sslrootcert` is a PEM file of root certificates, or `system` for the system's roots; the
-//! `verify-*` modes need it. The TLS is rustls with aws-lc-rs, the stack of the S3 client and of
+//! `verify-*` modes need it. As libpq 16, `sslrootcert=system` means `verify-full` and takes no
+//! weaker mode: any public authority's certificate, for any name, would pass the others. The TLS is rustls with aws-lc-rs, the stack of the S3 client and of
 //! OpenID Connect; SCRAM runs without channel binding.
 
 use rustls::DigitallySignedStruct;
@@ -39,7 +40,7 @@ enum Mode {
 /// say. A connection string of the `key=value` form passes as it is (no `sslmode` to set: it
 /// has its own, and `verify-*` and `sslrootcert` are refused there).
 pub(super) fn split(url: &str) -> Result<(String, Option<SslMode>, Connector), String> {
-    let (mut mode, mut root) = (Mode::Prefer, None::<String>);
+    let (mut mode, mut root, mut said) = (Mode::Prefer, None::<String>, false);
     let mut rest = url.to_owned();
     let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
     if let Some((base, query)) = url.split_once('?').filter(|_| is_url) {
@@ -48,6 +49,7 @@ pub(super) fn split(url: &str) -> Result<(String, Option<SslMode>, Connector), S
             let Some((key, value)) = form_urlencoded::parse(pair.as_bytes()).next() else { continue };
             match &*key {
                 "sslmode" => {
+                    said = true;
                     mode = match &*value {
                         "disable" => Mode::Disable,
                         "allow" | "prefer" => Mode::Prefer,
@@ -62,6 +64,13 @@ pub(super) fn split(url: &str) -> Result<(String, Option<SslMode>, Connector), S
             }
         }
         rest = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    }
+    if root.as_deref() == Some("system") {
+        match mode {
+            Mode::VerifyFull => {}
+            _ if !said => mode = Mode::VerifyFull,
+            _ => return Err("sslrootcert=system needs sslmode verify-full (any public authority's certificate would pass a weaker mode)".into()),
+        }
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let roots = match root.as_deref().map(roots).transpose()? {
@@ -78,12 +87,15 @@ pub(super) fn split(url: &str) -> Result<(String, Option<SslMode>, Connector), S
             if mode == Mode::VerifyFull { webpki } else { Arc::new(AnyName(webpki)) }
         }
     };
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
+    // PostgreSQL's ALPN name, which PostgreSQL 17 requires of a direct TLS connection
+    // (`sslnegotiation=direct`) and takes in the usual one.
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
     let ssl_mode = is_url.then_some(match mode {
         Mode::Disable => SslMode::Disable,
         Mode::Prefer => SslMode::Prefer,
@@ -241,6 +253,10 @@ mod tests {
         assert!(split("postgres://db/uws?sslmode=verify-ca").unwrap_err().contains("need sslrootcert"));
         assert!(split("postgres://db/uws?sslmode=sometimes").unwrap_err().contains("`sometimes` is none of"));
         assert!(split("postgres://db/uws?sslmode=require&sslrootcert=/no/such.pem").unwrap_err().contains("sslrootcert `/no/such.pem`"));
+        for weaker in ["disable", "prefer", "require", "verify-ca"] {
+            let refused = split(&format!("postgres://db/uws?sslmode={weaker}&sslrootcert=system")).unwrap_err();
+            assert!(refused.contains("sslrootcert=system needs sslmode verify-full"), "{weaker}: {refused}");
+        }
         // The key=value form is tokio-postgres's to read.
         let (url, mode, _) = split("host=db sslmode=require").unwrap();
         assert_eq!((url.as_str(), mode), ("host=db sslmode=require", None));
