@@ -599,7 +599,7 @@ where
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     config.metrics.gauge("process_start_time_seconds", "When the process started, in seconds since the Unix epoch.").set(i64::try_from(started).unwrap_or(i64::MAX));
     let swept = crate::upload::sweep_spill_folders();
-    if swept.folders > 0 {
+    if swept.bytes > 0 {
         config.log_format.info(name, &format!("removed temporary upload files left by ended processes (folders: {}, bytes: {})", swept.folders, swept.bytes));
     }
     let served = runtime.block_on(async {

@@ -264,8 +264,9 @@ fn the_command_line_follows_clap_conventions() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the server starts");
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stderr.take().expect("piped")), &mut line).expect("a line");
+    // The line saying where it listens (others, such as what it swept at start, may come first).
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().expect("piped")));
+    let line = lines.map_while(Result::ok).take(5).find(|l| l.contains("listening on")).unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
     assert!(line.contains("listening on http://0.0.0.0:") && line.trim_end().ends_with("/soda/"), "{line}");

@@ -317,7 +317,6 @@ fn bench_generate() -> Result<(), String> {
 
 /// Requests per second of the generated SODA parameter layer against a bare handler.
 fn bench_params() -> Result<(), String> {
-    use std::io::{BufRead, BufReader};
     ensure_apt(&[("wrk", "wrk")])?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     run(&cargo, &["build", "--release", "--quiet", "-p", "ivoagen-bench"])?;
@@ -328,7 +327,7 @@ fn bench_params() -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("params-bench: {e}"))?;
     let stderr = server.stderr.take().ok_or("no stderr")?;
-    let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
+    let line = listening(stderr)?;
     let base = line.trim_start_matches("listening on ").trim_end_matches('/').to_owned();
     let query = "?id=sample-image&circle=10.68%2041.27%200.1";
     let wrk = |path: &str, seconds: u32| -> Result<f64, String> {
@@ -436,7 +435,7 @@ fn proc_kb(pid: u32, field: &str) -> u64 {
 /// SODA cutouts: HTTP throughput against a static body of the same size from the same server,
 /// per-cutout time against CFITSIO, and memory while streaming a cutout of a 1 GiB image.
 fn bench_cutout() -> Result<(), String> {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     ensure_apt(&[("wrk", "wrk"), ("cc", "gcc")])?;
     if !std::path::Path::new("/usr/include/fitsio.h").exists() {
         apt_install(&["libcfitsio-dev"])?;
@@ -498,7 +497,7 @@ fn bench_cutout() -> Result<(), String> {
     // HTTP: the server on core 0 (one worker thread), wrk on core 1.
     let mut server = pinned("0", &bench).arg("serve").arg(&data).stderr(std::process::Stdio::piped()).spawn().map_err(|e| e.to_string())?;
     let stderr = server.stderr.take().ok_or("no stderr")?;
-    let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
+    let line = listening(stderr)?;
     let base = line.trim_start_matches("listening on ").trim_end_matches('/').to_owned();
     let cutout = format!("{base}/soda/sync?ID=bench&CIRCLE=150+2.2+{}", 181.0 / 3600.0);
     let wrk = |url: &str, seconds: u32| -> Result<f64, String> {
@@ -592,7 +591,7 @@ fn bench_cutout() -> Result<(), String> {
             .spawn()
             .map_err(|e| e.to_string())?;
         let stderr = server.stderr.take().ok_or("no stderr")?;
-        let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
+        let line = listening(stderr)?;
         let addr = line.trim_start_matches("soda-cutout-server: listening on http://").split('/').next().unwrap_or_default().to_owned();
         let pid = server.id();
         let memory = (|| -> Result<(u64, u64, u64), String> {
@@ -658,7 +657,7 @@ fn bench_fits_crates() -> Result<(), String> {
 
 /// UWS: job creations per second (each committed before its 303) and memory with 10,000 WAITs.
 fn bench_uws() -> Result<(), String> {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     ensure_apt(&[("wrk", "wrk")])?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     run(&cargo, &["build", "--release", "--quiet", "-p", "soda-cutout-server"])?;
@@ -671,7 +670,7 @@ fn bench_uws() -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("soda-cutout-server: {e}"))?;
     let stderr = server.stderr.take().ok_or("no stderr")?;
-    let line = BufReader::new(stderr).lines().next().ok_or("the server said nothing")?.map_err(|e| e.to_string())?;
+    let line = listening(stderr)?;
     let base = line.split("listening on ").nth(1).unwrap_or_default().trim_end_matches('/').to_owned();
     let addr = base.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
     let pid = server.id();
@@ -1082,6 +1081,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The line in which a server says where it listens, among the first it writes to `stderr`
+/// (what it swept at start may come before).
+fn listening(stderr: std::process::ChildStderr) -> Result<String, String> {
+    use std::io::{BufRead, BufReader};
+    for line in BufReader::new(stderr).lines().take(5) {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.contains("listening on ") {
+            return Ok(line);
+        }
+    }
+    Err("the server did not say where it listens".into())
 }
 
 #[cfg(test)]
