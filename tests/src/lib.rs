@@ -290,6 +290,8 @@ impl Postgres {
     /// Makes and starts the cluster `name` accepting TCP connections over TLS only, with a
     /// certificate for `localhost` (not for 127.0.0.1) signed by the root in
     /// [`Postgres::tls_file`]`("ca.pem")`; `other-ca.pem` is a root that signed nothing of it.
+    /// Its database `certdb` takes only clients presenting a certificate of that root for their
+    /// user: `client.pem` (key `client.key`) is one for `postgres`.
     pub fn start_tls(name: &str) -> Postgres {
         Postgres::start_with(name, true)
     }
@@ -299,7 +301,8 @@ impl Postgres {
         &self.dir
     }
 
-    /// A file of the TLS cluster's certificates: `ca.pem`, `other-ca.pem`.
+    /// A file of the TLS cluster's certificates: `ca.pem`, `other-ca.pem`, `client.pem`,
+    /// `client.key`.
     pub fn tls_file(&self, name: &str) -> PathBuf {
         self.dir.join("tls").join(name)
     }
@@ -330,11 +333,20 @@ impl Postgres {
         if tls {
             let certificates = postgres.dir.join("tls");
             let mut conf = std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf")).expect("postgresql.conf");
-            let settings = format!("ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n", certificates.join("server.pem").display(), certificates.join("server.key").display());
+            let settings = format!(
+                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\nssl_ca_file = '{}'\n",
+                certificates.join("server.pem").display(),
+                certificates.join("server.key").display(),
+                certificates.join("ca.pem").display()
+            );
             conf.write_all(settings.as_bytes()).expect("postgresql.conf");
-            std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n").expect("pg_hba.conf");
+            let hba = "local all all trust\nhostssl certdb all 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n";
+            std::fs::write(data.join("pg_hba.conf"), hba).expect("pg_hba.conf");
         }
         postgres.run();
+        if tls {
+            postgres.psql("CREATE DATABASE certdb");
+        }
         postgres
     }
 
@@ -432,6 +444,12 @@ fn make_certificates(dir: &Path) {
     openssl(&request);
     std::fs::write(dir.join("server.ext"), "subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\nkeyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n").expect("server.ext");
     openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem"]);
+    // A client certificate for the user `postgres`.
+    let mut request = vec!["req", "-new", "-subj", "/CN=postgres", "-keyout", "client.key", "-out", "client.csr"];
+    request.extend_from_slice(&ec);
+    openssl(&request);
+    std::fs::write(dir.join("client.ext"), "basicConstraints = CA:FALSE\nkeyUsage = digitalSignature\nextendedKeyUsage = clientAuth\n").expect("client.ext");
+    openssl(&["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "client.ext", "-out", "client.pem"]);
     // PostgreSQL refuses a key that others may read.
     let _ = Command::new("chmod").arg("600").arg(dir.join("server.key")).status();
 }

@@ -693,6 +693,17 @@ fn the_job_store_is_reached_over_tls_as_sslmode_and_sslrootcert_say() {
         assert!(with.parse::<u32>().unwrap() >= 2 && without == "0", "{store}: connections with and without TLS: {encrypted}");
     }
 
+    // A database that takes only clients presenting a certificate for their user: with
+    // sslcert and sslkey, jobs run; without, the replica does not start.
+    let client = format!("&sslcert={}&sslkey={}", pg.tls_file("client.pem").display(), pg.tls_file("client.key").display());
+    let certdb = format!("postgresql://postgres@localhost:{}/certdb?sslmode=verify-full&sslrootcert={}", pg.port, ca.display());
+    let server = replica(&dir, &format!("{certdb}{client}"), &[], &[]);
+    let job = create(&server.addr, "MODE=ok&PHASE=RUN");
+    until(Duration::from_secs(20), "the job completes with a client certificate", || phase(&server.addr, &job) == "COMPLETED");
+    drop(server);
+    let said = refused_store(&dir, &certdb);
+    assert!(said.contains("connection requires a valid client certificate"), "{said}");
+
     // Over the Unix socket, where the server offers no TLS and a host has no name, prefer goes
     // without it.
     let local = format!("postgresql:///postgres?host={}&port={}&user=postgres", pg.socket_dir().display(), pg.port);

@@ -6,6 +6,9 @@
 //! - `verify-ca`: always, the certificate signed by a root of `sslrootcert`;
 //! - `verify-full`: as `verify-ca`, and issued for the host the URL names.
 //!
+//! `sslcert` and `sslkey` (PEM files, given together) are the certificate this client presents
+//! when the server asks for one (`cert` authentication, `clientcert=verify-full`).
+//!
 //! `sslrootcert` is a PEM file of root certificates, or `system` for the system's roots; the
 //! `verify-*` modes need it. As libpq 16, `sslrootcert=system` means `verify-full` and takes no
 //! weaker mode: any public authority's certificate, for any name, would pass the others. The TLS is rustls with aws-lc-rs, the stack of the S3 client and of
@@ -16,7 +19,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -41,6 +44,7 @@ enum Mode {
 /// has its own, and `verify-*` and `sslrootcert` are refused there).
 pub(super) fn split(url: &str) -> Result<(String, Option<SslMode>, Connector), String> {
     let (mut mode, mut root, mut said) = (Mode::Prefer, None::<String>, false);
+    let (mut client_cert, mut client_key) = (None::<String>, None::<String>);
     let mut rest = url.to_owned();
     let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
     if let Some((base, query)) = url.split_once('?').filter(|_| is_url) {
@@ -60,6 +64,8 @@ pub(super) fn split(url: &str) -> Result<(String, Option<SslMode>, Connector), S
                     }
                 }
                 "sslrootcert" => root = Some(value.into_owned()),
+                "sslcert" => client_cert = Some(value.into_owned()),
+                "sslkey" => client_key = Some(value.into_owned()),
                 _ => kept.push(pair),
             }
         }
@@ -87,12 +93,22 @@ pub(super) fn split(url: &str) -> Result<(String, Option<SslMode>, Connector), S
             if mode == Mode::VerifyFull { webpki } else { Arc::new(AnyName(webpki)) }
         }
     };
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match (client_cert, client_key) {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(&cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("sslcert `{cert}`: {e}"))?;
+            let key = PrivateKeyDer::from_pem_file(&key).map_err(|e| format!("sslkey `{key}`: {e}"))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| format!("sslcert and sslkey: {e}"))?
+        }
+        _ => return Err("sslcert and sslkey go together: the client certificate and its private key".into()),
+    };
     // PostgreSQL's ALPN name, which PostgreSQL 17 requires of a direct TLS connection
     // (`sslnegotiation=direct`) and takes in the usual one.
     config.alpn_protocols = vec![b"postgresql".to_vec()];
@@ -253,6 +269,8 @@ mod tests {
         assert!(split("postgres://db/uws?sslmode=verify-ca").unwrap_err().contains("need sslrootcert"));
         assert!(split("postgres://db/uws?sslmode=sometimes").unwrap_err().contains("`sometimes` is none of"));
         assert!(split("postgres://db/uws?sslmode=require&sslrootcert=/no/such.pem").unwrap_err().contains("sslrootcert `/no/such.pem`"));
+        assert!(split("postgres://db/uws?sslcert=/c.pem").unwrap_err().contains("sslcert and sslkey go together"));
+        assert!(split("postgres://db/uws?sslcert=/no/c.pem&sslkey=/no/k.pem").unwrap_err().contains("sslcert `/no/c.pem`"));
         for weaker in ["disable", "prefer", "require", "verify-ca"] {
             let refused = split(&format!("postgres://db/uws?sslmode={weaker}&sslrootcert=system")).unwrap_err();
             assert!(refused.contains("sslrootcert=system needs sslmode verify-full"), "{weaker}: {refused}");
