@@ -270,8 +270,8 @@ fn add_body_refusals(doc: &mut Value, op: &Operation, sync: Option<&Operation>) 
         }
         let refusals = [
             ("408", "timeout", "UsageError", "the request body stopped arriving for longer than `--body-timeout`, or took longer than `--body-deadline`"),
-            ("413", "size", "UsageError", "the request body is larger than 64 MiB, or a multipart body's files larger than 1 GiB in all"),
-            ("503", "busy", "ServiceUnavailable", "the server is holding as many large request bodies as it takes at once (256 MiB in memory, 4 GiB of uploaded files), or cannot write an uploaded file; a retry may succeed"),
+            ("413", "size", "UsageError", "the request body is larger than 64 MiB, or a multipart body's files larger than `--max-upload` (1 GiB by default) in all"),
+            ("503", "busy", "ServiceUnavailable", "the server is holding as many large request bodies as it takes at once (256 MiB in memory; uploaded files up to `--upload-space`, 4 GiB by default), or cannot write an uploaded file; a retry may succeed"),
         ];
         for (status, rule, label, why) in refusals {
             responses.entry(status).or_insert_with(|| json!({ "description": format!("{} — {why}.", error_document(format, rule, label)), "content": content.clone() }));

@@ -395,7 +395,7 @@ paths:
 "#;
     let doc = published_spec(spec);
     let put = &doc["paths"]["/tables"]["put"]["responses"];
-    for (status, says_what) in [("408", "`--body-timeout`"), ("413", "larger than 64 MiB"), ("503", "4 GiB of uploaded files")] {
+    for (status, says_what) in [("408", "`--body-timeout`"), ("413", "larger than 64 MiB"), ("503", "`--upload-space`")] {
         assert_eq!(media(&put[status]), ["application/json"], "{status}: {put}");
         assert!(says(&put[status], says_what), "{status}: {}", put[status]);
     }

@@ -24,15 +24,43 @@ pub const SMALL_BODY: usize = 64 * 1024;
 /// held in memory (1 MiB).
 pub const SPILL: usize = 1024 * 1024;
 
-/// The most one multipart request may write to temporary files (1 GiB); more answers 413.
+/// The most one multipart request may write to temporary files by default (1 GiB,
+/// `--max-upload`); more answers 413.
 pub const MAX_UPLOAD: u64 = 1024 * 1024 * 1024;
 
-/// The most all requests' temporary files may hold at once (4 GiB): a part that would pass it is
-/// refused with 503, its file removed; a file's share is returned when it is removed.
+/// The most all requests' temporary files may hold at once by default (4 GiB,
+/// `--upload-space`): a part that would pass it is refused with 503, its file removed; a file's
+/// share is returned when it is removed.
 pub const SPILLED_UPLOADS: u64 = 4 * 1024 * 1024 * 1024;
 
-/// What is held now of [`SPILLED_UPLOADS`].
+/// What is held now of the temporary files' budget ([`UploadLimits::all`]).
 static SPILLED: DiskBudget = DiskBudget::new(SPILLED_UPLOADS);
+
+/// [`UploadLimits::per_request`], as set.
+static PER_REQUEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(MAX_UPLOAD);
+
+/// What multipart requests' large files may hold in temporary files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// One request's files (`--max-upload`, env `MAX_UPLOAD`; default [`MAX_UPLOAD`]); more
+    /// answers 413.
+    pub per_request: u64,
+    /// All requests' at once (`--upload-space`, env `UPLOAD_SPACE`; default
+    /// [`SPILLED_UPLOADS`]); more answers 503.
+    pub all: u64,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        UploadLimits { per_request: MAX_UPLOAD, all: SPILLED_UPLOADS }
+    }
+}
+
+/// Sets the limits every later multipart request is read within (a server does so as it starts).
+pub fn set_upload_limits(limits: UploadLimits) {
+    PER_REQUEST.store(limits.per_request, std::sync::atomic::Ordering::SeqCst);
+    SPILLED.set_limit(limits.all);
+}
 
 /// Takes from the budget what `size` bytes need beyond what `held` holds; a body up to
 /// [`SMALL_BODY`] takes nothing, and one the budget cannot cover now is refused with 503.
@@ -378,13 +406,14 @@ pub fn multipart<'a, 'r: 'a>(
     headers: &'a HeaderMap,
     body: axum::body::Body,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + 'a>> {
-    Box::pin(multipart_fields(raw, headers, body, Spill { folder: None, budget: &SPILLED, most: MAX_UPLOAD }))
+    let most = PER_REQUEST.load(std::sync::atomic::Ordering::SeqCst);
+    Box::pin(multipart_fields(raw, headers, body, Spill { folder: None, budget: &SPILLED, most }))
 }
 
 /// What reading a multipart body failed on, as the request's error.
 fn multipart_error(e: multer::Error) -> RequestError {
     match e {
-        multer::Error::StreamSizeExceeded { .. } => RequestError::request(StatusCode::PAYLOAD_TOO_LARGE, "size", format!("the multipart body is larger than {} bytes", MAX_UPLOAD + MAX_BODY as u64)),
+        multer::Error::StreamSizeExceeded { limit } => RequestError::request(StatusCode::PAYLOAD_TOO_LARGE, "size", format!("the multipart body is larger than {limit} bytes")),
         e if is_timeout(&e) => RequestError::request(StatusCode::REQUEST_TIMEOUT, "timeout", format!("the request body stopped arriving: {e}")),
         e => RequestError::new("body", "type", format!("malformed multipart body: {e}")),
     }
@@ -394,9 +423,9 @@ fn multipart_error(e: multer::Error) -> RequestError {
 struct Spill<'a> {
     /// The folder (by default the process's, [`crate::upload::spill_folder`]).
     folder: Option<&'a Path>,
-    /// What all requests' files may hold ([`SPILLED_UPLOADS`]).
+    /// What all requests' files may hold ([`UploadLimits::all`]).
     budget: &'static DiskBudget,
-    /// What one request's may ([`MAX_UPLOAD`]).
+    /// What one request's may ([`UploadLimits::per_request`]).
     most: u64,
 }
 

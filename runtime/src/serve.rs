@@ -109,6 +109,9 @@ pub struct Config {
     /// How long a whole request body may take (`--body-deadline`, env `BODY_DEADLINE`, in
     /// seconds; default 600).
     pub body_deadline: Duration,
+    /// What multipart requests' large files may hold in temporary files, each and all at once
+    /// (`--max-upload`, `--upload-space`; see [`crate::body::UploadLimits`]).
+    pub upload_limits: crate::body::UploadLimits,
     /// The request-rate limits per caller (`--rate-limit`, `--anonymous-rate-limit`,
     /// `--rate-limit-keys`; none by default) and the failed authentications per client address
     /// (`--auth-failure-limit`; see [`crate::quota`]).
@@ -131,6 +134,28 @@ pub struct Config {
     pub metrics: crate::metrics::Metrics,
     /// The server's readiness checks, which `/readyz` runs (see [`crate::health`]).
     pub health: crate::health::Health,
+}
+
+/// A positive size in bytes: a whole number, with an optional `K`, `M`, `G` or `T` (powers of
+/// 1024; `KiB`, `MB`… and lower case too).
+fn bytes(source: &str, value: &str) -> Result<u64, String> {
+    let text = value.trim();
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(unit_at);
+    let shift = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => u32::MAX,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|&n| n > 0 && shift < 64)
+        .and_then(|n| n.checked_mul(1u64 << shift.min(63)))
+        .ok_or_else(|| format!("{source}: `{value}` is not a positive size in bytes (a whole number, with K, M, G or T for powers of 1024)"))
 }
 
 /// The limits [`serve_with`] holds connections to.
@@ -196,6 +221,7 @@ impl Default for Config {
             max_connections: Limits::default().max_connections,
             body_timeout: Limits::default().body_timeout,
             body_deadline: Limits::default().body_deadline,
+            upload_limits: crate::body::UploadLimits::default(),
             rate_limits: crate::quota::Settings::default(),
             service: std::collections::BTreeMap::new(),
             metrics_addr: None,
@@ -301,6 +327,8 @@ fn command(program: &Program) -> clap::Command {
         .arg(value("max-connections", "N", "Serve at most N connections at once; more wait to be accepted [env: MAX_CONNECTIONS] [default: the open-file limit less 256; 1024 if unknown]".to_owned()))
         .arg(value("body-timeout", "SECS", "Answer 408 and close when a request body pauses this long [env: BODY_TIMEOUT] [default: 30]".to_owned()))
         .arg(value("body-deadline", "SECS", "Answer 408 and close when a request body is not whole after this long [env: BODY_DEADLINE] [default: 600]".to_owned()))
+        .arg(value("max-upload", "BYTES", "Answer 413 when a multipart request's files are larger than this (K, M, G: powers of 1024) [env: MAX_UPLOAD] [default: 1G]".to_owned()))
+        .arg(value("upload-space", "BYTES", "Answer 503 when the temporary files of all requests' uploads would hold more than this [env: UPLOAD_SPACE] [default: 4G]".to_owned()))
         .arg(value("metrics-addr", "ADDR:PORT", "Serve /metrics, /healthz and /readyz on a listener of their own, e.g. 127.0.0.1:9100 (port 0: any free one) [env: METRICS_ADDR] [default: none, no metrics]".to_owned()))
         .arg(Arg::new("metrics").long("metrics").action(ArgAction::SetTrue).help("Serve /metrics, /healthz and /readyz on the main listener too, under the base path, to whoever reaches it [env: METRICS=1]"))
         .arg(value("log-format", "text|json", "text: a line when the server starts or fails; json: those, and a line per request (method, route, status, latency, request id, peer), as JSON objects [env: LOG_FORMAT] [default: text]".to_owned()));
@@ -393,6 +421,12 @@ impl Config {
         }
         if let Some((source, secs)) = one("body-deadline", "BODY_DEADLINE") {
             config.body_deadline = Duration::from_secs(positive(&source, &secs)?);
+        }
+        if let Some((source, size)) = one("max-upload", "MAX_UPLOAD") {
+            config.upload_limits.per_request = bytes(&source, &size)?;
+        }
+        if let Some((source, size)) = one("upload-space", "UPLOAD_SPACE") {
+            config.upload_limits.all = bytes(&source, &size)?;
         }
         config.rate_limits = crate::quota::Settings::read(one, program.auth)?;
         if let Some((source, url)) = one("job-store", "JOB_STORE").filter(|_| program.uws) {
@@ -598,6 +632,7 @@ where
     config.metrics.gauge_family("server_info", "The program serving, and its version.", &["program", "version"]).with(&[name, program.version]).set(1);
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
     config.metrics.gauge("process_start_time_seconds", "When the process started, in seconds since the Unix epoch.").set(i64::try_from(started).unwrap_or(i64::MAX));
+    crate::body::set_upload_limits(config.upload_limits);
     let swept = crate::upload::sweep_spill_folders();
     if swept.bytes > 0 {
         config.log_format.info(name, &format!("removed temporary upload files left by ended processes (folders: {}, bytes: {})", swept.folders, swept.bytes));
@@ -1173,8 +1208,17 @@ mod tests {
             let message = parse(args, env).unwrap_err();
             assert!(message.contains(says) && message.contains("positive whole number"), "{message}");
         }
+        assert_eq!(config.upload_limits, crate::body::UploadLimits { per_request: 1 << 30, all: 4 << 30 });
+        let config = parse(&["--max-upload", "200M", "--upload-space=2GiB"], &[("MAX_UPLOAD", "1k")]).unwrap();
+        assert_eq!(config.upload_limits, crate::body::UploadLimits { per_request: 200 << 20, all: 2 << 30 });
+        let config = parse(&[], &[("MAX_UPLOAD", "1048576"), ("UPLOAD_SPACE", "1t")]).unwrap();
+        assert_eq!(config.upload_limits, crate::body::UploadLimits { per_request: 1 << 20, all: 1 << 40 });
+        for (args, says) in [(&["--max-upload", "0"][..], "--max-upload: `0`"), (&["--upload-space", "lots"], "--upload-space: `lots`"), (&["--upload-space", "5P"], "`5P`"), (&["--max-upload", "99999999999T"], "`99999999999T`")] {
+            let message = parse(args, &[]).unwrap_err();
+            assert!(message.contains(says) && message.contains("positive size in bytes"), "{message}");
+        }
         let Err(Stop::Info(help)) = parse_for(&PLAIN, &["--help"], &[]) else { panic!("--help is not information") };
-        for shown in ["--max-connections <N>", "[env: MAX_CONNECTIONS] [default: the open-file limit", "--body-timeout <SECS>", "--body-deadline <SECS>"] {
+        for shown in ["--max-connections <N>", "[env: MAX_CONNECTIONS] [default: the open-file limit", "--body-timeout <SECS>", "--body-deadline <SECS>", "--max-upload <BYTES>", "--upload-space <BYTES>"] {
             assert!(help.contains(shown), "{shown} missing: {help}");
         }
     }

@@ -69,7 +69,8 @@ impl OnDisk {
     /// if they do not fit.
     pub(crate) fn count(&mut self, n: u64) -> bool {
         let Some((budget, counted)) = &mut self.counted else { return true };
-        let fits = budget.used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| used.checked_add(n).filter(|total| *total <= budget.limit)).is_ok();
+        let limit = budget.limit.load(Ordering::SeqCst);
+        let fits = budget.used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| used.checked_add(n).filter(|total| *total <= limit)).is_ok();
         if fits {
             *counted += n;
         }
@@ -88,12 +89,17 @@ impl OnDisk {
 #[derive(Debug)]
 pub(crate) struct DiskBudget {
     used: AtomicU64,
-    limit: u64,
+    limit: AtomicU64,
 }
 
 impl DiskBudget {
     pub(crate) const fn new(limit: u64) -> Self {
-        DiskBudget { used: AtomicU64::new(0), limit }
+        DiskBudget { used: AtomicU64::new(0), limit: AtomicU64::new(limit) }
+    }
+
+    /// Holds files up to `limit` bytes from now on (what is held already stays).
+    pub(crate) fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::SeqCst);
     }
 
     /// The bytes counted now.

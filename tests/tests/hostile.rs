@@ -401,3 +401,32 @@ fn the_temporary_files_of_a_killed_server_are_removed_when_the_next_starts() {
     alive(&running);
     alive(&next);
 }
+
+#[test]
+fn the_operator_sets_how_much_uploads_may_hold() {
+    let tmp = root().join("target/e2e/data/hostile/limits-tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let env = [("TMPDIR", tmp.to_str().unwrap())];
+    let mut body = b"--XX\r\nContent-Disposition: form-data; name=\"ID\"\r\n\r\nsample-image\r\n--XX\r\nContent-Disposition: form-data; name=\"t\"; filename=\"t.vot\"\r\n\r\n".to_vec();
+    body.extend(vec![b'x'; 3 << 20]);
+    body.extend_from_slice(b"\r\n--XX--\r\n");
+    let send = |server: &Server| http(&server.addr, "POST", "/soda/sync", &[("content-type", "multipart/form-data; boundary=XX")], &body);
+    // One request's files over --max-upload: 413.
+    let (server, _) = start_with_env("max-upload", &["--max-upload", "2M"], &env);
+    let refused = send(&server);
+    soda_error(&refused, 413, "UsageError");
+    assert!(refused.text().contains("larger than 2097152 bytes"), "{}", refused.text());
+    // All requests' files over --upload-space (from the environment): 503, a retry may succeed.
+    let (server, _) = start_with_env("upload-space", &[], &[("TMPDIR", tmp.to_str().unwrap()), ("UPLOAD_SPACE", "2M")]);
+    let refused = send(&server);
+    soda_error(&refused, 503, "ServiceUnavailable");
+    assert!(refused.text().contains("too many large uploaded files"), "{}", refused.text());
+    assert_eq!(spilled_after(&tmp), 0, "nothing left of either");
+    // Within the defaults the same body is read whole: its file part is no parameter of the
+    // sync route and goes unused, and the dataset is served.
+    let (server, _) = start_with_env("upload-default", &[], &env);
+    let read = send(&server);
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert!(read.body.starts_with(b"SIMPLE  ="), "the dataset, as FITS");
+}
