@@ -474,20 +474,35 @@ pub struct S3Server {
 impl S3Server {
     /// Starts the server and makes `bucket`.
     pub fn start(bucket: &str) -> S3Server {
-        let port = free_port();
         let moto = root().join("target/venv/bin/moto_server");
         assert!(moto.exists(), "{} is missing: run `cargo xtask ci`, which installs moto into the venv", moto.display());
-        let child = Command::new(moto).args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("moto_server starts");
-        let server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let addr = format!("127.0.0.1:{port}");
-        let start = std::time::Instant::now();
-        while TcpStream::connect(&addr).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "moto_server did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(100));
+        // The free port may be taken by another test's process before moto binds it: moto then
+        // exits, and another port is tried.
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(&moto).args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("moto_server starts");
+            let mut server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}") };
+            let addr = format!("127.0.0.1:{port}");
+            let start = std::time::Instant::now();
+            let listening = loop {
+                if server.child.try_wait().ok().flatten().is_some() {
+                    break false;
+                }
+                if TcpStream::connect(&addr).is_ok() {
+                    // What answered is moto only if moto still runs.
+                    break server.child.try_wait().ok().flatten().is_none();
+                }
+                assert!(start.elapsed() < Duration::from_secs(30), "moto_server did not listen on {addr}");
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            if !listening {
+                continue;
+            }
+            let made = http(&addr, "PUT", &format!("/{bucket}"), &[], b"");
+            assert_eq!(made.status, 200, "bucket {bucket}: {}", made.text());
+            return server;
         }
-        let made = http(&addr, "PUT", &format!("/{bucket}"), &[], b"");
-        assert_eq!(made.status, 200, "bucket {bucket}: {}", made.text());
-        server
+        panic!("moto_server could not listen on any of 5 free ports");
     }
 
     /// The environment a server needs to reach it (endpoint, region, any credentials).
