@@ -290,6 +290,14 @@ fn concurrent_large_bodies_share_a_bounded_budget() {
     alive(&server);
 }
 
+/// An empty folder for servers to use as their temporary folder (`TMPDIR`).
+fn fresh_tmp(name: &str) -> PathBuf {
+    let tmp = root().join("target/e2e/data/hostile").join(name);
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    tmp
+}
+
 /// The files in the servers' folders of temporary upload files, under `tmp`.
 fn spilled(tmp: &std::path::Path) -> usize {
     walk(&tmp.join("ivoagen-uploads")).len()
@@ -338,9 +346,7 @@ fn spilled_after(tmp: &std::path::Path) -> usize {
 
 #[test]
 fn a_large_upload_cut_short_leaves_no_temporary_file() {
-    let tmp = root().join("target/e2e/data/hostile/uploads-tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = fresh_tmp("uploads-tmp");
     let (server, _) = start_with_env("uploads", &["--body-timeout", "1"], &[("TMPDIR", tmp.to_str().unwrap())]);
     // The body stalls: 408, and the part's file is gone.
     let mut stream = begin_upload(&server);
@@ -367,9 +373,7 @@ fn a_large_upload_cut_short_leaves_no_temporary_file() {
 
 #[test]
 fn the_temporary_files_of_a_killed_server_are_removed_when_the_next_starts() {
-    let tmp = root().join("target/e2e/data/hostile/killed-tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = fresh_tmp("killed-tmp");
     let env = [("TMPDIR", tmp.to_str().unwrap())];
     // Two servers sharing the temporary folder, each receiving a large file.
     let (killed, _) = start_with_env("killed", &[], &env);
@@ -404,9 +408,7 @@ fn the_temporary_files_of_a_killed_server_are_removed_when_the_next_starts() {
 
 #[test]
 fn the_operator_sets_how_much_uploads_may_hold() {
-    let tmp = root().join("target/e2e/data/hostile/limits-tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = fresh_tmp("limits-tmp");
     let env = [("TMPDIR", tmp.to_str().unwrap())];
     let mut body = b"--XX\r\nContent-Disposition: form-data; name=\"ID\"\r\n\r\nsample-image\r\n--XX\r\nContent-Disposition: form-data; name=\"t\"; filename=\"t.vot\"\r\n\r\n".to_vec();
     body.extend(vec![b'x'; 3 << 20]);
@@ -418,7 +420,7 @@ fn the_operator_sets_how_much_uploads_may_hold() {
     soda_error(&refused, 413, "UsageError");
     assert!(refused.text().contains("larger than 2097152 bytes"), "{}", refused.text());
     // All requests' files over --upload-space (from the environment): 503, a retry may succeed.
-    let (server, _) = start_with_env("upload-space", &[], &[("TMPDIR", tmp.to_str().unwrap()), ("UPLOAD_SPACE", "2M")]);
+    let (server, _) = start_with_env("upload-space", &[], &[env[0], ("UPLOAD_SPACE", "2M")]);
     let refused = send(&server);
     soda_error(&refused, 503, "ServiceUnavailable");
     assert!(refused.text().contains("too many large uploaded files"), "{}", refused.text());
